@@ -1,0 +1,56 @@
+# ec2-tier-scheduler: `make demo` runs the function locally against the moto
+# emulator; `make test` runs the whole suite. Everything the project needs is
+# installed into .venv from requirements-dev.txt (pinned).
+
+SHELL := /bin/bash
+VENV ?= .venv
+PYTHON ?= python3
+export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
+# The SDK must never wait on the instance metadata service here.
+export AWS_EC2_METADATA_DISABLED := true
+export CARGO_TERM_COLOR ?= never
+
+.PHONY: all venv fmt fmt-check lint test test-rust lint-infra demo build package bench clean
+
+all: test
+
+venv: $(VENV)/.installed
+
+$(VENV)/.installed: requirements-dev.txt
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	touch $@
+
+fmt:
+	cargo fmt
+
+fmt-check:
+	cargo fmt --check
+
+lint:
+	cargo clippy --all-targets -- -D warnings
+
+lint-infra: venv
+	VENV=$(VENV) bash infra/lint.sh
+
+test-rust: venv
+	cargo test --all-targets
+
+# Formatting, clippy, the unit and integration tests (each moto test starts
+# its own emulator), and the infrastructure templates.
+test: venv fmt-check lint test-rust lint-infra
+
+build:
+	cargo build --bins
+
+demo: venv
+	VENV=$(VENV) bash scripts/demo.sh
+
+# Release zip for arm64 Lambda (needs zig from the venv and the rustup target).
+package: venv
+	rustup target add aarch64-unknown-linux-gnu
+	cargo lambda build --release --arm64 --output-format zip --bin ec2-tier-scheduler
+
+clean:
+	cargo clean
+	rm -rf $(VENV) .moto

@@ -1,0 +1,60 @@
+#!/usr/bin/env bash
+# `make demo`: the Lambda function, run locally by cargo-lambda against the
+# moto emulator, stops the spec's three-tier workload and starts it again.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+VENV=${VENV:-.venv}
+PORT=${MOTO_PORT:-5055}
+LAMBDA_PORT=${LAMBDA_PORT:-9055}
+export PATH="$PWD/$VENV/bin:$PATH"
+export AWS_ENDPOINT_URL="http://127.0.0.1:$PORT"
+export AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing AWS_REGION=us-west-2 AWS_DEFAULT_REGION=us-west-2
+export AWS_EC2_METADATA_DISABLED=true
+mkdir -p .moto
+pids=()
+cleanup() {
+  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+}
+trap cleanup EXIT
+
+echo "== starting moto on 127.0.0.1:$PORT"
+moto_server -H 127.0.0.1 -p "$PORT" > .moto/moto.log 2>&1 & pids+=($!)
+for _ in $(seq 100); do curl -sf "$AWS_ENDPOINT_URL/moto-api/" > /dev/null && break; sleep 0.1; done
+
+echo "== seeding the emulator"
+python scripts/demo_seed.py examples/workload.json
+cargo build --quiet --bin orchestrator
+./target/debug/orchestrator config import .moto/workload.json --dynamoDBRegion us-west-2
+
+echo "== starting the simulated SSM agent ($(cat .moto/override-instance) holds /tmp/StopOverride)"
+python tests/support/ssm_agent.py --endpoint "$AWS_ENDPOINT_URL" --region us-west-2 \
+  --file "$(cat .moto/override-instance):/tmp/StopOverride" --verbose & pids+=($!)
+
+echo "== starting the function under cargo lambda watch"
+cargo lambda watch -A 127.0.0.1 -P "$LAMBDA_PORT" --ignore-changes --quiet \
+  --env-var "AWS_ENDPOINT_URL=$AWS_ENDPOINT_URL,AWS_ACCESS_KEY_ID=testing,AWS_SECRET_ACCESS_KEY=testing,AWS_REGION=us-west-2,AWS_EC2_METADATA_DISABLED=true,RUST_LOG=warn" \
+  > .moto/watch.log 2>&1 & pids+=($!)
+for _ in $(seq 600); do
+  (exec 3<>/dev/tcp/127.0.0.1/"$LAMBDA_PORT") 2>/dev/null && break
+  sleep 0.5
+done
+
+invoke() {
+  echo
+  echo "== cargo lambda invoke --data-file $1"
+  cargo lambda invoke -A 127.0.0.1 -P "$LAMBDA_PORT" --data-file "$1" ec2-tier-scheduler > .moto/response.json
+  python scripts/show_summary.py .moto/response.json
+}
+invoke events/stop.json
+echo
+echo "== instance states after Stop"
+python scripts/show_states.py
+echo
+echo "== SNS notifications published (read back from the emulator)"
+python scripts/show_sns.py
+invoke events/start.json
+echo
+echo "== instance states after Start"
+python scripts/show_states.py

@@ -1,0 +1,79 @@
+"""Seeds the moto emulator for `make demo`: the two configuration tables, the
+SSM output bucket, the SNS topic, a VPC, and the spec's example workload
+(Role_Web / Role_App / Role_DB, two instances each, tagged Environment=ENV001
+and Role=<tier>), plus two instances that must stay untouched: one of another
+workload and one outside the workload's VPC.
+
+Writes .moto/workload.json (examples/workload.json with the real VPC id) for
+the CLI's `config import`, and .moto/override-instance: the Web instance that
+holds the override file.
+"""
+
+import json
+import os
+import sys
+
+import boto3
+
+REGION = "us-west-2"
+endpoint = os.environ["AWS_ENDPOINT_URL"]
+session = boto3.session.Session(aws_access_key_id="testing", aws_secret_access_key="testing", region_name=REGION)
+ddb = session.client("dynamodb", endpoint_url=endpoint)
+ec2 = session.client("ec2", endpoint_url=endpoint)
+s3 = session.client("s3", endpoint_url=endpoint)
+sns = session.client("sns", endpoint_url=endpoint)
+
+document = json.load(open(sys.argv[1]))
+workload = document["workload"]
+
+ddb.create_table(
+    TableName=os.environ.get("WORKLOAD_SPEC_TABLE", "WorkloadSpecification"),
+    KeySchema=[{"AttributeName": "SpecName", "KeyType": "HASH"}],
+    AttributeDefinitions=[{"AttributeName": "SpecName", "AttributeType": "S"}],
+    BillingMode="PAY_PER_REQUEST",
+)
+ddb.create_table(
+    TableName=os.environ.get("TIER_SPEC_TABLE", "TierSpecification"),
+    KeySchema=[{"AttributeName": "SpecName", "KeyType": "HASH"}, {"AttributeName": "TierTagValue", "KeyType": "RANGE"}],
+    AttributeDefinitions=[
+        {"AttributeName": "SpecName", "AttributeType": "S"},
+        {"AttributeName": "TierTagValue", "AttributeType": "S"},
+    ],
+    BillingMode="PAY_PER_REQUEST",
+)
+s3.create_bucket(Bucket=workload["SSMS3BucketName"], CreateBucketConfiguration={"LocationConstraint": REGION})
+sns.create_topic(Name=workload["SNSTopicName"])
+
+vpc = ec2.create_vpc(CidrBlock="10.10.0.0/16")["Vpc"]["VpcId"]
+subnet = ec2.create_subnet(VpcId=vpc, CidrBlock="10.10.1.0/24")["Subnet"]["SubnetId"]
+other_vpc = ec2.create_vpc(CidrBlock="10.20.0.0/16")["Vpc"]["VpcId"]
+other_subnet = ec2.create_subnet(VpcId=other_vpc, CidrBlock="10.20.1.0/24")["Subnet"]["SubnetId"]
+
+
+def launch(env, role, subnet_id, name):
+    tags = [{"Key": "Environment", "Value": env}, {"Key": "Role", "Value": role}, {"Key": "Name", "Value": name}]
+    reservation = ec2.run_instances(
+        ImageId="ami-12c6146b",
+        MinCount=1,
+        MaxCount=1,
+        InstanceType="t2.micro",
+        SubnetId=subnet_id,
+        TagSpecifications=[{"ResourceType": "instance", "Tags": tags}],
+    )
+    return reservation["Instances"][0]["InstanceId"]
+
+
+ids = {}
+for role in ["Role_Web", "Role_App", "Role_DB"]:
+    for n in (1, 2):
+        ids[f"{role}-{n}"] = launch(workload["WorkloadFilterTagValue"], role, subnet, f"{role.lower()}-{n}")
+launch("ENV002", "Role_Web", subnet, "other-workload-web")
+launch(workload["WorkloadFilterTagValue"], "Role_Web", other_subnet, "outside-vpc-web")
+
+workload["VPC_ID"] = vpc
+os.makedirs(".moto", exist_ok=True)
+json.dump(document, open(".moto/workload.json", "w"), indent=2)
+# The first Web instance holds the override file.
+web = sorted([ids["Role_Web-1"], ids["Role_Web-2"]])[0]
+open(".moto/override-instance", "w").write(web)
+print(f"seeded: VPC {vpc}, instances {', '.join(sorted(ids.values()))}; {web} holds /tmp/StopOverride")

@@ -1,0 +1,163 @@
+//! EC2 adapter.
+
+use async_trait::async_trait;
+use aws_sdk_ec2::types::{AttributeValue, Filter, Instance as Ec2Instance, SummaryStatus};
+use aws_sdk_ec2::Client;
+
+use super::cloud_error;
+use crate::error::CloudError;
+use crate::instance::{Discovery, Instance, InstanceState};
+use crate::ports::Compute;
+
+/// EC2 allows up to 200 values in one filter.
+const FILTER_VALUES: usize = 200;
+/// States worth discovering: terminated instances are ignored.
+const LIVE_STATES: [&str; 5] = ["pending", "running", "stopping", "stopped", "shutting-down"];
+
+/// [`Compute`] on an EC2 client.
+#[derive(Clone, Debug)]
+pub struct Ec2Compute {
+    client: Client,
+}
+
+impl Ec2Compute {
+    /// Wraps a client for the workload's region.
+    pub fn new(client: Client) -> Self {
+        Self { client }
+    }
+}
+
+fn filter(name: &str, values: impl IntoIterator<Item = impl Into<String>>) -> Filter {
+    let mut b = Filter::builder().name(name);
+    for v in values {
+        b = b.values(v);
+    }
+    b.build()
+}
+
+fn state_of(i: &Ec2Instance) -> Option<InstanceState> {
+    i.state()
+        .and_then(|s| s.name())
+        .and_then(|n| InstanceState::parse(n.as_str()))
+}
+
+#[async_trait]
+impl Compute for Ec2Compute {
+    async fn discover(&self, query: &Discovery) -> Result<Vec<Instance>, CloudError> {
+        let (tag_key, tag_value) = &query.workload_tag;
+        let mut request = self
+            .client
+            .describe_instances()
+            .filters(filter(&format!("tag:{tag_key}"), [tag_value.as_str()]))
+            .filters(filter("tag-key", [query.tier_tag_key.as_str()]))
+            .filters(filter("instance-state-name", LIVE_STATES));
+        if let Some(vpc) = &query.vpc_id {
+            request = request.filters(filter("vpc-id", [vpc.as_str()]));
+        }
+        let mut pages = request.max_results(1000).into_paginator().send();
+        let mut found = Vec::new();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(|e| cloud_error("ec2", "DescribeInstances", e))?;
+            for instance in page.reservations().iter().flat_map(|r| r.instances()) {
+                let (Some(id), Some(state)) = (instance.instance_id(), state_of(instance)) else {
+                    continue;
+                };
+                if state == InstanceState::Terminated {
+                    continue;
+                }
+                let tier = instance
+                    .tags()
+                    .iter()
+                    .find(|t| t.key() == Some(query.tier_tag_key.as_str()))
+                    .and_then(|t| t.value())
+                    .unwrap_or_default();
+                found.push(Instance {
+                    id: id.to_string(),
+                    state,
+                    instance_type: instance
+                        .instance_type()
+                        .map(|t| t.as_str().to_string())
+                        .unwrap_or_default(),
+                    tier: tier.to_string(),
+                });
+            }
+        }
+        Ok(found)
+    }
+
+    async fn states(&self, ids: &[String]) -> Result<Vec<(String, InstanceState)>, CloudError> {
+        let mut out = Vec::with_capacity(ids.len());
+        // The instance-id filter (not InstanceIds) so one vanished instance
+        // does not fail the whole call with InvalidInstanceID.NotFound.
+        for chunk in ids.chunks(FILTER_VALUES) {
+            let mut pages = self
+                .client
+                .describe_instances()
+                .filters(filter("instance-id", chunk.iter().map(String::as_str)))
+                .max_results(1000)
+                .into_paginator()
+                .send();
+            while let Some(page) = pages.next().await {
+                let page = page.map_err(|e| cloud_error("ec2", "DescribeInstances", e))?;
+                for instance in page.reservations().iter().flat_map(|r| r.instances()) {
+                    if let (Some(id), Some(state)) = (instance.instance_id(), state_of(instance)) {
+                        out.push((id.to_string(), state));
+                    }
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    async fn stop(&self, ids: &[String]) -> Result<(), CloudError> {
+        self.client
+            .stop_instances()
+            .set_instance_ids(Some(ids.to_vec()))
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| cloud_error("ec2", "StopInstances", e))
+    }
+
+    async fn start(&self, ids: &[String]) -> Result<(), CloudError> {
+        self.client
+            .start_instances()
+            .set_instance_ids(Some(ids.to_vec()))
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| cloud_error("ec2", "StartInstances", e))
+    }
+
+    async fn set_instance_type(&self, id: &str, instance_type: &str) -> Result<(), CloudError> {
+        self.client
+            .modify_instance_attribute()
+            .instance_id(id)
+            .instance_type(AttributeValue::builder().value(instance_type).build())
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| cloud_error("ec2", "ModifyInstanceAttribute", e))
+    }
+
+    async fn status_checks_ok(&self, ids: &[String]) -> Result<Vec<(String, bool)>, CloudError> {
+        let mut out: Vec<(String, bool)> = ids.iter().map(|id| (id.clone(), false)).collect();
+        let output = self
+            .client
+            .describe_instance_status()
+            .set_instance_ids(Some(ids.to_vec()))
+            .include_all_instances(true)
+            .send()
+            .await
+            .map_err(|e| cloud_error("ec2", "DescribeInstanceStatus", e))?;
+        for status in output.instance_statuses() {
+            let ok = |s: Option<&SummaryStatus>| s == Some(&SummaryStatus::Ok);
+            let instance_ok = ok(status.instance_status().and_then(|s| s.status()));
+            let system_ok = ok(status.system_status().and_then(|s| s.status()));
+            if let Some(entry) = out.iter_mut().find(|(id, _)| Some(id.as_str()) == status.instance_id()) {
+                entry.1 = instance_ok && system_ok;
+            }
+        }
+        Ok(out)
+    }
+}

@@ -1,0 +1,173 @@
+//! AWS adapters: the ports implemented with the SDK clients.
+//!
+//! Clients are built once per region from one shared `SdkConfig` and reused
+//! across invocations. Retries and timeouts are set per client on purpose:
+//! EC2 uses adaptive retry (client-side rate limiting for
+//! `RequestLimitExceeded`), the others standard retry; every operation has a
+//! total and a per-attempt timeout so no call can eat the Lambda deadline.
+
+mod dynamodb;
+mod ec2;
+mod error;
+mod sns;
+mod ssm;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Duration;
+
+use aws_config::retry::RetryConfig;
+use aws_config::timeout::TimeoutConfig;
+use aws_config::{BehaviorVersion, Region, SdkConfig};
+
+pub use dynamodb::{DynamoConfigStore, Tables};
+pub use ec2::Ec2Compute;
+pub use error::cloud_error;
+pub use sns::SnsNotifier;
+pub use ssm::SsmRemoteCheck;
+
+use crate::ports::{Cloud, Compute, ConfigStore, Notifier, RemoteCheck};
+
+/// Loads the shared SDK configuration from the environment (credentials,
+/// `AWS_ENDPOINT_URL` for the emulator, region).
+pub async fn load_sdk_config() -> SdkConfig {
+    aws_config::defaults(BehaviorVersion::latest()).load().await
+}
+
+/// Retry policy for EC2: adaptive, so a throttled account slows down instead
+/// of failing.
+pub fn ec2_retry() -> RetryConfig {
+    RetryConfig::adaptive()
+        .with_max_attempts(6)
+        .with_initial_backoff(Duration::from_millis(200))
+        .with_max_backoff(Duration::from_secs(10))
+}
+
+/// Retry policy for the other services.
+pub fn standard_retry() -> RetryConfig {
+    RetryConfig::standard()
+        .with_max_attempts(4)
+        .with_initial_backoff(Duration::from_millis(100))
+        .with_max_backoff(Duration::from_secs(5))
+}
+
+/// Timeouts for one operation (all attempts) and one attempt.
+pub fn timeouts() -> TimeoutConfig {
+    TimeoutConfig::builder()
+        .connect_timeout(Duration::from_secs(5))
+        .operation_attempt_timeout(Duration::from_secs(20))
+        .operation_timeout(Duration::from_secs(60))
+        .build()
+}
+
+#[derive(Clone)]
+struct RegionPorts {
+    store: Arc<dyn ConfigStore>,
+    compute: Arc<dyn Compute>,
+    remote: Arc<dyn RemoteCheck>,
+    notifier: Arc<dyn Notifier>,
+}
+
+/// The real cloud: SDK clients per region, built on first use.
+pub struct AwsCloud {
+    base: SdkConfig,
+    tables: Tables,
+    regions: Mutex<HashMap<String, RegionPorts>>,
+    account: Arc<OnceLock<(String, String)>>,
+}
+
+impl AwsCloud {
+    /// A cloud on `base` with the configuration tables named in `tables`.
+    pub fn new(base: SdkConfig, tables: Tables) -> Self {
+        Self {
+            base,
+            tables,
+            regions: Mutex::new(HashMap::new()),
+            account: Arc::new(OnceLock::new()),
+        }
+    }
+
+    /// Records the partition and account from the function's ARN
+    /// (`arn:aws:lambda:region:account:function:name`), so SNS topic names
+    /// become ARNs without a ListTopics call.
+    pub fn learn_account_from_arn(&self, arn: &str) {
+        let parts: Vec<&str> = arn.split(':').collect();
+        if parts.len() >= 5 && parts[0] == "arn" && !parts[4].is_empty() {
+            let _ = self.account.set((parts[1].to_string(), parts[4].to_string()));
+        }
+    }
+
+    /// The region of the shared configuration (the function's region).
+    pub fn default_region(&self) -> Option<String> {
+        self.base.region().map(|r| r.to_string())
+    }
+
+    fn ports(&self, region: &str) -> RegionPorts {
+        let mut regions = self.regions.lock().unwrap_or_else(|p| p.into_inner());
+        regions
+            .entry(region.to_string())
+            .or_insert_with(|| self.build(region))
+            .clone()
+    }
+
+    fn build(&self, region: &str) -> RegionPorts {
+        let region = Region::new(region.to_string());
+        let ec2 = aws_sdk_ec2::config::Builder::from(&self.base)
+            .region(region.clone())
+            .retry_config(ec2_retry())
+            .timeout_config(timeouts())
+            .build();
+        let ssm = aws_sdk_ssm::config::Builder::from(&self.base)
+            .region(region.clone())
+            .retry_config(standard_retry())
+            .timeout_config(timeouts())
+            .build();
+        // Path-style: bucket names with dots and the emulator both need it.
+        let s3 = aws_sdk_s3::config::Builder::from(&self.base)
+            .region(region.clone())
+            .force_path_style(true)
+            .retry_config(standard_retry())
+            .timeout_config(timeouts())
+            .build();
+        let sns = aws_sdk_sns::config::Builder::from(&self.base)
+            .region(region.clone())
+            .retry_config(standard_retry())
+            .timeout_config(timeouts())
+            .build();
+        let dynamodb = aws_sdk_dynamodb::config::Builder::from(&self.base)
+            .region(region)
+            .retry_config(standard_retry())
+            .timeout_config(timeouts())
+            .build();
+        RegionPorts {
+            store: Arc::new(DynamoConfigStore::new(
+                aws_sdk_dynamodb::Client::from_conf(dynamodb),
+                self.tables.clone(),
+            )),
+            compute: Arc::new(Ec2Compute::new(aws_sdk_ec2::Client::from_conf(ec2))),
+            remote: Arc::new(SsmRemoteCheck::new(
+                aws_sdk_ssm::Client::from_conf(ssm),
+                aws_sdk_s3::Client::from_conf(s3),
+            )),
+            notifier: Arc::new(SnsNotifier::new(
+                aws_sdk_sns::Client::from_conf(sns),
+                self.account.clone(),
+            )),
+        }
+    }
+}
+
+impl Cloud for AwsCloud {
+    fn config_store(&self, region: &str) -> Arc<dyn ConfigStore> {
+        self.ports(region).store
+    }
+    fn compute(&self, region: &str) -> Arc<dyn Compute> {
+        self.ports(region).compute
+    }
+    fn remote_check(&self, region: &str) -> Arc<dyn RemoteCheck> {
+        self.ports(region).remote
+    }
+    fn notifier(&self, region: &str) -> Arc<dyn Notifier> {
+        self.ports(region).notifier
+    }
+}

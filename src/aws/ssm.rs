@@ -1,0 +1,215 @@
+//! SSM Run Command and the S3 output it writes.
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use aws_sdk_ssm::types::{CommandInvocationStatus, InstanceInformationStringFilter, PingStatus};
+
+use super::cloud_error;
+use crate::error::CloudError;
+use crate::override_check::OverrideCheck;
+use crate::ports::{CheckPoll, OutputLocation, RemoteCheck};
+
+/// How long the check script itself may run on the guest.
+const EXECUTION_TIMEOUT_SECS: &str = "60";
+/// DescribeInstanceInformation accepts up to 50 ids in one filter.
+const INFO_BATCH: usize = 50;
+
+/// [`RemoteCheck`] on SSM and S3 clients of the workload's region.
+#[derive(Clone, Debug)]
+pub struct SsmRemoteCheck {
+    ssm: aws_sdk_ssm::Client,
+    s3: aws_sdk_s3::Client,
+}
+
+impl SsmRemoteCheck {
+    /// Wraps the clients.
+    pub fn new(ssm: aws_sdk_ssm::Client, s3: aws_sdk_s3::Client) -> Self {
+        Self { ssm, s3 }
+    }
+
+    /// Reads the `stdout` object the agent wrote below
+    /// `prefix/commandId/instanceId/`. The plugin directory name differs by
+    /// agent version (`awsrunShellScript/0.awsrunShellScript`,
+    /// `0.aws:runShellScript`), so the prefix is listed rather than guessed.
+    async fn read_stdout(
+        &self,
+        output: &OutputLocation,
+        command_id: &str,
+        instance_id: &str,
+    ) -> Result<Option<String>, CloudError> {
+        let prefix = if output.prefix.is_empty() {
+            format!("{command_id}/{instance_id}/")
+        } else {
+            format!("{}/{command_id}/{instance_id}/", output.prefix)
+        };
+        let listed = self
+            .s3
+            .list_objects_v2()
+            .bucket(&output.bucket)
+            .prefix(&prefix)
+            .send()
+            .await
+            .map_err(|e| cloud_error("s3", "ListObjectsV2", e))?;
+        let Some(key) = listed
+            .contents()
+            .iter()
+            .filter_map(|o| o.key())
+            .find(|k| k.ends_with("/stdout"))
+        else {
+            return Ok(None);
+        };
+        let object = self
+            .s3
+            .get_object()
+            .bucket(&output.bucket)
+            .key(key)
+            .send()
+            .await
+            .map_err(|e| cloud_error("s3", "GetObject", e))?;
+        let bytes = object
+            .body
+            .collect()
+            .await
+            .map_err(|e| CloudError::new("s3", "GetObject", None, e.to_string()))?
+            .into_bytes();
+        Ok(Some(String::from_utf8_lossy(&bytes).into_owned()))
+    }
+}
+
+#[async_trait]
+impl RemoteCheck for SsmRemoteCheck {
+    async fn bucket_region(&self, bucket: &str) -> Result<String, CloudError> {
+        let out = self
+            .s3
+            .get_bucket_location()
+            .bucket(bucket)
+            .send()
+            .await
+            .map_err(|e| cloud_error("s3", "GetBucketLocation", e))?;
+        // An empty constraint means us-east-1; "EU" is the legacy eu-west-1.
+        Ok(match out.location_constraint().map(|c| c.as_str()) {
+            None | Some("") => "us-east-1".to_string(),
+            Some("EU") => "eu-west-1".to_string(),
+            Some(other) => other.to_string(),
+        })
+    }
+
+    async fn send(
+        &self,
+        check: &OverrideCheck,
+        ids: &[String],
+        output: &OutputLocation,
+        timeout: Duration,
+    ) -> Result<String, CloudError> {
+        let mut request = self
+            .ssm
+            .send_command()
+            .document_name(check.os().document())
+            .set_instance_ids(Some(ids.to_vec()))
+            .parameters("commands", vec![check.command()])
+            .parameters("executionTimeout", vec![EXECUTION_TIMEOUT_SECS.to_string()])
+            .timeout_seconds(timeout.as_secs().clamp(30, 2_592_000) as i32)
+            .comment("ec2-tier-scheduler override file check")
+            .output_s3_bucket_name(&output.bucket);
+        if !output.prefix.is_empty() {
+            request = request.output_s3_key_prefix(&output.prefix);
+        }
+        let sent = request.send().await.map_err(|e| cloud_error("ssm", "SendCommand", e))?;
+        sent.command()
+            .and_then(|c| c.command_id())
+            .map(str::to_string)
+            .ok_or_else(|| CloudError::new("ssm", "SendCommand", None, "no command id in the response"))
+    }
+
+    async fn poll(
+        &self,
+        command_id: &str,
+        instance_id: &str,
+        output: &OutputLocation,
+    ) -> Result<CheckPoll, CloudError> {
+        let invocation = match self
+            .ssm
+            .get_command_invocation()
+            .command_id(command_id)
+            .instance_id(instance_id)
+            .send()
+            .await
+        {
+            Ok(i) => i,
+            Err(e) => {
+                let e = cloud_error("ssm", "GetCommandInvocation", e);
+                // Invocations appear shortly after SendCommand returns.
+                if e.code.as_deref() == Some("InvocationDoesNotExist") {
+                    return Ok(CheckPoll::Pending);
+                }
+                return Err(e);
+            }
+        };
+        let details = invocation.status_details().unwrap_or_default().to_string();
+        match invocation.status() {
+            Some(CommandInvocationStatus::Success) => {
+                let inline = invocation.standard_output_content().unwrap_or_default();
+                if !inline.trim().is_empty() {
+                    return Ok(CheckPoll::Output(inline.to_string()));
+                }
+                // The inline copy is truncated or absent: read the S3 object.
+                Ok(match self.read_stdout(output, command_id, instance_id).await? {
+                    Some(text) => CheckPoll::Output(text),
+                    None => CheckPoll::Pending,
+                })
+            }
+            Some(
+                status @ (CommandInvocationStatus::Failed
+                | CommandInvocationStatus::TimedOut
+                | CommandInvocationStatus::Cancelled
+                | CommandInvocationStatus::Cancelling),
+            ) => Ok(CheckPoll::Failed {
+                status: status.as_str().to_string(),
+                detail: if details.is_empty() {
+                    status.as_str().to_string()
+                } else {
+                    details
+                },
+            }),
+            // Undeliverable / terminated instances surface as these details.
+            _ if matches!(
+                details.as_str(),
+                "Undeliverable" | "Terminated" | "DeliveryTimedOut" | "InvalidPlatform"
+            ) =>
+            {
+                Ok(CheckPoll::Failed {
+                    status: details.clone(),
+                    detail: format!("SSM reports {details}"),
+                })
+            }
+            _ => Ok(CheckPoll::Pending),
+        }
+    }
+
+    async fn online(&self, ids: &[String]) -> Result<Vec<(String, bool)>, CloudError> {
+        let mut out: Vec<(String, bool)> = ids.iter().map(|id| (id.clone(), false)).collect();
+        for chunk in ids.chunks(INFO_BATCH) {
+            let filter = InstanceInformationStringFilter::builder()
+                .key("InstanceIds")
+                .set_values(Some(chunk.to_vec()))
+                .build()
+                .map_err(|e| CloudError::new("ssm", "DescribeInstanceInformation", None, e.to_string()))?;
+            let mut pages = self
+                .ssm
+                .describe_instance_information()
+                .filters(filter)
+                .into_paginator()
+                .send();
+            while let Some(page) = pages.next().await {
+                let page = page.map_err(|e| cloud_error("ssm", "DescribeInstanceInformation", e))?;
+                for info in page.instance_information_list() {
+                    if let Some(entry) = out.iter_mut().find(|(id, _)| Some(id.as_str()) == info.instance_id()) {
+                        entry.1 = info.ping_status() == Some(&PingStatus::Online);
+                    }
+                }
+            }
+        }
+        Ok(out)
+    }
+}

@@ -1,0 +1,342 @@
+//! The TierSpecification item and its `TierStart` / `TierStop` sections.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use serde::Serialize;
+use serde_json::{Map, Value};
+
+use super::fields::{opt_bool, opt_map, opt_string, opt_u64, reject_unknown, req_string, show, Issues};
+use crate::override_check::{GuestOs, OverrideCheck};
+use crate::plan::Action;
+
+/// The seed's delay between tiers when `InterTierOrchestrationDelay` is absent.
+pub const DEFAULT_INTER_TIER_DELAY_SECS: u64 = 5;
+/// Longest accepted inter-tier delay or readiness timeout: one day.
+const MAX_SECONDS: u64 = 86_400;
+/// Largest accepted TierSequence; there is no upper bound in the seed, but a
+/// value past this is a typo rather than an ordering.
+const MAX_SEQUENCE: u64 = 1_000_000;
+
+/// One tier of a workload.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct TierSpec {
+    /// `TierTagValue`: the tier's tag value, unique in the workload.
+    pub name: String,
+    /// `TierStart`: how the tier is started; absent means it is not started.
+    pub start: Option<ActionSpec>,
+    /// `TierStop`: how the tier is stopped; absent means it is not stopped.
+    pub stop: Option<ActionSpec>,
+    /// `TierScaling`: profile name to instance type, applied at start.
+    pub scaling: BTreeMap<String, String>,
+}
+
+impl TierSpec {
+    /// The section for an action, if the tier takes part in it.
+    pub fn for_action(&self, action: Action) -> Option<&ActionSpec> {
+        match action {
+            Action::Start => self.start.as_ref(),
+            Action::Stop => self.stop.as_ref(),
+        }
+    }
+
+    /// Both sections that are present, with their attribute names.
+    pub fn sections(&self) -> impl Iterator<Item = (&'static str, &ActionSpec)> {
+        [("TierStart", self.start.as_ref()), ("TierStop", self.stop.as_ref())]
+            .into_iter()
+            .filter_map(|(n, s)| s.map(|s| (n, s)))
+    }
+}
+
+/// A tier's `TierStart` or `TierStop` section.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ActionSpec {
+    /// `TierSequence`: position in the action's order, from 0.
+    pub sequence: u64,
+    /// `TierSynchronization`: act on one instance at a time and wait for each.
+    pub synchronous: bool,
+    /// `InterTierOrchestrationDelay`: wait after this tier before the next.
+    #[serde(with = "secs")]
+    pub inter_tier_delay: Duration,
+    /// `TierStopOverrideFilename` + `TierStopOverrideOperatingSystem` (stop only).
+    pub override_check: Option<OverrideCheck>,
+    /// `TierReadiness` and friends: what must hold before the next tier begins.
+    pub readiness: Option<Readiness>,
+}
+
+/// What must hold for every instance of a tier before the next tier begins.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Readiness {
+    /// The condition polled for.
+    pub check: ReadinessCheck,
+    /// How long to poll before giving up (`TierReadinessTimeout`).
+    #[serde(with = "secs")]
+    pub timeout: Duration,
+    /// What a timeout means for the run (`TierReadinessOnTimeout`).
+    pub on_timeout: ReadinessOnTimeout,
+}
+
+/// `TierReadiness` values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum ReadinessCheck {
+    /// The instance reached running (start) or stopped (stop).
+    State,
+    /// EC2 instance and system status checks are both `ok`.
+    StatusChecks,
+    /// The SSM agent reports `Online`.
+    SsmOnline,
+}
+
+/// `TierReadinessOnTimeout` values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum ReadinessOnTimeout {
+    /// Report the instances that were not ready and go on with the next tier.
+    Continue,
+    /// Stop the run here and report which instances were not ready.
+    Abort,
+}
+
+/// Default `TierReadinessTimeout`: long enough for Windows status checks.
+const DEFAULT_READINESS_TIMEOUT_SECS: u64 = 600;
+
+mod secs {
+    use std::time::Duration;
+    pub fn serialize<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_u64(d.as_secs())
+    }
+}
+
+const COMMON_KEYS: &[&str] = &[
+    "TierSequence",
+    "TierSynchronization",
+    "InterTierOrchestrationDelay",
+    "TierReadiness",
+    "TierReadinessTimeout",
+    "TierReadinessOnTimeout",
+];
+const STOP_ONLY_KEYS: &[&str] = &["TierStopOverrideFilename", "TierStopOverrideOperatingSystem"];
+
+pub(super) fn parse(item: &Value, expected_workload: &str, issues: &mut Issues) -> Option<TierSpec> {
+    let Some(map) = item.as_object() else {
+        issues.push("", format!("expected a map, found {}", show(item)));
+        return None;
+    };
+    if let Some(spec) = req_string(map, "SpecName", issues) {
+        if spec != expected_workload {
+            issues.push(
+                "SpecName",
+                format!("{spec:?} does not match the workload {expected_workload:?}"),
+            );
+        }
+    }
+    let name = req_string(map, "TierTagValue", issues);
+    if let Some(n) = &name {
+        if n.chars().count() > 256 {
+            issues.push(
+                "TierTagValue",
+                "is longer than the 256 characters EC2 allows for a tag value",
+            );
+        }
+    }
+    let start = opt_map(map, "TierStart", issues)
+        .and_then(|m| parse_section(m, Action::Start, &mut issues.nested("TierStart")));
+    let stop =
+        opt_map(map, "TierStop", issues).and_then(|m| parse_section(m, Action::Stop, &mut issues.nested("TierStop")));
+    let scaling = opt_map(map, "TierScaling", issues)
+        .map(|m| parse_scaling(m, &mut issues.nested("TierScaling")))
+        .unwrap_or_default();
+
+    for (section, spec) in [("TierStart", &start), ("TierStop", &stop)] {
+        let gate_needs_ssm = spec
+            .as_ref()
+            .and_then(|s| s.readiness.as_ref())
+            .is_some_and(|r| r.check == ReadinessCheck::SsmOnline);
+        let has_ssm = stop.as_ref().is_some_and(|s| s.override_check.is_some());
+        if gate_needs_ssm && !has_ssm {
+            issues.push(
+                &format!("{section}.TierReadiness"),
+                "\"SsmOnline\" needs SSM-managed instances: this tier has no TierStopOverrideFilename / SSM configuration",
+            );
+        }
+    }
+
+    Some(TierSpec {
+        name: name?,
+        start,
+        stop,
+        scaling,
+    })
+}
+
+fn parse_section(map: &Map<String, Value>, action: Action, issues: &mut Issues) -> Option<ActionSpec> {
+    let known: Vec<&str> = match action {
+        Action::Start => COMMON_KEYS.to_vec(),
+        Action::Stop => COMMON_KEYS.iter().chain(STOP_ONLY_KEYS).copied().collect(),
+    };
+    if action == Action::Start {
+        for key in STOP_ONLY_KEYS {
+            if map.contains_key(*key) {
+                issues.push(
+                    key,
+                    "is only valid in TierStop (the override file is checked before stopping)",
+                );
+            }
+        }
+    }
+    let unknown: Map<String, Value> = map
+        .iter()
+        .filter(|(k, _)| !(action == Action::Start && STOP_ONLY_KEYS.contains(&k.as_str())))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    reject_unknown(&unknown, &known, issues);
+
+    let sequence = opt_u64(map, "TierSequence", MAX_SEQUENCE, issues);
+    if sequence.is_none() && !map.contains_key("TierSequence") {
+        issues.push("TierSequence", "is required");
+    }
+    let synchronous = opt_bool(map, "TierSynchronization", issues).unwrap_or(false);
+    let delay =
+        opt_u64(map, "InterTierOrchestrationDelay", MAX_SECONDS, issues).unwrap_or(DEFAULT_INTER_TIER_DELAY_SECS);
+
+    let override_check = if action == Action::Stop {
+        parse_override(map, issues)
+    } else {
+        None
+    };
+    let readiness = parse_readiness(map, issues);
+
+    Some(ActionSpec {
+        sequence: sequence?,
+        synchronous,
+        inter_tier_delay: Duration::from_secs(delay),
+        override_check,
+        readiness,
+    })
+}
+
+fn parse_override(map: &Map<String, Value>, issues: &mut Issues) -> Option<OverrideCheck> {
+    let file = opt_string(map, "TierStopOverrideFilename", issues);
+    let os_text = opt_string(map, "TierStopOverrideOperatingSystem", issues);
+    let os = match os_text.as_deref() {
+        None => None,
+        Some(text) => match GuestOs::parse(text) {
+            Some(os) => Some(os),
+            None => {
+                issues.push(
+                    "TierStopOverrideOperatingSystem",
+                    format!("{text:?} is not \"Linux\" or \"Windows\""),
+                );
+                return None;
+            }
+        },
+    };
+    match (file, os) {
+        (None, None) => None,
+        (Some(_), None) => {
+            issues.push(
+                "TierStopOverrideOperatingSystem",
+                "is required when TierStopOverrideFilename is set",
+            );
+            None
+        }
+        (None, Some(_)) => {
+            issues.push(
+                "TierStopOverrideFilename",
+                "is required when TierStopOverrideOperatingSystem is set",
+            );
+            None
+        }
+        (Some(file), Some(os)) => match OverrideCheck::new(&file, os) {
+            Ok(check) => Some(check),
+            Err(reason) => {
+                issues.push(
+                    "TierStopOverrideFilename",
+                    format!("{}: {reason}", show(&Value::String(file))),
+                );
+                None
+            }
+        },
+    }
+}
+
+fn parse_readiness(map: &Map<String, Value>, issues: &mut Issues) -> Option<Readiness> {
+    let check_text = opt_string(map, "TierReadiness", issues);
+    let timeout = opt_u64(map, "TierReadinessTimeout", MAX_SECONDS, issues);
+    let on_timeout_text = opt_string(map, "TierReadinessOnTimeout", issues);
+    let on_timeout = match on_timeout_text.as_deref().map(str::to_ascii_lowercase).as_deref() {
+        None | Some("continue") => ReadinessOnTimeout::Continue,
+        Some("abort") => ReadinessOnTimeout::Abort,
+        Some(_) => {
+            issues.push(
+                "TierReadinessOnTimeout",
+                format!(
+                    "{:?} is not \"Continue\" or \"Abort\"",
+                    on_timeout_text.unwrap_or_default()
+                ),
+            );
+            ReadinessOnTimeout::Continue
+        }
+    };
+    let Some(check_text) = check_text else {
+        for key in ["TierReadinessTimeout", "TierReadinessOnTimeout"] {
+            if map.contains_key(key) {
+                issues.push(key, "has no effect without TierReadiness");
+            }
+        }
+        return None;
+    };
+    let check = match check_text.to_ascii_lowercase().as_str() {
+        "state" => ReadinessCheck::State,
+        "statuschecks" => ReadinessCheck::StatusChecks,
+        "ssmonline" => ReadinessCheck::SsmOnline,
+        _ => {
+            issues.push(
+                "TierReadiness",
+                format!("{check_text:?} is not one of \"State\", \"StatusChecks\", \"SsmOnline\""),
+            );
+            return None;
+        }
+    };
+    if timeout == Some(0) {
+        issues.push("TierReadinessTimeout", "must be at least 1 second");
+    }
+    Some(Readiness {
+        check,
+        timeout: Duration::from_secs(timeout.unwrap_or(DEFAULT_READINESS_TIMEOUT_SECS)),
+        on_timeout,
+    })
+}
+
+fn parse_scaling(map: &Map<String, Value>, issues: &mut Issues) -> BTreeMap<String, String> {
+    let mut out = BTreeMap::new();
+    for (profile, value) in map {
+        if profile.trim().is_empty() {
+            issues.push("", "profile names must not be empty");
+            continue;
+        }
+        match value.as_str().map(str::trim) {
+            Some(t) if is_instance_type(t) => {
+                out.insert(profile.clone(), t.to_string());
+            }
+            Some(t) => issues.push(profile, format!("{t:?} is not an instance type such as \"t3.micro\"")),
+            None => issues.push(
+                profile,
+                format!("expected an instance type string, found {}", show(value)),
+            ),
+        }
+    }
+    out
+}
+
+/// `t2.nano`, `m7i-flex.large`, `u-6tb1.metal`, `c6gn.16xlarge`.
+fn is_instance_type(t: &str) -> bool {
+    let Some((family, size)) = t.split_once('.') else {
+        return false;
+    };
+    let part_ok = |p: &str| {
+        !p.is_empty()
+            && p.chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+    };
+    t.len() <= 64 && part_ok(family) && part_ok(size)
+}

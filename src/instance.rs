@@ -1,0 +1,80 @@
+//! EC2 instances as the core sees them: id, state, type and tier.
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+/// The EC2 instance lifecycle states the scheduler reasons about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum InstanceState {
+    /// Starting; will be running.
+    Pending,
+    /// Running.
+    Running,
+    /// Being terminated.
+    ShuttingDown,
+    /// Terminated; never acted on.
+    Terminated,
+    /// Stopping; will be stopped.
+    Stopping,
+    /// Stopped.
+    Stopped,
+}
+
+impl InstanceState {
+    /// Parses EC2's state name (`"running"`, `"shutting-down"`, ...).
+    pub fn parse(name: &str) -> Option<Self> {
+        Some(match name {
+            "pending" => Self::Pending,
+            "running" => Self::Running,
+            "shutting-down" => Self::ShuttingDown,
+            "terminated" => Self::Terminated,
+            "stopping" => Self::Stopping,
+            "stopped" => Self::Stopped,
+            _ => return None,
+        })
+    }
+
+    /// EC2's name for the state.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Pending => "pending",
+            Self::Running => "running",
+            Self::ShuttingDown => "shutting-down",
+            Self::Terminated => "terminated",
+            Self::Stopping => "stopping",
+            Self::Stopped => "stopped",
+        }
+    }
+}
+
+impl fmt::Display for InstanceState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// One discovered instance of the workload.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Instance {
+    /// `i-...`
+    pub id: String,
+    /// Current state.
+    pub state: InstanceState,
+    /// Current instance type, e.g. `t3.micro`.
+    pub instance_type: String,
+    /// Value of the workload's tier tag.
+    pub tier: String,
+}
+
+/// What discovery looks for: the workload's instances in its region.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Discovery {
+    /// Workload tag key and value (`Environment` = `ENV001`).
+    pub workload_tag: (String, String),
+    /// The tier tag key (`Role`); instances without it are not part of a tier.
+    pub tier_tag_key: String,
+    /// Only instances in this VPC, when set.
+    pub vpc_id: Option<String>,
+}

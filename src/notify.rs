@@ -1,0 +1,93 @@
+//! Texts of the SNS notifications. Subjects stay within SNS's 100-character
+//! limit (ASCII, no line breaks); bodies are never empty.
+
+use crate::summary::{Noted, RunSummary};
+
+/// SNS rejects subjects longer than this.
+pub const MAX_SUBJECT: usize = 100;
+
+/// Subject and body of the one summary sent per run.
+pub fn summary_message(summary: &RunSummary) -> (String, String) {
+    let [acted, skipped, bypassed, failed, not_done] = summary.totals();
+    let subject = subject(&format!(
+        "EC2 scheduler: {} {} {:?}",
+        summary.action, summary.workload, summary.status
+    ));
+    let mut body = format!(
+        "Workload: {}\nRegion: {}\nAction: {}\nStatus: {:?}\n{}\n\nTotals: {acted} {}, {skipped} skipped, {bypassed} bypassed, {failed} failed, {not_done} not done\n\n",
+        summary.workload,
+        summary.region,
+        summary.action,
+        summary.status,
+        summary.message,
+        summary.action.done()
+    );
+    for t in &summary.tiers {
+        body.push_str(&format!(
+            "Tier {} (sequence {}): {} {}, {} skipped, {} bypassed, {} failed, {} not done\n",
+            t.tier,
+            t.sequence,
+            t.acted.len(),
+            summary.action.done(),
+            t.skipped.len(),
+            t.bypassed.len(),
+            t.failed.len(),
+            t.not_done.len()
+        ));
+        for b in &t.bypassed {
+            body.push_str(&format!("  bypassed {}: {}\n", b.id, b.reason));
+        }
+        for f in &t.failed {
+            body.push_str(&format!("  failed {}: {}\n", f.id, f.reason));
+        }
+        for n in &t.not_done {
+            body.push_str(&format!("  not done {}: {}\n", n.id, n.reason));
+        }
+    }
+    (subject, body)
+}
+
+/// Subject and body of the message sent for each bypassed instance.
+pub fn bypass_message(workload: &str, tier: &str, bypass: &Noted) -> (String, String) {
+    let subject = subject(&format!("EC2 scheduler: {} bypassed in {workload}", bypass.id));
+    let body = format!(
+        "Workload: {workload}\nTier: {tier}\nInstance: {}\nNot stopped: {}\n",
+        bypass.id, bypass.reason
+    );
+    (subject, body)
+}
+
+/// Printable ASCII only, at most [`MAX_SUBJECT`] characters.
+fn subject(text: &str) -> String {
+    let clean: String = text
+        .chars()
+        .map(|c| if c.is_ascii_graphic() || c == ' ' { c } else { '?' })
+        .collect();
+    if clean.len() <= MAX_SUBJECT {
+        clean
+    } else {
+        format!("{}...", &clean[..MAX_SUBJECT - 3])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn subjects_are_clipped_and_clean() {
+        let long = "W".repeat(300);
+        let (s, body) = bypass_message(
+            &long,
+            "Web",
+            &Noted {
+                id: "i-1".into(),
+                reason: "file".into(),
+            },
+        );
+        assert_eq!(s.len(), MAX_SUBJECT);
+        assert!(s.ends_with("..."));
+        assert!(!body.is_empty());
+        assert_eq!(subject("a\nb\u{e9}"), "a?b?");
+    }
+}

@@ -1,0 +1,72 @@
+//! The time a run may use: the Lambda deadline minus a safety margin.
+
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+/// The run's time budget. Every wait is cut to what is left of it, so a run
+/// that runs out of time stops acting and reports, instead of being killed
+/// mid-call by the Lambda runtime.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Budget {
+    end: Option<Instant>,
+}
+
+impl Budget {
+    /// No deadline (CLI runs).
+    pub fn unlimited() -> Self {
+        Self { end: None }
+    }
+
+    /// Ends `margin` before `deadline`.
+    pub fn until(deadline: Instant, margin: Duration) -> Self {
+        Self {
+            end: Some(deadline.checked_sub(margin).unwrap_or_else(Instant::now)),
+        }
+    }
+
+    /// Ends `time_left - margin` from now.
+    pub fn from_now(time_left: Duration, margin: Duration) -> Self {
+        Self::until(Instant::now() + time_left, margin)
+    }
+
+    /// Time left; `Duration::MAX` when unlimited.
+    pub fn remaining(&self) -> Duration {
+        match self.end {
+            None => Duration::MAX,
+            Some(end) => end.saturating_duration_since(Instant::now()),
+        }
+    }
+
+    /// True when no time is left.
+    pub fn expired(&self) -> bool {
+        self.remaining().is_zero()
+    }
+
+    /// `limit` cut to the time left, and whether the budget did the cutting.
+    pub fn cap(&self, limit: Duration) -> (Duration, bool) {
+        let left = self.remaining();
+        if left < limit {
+            (left, true)
+        } else {
+            (limit, false)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test(start_paused = true)]
+    async fn budget_counts_down_with_the_margin() {
+        let budget = Budget::from_now(Duration::from_secs(60), Duration::from_secs(10));
+        assert_eq!(budget.remaining(), Duration::from_secs(50));
+        assert_eq!(budget.cap(Duration::from_secs(20)), (Duration::from_secs(20), false));
+        tokio::time::sleep(Duration::from_secs(45)).await;
+        assert_eq!(budget.cap(Duration::from_secs(20)), (Duration::from_secs(5), true));
+        tokio::time::sleep(Duration::from_secs(5)).await;
+        assert!(budget.expired());
+        assert!(!Budget::unlimited().expired());
+    }
+}

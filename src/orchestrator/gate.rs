@@ -1,0 +1,103 @@
+//! Readiness gates: the next tier begins only when this one is really up (or
+//! down), polled for the whole tier at once with backoff.
+
+use std::collections::HashSet;
+
+use tokio::time::Instant;
+
+use super::tier::backoff;
+use super::{Execution, TierEnd, STATUS_BATCH};
+use crate::config::{Readiness, ReadinessCheck, ReadinessOnTimeout};
+use crate::summary::GateOutcome;
+
+impl Execution<'_> {
+    /// Polls `readiness` for `ids` until all are ready, the gate's timeout
+    /// passes, or the budget runs out.
+    pub(crate) async fn gate(&self, tier: &str, readiness: &Readiness, ids: &[String]) -> (GateOutcome, TierEnd) {
+        let (limit, cut) = self.budget.cap(readiness.timeout);
+        let began = Instant::now();
+        let mut ready: HashSet<String> = HashSet::new();
+        let mut attempt = 1;
+        loop {
+            let waiting: Vec<String> = ids.iter().filter(|id| !ready.contains(*id)).cloned().collect();
+            for id in self.ready_now(readiness.check, &waiting).await {
+                ready.insert(id);
+            }
+            let waited = began.elapsed();
+            if ready.len() == ids.len() || waited >= limit {
+                break;
+            }
+            tokio::time::sleep(
+                backoff(self.settings.poll_initial, self.settings.poll_max, attempt).min(limit - waited),
+            )
+            .await;
+            attempt += 1;
+        }
+        let not_ready: Vec<String> = ids.iter().filter(|id| !ready.contains(*id)).cloned().collect();
+        let outcome = GateOutcome {
+            check: readiness.check,
+            ready: ready.len(),
+            not_ready: not_ready.clone(),
+            timed_out: !not_ready.is_empty(),
+            waited_ms: began.elapsed().as_millis() as u64,
+        };
+        let end = if not_ready.is_empty() {
+            TierEnd::Done
+        } else if cut {
+            TierEnd::Deadline(format!(
+                "time ran out while tier {tier} waited for {:?} ({} not ready)",
+                readiness.check,
+                not_ready.len()
+            ))
+        } else if readiness.on_timeout == ReadinessOnTimeout::Abort {
+            TierEnd::Abort(format!(
+                "tier {tier} was not ready ({:?}) after {}s: {}",
+                readiness.check,
+                limit.as_secs(),
+                not_ready.join(", ")
+            ))
+        } else {
+            tracing::warn!(
+                tier,
+                not_ready = not_ready.len(),
+                "readiness gate timed out; continuing"
+            );
+            TierEnd::Done
+        };
+        (outcome, end)
+    }
+
+    /// The subset of `ids` that meets `check` now. Read errors count as not
+    /// ready yet: the gate polls again.
+    async fn ready_now(&self, check: ReadinessCheck, ids: &[String]) -> Vec<String> {
+        let mut ready = Vec::new();
+        match check {
+            ReadinessCheck::State => {
+                let want = self.action.target_state();
+                for chunk in ids.chunks(1000) {
+                    match self.compute.states(chunk).await {
+                        Ok(states) => ready.extend(states.into_iter().filter(|(_, s)| *s == want).map(|(id, _)| id)),
+                        Err(e) => tracing::warn!(error = %e, "gate: reading states failed"),
+                    }
+                }
+            }
+            ReadinessCheck::StatusChecks => {
+                for chunk in ids.chunks(STATUS_BATCH) {
+                    match self.compute.status_checks_ok(chunk).await {
+                        Ok(list) => ready.extend(list.into_iter().filter(|(_, ok)| *ok).map(|(id, _)| id)),
+                        Err(e) => tracing::warn!(error = %e, "gate: reading status checks failed"),
+                    }
+                }
+            }
+            ReadinessCheck::SsmOnline => {
+                for chunk in ids.chunks(STATUS_BATCH) {
+                    match self.remote.online(chunk).await {
+                        Ok(list) => ready.extend(list.into_iter().filter(|(_, ok)| *ok).map(|(id, _)| id)),
+                        Err(e) => tracing::warn!(error = %e, "gate: reading SSM agent status failed"),
+                    }
+                }
+            }
+        }
+        ready
+    }
+}

@@ -1,0 +1,386 @@
+//! Executes a plan through the ports: tier groups in order, batching,
+//! override checks, waits and gates, all inside the deadline budget.
+//!
+//! Nothing here talks to AWS directly; the same code runs against the SDK
+//! adapters, the moto emulator and the in-memory fakes.
+
+mod budget;
+mod gate;
+mod overrides;
+mod tier;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::future::join_all;
+use tokio::time::Instant;
+
+pub use budget::Budget;
+
+use crate::config::{ItemNaming, WorkloadConfig};
+use crate::error::{CloudError, RunError};
+use crate::instance::Discovery;
+use crate::notify;
+use crate::plan::{self, Action, Plan};
+use crate::ports::{Cloud, Compute, Notifier, OutputLocation, RemoteCheck};
+use crate::summary::{Noted, RunStatus, RunSummary, TierOutcome};
+
+/// Largest StopInstances / StartInstances batch.
+pub const EC2_BATCH: usize = 500;
+/// Largest SendCommand target list.
+pub const SSM_BATCH: usize = 50;
+/// Largest DescribeInstanceStatus id list.
+pub const STATUS_BATCH: usize = 100;
+
+/// What to run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RunRequest {
+    /// SpecName of the workload.
+    pub workload: String,
+    /// Stop or Start.
+    pub action: Action,
+    /// Scaling profile for Start.
+    pub scaling_profile: Option<String>,
+    /// Plan only; no mutating call of any kind.
+    pub dry_run: bool,
+    /// Region of the configuration tables.
+    pub dynamodb_region: String,
+}
+
+/// Tunables with production defaults; tests shorten them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Settings {
+    /// First pause between polls.
+    pub poll_initial: Duration,
+    /// Longest pause between polls (backoff doubles up to this).
+    pub poll_max: Duration,
+    /// Longest a tier's override checks may take in all.
+    pub override_timeout: Duration,
+    /// Longest wait for one instance to reach a state (sync tiers, transitions).
+    pub state_timeout: Duration,
+    /// Concurrent GetCommandInvocation / S3 reads while polling checks.
+    pub poll_concurrency: usize,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            poll_initial: Duration::from_secs(2),
+            poll_max: Duration::from_secs(15),
+            override_timeout: Duration::from_secs(120),
+            state_timeout: Duration::from_secs(600),
+            poll_concurrency: 16,
+        }
+    }
+}
+
+/// The outcome of a run, with the plan when it was a dry run.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct RunReport {
+    /// What happened.
+    pub summary: RunSummary,
+    /// What was planned.
+    pub plan: Plan,
+}
+
+/// Loads and validates the configuration of a workload.
+pub async fn load_config(cloud: &dyn Cloud, workload: &str, dynamodb_region: &str) -> Result<WorkloadConfig, RunError> {
+    let store = cloud.config_store(dynamodb_region);
+    let items = store
+        .load(workload)
+        .await
+        .map_err(|source| RunError::Cloud {
+            workload: workload.to_string(),
+            source,
+        })?
+        .ok_or_else(|| RunError::WorkloadNotFound {
+            workload: workload.to_string(),
+            table: store.location(),
+            region: dynamodb_region.to_string(),
+        })?;
+    Ok(WorkloadConfig::from_items(
+        workload,
+        &items.workload,
+        &items.tiers,
+        ItemNaming::Table,
+    )?)
+}
+
+/// Loads the configuration, discovers the instances and builds the plan.
+/// Makes read-only calls only.
+pub async fn prepare(cloud: &dyn Cloud, request: &RunRequest) -> Result<(WorkloadConfig, Plan), RunError> {
+    if request.workload.trim().is_empty() {
+        return Err(RunError::Request("workloadIdentifier must not be empty".into()));
+    }
+    let config = load_config(cloud, &request.workload, &request.dynamodb_region).await?;
+    let compute = cloud.compute(&config.workload.region);
+    let w = &config.workload;
+    let query = Discovery {
+        workload_tag: (w.filter_tag_name.clone(), w.filter_tag_value.clone()),
+        tier_tag_key: w.tier_tag_name.clone(),
+        vpc_id: w.vpc_id.clone(),
+    };
+    let instances = compute.discover(&query).await.map_err(|source| RunError::Cloud {
+        workload: request.workload.clone(),
+        source,
+    })?;
+    let plan = plan::build(&config, &instances, request.action, request.scaling_profile.as_deref());
+    Ok((config, plan))
+}
+
+/// Runs one request end to end.
+pub async fn run(
+    cloud: &dyn Cloud,
+    request: &RunRequest,
+    budget: &Budget,
+    settings: &Settings,
+) -> Result<RunReport, RunError> {
+    let started = Instant::now();
+    let (config, plan) = prepare(cloud, request).await?;
+    execute_plan(cloud, &config, plan, request.dry_run, budget, settings, started).await
+}
+
+/// Carries out a plan made by [`prepare`]. `started` is when the run began
+/// (timings in the summary count from it).
+pub async fn execute_plan(
+    cloud: &dyn Cloud,
+    config: &WorkloadConfig,
+    plan: Plan,
+    dry_run: bool,
+    budget: &Budget,
+    settings: &Settings,
+    started: Instant,
+) -> Result<RunReport, RunError> {
+    if let Some(reason) = &plan.disabled_reason {
+        let summary = RunSummary::for_plan(&plan, dry_run, RunStatus::Disabled, reason.clone());
+        return Ok(RunReport { summary, plan });
+    }
+    if dry_run {
+        let would = plan
+            .instances()
+            .filter(|(_, i)| !matches!(i.step, plan::Step::Skip { .. }))
+            .count();
+        let message = format!(
+            "dry run: {would} instance(s) would be {}; nothing was changed",
+            plan.action.done()
+        );
+        let summary = RunSummary::for_plan(&plan, true, RunStatus::DryRun, message);
+        return Ok(RunReport { summary, plan });
+    }
+
+    let region = config.workload.region.clone();
+    let execution = Execution {
+        compute: cloud.compute(&region),
+        remote: cloud.remote_check(&region),
+        notifier: cloud.notifier(&region),
+        config,
+        action: plan.action,
+        budget,
+        settings,
+        started,
+    };
+    execution.preconditions(&plan).await?;
+    let mut summary = execution.execute(&plan).await;
+    summary.duration_ms = started.elapsed().as_millis() as u64;
+    execution.notify_summary(&mut summary).await;
+    Ok(RunReport { summary, plan })
+}
+
+/// One run's execution state, shared by the tier tasks.
+pub(crate) struct Execution<'a> {
+    pub(crate) compute: Arc<dyn Compute>,
+    pub(crate) remote: Arc<dyn RemoteCheck>,
+    pub(crate) notifier: Arc<dyn Notifier>,
+    pub(crate) config: &'a WorkloadConfig,
+    pub(crate) action: Action,
+    pub(crate) budget: &'a Budget,
+    pub(crate) settings: &'a Settings,
+    pub(crate) started: Instant,
+}
+
+/// How a tier ended, as far as the rest of the run is concerned.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum TierEnd {
+    Done,
+    Deadline(String),
+    Abort(String),
+}
+
+impl Execution<'_> {
+    fn output_location(&self) -> Option<OutputLocation> {
+        let w = &self.config.workload;
+        w.ssm_bucket.as_ref().map(|bucket| OutputLocation {
+            bucket: bucket.clone(),
+            prefix: w.ssm_key_prefix.clone().unwrap_or_default(),
+        })
+    }
+
+    /// Checks made before the first action, so a run never half-happens
+    /// because of a setup mistake.
+    async fn preconditions(&self, plan: &Plan) -> Result<(), RunError> {
+        let checks_needed = plan.instances().any(|(_, i)| i.check_override);
+        if !checks_needed {
+            return Ok(());
+        }
+        let Some(output) = self.output_location() else {
+            return Ok(()); // validation already requires the bucket
+        };
+        let workload = &self.config.workload;
+        let bucket_region = self
+            .remote
+            .bucket_region(&output.bucket)
+            .await
+            .map_err(|e| RunError::Precondition {
+                workload: workload.spec_name.clone(),
+                message: format!("cannot read the location of SSMS3BucketName {:?}: {e}", output.bucket),
+            })?;
+        if bucket_region != workload.region {
+            return Err(RunError::Precondition {
+                workload: workload.spec_name.clone(),
+                message: format!(
+                    "SSMS3BucketName {:?} is in {bucket_region}, but SSM only writes output to a bucket in the workload region {}; \
+                     use a bucket in {}",
+                    output.bucket, workload.region, workload.region
+                ),
+            });
+        }
+        Ok(())
+    }
+
+    async fn execute(&self, plan: &Plan) -> RunSummary {
+        let mut summary = RunSummary::for_plan(plan, false, RunStatus::Completed, String::new());
+        let mut stop: Option<TierEnd> = None;
+        let last = plan.groups.len().saturating_sub(1);
+        for (index, group) in plan.groups.iter().enumerate() {
+            if stop.is_none() && self.budget.expired() {
+                stop = Some(TierEnd::Deadline(format!(
+                    "time ran out before tier sequence {}",
+                    group.sequence
+                )));
+            }
+            if let Some(end) = &stop {
+                let reason = match end {
+                    TierEnd::Deadline(why) | TierEnd::Abort(why) => format!("not reached: {why}"),
+                    TierEnd::Done => unreachable!(),
+                };
+                for tier in &group.tiers {
+                    let mut outcome = TierOutcome::new(&tier.tier, tier.sequence, tier.synchronous);
+                    for i in &tier.instances {
+                        match &i.step {
+                            plan::Step::Skip { reason } => outcome.skipped.push(Noted {
+                                id: i.id.clone(),
+                                reason: reason.clone(),
+                            }),
+                            _ => outcome.not_done.push(Noted {
+                                id: i.id.clone(),
+                                reason: reason.clone(),
+                            }),
+                        }
+                    }
+                    summary.tiers.push(outcome);
+                }
+                continue;
+            }
+
+            let results = join_all(group.tiers.iter().map(|t| self.run_tier(t))).await;
+            let mut acted = false;
+            for (outcome, end) in results {
+                acted |= !outcome.acted.is_empty();
+                summary.notification_errors.extend(outcome.notification_errors);
+                summary.tiers.push(outcome.outcome);
+                if end != TierEnd::Done && stop.is_none() {
+                    stop = Some(end);
+                }
+            }
+
+            if stop.is_none() && index < last && acted && !group.delay_after.is_zero() {
+                if self.budget.remaining() < group.delay_after {
+                    stop = Some(TierEnd::Deadline(format!(
+                        "the {}s InterTierOrchestrationDelay after sequence {} does not fit in the time left",
+                        group.delay_after.as_secs(),
+                        group.sequence
+                    )));
+                } else {
+                    tokio::time::sleep(group.delay_after).await;
+                }
+            }
+        }
+
+        let [acted, _, bypassed, failed, not_done] = summary.totals();
+        let (status, message) = match &stop {
+            Some(TierEnd::Deadline(why)) => (
+                RunStatus::DeadlineReached,
+                format!("{why}; {acted} instance(s) {}, {not_done} not done", self.action.done()),
+            ),
+            Some(TierEnd::Abort(why)) => (
+                RunStatus::Aborted,
+                format!("{why}; {acted} instance(s) {}, {not_done} not done", self.action.done()),
+            ),
+            _ if failed > 0 => (
+                RunStatus::CompletedWithFailures,
+                format!(
+                    "{acted} instance(s) {}, {bypassed} bypassed, {failed} failed",
+                    self.action.done()
+                ),
+            ),
+            _ if bypassed > 0 => (
+                RunStatus::Completed,
+                format!("{acted} instance(s) {}, {bypassed} bypassed", self.action.done()),
+            ),
+            _ => (
+                RunStatus::Completed,
+                format!("{acted} instance(s) {}", self.action.done()),
+            ),
+        };
+        summary.status = status;
+        summary.message = message;
+        summary
+    }
+
+    /// Publishes the run summary; a failure is recorded, never raised.
+    async fn notify_summary(&self, summary: &mut RunSummary) {
+        let Some(topic) = &self.config.workload.sns_topic else {
+            return;
+        };
+        let (subject, body) = notify::summary_message(summary);
+        if let Err(e) = self.notifier.publish(topic, &subject, &body).await {
+            tracing::warn!(error = %e, "summary notification failed");
+            summary.notification_errors.push(format!("summary: {e}"));
+        }
+    }
+
+    /// Publishes one bypass notification; returns the error text on failure.
+    pub(crate) async fn notify_bypass(&self, tier: &str, bypass: &Noted) -> Option<String> {
+        let topic = self.config.workload.sns_topic.as_ref()?;
+        let (subject, body) = notify::bypass_message(&self.config.workload.spec_name, tier, bypass);
+        match self.notifier.publish(topic, &subject, &body).await {
+            Ok(()) => None,
+            Err(e) => {
+                tracing::warn!(error = %e, instance = %bypass.id, "bypass notification failed");
+                Some(format!("bypass of {}: {e}", bypass.id))
+            }
+        }
+    }
+
+    pub(crate) fn elapsed_ms(&self) -> u64 {
+        self.started.elapsed().as_millis() as u64
+    }
+}
+
+/// A tier's outcome plus errors from notifications sent during the tier.
+pub(crate) struct TierResult {
+    pub(crate) outcome: TierOutcome,
+    pub(crate) notification_errors: Vec<String>,
+}
+
+impl std::ops::Deref for TierResult {
+    type Target = TierOutcome;
+    fn deref(&self) -> &TierOutcome {
+        &self.outcome
+    }
+}
+
+/// Formats a cloud error for a per-instance report.
+pub(crate) fn describe(e: &CloudError) -> String {
+    e.to_string()
+}

@@ -1,0 +1,130 @@
+//! Override file checks for one tier: one SendCommand per 50 instances, then
+//! concurrent polling with backoff, bounded by the check timeout and the
+//! budget. Anything but a clear "absent" keeps the instance running (the
+//! seed's pessimistic rule).
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use futures::future::join_all;
+use futures::stream::{self, StreamExt};
+use tokio::time::Instant;
+
+use super::tier::backoff;
+use super::{describe, Execution, SSM_BATCH};
+use crate::override_check::{read_verdict, OverrideCheck, Verdict};
+use crate::ports::CheckPoll;
+use crate::summary::Noted;
+
+/// SSM's smallest accepted delivery timeout.
+const MIN_SSM_TIMEOUT: Duration = Duration::from_secs(30);
+
+impl Execution<'_> {
+    /// Checks `ids` for the override file; returns the instances to bypass.
+    pub(crate) async fn check_overrides(&self, check: &OverrideCheck, ids: &[String]) -> Vec<Noted> {
+        let mut verdicts: HashMap<String, Result<(), String>> = HashMap::new();
+        let Some(output) = self.output_location() else {
+            // Validation makes this unreachable; stay pessimistic regardless.
+            return ids
+                .iter()
+                .map(|id| bypass(id, "no SSM output bucket configured"))
+                .collect();
+        };
+        let (limit, _) = self.budget.cap(self.settings.override_timeout);
+        let ssm_timeout = limit.max(MIN_SSM_TIMEOUT);
+
+        let sends = ids.chunks(SSM_BATCH).map(|chunk| {
+            let output = &output;
+            async move { (chunk, self.remote.send(check, chunk, output, ssm_timeout).await) }
+        });
+        let mut pending: Vec<(String, String)> = Vec::new(); // (command id, instance id)
+        for (chunk, sent) in join_all(sends).await {
+            match sent {
+                Ok(command) => pending.extend(chunk.iter().map(|id| (command.clone(), id.clone()))),
+                Err(e) => {
+                    for id in chunk {
+                        verdicts.insert(
+                            id.clone(),
+                            Err(format!("override check could not be sent: {}", describe(&e))),
+                        );
+                    }
+                }
+            }
+        }
+
+        let began = Instant::now();
+        let mut attempt = 1;
+        while !pending.is_empty() {
+            let polls = stream::iter(pending.iter().cloned())
+                .map(|(command, id)| {
+                    let output = &output;
+                    async move {
+                        let poll = self.remote.poll(&command, &id, output).await;
+                        (command, id, poll)
+                    }
+                })
+                .buffer_unordered(self.settings.poll_concurrency.max(1))
+                .collect::<Vec<_>>()
+                .await;
+            pending.clear();
+            for (command, id, poll) in polls {
+                match poll {
+                    Ok(CheckPoll::Pending) => pending.push((command, id)),
+                    Ok(CheckPoll::Output(stdout)) => {
+                        let verdict = match read_verdict(&stdout) {
+                            Verdict::Absent => Ok(()),
+                            Verdict::Present => Err(format!("override file {} present", check.path())),
+                            Verdict::Unclear => Err(format!(
+                                "override check gave no clear answer (output: {:?})",
+                                clip(&stdout)
+                            )),
+                        };
+                        verdicts.insert(id, verdict);
+                    }
+                    Ok(CheckPoll::Failed { status, detail }) => {
+                        verdicts.insert(id, Err(format!("override check ended {status}: {detail}")));
+                    }
+                    Err(e) => {
+                        tracing::warn!(error = %e, instance = %id, "polling override check failed; will retry");
+                        pending.push((command, id));
+                    }
+                }
+            }
+            let waited = began.elapsed();
+            if pending.is_empty() || waited >= limit {
+                break;
+            }
+            tokio::time::sleep(
+                backoff(self.settings.poll_initial, self.settings.poll_max, attempt).min(limit - waited),
+            )
+            .await;
+            attempt += 1;
+        }
+        for (_, id) in pending {
+            verdicts.insert(
+                id,
+                Err(format!("override check gave no answer within {}s", limit.as_secs())),
+            );
+        }
+
+        ids.iter()
+            .filter_map(|id| match verdicts.get(id) {
+                Some(Ok(())) => None,
+                Some(Err(reason)) => Some(bypass(id, reason)),
+                None => Some(bypass(id, "override check gave no answer")),
+            })
+            .collect()
+    }
+}
+
+fn bypass(id: &str, reason: &str) -> Noted {
+    Noted {
+        id: id.to_string(),
+        reason: format!("{reason}; not stopped"),
+    }
+}
+
+fn clip(text: &str) -> String {
+    let t: String = text.chars().take(120).collect();
+    t.trim().to_string()
+}

@@ -1,0 +1,438 @@
+//! The plan: which instances, which tiers, in which order, and what happens to
+//! each instance and why. Pure: built from the configuration and the
+//! discovered instances, without I/O, so a dry run and a real run agree.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::str::FromStr;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use crate::config::{Readiness, WorkloadConfig};
+use crate::instance::{Instance, InstanceState};
+use crate::override_check::OverrideCheck;
+
+/// The two orchestrated actions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum Action {
+    /// Stop the workload, tier by tier.
+    Stop,
+    /// Start the workload, tier by tier.
+    Start,
+}
+
+impl Action {
+    /// The verb in lower case, for tables and messages.
+    pub fn verb(self) -> &'static str {
+        match self {
+            Self::Stop => "stop",
+            Self::Start => "start",
+        }
+    }
+
+    /// Past participle: "stopped" / "started".
+    pub fn done(self) -> &'static str {
+        match self {
+            Self::Stop => "stopped",
+            Self::Start => "started",
+        }
+    }
+
+    /// Present participle: "stopping" / "starting".
+    pub fn doing(self) -> &'static str {
+        match self {
+            Self::Stop => "stopping",
+            Self::Start => "starting",
+        }
+    }
+
+    /// The state an instance is in once this action is done.
+    pub fn target_state(self) -> InstanceState {
+        match self {
+            Self::Stop => InstanceState::Stopped,
+            Self::Start => InstanceState::Running,
+        }
+    }
+}
+
+impl fmt::Display for Action {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Stop => "Stop",
+            Self::Start => "Start",
+        })
+    }
+}
+
+impl FromStr for Action {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "stop" => Ok(Self::Stop),
+            "start" => Ok(Self::Start),
+            _ => Err(format!("{s:?} is not \"Stop\" or \"Start\"")),
+        }
+    }
+}
+
+/// The whole ordered plan for one run.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Plan {
+    /// SpecName.
+    pub workload: String,
+    /// WorkloadRegion.
+    pub region: String,
+    /// Stop or Start.
+    pub action: Action,
+    /// The scaling profile in force (start only), after the `default` rule.
+    pub scaling_profile: Option<String>,
+    /// Why nothing will be actioned, when the kill switch is on.
+    pub disabled_reason: Option<String>,
+    /// Tier groups in TierSequence order; tiers of a group run together.
+    pub groups: Vec<TierGroup>,
+    /// Tiers that take no part in this action, and why.
+    pub left_out: Vec<LeftOut>,
+    /// Workload instances whose tier tag names no configured tier.
+    pub unmatched: Vec<Unmatched>,
+}
+
+/// Tiers sharing one TierSequence value.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct TierGroup {
+    /// The shared TierSequence.
+    pub sequence: u64,
+    /// The tiers, by name.
+    pub tiers: Vec<TierPlan>,
+    /// Wait after this group before the next one (zero after the last group
+    /// and when there is nothing to do on either side).
+    #[serde(rename = "delayAfterSecs", serialize_with = "secs")]
+    pub delay_after: Duration,
+}
+
+/// One tier's part of the plan.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct TierPlan {
+    /// TierTagValue.
+    pub tier: String,
+    /// TierSequence for this action.
+    pub sequence: u64,
+    /// One instance at a time, waiting for each.
+    pub synchronous: bool,
+    /// The override file checked before stopping, if any.
+    pub override_check: Option<OverrideCheck>,
+    /// The readiness gate before the next tier, if any.
+    pub readiness: Option<Readiness>,
+    /// The tier's instances, sorted by id.
+    pub instances: Vec<InstancePlan>,
+}
+
+impl TierPlan {
+    /// Instances that will be acted on (now or after a transition).
+    pub fn actionable(&self) -> impl Iterator<Item = &InstancePlan> {
+        self.instances.iter().filter(|i| !matches!(i.step, Step::Skip { .. }))
+    }
+}
+
+/// What happens to one instance.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct InstancePlan {
+    /// `i-...`
+    pub id: String,
+    /// State when discovered.
+    pub state: InstanceState,
+    /// Type when discovered.
+    pub instance_type: String,
+    /// The step and its reason.
+    pub step: Step,
+    /// New instance type set before starting (scaling profile).
+    pub resize_to: Option<String>,
+    /// The override file is checked before stopping this instance.
+    pub check_override: bool,
+}
+
+/// The step planned for an instance.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", rename_all = "camelCase")]
+pub enum Step {
+    /// Act now.
+    Act,
+    /// Wait until a transition ends, then act (e.g. `pending` when stopping).
+    WaitThenAct {
+        /// Why a wait is needed.
+        reason: String,
+    },
+    /// Leave alone.
+    Skip {
+        /// Why, e.g. "already stopped".
+        reason: String,
+    },
+}
+
+/// A tier that takes no part in the action.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct LeftOut {
+    /// TierTagValue.
+    pub tier: String,
+    /// Why it is left out.
+    pub reason: String,
+    /// How many of its instances were found.
+    pub instances: usize,
+}
+
+/// An instance of the workload that belongs to no configured tier.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Unmatched {
+    /// `i-...`
+    pub id: String,
+    /// Its tier tag value.
+    pub tier_tag: String,
+}
+
+fn secs<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_u64(d.as_secs())
+}
+
+/// The profile used for a start: the one asked for, else `default` for tiers
+/// that list one. Stops never resize.
+pub fn effective_profile(action: Action, requested: Option<&str>) -> Option<&str> {
+    match action {
+        Action::Stop => None,
+        Action::Start => Some(requested.unwrap_or("default")),
+    }
+}
+
+/// Builds the plan for `action` from a validated configuration and the
+/// instances discovery returned.
+pub fn build(config: &WorkloadConfig, instances: &[Instance], action: Action, scaling_profile: Option<&str>) -> Plan {
+    let profile = effective_profile(action, scaling_profile);
+    let mut by_tier: BTreeMap<&str, Vec<&Instance>> = BTreeMap::new();
+    for instance in instances.iter().filter(|i| i.state != InstanceState::Terminated) {
+        by_tier.entry(instance.tier.as_str()).or_default().push(instance);
+    }
+
+    let mut left_out = Vec::new();
+    let mut by_sequence: BTreeMap<u64, Vec<TierPlan>> = BTreeMap::new();
+    for tier in &config.tiers {
+        let mut members = by_tier.remove(tier.name.as_str()).unwrap_or_default();
+        members.sort_by(|a, b| a.id.cmp(&b.id));
+        let Some(spec) = tier.for_action(action) else {
+            let section = match action {
+                Action::Stop => "TierStop",
+                Action::Start => "TierStart",
+            };
+            left_out.push(LeftOut {
+                tier: tier.name.clone(),
+                reason: format!("no {section} section"),
+                instances: members.len(),
+            });
+            continue;
+        };
+        let target_type = profile.and_then(|p| tier.scaling.get(p));
+        let override_check = spec.override_check.clone();
+        let instances = members
+            .into_iter()
+            .map(|i| {
+                let step = step_for(action, i.state);
+                let acts = !matches!(step, Step::Skip { .. });
+                InstancePlan {
+                    id: i.id.clone(),
+                    state: i.state,
+                    instance_type: i.instance_type.clone(),
+                    resize_to: target_type.filter(|t| acts && **t != i.instance_type).cloned(),
+                    check_override: acts && override_check.is_some(),
+                    step,
+                }
+            })
+            .collect();
+        by_sequence.entry(spec.sequence).or_default().push(TierPlan {
+            tier: tier.name.clone(),
+            sequence: spec.sequence,
+            synchronous: spec.synchronous,
+            override_check,
+            readiness: spec.readiness.clone(),
+            instances,
+        });
+    }
+
+    let unmatched = by_tier
+        .into_iter()
+        .flat_map(|(tag, list)| {
+            list.into_iter().map(move |i| Unmatched {
+                id: i.id.clone(),
+                tier_tag: tag.to_string(),
+            })
+        })
+        .collect();
+
+    let mut groups: Vec<TierGroup> = by_sequence
+        .into_iter()
+        .map(|(sequence, mut tiers)| {
+            tiers.sort_by(|a, b| a.tier.cmp(&b.tier));
+            TierGroup {
+                sequence,
+                tiers,
+                delay_after: Duration::ZERO,
+            }
+        })
+        .collect();
+    // Delay after a group only when it acts on something and a later group
+    // does too: waiting for nothing, or before nothing, helps no one.
+    let busy: Vec<bool> = groups
+        .iter()
+        .map(|g| g.tiers.iter().any(|t| t.actionable().next().is_some()))
+        .collect();
+    for index in 0..groups.len() {
+        let later_busy = busy[index + 1..].iter().any(|b| *b);
+        if busy[index] && later_busy {
+            let delay = groups[index]
+                .tiers
+                .iter()
+                .filter_map(|t| config.tiers.iter().find(|c| c.name == t.tier))
+                .filter_map(|c| c.for_action(action))
+                .map(|s| s.inter_tier_delay)
+                .max()
+                .unwrap_or_default();
+            groups[index].delay_after = delay;
+        }
+    }
+
+    Plan {
+        workload: config.workload.spec_name.clone(),
+        region: config.workload.region.clone(),
+        action,
+        scaling_profile: profile
+            .filter(|p| config.tiers.iter().any(|t| t.scaling.contains_key(*p)))
+            .map(str::to_string),
+        disabled_reason: config
+            .workload
+            .scheduling_disabled
+            .then(|| "DisableAllSchedulingActions is \"1\": no action is taken for this workload".to_string()),
+        groups,
+        left_out,
+        unmatched,
+    }
+}
+
+fn step_for(action: Action, state: InstanceState) -> Step {
+    use InstanceState::*;
+    let skip = |reason: &str| Step::Skip { reason: reason.into() };
+    let wait = |reason: &str| Step::WaitThenAct { reason: reason.into() };
+    match (action, state) {
+        (Action::Stop, Running) | (Action::Start, Stopped) => Step::Act,
+        (Action::Stop, Pending) => wait("pending: stopped once it is running"),
+        (Action::Start, Stopping) => wait("stopping: started once it is stopped"),
+        (Action::Stop, Stopped) => skip("already stopped"),
+        (Action::Stop, Stopping) => skip("already stopping"),
+        (Action::Start, Running) => skip("already running"),
+        (Action::Start, Pending) => skip("already starting"),
+        (_, ShuttingDown) => skip("shutting down (being terminated)"),
+        (_, Terminated) => skip("terminated"),
+    }
+}
+
+impl Plan {
+    /// Every instance plan in execution order.
+    pub fn instances(&self) -> impl Iterator<Item = (&TierPlan, &InstancePlan)> {
+        self.groups
+            .iter()
+            .flat_map(|g| g.tiers.iter())
+            .flat_map(|t| t.instances.iter().map(move |i| (t, i)))
+    }
+
+    /// Renders the plan as a readable table.
+    pub fn to_table(&self) -> String {
+        let mut rows = vec![[
+            "TIER", "SEQ", "MODE", "DELAY", "INSTANCE", "STATE", "TYPE", "OVERRIDE", "GATE", "ACTION",
+        ]
+        .map(String::from)
+        .to_vec()];
+        for group in &self.groups {
+            for tier in &group.tiers {
+                let mode = if tier.synchronous { "sync" } else { "async" };
+                let delay = format!("{}s", group.delay_after.as_secs());
+                let gate = tier
+                    .readiness
+                    .as_ref()
+                    .map(|r| format!("{:?}", r.check))
+                    .unwrap_or_else(|| "-".into());
+                if tier.instances.is_empty() {
+                    rows.push(vec![
+                        tier.tier.clone(),
+                        tier.sequence.to_string(),
+                        mode.into(),
+                        delay.clone(),
+                        "(none)".into(),
+                        "-".into(),
+                        "-".into(),
+                        "-".into(),
+                        gate.clone(),
+                        "nothing to do".into(),
+                    ]);
+                }
+                for i in &tier.instances {
+                    let ty = match &i.resize_to {
+                        Some(to) => format!("{} -> {to}", i.instance_type),
+                        None => i.instance_type.clone(),
+                    };
+                    let over = if i.check_override {
+                        tier.override_check
+                            .as_ref()
+                            .map(|c| c.path().to_string())
+                            .unwrap_or_default()
+                    } else {
+                        "-".into()
+                    };
+                    let action = match &i.step {
+                        Step::Act => self.action.verb().to_string(),
+                        Step::WaitThenAct { reason } => format!("wait, then {} ({reason})", self.action.verb()),
+                        Step::Skip { reason } => format!("skip: {reason}"),
+                    };
+                    rows.push(vec![
+                        tier.tier.clone(),
+                        tier.sequence.to_string(),
+                        mode.into(),
+                        delay.clone(),
+                        i.id.clone(),
+                        i.state.to_string(),
+                        ty,
+                        over,
+                        gate.clone(),
+                        action,
+                    ]);
+                }
+            }
+        }
+        let mut out = format!(
+            "Plan: {} {} in {}{}\n",
+            self.action,
+            self.workload,
+            self.region,
+            self.scaling_profile
+                .as_ref()
+                .map(|p| format!(" (scaling profile {p})"))
+                .unwrap_or_default()
+        );
+        if let Some(reason) = &self.disabled_reason {
+            out.push_str(&format!("DISABLED: {reason}\n"));
+        }
+        out.push_str(&crate::table::render(&rows));
+        for l in &self.left_out {
+            out.push_str(&format!(
+                "left out: tier {} ({}; {} instance(s))\n",
+                l.tier, l.reason, l.instances
+            ));
+        }
+        for u in &self.unmatched {
+            out.push_str(&format!(
+                "not in any configured tier: {} (tier tag {:?})\n",
+                u.id, u.tier_tag
+            ));
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests;

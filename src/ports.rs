@@ -1,0 +1,118 @@
+//! The small traits the orchestrator drives. AWS adapters live in
+//! [`crate::aws`]; in-memory fakes with fault injection live in `tests/support`.
+//!
+//! Each method is one logical request; batching limits (500 ids for
+//! Stop/Start, 50 for SendCommand, 100 for DescribeInstanceStatus) are the
+//! orchestrator's business, paging is the adapter's.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use serde_json::Value;
+
+use crate::error::CloudError;
+use crate::instance::{Discovery, Instance, InstanceState};
+use crate::override_check::OverrideCheck;
+
+/// EC2.
+#[async_trait]
+pub trait Compute: Send + Sync {
+    /// All non-terminated instances matching the discovery filter, every page.
+    async fn discover(&self, query: &Discovery) -> Result<Vec<Instance>, CloudError>;
+    /// Current states of the given instances.
+    async fn states(&self, ids: &[String]) -> Result<Vec<(String, InstanceState)>, CloudError>;
+    /// StopInstances for up to 500 ids.
+    async fn stop(&self, ids: &[String]) -> Result<(), CloudError>;
+    /// StartInstances for up to 500 ids.
+    async fn start(&self, ids: &[String]) -> Result<(), CloudError>;
+    /// ModifyInstanceAttribute(InstanceType) on a stopped instance.
+    async fn set_instance_type(&self, id: &str, instance_type: &str) -> Result<(), CloudError>;
+    /// For up to 100 ids: whether instance and system status checks are both `ok`.
+    async fn status_checks_ok(&self, ids: &[String]) -> Result<Vec<(String, bool)>, CloudError>;
+}
+
+/// Where SSM writes command output.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutputLocation {
+    /// SSMS3BucketName.
+    pub bucket: String,
+    /// SSMS3KeyPrefixName, without slashes at either end (may be empty).
+    pub prefix: String,
+}
+
+/// One poll of one instance's check.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CheckPoll {
+    /// Not finished, or finished with output not yet readable.
+    Pending,
+    /// Finished; the standard output.
+    Output(String),
+    /// Ended without an answer that will ever come (Failed, TimedOut,
+    /// Cancelled, Undeliverable, not managed by SSM, ...).
+    Failed {
+        /// SSM's status or error code.
+        status: String,
+        /// Detail for the report.
+        detail: String,
+    },
+}
+
+/// SSM Run Command plus the S3 output it writes.
+#[async_trait]
+pub trait RemoteCheck: Send + Sync {
+    /// The region of a bucket (GetBucketLocation).
+    async fn bucket_region(&self, bucket: &str) -> Result<String, CloudError>;
+    /// SendCommand for up to 50 instances; returns the command id.
+    async fn send(
+        &self,
+        check: &OverrideCheck,
+        ids: &[String],
+        output: &OutputLocation,
+        timeout: Duration,
+    ) -> Result<String, CloudError>;
+    /// The state of one instance's invocation, and its output when done.
+    async fn poll(&self, command_id: &str, instance_id: &str, output: &OutputLocation)
+        -> Result<CheckPoll, CloudError>;
+    /// Which of the instances the SSM agent reports as `Online`.
+    async fn online(&self, ids: &[String]) -> Result<Vec<(String, bool)>, CloudError>;
+}
+
+/// SNS.
+#[async_trait]
+pub trait Notifier: Send + Sync {
+    /// Publishes one message to a topic given by name or ARN.
+    async fn publish(&self, topic: &str, subject: &str, message: &str) -> Result<(), CloudError>;
+}
+
+/// The raw configuration items of one workload.
+#[derive(Debug, Clone, PartialEq)]
+pub struct WorkloadItems {
+    /// The WorkloadSpecification item.
+    pub workload: Value,
+    /// The TierSpecification items.
+    pub tiers: Vec<Value>,
+}
+
+/// Where configuration lives (DynamoDB).
+#[async_trait]
+pub trait ConfigStore: Send + Sync {
+    /// The items of one workload, or `None` when it has no workload item.
+    async fn load(&self, workload: &str) -> Result<Option<WorkloadItems>, CloudError>;
+    /// Writes a workload's items (import). Callers validate first.
+    async fn save(&self, items: &WorkloadItems) -> Result<(), CloudError>;
+    /// A description of where items are read, for error messages.
+    fn location(&self) -> String;
+}
+
+/// Gives the ports for a region; AWS clients are built once per region and reused.
+pub trait Cloud: Send + Sync {
+    /// The configuration tables in `region`.
+    fn config_store(&self, region: &str) -> Arc<dyn ConfigStore>;
+    /// EC2 in `region`.
+    fn compute(&self, region: &str) -> Arc<dyn Compute>;
+    /// SSM + S3 in `region`.
+    fn remote_check(&self, region: &str) -> Arc<dyn RemoteCheck>;
+    /// SNS in `region`.
+    fn notifier(&self, region: &str) -> Arc<dyn Notifier>;
+}

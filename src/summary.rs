@@ -1,0 +1,278 @@
+//! What a run did: the JSON the Lambda returns, the tables the CLI prints and
+//! the text of the SNS summary.
+
+use serde::Serialize;
+
+use crate::config::ReadinessCheck;
+use crate::plan::{Action, LeftOut, Plan};
+
+/// How a run ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub enum RunStatus {
+    /// Every planned step was carried out without failure (bypassed
+    /// instances, kept running by their override file, count as planned).
+    Completed,
+    /// Every tier was processed; some instances failed.
+    CompletedWithFailures,
+    /// The kill switch is on; nothing was actioned.
+    Disabled,
+    /// Dry run; nothing was actioned.
+    DryRun,
+    /// Time ran out; `notDone` lists what was not carried out.
+    DeadlineReached,
+    /// A readiness gate with `Abort` timed out; later tiers were not actioned.
+    Aborted,
+}
+
+/// An instance with the reason it was treated as it was.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Noted {
+    /// `i-...`
+    pub id: String,
+    /// Why.
+    pub reason: String,
+}
+
+/// An instance whose action failed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Failure {
+    /// `i-...`
+    pub id: String,
+    /// What went wrong.
+    pub reason: String,
+    /// The AWS error code, when there is one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub code: Option<String>,
+}
+
+/// A type change made (or refused) before start.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Resize {
+    /// `i-...`
+    pub id: String,
+    /// Old type.
+    pub from: String,
+    /// Requested type.
+    pub to: String,
+    /// Why the change was refused; the instance then starts with its old type.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+/// The result of a tier's readiness gate.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct GateOutcome {
+    /// The condition polled.
+    pub check: ReadinessCheck,
+    /// Instances that met it.
+    pub ready: usize,
+    /// Instances that did not.
+    pub not_ready: Vec<String>,
+    /// The gate gave up (timeout or deadline).
+    pub timed_out: bool,
+    /// How long the gate waited.
+    pub waited_ms: u64,
+}
+
+/// What happened in one tier.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TierOutcome {
+    /// TierTagValue.
+    pub tier: String,
+    /// TierSequence.
+    pub sequence: u64,
+    /// Synchronous tier.
+    pub synchronous: bool,
+    /// Instances the action was issued to (and, for sync tiers, that reached the target state).
+    pub acted: Vec<String>,
+    /// Instances left alone, with the reason.
+    pub skipped: Vec<Noted>,
+    /// Instances not stopped because of the override check, with the reason.
+    pub bypassed: Vec<Noted>,
+    /// Instances whose action failed.
+    pub failed: Vec<Failure>,
+    /// Instances that were due but not reached (deadline or abort).
+    pub not_done: Vec<Noted>,
+    /// Type changes before start.
+    pub resized: Vec<Resize>,
+    /// The readiness gate, when the tier has one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub gate: Option<GateOutcome>,
+    /// When the tier began, from the run's start.
+    pub started_at_ms: u64,
+    /// How long the tier took.
+    pub duration_ms: u64,
+}
+
+impl TierOutcome {
+    /// An empty outcome for a tier.
+    pub fn new(tier: &str, sequence: u64, synchronous: bool) -> Self {
+        Self {
+            tier: tier.to_string(),
+            sequence,
+            synchronous,
+            acted: Vec::new(),
+            skipped: Vec::new(),
+            bypassed: Vec::new(),
+            failed: Vec::new(),
+            not_done: Vec::new(),
+            resized: Vec::new(),
+            gate: None,
+            started_at_ms: 0,
+            duration_ms: 0,
+        }
+    }
+}
+
+/// The outcome of one run.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RunSummary {
+    /// SpecName.
+    pub workload: String,
+    /// WorkloadRegion.
+    pub region: String,
+    /// Stop or Start.
+    pub action: Action,
+    /// Scaling profile in force.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub scaling_profile: Option<String>,
+    /// Dry run: nothing was changed.
+    pub dry_run: bool,
+    /// How the run ended.
+    pub status: RunStatus,
+    /// One sentence on the outcome.
+    pub message: String,
+    /// Tiers in execution order.
+    pub tiers: Vec<TierOutcome>,
+    /// Tiers that take no part in this action.
+    pub left_out: Vec<LeftOut>,
+    /// Notifications that could not be sent (they never abort a run).
+    pub notification_errors: Vec<String>,
+    /// Wall time of the run.
+    pub duration_ms: u64,
+}
+
+impl RunSummary {
+    /// A summary for a plan, before anything is done.
+    pub fn for_plan(plan: &Plan, dry_run: bool, status: RunStatus, message: impl Into<String>) -> Self {
+        Self {
+            workload: plan.workload.clone(),
+            region: plan.region.clone(),
+            action: plan.action,
+            scaling_profile: plan.scaling_profile.clone(),
+            dry_run,
+            status,
+            message: message.into(),
+            tiers: Vec::new(),
+            left_out: plan.left_out.clone(),
+            notification_errors: Vec::new(),
+            duration_ms: 0,
+        }
+    }
+
+    /// Total counts over all tiers: (acted, skipped, bypassed, failed, not done).
+    pub fn totals(&self) -> [usize; 5] {
+        self.tiers.iter().fold([0; 5], |mut t, o| {
+            t[0] += o.acted.len();
+            t[1] += o.skipped.len();
+            t[2] += o.bypassed.len();
+            t[3] += o.failed.len();
+            t[4] += o.not_done.len();
+            t
+        })
+    }
+
+    /// Renders the outcome as a table plus one line per noteworthy instance.
+    pub fn to_table(&self) -> String {
+        let mut rows = vec![[
+            "TIER", "SEQ", "MODE", "ACTED", "SKIPPED", "BYPASSED", "FAILED", "NOT DONE", "START", "TIME",
+        ]
+        .map(String::from)
+        .to_vec()];
+        for t in &self.tiers {
+            rows.push(vec![
+                t.tier.clone(),
+                t.sequence.to_string(),
+                if t.synchronous { "sync" } else { "async" }.into(),
+                t.acted.len().to_string(),
+                t.skipped.len().to_string(),
+                t.bypassed.len().to_string(),
+                t.failed.len().to_string(),
+                t.not_done.len().to_string(),
+                format!("+{:.1}s", t.started_at_ms as f64 / 1000.0),
+                format!("{:.1}s", t.duration_ms as f64 / 1000.0),
+            ]);
+        }
+        let mut out = format!(
+            "{} {}{}: {:?} - {}\n",
+            self.action,
+            self.workload,
+            if self.dry_run { " (dry run)" } else { "" },
+            self.status,
+            self.message
+        );
+        out.push_str(&crate::table::render(&rows));
+        out.push_str(&self.details());
+        out
+    }
+
+    /// One line per acted, bypassed, failed, not-done or resized instance.
+    pub fn details(&self) -> String {
+        let mut out = String::new();
+        for t in &self.tiers {
+            for id in &t.acted {
+                out.push_str(&format!("  {} {id}: {}\n", t.tier, past_tense(self.action)));
+            }
+            for n in &t.skipped {
+                out.push_str(&format!("  {} {}: skipped, {}\n", t.tier, n.id, n.reason));
+            }
+            for n in &t.bypassed {
+                out.push_str(&format!("  {} {}: BYPASSED, {}\n", t.tier, n.id, n.reason));
+            }
+            for f in &t.failed {
+                out.push_str(&format!("  {} {}: FAILED, {}\n", t.tier, f.id, f.reason));
+            }
+            for n in &t.not_done {
+                out.push_str(&format!("  {} {}: NOT DONE, {}\n", t.tier, n.id, n.reason));
+            }
+            for r in &t.resized {
+                match &r.error {
+                    None => out.push_str(&format!("  {} {}: type {} -> {}\n", t.tier, r.id, r.from, r.to)),
+                    Some(e) => out.push_str(&format!(
+                        "  {} {}: type change {} -> {} refused ({e}); started as {}\n",
+                        t.tier, r.id, r.from, r.to, r.from
+                    )),
+                }
+            }
+            if let Some(g) = &t.gate {
+                out.push_str(&format!(
+                    "  {} gate {:?}: {} ready, {} not ready{} after {:.1}s\n",
+                    t.tier,
+                    g.check,
+                    g.ready,
+                    g.not_ready.len(),
+                    if g.timed_out { " (timed out)" } else { "" },
+                    g.waited_ms as f64 / 1000.0
+                ));
+            }
+        }
+        for l in &self.left_out {
+            out.push_str(&format!("  {}: left out, {}\n", l.tier, l.reason));
+        }
+        for e in &self.notification_errors {
+            out.push_str(&format!("  notification failed: {e}\n"));
+        }
+        out
+    }
+}
+
+fn past_tense(action: Action) -> &'static str {
+    match action {
+        Action::Stop => "stop issued",
+        Action::Start => "start issued",
+    }
+}

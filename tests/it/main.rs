@@ -1,0 +1,14 @@
+//! The one integration-test binary: the orchestrator against in-memory fakes
+//! (paused tokio time, fault injection) and the AWS adapters against moto.
+
+#[path = "../support/mod.rs"]
+mod support;
+
+mod events;
+mod moto_core;
+mod moto_override;
+mod moto_scaling;
+mod orchestrator;
+mod overrides;
+mod readiness;
+mod scaling;

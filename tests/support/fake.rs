@@ -1,0 +1,507 @@
+//! An in-memory cloud implementing every port, with state, instance
+//! transitions on tokio time, and scripted faults. Tests assert on the final
+//! state and on the recorded calls, not on expectation scripts.
+
+#![allow(dead_code)]
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use ec2_tier_scheduler::error::CloudError;
+use ec2_tier_scheduler::instance::{Discovery, Instance, InstanceState};
+use ec2_tier_scheduler::override_check::OverrideCheck;
+use ec2_tier_scheduler::ports::{
+    CheckPoll, Cloud, Compute, ConfigStore, Notifier, OutputLocation, RemoteCheck, WorkloadItems,
+};
+use serde_json::Value;
+use tokio::time::Instant;
+
+/// Calls that change something in the cloud.
+pub const MUTATING: &[&str] = &[
+    "StopInstances",
+    "StartInstances",
+    "ModifyInstanceAttribute",
+    "SendCommand",
+    "Publish",
+    "TransactWriteItems",
+];
+
+/// One recorded call.
+#[derive(Debug, Clone)]
+pub struct Call {
+    pub op: &'static str,
+    pub ids: Vec<String>,
+    pub at: Instant,
+}
+
+#[derive(Debug, Clone)]
+pub struct FakeInstance {
+    pub id: String,
+    pub state: InstanceState,
+    pub instance_type: String,
+    pub tags: BTreeMap<String, String>,
+    pub vpc: String,
+    /// A transition in progress: the state reached at the instant.
+    pub settles: Option<(Instant, InstanceState)>,
+}
+
+/// What the simulated SSM agent on an instance answers.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Agent {
+    /// Prints the token for a missing file after `polls` polls.
+    Absent { polls: usize },
+    /// Prints the token for a present file after `polls` polls.
+    Present { polls: usize },
+    /// Never produces output.
+    Silent,
+    /// Ends with a terminal SSM status.
+    Fails(&'static str),
+    /// Prints something unexpected.
+    Garbage,
+}
+
+/// A scripted fault: `op` fails with `code` when the request contains `id`
+/// (or always when `id` is None), `times` times (usize::MAX for ever).
+#[derive(Debug, Clone)]
+pub struct Fault {
+    pub op: &'static str,
+    pub id: Option<String>,
+    pub code: &'static str,
+    pub times: usize,
+}
+
+#[derive(Default)]
+pub struct State {
+    pub items: HashMap<String, WorkloadItems>,
+    pub instances: BTreeMap<String, FakeInstance>,
+    pub calls: Vec<Call>,
+    pub faults: Vec<Fault>,
+    pub agents: HashMap<String, Agent>,
+    pub agent_polls: HashMap<String, usize>,
+    pub commands: HashMap<String, Vec<String>>,
+    pub status_ok_after: HashMap<String, usize>,
+    pub status_polls: HashMap<String, usize>,
+    pub ssm_online: HashSet<String>,
+    pub published: Vec<(String, String, String)>,
+    pub bucket_region: String,
+    /// Instances whose transitions never finish.
+    pub stuck: HashSet<String>,
+    /// Instance types the region refuses.
+    pub rejected_types: HashSet<String>,
+}
+
+/// The fake cloud; clone it freely, all clones share state.
+#[derive(Clone)]
+pub struct FakeCloud {
+    pub state: Arc<Mutex<State>>,
+    /// How long stop/start transitions take.
+    pub transition: Duration,
+}
+
+impl Default for FakeCloud {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl FakeCloud {
+    pub fn new() -> Self {
+        let state = State {
+            bucket_region: "us-west-2".into(),
+            ..State::default()
+        };
+        Self {
+            state: Arc::new(Mutex::new(state)),
+            transition: Duration::from_secs(30),
+        }
+    }
+
+    pub fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state.lock().unwrap()
+    }
+
+    pub fn put_config(&self, workload: Value, tiers: Vec<Value>) {
+        let name = workload["SpecName"].as_str().unwrap().to_string();
+        self.lock().items.insert(name, WorkloadItems { workload, tiers });
+    }
+
+    /// Adds an instance tagged Environment=env, Role=tier in `vpc`.
+    pub fn add(&self, id: &str, env: &str, tier: &str, state: InstanceState) {
+        self.add_in_vpc(id, env, tier, state, "vpc-1");
+    }
+
+    pub fn add_in_vpc(&self, id: &str, env: &str, tier: &str, state: InstanceState, vpc: &str) {
+        let mut tags = BTreeMap::new();
+        tags.insert("Environment".to_string(), env.to_string());
+        if !tier.is_empty() {
+            tags.insert("Role".to_string(), tier.to_string());
+        }
+        self.lock().instances.insert(
+            id.to_string(),
+            FakeInstance {
+                id: id.to_string(),
+                state,
+                instance_type: "t3.small".into(),
+                tags,
+                vpc: vpc.to_string(),
+                settles: None,
+            },
+        );
+    }
+
+    pub fn fault(&self, op: &'static str, id: Option<&str>, code: &'static str, times: usize) {
+        self.lock().faults.push(Fault {
+            op,
+            id: id.map(str::to_string),
+            code,
+            times,
+        });
+    }
+
+    pub fn state_of(&self, id: &str) -> InstanceState {
+        let now = Instant::now();
+        let mut s = self.lock();
+        let stuck = s.stuck.contains(id);
+        let i = s.instances.get_mut(id).unwrap();
+        settle(i, now, stuck);
+        i.state
+    }
+
+    pub fn type_of(&self, id: &str) -> String {
+        self.lock().instances[id].instance_type.clone()
+    }
+
+    pub fn calls(&self) -> Vec<Call> {
+        self.lock().calls.clone()
+    }
+
+    pub fn calls_of(&self, op: &str) -> Vec<Call> {
+        self.lock().calls.iter().filter(|c| c.op == op).cloned().collect()
+    }
+
+    pub fn mutating_calls(&self) -> Vec<Call> {
+        self.lock()
+            .calls
+            .iter()
+            .filter(|c| MUTATING.contains(&c.op))
+            .cloned()
+            .collect()
+    }
+
+    /// How many successful Stop/Start calls each instance received.
+    pub fn action_counts(&self) -> HashMap<String, usize> {
+        let mut counts = HashMap::new();
+        for c in self.calls() {
+            if c.op == "StopInstances" || c.op == "StartInstances" {
+                for id in c.ids {
+                    *counts.entry(id).or_insert(0) += 1;
+                }
+            }
+        }
+        counts
+    }
+
+    fn record(&self, op: &'static str, ids: &[String]) -> Result<(), CloudError> {
+        let mut s = self.lock();
+        s.calls.push(Call {
+            op,
+            ids: ids.to_vec(),
+            at: Instant::now(),
+        });
+        let hit = s
+            .faults
+            .iter_mut()
+            .find(|f| f.op == op && f.times > 0 && f.id.as_ref().is_none_or(|id| ids.contains(id)));
+        if let Some(f) = hit {
+            f.times = f.times.saturating_sub(1);
+            let code = f.code;
+            // A failed call changed nothing: drop it from the success log.
+            s.calls.last_mut().unwrap().op = failed_name(op);
+            return Err(CloudError::new(service(op), op, Some(code), format!("injected {code}")));
+        }
+        Ok(())
+    }
+
+    fn transition(
+        &self,
+        ids: &[String],
+        from: &[InstanceState],
+        via: InstanceState,
+        to: InstanceState,
+        op: &'static str,
+    ) -> Result<(), CloudError> {
+        let now = Instant::now();
+        let mut s = self.lock();
+        for id in ids {
+            let stuck = s.stuck.contains(id);
+            let Some(i) = s.instances.get_mut(id) else {
+                return Err(CloudError::new(
+                    "ec2",
+                    op,
+                    Some("InvalidInstanceID.NotFound"),
+                    format!("{id} not found"),
+                ));
+            };
+            settle(i, now, stuck);
+            if !from.contains(&i.state) && i.state != via && i.state != to {
+                return Err(CloudError::new(
+                    "ec2",
+                    op,
+                    Some("IncorrectInstanceState"),
+                    format!("{id} is {}", i.state),
+                ));
+            }
+        }
+        for id in ids {
+            let i = s.instances.get_mut(id).unwrap();
+            if i.state != to && i.state != via {
+                i.state = via;
+                i.settles = Some((now + self.transition, to));
+            }
+        }
+        Ok(())
+    }
+}
+
+fn failed_name(op: &'static str) -> &'static str {
+    match op {
+        "StopInstances" => "StopInstances(failed)",
+        "StartInstances" => "StartInstances(failed)",
+        "ModifyInstanceAttribute" => "ModifyInstanceAttribute(failed)",
+        "SendCommand" => "SendCommand(failed)",
+        "Publish" => "Publish(failed)",
+        other => other,
+    }
+}
+
+fn service(op: &str) -> &'static str {
+    match op {
+        "SendCommand" | "GetCommandInvocation" | "DescribeInstanceInformation" => "ssm",
+        "Publish" => "sns",
+        "GetBucketLocation" => "s3",
+        "GetItem" | "TransactWriteItems" => "dynamodb",
+        _ => "ec2",
+    }
+}
+
+fn settle(i: &mut FakeInstance, now: Instant, stuck: bool) {
+    if let Some((at, to)) = i.settles {
+        if now >= at && !stuck {
+            i.state = to;
+            i.settles = None;
+        }
+    }
+}
+
+#[async_trait]
+impl Compute for FakeCloud {
+    async fn discover(&self, query: &Discovery) -> Result<Vec<Instance>, CloudError> {
+        self.record("DescribeInstances", &[])?;
+        let now = Instant::now();
+        let mut s = self.lock();
+        let stuck = s.stuck.clone();
+        let (k, v) = &query.workload_tag;
+        Ok(s.instances
+            .values_mut()
+            .filter(|i| i.tags.get(k) == Some(v))
+            .filter(|i| i.tags.contains_key(&query.tier_tag_key))
+            .filter(|i| query.vpc_id.as_ref().is_none_or(|vpc| *vpc == i.vpc))
+            .map(|i| {
+                settle(i, now, stuck.contains(&i.id));
+                &*i
+            })
+            .filter(|i| i.state != InstanceState::Terminated)
+            .map(|i| Instance {
+                id: i.id.clone(),
+                state: i.state,
+                instance_type: i.instance_type.clone(),
+                tier: i.tags[&query.tier_tag_key].clone(),
+            })
+            .collect())
+    }
+
+    async fn states(&self, ids: &[String]) -> Result<Vec<(String, InstanceState)>, CloudError> {
+        self.record("DescribeInstances", ids)?;
+        let now = Instant::now();
+        let mut s = self.lock();
+        let stuck = s.stuck.clone();
+        Ok(ids
+            .iter()
+            .filter_map(|id| {
+                let i = s.instances.get_mut(id)?;
+                settle(i, now, stuck.contains(id));
+                Some((id.clone(), i.state))
+            })
+            .collect())
+    }
+
+    async fn stop(&self, ids: &[String]) -> Result<(), CloudError> {
+        assert!(ids.len() <= 500, "StopInstances with {} ids", ids.len());
+        self.record("StopInstances", ids)?;
+        self.transition(
+            ids,
+            &[InstanceState::Running],
+            InstanceState::Stopping,
+            InstanceState::Stopped,
+            "StopInstances",
+        )
+    }
+
+    async fn start(&self, ids: &[String]) -> Result<(), CloudError> {
+        assert!(ids.len() <= 500, "StartInstances with {} ids", ids.len());
+        self.record("StartInstances", ids)?;
+        self.transition(
+            ids,
+            &[InstanceState::Stopped],
+            InstanceState::Pending,
+            InstanceState::Running,
+            "StartInstances",
+        )
+    }
+
+    async fn set_instance_type(&self, id: &str, instance_type: &str) -> Result<(), CloudError> {
+        self.record("ModifyInstanceAttribute", &[id.to_string()])?;
+        let mut s = self.lock();
+        if s.rejected_types.contains(instance_type) {
+            return Err(CloudError::new(
+                "ec2",
+                "ModifyInstanceAttribute",
+                Some("InvalidParameterValue"),
+                format!("instance type {instance_type} is not supported in this region"),
+            ));
+        }
+        let i = s.instances.get_mut(id).unwrap();
+        assert_eq!(
+            i.state,
+            InstanceState::Stopped,
+            "type changed on a {} instance",
+            i.state
+        );
+        i.instance_type = instance_type.to_string();
+        Ok(())
+    }
+
+    async fn status_checks_ok(&self, ids: &[String]) -> Result<Vec<(String, bool)>, CloudError> {
+        assert!(ids.len() <= 100, "DescribeInstanceStatus with {} ids", ids.len());
+        self.record("DescribeInstanceStatus", ids)?;
+        let mut s = self.lock();
+        let mut out = Vec::new();
+        for id in ids {
+            let polls = {
+                let p = s.status_polls.entry(id.clone()).or_insert(0);
+                *p += 1;
+                *p
+            };
+            let needed = s.status_ok_after.get(id).copied().unwrap_or(1);
+            out.push((id.clone(), polls >= needed));
+        }
+        Ok(out)
+    }
+}
+
+#[async_trait]
+impl RemoteCheck for FakeCloud {
+    async fn bucket_region(&self, _bucket: &str) -> Result<String, CloudError> {
+        self.record("GetBucketLocation", &[])?;
+        Ok(self.lock().bucket_region.clone())
+    }
+
+    async fn send(
+        &self,
+        check: &OverrideCheck,
+        ids: &[String],
+        _output: &OutputLocation,
+        timeout: Duration,
+    ) -> Result<String, CloudError> {
+        assert!(ids.len() <= 50, "SendCommand with {} ids", ids.len());
+        assert!(timeout >= Duration::from_secs(30));
+        assert!(!check.command().is_empty());
+        self.record("SendCommand", ids)?;
+        let mut s = self.lock();
+        let id = format!("cmd-{}", s.commands.len() + 1);
+        s.commands.insert(id.clone(), ids.to_vec());
+        Ok(id)
+    }
+
+    async fn poll(
+        &self,
+        command_id: &str,
+        instance_id: &str,
+        _output: &OutputLocation,
+    ) -> Result<CheckPoll, CloudError> {
+        self.record("GetCommandInvocation", &[instance_id.to_string()])?;
+        let mut s = self.lock();
+        assert!(s.commands[command_id].iter().any(|i| i == instance_id));
+        let polls = {
+            let p = s.agent_polls.entry(instance_id.to_string()).or_insert(0);
+            *p += 1;
+            *p
+        };
+        let agent = s.agents.get(instance_id).cloned().unwrap_or(Agent::Absent { polls: 1 });
+        Ok(match agent {
+            Agent::Absent { polls: n } if polls >= n => CheckPoll::Output("EC2TS_OVERRIDE=ABSENT\n".into()),
+            Agent::Present { polls: n } if polls >= n => CheckPoll::Output("EC2TS_OVERRIDE=PRESENT\n".into()),
+            Agent::Fails(status) => CheckPoll::Failed {
+                status: status.into(),
+                detail: format!("{status} (simulated)"),
+            },
+            Agent::Garbage => CheckPoll::Output("bash: syntax error\n".into()),
+            _ => CheckPoll::Pending,
+        })
+    }
+
+    async fn online(&self, ids: &[String]) -> Result<Vec<(String, bool)>, CloudError> {
+        self.record("DescribeInstanceInformation", ids)?;
+        let s = self.lock();
+        Ok(ids.iter().map(|id| (id.clone(), s.ssm_online.contains(id))).collect())
+    }
+}
+
+#[async_trait]
+impl Notifier for FakeCloud {
+    async fn publish(&self, topic: &str, subject: &str, message: &str) -> Result<(), CloudError> {
+        assert!(subject.len() <= 100, "subject too long: {subject}");
+        assert!(!message.is_empty());
+        self.record("Publish", &[])?;
+        self.lock()
+            .published
+            .push((topic.into(), subject.into(), message.into()));
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl ConfigStore for FakeCloud {
+    async fn load(&self, workload: &str) -> Result<Option<WorkloadItems>, CloudError> {
+        self.record("GetItem", &[])?;
+        Ok(self.lock().items.get(workload).cloned())
+    }
+
+    async fn save(&self, items: &WorkloadItems) -> Result<(), CloudError> {
+        self.record("TransactWriteItems", &[])?;
+        let name = items.workload["SpecName"].as_str().unwrap().to_string();
+        self.lock().items.insert(name, items.clone());
+        Ok(())
+    }
+
+    fn location(&self) -> String {
+        "WorkloadSpecification (fake)".into()
+    }
+}
+
+impl Cloud for FakeCloud {
+    fn config_store(&self, _region: &str) -> Arc<dyn ConfigStore> {
+        Arc::new(self.clone())
+    }
+    fn compute(&self, _region: &str) -> Arc<dyn Compute> {
+        Arc::new(self.clone())
+    }
+    fn remote_check(&self, _region: &str) -> Arc<dyn RemoteCheck> {
+        Arc::new(self.clone())
+    }
+    fn notifier(&self, _region: &str) -> Arc<dyn Notifier> {
+        Arc::new(self.clone())
+    }
+}

@@ -1,0 +1,76 @@
+//! Test support: in-memory fakes, the moto launcher, shared fixtures.
+
+#![allow(dead_code)]
+
+pub mod fake;
+pub mod moto;
+
+use ec2_tier_scheduler::orchestrator::{self, Budget, RunReport, RunRequest, Settings};
+use ec2_tier_scheduler::plan::Action;
+use ec2_tier_scheduler::ports::Cloud;
+use serde_json::{json, Value};
+
+/// The seed README's workload item, with the region and bucket of the tests.
+pub fn workload_item(name: &str) -> Value {
+    json!({
+      "DisableAllSchedulingActions": "0",
+      "WorkloadFilterTagName": "Environment",
+      "WorkloadFilterTagValue": "ENV001",
+      "WorkloadRegion": "us-west-2",
+      "SpecName": name,
+      "SNSTopicName": "SchedulerTesting",
+      "SSMS3BucketName": "ssm-output",
+      "SSMS3KeyPrefixName": "ssmRemoteComandResults",
+      "TierFilterTagName": "Role"
+    })
+}
+
+/// A tier item in the seed's string-typed form.
+pub fn tier_item(workload: &str, name: &str, stop_seq: u32, start_seq: u32, sync: bool, delay: u32) -> Value {
+    let sync = if sync { "True" } else { "False" };
+    json!({
+      "SpecName": workload,
+      "TierTagValue": name,
+      "TierStart": { "TierSequence": start_seq.to_string(), "TierSynchronization": sync, "InterTierOrchestrationDelay": delay.to_string() },
+      "TierStop": { "TierSequence": stop_seq.to_string(), "TierSynchronization": sync, "InterTierOrchestrationDelay": delay.to_string() },
+      "TierScaling": { "default": "t3.small", "performant": "m5.large" }
+    })
+}
+
+/// The spec's three tiers: Web stops first and starts last.
+pub fn three_tiers(workload: &str, delay: u32) -> Vec<Value> {
+    vec![
+        tier_item(workload, "Role_Web", 0, 2, false, delay),
+        tier_item(workload, "Role_App", 1, 1, false, delay),
+        tier_item(workload, "Role_DB", 2, 0, false, delay),
+    ]
+}
+
+/// A request for the `us-west-2` configuration tables.
+pub fn request(workload: &str, action: Action) -> RunRequest {
+    RunRequest {
+        workload: workload.into(),
+        action,
+        scaling_profile: None,
+        dry_run: false,
+        dynamodb_region: "us-west-2".into(),
+    }
+}
+
+/// Short polls so moto tests finish quickly.
+pub fn fast_settings() -> Settings {
+    Settings {
+        poll_initial: std::time::Duration::from_millis(200),
+        poll_max: std::time::Duration::from_secs(1),
+        override_timeout: std::time::Duration::from_secs(20),
+        state_timeout: std::time::Duration::from_secs(60),
+        poll_concurrency: 8,
+    }
+}
+
+/// Runs with no deadline and default settings.
+pub async fn run(cloud: &dyn Cloud, request: &RunRequest) -> RunReport {
+    orchestrator::run(cloud, request, &Budget::unlimited(), &Settings::default())
+        .await
+        .expect("run")
+}
