@@ -9,6 +9,7 @@
 mod dynamodb;
 mod ec2;
 mod error;
+mod metrics;
 mod sns;
 mod ssm;
 
@@ -23,6 +24,7 @@ use aws_config::{BehaviorVersion, Region, SdkConfig};
 pub use dynamodb::{DynamoConfigStore, Tables};
 pub use ec2::Ec2Compute;
 pub use error::cloud_error;
+pub use metrics::ApiCounter;
 pub use sns::SnsNotifier;
 pub use ssm::SsmRemoteCheck;
 
@@ -74,6 +76,7 @@ pub struct AwsCloud {
     tables: Tables,
     regions: Mutex<HashMap<String, RegionPorts>>,
     account: Arc<OnceLock<(String, String)>>,
+    counter: Option<ApiCounter>,
 }
 
 impl AwsCloud {
@@ -84,7 +87,14 @@ impl AwsCloud {
             tables,
             regions: Mutex::new(HashMap::new()),
             account: Arc::new(OnceLock::new()),
+            counter: None,
         }
+    }
+
+    /// Counts every call made through this cloud's clients.
+    pub fn with_counter(mut self, counter: ApiCounter) -> Self {
+        self.counter = Some(counter);
+        self
     }
 
     /// Records the partition and account from the function's ARN
@@ -112,33 +122,38 @@ impl AwsCloud {
 
     fn build(&self, region: &str) -> RegionPorts {
         let region = Region::new(region.to_string());
-        let ec2 = aws_sdk_ec2::config::Builder::from(&self.base)
+        let counter = self.counter.clone();
+        macro_rules! counted {
+            ($builder:expr) => {{
+                let mut b = $builder;
+                if let Some(c) = &counter {
+                    b = b.interceptor(c.clone());
+                }
+                b.build()
+            }};
+        }
+        let ec2 = counted!(aws_sdk_ec2::config::Builder::from(&self.base)
             .region(region.clone())
             .retry_config(ec2_retry())
-            .timeout_config(timeouts())
-            .build();
-        let ssm = aws_sdk_ssm::config::Builder::from(&self.base)
+            .timeout_config(timeouts()));
+        let ssm = counted!(aws_sdk_ssm::config::Builder::from(&self.base)
             .region(region.clone())
             .retry_config(standard_retry())
-            .timeout_config(timeouts())
-            .build();
+            .timeout_config(timeouts()));
         // Path-style: bucket names with dots and the emulator both need it.
-        let s3 = aws_sdk_s3::config::Builder::from(&self.base)
+        let s3 = counted!(aws_sdk_s3::config::Builder::from(&self.base)
             .region(region.clone())
             .force_path_style(true)
             .retry_config(standard_retry())
-            .timeout_config(timeouts())
-            .build();
-        let sns = aws_sdk_sns::config::Builder::from(&self.base)
+            .timeout_config(timeouts()));
+        let sns = counted!(aws_sdk_sns::config::Builder::from(&self.base)
             .region(region.clone())
             .retry_config(standard_retry())
-            .timeout_config(timeouts())
-            .build();
-        let dynamodb = aws_sdk_dynamodb::config::Builder::from(&self.base)
+            .timeout_config(timeouts()));
+        let dynamodb = counted!(aws_sdk_dynamodb::config::Builder::from(&self.base)
             .region(region)
             .retry_config(standard_retry())
-            .timeout_config(timeouts())
-            .build();
+            .timeout_config(timeouts()));
         RegionPorts {
             store: Arc::new(DynamoConfigStore::new(
                 aws_sdk_dynamodb::Client::from_conf(dynamodb),

@@ -131,3 +131,175 @@ impl Drop for Agent {
         let _ = self.child.wait();
     }
 }
+
+/// SDK clients on a moto server, with helpers to build a workload.
+pub struct Stack {
+    pub moto: Moto,
+    pub config: SdkConfig,
+    pub ec2: aws_sdk_ec2::Client,
+    pub ddb: aws_sdk_dynamodb::Client,
+    pub s3: aws_sdk_s3::Client,
+    pub sns: aws_sdk_sns::Client,
+    pub ssm: aws_sdk_ssm::Client,
+}
+
+impl Stack {
+    /// A fresh moto with the two configuration tables in us-west-2.
+    pub async fn start() -> Stack {
+        let moto = Moto::start().await;
+        let config = moto.sdk_config("us-west-2").await;
+        let s3_conf = aws_sdk_s3::config::Builder::from(&config)
+            .force_path_style(true)
+            .build();
+        let stack = Stack {
+            ec2: aws_sdk_ec2::Client::new(&config),
+            ddb: aws_sdk_dynamodb::Client::new(&config),
+            s3: aws_sdk_s3::Client::from_conf(s3_conf),
+            sns: aws_sdk_sns::Client::new(&config),
+            ssm: aws_sdk_ssm::Client::new(&config),
+            config,
+            moto,
+        };
+        stack.create_tables().await;
+        stack
+    }
+
+    /// The product's cloud on this emulator.
+    pub fn cloud(&self) -> ec2_tier_scheduler::aws::AwsCloud {
+        ec2_tier_scheduler::aws::AwsCloud::new(self.config.clone(), ec2_tier_scheduler::aws::Tables::default())
+    }
+
+    async fn create_tables(&self) {
+        use aws_sdk_dynamodb::types::{
+            AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
+        };
+        let attr = |n: &str| {
+            AttributeDefinition::builder()
+                .attribute_name(n)
+                .attribute_type(ScalarAttributeType::S)
+                .build()
+                .unwrap()
+        };
+        let key = |n: &str, t: KeyType| {
+            KeySchemaElement::builder()
+                .attribute_name(n)
+                .key_type(t)
+                .build()
+                .unwrap()
+        };
+        self.ddb
+            .create_table()
+            .table_name("WorkloadSpecification")
+            .attribute_definitions(attr("SpecName"))
+            .key_schema(key("SpecName", KeyType::Hash))
+            .billing_mode(BillingMode::PayPerRequest)
+            .send()
+            .await
+            .unwrap();
+        self.ddb
+            .create_table()
+            .table_name("TierSpecification")
+            .attribute_definitions(attr("SpecName"))
+            .attribute_definitions(attr("TierTagValue"))
+            .key_schema(key("SpecName", KeyType::Hash))
+            .key_schema(key("TierTagValue", KeyType::Range))
+            .billing_mode(BillingMode::PayPerRequest)
+            .send()
+            .await
+            .unwrap();
+    }
+
+    /// Writes a workload's items with the product's own store.
+    pub async fn put_config(&self, workload: serde_json::Value, tiers: Vec<serde_json::Value>) {
+        use ec2_tier_scheduler::ports::{Cloud, WorkloadItems};
+        self.cloud()
+            .config_store("us-west-2")
+            .save(&WorkloadItems { workload, tiers })
+            .await
+            .unwrap();
+    }
+
+    /// A VPC with one subnet; returns (vpc id, subnet id).
+    pub async fn vpc(&self, cidr: &str) -> (String, String) {
+        let vpc = self
+            .ec2
+            .create_vpc()
+            .cidr_block(format!("{cidr}/16"))
+            .send()
+            .await
+            .unwrap();
+        let vpc_id = vpc.vpc().unwrap().vpc_id().unwrap().to_string();
+        let subnet = self
+            .ec2
+            .create_subnet()
+            .vpc_id(&vpc_id)
+            .cidr_block(format!("{cidr}/24"))
+            .send()
+            .await
+            .unwrap();
+        (vpc_id, subnet.subnet().unwrap().subnet_id().unwrap().to_string())
+    }
+
+    /// Launches `count` running instances with the given tags in `subnet`.
+    pub async fn launch(&self, subnet: &str, tags: &[(&str, &str)], count: i32) -> Vec<String> {
+        use aws_sdk_ec2::types::{InstanceType, ResourceType, Tag, TagSpecification};
+        let mut spec = TagSpecification::builder().resource_type(ResourceType::Instance);
+        for (k, v) in tags {
+            spec = spec.tags(Tag::builder().key(*k).value(*v).build());
+        }
+        let out = self
+            .ec2
+            .run_instances()
+            .image_id("ami-12c6146b")
+            .min_count(count)
+            .max_count(count)
+            .instance_type(InstanceType::T2Micro)
+            .subnet_id(subnet)
+            .tag_specifications(spec.build())
+            .send()
+            .await
+            .unwrap();
+        let mut ids: Vec<String> = out
+            .instances()
+            .iter()
+            .map(|i| i.instance_id().unwrap().to_string())
+            .collect();
+        ids.sort();
+        ids
+    }
+
+    /// Current state and type of an instance.
+    pub async fn instance(&self, id: &str) -> (String, String) {
+        let out = self.ec2.describe_instances().instance_ids(id).send().await.unwrap();
+        let i = &out.reservations()[0].instances()[0];
+        (
+            i.state().unwrap().name().unwrap().as_str().to_string(),
+            i.instance_type().unwrap().as_str().to_string(),
+        )
+    }
+
+    /// Creates the SSM output bucket in `region` and the SNS topic.
+    pub async fn bucket_and_topic(&self, bucket: &str, region: &str, topic: &str) {
+        use aws_sdk_s3::types::{BucketLocationConstraint, CreateBucketConfiguration};
+        // S3 wants the request in the bucket's own region.
+        let conf = aws_sdk_s3::config::Builder::from(&self.config)
+            .force_path_style(true)
+            .region(aws_config::Region::new(region.to_string()))
+            .build();
+        let mut request = aws_sdk_s3::Client::from_conf(conf).create_bucket().bucket(bucket);
+        if region != "us-east-1" {
+            request = request.create_bucket_configuration(
+                CreateBucketConfiguration::builder()
+                    .location_constraint(BucketLocationConstraint::from(region))
+                    .build(),
+            );
+        }
+        request.send().await.unwrap();
+        self.sns.create_topic().name(topic).send().await.unwrap();
+    }
+
+    /// SendCommand calls moto recorded.
+    pub async fn commands(&self) -> Vec<aws_sdk_ssm::types::Command> {
+        self.ssm.list_commands().send().await.unwrap().commands().to_vec()
+    }
+}
