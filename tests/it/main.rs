@@ -5,6 +5,7 @@
 mod support;
 
 mod events;
+mod infra;
 mod moto_core;
 mod moto_override;
 mod moto_scaling;
