@@ -130,7 +130,9 @@ pub struct TierPlan {
 impl TierPlan {
     /// Instances that will be acted on (now or after a transition).
     pub fn actionable(&self) -> impl Iterator<Item = &InstancePlan> {
-        self.instances.iter().filter(|i| !matches!(i.step, Step::Skip { .. }))
+        self.instances
+            .iter()
+            .filter(|i| matches!(i.step, Step::Act | Step::WaitThenAct { .. }))
     }
 }
 
@@ -168,6 +170,51 @@ pub enum Step {
         /// Why, e.g. "already stopped".
         reason: String,
     },
+    /// Acted on by an earlier invocation of the same run (a continuation):
+    /// not acted on again, but still waited for by gates and sync tiers.
+    DoneEarlier {
+        /// What was done.
+        reason: String,
+    },
+}
+
+/// Progress of a run cut short by its deadline, so a fresh invocation can
+/// resume exactly where it stopped without repeating a completed step.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Checkpoint {
+    /// TierSequence values whose groups are complete.
+    pub done_sequences: Vec<u64>,
+    /// Instances already acted on in groups not yet complete.
+    pub acted: Vec<String>,
+    /// Instances bypassed by the override check, with the reason.
+    pub bypassed: Vec<(String, String)>,
+    /// Seconds to wait before resuming (an inter-tier delay still owed).
+    pub resume_after_secs: u64,
+}
+
+impl Checkpoint {
+    /// Marks what the earlier invocations did in a fresh plan of the same run.
+    pub fn apply(&self, plan: &mut Plan) {
+        plan.groups.retain(|g| !self.done_sequences.contains(&g.sequence));
+        for tier in plan.groups.iter_mut().flat_map(|g| g.tiers.iter_mut()) {
+            for instance in &mut tier.instances {
+                if self.acted.contains(&instance.id) {
+                    instance.step = Step::DoneEarlier {
+                        reason: format!("{} by an earlier invocation of this run", plan.action.done()),
+                    };
+                    instance.check_override = false;
+                    instance.resize_to = None;
+                } else if let Some((_, why)) = self.bypassed.iter().find(|(id, _)| *id == instance.id) {
+                    instance.step = Step::Skip {
+                        reason: format!("bypassed by an earlier invocation of this run: {why}"),
+                    };
+                    instance.check_override = false;
+                    instance.resize_to = None;
+                }
+            }
+        }
+    }
 }
 
 /// A tier that takes no part in the action.
@@ -235,7 +282,7 @@ pub fn build(config: &WorkloadConfig, instances: &[Instance], action: Action, sc
             .into_iter()
             .map(|i| {
                 let step = step_for(action, i.state);
-                let acts = !matches!(step, Step::Skip { .. });
+                let acts = matches!(step, Step::Act | Step::WaitThenAct { .. });
                 InstancePlan {
                     id: i.id.clone(),
                     state: i.state,
@@ -388,6 +435,7 @@ impl Plan {
                         Step::Act => self.action.verb().to_string(),
                         Step::WaitThenAct { reason } => format!("wait, then {} ({reason})", self.action.verb()),
                         Step::Skip { reason } => format!("skip: {reason}"),
+                        Step::DoneEarlier { reason } => format!("done: {reason}"),
                     };
                     rows.push(vec![
                         tier.tier.clone(),

@@ -21,7 +21,7 @@ use crate::config::{ItemNaming, WorkloadConfig};
 use crate::error::{CloudError, RunError};
 use crate::instance::Discovery;
 use crate::notify;
-use crate::plan::{self, Action, Plan};
+use crate::plan::{self, Action, Checkpoint, Plan};
 use crate::ports::{Cloud, Compute, Notifier, OutputLocation, RemoteCheck};
 use crate::summary::{Noted, RunStatus, RunSummary, TierOutcome};
 
@@ -60,6 +60,10 @@ pub struct Settings {
     pub state_timeout: Duration,
     /// Concurrent GetCommandInvocation / S3 reads while polling checks.
     pub poll_concurrency: usize,
+    /// Inter-tier delays longer than this are not slept through: the run
+    /// checkpoints and a continuation resumes it when the delay is over
+    /// (Lambda with continuation configured). `None`: always sleep.
+    pub offload_delays_over: Option<Duration>,
 }
 
 impl Default for Settings {
@@ -70,6 +74,7 @@ impl Default for Settings {
             override_timeout: Duration::from_secs(120),
             state_timeout: Duration::from_secs(600),
             poll_concurrency: 16,
+            offload_delays_over: None,
         }
     }
 }
@@ -81,6 +86,9 @@ pub struct RunReport {
     pub summary: RunSummary,
     /// What was planned.
     pub plan: Plan,
+    /// Where to resume, when the run stopped early (deadline or an offloaded delay).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub checkpoint: Option<Checkpoint>,
 }
 
 /// Loads and validates the configuration of a workload.
@@ -135,9 +143,44 @@ pub async fn run(
     budget: &Budget,
     settings: &Settings,
 ) -> Result<RunReport, RunError> {
+    run_resumed(cloud, request, None, budget, settings).await
+}
+
+/// Runs a request, resuming from the checkpoint of an earlier invocation of
+/// the same run when there is one: completed groups are left out, instances
+/// already acted on or bypassed are not touched again.
+pub async fn run_resumed(
+    cloud: &dyn Cloud,
+    request: &RunRequest,
+    resume: Option<&Checkpoint>,
+    budget: &Budget,
+    settings: &Settings,
+) -> Result<RunReport, RunError> {
     let started = Instant::now();
-    let (config, plan) = prepare(cloud, request).await?;
-    execute_plan(cloud, &config, plan, request.dry_run, budget, settings, started).await
+    let (config, mut plan) = prepare(cloud, request).await?;
+    if let Some(checkpoint) = resume {
+        checkpoint.apply(&mut plan);
+    }
+    let mut report = execute_plan(cloud, &config, plan, request.dry_run, budget, settings, started).await?;
+    if let (Some(earlier), Some(now)) = (resume, report.checkpoint.as_mut()) {
+        // Keep what earlier invocations recorded: the next one needs all of it.
+        for seq in &earlier.done_sequences {
+            if !now.done_sequences.contains(seq) {
+                now.done_sequences.push(*seq);
+            }
+        }
+        for b in &earlier.bypassed {
+            if !now.bypassed.contains(b) {
+                now.bypassed.push(b.clone());
+            }
+        }
+        for id in &earlier.acted {
+            if !now.acted.contains(id) {
+                now.acted.push(id.clone());
+            }
+        }
+    }
+    Ok(report)
 }
 
 /// Carries out a plan made by [`prepare`]. `started` is when the run began
@@ -153,19 +196,27 @@ pub async fn execute_plan(
 ) -> Result<RunReport, RunError> {
     if let Some(reason) = &plan.disabled_reason {
         let summary = RunSummary::for_plan(&plan, dry_run, RunStatus::Disabled, reason.clone());
-        return Ok(RunReport { summary, plan });
+        return Ok(RunReport {
+            summary,
+            plan,
+            checkpoint: None,
+        });
     }
     if dry_run {
         let would = plan
             .instances()
-            .filter(|(_, i)| !matches!(i.step, plan::Step::Skip { .. }))
+            .filter(|(t, i)| t.actionable().any(|a| a.id == i.id))
             .count();
         let message = format!(
             "dry run: {would} instance(s) would be {}; nothing was changed",
             plan.action.done()
         );
         let summary = RunSummary::for_plan(&plan, true, RunStatus::DryRun, message);
-        return Ok(RunReport { summary, plan });
+        return Ok(RunReport {
+            summary,
+            plan,
+            checkpoint: None,
+        });
     }
 
     let region = config.workload.region.clone();
@@ -180,10 +231,14 @@ pub async fn execute_plan(
         started,
     };
     execution.preconditions(&plan).await?;
-    let mut summary = execution.execute(&plan).await;
+    let (mut summary, checkpoint) = execution.execute(&plan).await;
     summary.duration_ms = started.elapsed().as_millis() as u64;
     execution.notify_summary(&mut summary).await;
-    Ok(RunReport { summary, plan })
+    Ok(RunReport {
+        summary,
+        plan,
+        checkpoint,
+    })
 }
 
 /// One run's execution state, shared by the tier tasks.
@@ -247,9 +302,10 @@ impl Execution<'_> {
         Ok(())
     }
 
-    async fn execute(&self, plan: &Plan) -> RunSummary {
+    async fn execute(&self, plan: &Plan) -> (RunSummary, Option<Checkpoint>) {
         let mut summary = RunSummary::for_plan(plan, false, RunStatus::Completed, String::new());
         let mut stop: Option<TierEnd> = None;
+        let mut checkpoint = Checkpoint::default();
         let last = plan.groups.len().saturating_sub(1);
         for (index, group) in plan.groups.iter().enumerate() {
             if stop.is_none() && self.budget.expired() {
@@ -267,10 +323,12 @@ impl Execution<'_> {
                     let mut outcome = TierOutcome::new(&tier.tier, tier.sequence, tier.synchronous);
                     for i in &tier.instances {
                         match &i.step {
-                            plan::Step::Skip { reason } => outcome.skipped.push(Noted {
-                                id: i.id.clone(),
-                                reason: reason.clone(),
-                            }),
+                            plan::Step::Skip { reason } | plan::Step::DoneEarlier { reason } => {
+                                outcome.skipped.push(Noted {
+                                    id: i.id.clone(),
+                                    reason: reason.clone(),
+                                })
+                            }
                             _ => outcome.not_done.push(Noted {
                                 id: i.id.clone(),
                                 reason: reason.clone(),
@@ -286,25 +344,44 @@ impl Execution<'_> {
             let mut acted = false;
             for (outcome, end) in results {
                 acted |= !outcome.acted.is_empty();
+                checkpoint.acted.extend(outcome.acted.iter().cloned());
+                checkpoint
+                    .bypassed
+                    .extend(outcome.bypassed.iter().map(|b| (b.id.clone(), b.reason.clone())));
                 summary.notification_errors.extend(outcome.notification_errors);
                 summary.tiers.push(outcome.outcome);
                 if end != TierEnd::Done && stop.is_none() {
                     stop = Some(end);
                 }
             }
+            if stop.is_some() {
+                continue;
+            }
+            // The group is complete: a continuation never repeats it.
+            checkpoint.done_sequences.push(group.sequence);
+            checkpoint.acted.clear();
 
-            if stop.is_none() && index < last && acted && !group.delay_after.is_zero() {
-                if self.budget.remaining() < group.delay_after {
+            if index < last && acted && !group.delay_after.is_zero() {
+                let delay = group.delay_after;
+                let offload = self.settings.offload_delays_over.is_some_and(|limit| delay > limit);
+                if offload || self.budget.remaining() < delay {
+                    checkpoint.resume_after_secs = delay.as_secs();
                     stop = Some(TierEnd::Deadline(format!(
-                        "the {}s InterTierOrchestrationDelay after sequence {} does not fit in the time left",
-                        group.delay_after.as_secs(),
-                        group.sequence
+                        "the {}s InterTierOrchestrationDelay after sequence {} {}",
+                        delay.as_secs(),
+                        group.sequence,
+                        if offload {
+                            "is waited outside the function"
+                        } else {
+                            "does not fit in the time left"
+                        }
                     )));
                 } else {
-                    tokio::time::sleep(group.delay_after).await;
+                    tokio::time::sleep(delay).await;
                 }
             }
         }
+        let checkpoint = matches!(stop, Some(TierEnd::Deadline(_))).then_some(checkpoint);
 
         let [acted, _, bypassed, failed, not_done] = summary.totals();
         let (status, message) = match &stop {
@@ -334,7 +411,7 @@ impl Execution<'_> {
         };
         summary.status = status;
         summary.message = message;
-        summary
+        (summary, checkpoint)
     }
 
     /// Publishes the run summary; a failure is recorded, never raised.

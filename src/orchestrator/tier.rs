@@ -33,12 +33,21 @@ impl Execution<'_> {
         let mut notification_errors = Vec::new();
         let mut end = TierEnd::Done;
 
+        let mut done_earlier = Vec::new();
         for i in &tier.instances {
-            if let Step::Skip { reason } = &i.step {
-                out.skipped.push(Noted {
+            match &i.step {
+                Step::Skip { reason } => out.skipped.push(Noted {
                     id: i.id.clone(),
                     reason: reason.clone(),
-                });
+                }),
+                Step::DoneEarlier { reason } => {
+                    out.skipped.push(Noted {
+                        id: i.id.clone(),
+                        reason: reason.clone(),
+                    });
+                    done_earlier.push(i.id.clone());
+                }
+                _ => {}
             }
         }
         let mut todo: Vec<&InstancePlan> = tier.actionable().collect();
@@ -110,6 +119,37 @@ impl Execution<'_> {
 
         // 4. The action.
         let ids: Vec<String> = todo.iter().map(|i| i.id.clone()).collect();
+        if tier.synchronous && end == TierEnd::Done && !ids.is_empty() {
+            // One at a time means: an instance already on its way (stopping at
+            // Stop, pending at Start, or acted on by an earlier invocation) is
+            // waited for before the next one is touched.
+            let via = match self.action {
+                Action::Stop => InstanceState::Stopping,
+                Action::Start => InstanceState::Pending,
+            };
+            let in_transit: Vec<String> = tier
+                .instances
+                .iter()
+                .filter(|i| i.state == via || done_earlier.contains(&i.id))
+                .map(|i| i.id.clone())
+                .collect();
+            if !in_transit.is_empty() {
+                let (limit, cut) = self.budget.cap(self.settings.state_timeout);
+                let states = self
+                    .wait_for_states(&in_transit, self.action.target_state(), limit)
+                    .await;
+                let settled = in_transit
+                    .iter()
+                    .all(|id| states.get(id) == Some(&self.action.target_state()));
+                if !settled && cut {
+                    end = TierEnd::Deadline(format!(
+                        "time ran out in synchronous tier {} waiting for instances already {}",
+                        tier.tier,
+                        self.action.doing()
+                    ));
+                }
+            }
+        }
         if end == TierEnd::Done && !ids.is_empty() {
             if tier.synchronous {
                 end = self.act_one_by_one(&ids, &mut out).await;
@@ -134,8 +174,9 @@ impl Execution<'_> {
 
         // 5. Readiness gate before the next tier.
         if let (Some(readiness), TierEnd::Done) = (&tier.readiness, &end) {
-            if !out.acted.is_empty() {
-                let (gate, gate_end) = self.gate(&tier.tier, readiness, &out.acted).await;
+            let gated: Vec<String> = out.acted.iter().chain(&done_earlier).cloned().collect();
+            if !gated.is_empty() {
+                let (gate, gate_end) = self.gate(&tier.tier, readiness, &gated).await;
                 out.gate = Some(gate);
                 end = gate_end;
             }

@@ -65,6 +65,7 @@ pub fn fast_settings() -> Settings {
         override_timeout: std::time::Duration::from_secs(20),
         state_timeout: std::time::Duration::from_secs(60),
         poll_concurrency: 8,
+        ..Settings::default()
     }
 }
 
