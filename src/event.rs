@@ -18,6 +18,9 @@ const FIELDS: &[&str] = &[
     "dryRun",
     "dynamoDBRegion",
     "runId",
+    "scheduleArn",
+    "scheduledTime",
+    "continueRun",
 ];
 
 /// A validated invocation.
@@ -40,6 +43,16 @@ pub struct SchedulerEvent {
     /// Caller-chosen run identifier (for logs and idempotency).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub run_id: Option<String>,
+    /// The schedule that fired (`<aws.scheduler.schedule-arn>`, or the
+    /// EventBridge envelope's first resource).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub schedule_arn: Option<String>,
+    /// When it was due (`<aws.scheduler.scheduled-time>`, or the envelope's `time`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub scheduled_time: Option<String>,
+    /// The ledger key of a run this invocation continues.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub continue_run: Option<String>,
 }
 
 /// Why a payload was refused.
@@ -113,14 +126,21 @@ impl SchedulerEvent {
                 )));
             }
         }
-        let run_id = string(map, "runId")?;
-        if let Some(id) = &run_id {
-            if id.len() > 512 || id.chars().any(char::is_control) {
-                return Err(EventError(
-                    "runId must be at most 512 characters without control characters".into(),
-                ));
+        let bounded = |key: &str| -> Result<Option<String>, EventError> {
+            let value = string(map, key)?.filter(|v| !v.is_empty());
+            if let Some(v) = &value {
+                if v.len() > 1024 || v.chars().any(char::is_control) {
+                    return Err(EventError(format!(
+                        "{key} must be at most 1024 characters without control characters"
+                    )));
+                }
             }
-        }
+            Ok(value)
+        };
+        let run_id = bounded("runId")?;
+        let schedule_arn = bounded("scheduleArn")?;
+        let scheduled_time = bounded("scheduledTime")?;
+        let continue_run = bounded("continueRun")?;
         Ok(Self {
             workload_identifier: workload,
             action,
@@ -128,7 +148,21 @@ impl SchedulerEvent {
             dry_run,
             dynamodb_region,
             run_id,
+            schedule_arn,
+            scheduled_time,
+            continue_run,
         })
+    }
+
+    /// The run's idempotency key: the schedule and its due time when the
+    /// event says which schedule fired, else the caller's `runId`, else none
+    /// (every delivery is then a new run).
+    pub fn idempotency_key(&self) -> Option<String> {
+        match (&self.schedule_arn, &self.scheduled_time, &self.run_id) {
+            (Some(arn), Some(time), _) => Some(format!("{arn}|{time}|{}", self.action)),
+            (_, _, Some(id)) => Some(format!("run|{}|{id}", self.workload_identifier)),
+            _ => None,
+        }
     }
 
     /// Parses a payload from JSON text.

@@ -2,12 +2,16 @@
 
 use std::time::Duration;
 
-use serde_json::Value;
+use serde_json::{json, Value};
 
 use crate::error::RunError;
 use crate::event::{EventError, SchedulerEvent};
-use crate::orchestrator::{self, Budget, RunRequest, Settings};
+use crate::ledger::{
+    digest, epoch_now, utc_timestamp, Claim, Continuation, Ledger, LedgerStatus, RunRecord, MAX_INVOCATIONS, RECORD_TTL,
+};
+use crate::orchestrator::{self, Budget, RunReport, RunRequest, Settings};
 use crate::ports::Cloud;
+use crate::summary::RunStatus;
 
 /// Time kept back from the Lambda deadline: enough to finish the SNS summary
 /// and return the response after the last wait is cut short. A tenth of the
@@ -25,6 +29,21 @@ pub enum HandlerError {
     /// The run could not start.
     #[error(transparent)]
     Run(#[from] RunError),
+    /// Another run of the workload is in progress.
+    #[error(
+        "workload {workload:?} is busy: run {holder:?} holds it (until {until} unless it finishes); nothing was done"
+    )]
+    Busy {
+        /// The workload.
+        workload: String,
+        /// The run holding the lock.
+        holder: String,
+        /// Lock expiry, seconds since the epoch.
+        until: u64,
+    },
+    /// The run ledger could not be read or written before the run.
+    #[error("run ledger unavailable: {0}; nothing was done")]
+    Ledger(crate::error::CloudError),
     /// No region for DynamoDB: neither `dynamoDBRegion` nor the function's.
     #[error("invalid event: dynamoDBRegion is required when the function has no region")]
     NoRegion,
@@ -39,7 +58,8 @@ impl HandlerError {
             Self::Run(RunError::Config(_)) => "InvalidConfiguration",
             Self::Run(RunError::WorkloadNotFound { .. }) => "WorkloadNotFound",
             Self::Run(RunError::Precondition { .. }) => "PreconditionFailed",
-            Self::Run(RunError::Cloud { .. }) => "CloudError",
+            Self::Run(RunError::Cloud { .. }) | Self::Ledger(_) => "CloudError",
+            Self::Busy { .. } => "WorkloadBusy",
         }
     }
 }
@@ -53,11 +73,47 @@ impl From<HandlerError> for lambda_runtime::Diagnostic {
     }
 }
 
-/// Handles one payload. `time_left` is the time until the Lambda deadline.
-/// The response is the run summary; a dry run also carries the plan.
+/// What a handler works with besides the cloud: the run ledger and
+/// continuations, both optional (without a ledger, every delivery runs).
+#[derive(Clone, Copy)]
+pub struct Services<'a> {
+    /// The AWS ports by region.
+    pub cloud: &'a dyn Cloud,
+    /// The function's region, the default for `dynamoDBRegion`.
+    pub function_region: Option<&'a str>,
+    /// Idempotency, workload locks and checkpoints.
+    pub ledger: Option<&'a dyn Ledger>,
+    /// Fresh invocations for runs that outlast this one.
+    pub continuation: Option<&'a dyn Continuation>,
+}
+
+/// Handles one payload without a ledger. `time_left` is the time until the
+/// Lambda deadline. The response is the run summary; a dry run also carries
+/// the plan.
 pub async fn handle(
     cloud: &dyn Cloud,
     function_region: Option<&str>,
+    payload: &Value,
+    time_left: Option<Duration>,
+    settings: &Settings,
+) -> Result<Value, HandlerError> {
+    let services = Services {
+        cloud,
+        function_region,
+        ledger: None,
+        continuation: None,
+    };
+    handle_with(services, payload, time_left, settings).await
+}
+
+/// Handles one payload with the ledger and continuations when configured.
+///
+/// A delivery whose idempotency key was seen before does nothing and says
+/// so; a run of a workload that another run holds is refused
+/// (`WorkloadBusy`); a run cut short by its deadline checkpoints and
+/// continues in a fresh invocation, which resumes exactly there.
+pub async fn handle_with(
+    services: Services<'_>,
     payload: &Value,
     time_left: Option<Duration>,
     settings: &Settings,
@@ -66,7 +122,7 @@ pub async fn handle(
     let region = event
         .dynamodb_region
         .clone()
-        .or_else(|| function_region.map(str::to_string))
+        .or_else(|| services.function_region.map(str::to_string))
         .ok_or(HandlerError::NoRegion)?;
     let request = RunRequest {
         workload: event.workload_identifier.clone(),
@@ -80,15 +136,188 @@ pub async fn handle(
         None => Budget::unlimited(),
     };
     tracing::info!(workload = %request.workload, action = %request.action, dry_run = request.dry_run, run_id = ?event.run_id, "run requested");
-    let report = orchestrator::run(cloud, &request, &budget, settings)
-        .await
-        .inspect_err(|e| {
+
+    // Dry runs change nothing, so they need no ledger.
+    let ledger = services.ledger.filter(|_| !request.dry_run);
+    let Some(ledger) = ledger else {
+        if event.continue_run.is_some() {
+            return Err(HandlerError::Event(EventError(
+                "continueRun needs the run ledger (RUN_LEDGER_TABLE)".into(),
+            )));
+        }
+        let report = orchestrator::run(services.cloud, &request, &budget, settings)
+            .await
+            .inspect_err(|e| tracing::error!(error = %e, workload = %request.workload, "run refused"))?;
+        return Ok(respond(&report, request.dry_run));
+    };
+
+    let now = epoch_now();
+    let lock_until = now + time_left.unwrap_or(Duration::from_secs(900)).as_secs() + 60;
+    let (mut record, resume) = match &event.continue_run {
+        Some(key) => {
+            let record = ledger.load(key).await.map_err(HandlerError::Ledger)?;
+            let record = record
+                .filter(|r| {
+                    r.status == LedgerStatus::InProgress && r.workload == request.workload && r.action == request.action
+                })
+                .ok_or_else(|| {
+                    HandlerError::Event(EventError(format!(
+                        "continueRun: no run {key:?} in progress for this workload and action"
+                    )))
+                })?;
+            let resume = record.checkpoint.clone();
+            (record, resume)
+        }
+        None => {
+            let key = event.idempotency_key().unwrap_or_else(|| {
+                format!(
+                    "once|{}|{now}|{}",
+                    request.workload,
+                    digest(&format!("{:?}", std::time::Instant::now()))
+                )
+            });
+            let record = RunRecord {
+                key,
+                workload: request.workload.clone(),
+                action: request.action,
+                scaling_profile: request.scaling_profile.clone(),
+                dynamodb_region: request.dynamodb_region.clone(),
+                status: LedgerStatus::InProgress,
+                outcome: None,
+                started_at: now,
+                updated_at: now,
+                invocations: 0,
+                checkpoint: None,
+                summary: None,
+                expires_at: now + RECORD_TTL.as_secs(),
+            };
+            match ledger
+                .claim(&record, lock_until, now)
+                .await
+                .map_err(HandlerError::Ledger)?
+            {
+                Claim::Claimed => (record, None),
+                Claim::Duplicate(existing) => {
+                    tracing::info!(key = %existing.key, "duplicate delivery: nothing to do");
+                    return Ok(json!({
+                        "workload": existing.workload,
+                        "action": existing.action,
+                        "status": "duplicate",
+                        "message": format!(
+                            "run {:?} is already {}; this delivery did nothing",
+                            existing.key,
+                            match existing.status { LedgerStatus::InProgress => "in progress".to_string(), _ => format!("done ({})", existing.outcome.clone().unwrap_or_default()) }
+                        ),
+                        "runKey": existing.key,
+                    }));
+                }
+                Claim::Busy { holder, until } => {
+                    return Err(HandlerError::Busy {
+                        workload: request.workload.clone(),
+                        holder,
+                        until,
+                    })
+                }
+            }
+        }
+    };
+    record.invocations += 1;
+    if event.continue_run.is_some() {
+        // Extend our lock for this invocation before acting.
+        ledger
+            .save(&record, Some(lock_until))
+            .await
+            .map_err(HandlerError::Ledger)?;
+    }
+
+    let result = orchestrator::run_resumed(services.cloud, &request, resume.as_ref(), &budget, settings).await;
+    let mut report = match result {
+        Ok(report) => report,
+        Err(e) => {
             tracing::error!(error = %e, workload = %request.workload, "run refused");
-        })?;
-    tracing::info!(status = ?report.summary.status, message = %report.summary.message, "run finished");
-    let mut response = serde_json::to_value(&report.summary).expect("summary serialises");
-    if request.dry_run {
-        response["plan"] = serde_json::to_value(&report.plan).expect("plan serialises");
+            record.status = LedgerStatus::Refused;
+            record.outcome = Some("refused".into());
+            record.summary = Some(json!({ "error": e.to_string() }));
+            record.updated_at = epoch_now();
+            if let Err(le) = ledger.save(&record, None).await {
+                tracing::error!(error = %le, "ledger write failed");
+            }
+            return Err(e.into());
+        }
+    };
+
+    let mut ledger_error = None;
+    let continuation = services.continuation.filter(|_| record.invocations < MAX_INVOCATIONS);
+    match (report.checkpoint.clone(), continuation) {
+        (Some(checkpoint), Some(continuation)) => {
+            let at = epoch_now() + checkpoint.resume_after_secs.max(60);
+            record.checkpoint = Some(checkpoint);
+            record.summary = serde_json::to_value(&report.summary).ok();
+            record.updated_at = epoch_now();
+            let payload = json!({
+                "workloadIdentifier": request.workload,
+                "action": request.action,
+                "scalingProfile": request.scaling_profile,
+                "dynamoDBRegion": request.dynamodb_region,
+                "continueRun": record.key,
+            });
+            let name = format!("ec2ts-{}-{}", digest(&record.key), record.invocations);
+            let scheduled = match ledger.save(&record, Some(at + 900 + 60)).await {
+                Ok(()) => continuation.schedule(&name, &payload, at).await,
+                Err(e) => Err(e),
+            };
+            match scheduled {
+                Ok(()) => {
+                    report.summary.status = RunStatus::Continuing;
+                    report.summary.message = format!(
+                        "{}; the run continues at {} UTC (invocation {})",
+                        report.summary.message,
+                        utc_timestamp(at),
+                        record.invocations + 1
+                    );
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, "scheduling the continuation failed");
+                    ledger_error = Some(format!("continuation not scheduled: {e}"));
+                    finish(&mut record, &report);
+                    if let Err(e) = ledger.save(&record, None).await {
+                        tracing::error!(error = %e, "ledger write failed");
+                    }
+                }
+            }
+        }
+        _ => {
+            finish(&mut record, &report);
+            if let Err(e) = ledger.save(&record, None).await {
+                tracing::error!(error = %e, "ledger write failed");
+                ledger_error = Some(format!("run ledger not updated: {e}"));
+            }
+        }
+    }
+    let mut response = respond(&report, false);
+    response["runKey"] = json!(record.key);
+    response["invocation"] = json!(record.invocations);
+    if let Some(e) = ledger_error {
+        response["ledgerError"] = json!(e);
     }
     Ok(response)
+}
+
+fn finish(record: &mut RunRecord, report: &RunReport) {
+    record.status = LedgerStatus::Finished;
+    record.outcome = serde_json::to_value(report.summary.status)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_string));
+    record.summary = serde_json::to_value(&report.summary).ok();
+    record.checkpoint = report.checkpoint.clone();
+    record.updated_at = epoch_now();
+}
+
+fn respond(report: &RunReport, dry_run: bool) -> Value {
+    tracing::info!(status = ?report.summary.status, message = %report.summary.message, "run finished");
+    let mut response = serde_json::to_value(&report.summary).expect("summary serialises");
+    if dry_run {
+        response["plan"] = serde_json::to_value(&report.plan).expect("plan serialises");
+    }
+    response
 }

@@ -32,6 +32,7 @@ pub mod error;
 pub mod event;
 pub mod handler;
 pub mod instance;
+pub mod ledger;
 pub mod notify;
 pub mod orchestrator;
 pub mod override_check;

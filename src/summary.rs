@@ -23,6 +23,9 @@ pub enum RunStatus {
     DeadlineReached,
     /// A readiness gate with `Abort` timed out; later tiers were not actioned.
     Aborted,
+    /// Time ran out (or a long delay was offloaded); a continuation resumes
+    /// the run from its checkpoint.
+    Continuing,
 }
 
 /// An instance with the reason it was treated as it was.

@@ -9,7 +9,9 @@
 mod dynamodb;
 mod ec2;
 mod error;
+mod ledger;
 mod metrics;
+mod scheduler;
 mod sns;
 mod ssm;
 
@@ -24,7 +26,9 @@ use aws_config::{BehaviorVersion, Region, SdkConfig};
 pub use dynamodb::{DynamoConfigStore, Tables};
 pub use ec2::Ec2Compute;
 pub use error::cloud_error;
+pub use ledger::DynamoLedger;
 pub use metrics::ApiCounter;
+pub use scheduler::SchedulerContinuation;
 pub use sns::SnsNotifier;
 pub use ssm::SsmRemoteCheck;
 
@@ -110,6 +114,28 @@ impl AwsCloud {
     /// The region of the shared configuration (the function's region).
     pub fn default_region(&self) -> Option<String> {
         self.base.region().map(|r| r.to_string())
+    }
+
+    /// The run ledger in `table`, in the function's own region.
+    pub fn ledger(&self, table: &str) -> DynamoLedger {
+        let mut b = aws_sdk_dynamodb::config::Builder::from(&self.base)
+            .retry_config(standard_retry())
+            .timeout_config(timeouts());
+        if let Some(c) = &self.counter {
+            b = b.interceptor(c.clone());
+        }
+        DynamoLedger::new(aws_sdk_dynamodb::Client::from_conf(b.build()), table)
+    }
+
+    /// Continuations through EventBridge Scheduler in the function's region.
+    pub fn continuation(&self, function_arn: &str, role_arn: &str) -> SchedulerContinuation {
+        let mut b = aws_sdk_scheduler::config::Builder::from(&self.base)
+            .retry_config(standard_retry())
+            .timeout_config(timeouts());
+        if let Some(c) = &self.counter {
+            b = b.interceptor(c.clone());
+        }
+        SchedulerContinuation::new(aws_sdk_scheduler::Client::from_conf(b.build()), function_arn, role_arn)
     }
 
     fn ports(&self, region: &str) -> RegionPorts {

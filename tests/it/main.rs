@@ -12,4 +12,5 @@ mod moto_scaling;
 mod orchestrator;
 mod overrides;
 mod readiness;
+mod reliability;
 mod scaling;

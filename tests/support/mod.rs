@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod fake;
+pub mod ledger;
 pub mod moto;
 
 use ec2_tier_scheduler::orchestrator::{self, Budget, RunReport, RunRequest, Settings};

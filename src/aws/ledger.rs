@@ -1,0 +1,214 @@
+//! The run ledger in DynamoDB: `run#<key>` items hold run records,
+//! `lock#<workload>` items the workload locks; both change together in
+//! transactions so a claim is all or nothing.
+
+use async_trait::async_trait;
+use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+use aws_sdk_dynamodb::types::{AttributeValue, Delete, Put, TransactWriteItem};
+use aws_sdk_dynamodb::Client;
+
+use super::cloud_error;
+use crate::error::CloudError;
+use crate::ledger::{Claim, Ledger, RunRecord};
+
+/// [`Ledger`] on a DynamoDB table with partition key `pk` (string) and TTL
+/// attribute `expiresAt`.
+#[derive(Clone, Debug)]
+pub struct DynamoLedger {
+    client: Client,
+    table: String,
+}
+
+fn s(v: impl Into<String>) -> AttributeValue {
+    AttributeValue::S(v.into())
+}
+
+fn n(v: u64) -> AttributeValue {
+    AttributeValue::N(v.to_string())
+}
+
+fn build_err(e: impl std::fmt::Display) -> CloudError {
+    CloudError::new("dynamodb", "TransactWriteItems", None, e.to_string())
+}
+
+impl DynamoLedger {
+    /// A ledger in `table`.
+    pub fn new(client: Client, table: impl Into<String>) -> Self {
+        Self {
+            client,
+            table: table.into(),
+        }
+    }
+
+    fn put_run(&self, record: &RunRecord, only_if_new: bool) -> Result<TransactWriteItem, CloudError> {
+        let json = serde_json::to_string(record).map_err(build_err)?;
+        let mut put = Put::builder()
+            .table_name(&self.table)
+            .item("pk", s(format!("run#{}", record.key)))
+            .item("record", s(json))
+            .item("workload", s(&record.workload))
+            .item(
+                "status",
+                s(serde_json::to_value(record.status)
+                    .map_err(build_err)?
+                    .as_str()
+                    .unwrap_or_default()),
+            )
+            .item("expiresAt", n(record.expires_at));
+        if only_if_new {
+            put = put.condition_expression("attribute_not_exists(pk)");
+        }
+        Ok(TransactWriteItem::builder()
+            .put(put.build().map_err(build_err)?)
+            .build())
+    }
+
+    fn lock_key(workload: &str) -> AttributeValue {
+        s(format!("lock#{workload}"))
+    }
+
+    async fn transact(&self, items: Vec<TransactWriteItem>) -> Result<Option<Vec<Option<String>>>, CloudError> {
+        match self
+            .client
+            .transact_write_items()
+            .set_transact_items(Some(items))
+            .send()
+            .await
+        {
+            Ok(_) => Ok(None),
+            Err(e) => match e.into_service_error() {
+                TransactWriteItemsError::TransactionCanceledException(c) => Ok(Some(
+                    c.cancellation_reasons()
+                        .iter()
+                        .map(|r| r.code().map(str::to_string))
+                        .collect(),
+                )),
+                other => Err(CloudError::new(
+                    "dynamodb",
+                    "TransactWriteItems",
+                    aws_smithy_types::error::metadata::ProvideErrorMetadata::code(&other),
+                    other.to_string(),
+                )),
+            },
+        }
+    }
+}
+
+#[async_trait]
+impl Ledger for DynamoLedger {
+    async fn claim(&self, record: &RunRecord, lock_until: u64, now: u64) -> Result<Claim, CloudError> {
+        let lock = Put::builder()
+            .table_name(&self.table)
+            .item("pk", Self::lock_key(&record.workload))
+            .item("runKey", s(&record.key))
+            .item("lockUntil", n(lock_until))
+            .item("expiresAt", n(record.expires_at))
+            .condition_expression("attribute_not_exists(pk) OR lockUntil < :now")
+            .expression_attribute_values(":now", n(now))
+            .build()
+            .map_err(build_err)?;
+        let items = vec![
+            self.put_run(record, true)?,
+            TransactWriteItem::builder().put(lock).build(),
+        ];
+        let Some(reasons) = self.transact(items).await? else {
+            return Ok(Claim::Claimed);
+        };
+        let failed = |i: usize| reasons.get(i).cloned().flatten().as_deref() == Some("ConditionalCheckFailed");
+        if failed(0) {
+            if let Some(existing) = self.load(&record.key).await? {
+                return Ok(Claim::Duplicate(Box::new(existing)));
+            }
+        }
+        if failed(1) {
+            let out = self
+                .client
+                .get_item()
+                .table_name(&self.table)
+                .key("pk", Self::lock_key(&record.workload))
+                .consistent_read(true)
+                .send()
+                .await
+                .map_err(|e| cloud_error("dynamodb", "GetItem", e))?;
+            let item = out.item().cloned().unwrap_or_default();
+            let holder = item
+                .get("runKey")
+                .and_then(|v| v.as_s().ok())
+                .cloned()
+                .unwrap_or_default();
+            let until = item
+                .get("lockUntil")
+                .and_then(|v| v.as_n().ok())
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(0);
+            return Ok(Claim::Busy { holder, until });
+        }
+        Err(CloudError::new(
+            "dynamodb",
+            "TransactWriteItems",
+            Some("TransactionCanceledException"),
+            format!("claim cancelled: {reasons:?}"),
+        ))
+    }
+
+    async fn load(&self, key: &str) -> Result<Option<RunRecord>, CloudError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key("pk", s(format!("run#{key}")))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| cloud_error("dynamodb", "GetItem", e))?;
+        let Some(json) = out.item().and_then(|i| i.get("record")).and_then(|v| v.as_s().ok()) else {
+            return Ok(None);
+        };
+        serde_json::from_str(json)
+            .map(Some)
+            .map_err(|e| CloudError::new("dynamodb", "GetItem", None, format!("unreadable run record: {e}")))
+    }
+
+    async fn save(&self, record: &RunRecord, lock_until: Option<u64>) -> Result<(), CloudError> {
+        let ours = "attribute_not_exists(pk) OR runKey = :key";
+        let lock = match lock_until {
+            Some(until) => TransactWriteItem::builder()
+                .put(
+                    Put::builder()
+                        .table_name(&self.table)
+                        .item("pk", Self::lock_key(&record.workload))
+                        .item("runKey", s(&record.key))
+                        .item("lockUntil", n(until))
+                        .item("expiresAt", n(record.expires_at))
+                        .condition_expression(ours)
+                        .expression_attribute_values(":key", s(&record.key))
+                        .build()
+                        .map_err(build_err)?,
+                )
+                .build(),
+            None => TransactWriteItem::builder()
+                .delete(
+                    Delete::builder()
+                        .table_name(&self.table)
+                        .key("pk", Self::lock_key(&record.workload))
+                        .condition_expression(ours)
+                        .expression_attribute_values(":key", s(&record.key))
+                        .build()
+                        .map_err(build_err)?,
+                )
+                .build(),
+        };
+        match self.transact(vec![self.put_run(record, false)?, lock]).await? {
+            None => Ok(()),
+            Some(reasons) => Err(CloudError::new(
+                "dynamodb",
+                "TransactWriteItems",
+                Some("ConditionalCheckFailed"),
+                format!(
+                    "the workload lock of {:?} is held by another run ({reasons:?})",
+                    record.workload
+                ),
+            )),
+        }
+    }
+}

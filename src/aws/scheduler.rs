@@ -1,0 +1,64 @@
+//! Continuations as one-time EventBridge Scheduler schedules.
+//!
+//! Chosen over an asynchronous self-invoke because a continuation usually
+//! waits (an inter-tier delay that outlasts the invocation): a schedule at
+//! the resume time costs nothing while it waits, where a self-invoke would
+//! have to sleep inside a billed invocation. The schedule deletes itself
+//! after it fires.
+
+use async_trait::async_trait;
+use aws_sdk_scheduler::types::{ActionAfterCompletion, FlexibleTimeWindow, FlexibleTimeWindowMode, Target};
+use aws_sdk_scheduler::Client;
+use serde_json::Value;
+
+use super::cloud_error;
+use crate::error::CloudError;
+use crate::ledger::{utc_timestamp, Continuation};
+
+/// [`Continuation`] that targets `function_arn` through `role_arn`.
+#[derive(Clone, Debug)]
+pub struct SchedulerContinuation {
+    client: Client,
+    function_arn: String,
+    role_arn: String,
+}
+
+impl SchedulerContinuation {
+    /// Continuations invoking `function_arn`, with the scheduler assuming `role_arn`.
+    pub fn new(client: Client, function_arn: impl Into<String>, role_arn: impl Into<String>) -> Self {
+        Self {
+            client,
+            function_arn: function_arn.into(),
+            role_arn: role_arn.into(),
+        }
+    }
+}
+
+#[async_trait]
+impl Continuation for SchedulerContinuation {
+    async fn schedule(&self, name: &str, payload: &Value, at: u64) -> Result<(), CloudError> {
+        let target = Target::builder()
+            .arn(&self.function_arn)
+            .role_arn(&self.role_arn)
+            .input(payload.to_string())
+            .build()
+            .map_err(|e| CloudError::new("scheduler", "CreateSchedule", None, e.to_string()))?;
+        let window = FlexibleTimeWindow::builder()
+            .mode(FlexibleTimeWindowMode::Off)
+            .build()
+            .map_err(|e| CloudError::new("scheduler", "CreateSchedule", None, e.to_string()))?;
+        self.client
+            .create_schedule()
+            .name(name)
+            .schedule_expression(format!("at({})", utc_timestamp(at)))
+            .schedule_expression_timezone("UTC")
+            .flexible_time_window(window)
+            .target(target)
+            .action_after_completion(ActionAfterCompletion::Delete)
+            .description("ec2-tier-scheduler continuation")
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| cloud_error("scheduler", "CreateSchedule", e))
+    }
+}

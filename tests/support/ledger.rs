@@ -1,0 +1,122 @@
+//! In-memory run ledger and continuation scheduler with fault injection.
+
+#![allow(dead_code)]
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use async_trait::async_trait;
+use ec2_tier_scheduler::error::CloudError;
+use ec2_tier_scheduler::ledger::{Claim, Continuation, Ledger, RunRecord};
+use serde_json::Value;
+
+#[derive(Default)]
+pub struct LedgerState {
+    pub records: HashMap<String, RunRecord>,
+    /// workload -> (run key, lock until)
+    pub locks: HashMap<String, (String, u64)>,
+    /// Fail the next N claims / saves.
+    pub fail_claims: usize,
+    pub fail_saves: usize,
+    pub writes: usize,
+}
+
+#[derive(Clone, Default)]
+pub struct FakeLedger {
+    pub state: Arc<Mutex<LedgerState>>,
+}
+
+impl FakeLedger {
+    pub fn lock(&self) -> std::sync::MutexGuard<'_, LedgerState> {
+        self.state.lock().unwrap()
+    }
+}
+
+fn injected(op: &'static str) -> CloudError {
+    CloudError::new("dynamodb", op, Some("InternalServerError"), "injected ledger failure")
+}
+
+#[async_trait]
+impl Ledger for FakeLedger {
+    async fn claim(&self, record: &RunRecord, lock_until: u64, now: u64) -> Result<Claim, CloudError> {
+        // Yield so concurrent deliveries really interleave.
+        tokio::task::yield_now().await;
+        let mut s = self.lock();
+        if s.fail_claims > 0 {
+            s.fail_claims -= 1;
+            return Err(injected("TransactWriteItems"));
+        }
+        if let Some(existing) = s.records.get(&record.key) {
+            return Ok(Claim::Duplicate(Box::new(existing.clone())));
+        }
+        if let Some((holder, until)) = s.locks.get(&record.workload) {
+            if *until >= now {
+                return Ok(Claim::Busy {
+                    holder: holder.clone(),
+                    until: *until,
+                });
+            }
+        }
+        s.records.insert(record.key.clone(), record.clone());
+        s.locks
+            .insert(record.workload.clone(), (record.key.clone(), lock_until));
+        s.writes += 1;
+        Ok(Claim::Claimed)
+    }
+
+    async fn load(&self, key: &str) -> Result<Option<RunRecord>, CloudError> {
+        Ok(self.lock().records.get(key).cloned())
+    }
+
+    async fn save(&self, record: &RunRecord, lock_until: Option<u64>) -> Result<(), CloudError> {
+        let mut s = self.lock();
+        if s.fail_saves > 0 {
+            s.fail_saves -= 1;
+            return Err(injected("TransactWriteItems"));
+        }
+        if let Some((holder, _)) = s.locks.get(&record.workload) {
+            if *holder != record.key {
+                return Err(CloudError::new(
+                    "dynamodb",
+                    "TransactWriteItems",
+                    Some("ConditionalCheckFailed"),
+                    "lock held by another run",
+                ));
+            }
+        }
+        s.records.insert(record.key.clone(), record.clone());
+        match lock_until {
+            Some(until) => {
+                s.locks.insert(record.workload.clone(), (record.key.clone(), until));
+            }
+            None => {
+                s.locks.remove(&record.workload);
+            }
+        }
+        s.writes += 1;
+        Ok(())
+    }
+}
+
+/// Records scheduled continuations: (name, payload, at).
+#[derive(Clone, Default)]
+pub struct FakeContinuation {
+    pub scheduled: Arc<Mutex<Vec<(String, Value, u64)>>>,
+}
+
+#[async_trait]
+impl Continuation for FakeContinuation {
+    async fn schedule(&self, name: &str, payload: &Value, at: u64) -> Result<(), CloudError> {
+        assert!(
+            name.len() <= 64
+                && name
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.')
+        );
+        self.scheduled
+            .lock()
+            .unwrap()
+            .push((name.to_string(), payload.clone(), at));
+        Ok(())
+    }
+}
