@@ -126,21 +126,21 @@ impl SchedulerEvent {
                 )));
             }
         }
-        let bounded = |key: &str| -> Result<Option<String>, EventError> {
+        let bounded = |key: &str, max: usize| -> Result<Option<String>, EventError> {
             let value = string(map, key)?.filter(|v| !v.is_empty());
             if let Some(v) = &value {
-                if v.len() > 1024 || v.chars().any(char::is_control) {
+                if v.len() > max || v.chars().any(char::is_control) {
                     return Err(EventError(format!(
-                        "{key} must be at most 1024 characters without control characters"
+                        "{key} must be at most {max} characters without control characters"
                     )));
                 }
             }
             Ok(value)
         };
-        let run_id = bounded("runId")?;
-        let schedule_arn = bounded("scheduleArn")?;
-        let scheduled_time = bounded("scheduledTime")?;
-        let continue_run = bounded("continueRun")?;
+        let run_id = bounded("runId", 512)?;
+        let schedule_arn = bounded("scheduleArn", 1024)?;
+        let scheduled_time = bounded("scheduledTime", 64)?;
+        let continue_run = bounded("continueRun", 2048)?;
         Ok(Self {
             workload_identifier: workload,
             action,

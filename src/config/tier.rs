@@ -191,7 +191,13 @@ fn parse_section(map: &Map<String, Value>, action: Action, issues: &mut Issues) 
     reject_unknown(&unknown, &known, issues);
 
     let sequence = opt_u64(map, "TierSequence", MAX_SEQUENCE, issues);
-    if sequence.is_none() && !map.contains_key("TierSequence") {
+    let blank = match map.get("TierSequence") {
+        None | Some(Value::Null) => true,
+        Some(Value::String(s)) => s.trim().is_empty(),
+        _ => false,
+    };
+    if blank {
+        // An empty sequence must not silently drop the section.
         issues.push("TierSequence", "is required");
     }
     let synchronous = opt_bool(map, "TierSynchronization", issues).unwrap_or(false);
@@ -204,6 +210,20 @@ fn parse_section(map: &Map<String, Value>, action: Action, issues: &mut Issues) 
         None
     };
     let readiness = parse_readiness(map, issues);
+    if action == Action::Stop {
+        if let Some(r) = &readiness {
+            if r.check != ReadinessCheck::State {
+                // A stopped instance has no status checks and no SSM agent.
+                issues.push(
+                    "TierReadiness",
+                    format!(
+                        "{:?} cannot hold for stopped instances; only \"State\" is valid in TierStop",
+                        r.check
+                    ),
+                );
+            }
+        }
+    }
 
     Some(ActionSpec {
         sequence: sequence?,

@@ -99,8 +99,10 @@ impl Execution<'_> {
             todo.retain(|i| !dropped.contains(&i.id));
         }
 
-        // 2. Override files: checked for the whole tier at once.
-        if let (Action::Stop, Some(check)) = (self.action, &tier.override_check) {
+        // 2. Override files: checked for the whole tier at once (not when the
+        //    tier already ran out of time: those instances are "not done").
+        let in_time = end == TierEnd::Done;
+        if let (Action::Stop, Some(check), true) = (self.action, &tier.override_check, in_time) {
             let ids: Vec<String> = todo.iter().filter(|i| i.check_override).map(|i| i.id.clone()).collect();
             if !ids.is_empty() {
                 let bypassed = self.check_overrides(check, &ids).await;
@@ -112,8 +114,9 @@ impl Execution<'_> {
             }
         }
 
-        // 3. Scaling profile: change types of stopped instances before start.
-        if self.action == Action::Start {
+        // 3. Scaling profile: change types of stopped instances before start,
+        //    only when they will be started in this invocation.
+        if self.action == Action::Start && in_time {
             out.resized = self.resize(&todo).await;
         }
 

@@ -4,7 +4,7 @@
   events/*.json    invocation payloads the Lambda handler must refuse
   configs/*.json   workload documents {"workload": ..., "tiers": [...]} with
                    one field wrong, which a run must refuse before discovery
-  configs-known-bugs/*.json  like configs/, but currently accepted (bugs;
+  configs/*.json  like configs/, but currently accepted (bugs;
                    exercised by an #[ignore]d test)
   valid-config.json  the document every configs/ case is derived from
 
@@ -367,7 +367,7 @@ def configs():
 
     # accepted today, but should not be: an empty or null TierSequence drops
     # the whole section, so the tier silently takes no part in the action
-    k = os.path.join(HERE, "configs-known-bugs")
+    k = os.path.join(HERE, "configs")
     shutil.rmtree(k, ignore_errors=True)
     for name, value in [("tier_sequence_empty", ""), ("tier_sequence_blank", "  "), ("tier_sequence_null", None)]:
         doc = base()

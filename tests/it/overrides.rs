@@ -521,7 +521,6 @@ async fn starting_never_checks_for_the_override_file() {
 }
 
 #[tokio::test(start_paused = true)]
-#[ignore = "bug: override checks run (SendCommand, bypass SNS) after a tier already hit the deadline; see report"]
 async fn no_override_check_is_sent_once_the_tier_ran_out_of_time() {
     // GIVEN a checked tier where one instance is stuck in `pending` (waited out
     // before stopping) and the budget ends while waiting for it
