@@ -7,6 +7,7 @@ mod support;
 mod events;
 mod infra;
 mod moto_core;
+mod moto_ledger;
 mod moto_override;
 mod moto_scaling;
 mod orchestrator;

@@ -1,0 +1,177 @@
+//! The DynamoDB run ledger and EventBridge Scheduler continuations against moto.
+
+use std::time::Duration;
+
+use ec2_tier_scheduler::handler::{handle_with, Services};
+use ec2_tier_scheduler::ledger::{epoch_now, Claim, Continuation, Ledger, LedgerStatus, RunRecord};
+use ec2_tier_scheduler::plan::Action;
+use serde_json::json;
+
+use crate::support::moto::Stack;
+use crate::support::{fast_settings, three_tiers, workload_item};
+
+async fn ledger_table(stack: &Stack) {
+    use aws_sdk_dynamodb::types::{AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType};
+    stack
+        .ddb
+        .create_table()
+        .table_name("SchedulerRunLedger")
+        .attribute_definitions(
+            AttributeDefinition::builder()
+                .attribute_name("pk")
+                .attribute_type(ScalarAttributeType::S)
+                .build()
+                .unwrap(),
+        )
+        .key_schema(
+            KeySchemaElement::builder()
+                .attribute_name("pk")
+                .key_type(KeyType::Hash)
+                .build()
+                .unwrap(),
+        )
+        .billing_mode(BillingMode::PayPerRequest)
+        .send()
+        .await
+        .unwrap();
+}
+
+fn record(key: &str, workload: &str) -> RunRecord {
+    let now = epoch_now();
+    RunRecord {
+        key: key.into(),
+        workload: workload.into(),
+        action: Action::Stop,
+        scaling_profile: None,
+        dynamodb_region: "us-west-2".into(),
+        status: LedgerStatus::InProgress,
+        outcome: None,
+        started_at: now,
+        updated_at: now,
+        invocations: 1,
+        checkpoint: None,
+        summary: None,
+        expires_at: now + 3600,
+    }
+}
+
+#[tokio::test]
+async fn claims_are_atomic_and_locks_expire() {
+    let stack = Stack::start().await;
+    ledger_table(&stack).await;
+    let ledger = stack.cloud().ledger("SchedulerRunLedger");
+    let now = epoch_now();
+    let a = record("run-a", "W");
+    assert_eq!(ledger.claim(&a, now + 600, now).await.unwrap(), Claim::Claimed);
+    // Same key again: a duplicate delivery.
+    assert!(matches!(ledger.claim(&a, now + 600, now).await.unwrap(), Claim::Duplicate(r) if r.key == "run-a"));
+    // Another run of the workload while the lock is held: busy, and nothing written.
+    let b = record("run-b", "W");
+    assert_eq!(
+        ledger.claim(&b, now + 600, now).await.unwrap(),
+        Claim::Busy {
+            holder: "run-a".into(),
+            until: now + 600
+        }
+    );
+    assert!(ledger.load("run-b").await.unwrap().is_none(), "all or nothing");
+    // Another workload is independent.
+    assert_eq!(
+        ledger.claim(&record("run-c", "Other"), now + 600, now).await.unwrap(),
+        Claim::Claimed
+    );
+    // Finishing releases the lock; a later run may claim.
+    let mut done = a.clone();
+    done.status = LedgerStatus::Finished;
+    ledger.save(&done, None).await.unwrap();
+    assert_eq!(
+        ledger.load("run-a").await.unwrap().unwrap().status,
+        LedgerStatus::Finished
+    );
+    assert_eq!(ledger.claim(&b, now + 600, now).await.unwrap(), Claim::Claimed);
+    // A crashed holder: its lock lapses and the next run takes over.
+    let d = record("run-d", "W");
+    assert!(matches!(
+        ledger.claim(&d, now + 600, now).await.unwrap(),
+        Claim::Busy { .. }
+    ));
+    assert_eq!(ledger.claim(&d, now + 1200, now + 601).await.unwrap(), Claim::Claimed);
+    // The old holder can no longer write as if it held the lock.
+    assert!(ledger.save(&b, Some(now + 900)).await.is_err());
+}
+
+#[tokio::test]
+async fn a_run_out_of_time_schedules_its_continuation_and_resumes_from_the_ledger() {
+    let stack = Stack::start().await;
+    ledger_table(&stack).await;
+    let (_, subnet) = stack.vpc("10.11.0.0").await;
+    let web = stack
+        .launch(&subnet, &[("Environment", "ENV001"), ("Role", "Role_Web")], 2)
+        .await;
+    let app = stack
+        .launch(&subnet, &[("Environment", "ENV001"), ("Role", "Role_App")], 2)
+        .await;
+    let mut workload = workload_item("W");
+    workload.as_object_mut().unwrap().remove("SNSTopicName");
+    stack.put_config(workload, three_tiers("W", 600)).await;
+
+    let cloud = stack.cloud();
+    let ledger = cloud.ledger("SchedulerRunLedger");
+    let continuation = cloud.continuation(
+        "arn:aws:lambda:us-west-2:123456789012:function:scheduler",
+        "arn:aws:iam::123456789012:role/scheduler",
+    );
+    let services = Services {
+        cloud: &cloud,
+        function_region: Some("us-west-2"),
+        ledger: Some(&ledger as &dyn Ledger),
+        continuation: Some(&continuation as &dyn Continuation),
+    };
+    let event = json!({"workloadIdentifier": "W", "action": "Stop", "runId": "nightly-1"});
+    let first = handle_with(services, &event, Some(Duration::from_secs(120)), &fast_settings())
+        .await
+        .unwrap();
+    assert_eq!(first["status"], "continuing", "{first}");
+    assert_eq!(stack.instance(&web[0]).await.0, "stopped");
+    assert_eq!(
+        stack.instance(&app[0]).await.0,
+        "running",
+        "App waits for the 600 s delay"
+    );
+
+    // The continuation is a one-time schedule carrying the run key.
+    let scheduler = aws_sdk_scheduler::Client::new(&stack.config);
+    let schedules = scheduler.list_schedules().send().await.unwrap();
+    assert_eq!(schedules.schedules().len(), 1);
+    let name = schedules.schedules()[0].name().unwrap().to_string();
+    assert!(name.starts_with("ec2ts-"));
+    let schedule = scheduler.get_schedule().name(&name).send().await.unwrap();
+    assert!(schedule.schedule_expression().unwrap().starts_with("at(20"));
+    let input: serde_json::Value = serde_json::from_str(schedule.target().unwrap().input().unwrap()).unwrap();
+    assert_eq!(input["continueRun"], first["runKey"]);
+
+    // A duplicate of the original delivery does nothing while the run is in progress.
+    let again = handle_with(services, &event, Some(Duration::from_secs(120)), &fast_settings())
+        .await
+        .unwrap();
+    assert_eq!(again["status"], "duplicate");
+    assert!(again["message"].as_str().unwrap().contains("in progress"));
+
+    // The continuation fires: it resumes after Web and finishes.
+    let last = handle_with(services, &input, Some(Duration::from_secs(900)), &fast_settings())
+        .await
+        .unwrap();
+    assert_eq!(last["status"], "completed", "{last}");
+    assert_eq!(last["invocation"], 2);
+    let tiers: Vec<&str> = last["tiers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["tier"].as_str().unwrap())
+        .collect();
+    assert_eq!(tiers, ["Role_App", "Role_DB"], "Web is not repeated");
+    assert_eq!(stack.instance(&app[1]).await.0, "stopped");
+    let record = ledger.load(first["runKey"].as_str().unwrap()).await.unwrap().unwrap();
+    assert_eq!(record.status, LedgerStatus::Finished);
+    assert_eq!(record.outcome.as_deref(), Some("completed"));
+}
