@@ -1,4 +1,5 @@
-"""Seeds the moto emulator for `make demo`: the two configuration tables, the
+"""Seeds the moto emulator for `make demo`: the two configuration tables, the run
+ledger table, the
 SSM output bucket, the SNS topic, a VPC, and the spec's example workload
 (Role_Web / Role_App / Role_DB, two instances each, tagged Environment=ENV001
 and Role=<tier>), plus two instances that must stay untouched: one of another
@@ -39,6 +40,12 @@ ddb.create_table(
         {"AttributeName": "SpecName", "AttributeType": "S"},
         {"AttributeName": "TierTagValue", "AttributeType": "S"},
     ],
+    BillingMode="PAY_PER_REQUEST",
+)
+ddb.create_table(
+    TableName=os.environ.get("RUN_LEDGER_TABLE", "SchedulerRunLedger"),
+    KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+    AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
     BillingMode="PAY_PER_REQUEST",
 )
 s3.create_bucket(Bucket=workload["SSMS3BucketName"], CreateBucketConfiguration={"LocationConstraint": REGION})
