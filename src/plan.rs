@@ -78,6 +78,7 @@ impl FromStr for Action {
 
 /// The whole ordered plan for one run.
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct Plan {
     /// SpecName.
     pub workload: String,
@@ -99,6 +100,7 @@ pub struct Plan {
 
 /// Tiers sharing one TierSequence value.
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct TierGroup {
     /// The shared TierSequence.
     pub sequence: u64,
@@ -112,6 +114,7 @@ pub struct TierGroup {
 
 /// One tier's part of the plan.
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct TierPlan {
     /// TierTagValue.
     pub tier: String,
@@ -219,6 +222,7 @@ impl Checkpoint {
 
 /// A tier that takes no part in the action.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct LeftOut {
     /// TierTagValue.
     pub tier: String,
@@ -230,6 +234,7 @@ pub struct LeftOut {
 
 /// An instance of the workload that belongs to no configured tier.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct Unmatched {
     /// `i-...`
     pub id: String,

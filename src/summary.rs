@@ -218,7 +218,9 @@ impl RunSummary {
             self.status,
             self.message
         );
-        out.push_str(&crate::table::render(&rows));
+        if !self.tiers.is_empty() {
+            out.push_str(&crate::table::render(&rows));
+        }
         out.push_str(&self.details());
         out
     }

@@ -33,20 +33,31 @@ impl Execution<'_> {
         let (limit, _) = self.budget.cap(self.settings.override_timeout);
         let ssm_timeout = limit.max(MIN_SSM_TIMEOUT);
 
-        let sends = ids.chunks(SSM_BATCH).map(|chunk| {
-            let output = &output;
-            async move { (chunk, self.remote.send(check, chunk, output, ssm_timeout).await) }
-        });
         let mut pending: Vec<(String, String)> = Vec::new(); // (command id, instance id)
-        for (chunk, sent) in join_all(sends).await {
-            match sent {
-                Ok(command) => pending.extend(chunk.iter().map(|id| (command.clone(), id.clone()))),
-                Err(e) => {
-                    for id in chunk {
-                        verdicts.insert(
-                            id.clone(),
-                            Err(format!("override check could not be sent: {}", describe(&e))),
-                        );
+        let mut batches: Vec<Vec<String>> = ids.chunks(SSM_BATCH).map(<[String]>::to_vec).collect();
+        while !batches.is_empty() {
+            let sends = batches.drain(..).map(|chunk| {
+                let output = &output;
+                async move {
+                    let sent = self.remote.send(check, &chunk, output, ssm_timeout).await;
+                    (chunk, sent)
+                }
+            });
+            for (chunk, sent) in join_all(sends).await {
+                match sent {
+                    Ok(command) => pending.extend(chunk.iter().map(|id| (command.clone(), id.clone()))),
+                    // One instance not managed by SSM fails the whole call:
+                    // split so the managed ones are still checked.
+                    Err(e) if chunk.len() > 1 && e.code.as_deref() == Some("InvalidInstanceId") => {
+                        let (left, right) = chunk.split_at(chunk.len() / 2);
+                        batches.push(left.to_vec());
+                        batches.push(right.to_vec());
+                    }
+                    Err(e) => {
+                        for id in chunk {
+                            let reason = format!("override check could not be sent: {}", describe(&e));
+                            verdicts.insert(id, Err(reason));
+                        }
                     }
                 }
             }

@@ -304,7 +304,7 @@ async fn a_failed_send_command_bypasses_its_chunk_and_the_rest_proceeds() {
     let ids: Vec<String> = (0..60).map(|n| format!("i-{n:04}")).collect();
     let refs: Vec<&str> = ids.iter().map(String::as_str).collect();
     let cloud = fleet(&refs, &["i-db"]);
-    cloud.fault("SendCommand", None, "InvalidInstanceId", 1);
+    cloud.fault("SendCommand", None, "AccessDeniedException", 1);
 
     // WHEN the workload is stopped
     let report = run(&cloud, &request("W", Action::Stop)).await;
@@ -323,7 +323,7 @@ async fn a_failed_send_command_bypasses_its_chunk_and_the_rest_proceeds() {
     assert_eq!(&bypassed, refused);
     for b in &web.bypassed {
         assert!(
-            b.reason.contains("could not be sent") && b.reason.contains("InvalidInstanceId"),
+            b.reason.contains("could not be sent") && b.reason.contains("AccessDeniedException"),
             "{}",
             b.reason
         );
@@ -339,6 +339,28 @@ async fn a_failed_send_command_bypasses_its_chunk_and_the_rest_proceeds() {
     for id in &sent[0].ids {
         assert_eq!(cloud.state_of(id), Stopped, "{id}");
     }
+    assert_no_double_actions(&cloud);
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_instance_not_managed_by_ssm_does_not_block_the_checks_of_the_others() {
+    // GIVEN 60 checked instances, one of which SSM does not manage
+    let ids: Vec<String> = (0..60).map(|n| format!("i-{n:04}")).collect();
+    let refs: Vec<&str> = ids.iter().map(String::as_str).collect();
+    let cloud = fleet(&refs, &["i-db"]);
+    cloud.fault("SendCommand", Some("i-0007"), "InvalidInstanceId", usize::MAX);
+
+    // WHEN the workload is stopped
+    let report = run(&cloud, &request("W", Action::Stop)).await;
+
+    // THEN only that instance is bypassed; the chunk was split around it
+    let web = &report.summary.tiers[0];
+    let bypassed: Vec<&str> = web.bypassed.iter().map(|b| b.id.as_str()).collect();
+    assert_eq!(bypassed, ["i-0007"]);
+    assert!(web.bypassed[0].reason.contains("InvalidInstanceId"));
+    assert_eq!(web.acted.len(), 59);
+    let sent: usize = cloud.calls_of("SendCommand").iter().map(|c| c.ids.len()).sum();
+    assert_eq!(sent, 59, "every managed instance checked exactly once");
     assert_no_double_actions(&cloud);
 }
 
