@@ -19,6 +19,9 @@
 //! - **[`orchestrator`]**: executes a plan through the [`ports`] traits:
 //!   batching, override checks, waits, readiness gates, and the deadline
 //!   budget that bounds every wait.
+//! - **[`ledger`]**: run records keyed on an idempotency key, per-workload
+//!   locks and checkpoints, so duplicate deliveries do nothing and a run that
+//!   outlasts its invocation continues in a fresh one.
 //! - **[`aws`]**: the ports implemented with the AWS SDK clients.
 //! - **entry points**: [`handler`] (wrapped by the Lambda binary) and the
 //!   `orchestrator` CLI binary. Both are thin.

@@ -1,0 +1,146 @@
+//! Adapter error mapping and retries for responses moto cannot give, with
+//! the SDK team's aws-smithy-mocks (stub responses inside the real clients).
+
+use aws_sdk_ec2::config::{BehaviorVersion, Credentials, Region};
+use aws_smithy_mocks::{create_mock_http_client, mock, MockResponseInterceptor, Rule, RuleMode};
+use aws_smithy_types::error::ErrorMetadata;
+use ec2_tier_scheduler::aws::{ec2_retry, Ec2Compute, SsmRemoteCheck};
+use ec2_tier_scheduler::ports::{CheckPoll, Compute, OutputLocation, RemoteCheck};
+
+fn interceptor(rules: &[&Rule]) -> MockResponseInterceptor {
+    rules.iter().fold(
+        MockResponseInterceptor::new().rule_mode(RuleMode::Sequential),
+        |i, r| i.with_rule(r),
+    )
+}
+
+fn ssm(rules: &[&Rule]) -> SsmRemoteCheck {
+    let ssm = aws_sdk_ssm::Config::builder()
+        .behavior_version(BehaviorVersion::latest())
+        .region(Region::new("us-west-2"))
+        .credentials_provider(Credentials::new("a", "b", None, None, "test"))
+        .http_client(create_mock_http_client())
+        .interceptor(interceptor(rules))
+        .build();
+    let s3 = aws_sdk_s3::Config::builder()
+        .behavior_version(BehaviorVersion::latest())
+        .region(Region::new("us-west-2"))
+        .credentials_provider(Credentials::new("a", "b", None, None, "test"))
+        .http_client(create_mock_http_client())
+        .interceptor(interceptor(&[]))
+        .build();
+    SsmRemoteCheck::new(aws_sdk_ssm::Client::from_conf(ssm), aws_sdk_s3::Client::from_conf(s3))
+}
+
+fn ec2(rules: &[&Rule]) -> Ec2Compute {
+    let conf = aws_sdk_ec2::Config::builder()
+        .behavior_version(BehaviorVersion::latest())
+        .region(Region::new("us-west-2"))
+        .credentials_provider(Credentials::new("a", "b", None, None, "test"))
+        .http_client(create_mock_http_client())
+        .retry_config(ec2_retry())
+        .interceptor(interceptor(rules))
+        .build();
+    Ec2Compute::new(aws_sdk_ec2::Client::from_conf(conf))
+}
+
+fn output() -> OutputLocation {
+    OutputLocation {
+        bucket: "b".into(),
+        prefix: "p".into(),
+    }
+}
+
+#[tokio::test]
+async fn terminal_ssm_statuses_end_the_check_at_once() {
+    use aws_sdk_ssm::operation::get_command_invocation::{GetCommandInvocationError, GetCommandInvocationOutput};
+    use aws_sdk_ssm::types::CommandInvocationStatus as S;
+    let not_yet = mock!(aws_sdk_ssm::Client::get_command_invocation).then_error(|| {
+        GetCommandInvocationError::generic(ErrorMetadata::builder().code("InvocationDoesNotExist").build())
+    });
+    let failed = mock!(aws_sdk_ssm::Client::get_command_invocation).then_output(|| {
+        GetCommandInvocationOutput::builder()
+            .status(S::Failed)
+            .status_details("Undeliverable")
+            .build()
+    });
+    let timed_out = mock!(aws_sdk_ssm::Client::get_command_invocation)
+        .then_output(|| GetCommandInvocationOutput::builder().status(S::TimedOut).build());
+    let delayed_undeliverable = mock!(aws_sdk_ssm::Client::get_command_invocation).then_output(|| {
+        GetCommandInvocationOutput::builder()
+            .status(S::Delayed)
+            .status_details("Undeliverable")
+            .build()
+    });
+    let in_progress = mock!(aws_sdk_ssm::Client::get_command_invocation)
+        .then_output(|| GetCommandInvocationOutput::builder().status(S::InProgress).build());
+    let inline = mock!(aws_sdk_ssm::Client::get_command_invocation).then_output(|| {
+        GetCommandInvocationOutput::builder()
+            .status(S::Success)
+            .standard_output_content("EC2TS_OVERRIDE=PRESENT\n")
+            .build()
+    });
+    let remote = ssm(&[
+        &not_yet,
+        &failed,
+        &timed_out,
+        &delayed_undeliverable,
+        &in_progress,
+        &inline,
+    ]);
+    let out = output();
+    let poll = || remote.poll("cmd", "i-1", &out);
+    assert_eq!(
+        poll().await.unwrap(),
+        CheckPoll::Pending,
+        "invocations appear after SendCommand returns"
+    );
+    assert_eq!(
+        poll().await.unwrap(),
+        CheckPoll::Failed {
+            status: "Failed".into(),
+            detail: "Undeliverable".into()
+        }
+    );
+    assert!(matches!(poll().await.unwrap(), CheckPoll::Failed { status, .. } if status == "TimedOut"));
+    assert!(matches!(poll().await.unwrap(), CheckPoll::Failed { status, .. } if status == "Undeliverable"));
+    assert_eq!(poll().await.unwrap(), CheckPoll::Pending);
+    assert_eq!(
+        poll().await.unwrap(),
+        CheckPoll::Output("EC2TS_OVERRIDE=PRESENT\n".into())
+    );
+}
+
+#[tokio::test]
+async fn ec2_error_codes_survive_the_mapping() {
+    use aws_sdk_ec2::operation::stop_instances::StopInstancesError;
+    let refused = mock!(aws_sdk_ec2::Client::stop_instances).then_error(|| {
+        StopInstancesError::generic(
+            ErrorMetadata::builder()
+                .code("IncorrectInstanceState")
+                .message("The instance 'i-1' is not in a state from which it can be stopped.")
+                .build(),
+        )
+    });
+    let err = ec2(&[&refused]).stop(&["i-1".to_string()]).await.unwrap_err();
+    assert_eq!(err.code.as_deref(), Some("IncorrectInstanceState"));
+    assert_eq!(err.operation, "StopInstances");
+    assert!(err.message.contains("not in a state"));
+    assert!(err.is_instance_specific(), "so the orchestrator splits the batch");
+}
+
+#[tokio::test]
+async fn request_limit_exceeded_is_retried_by_the_sdk() {
+    use aws_sdk_ec2::operation::start_instances::StartInstancesOutput;
+    let throttled_then_ok = mock!(aws_sdk_ec2::Client::start_instances)
+        .sequence()
+        .http_status(503, Some("<Response><Errors><Error><Code>RequestLimitExceeded</Code><Message>slow down</Message></Error></Errors></Response>".into()))
+        .times(2)
+        .output(|| StartInstancesOutput::builder().build())
+        .build();
+    ec2(&[&throttled_then_ok])
+        .start(&["i-1".to_string()])
+        .await
+        .expect("retried to success");
+    assert_eq!(throttled_then_ok.num_calls(), 3, "two throttled attempts, then success");
+}
