@@ -51,6 +51,13 @@ package: venv
 	rustup target add aarch64-unknown-linux-gnu
 	cargo lambda build --release --arm64 --output-format zip --bin ec2-tier-scheduler
 
+# Benchmarks (issue 7): API calls per run against moto, 10,000 instances
+# against the throttled EC2 simulation, peak RSS, start-up of the release
+# binary and the arm64 release zip; rewrites the tables in BENCHMARKS.md.
+# Release builds happen here (and in `package`), never in `test`.
+bench: venv
+	VENV=$(VENV) bash scripts/bench.sh
+
 clean:
 	cargo clean
 	rm -rf $(VENV) .moto

@@ -1,0 +1,460 @@
+//! API calls per run: every AWS call counted by service and operation (the
+//! SDK interceptor `ApiCounter`) for a workload of 3 tiers x 100 instances
+//! with override checks on one tier, stopped then started, against moto with
+//! the simulated SSM agent. Prints markdown for BENCHMARKS.md: each count
+//! next to the formula it should follow.
+//!
+//! `cargo bench --bench api_calls` (skipped under `cargo test`).
+
+#[path = "../tests/support/moto.rs"]
+mod moto;
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use ec2_tier_scheduler::aws::{ApiCounter, AwsCloud};
+use ec2_tier_scheduler::error::CloudError;
+use ec2_tier_scheduler::instance::{Discovery, Instance, InstanceState};
+use ec2_tier_scheduler::orchestrator::{
+    self, Budget, RunReport, RunRequest, Settings, EC2_BATCH, SSM_BATCH, STATUS_BATCH,
+};
+use ec2_tier_scheduler::override_check::OverrideCheck;
+use ec2_tier_scheduler::plan::Action;
+use ec2_tier_scheduler::ports::{CheckPoll, Cloud, Compute, ConfigStore, Notifier, OutputLocation, RemoteCheck};
+use moto::Stack;
+use serde_json::{json, Value};
+
+const PER_TIER: usize = 100;
+const TIERS: [&str; 3] = ["Role_Web", "Role_App", "Role_DB"];
+
+/// How many times each id was polled: round r polls the ids seen >= r times.
+#[derive(Default, Clone)]
+struct Rounds(Arc<Mutex<HashMap<String, u32>>>);
+
+impl Rounds {
+    fn record(&self, ids: impl IntoIterator<Item = String>) {
+        let mut m = self.0.lock().unwrap();
+        for id in ids {
+            *m.entry(id).or_insert(0) += 1;
+        }
+    }
+
+    /// Ids polled in each round, first round first.
+    fn per_round(&self) -> Vec<usize> {
+        let m = self.0.lock().unwrap();
+        let max = m.values().copied().max().unwrap_or(0);
+        (1..=max).map(|r| m.values().filter(|c| **c >= r).count()).collect()
+    }
+
+    fn reset(&self) {
+        self.0.lock().unwrap().clear();
+    }
+}
+
+/// The product's cloud, observed: records which ids each poll covered so
+/// the formulas can use the number of polling rounds actually needed.
+struct Observed {
+    inner: AwsCloud,
+    check_polls: Rounds,
+    status_polls: Rounds,
+}
+
+struct ObservedRemote {
+    inner: Arc<dyn RemoteCheck>,
+    polls: Rounds,
+}
+
+struct ObservedCompute {
+    inner: Arc<dyn Compute>,
+    polls: Rounds,
+}
+
+#[async_trait]
+impl RemoteCheck for ObservedRemote {
+    async fn bucket_region(&self, bucket: &str) -> Result<String, CloudError> {
+        self.inner.bucket_region(bucket).await
+    }
+    async fn send(
+        &self,
+        check: &OverrideCheck,
+        ids: &[String],
+        output: &OutputLocation,
+        timeout: Duration,
+    ) -> Result<String, CloudError> {
+        self.inner.send(check, ids, output, timeout).await
+    }
+    async fn poll(
+        &self,
+        command_id: &str,
+        instance_id: &str,
+        output: &OutputLocation,
+    ) -> Result<CheckPoll, CloudError> {
+        self.polls.record([instance_id.to_string()]);
+        self.inner.poll(command_id, instance_id, output).await
+    }
+    async fn online(&self, ids: &[String]) -> Result<Vec<(String, bool)>, CloudError> {
+        self.inner.online(ids).await
+    }
+}
+
+#[async_trait]
+impl Compute for ObservedCompute {
+    async fn discover(&self, query: &Discovery) -> Result<Vec<Instance>, CloudError> {
+        self.inner.discover(query).await
+    }
+    async fn states(&self, ids: &[String]) -> Result<Vec<(String, InstanceState)>, CloudError> {
+        self.inner.states(ids).await
+    }
+    async fn stop(&self, ids: &[String]) -> Result<(), CloudError> {
+        self.inner.stop(ids).await
+    }
+    async fn start(&self, ids: &[String]) -> Result<(), CloudError> {
+        self.inner.start(ids).await
+    }
+    async fn set_instance_type(&self, id: &str, instance_type: &str) -> Result<(), CloudError> {
+        self.inner.set_instance_type(id, instance_type).await
+    }
+    async fn status_checks_ok(&self, ids: &[String]) -> Result<Vec<(String, bool)>, CloudError> {
+        self.polls.record(ids.iter().cloned());
+        self.inner.status_checks_ok(ids).await
+    }
+}
+
+impl Cloud for Observed {
+    fn config_store(&self, region: &str) -> Arc<dyn ConfigStore> {
+        self.inner.config_store(region)
+    }
+    fn compute(&self, region: &str) -> Arc<dyn Compute> {
+        Arc::new(ObservedCompute {
+            inner: self.inner.compute(region),
+            polls: self.status_polls.clone(),
+        })
+    }
+    fn remote_check(&self, region: &str) -> Arc<dyn RemoteCheck> {
+        Arc::new(ObservedRemote {
+            inner: self.inner.remote_check(region),
+            polls: self.check_polls.clone(),
+        })
+    }
+    fn notifier(&self, region: &str) -> Arc<dyn Notifier> {
+        self.inner.notifier(region)
+    }
+}
+
+/// One expected row: service, operation, formula, expected count.
+struct Expect {
+    service: &'static str,
+    operation: &'static str,
+    formula: String,
+    count: u64,
+}
+
+fn expect(service: &'static str, operation: &'static str, formula: impl Into<String>, count: usize) -> Expect {
+    Expect {
+        service,
+        operation,
+        formula: formula.into(),
+        count: count as u64,
+    }
+}
+
+fn sum_expr(parts: &[usize]) -> String {
+    if parts.is_empty() {
+        return "0".into();
+    }
+    parts.iter().map(|p| p.to_string()).collect::<Vec<_>>().join(" + ")
+}
+
+struct Measured {
+    calls: BTreeMap<(String, String), u64>,
+    attempts: BTreeMap<(String, String), u64>,
+    wall: Duration,
+}
+
+async fn run(cloud: &Observed, counter: &ApiCounter, action: Action) -> (RunReport, Measured) {
+    counter.reset();
+    cloud.check_polls.reset();
+    cloud.status_polls.reset();
+    let request = RunRequest {
+        workload: "Bench".into(),
+        action,
+        scaling_profile: None,
+        dry_run: false,
+        dynamodb_region: "us-west-2".into(),
+    };
+    let began = std::time::Instant::now();
+    let report = orchestrator::run(cloud, &request, &Budget::unlimited(), &Settings::default())
+        .await
+        .expect("run");
+    let wall = began.elapsed();
+    let measured = Measured {
+        calls: counter.calls(),
+        attempts: counter.attempts(),
+        wall,
+    };
+    (report, measured)
+}
+
+fn acted_per_tier(report: &RunReport) -> Vec<(String, usize)> {
+    report
+        .summary
+        .tiers
+        .iter()
+        .map(|t| (t.tier.clone(), t.acted.len()))
+        .collect()
+}
+
+/// Prints the table; returns whether every count matched and the total.
+fn print_table(title: &str, report: &RunReport, measured: &Measured, expected: &[Expect]) -> (bool, u64) {
+    println!(
+        "\n**{title}** ({}; {:.1} s against moto)\n",
+        report.summary.message,
+        measured.wall.as_secs_f64()
+    );
+    println!("| Service | Operation | Formula | Expected | Counted | Attempts | Match |");
+    println!("|---|---|---|---:|---:|---:|---|");
+    let mut all = true;
+    let mut total_expected = 0;
+    let mut total = 0;
+    let mut seen = Vec::new();
+    for e in expected {
+        let key = (e.service.to_string(), e.operation.to_string());
+        let got = measured.calls.get(&key).copied().unwrap_or(0);
+        let attempts = measured.attempts.get(&key).copied().unwrap_or(0);
+        let ok = got == e.count;
+        all &= ok;
+        total_expected += e.count;
+        total += got;
+        seen.push(key);
+        println!(
+            "| {} | {} | {} | {} | {} | {} | {} |",
+            e.service,
+            e.operation,
+            e.formula,
+            e.count,
+            got,
+            attempts,
+            if ok { "yes" } else { "**no**" }
+        );
+    }
+    for (key, got) in &measured.calls {
+        if seen.contains(key) {
+            continue;
+        }
+        all = false;
+        total += got;
+        let attempts = measured.attempts.get(key).copied().unwrap_or(0);
+        println!(
+            "| {} | {} | (not expected) | 0 | {got} | {attempts} | **no** |",
+            key.0, key.1
+        );
+    }
+    println!(
+        "| **total** | | | {total_expected} | {total} | | {} |",
+        if all { "yes" } else { "**no**" }
+    );
+    (all, total)
+}
+
+fn tier_item(name: &str, stop_seq: usize, start_seq: usize) -> Value {
+    json!({
+      "SpecName": "Bench",
+      "TierTagValue": name,
+      "TierStart": { "TierSequence": start_seq.to_string(), "TierSynchronization": "False", "InterTierOrchestrationDelay": "0" },
+      "TierStop": { "TierSequence": stop_seq.to_string(), "TierSynchronization": "False", "InterTierOrchestrationDelay": "0" }
+    })
+}
+
+async fn bench() -> bool {
+    let stack = Stack::start().await;
+    stack
+        .bucket_and_topic("ssm-output", "us-west-2", "SchedulerTesting")
+        .await;
+    let mut ids: HashMap<&str, Vec<String>> = HashMap::new();
+    for (k, tier) in TIERS.iter().enumerate() {
+        // A VPC per tier: a /24 subnet has too few addresses for 300.
+        let (_, subnet) = stack.vpc(&format!("10.{}.0.0", 30 + k)).await;
+        let launched = stack
+            .launch(&subnet, &[("Environment", "ENV001"), ("Role", tier)], PER_TIER as i32)
+            .await;
+        ids.insert(tier, launched);
+    }
+    let workload = json!({
+      "DisableAllSchedulingActions": "0",
+      "WorkloadFilterTagName": "Environment",
+      "WorkloadFilterTagValue": "ENV001",
+      "WorkloadRegion": "us-west-2",
+      "SpecName": "Bench",
+      "SNSTopicName": "SchedulerTesting",
+      "SSMS3BucketName": "ssm-output",
+      "SSMS3KeyPrefixName": "ssmRemoteComandResults",
+      "TierFilterTagName": "Role"
+    });
+    let mut tiers = vec![
+        tier_item("Role_Web", 0, 2),
+        tier_item("Role_App", 1, 1),
+        tier_item("Role_DB", 2, 0),
+    ];
+    tiers[0]["TierStop"]["TierStopOverrideFilename"] = json!("/tmp/StopOverride");
+    tiers[0]["TierStop"]["TierStopOverrideOperatingSystem"] = json!("Linux");
+    tiers[2]["TierStart"]["TierReadiness"] = json!("StatusChecks");
+    tiers[2]["TierStart"]["TierReadinessTimeout"] = json!("120");
+    stack.put_config(workload, tiers).await;
+
+    let holder = ids["Role_Web"][7].clone();
+    let _agent = stack
+        .moto
+        .agent("us-west-2", &[format!("--file={holder}:/tmp/StopOverride")]);
+
+    let counter = ApiCounter::new();
+    let inner = stack.cloud().with_counter(counter.clone());
+    // As in Lambda: the account comes from the function ARN, so SNS topic
+    // names become ARNs without ListTopics (moto's account).
+    inner.learn_account_from_arn("arn:aws:lambda:us-west-2:123456789012:function:ec2-tier-scheduler");
+    let cloud = Observed {
+        inner,
+        check_polls: Rounds::default(),
+        status_polls: Rounds::default(),
+    };
+    let instances = TIERS.len() * PER_TIER;
+    let discovery_pages = instances.div_ceil(1000);
+
+    // Stop.
+    let (stop, measured) = run(&cloud, &counter, Action::Stop).await;
+    let checked = PER_TIER;
+    let check_rounds = cloud.check_polls.per_round();
+    let polls: usize = check_rounds.iter().sum();
+    let bypassed: usize = stop.summary.tiers.iter().map(|t| t.bypassed.len()).sum();
+    let acted = acted_per_tier(&stop);
+    let stop_batches: Vec<usize> = acted.iter().map(|(_, a)| a.div_ceil(EC2_BATCH)).collect();
+    let expected_stop = vec![
+        expect("DynamoDB", "GetItem", "1 (workload item)", 1),
+        expect("DynamoDB", "Query", "1 (tier items, one page)", 1),
+        expect(
+            "EC2",
+            "DescribeInstances",
+            format!("⌈N/1000⌉ = ⌈{instances}/1000⌉ (discovery)"),
+            discovery_pages,
+        ),
+        expect("S3", "GetBucketLocation", "1 (precondition: checks configured)", 1),
+        expect(
+            "SSM",
+            "SendCommand",
+            format!("⌈c/{SSM_BATCH}⌉ = ⌈{checked}/{SSM_BATCH}⌉"),
+            checked.div_ceil(SSM_BATCH),
+        ),
+        expect(
+            "SSM",
+            "GetCommandInvocation",
+            format!(
+                "Σ pending per poll round = {} ({} round(s))",
+                sum_expr(&check_rounds),
+                check_rounds.len()
+            ),
+            polls,
+        ),
+        expect(
+            "S3",
+            "ListObjectsV2",
+            "= GetCommandInvocation (moto's inline output is empty; AWS: 0)",
+            polls,
+        ),
+        expect(
+            "S3",
+            "GetObject",
+            format!("c = {checked} (one read per answer; AWS: 0)"),
+            checked,
+        ),
+        expect(
+            "EC2",
+            "StopInstances",
+            format!(
+                "Σ ⌈acted/{EC2_BATCH}⌉ = {} (acted {})",
+                sum_expr(&stop_batches),
+                acted.iter().map(|(_, a)| a.to_string()).collect::<Vec<_>>().join(", ")
+            ),
+            stop_batches.iter().sum(),
+        ),
+        expect("SNS", "Publish", format!("bypassed + 1 = {bypassed} + 1"), bypassed + 1),
+    ];
+    let (ok_stop, stop_total) = print_table("Stop", &stop, &measured, &expected_stop);
+    let per_tier_sends = measured
+        .calls
+        .get(&("SSM".to_string(), "SendCommand".to_string()))
+        .copied()
+        .unwrap_or(0);
+
+    // Start.
+    let (start, measured) = run(&cloud, &counter, Action::Start).await;
+    let acted = acted_per_tier(&start);
+    let start_batches: Vec<usize> = acted.iter().map(|(_, a)| a.div_ceil(EC2_BATCH)).collect();
+    let gate_rounds = cloud.status_polls.per_round();
+    let gate_calls: Vec<usize> = gate_rounds.iter().map(|p| p.div_ceil(STATUS_BATCH)).collect();
+    let expected_start = vec![
+        expect("DynamoDB", "GetItem", "1", 1),
+        expect("DynamoDB", "Query", "1", 1),
+        expect(
+            "EC2",
+            "DescribeInstances",
+            format!("⌈N/1000⌉ = ⌈{instances}/1000⌉"),
+            discovery_pages,
+        ),
+        expect(
+            "EC2",
+            "StartInstances",
+            format!(
+                "Σ ⌈acted/{EC2_BATCH}⌉ = {} (acted {})",
+                sum_expr(&start_batches),
+                acted.iter().map(|(_, a)| a.to_string()).collect::<Vec<_>>().join(", ")
+            ),
+            start_batches.iter().sum(),
+        ),
+        expect(
+            "EC2",
+            "DescribeInstanceStatus",
+            format!(
+                "Σ ⌈pending/{STATUS_BATCH}⌉ per gate round = {} ({} round(s), Role_DB gate)",
+                sum_expr(&gate_calls),
+                gate_rounds.len()
+            ),
+            gate_calls.iter().sum(),
+        ),
+        expect("SNS", "Publish", "1 (summary)", 1),
+    ];
+    let (ok_start, start_total) = print_table("Start", &start, &measured, &expected_start);
+    let all = ok_stop && ok_start;
+    let met = all && per_tier_sends as usize == PER_TIER.div_ceil(SSM_BATCH);
+    println!(
+        "SUMMARY|1. API calls per run (3 × {PER_TIER} instances, override checks on one tier, stop then start, moto)\
+         |per tier ⌈n/50⌉ SSM and ⌈n/500⌉ EC2 mutation calls, plus polling; counts match the formula\
+         |stop {stop_total} calls, start {start_total} calls; {per_tier_sends} SendCommand for the checked tier, 1 Stop/StartInstances per tier; \
+         every count matches its formula: {}|{}",
+        if all { "yes" } else { "no" },
+        if met { "yes" } else { "no" }
+    );
+    all
+}
+
+fn main() {
+    if !std::env::args().any(|a| a == "--bench") {
+        return; // needs moto; `cargo bench --bench api_calls`
+    }
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    println!(
+        "Workload: 3 tiers x {PER_TIER} instances (N = {}); Role_Web stops first with an override check \
+         (c = {PER_TIER} instances, Linux, one instance holds the file); Role_DB starts first with a \
+         StatusChecks gate; async tiers, no inter-tier delay; `Settings::default()`; moto with the \
+         simulated SSM agent. Counted by `ApiCounter` (calls; attempts include SDK retries).",
+        TIERS.len() * PER_TIER
+    );
+    let all = runtime.block_on(bench());
+    println!(
+        "\nEvery count matches its formula: {}.",
+        if all { "**yes**" } else { "**no**" }
+    );
+}
