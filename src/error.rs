@@ -48,6 +48,14 @@ impl CloudError {
         )
     }
 
+    /// True for API rate limiting, which clears as the account's token bucket refills.
+    pub fn is_throttling(&self) -> bool {
+        matches!(
+            self.code.as_deref(),
+            Some("RequestLimitExceeded" | "Throttling" | "ThrottlingException")
+        )
+    }
+
     /// True for throttling and capacity errors worth another try later.
     pub fn is_transient(&self) -> bool {
         matches!(

@@ -222,11 +222,16 @@ impl Execution<'_> {
                     queue.push_front((right.to_vec(), attempt));
                     queue.push_front((left.to_vec(), attempt));
                 }
-                Err(e) if e.is_transient() && attempt < MAX_ATTEMPTS => {
+                // Throttling is retried for as long as the budget lasts (the
+                // account's token bucket refills, e.g. StartInstances at 2
+                // instances/s); other transient errors (capacity) a few times.
+                Err(e) if e.is_transient() && (e.is_throttling() || attempt < MAX_ATTEMPTS) => {
                     let pause = backoff(self.settings.poll_initial, self.settings.poll_max, attempt);
                     if self.budget.remaining() <= pause {
-                        result.failed.extend(failures(&batch, &e, "time ran out retrying"));
-                        continue;
+                        // Not a failure: time ran out. A continuation picks these up.
+                        result.not_done.extend(batch);
+                        result.not_done.extend(queue.drain(..).flat_map(|(b, _)| b));
+                        break;
                     }
                     tracing::info!(error = %e, attempt, "transient error, retrying batch of {}", batch.len());
                     tokio::time::sleep(pause).await;
