@@ -2,14 +2,13 @@
 //! through the real adapters.
 
 use ec2_tier_scheduler::handler;
-use ec2_tier_scheduler::orchestrator::{self, Budget};
 use ec2_tier_scheduler::plan::Action;
 use ec2_tier_scheduler::ports::Cloud;
 use ec2_tier_scheduler::summary::RunStatus;
 use serde_json::json;
 
 use crate::support::moto::Stack;
-use crate::support::{fast_settings, request, three_tiers, workload_item};
+use crate::support::{fast_settings, request, run_fast, three_tiers, workload_item};
 
 #[tokio::test]
 async fn stop_then_start_touches_only_the_workload_in_its_vpc() {
@@ -40,14 +39,7 @@ async fn stop_then_start_touches_only_the_workload_in_its_vpc() {
     stack.put_config(workload, three_tiers("W", 1)).await;
     let cloud = stack.cloud();
 
-    let report = orchestrator::run(
-        &cloud,
-        &request("W", Action::Stop),
-        &Budget::unlimited(),
-        &fast_settings(),
-    )
-    .await
-    .unwrap();
+    let report = run_fast(&cloud, &request("W", Action::Stop)).await;
     assert_eq!(
         report.summary.status,
         RunStatus::Completed,
@@ -67,28 +59,14 @@ async fn stop_then_start_touches_only_the_workload_in_its_vpc() {
         assert_eq!(stack.instance(id).await.0, "running", "{id} must be untouched");
     }
 
-    let report = orchestrator::run(
-        &cloud,
-        &request("W", Action::Start),
-        &Budget::unlimited(),
-        &fast_settings(),
-    )
-    .await
-    .unwrap();
+    let report = run_fast(&cloud, &request("W", Action::Start)).await;
     let order: Vec<&str> = report.summary.tiers.iter().map(|t| t.tier.as_str()).collect();
     assert_eq!(order, ["Role_DB", "Role_App", "Role_Web"]);
     for id in web.iter().chain(&app).chain(&db) {
         assert_eq!(stack.instance(id).await.0, "running", "{id}");
     }
     // Starting again finds nothing to do.
-    let report = orchestrator::run(
-        &cloud,
-        &request("W", Action::Start),
-        &Budget::unlimited(),
-        &fast_settings(),
-    )
-    .await
-    .unwrap();
+    let report = run_fast(&cloud, &request("W", Action::Start)).await;
     assert!(report.summary.tiers.iter().all(|t| t.acted.is_empty()));
     assert_eq!(report.summary.tiers[0].skipped[0].reason, "already running");
 }

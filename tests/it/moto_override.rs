@@ -10,7 +10,7 @@ use ec2_tier_scheduler::plan::Action;
 use serde_json::{json, Value};
 
 use crate::support::moto::Stack;
-use crate::support::{fast_settings, request, three_tiers, workload_item};
+use crate::support::{fast_settings, request, run_fast, three_tiers, workload_item};
 
 /// Web has the override check for `os` at `path`; returns (stack, web ids, app ids).
 async fn workload(os: &str, path: &str) -> (Stack, Vec<String>, Vec<String>) {
@@ -219,14 +219,7 @@ async fn missing_topic_is_reported_but_never_aborts() {
     let mut workload = workload_item("W");
     workload["SNSTopicName"] = json!("NoSuchTopic");
     stack.put_config(workload, three_tiers("W", 0)).await;
-    let report = orchestrator::run(
-        &stack.cloud(),
-        &request("W", Action::Stop),
-        &Budget::unlimited(),
-        &fast_settings(),
-    )
-    .await
-    .unwrap();
+    let report = run_fast(&stack.cloud(), &request("W", Action::Stop)).await;
     assert_eq!(report.summary.tiers[0].acted, web);
     assert_eq!(report.summary.notification_errors.len(), 1);
     assert!(report.summary.notification_errors[0].contains("NoSuchTopic"));

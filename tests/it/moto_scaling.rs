@@ -1,14 +1,13 @@
 //! Scaling profiles, config import/export and the StatusChecks gate against moto.
 
 use ec2_tier_scheduler::config::document;
-use ec2_tier_scheduler::orchestrator::{self, Budget};
 use ec2_tier_scheduler::plan::Action;
 use ec2_tier_scheduler::ports::Cloud;
 use ec2_tier_scheduler::summary::RunStatus;
 use serde_json::json;
 
 use crate::support::moto::Stack;
-use crate::support::{fast_settings, request, three_tiers, workload_item};
+use crate::support::{request, run_fast, three_tiers, workload_item};
 
 #[tokio::test]
 async fn start_with_a_profile_resizes_stopped_instances_first() {
@@ -35,9 +34,7 @@ async fn start_with_a_profile_resizes_stopped_instances_first() {
 
     let mut req = request("W", Action::Start);
     req.scaling_profile = Some("performant".into());
-    let report = orchestrator::run(&stack.cloud(), &req, &Budget::unlimited(), &fast_settings())
-        .await
-        .unwrap();
+    let report = run_fast(&stack.cloud(), &req).await;
     assert_eq!(
         report.summary.status,
         RunStatus::Completed,
@@ -120,14 +117,7 @@ async fn status_checks_gate_polls_one_call_per_100_instances() {
     stack.put_config(workload, tiers).await;
     let counter = ec2_tier_scheduler::aws::ApiCounter::new();
     let cloud = stack.cloud().with_counter(counter.clone());
-    let report = orchestrator::run(
-        &cloud,
-        &request("W", Action::Start),
-        &Budget::unlimited(),
-        &fast_settings(),
-    )
-    .await
-    .unwrap();
+    let report = run_fast(&cloud, &request("W", Action::Start)).await;
     assert_eq!(
         counter.count("EC2", "DescribeInstanceStatus"),
         2,

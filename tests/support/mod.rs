@@ -76,3 +76,10 @@ pub async fn run(cloud: &dyn Cloud, request: &RunRequest) -> RunReport {
         .await
         .expect("run")
 }
+
+/// Runs with no deadline and the fast polling of [`fast_settings`].
+pub async fn run_fast(cloud: &dyn Cloud, request: &RunRequest) -> RunReport {
+    orchestrator::run(cloud, request, &Budget::unlimited(), &fast_settings())
+        .await
+        .expect("run")
+}
