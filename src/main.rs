@@ -4,7 +4,8 @@
 //! Environment: `WORKLOAD_SPEC_TABLE` / `TIER_SPEC_TABLE` (configuration),
 //! `RUN_LEDGER_TABLE` (idempotency, locks, checkpoints; optional) and
 //! `CONTINUATION_ROLE_ARN` (the EventBridge Scheduler role that lets a run
-//! continue in a fresh invocation; optional, needs the ledger).
+//! continue in a fresh invocation; optional, needs the ledger),
+//! `OVERRIDE_CHECK_TIMEOUT_SECS` (how long a tier's override checks may take; 120).
 
 use std::sync::OnceLock;
 use std::time::{Duration, SystemTime};
@@ -28,7 +29,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let settings = Settings {
         // With continuations, long inter-tier delays are not slept through.
         offload_delays_over: role.as_ref().map(|_| Duration::from_secs(120)),
-        ..Settings::default()
+        ..Settings::from_env()
     };
     let (cloud, region, ledger, role, continuation, settings) = (
         &cloud,

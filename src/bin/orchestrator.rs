@@ -189,7 +189,7 @@ async fn run_one(cloud: &dyn Cloud, request: &RunRequest, json: bool) -> ExitCod
         plan,
         request.dry_run,
         &Budget::unlimited(),
-        &Settings::default(),
+        &Settings::from_env(),
         started,
     )
     .await;

@@ -79,6 +79,21 @@ impl Default for Settings {
     }
 }
 
+impl Settings {
+    /// Defaults, with the override-check timeout from
+    /// `OVERRIDE_CHECK_TIMEOUT_SECS` when set (whole seconds, 30 to 3600).
+    pub fn from_env() -> Self {
+        let mut settings = Self::default();
+        if let Some(secs) = std::env::var("OVERRIDE_CHECK_TIMEOUT_SECS")
+            .ok()
+            .and_then(|v| v.trim().parse::<u64>().ok())
+        {
+            settings.override_timeout = Duration::from_secs(secs.clamp(30, 3600));
+        }
+        settings
+    }
+}
+
 /// The outcome of a run, with the plan when it was a dry run.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct RunReport {
