@@ -169,13 +169,7 @@ pub async fn handle_with(
             (record, resume)
         }
         None => {
-            let key = event.idempotency_key().unwrap_or_else(|| {
-                format!(
-                    "once|{}|{now}|{}",
-                    request.workload,
-                    digest(&format!("{:?}", std::time::Instant::now()))
-                )
-            });
+            let key = event.idempotency_key().unwrap_or_else(|| fresh_key(&request.workload));
             let record = RunRecord {
                 key,
                 workload: request.workload.clone(),
@@ -301,6 +295,20 @@ pub async fn handle_with(
         response["ledgerError"] = json!(e);
     }
     Ok(response)
+}
+
+/// A key no other delivery shares: the workload, the wall clock in
+/// nanoseconds and a per-process counter (two runs in one nanosecond, or on
+/// two hosts with equal clocks, still differ by counter or by clock).
+fn fresh_key(workload: &str) -> String {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0);
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    format!("once|{workload}|{nanos}|{n}|{}", std::process::id())
 }
 
 fn finish(record: &mut RunRecord, report: &RunReport) {
