@@ -74,11 +74,9 @@ impl Execution<'_> {
         match check {
             ReadinessCheck::State => {
                 let want = self.action.target_state();
-                for chunk in ids.chunks(1000) {
-                    match self.compute.states(chunk).await {
-                        Ok(states) => ready.extend(states.into_iter().filter(|(_, s)| *s == want).map(|(id, _)| id)),
-                        Err(e) => tracing::warn!(error = %e, "gate: reading states failed"),
-                    }
+                match self.compute.states(ids).await {
+                    Ok(states) => ready.extend(states.into_iter().filter(|(_, s)| *s == want).map(|(id, _)| id)),
+                    Err(e) => tracing::warn!(error = %e, "gate: reading states failed"),
                 }
             }
             ReadinessCheck::StatusChecks => {

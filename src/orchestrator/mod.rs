@@ -18,7 +18,7 @@ use tokio::time::Instant;
 pub use budget::Budget;
 
 use crate::config::{ItemNaming, WorkloadConfig};
-use crate::error::{CloudError, RunError};
+use crate::error::RunError;
 use crate::instance::Discovery;
 use crate::notify;
 use crate::plan::{self, Action, Checkpoint, Plan};
@@ -470,9 +470,4 @@ impl std::ops::Deref for TierResult {
     fn deref(&self) -> &TierOutcome {
         &self.outcome
     }
-}
-
-/// Formats a cloud error for a per-instance report.
-pub(crate) fn describe(e: &CloudError) -> String {
-    e.to_string()
 }

@@ -11,7 +11,7 @@ use futures::stream::{self, StreamExt};
 use tokio::time::Instant;
 
 use super::tier::backoff;
-use super::{describe, Execution, SSM_BATCH};
+use super::{Execution, SSM_BATCH};
 use crate::override_check::{read_verdict, OverrideCheck, Verdict};
 use crate::ports::CheckPoll;
 use crate::summary::Noted;
@@ -55,7 +55,7 @@ impl Execution<'_> {
                     }
                     Err(e) => {
                         for id in chunk {
-                            let reason = format!("override check could not be sent: {}", describe(&e));
+                            let reason = format!("override check could not be sent: {}", e);
                             verdicts.insert(id, Err(reason));
                         }
                     }

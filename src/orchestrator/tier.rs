@@ -7,7 +7,7 @@ use std::time::Duration;
 use futures::stream::{self, StreamExt};
 use tokio::time::Instant;
 
-use super::{describe, Execution, TierEnd, TierResult, EC2_BATCH};
+use super::{Execution, TierEnd, TierResult, EC2_BATCH};
 use crate::error::CloudError;
 use crate::instance::InstanceState;
 use crate::plan::{Action, InstancePlan, Step, TierPlan};
@@ -237,7 +237,7 @@ impl Execution<'_> {
                     tokio::time::sleep(pause).await;
                     queue.push_front((batch, attempt + 1));
                 }
-                Err(e) => result.failed.extend(failures(&batch, &e, "")),
+                Err(e) => result.failed.extend(failures(&batch, &e)),
             }
         }
         result
@@ -304,7 +304,7 @@ impl Execution<'_> {
                     .set_instance_type(&i.id, to)
                     .await
                     .err()
-                    .map(|e| describe(&e));
+                    .map(|e| e.to_string());
                 Resize {
                     id: i.id.clone(),
                     from: i.instance_type.clone(),
@@ -331,11 +331,10 @@ impl Execution<'_> {
         let began = Instant::now();
         let mut attempt = 1;
         loop {
-            for chunk in pending.chunks(1000) {
-                match self.compute.states(chunk).await {
-                    Ok(states) => seen.extend(states),
-                    Err(e) => tracing::warn!(error = %e, "reading instance states failed; will poll again"),
-                }
+            // The adapter pages; one call per poll here.
+            match self.compute.states(&pending).await {
+                Ok(states) => seen.extend(states),
+                Err(e) => tracing::warn!(error = %e, "reading instance states failed; will poll again"),
             }
             pending.retain(|id| !matches!(seen.get(id), Some(s) if *s == want || matches!(s, InstanceState::Terminated | InstanceState::ShuttingDown)));
             let waited = began.elapsed();
@@ -354,12 +353,8 @@ pub(crate) fn backoff(initial: Duration, max: Duration, attempt: u32) -> Duratio
     initial.saturating_mul(1 << attempt.saturating_sub(1).min(16)).min(max)
 }
 
-fn failures(ids: &[String], e: &CloudError, extra: &str) -> Vec<Failure> {
-    let reason = if extra.is_empty() {
-        describe(e)
-    } else {
-        format!("{}; {extra}", describe(e))
-    };
+fn failures(ids: &[String], e: &CloudError) -> Vec<Failure> {
+    let reason = e.to_string();
     ids.iter()
         .map(|id| Failure {
             id: id.clone(),

@@ -20,15 +20,7 @@ fn spec_fleet(state: InstanceState, delay: u32) -> FakeCloud {
     let mut workload = workload_item("W");
     workload.as_object_mut().unwrap().remove("SNSTopicName");
     cloud.put_config(workload, three_tiers("W", delay));
-    for (tier, ids) in [
-        ("Role_Web", ["i-w2", "i-w1"]),
-        ("Role_App", ["i-a1", "i-a2"]),
-        ("Role_DB", ["i-d1", "i-d2"]),
-    ] {
-        for id in ids {
-            cloud.add(id, "ENV001", tier, state);
-        }
-    }
+    cloud.add_spec_instances(state);
     cloud
 }
 
@@ -77,11 +69,7 @@ async fn inter_tier_delay_is_waited_between_tiers_but_not_after_the_last() {
     let cloud = spec_fleet(Running, 40);
     let began = Instant::now();
     let report = run(&cloud, &request("W", Action::Stop)).await;
-    let at: Vec<u64> = cloud
-        .calls_of("StopInstances")
-        .iter()
-        .map(|c| (c.at - began).as_secs())
-        .collect();
+    let at: Vec<u64> = cloud.call_seconds("StopInstances", began);
     assert_eq!(at, [0, 40, 80]);
     assert_eq!((Instant::now() - began).as_secs(), 80, "no delay after the last tier");
     assert_eq!(report.summary.tiers[2].started_at_ms, 80_000);

@@ -248,11 +248,7 @@ async fn a_slow_agent_is_polled_with_backoff_and_then_stopped() {
     let report = run(&cloud, &request("W", Action::Stop)).await;
 
     // THEN it was polled at 0, 2, 6 and 14 s and stopped right after
-    let polls: Vec<u64> = cloud
-        .calls_of("GetCommandInvocation")
-        .iter()
-        .map(|c| (c.at - began).as_secs())
-        .collect();
+    let polls: Vec<u64> = cloud.call_seconds("GetCommandInvocation", began);
     assert_eq!(polls, [0, 2, 6, 14]);
     let web = &report.summary.tiers[0];
     assert!(web.bypassed.is_empty());

@@ -34,15 +34,7 @@ fn gate(tiers: &mut [Value], index: usize, section: &str, check: &str, timeout: 
 fn fleet(tiers: Vec<Value>, state: ec2_tier_scheduler::instance::InstanceState) -> FakeCloud {
     let cloud = FakeCloud::new();
     cloud.put_config(workload_item("W"), tiers);
-    for (tier, ids) in [
-        ("Role_Web", ["i-w1", "i-w2"]),
-        ("Role_App", ["i-a1", "i-a2"]),
-        ("Role_DB", ["i-d1", "i-d2"]),
-    ] {
-        for id in ids {
-            cloud.add(id, "ENV001", tier, state);
-        }
-    }
+    cloud.add_spec_instances(state);
     cloud
 }
 
@@ -295,11 +287,7 @@ async fn a_state_gate_on_stop_waits_until_the_tier_is_stopped() {
     let began = Instant::now();
     let report = run(&cloud, &request("W", Action::Stop)).await;
     assert_eq!(report.summary.status, RunStatus::Completed);
-    let at: Vec<u64> = cloud
-        .calls_of("StopInstances")
-        .iter()
-        .map(|c| (c.at - began).as_secs())
-        .collect();
+    let at: Vec<u64> = cloud.call_seconds("StopInstances", began);
     assert_eq!(at, [0, 49, 54]);
     let g = tier(&report.summary.tiers, "Role_Web").gate.clone().unwrap();
     assert_eq!((g.ready, g.timed_out), (2, false));

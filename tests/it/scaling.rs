@@ -17,15 +17,7 @@ use crate::support::{request, run, three_tiers, workload_item};
 fn fleet(state: InstanceState) -> FakeCloud {
     let cloud = FakeCloud::new();
     cloud.put_config(workload_item("W"), three_tiers("W", 5));
-    for (tier, ids) in [
-        ("Role_Web", ["i-w1", "i-w2"]),
-        ("Role_App", ["i-a1", "i-a2"]),
-        ("Role_DB", ["i-d1", "i-d2"]),
-    ] {
-        for id in ids {
-            cloud.add(id, "ENV001", tier, state);
-        }
-    }
+    cloud.add_spec_instances(state);
     cloud
 }
 

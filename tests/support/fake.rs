@@ -151,6 +151,25 @@ impl FakeCloud {
         );
     }
 
+    /// The spec's three tiers with two instances each (i-w1, i-w2, i-a1,
+    /// i-a2, i-d1, i-d2), all in `state`.
+    pub fn add_spec_instances(&self, state: InstanceState) {
+        for (tier, ids) in [
+            ("Role_Web", ["i-w1", "i-w2"]),
+            ("Role_App", ["i-a1", "i-a2"]),
+            ("Role_DB", ["i-d1", "i-d2"]),
+        ] {
+            for id in ids {
+                self.add(id, "ENV001", tier, state);
+            }
+        }
+    }
+
+    /// Whole seconds from `since` at which `op` was called.
+    pub fn call_seconds(&self, op: &str, since: Instant) -> Vec<u64> {
+        self.calls_of(op).iter().map(|c| (c.at - since).as_secs()).collect()
+    }
+
     pub fn fault(&self, op: &'static str, id: Option<&str>, code: &'static str, times: usize) {
         self.lock().faults.push(Fault {
             op,
