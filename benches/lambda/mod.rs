@@ -293,23 +293,16 @@ fn serve(mut stream: TcpStream, seen: Sender<Seen>, shared: Arc<Mutex<Shared>>) 
                 ],
                 &event,
             );
-        } else if path.contains("/runtime/invocation/") && path.ends_with("/response") {
-            let _ = seen.send(Seen::Response(
-                Instant::now(),
-                String::from_utf8_lossy(&request.body).into_owned(),
-            ));
-            respond(
-                &mut stream,
-                "202 Accepted",
-                "application/json",
-                &[],
-                "{\"status\":\"OK\"}",
-            );
         } else if path.contains("/runtime/") {
-            let _ = seen.send(Seen::Error(format!(
-                "{path}: {}",
-                String::from_utf8_lossy(&request.body)
-            )));
+            // A response, or an init/invocation error the run then reports.
+            let body = String::from_utf8_lossy(&request.body).into_owned();
+            let _ = seen.send(
+                if path.contains("/runtime/invocation/") && path.ends_with("/response") {
+                    Seen::Response(Instant::now(), body)
+                } else {
+                    Seen::Error(format!("{path}: {body}"))
+                },
+            );
             respond(
                 &mut stream,
                 "202 Accepted",

@@ -18,7 +18,7 @@ use ec2_tier_scheduler::summary::RunStatus;
 use serde_json::{json, Value};
 
 use crate::support::fake::FakeCloud;
-use crate::support::request;
+use crate::support::{request, run};
 
 /// The workload every corpus case is about.
 const WORKLOAD: &str = "Corpus";
@@ -243,14 +243,7 @@ async fn every_bad_config_is_refused_naming_the_workload_and_field_before_discov
 #[tokio::test(start_paused = true)]
 async fn the_document_the_config_corpus_is_derived_from_is_valid() {
     let cloud = live_cloud();
-    let report = orchestrator::run(
-        &cloud,
-        &request(WORKLOAD, Action::Stop),
-        &Budget::unlimited(),
-        &Settings::default(),
-    )
-    .await
-    .expect("valid-config.json runs");
+    let report = run(&cloud, &request(WORKLOAD, Action::Stop)).await;
     assert_eq!(
         report.summary.status,
         RunStatus::Completed,

@@ -15,21 +15,13 @@ async fn stop_then_start_touches_only_the_workload_in_its_vpc() {
     let stack = Stack::start().await;
     let (vpc, subnet) = stack.vpc("10.1.0.0").await;
     let (_, other_subnet) = stack.vpc("10.2.0.0").await;
-    let web = stack
-        .launch(&subnet, &[("Environment", "ENV001"), ("Role", "Role_Web")], 2)
-        .await;
-    let app = stack
-        .launch(&subnet, &[("Environment", "ENV001"), ("Role", "Role_App")], 2)
-        .await;
-    let db = stack
-        .launch(&subnet, &[("Environment", "ENV001"), ("Role", "Role_DB")], 2)
-        .await;
+    let web = stack.launch_tier(&subnet, "Role_Web", 2).await;
+    let app = stack.launch_tier(&subnet, "Role_App", 2).await;
+    let db = stack.launch_tier(&subnet, "Role_DB", 2).await;
     let other_workload = stack
         .launch(&subnet, &[("Environment", "ENV002"), ("Role", "Role_Web")], 1)
         .await;
-    let other_vpc = stack
-        .launch(&other_subnet, &[("Environment", "ENV001"), ("Role", "Role_Web")], 1)
-        .await;
+    let other_vpc = stack.launch_tier(&other_subnet, "Role_Web", 1).await;
     let untagged_tier = stack.launch(&subnet, &[("Environment", "ENV001")], 1).await;
     let untouched: Vec<String> = [other_workload, other_vpc, untagged_tier].concat();
 
@@ -75,9 +67,7 @@ async fn stop_then_start_touches_only_the_workload_in_its_vpc() {
 async fn discovery_pages_through_large_fleets_and_ignores_terminated() {
     let stack = Stack::start().await;
     let (_, subnet) = stack.vpc("10.3.0.0").await;
-    let ids = stack
-        .launch(&subnet, &[("Environment", "ENV001"), ("Role", "Role_Web")], 60)
-        .await;
+    let ids = stack.launch_tier(&subnet, "Role_Web", 60).await;
     stack
         .ec2
         .terminate_instances()
@@ -156,9 +146,7 @@ async fn lambda_handler_against_moto_reports_errors_by_type() {
 async fn sample_events_drive_the_handler() {
     let stack = Stack::start().await;
     let (_, subnet) = stack.vpc("10.4.0.0").await;
-    let web = stack
-        .launch(&subnet, &[("Environment", "ENV001"), ("Role", "Role_Web")], 2)
-        .await;
+    let web = stack.launch_tier(&subnet, "Role_Web", 2).await;
     let mut workload = workload_item("BotoTestCase1");
     workload.as_object_mut().unwrap().remove("SNSTopicName");
     stack.put_config(workload, three_tiers("BotoTestCase1", 1)).await;

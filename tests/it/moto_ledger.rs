@@ -105,12 +105,8 @@ async fn a_run_out_of_time_schedules_its_continuation_and_resumes_from_the_ledge
     let stack = Stack::start().await;
     ledger_table(&stack).await;
     let (_, subnet) = stack.vpc("10.11.0.0").await;
-    let web = stack
-        .launch(&subnet, &[("Environment", "ENV001"), ("Role", "Role_Web")], 2)
-        .await;
-    let app = stack
-        .launch(&subnet, &[("Environment", "ENV001"), ("Role", "Role_App")], 2)
-        .await;
+    let web = stack.launch_tier(&subnet, "Role_Web", 2).await;
+    let app = stack.launch_tier(&subnet, "Role_App", 2).await;
     let mut workload = workload_item("W");
     workload.as_object_mut().unwrap().remove("SNSTopicName");
     stack.put_config(workload, three_tiers("W", 600)).await;

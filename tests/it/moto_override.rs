@@ -19,12 +19,8 @@ async fn workload(os: &str, path: &str) -> (Stack, Vec<String>, Vec<String>) {
         .bucket_and_topic("ssm-output", "us-west-2", "SchedulerTesting")
         .await;
     let (_, subnet) = stack.vpc("10.7.0.0").await;
-    let web = stack
-        .launch(&subnet, &[("Environment", "ENV001"), ("Role", "Role_Web")], 3)
-        .await;
-    let app = stack
-        .launch(&subnet, &[("Environment", "ENV001"), ("Role", "Role_App")], 1)
-        .await;
+    let web = stack.launch_tier(&subnet, "Role_Web", 3).await;
+    let app = stack.launch_tier(&subnet, "Role_App", 1).await;
     let mut tiers: Vec<Value> = three_tiers("W", 0);
     tiers[0]["TierStop"]["TierStopOverrideFilename"] = json!(path);
     tiers[0]["TierStop"]["TierStopOverrideOperatingSystem"] = json!(os);
@@ -159,9 +155,7 @@ async fn bucket_in_another_region_is_refused_before_any_action() {
         .bucket_and_topic("ssm-output", "eu-central-1", "SchedulerTesting")
         .await;
     let (_, subnet) = stack.vpc("10.8.0.0").await;
-    let web = stack
-        .launch(&subnet, &[("Environment", "ENV001"), ("Role", "Role_Web")], 1)
-        .await;
+    let web = stack.launch_tier(&subnet, "Role_Web", 1).await;
     let mut tiers = three_tiers("W", 0);
     tiers[0]["TierStop"]["TierStopOverrideFilename"] = json!("/tmp/StopOverride");
     tiers[0]["TierStop"]["TierStopOverrideOperatingSystem"] = json!("Linux");
@@ -213,9 +207,7 @@ async fn dry_run_sends_no_command_and_no_notification() {
 async fn missing_topic_is_reported_but_never_aborts() {
     let stack = Stack::start().await;
     let (_, subnet) = stack.vpc("10.9.0.0").await;
-    let web = stack
-        .launch(&subnet, &[("Environment", "ENV001"), ("Role", "Role_Web")], 1)
-        .await;
+    let web = stack.launch_tier(&subnet, "Role_Web", 1).await;
     let mut workload = workload_item("W");
     workload["SNSTopicName"] = json!("NoSuchTopic");
     stack.put_config(workload, three_tiers("W", 0)).await;

@@ -13,12 +13,8 @@ use crate::support::{request, run_fast, three_tiers, workload_item};
 async fn start_with_a_profile_resizes_stopped_instances_first() {
     let stack = Stack::start().await;
     let (_, subnet) = stack.vpc("10.5.0.0").await;
-    let web = stack
-        .launch(&subnet, &[("Environment", "ENV001"), ("Role", "Role_Web")], 2)
-        .await;
-    let db = stack
-        .launch(&subnet, &[("Environment", "ENV001"), ("Role", "Role_DB")], 1)
-        .await;
+    let web = stack.launch_tier(&subnet, "Role_Web", 2).await;
+    let db = stack.launch_tier(&subnet, "Role_DB", 1).await;
     stack
         .ec2
         .stop_instances()
@@ -99,9 +95,7 @@ async fn import_is_validated_and_export_round_trips() {
 async fn status_checks_gate_polls_one_call_per_100_instances() {
     let stack = Stack::start().await;
     let (_, subnet) = stack.vpc("10.6.0.0").await;
-    let db = stack
-        .launch(&subnet, &[("Environment", "ENV001"), ("Role", "Role_DB")], 150)
-        .await;
+    let db = stack.launch_tier(&subnet, "Role_DB", 150).await;
     stack
         .ec2
         .stop_instances()

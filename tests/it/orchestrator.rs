@@ -12,7 +12,7 @@ use serde_json::json;
 use tokio::time::Instant;
 
 use crate::support::fake::FakeCloud;
-use crate::support::{request, run, three_tiers, tier_item, workload_item};
+use crate::support::{request, run, run_refused, three_tiers, tier_item, workload_item};
 
 /// Web, App, DB with two instances each, all in `state`.
 fn spec_fleet(state: InstanceState, delay: u32) -> FakeCloud {
@@ -342,14 +342,7 @@ async fn invalid_configuration_touches_nothing() {
     let mut tiers = three_tiers("W", 5);
     tiers[2]["TierStop"]["TierSequence"] = json!("last");
     cloud.put_config(workload_item("W"), tiers);
-    let err = orchestrator::run(
-        &cloud,
-        &request("W", Action::Stop),
-        &Budget::unlimited(),
-        &Settings::default(),
-    )
-    .await
-    .unwrap_err();
+    let err = run_refused(&cloud, &request("W", Action::Stop)).await;
     let text = err.to_string();
     assert!(
         text.contains("\"W\"") && text.contains("TierSpecification[Role_DB].TierStop.TierSequence"),
@@ -361,14 +354,7 @@ async fn invalid_configuration_touches_nothing() {
     );
     assert!(cloud.mutating_calls().is_empty());
 
-    let err = orchestrator::run(
-        &cloud,
-        &request("Nope", Action::Stop),
-        &Budget::unlimited(),
-        &Settings::default(),
-    )
-    .await
-    .unwrap_err();
+    let err = run_refused(&cloud, &request("Nope", Action::Stop)).await;
     assert!(matches!(err, RunError::WorkloadNotFound { .. }), "{err}");
     assert!(err.to_string().contains("\"Nope\""));
 }

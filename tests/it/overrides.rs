@@ -14,7 +14,7 @@ use serde_json::{json, Value};
 use tokio::time::Instant;
 
 use crate::support::fake::{Agent, FakeCloud, MUTATING};
-use crate::support::{request, run, tier_item, workload_item};
+use crate::support::{request, run, run_refused, tier_item, workload_item};
 
 const OVERRIDE_FILE: &str = "/tmp/StopOverride";
 
@@ -367,14 +367,7 @@ async fn an_output_bucket_in_another_region_refuses_the_run_before_any_action() 
     cloud.lock().bucket_region = "eu-west-1".into();
 
     // WHEN the workload is stopped
-    let err = orchestrator::run(
-        &cloud,
-        &request("W", Action::Stop),
-        &Budget::unlimited(),
-        &Settings::default(),
-    )
-    .await
-    .unwrap_err();
+    let err = run_refused(&cloud, &request("W", Action::Stop)).await;
 
     // THEN the run is refused, naming the bucket and both regions
     assert!(matches!(err, RunError::Precondition { .. }), "{err}");
@@ -394,14 +387,7 @@ async fn an_output_bucket_in_another_region_refuses_the_run_before_any_action() 
     // GIVEN the bucket's location cannot be read at all
     let cloud = fleet(&["i-w1"], &[]);
     cloud.fault("GetBucketLocation", None, "AccessDenied", usize::MAX);
-    let err = orchestrator::run(
-        &cloud,
-        &request("W", Action::Stop),
-        &Budget::unlimited(),
-        &Settings::default(),
-    )
-    .await
-    .unwrap_err();
+    let err = run_refused(&cloud, &request("W", Action::Stop)).await;
     assert!(matches!(err, RunError::Precondition { .. }), "{err}");
     assert!(err.to_string().contains("AccessDenied"), "{err}");
     assert!(cloud.mutating_calls().is_empty());

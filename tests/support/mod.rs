@@ -6,6 +6,7 @@ pub mod fake;
 pub mod ledger;
 pub mod moto;
 
+use ec2_tier_scheduler::error::RunError;
 use ec2_tier_scheduler::orchestrator::{self, Budget, RunReport, RunRequest, Settings};
 use ec2_tier_scheduler::plan::Action;
 use ec2_tier_scheduler::ports::Cloud;
@@ -75,6 +76,14 @@ pub async fn run(cloud: &dyn Cloud, request: &RunRequest) -> RunReport {
     orchestrator::run(cloud, request, &Budget::unlimited(), &Settings::default())
         .await
         .expect("run")
+}
+
+/// Runs with no deadline and default settings, expecting the run to be refused.
+pub async fn run_refused(cloud: &dyn Cloud, request: &RunRequest) -> RunError {
+    match orchestrator::run(cloud, request, &Budget::unlimited(), &Settings::default()).await {
+        Ok(report) => panic!("run accepted:\n{}", report.summary.to_table()),
+        Err(err) => err,
+    }
 }
 
 /// Runs with no deadline and the fast polling of [`fast_settings`].

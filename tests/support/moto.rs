@@ -268,6 +268,12 @@ impl Stack {
         ids
     }
 
+    /// Launches `count` instances of tier `role` of the tests' workload (`Environment=ENV001`).
+    pub async fn launch_tier(&self, subnet: &str, role: &str, count: i32) -> Vec<String> {
+        self.launch(subnet, &[("Environment", "ENV001"), ("Role", role)], count)
+            .await
+    }
+
     /// Current state and type of an instance.
     pub async fn instance(&self, id: &str) -> (String, String) {
         let out = self.ec2.describe_instances().instance_ids(id).send().await.unwrap();
