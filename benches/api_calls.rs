@@ -22,7 +22,10 @@ use ec2_tier_scheduler::orchestrator::{
 };
 use ec2_tier_scheduler::override_check::OverrideCheck;
 use ec2_tier_scheduler::plan::Action;
-use ec2_tier_scheduler::ports::{CheckPoll, Cloud, Compute, ConfigStore, Notifier, OutputLocation, RemoteCheck};
+use ec2_tier_scheduler::config::CrossAccount;
+use ec2_tier_scheduler::ports::{
+    CheckPoll, Cloud, Compute, ConfigStore, Notifier, OutputLocation, RemoteCheck, TypeFacts, WorkloadPorts,
+};
 use moto::Stack;
 use serde_json::{json, Value};
 
@@ -116,30 +119,44 @@ impl Compute for ObservedCompute {
     async fn set_instance_type(&self, id: &str, instance_type: &str) -> Result<(), CloudError> {
         self.inner.set_instance_type(id, instance_type).await
     }
+    async fn set_ebs_optimized(&self, id: &str, on: bool) -> Result<(), CloudError> {
+        self.inner.set_ebs_optimized(id, on).await
+    }
+    async fn type_facts(&self, types: &[String]) -> Result<Vec<TypeFacts>, CloudError> {
+        self.inner.type_facts(types).await
+    }
+    async fn cpu_credits(&self, ids: &[String]) -> Result<Vec<(String, bool)>, CloudError> {
+        self.inner.cpu_credits(ids).await
+    }
+    async fn set_cpu_credits(&self, changes: &[(String, bool)]) -> Result<Vec<(String, String)>, CloudError> {
+        self.inner.set_cpu_credits(changes).await
+    }
     async fn status_checks_ok(&self, ids: &[String]) -> Result<Vec<(String, bool)>, CloudError> {
         self.polls.record(ids.iter().cloned());
         self.inner.status_checks_ok(ids).await
     }
 }
 
+#[async_trait]
 impl Cloud for Observed {
     fn config_store(&self, region: &str) -> Arc<dyn ConfigStore> {
         self.inner.config_store(region)
     }
-    fn compute(&self, region: &str) -> Arc<dyn Compute> {
-        Arc::new(ObservedCompute {
-            inner: self.inner.compute(region),
-            polls: self.status_polls.clone(),
-        })
-    }
-    fn remote_check(&self, region: &str) -> Arc<dyn RemoteCheck> {
-        Arc::new(ObservedRemote {
-            inner: self.inner.remote_check(region),
-            polls: self.check_polls.clone(),
-        })
-    }
     fn notifier(&self, region: &str) -> Arc<dyn Notifier> {
         self.inner.notifier(region)
+    }
+    async fn workload_ports(&self, region: &str, role: Option<&CrossAccount>) -> Result<WorkloadPorts, CloudError> {
+        let inner = self.inner.workload_ports(region, role).await?;
+        Ok(WorkloadPorts {
+            compute: Arc::new(ObservedCompute {
+                inner: inner.compute,
+                polls: self.status_polls.clone(),
+            }),
+            remote: Arc::new(ObservedRemote {
+                inner: inner.remote,
+                polls: self.check_polls.clone(),
+            }),
+        })
     }
 }
 
@@ -177,13 +194,7 @@ async fn run(cloud: &Observed, counter: &ApiCounter, action: Action) -> (RunRepo
     counter.reset();
     cloud.check_polls.reset();
     cloud.status_polls.reset();
-    let request = RunRequest {
-        workload: "Bench".into(),
-        action,
-        scaling_profile: None,
-        dry_run: false,
-        dynamodb_region: "us-west-2".into(),
-    };
+    let request = RunRequest::new("Bench", action, "us-west-2");
     let began = std::time::Instant::now();
     let report = orchestrator::run(cloud, &request, &Budget::unlimited(), &Settings::default())
         .await

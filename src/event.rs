@@ -21,6 +21,7 @@ const FIELDS: &[&str] = &[
     "scheduleArn",
     "scheduledTime",
     "continueRun",
+    "overrideState",
 ];
 
 /// A validated invocation.
@@ -53,6 +54,10 @@ pub struct SchedulerEvent {
     /// The ledger key of a run this invocation continues.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub continue_run: Option<String>,
+    /// Start even when the WorkloadState table says the last action was
+    /// already a Start (the original's `-o/--overrideState`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub override_state: bool,
 }
 
 /// Why a payload was refused.
@@ -107,16 +112,13 @@ impl SchedulerEvent {
                 ));
             }
         }
-        let dry_run = match map.get("dryRun") {
-            None | Some(Value::Null) => false,
-            Some(Value::Bool(b)) => *b,
-            Some(other) => {
-                return Err(EventError(format!(
-                    "dryRun must be true or false, found {}",
-                    kind(other)
-                )))
-            }
+        let flag = |key: &str| match map.get(key) {
+            None | Some(Value::Null) => Ok(false),
+            Some(Value::Bool(b)) => Ok(*b),
+            Some(other) => Err(EventError(format!("{key} must be true or false, found {}", kind(other)))),
         };
+        let dry_run = flag("dryRun")?;
+        let override_state = flag("overrideState")?;
         let dynamodb_region = string(map, "dynamoDBRegion")?.filter(|r| !r.is_empty());
         if let Some(r) = &dynamodb_region {
             if !is_region(r) {
@@ -151,6 +153,7 @@ impl SchedulerEvent {
             schedule_arn,
             scheduled_time,
             continue_run,
+            override_state,
         })
     }
 

@@ -129,7 +129,10 @@ pub async fn handle_with(
         action: event.action,
         scaling_profile: event.scaling_profile.clone(),
         dry_run: event.dry_run,
-        dynamodb_region: region,
+        dynamodb_region: region.clone(),
+        override_state: event.override_state,
+        // SNS where the original published: the scheduler's own region.
+        notify_region: Some(services.function_region.map(str::to_string).unwrap_or(region)),
     };
     let budget = match time_left {
         Some(left) => Budget::from_now(left, safety_margin(left)),

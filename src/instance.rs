@@ -66,6 +66,9 @@ pub struct Instance {
     pub instance_type: String,
     /// Value of the workload's tier tag.
     pub tier: String,
+    /// EBS optimisation is on.
+    #[serde(default)]
+    pub ebs_optimized: bool,
 }
 
 /// What discovery looks for: the workload's instances in its region.

@@ -57,6 +57,16 @@ pub fn bypass_message(workload: &str, tier: &str, bypass: &Noted) -> (String, St
     (subject, body)
 }
 
+/// Subject and body of the notice sent when the kill switch
+/// (`DisableAllSchedulingActions`) turns a scheduled action away.
+pub fn kill_switch_message(workload: &str, action: crate::plan::Action) -> (String, String) {
+    let subject = subject(&format!("EC2 scheduler: kill switch on for {workload}"));
+    let body = format!(
+        "Workload: {workload}\nAction: {action}\nDisableAllSchedulingActions is on: no instance was touched.\n"
+    );
+    (subject, body)
+}
+
 /// Printable ASCII only, at most [`MAX_SUBJECT`] characters.
 fn subject(text: &str) -> String {
     let clean: String = text

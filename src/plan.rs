@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use crate::config::{Readiness, WorkloadConfig};
+use crate::config::{secs, show_secs, Readiness, WorkloadConfig};
 use crate::instance::{Instance, InstanceState};
 use crate::override_check::OverrideCheck;
 
@@ -86,16 +86,38 @@ pub struct Plan {
     pub region: String,
     /// Stop or Start.
     pub action: Action,
-    /// The scaling profile in force (start only), after the `default` rule.
+    /// The scaling profile in force (start only): the one asked for, when
+    /// a tier lists it.
     pub scaling_profile: Option<String>,
+    /// The account acted in when it is not the scheduler's own
+    /// (`CrossAccountRole`): its id and the role assumed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub account: Option<AccountTarget>,
+    /// Configuration warnings (unknown attributes, a missing WorkloadRegion).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
     /// Why nothing will be actioned, when the kill switch is on.
     pub disabled_reason: Option<String>,
+    /// Why a Start is skipped without discovery: the WorkloadState table
+    /// says the last action was already a Start.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub state_skip: Option<String>,
     /// Tier groups in TierSequence order; tiers of a group run together.
     pub groups: Vec<TierGroup>,
     /// Tiers that take no part in this action, and why.
     pub left_out: Vec<LeftOut>,
     /// Workload instances whose tier tag names no configured tier.
     pub unmatched: Vec<Unmatched>,
+}
+
+/// Another account's instances, reached through `CrossAccountRole`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AccountTarget {
+    /// The account id.
+    pub account_id: String,
+    /// The role assumed.
+    pub role_arn: String,
 }
 
 /// Tiers sharing one TierSequence value.
@@ -108,7 +130,7 @@ pub struct TierGroup {
     pub tiers: Vec<TierPlan>,
     /// Wait after this group before the next one (zero after the last group
     /// and when there is nothing to do on either side).
-    #[serde(rename = "delayAfterSecs", serialize_with = "secs")]
+    #[serde(rename = "delayAfterSecs", with = "secs")]
     pub delay_after: Duration,
 }
 
@@ -153,6 +175,14 @@ pub struct InstancePlan {
     pub step: Step,
     /// New instance type set before starting (scaling profile).
     pub resize_to: Option<String>,
+    /// CPU credits the profile asks for (`.u`: unlimited, else standard);
+    /// applied before starting when EC2 says the target type is burstable.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub unlimited_credits: Option<bool>,
+    /// EBS optimisation is on now (it is turned off before a change to a
+    /// type that cannot have it).
+    #[serde(default)]
+    pub ebs_optimized: bool,
     /// The override file is checked before stopping this instance.
     pub check_override: bool,
 }
@@ -208,12 +238,14 @@ impl Checkpoint {
                     };
                     instance.check_override = false;
                     instance.resize_to = None;
+                    instance.unlimited_credits = None;
                 } else if let Some((_, why)) = self.bypassed.iter().find(|(id, _)| *id == instance.id) {
                     instance.step = Step::Skip {
                         reason: format!("bypassed by an earlier invocation of this run: {why}"),
                     };
                     instance.check_override = false;
                     instance.resize_to = None;
+                    instance.unlimited_credits = None;
                 }
             }
         }
@@ -242,16 +274,13 @@ pub struct Unmatched {
     pub tier_tag: String,
 }
 
-fn secs<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
-    s.serialize_u64(d.as_secs())
-}
-
-/// The profile used for a start: the one asked for, else `default` for tiers
-/// that list one. Stops never resize.
+/// The profile used for a start: the one asked for. Without one no type
+/// ever changes (the original's rule: a `default` entry is just a profile
+/// named `default`, applied with `-p default`). Stops never resize.
 pub fn effective_profile(action: Action, requested: Option<&str>) -> Option<&str> {
     match action {
         Action::Stop => None,
-        Action::Start => Some(requested.unwrap_or("default")),
+        Action::Start => requested,
     }
 }
 
@@ -269,11 +298,11 @@ pub fn build(config: &WorkloadConfig, instances: &[Instance], action: Action, sc
     for tier in &config.tiers {
         let mut members = by_tier.remove(tier.name.as_str()).unwrap_or_default();
         members.sort_by(|a, b| a.id.cmp(&b.id));
+        let section = match action {
+            Action::Stop => "TierStop",
+            Action::Start => "TierStart",
+        };
         let Some(spec) = tier.for_action(action) else {
-            let section = match action {
-                Action::Stop => "TierStop",
-                Action::Start => "TierStart",
-            };
             left_out.push(LeftOut {
                 tier: tier.name.clone(),
                 reason: format!("no {section} section"),
@@ -281,9 +310,18 @@ pub fn build(config: &WorkloadConfig, instances: &[Instance], action: Action, sc
             });
             continue;
         };
-        let target_type = profile.and_then(|p| tier.scaling.get(p));
+        if spec.ignore {
+            left_out.push(LeftOut {
+                tier: tier.name.clone(),
+                reason: "TierStop.IgnoreStop is on: the tier is never stopped".into(),
+                instances: members.len(),
+            });
+            continue;
+        }
+        let target = profile.and_then(|p| tier.scaling.get(p));
+        let target_type = target.and_then(|t| t.instance_type.as_ref());
         let override_check = spec.override_check.clone();
-        let instances = members
+        let mut instances: Vec<InstancePlan> = members
             .into_iter()
             .map(|i| {
                 let step = step_for(action, i.state);
@@ -293,11 +331,18 @@ pub fn build(config: &WorkloadConfig, instances: &[Instance], action: Action, sc
                     state: i.state,
                     instance_type: i.instance_type.clone(),
                     resize_to: target_type.filter(|t| acts && **t != i.instance_type).cloned(),
+                    unlimited_credits: target
+                        .filter(|t| acts && t.instance_type.is_some())
+                        .map(|t| t.unlimited_credits),
+                    ebs_optimized: i.ebs_optimized,
                     check_override: acts && override_check.is_some(),
                     step,
                 }
             })
             .collect();
+        if let (Some(subset), Some(name)) = (target.and_then(|t| t.fleet_subset), profile) {
+            apply_fleet_subset(&mut instances, subset, name);
+        }
         by_sequence.entry(spec.sequence).or_default().push(TierPlan {
             tier: tier.name.clone(),
             sequence: spec.sequence,
@@ -357,13 +402,51 @@ pub fn build(config: &WorkloadConfig, instances: &[Instance], action: Action, sc
         scaling_profile: profile
             .filter(|p| config.tiers.iter().any(|t| t.scaling.contains_key(*p)))
             .map(str::to_string),
+        account: config.workload.cross_account.as_ref().map(|c| AccountTarget {
+            account_id: c.account_id.clone(),
+            role_arn: c.role_arn.clone(),
+        }),
+        warnings: config.warnings.iter().map(ToString::to_string).collect(),
         disabled_reason: config
             .workload
             .scheduling_disabled
-            .then(|| "DisableAllSchedulingActions is \"1\": no action is taken for this workload".to_string()),
+            .then(|| "DisableAllSchedulingActions is on: no action is taken for this workload".to_string()),
+        state_skip: None,
         groups,
         left_out,
         unmatched,
+    }
+}
+
+/// `FleetSubset` at start: running (and pending) instances count towards
+/// it; of the stopped ones, the first by instance id are started until the
+/// subset is reached, the rest stay stopped with the reason.
+fn apply_fleet_subset(instances: &mut [InstancePlan], subset: crate::config::FleetSubset, profile: &str) {
+    use InstanceState::*;
+    let total = instances
+        .iter()
+        .filter(|i| matches!(i.state, Running | Pending | Stopping | Stopped))
+        .count();
+    let running = instances.iter().filter(|i| matches!(i.state, Running | Pending)).count();
+    let wanted = subset.wanted(total).min(total);
+    let mut to_start = wanted.saturating_sub(running);
+    // Instances are sorted by id, so the choice is the same on every run.
+    for i in instances.iter_mut() {
+        if !matches!(i.step, Step::Act | Step::WaitThenAct { .. }) {
+            continue;
+        }
+        if to_start > 0 {
+            to_start -= 1;
+            continue;
+        }
+        i.step = Step::Skip {
+            reason: format!(
+                "left stopped: FleetSubset {subset} of profile {profile} wants {wanted} of {total} running ({running} already were)"
+            ),
+        };
+        i.resize_to = None;
+        i.unlimited_credits = None;
+        i.check_override = false;
     }
 }
 
@@ -403,7 +486,7 @@ impl Plan {
         for group in &self.groups {
             for tier in &group.tiers {
                 let mode = if tier.synchronous { "sync" } else { "async" };
-                let delay = format!("{}s", group.delay_after.as_secs());
+                let delay = show_secs(group.delay_after);
                 let gate = tier
                     .readiness
                     .as_ref()
@@ -424,9 +507,13 @@ impl Plan {
                     ]);
                 }
                 for i in &tier.instances {
+                    let credits = match i.unlimited_credits {
+                        Some(true) => " (unlimited)",
+                        _ => "",
+                    };
                     let ty = match &i.resize_to {
-                        Some(to) => format!("{} -> {to}", i.instance_type),
-                        None => i.instance_type.clone(),
+                        Some(to) => format!("{} -> {to}{credits}", i.instance_type),
+                        None => format!("{}{credits}", i.instance_type),
                     };
                     let over = if i.check_override {
                         tier.override_check
@@ -467,8 +554,18 @@ impl Plan {
                 .map(|p| format!(" (scaling profile {p})"))
                 .unwrap_or_default()
         );
+        match &self.account {
+            Some(a) => out.push_str(&format!("Account: {} (role {})\n", a.account_id, a.role_arn)),
+            None => out.push_str("Account: the scheduler's own\n"),
+        }
+        for w in &self.warnings {
+            out.push_str(&format!("warning: {w}\n"));
+        }
         if let Some(reason) = &self.disabled_reason {
             out.push_str(&format!("DISABLED: {reason}\n"));
+        }
+        if let Some(reason) = &self.state_skip {
+            out.push_str(&format!("SKIPPED: {reason}\n"));
         }
         out.push_str(&crate::table::render(&rows));
         for l in &self.left_out {

@@ -11,6 +11,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use serde_json::Value;
 
+use crate::config::CrossAccount;
 use crate::error::CloudError;
 use crate::instance::{Discovery, Instance, InstanceState};
 use crate::override_check::OverrideCheck;
@@ -28,8 +29,28 @@ pub trait Compute: Send + Sync {
     async fn start(&self, ids: &[String]) -> Result<(), CloudError>;
     /// ModifyInstanceAttribute(InstanceType) on a stopped instance.
     async fn set_instance_type(&self, id: &str, instance_type: &str) -> Result<(), CloudError>;
+    /// ModifyInstanceAttribute(EbsOptimized) on a stopped instance.
+    async fn set_ebs_optimized(&self, id: &str, on: bool) -> Result<(), CloudError>;
+    /// DescribeInstanceTypes: what EC2 says about each of the given types.
+    async fn type_facts(&self, types: &[String]) -> Result<Vec<TypeFacts>, CloudError>;
+    /// DescribeInstanceCreditSpecifications: `true` for `unlimited`.
+    async fn cpu_credits(&self, ids: &[String]) -> Result<Vec<(String, bool)>, CloudError>;
+    /// ModifyInstanceCreditSpecification for up to 100 instances; returns the
+    /// instances EC2 refused, with its error.
+    async fn set_cpu_credits(&self, changes: &[(String, bool)]) -> Result<Vec<(String, String)>, CloudError>;
     /// For up to 100 ids: whether instance and system status checks are both `ok`.
     async fn status_checks_ok(&self, ids: &[String]) -> Result<Vec<(String, bool)>, CloudError>;
+}
+
+/// What EC2 says about an instance type.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TypeFacts {
+    /// e.g. `t2.nano`.
+    pub instance_type: String,
+    /// EBS optimisation is possible (`EbsOptimizedSupport` is not `unsupported`).
+    pub ebs_optimizable: bool,
+    /// CPU credits apply (`BurstablePerformanceSupported`).
+    pub burstable: bool,
 }
 
 /// Where SSM writes command output.
@@ -94,6 +115,30 @@ pub struct WorkloadItems {
     pub tiers: Vec<Value>,
 }
 
+/// A row of the original's `WorkloadState` table.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct WorkloadState {
+    /// `Start`, `Stop` or `Unmanaged`.
+    pub last_action_type: String,
+    /// `%Y-%m-%d %H:%M:%S` (UTC), the original's format.
+    pub last_action_time: String,
+    /// The profile of the last Start, when it had one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub profile: Option<String>,
+}
+
+/// What reading the `WorkloadState` table found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StateLookup {
+    /// The workload's row.
+    Found(WorkloadState),
+    /// The table has no row for the workload.
+    Missing,
+    /// The table does not exist (its name): runs go on without it.
+    NoTable(String),
+}
+
 /// Where configuration lives (DynamoDB).
 #[async_trait]
 pub trait ConfigStore: Send + Sync {
@@ -103,16 +148,33 @@ pub trait ConfigStore: Send + Sync {
     async fn save(&self, items: &WorkloadItems) -> Result<(), CloudError>;
     /// A description of where items are read, for error messages.
     fn location(&self) -> String;
+    /// The workload's `WorkloadState` row.
+    async fn load_state(&self, workload: &str) -> Result<StateLookup, CloudError>;
+    /// Writes the workload's `WorkloadState` row; `Ok(Some(table))` when the
+    /// table does not exist (nothing written).
+    async fn save_state(&self, workload: &str, state: &WorkloadState) -> Result<Option<String>, CloudError>;
 }
 
-/// Gives the ports for a region; AWS clients are built once per region and reused.
+/// EC2 and SSM + S3 acting where a workload's instances live.
+#[derive(Clone)]
+pub struct WorkloadPorts {
+    /// EC2.
+    pub compute: Arc<dyn Compute>,
+    /// SSM Run Command and the S3 reads of its output.
+    pub remote: Arc<dyn RemoteCheck>,
+}
+
+/// Gives the ports for a region; AWS clients are built once per region (and
+/// role) and reused.
+#[async_trait]
 pub trait Cloud: Send + Sync {
     /// The configuration tables in `region`.
     fn config_store(&self, region: &str) -> Arc<dyn ConfigStore>;
-    /// EC2 in `region`.
-    fn compute(&self, region: &str) -> Arc<dyn Compute>;
-    /// SSM + S3 in `region`.
-    fn remote_check(&self, region: &str) -> Arc<dyn RemoteCheck>;
-    /// SNS in `region`.
+    /// SNS in `region` (the scheduler's own account).
     fn notifier(&self, region: &str) -> Arc<dyn Notifier>;
+    /// EC2 and SSM + S3 in `region`: in the scheduler's own account, or with
+    /// `role`, in the role's account with credentials from `sts:AssumeRole`.
+    /// When the role cannot be assumed this fails: it never falls back to
+    /// the scheduler's own credentials.
+    async fn workload_ports(&self, region: &str, role: Option<&CrossAccount>) -> Result<WorkloadPorts, CloudError>;
 }

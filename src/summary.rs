@@ -26,6 +26,9 @@ pub enum RunStatus {
     /// Time ran out (or a long delay was offloaded); a continuation resumes
     /// the run from its checkpoint.
     Continuing,
+    /// A Start skipped because the WorkloadState table says the workload's
+    /// last action was already a Start (the original's rule; `-o` overrides).
+    Skipped,
 }
 
 /// An instance with the reason it was treated as it was.
@@ -59,6 +62,22 @@ pub struct Resize {
     /// Requested type.
     pub to: String,
     /// Why the change was refused; the instance then starts with its old type.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// EbsOptimized was turned off first: the new type cannot have it.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub ebs_optimized_cleared: bool,
+}
+
+/// A change of an instance's CPU credit option (`.u` in a profile).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CreditChange {
+    /// `i-...`
+    pub id: String,
+    /// `unlimited` or `standard`.
+    pub cpu_credits: String,
+    /// Why EC2 refused it, if it did.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
 }
@@ -101,6 +120,9 @@ pub struct TierOutcome {
     pub not_done: Vec<Noted>,
     /// Type changes before start.
     pub resized: Vec<Resize>,
+    /// CPU credit changes before start.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub credits: Vec<CreditChange>,
     /// The readiness gate, when the tier has one.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub gate: Option<GateOutcome>,
@@ -123,6 +145,7 @@ impl TierOutcome {
             failed: Vec::new(),
             not_done: Vec::new(),
             resized: Vec::new(),
+            credits: Vec::new(),
             gate: None,
             started_at_ms: 0,
             duration_ms: 0,
@@ -143,6 +166,15 @@ pub struct RunSummary {
     /// Scaling profile in force.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub scaling_profile: Option<String>,
+    /// The account acted in, when it is not the scheduler's own.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub account: Option<crate::plan::AccountTarget>,
+    /// Configuration warnings.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
+    /// What became of the WorkloadState row (written, or why not).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub workload_state: Option<String>,
     /// Dry run: nothing was changed.
     pub dry_run: bool,
     /// How the run ended.
@@ -167,6 +199,9 @@ impl RunSummary {
             region: plan.region.clone(),
             action: plan.action,
             scaling_profile: plan.scaling_profile.clone(),
+            account: plan.account.clone(),
+            warnings: plan.warnings.clone(),
+            workload_state: None,
             dry_run,
             status,
             message: message.into(),
@@ -218,10 +253,19 @@ impl RunSummary {
             self.status,
             self.message
         );
+        if let Some(a) = &self.account {
+            out.push_str(&format!("account {} (role {})\n", a.account_id, a.role_arn));
+        }
+        for w in &self.warnings {
+            out.push_str(&format!("warning: {w}\n"));
+        }
         if !self.tiers.is_empty() {
             out.push_str(&crate::table::render(&rows));
         }
         out.push_str(&self.details());
+        if let Some(state) = &self.workload_state {
+            out.push_str(&format!("WorkloadState: {state}\n"));
+        }
         out
     }
 
@@ -243,6 +287,15 @@ impl RunSummary {
             }
             for n in &t.not_done {
                 out.push_str(&format!("  {} {}: NOT DONE, {}\n", t.tier, n.id, n.reason));
+            }
+            for c in &t.credits {
+                match &c.error {
+                    None => out.push_str(&format!("  {} {}: CPU credits {}\n", t.tier, c.id, c.cpu_credits)),
+                    Some(e) => out.push_str(&format!(
+                        "  {} {}: CPU credits not set to {}: {e}\n",
+                        t.tier, c.id, c.cpu_credits
+                    )),
+                }
             }
             for r in &t.resized {
                 match &r.error {

@@ -22,8 +22,10 @@ use ec2_tier_scheduler::instance::{Discovery, Instance, InstanceState};
 use ec2_tier_scheduler::orchestrator::{self, Budget, RunRequest, Settings, EC2_BATCH};
 use ec2_tier_scheduler::override_check::OverrideCheck;
 use ec2_tier_scheduler::plan::Action;
+use ec2_tier_scheduler::config::CrossAccount;
 use ec2_tier_scheduler::ports::{
-    CheckPoll, Cloud, Compute, ConfigStore, Notifier, OutputLocation, RemoteCheck, WorkloadItems,
+    CheckPoll, Cloud, Compute, ConfigStore, Notifier, OutputLocation, RemoteCheck, StateLookup, TypeFacts,
+    WorkloadItems, WorkloadPorts, WorkloadState,
 };
 use ec2_tier_scheduler::summary::RunStatus;
 use serde_json::{json, Value};
@@ -466,6 +468,7 @@ impl SimCloud {
                     state: i.state,
                     instance_type: "m5.large".into(),
                     tier: i.tier.clone(),
+                    ebs_optimized: true,
                 }
             })
             .collect())
@@ -569,6 +572,35 @@ impl Compute for SimCloud {
         Ok(())
     }
 
+    // The scale runs use no scaling profile: types and credit options are
+    // not modelled, only the calls' latency.
+    async fn set_ebs_optimized(&self, _id: &str, _on: bool) -> Result<(), CloudError> {
+        tokio::time::sleep(latency::MUTATE.of(1)).await;
+        Ok(())
+    }
+
+    async fn type_facts(&self, types: &[String]) -> Result<Vec<TypeFacts>, CloudError> {
+        tokio::time::sleep(latency::DESCRIBE.of(types.len())).await;
+        Ok(types
+            .iter()
+            .map(|t| TypeFacts {
+                instance_type: t.clone(),
+                ebs_optimizable: true,
+                burstable: t.starts_with('t'),
+            })
+            .collect())
+    }
+
+    async fn cpu_credits(&self, ids: &[String]) -> Result<Vec<(String, bool)>, CloudError> {
+        tokio::time::sleep(latency::DESCRIBE.of(ids.len())).await;
+        Ok(ids.iter().map(|id| (id.clone(), false)).collect())
+    }
+
+    async fn set_cpu_credits(&self, changes: &[(String, bool)]) -> Result<Vec<(String, String)>, CloudError> {
+        tokio::time::sleep(latency::MUTATE.of(changes.len())).await;
+        Ok(Vec::new())
+    }
+
     async fn status_checks_ok(&self, ids: &[String]) -> Result<Vec<(String, bool)>, CloudError> {
         self.retried(move || async move {
             self.request("DescribeInstanceStatus", ids.len(), latency::STATUS)
@@ -646,20 +678,30 @@ impl ConfigStore for SimCloud {
     fn location(&self) -> String {
         "WorkloadSpecification (simulated)".into()
     }
+
+    // No WorkloadState table in the simulation: runs go on without it.
+    async fn load_state(&self, _workload: &str) -> Result<StateLookup, CloudError> {
+        Ok(StateLookup::NoTable("WorkloadState".into()))
+    }
+
+    async fn save_state(&self, _workload: &str, _state: &WorkloadState) -> Result<Option<String>, CloudError> {
+        Ok(Some("WorkloadState".into()))
+    }
 }
 
+#[async_trait]
 impl Cloud for SimCloud {
     fn config_store(&self, _region: &str) -> Arc<dyn ConfigStore> {
         Arc::new(self.clone())
     }
-    fn compute(&self, _region: &str) -> Arc<dyn Compute> {
-        Arc::new(self.clone())
-    }
-    fn remote_check(&self, _region: &str) -> Arc<dyn RemoteCheck> {
-        Arc::new(self.clone())
-    }
     fn notifier(&self, _region: &str) -> Arc<dyn Notifier> {
         Arc::new(self.clone())
+    }
+    async fn workload_ports(&self, _region: &str, _role: Option<&CrossAccount>) -> Result<WorkloadPorts, CloudError> {
+        Ok(WorkloadPorts {
+            compute: Arc::new(self.clone()),
+            remote: Arc::new(self.clone()),
+        })
     }
 }
 
@@ -724,13 +766,7 @@ pub const LAMBDA_TIMEOUT: Duration = Duration::from_secs(900);
 /// the same event (a continuation) while instances remain, up to
 /// `max_invocations`.
 pub async fn drive(cloud: &SimCloud, action: Action, max_invocations: usize) -> ActionRun {
-    let request = RunRequest {
-        workload: "Scale".into(),
-        action,
-        scaling_profile: None,
-        dry_run: false,
-        dynamodb_region: "us-east-1".into(),
-    };
+    let request = RunRequest::new("Scale", action, "us-east-1");
     let settings = Settings::default();
     cloud.reset_stats();
     let began = Instant::now();

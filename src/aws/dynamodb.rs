@@ -9,15 +9,18 @@ use serde_json::{Map, Number, Value};
 
 use super::cloud_error;
 use crate::error::CloudError;
-use crate::ports::{ConfigStore, WorkloadItems};
+use crate::ports::{ConfigStore, StateLookup, WorkloadItems, WorkloadState};
 
-/// Table names, from `WORKLOAD_SPEC_TABLE` / `TIER_SPEC_TABLE`.
+/// Table names, from `WORKLOAD_SPEC_TABLE` / `TIER_SPEC_TABLE` /
+/// `WORKLOAD_STATE_TABLE`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Tables {
     /// WorkloadSpecification table.
     pub workload: String,
     /// TierSpecification table.
     pub tier: String,
+    /// WorkloadState table (the original's last-action record).
+    pub state: String,
 }
 
 impl Tables {
@@ -32,6 +35,7 @@ impl Tables {
         Self {
             workload: var("WORKLOAD_SPEC_TABLE", "WorkloadSpecification"),
             tier: var("TIER_SPEC_TABLE", "TierSpecification"),
+            state: var("WORKLOAD_STATE_TABLE", "WorkloadState"),
         }
     }
 }
@@ -41,6 +45,7 @@ impl Default for Tables {
         Self {
             workload: "WorkloadSpecification".into(),
             tier: "TierSpecification".into(),
+            state: "WorkloadState".into(),
         }
     }
 }
@@ -177,6 +182,64 @@ impl ConfigStore for DynamoConfigStore {
 
     fn location(&self) -> String {
         self.tables.workload.clone()
+    }
+
+    async fn load_state(&self, workload: &str) -> Result<StateLookup, CloudError> {
+        let result = self
+            .client
+            .get_item()
+            .table_name(&self.tables.state)
+            .key("Workload", AttributeValue::S(workload.to_string()))
+            .consistent_read(true)
+            .send()
+            .await;
+        let output = match result {
+            Ok(o) => o,
+            Err(e) => {
+                let e = cloud_error("dynamodb", "GetItem", e);
+                if e.code.as_deref() == Some("ResourceNotFoundException") {
+                    return Ok(StateLookup::NoTable(self.tables.state.clone()));
+                }
+                return Err(e);
+            }
+        };
+        let Some(item) = output.item() else {
+            return Ok(StateLookup::Missing);
+        };
+        let text = |k: &str| match item.get(k) {
+            Some(AttributeValue::S(s)) => Some(s.clone()),
+            Some(AttributeValue::N(n)) => Some(n.clone()),
+            _ => None,
+        };
+        Ok(StateLookup::Found(WorkloadState {
+            last_action_type: text("LastActionType").unwrap_or_default(),
+            last_action_time: text("LastActionTime").unwrap_or_default(),
+            profile: text("Profile"),
+        }))
+    }
+
+    async fn save_state(&self, workload: &str, state: &WorkloadState) -> Result<Option<String>, CloudError> {
+        let mut request = self
+            .client
+            .put_item()
+            .table_name(&self.tables.state)
+            .item("Workload", AttributeValue::S(workload.to_string()))
+            .item("LastActionType", AttributeValue::S(state.last_action_type.clone()))
+            .item("LastActionTime", AttributeValue::S(state.last_action_time.clone()));
+        if let Some(p) = &state.profile {
+            request = request.item("Profile", AttributeValue::S(p.clone()));
+        }
+        match request.send().await {
+            Ok(_) => Ok(None),
+            Err(e) => {
+                let e = cloud_error("dynamodb", "PutItem", e);
+                if e.code.as_deref() == Some("ResourceNotFoundException") {
+                    Ok(Some(self.tables.state.clone()))
+                } else {
+                    Err(e)
+                }
+            }
+        }
     }
 }
 

@@ -1,13 +1,16 @@
 //! EC2 adapter.
 
 use async_trait::async_trait;
-use aws_sdk_ec2::types::{AttributeValue, Filter, Instance as Ec2Instance, SummaryStatus};
+use aws_sdk_ec2::types::{
+    AttributeBooleanValue, AttributeValue, EbsOptimizedSupport, Filter, Instance as Ec2Instance,
+    InstanceCreditSpecificationRequest, InstanceType, SummaryStatus,
+};
 use aws_sdk_ec2::Client;
 
 use super::cloud_error;
 use crate::error::CloudError;
 use crate::instance::{Discovery, Instance, InstanceState};
-use crate::ports::Compute;
+use crate::ports::{Compute, TypeFacts};
 
 /// EC2 allows up to 200 values in one filter.
 const FILTER_VALUES: usize = 200;
@@ -79,6 +82,7 @@ impl Compute for Ec2Compute {
                         .map(|t| t.as_str().to_string())
                         .unwrap_or_default(),
                     tier: tier.to_string(),
+                    ebs_optimized: instance.ebs_optimized().unwrap_or(false),
                 });
             }
         }
@@ -138,6 +142,98 @@ impl Compute for Ec2Compute {
             .await
             .map(|_| ())
             .map_err(|e| cloud_error("ec2", "ModifyInstanceAttribute", e))
+    }
+
+    async fn set_ebs_optimized(&self, id: &str, on: bool) -> Result<(), CloudError> {
+        self.client
+            .modify_instance_attribute()
+            .instance_id(id)
+            .ebs_optimized(AttributeBooleanValue::builder().value(on).build())
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| cloud_error("ec2", "ModifyInstanceAttribute", e))
+    }
+
+    async fn type_facts(&self, types: &[String]) -> Result<Vec<TypeFacts>, CloudError> {
+        let mut out = Vec::with_capacity(types.len());
+        // DescribeInstanceTypes takes at most 100 types per call.
+        for chunk in types.chunks(100) {
+            let mut pages = self
+                .client
+                .describe_instance_types()
+                .set_instance_types(Some(chunk.iter().map(|t| InstanceType::from(t.as_str())).collect()))
+                .into_paginator()
+                .send();
+            while let Some(page) = pages.next().await {
+                let page = page.map_err(|e| cloud_error("ec2", "DescribeInstanceTypes", e))?;
+                for info in page.instance_types() {
+                    let Some(name) = info.instance_type() else { continue };
+                    out.push(TypeFacts {
+                        instance_type: name.as_str().to_string(),
+                        ebs_optimizable: info.ebs_info().and_then(|e| e.ebs_optimized_support())
+                            != Some(&EbsOptimizedSupport::Unsupported),
+                        burstable: info.burstable_performance_supported().unwrap_or(false),
+                    });
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    async fn cpu_credits(&self, ids: &[String]) -> Result<Vec<(String, bool)>, CloudError> {
+        let mut out = Vec::with_capacity(ids.len());
+        for chunk in ids.chunks(1000) {
+            let mut pages = self
+                .client
+                .describe_instance_credit_specifications()
+                .set_instance_ids(Some(chunk.to_vec()))
+                .into_paginator()
+                .send();
+            while let Some(page) = pages.next().await {
+                let page = page.map_err(|e| cloud_error("ec2", "DescribeInstanceCreditSpecifications", e))?;
+                for spec in page.instance_credit_specifications() {
+                    if let Some(id) = spec.instance_id() {
+                        out.push((id.to_string(), spec.cpu_credits() == Some("unlimited")));
+                    }
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    async fn set_cpu_credits(&self, changes: &[(String, bool)]) -> Result<Vec<(String, String)>, CloudError> {
+        let mut refused = Vec::new();
+        for chunk in changes.chunks(100) {
+            let specs = chunk
+                .iter()
+                .map(|(id, unlimited)| {
+                    InstanceCreditSpecificationRequest::builder()
+                        .instance_id(id)
+                        .cpu_credits(if *unlimited { "unlimited" } else { "standard" })
+                        .build()
+                })
+                .collect();
+            let output = self
+                .client
+                .modify_instance_credit_specification()
+                .set_instance_credit_specifications(Some(specs))
+                .send()
+                .await
+                .map_err(|e| cloud_error("ec2", "ModifyInstanceCreditSpecification", e))?;
+            for item in output.unsuccessful_instance_credit_specifications() {
+                let error = item.error();
+                refused.push((
+                    item.instance_id().unwrap_or_default().to_string(),
+                    format!(
+                        "{}: {}",
+                        error.and_then(|e| e.code()).map(|c| c.as_str()).unwrap_or("Unknown"),
+                        error.and_then(|e| e.message()).unwrap_or_default()
+                    ),
+                ));
+            }
+        }
+        Ok(refused)
     }
 
     async fn status_checks_ok(&self, ids: &[String]) -> Result<Vec<(String, bool)>, CloudError> {

@@ -32,7 +32,14 @@ pub use scheduler::SchedulerContinuation;
 pub use sns::SnsNotifier;
 pub use ssm::SsmRemoteCheck;
 
-use crate::ports::{Cloud, Compute, ConfigStore, Notifier, RemoteCheck};
+use aws_credential_types::provider::{ProvideCredentials, SharedCredentialsProvider};
+
+use crate::config::CrossAccount;
+use crate::error::CloudError;
+use crate::ports::{Cloud, Compute, ConfigStore, Notifier, RemoteCheck, WorkloadPorts};
+
+/// Session name of the scheduler's AssumeRole sessions (CloudTrail shows it).
+pub const ASSUME_ROLE_SESSION: &str = "ec2-tier-scheduler";
 
 /// Loads the shared SDK configuration from the environment (credentials,
 /// `AWS_ENDPOINT_URL` for the emulator, region).
@@ -74,11 +81,15 @@ struct RegionPorts {
     notifier: Arc<dyn Notifier>,
 }
 
+/// Ports acting in another account: (region, role ARN, external id).
+type AssumedKey = (String, String, String);
+
 /// The real cloud: SDK clients per region, built on first use.
 pub struct AwsCloud {
     base: SdkConfig,
     tables: Tables,
     regions: Mutex<HashMap<String, RegionPorts>>,
+    assumed: tokio::sync::Mutex<HashMap<AssumedKey, WorkloadPorts>>,
     account: Arc<OnceLock<(String, String)>>,
     counter: Option<ApiCounter>,
 }
@@ -90,6 +101,7 @@ impl AwsCloud {
             base,
             tables,
             regions: Mutex::new(HashMap::new()),
+            assumed: tokio::sync::Mutex::new(HashMap::new()),
             account: Arc::new(OnceLock::new()),
             counter: None,
         }
@@ -146,7 +158,8 @@ impl AwsCloud {
             .clone()
     }
 
-    fn build(&self, region: &str) -> RegionPorts {
+    /// EC2 and SSM + S3 clients in `region` on `config`'s credentials.
+    fn workload_clients(&self, config: &SdkConfig, region: &str) -> WorkloadPorts {
         let region = Region::new(region.to_string());
         let counter = self.counter.clone();
         macro_rules! counted {
@@ -158,20 +171,73 @@ impl AwsCloud {
                 b.build()
             }};
         }
-        let ec2 = counted!(aws_sdk_ec2::config::Builder::from(&self.base)
+        let ec2 = counted!(aws_sdk_ec2::config::Builder::from(config)
             .region(region.clone())
             .retry_config(ec2_retry())
             .timeout_config(timeouts()));
-        let ssm = counted!(aws_sdk_ssm::config::Builder::from(&self.base)
+        let ssm = counted!(aws_sdk_ssm::config::Builder::from(config)
             .region(region.clone())
             .retry_config(standard_retry())
             .timeout_config(timeouts()));
         // Path-style: bucket names with dots and the emulator both need it.
-        let s3 = counted!(aws_sdk_s3::config::Builder::from(&self.base)
-            .region(region.clone())
+        let s3 = counted!(aws_sdk_s3::config::Builder::from(config)
+            .region(region)
             .force_path_style(true)
             .retry_config(standard_retry())
             .timeout_config(timeouts()));
+        WorkloadPorts {
+            compute: Arc::new(Ec2Compute::new(aws_sdk_ec2::Client::from_conf(ec2))),
+            remote: Arc::new(SsmRemoteCheck::new(
+                aws_sdk_ssm::Client::from_conf(ssm),
+                aws_sdk_s3::Client::from_conf(s3),
+            )),
+        }
+    }
+
+    /// Clients in `role`'s account: credentials from sts:AssumeRole, taken
+    /// once now (so a role that cannot be assumed refuses the run before any
+    /// call) and refreshed by the SDK before they expire on long runs.
+    async fn assume(&self, region: &str, role: &CrossAccount) -> Result<WorkloadPorts, CloudError> {
+        let mut builder = aws_config::sts::AssumeRoleProvider::builder(role.role_arn.clone())
+            .session_name(ASSUME_ROLE_SESSION)
+            .external_id(role.external_id.clone());
+        if let Some(home) = self.base.region() {
+            builder = builder.region(home.clone());
+        }
+        let provider = builder.configure(&self.base).build().await;
+        provider.provide_credentials().await.map_err(|e| {
+            CloudError::new(
+                "sts",
+                "AssumeRole",
+                Some("AccessDenied"),
+                format!(
+                    "cannot assume CrossAccountRole {} (ExternalId as configured): {}",
+                    role.role_arn,
+                    aws_smithy_types::error::display::DisplayErrorContext(&e)
+                ),
+            )
+        })?;
+        let config = self
+            .base
+            .to_builder()
+            .credentials_provider(SharedCredentialsProvider::new(provider))
+            .build();
+        Ok(self.workload_clients(&config, region))
+    }
+
+    fn build(&self, region: &str) -> RegionPorts {
+        let own = self.workload_clients(&self.base, region);
+        let region = Region::new(region.to_string());
+        let counter = self.counter.clone();
+        macro_rules! counted {
+            ($builder:expr) => {{
+                let mut b = $builder;
+                if let Some(c) = &counter {
+                    b = b.interceptor(c.clone());
+                }
+                b.build()
+            }};
+        }
         let sns = counted!(aws_sdk_sns::config::Builder::from(&self.base)
             .region(region.clone())
             .retry_config(standard_retry())
@@ -185,11 +251,8 @@ impl AwsCloud {
                 aws_sdk_dynamodb::Client::from_conf(dynamodb),
                 self.tables.clone(),
             )),
-            compute: Arc::new(Ec2Compute::new(aws_sdk_ec2::Client::from_conf(ec2))),
-            remote: Arc::new(SsmRemoteCheck::new(
-                aws_sdk_ssm::Client::from_conf(ssm),
-                aws_sdk_s3::Client::from_conf(s3),
-            )),
+            compute: own.compute,
+            remote: own.remote,
             notifier: Arc::new(SnsNotifier::new(
                 aws_sdk_sns::Client::from_conf(sns),
                 self.account.clone(),
@@ -198,17 +261,30 @@ impl AwsCloud {
     }
 }
 
+#[async_trait::async_trait]
 impl Cloud for AwsCloud {
     fn config_store(&self, region: &str) -> Arc<dyn ConfigStore> {
         self.ports(region).store
     }
-    fn compute(&self, region: &str) -> Arc<dyn Compute> {
-        self.ports(region).compute
-    }
-    fn remote_check(&self, region: &str) -> Arc<dyn RemoteCheck> {
-        self.ports(region).remote
-    }
     fn notifier(&self, region: &str) -> Arc<dyn Notifier> {
         self.ports(region).notifier
+    }
+    async fn workload_ports(&self, region: &str, role: Option<&CrossAccount>) -> Result<WorkloadPorts, CloudError> {
+        let Some(role) = role else {
+            let own = self.ports(region);
+            return Ok(WorkloadPorts {
+                compute: own.compute,
+                remote: own.remote,
+            });
+        };
+        let key = (region.to_string(), role.role_arn.clone(), role.external_id.clone());
+        // Held across the AssumeRole call so concurrent runs assume once.
+        let mut assumed = self.assumed.lock().await;
+        if let Some(ports) = assumed.get(&key) {
+            return Ok(ports.clone());
+        }
+        let ports = self.assume(region, role).await?;
+        assumed.insert(key, ports.clone());
+        Ok(ports)
     }
 }

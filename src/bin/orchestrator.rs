@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use clap::{Args, CommandFactory, Parser, Subcommand};
 use ec2_tier_scheduler::aws::{load_sdk_config, AwsCloud, Tables};
-use ec2_tier_scheduler::config::document;
+use ec2_tier_scheduler::config::document::{self, Shape};
 use ec2_tier_scheduler::orchestrator::{self, Budget, RunReport, RunRequest, Settings};
 use ec2_tier_scheduler::plan::Action;
 use ec2_tier_scheduler::ports::Cloud;
@@ -38,8 +38,11 @@ struct Target {
     #[arg(short = 'r', long = "dynamoDBRegion")]
     region: Option<String>,
     /// Action to Orchestrate (e.g. Stop or Start)
-    #[arg(short = 'a', long = "action", value_parser = ["Stop", "Start"])]
-    action: Option<String>,
+    #[arg(short = 'a', long = "action", value_parser = ["Stop", "Start"], default_value = "Start")]
+    action: String,
+    /// Start even when the WorkloadState table says the last action was already a Start
+    #[arg(short = 'o', long = "overrideState")]
+    override_state: bool,
     /// Resize instances based on Scaling Profile name (Start)
     #[arg(short = 'p', long = "scalingProfile")]
     profile: Option<String>,
@@ -99,7 +102,18 @@ enum ConfigCommand {
         /// Region of the configuration tables
         #[arg(short = 'r', long = "dynamoDBRegion")]
         region: String,
+        /// Document shape: this project's JSON, or the original Loader's YAML
+        #[arg(long, value_enum, default_value = "document")]
+        format: ExportFormat,
     },
+}
+
+#[derive(clap::ValueEnum, Debug, Clone, Copy)]
+enum ExportFormat {
+    /// {"workload": {...}, "tiers": [...]} as JSON
+    Document,
+    /// The original Loader's workloads:/tiers: shape as YAML
+    Loader,
 }
 
 #[tokio::main]
@@ -124,7 +138,7 @@ fn usage_error(message: &str) -> ExitCode {
     ExitCode::from(2)
 }
 
-fn request(target: &Target, action: Action, dry_run: bool) -> Result<RunRequest, ExitCode> {
+fn request(target: &Target, action: Action, dry_run: bool, cloud: &AwsCloud) -> Result<RunRequest, ExitCode> {
     let (Some(workload), Some(region)) = (&target.workload, &target.region) else {
         return Err(usage_error(
             "-w/--workloadIdentifier and -r/--dynamoDBRegion are required",
@@ -136,20 +150,28 @@ fn request(target: &Target, action: Action, dry_run: bool) -> Result<RunRequest,
         scaling_profile: target.profile.clone(),
         dry_run,
         dynamodb_region: region.clone(),
+        override_state: target.override_state,
+        // SNS where the original published: the region this process runs
+        // in (AWS_REGION / the profile), else the tables' region.
+        notify_region: cloud.default_region(),
     })
 }
 
 async fn cloud() -> AwsCloud {
-    AwsCloud::new(load_sdk_config().await, Tables::from_env())
+    cloud_with(Tables::from_env()).await
+}
+
+async fn cloud_with(tables: Tables) -> AwsCloud {
+    AwsCloud::new(load_sdk_config().await, tables)
 }
 
 async fn run_command(args: RunArgs) -> ExitCode {
     let actions: Vec<Action> = if args.testcases {
         vec![Action::Start, Action::Stop]
     } else {
-        match args.target.action.as_deref().map(str::parse::<Action>) {
-            Some(Ok(a)) => vec![a],
-            _ => return usage_error("-a/--action {Stop,Start} is required (or -t for the test cases)"),
+        match args.target.action.parse::<Action>() {
+            Ok(a) => vec![a],
+            Err(e) => return usage_error(&format!("-a/--action: {e}")),
         }
     };
     let cloud = cloud().await;
@@ -159,7 +181,7 @@ async fn run_command(args: RunArgs) -> ExitCode {
             eprintln!("waiting {}s before the next action", args.testcases_wait);
             tokio::time::sleep(Duration::from_secs(args.testcases_wait)).await;
         }
-        let request = match request(&args.target, *action, args.dry_run) {
+        let request = match request(&args.target, *action, args.dry_run, &cloud) {
             Ok(r) => r,
             Err(code) => return code,
         };
@@ -176,18 +198,17 @@ async fn run_command(args: RunArgs) -> ExitCode {
 
 async fn run_one(cloud: &dyn Cloud, request: &RunRequest, json: bool) -> ExitCode {
     let started = Instant::now();
-    let (config, plan) = match orchestrator::prepare(cloud, request).await {
+    let prepared = match orchestrator::prepare(cloud, request).await {
         Ok(p) => p,
         Err(e) => return refused(&e),
     };
     if !json {
-        println!("{}", plan.to_table());
+        println!("{}", prepared.plan.to_table());
     }
     let report = orchestrator::execute_plan(
         cloud,
-        &config,
-        plan,
-        request.dry_run,
+        request,
+        prepared,
         &Budget::unlimited(),
         &Settings::from_env(),
         started,
@@ -218,16 +239,17 @@ fn refused(e: &dyn std::fmt::Display) -> ExitCode {
 }
 
 async fn plan_command(target: Target) -> ExitCode {
-    let Some(action) = target.action.as_deref().and_then(|a| a.parse::<Action>().ok()) else {
-        return usage_error("-a/--action {Stop,Start} is required");
+    let action = match target.action.parse::<Action>() {
+        Ok(a) => a,
+        Err(e) => return usage_error(&format!("-a/--action: {e}")),
     };
-    let request = match request(&target, action, true) {
+    let cloud = cloud().await;
+    let request = match request(&target, action, true, &cloud) {
         Ok(r) => r,
         Err(code) => return code,
     };
-    let cloud = cloud().await;
     match orchestrator::prepare(&cloud, &request).await {
-        Ok((_, plan)) => {
+        Ok(orchestrator::Prepared { plan, .. }) => {
             if target.json {
                 println!("{}", serde_json::to_string_pretty(&plan).expect("plan serialises"));
             } else {
@@ -250,13 +272,24 @@ async fn config_command(command: ConfigCommand) -> ExitCode {
                 Err(e) => return refused(&e),
             };
             match document::parse(&text) {
-                Ok((_, config)) => {
+                Ok(parsed) => {
+                    let config = &parsed.config;
                     println!(
-                        "{}: workload {:?} is valid ({} tiers)",
+                        "{}: workload {:?} is valid ({} tiers{})",
                         file.display(),
                         config.workload.spec_name,
-                        config.tiers.len()
+                        config.tiers.len(),
+                        match parsed.shape {
+                            Shape::Loader => ", the original Loader's document shape",
+                            Shape::Document => "",
+                        }
                     );
+                    for w in &config.warnings {
+                        println!("  warning: {w}");
+                    }
+                    if let Some(note) = table_note(&parsed.tables, &Tables::from_env()) {
+                        println!("  note: {note}");
+                    }
                     ExitCode::SUCCESS
                 }
                 Err(e) => {
@@ -270,7 +303,7 @@ async fn config_command(command: ConfigCommand) -> ExitCode {
                 Ok(t) => t,
                 Err(e) => return refused(&e),
             };
-            let (items, config) = match document::parse(&text) {
+            let parsed = match document::parse(&text) {
                 Ok(parsed) => parsed,
                 Err(e) => {
                     eprintln!("{}: {e}", file.display());
@@ -278,32 +311,102 @@ async fn config_command(command: ConfigCommand) -> ExitCode {
                     return ExitCode::FAILURE;
                 }
             };
-            let cloud = cloud().await;
-            match cloud.config_store(&region).save(&items).await {
-                Ok(()) => {
-                    println!(
-                        "imported workload {:?} ({} tiers) into {region}",
-                        config.workload.spec_name,
-                        config.tiers.len()
-                    );
-                    ExitCode::SUCCESS
-                }
-                Err(e) => refused(&e),
+            for w in &parsed.config.warnings {
+                eprintln!("warning: {w}");
             }
+            // A Loader document names its tables: they are honoured, and a
+            // difference from the configured ones is said plainly.
+            let configured = Tables::from_env();
+            if let Some(note) = table_note(&parsed.tables, &configured) {
+                eprintln!("note: {note}");
+            }
+            let tables = Tables {
+                workload: parsed.tables.workload.clone().unwrap_or(configured.workload.clone()),
+                tier: parsed.tables.tier.clone().unwrap_or(configured.tier.clone()),
+                state: configured.state.clone(),
+            };
+            let cloud = cloud_with(tables.clone()).await;
+            let store = cloud.config_store(&region);
+            let config = &parsed.config;
+            if let Err(e) = store.save(&parsed.items).await {
+                return refused(&e);
+            }
+            println!(
+                "imported workload {:?} ({} tiers) into {} / {} in {region}",
+                config.workload.spec_name,
+                config.tiers.len(),
+                tables.workload,
+                tables.tier
+            );
+            seed_state(store.as_ref(), &config.workload.spec_name).await;
+            ExitCode::SUCCESS
         }
-        ConfigCommand::Export { workload, region } => {
+        ConfigCommand::Export {
+            workload,
+            region,
+            format,
+        } => {
+            let tables = Tables::from_env();
             let cloud = cloud().await;
             match cloud.config_store(&region).load(&workload).await {
                 Ok(Some(items)) => {
-                    println!(
-                        "{}",
-                        serde_json::to_string_pretty(&document::render(&items)).expect("document serialises")
-                    );
+                    let names = (tables.workload.as_str(), tables.tier.as_str());
+                    match format {
+                        ExportFormat::Document => println!(
+                            "{}",
+                            serde_json::to_string_pretty(&document::render(&items, Shape::Document, names))
+                                .expect("document serialises")
+                        ),
+                        ExportFormat::Loader => print!(
+                            "{}",
+                            serde_yaml::to_string(&document::render(&items, Shape::Loader, names))
+                                .expect("document serialises")
+                        ),
+                    }
                     ExitCode::SUCCESS
                 }
                 Ok(None) => refused(&format!("workload {workload:?} not found in {region}")),
                 Err(e) => refused(&e),
             }
         }
+    }
+}
+
+/// Says how a Loader document's table names relate to the configured ones.
+fn table_note(named: &document::DocumentTables, configured: &Tables) -> Option<String> {
+    let differs = |doc: &Option<String>, conf: &str| doc.as_deref().is_some_and(|d| d != conf);
+    (differs(&named.workload, &configured.workload) || differs(&named.tier, &configured.tier)).then(|| {
+        format!(
+            "the document names tables {} / {}; the scheduler reads {} / {} \
+             (WORKLOAD_SPEC_TABLE / TIER_SPEC_TABLE). Import writes to the document's tables",
+            named.workload.as_deref().unwrap_or(&configured.workload),
+            named.tier.as_deref().unwrap_or(&configured.tier),
+            configured.workload,
+            configured.tier
+        )
+    })
+}
+
+/// The original's Loader seeds the WorkloadState row (`Unmanaged`) when it
+/// loads a workload; an existing row is kept.
+async fn seed_state(store: &dyn ec2_tier_scheduler::ports::ConfigStore, workload: &str) {
+    use ec2_tier_scheduler::ports::{StateLookup, WorkloadState};
+    match store.load_state(workload).await {
+        Ok(StateLookup::Missing) => {
+            let state = WorkloadState {
+                last_action_type: "Unmanaged".into(),
+                last_action_time: ec2_tier_scheduler::ledger::utc_timestamp(ec2_tier_scheduler::ledger::epoch_now())
+                    .replace('T', " "),
+                profile: None,
+            };
+            match store.save_state(workload, &state).await {
+                Ok(None) => println!("WorkloadState row seeded as Unmanaged"),
+                Ok(Some(table)) => eprintln!("note: table {table} does not exist; no WorkloadState row written"),
+                Err(e) => eprintln!("warning: WorkloadState row not written: {e}"),
+            }
+        }
+        Ok(StateLookup::NoTable(table)) => eprintln!("note: table {table} does not exist; no WorkloadState row written"),
+        Ok(StateLookup::Found(_)) => {}
+        Err(e) => eprintln!("warning: WorkloadState table not read: {e}"),
     }
 }

@@ -1,20 +1,68 @@
-//! Workload documents for `config validate|import|export`: one
-//! WorkloadSpecification item plus its TierSpecification items, written as
-//! in the seed's JSON examples, in JSON or YAML:
+//! Workload documents for `config validate|import|export`, in two shapes.
+//!
+//! This project's shape: one WorkloadSpecification item plus its
+//! TierSpecification items, written as in the seed's JSON examples, in JSON
+//! or YAML:
 //!
 //! ```json
 //! { "workload": { "SpecName": "BotoTestCase1", ... },
 //!   "tiers": [ { "SpecName": "BotoTestCase1", "TierTagValue": "Role_Web", ... } ] }
 //! ```
+//!
+//! The original Loader's shape (`Loader/Loader.py`, YAML), which names the
+//! tables too:
+//!
+//! ```yaml
+//! workloads:
+//!   table: WorkloadSpecification
+//!   workload: { SpecName: MyWorkload, ... }
+//! tiers:
+//!   table: TierSpecification
+//!   tiers: [ { TierTagValue: Role_Web, SpecName: MyWorkload, ... } ]
+//! ```
+//!
+//! A Loader document also gets the Loader's own checks: every tier has a
+//! TierSequence for Start and for Stop, unique per action.
 
-use serde_json::{json, Value};
+use serde_json::{json, Map, Value};
 
 use super::{ConfigError, ConfigIssue, ItemNaming, WorkloadConfig};
 use crate::ports::WorkloadItems;
 
-/// Reads a document (JSON, or YAML when it is not JSON) and validates it
-/// with the orchestrator's rules. Returns the items to write and the config.
-pub fn parse(text: &str) -> Result<(WorkloadItems, WorkloadConfig), ConfigError> {
+/// The two document shapes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Shape {
+    /// `{"workload": {...}, "tiers": [...]}`.
+    Document,
+    /// The original Loader's `workloads:` / `tiers:` with `table:` keys.
+    Loader,
+}
+
+/// The table names a Loader document gives (`None` when absent).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DocumentTables {
+    /// `workloads.table`.
+    pub workload: Option<String>,
+    /// `tiers.table`.
+    pub tier: Option<String>,
+}
+
+/// A document read and validated.
+#[derive(Debug, Clone)]
+pub struct Parsed {
+    /// The items to write.
+    pub items: WorkloadItems,
+    /// The validated configuration.
+    pub config: WorkloadConfig,
+    /// Which shape it was written in.
+    pub shape: Shape,
+    /// The tables a Loader document names.
+    pub tables: DocumentTables,
+}
+
+/// Reads a document (JSON, or YAML when it is not JSON) in either shape and
+/// validates it with the orchestrator's rules.
+pub fn parse(text: &str) -> Result<Parsed, ConfigError> {
     let fail = |path: &str, message: String| ConfigError {
         workload: "?".into(),
         issues: vec![ConfigIssue {
@@ -37,9 +85,12 @@ pub fn parse(text: &str) -> Result<(WorkloadItems, WorkloadConfig), ConfigError>
     let Some(map) = value.as_object() else {
         return Err(fail(
             "document",
-            "expected a map with \"workload\" and \"tiers\"".into(),
+            "expected a map with \"workload\" and \"tiers\" (or the Loader's \"workloads\" and \"tiers\")".into(),
         ));
     };
+    if map.contains_key("workloads") {
+        return parse_loader(map);
+    }
     for key in map.keys() {
         if key != "workload" && key != "tiers" {
             return Err(fail(key, "unknown key (expected \"workload\" and \"tiers\")".into()));
@@ -63,10 +114,141 @@ pub fn parse(text: &str) -> Result<(WorkloadItems, WorkloadConfig), ConfigError>
         return Err(fail("workload.SpecName", "is required".into()));
     }
     let config = WorkloadConfig::from_items(&name, &workload, &tiers, ItemNaming::Document)?;
-    Ok((WorkloadItems { workload, tiers }, config))
+    Ok(Parsed {
+        items: WorkloadItems { workload, tiers },
+        config,
+        shape: Shape::Document,
+        tables: DocumentTables::default(),
+    })
 }
 
-/// The document form of a workload's items.
-pub fn render(items: &WorkloadItems) -> Value {
-    json!({ "workload": items.workload, "tiers": items.tiers })
+fn parse_loader(map: &Map<String, Value>) -> Result<Parsed, ConfigError> {
+    let mut issues = Vec::new();
+    let mut issue = |path: &str, message: String| {
+        issues.push(ConfigIssue {
+            path: path.into(),
+            message,
+        })
+    };
+    for key in map.keys() {
+        if key != "workloads" && key != "tiers" {
+            issue(key, "unknown key (a Loader document has \"workloads\" and \"tiers\")".into());
+        }
+    }
+    let section = |key: &str, inner: &str, issue: &mut dyn FnMut(&str, String)| -> (Option<Value>, Option<String>) {
+        let Some(section) = map.get(key) else {
+            issue(key, "is required".into());
+            return (None, None);
+        };
+        let Some(section) = section.as_object() else {
+            issue(key, format!("expected a map with \"table\" and \"{inner}\""));
+            return (None, None);
+        };
+        for k in section.keys() {
+            if k != "table" && k != inner {
+                issue(&format!("{key}.{k}"), format!("unknown key (expected \"table\" and \"{inner}\")"));
+            }
+        }
+        let table = match section.get("table") {
+            None | Some(Value::Null) => None,
+            Some(Value::String(t)) if !t.trim().is_empty() => Some(t.trim().to_string()),
+            Some(other) => {
+                issue(&format!("{key}.table"), format!("expected a table name, found {other}"));
+                None
+            }
+        };
+        if section.get(inner).is_none() {
+            issue(&format!("{key}.{inner}"), "is required".into());
+        }
+        (section.get(inner).cloned(), table)
+    };
+    let (workload, workload_table) = section("workloads", "workload", &mut issue);
+    let (tiers, tier_table) = section("tiers", "tiers", &mut issue);
+    let tiers = match tiers {
+        Some(Value::Array(list)) => list,
+        Some(_) => {
+            issue("tiers.tiers", "expected a list of tier items".into());
+            Vec::new()
+        }
+        None => Vec::new(),
+    };
+    let name = workload
+        .as_ref()
+        .and_then(|w| w.get("SpecName"))
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_string();
+    if workload.is_some() && name.is_empty() {
+        issue("workloads.workload.SpecName", "is required".into());
+    }
+    loader_sequences(&tiers, &mut issue);
+    let workload = workload.unwrap_or(Value::Null);
+    let validated = WorkloadConfig::from_items(&name, &workload, &tiers, ItemNaming::Loader);
+    let config = match validated {
+        Ok(config) if issues.is_empty() => config,
+        Ok(_) => {
+            return Err(ConfigError {
+                workload: if name.is_empty() { "?".into() } else { name },
+                issues,
+            })
+        }
+        Err(mut e) => {
+            issues.append(&mut e.issues);
+            e.issues = issues;
+            return Err(e);
+        }
+    };
+    Ok(Parsed {
+        items: WorkloadItems { workload, tiers },
+        config,
+        shape: Shape::Loader,
+        tables: DocumentTables {
+            workload: workload_table,
+            tier: tier_table,
+        },
+    })
+}
+
+/// The Loader's own checks: each tier has a TierSequence for Start and for
+/// Stop, and no two tiers share one for the same action.
+fn loader_sequences(tiers: &[Value], issue: &mut dyn FnMut(&str, String)) {
+    for section in ["TierStart", "TierStop"] {
+        let mut seen: Vec<(String, String)> = Vec::new();
+        for (index, tier) in tiers.iter().enumerate() {
+            let path = format!("tiers.tiers[{index}].{section}.TierSequence");
+            let sequence = tier.get(section).and_then(|s| s.get("TierSequence"));
+            let text = match sequence {
+                Some(Value::String(s)) if !s.trim().is_empty() => s.trim().to_string(),
+                Some(Value::Number(n)) => n.to_string(),
+                _ => {
+                    issue(&path, "is required in a Loader document (the original Loader checks it)".into());
+                    continue;
+                }
+            };
+            let tier_name = tier
+                .get("TierTagValue")
+                .and_then(Value::as_str)
+                .unwrap_or("?")
+                .to_string();
+            if let Some((other, _)) = seen.iter().find(|(_, s)| *s == text) {
+                issue(
+                    &path,
+                    format!("{text} is also the {section} sequence of tier {other:?}; the Loader requires unique sequences per action"),
+                );
+            }
+            seen.push((tier_name, text));
+        }
+    }
+}
+
+/// A workload's items in `shape`; `tables` names the tables in a Loader
+/// document (the configured ones).
+pub fn render(items: &WorkloadItems, shape: Shape, tables: (&str, &str)) -> Value {
+    match shape {
+        Shape::Document => json!({ "workload": items.workload, "tiers": items.tiers }),
+        Shape::Loader => json!({
+            "workloads": { "table": tables.0, "workload": items.workload },
+            "tiers": { "table": tables.1, "tiers": items.tiers },
+        }),
+    }
 }

@@ -88,23 +88,87 @@ pub(crate) fn req_string(map: &Map<String, Value>, key: &str, issues: &mut Issue
     value
 }
 
-/// An optional boolean stored as `"True"` / `"False"` in any case.
+/// Python's `strtobool`, which the original applies: `y yes t true on 1` and
+/// `n no f false off 0`, in any case.
+pub(crate) fn strtobool(text: &str) -> Option<bool> {
+    match text.trim().to_ascii_lowercase().as_str() {
+        "y" | "yes" | "t" | "true" | "on" | "1" => Some(true),
+        "n" | "no" | "f" | "false" | "off" | "0" => Some(false),
+        _ => None,
+    }
+}
+
+/// An optional boolean: a string read as the original's `strtobool`
+/// (`"True"`, `"yes"`, `"off"`, any case), or a native boolean, or a native
+/// number 1 / 0.
 pub(crate) fn opt_bool(map: &Map<String, Value>, key: &str, issues: &mut Issues) -> Option<bool> {
     match map.get(key)? {
         Value::Bool(b) => Some(*b),
-        Value::String(s) => match s.trim().to_ascii_lowercase().as_str() {
-            "true" => Some(true),
-            "false" => Some(false),
-            "" => None,
-            _ => {
-                issues.push(key, format!("{} is not \"True\" or \"False\"", show(&map[key])));
+        Value::String(s) if s.trim().is_empty() => None,
+        Value::String(s) => match strtobool(s) {
+            Some(b) => Some(b),
+            None => {
+                issues.push(
+                    key,
+                    format!(
+                        "{} is not a boolean (\"True\"/\"False\", or yes/no, on/off, y/n, t/f, 1/0)",
+                        show(&map[key])
+                    ),
+                );
                 None
             }
         },
+        Value::Number(n) if n.as_f64() == Some(1.0) => Some(true),
+        Value::Number(n) if n.as_f64() == Some(0.0) => Some(false),
         Value::Null => None,
         other => {
             issues.push(key, format!("expected \"True\" or \"False\", found {}", show(other)));
             None
+        }
+    }
+}
+
+/// An optional number of seconds, whole or fractional (`"2.5"`, `15`), at
+/// most `max` seconds.
+pub(crate) fn opt_secs(
+    map: &Map<String, Value>,
+    key: &str,
+    max: u64,
+    issues: &mut Issues,
+) -> Option<std::time::Duration> {
+    let value = map.get(key)?;
+    let parsed = match value {
+        Value::String(s) if s.trim().is_empty() => return None,
+        Value::String(s) => s.trim().parse::<f64>().ok(),
+        Value::Number(n) => n.as_f64(),
+        Value::Null => return None,
+        other => {
+            issues.push(
+                key,
+                format!("expected a number of seconds stored as a string, found {}", show(other)),
+            );
+            return None;
+        }
+    };
+    match parsed {
+        Some(n) if n.is_finite() && (0.0..=max as f64).contains(&n) => Some(std::time::Duration::from_secs_f64(n)),
+        Some(n) if n.is_finite() && n > max as f64 => {
+            issues.push(key, format!("{n} is larger than the maximum {max} seconds"));
+            None
+        }
+        _ => {
+            issues.push(key, format!("{} is not a number of seconds (0 or more)", show(value)));
+            None
+        }
+    }
+}
+
+/// Reports top-level attributes this version does not know as warnings, as
+/// the original did: they are ignored, never fatal.
+pub(crate) fn warn_unknown(map: &Map<String, Value>, known: &[&str], warnings: &mut Issues) {
+    for key in map.keys() {
+        if !known.contains(&key.as_str()) {
+            warnings.push(key, "unknown attribute, ignored");
         }
     }
 }

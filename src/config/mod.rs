@@ -17,9 +17,13 @@ use std::fmt;
 use serde::Serialize;
 use serde_json::Value;
 
-pub use tier::{ActionSpec, Readiness, ReadinessCheck, ReadinessOnTimeout, TierSpec, DEFAULT_INTER_TIER_DELAY_SECS};
+pub(crate) use tier::secs;
+pub use tier::{
+    show_secs, ActionSpec, FleetSubset, Readiness, ReadinessCheck, ReadinessOnTimeout, ScalingTarget, TierSpec,
+    DEFAULT_INTER_TIER_DELAY_SECS,
+};
 pub(crate) use workload::is_region;
-pub use workload::WorkloadSpec;
+pub use workload::{CrossAccount, WorkloadSpec, DEFAULT_EXTERNAL_ID, DEFAULT_WORKLOAD_REGION};
 
 use crate::override_check::OverrideCheck;
 
@@ -70,6 +74,8 @@ pub enum ItemNaming {
     Table,
     /// Items from an import document: `tiers[1]`.
     Document,
+    /// Items from a Loader document: `tiers.tiers[1]`.
+    Loader,
 }
 
 /// A workload and all its tiers, validated together.
@@ -79,6 +85,9 @@ pub struct WorkloadConfig {
     pub workload: WorkloadSpec,
     /// The TierSpecification items, in the order they were read.
     pub tiers: Vec<TierSpec>,
+    /// What was accepted but deserves a look (unknown attributes, a missing
+    /// WorkloadRegion), as the original logged them.
+    pub warnings: Vec<ConfigIssue>,
 }
 
 impl WorkloadConfig {
@@ -93,14 +102,17 @@ impl WorkloadConfig {
         naming: ItemNaming,
     ) -> Result<Self, ConfigError> {
         let mut issues = Vec::new();
+        let mut warnings = Vec::new();
         let workload_prefix = match naming {
             ItemNaming::Table => "WorkloadSpecification",
             ItemNaming::Document => "workload",
+            ItemNaming::Loader => "workloads.workload",
         };
         let workload = workload::parse(
             workload_item,
             expected_name,
             &mut fields::Issues::new(workload_prefix, &mut issues),
+            &mut fields::Issues::new(workload_prefix, &mut warnings),
         );
 
         if tier_items.is_empty() {
@@ -117,9 +129,11 @@ impl WorkloadConfig {
                     format!("TierSpecification[{name}]")
                 }
                 ItemNaming::Document => format!("tiers[{index}]"),
+                ItemNaming::Loader => format!("tiers.tiers[{index}]"),
             };
+            let mut item_warnings = fields::Issues::new(prefix.clone(), &mut warnings);
             let mut item_issues = fields::Issues::new(prefix, &mut issues);
-            if let Some(tier) = tier::parse(item, expected_name, &mut item_issues) {
+            if let Some(tier) = tier::parse(item, expected_name, &mut item_issues, &mut item_warnings) {
                 if tiers.iter().any(|t| t.name == tier.name) {
                     item_issues.push("TierTagValue", format!("tier {:?} is defined twice", tier.name));
                 } else {
@@ -133,7 +147,11 @@ impl WorkloadConfig {
         }
 
         match workload {
-            Some(workload) if issues.is_empty() => Ok(Self { workload, tiers }),
+            Some(workload) if issues.is_empty() => Ok(Self {
+                workload,
+                tiers,
+                warnings,
+            }),
             _ => Err(ConfigError {
                 workload: expected_name.to_string(),
                 issues,

@@ -123,8 +123,8 @@ fn seed_linux_item_loads_verbatim() {
     assert_eq!(stop.inter_tier_delay.as_secs(), 10);
     let check = stop.override_check.as_ref().unwrap();
     assert_eq!((check.path(), check.os()), ("/tmp/StopOverride", GuestOs::Linux));
-    assert_eq!(tier.scaling.get("default").map(String::as_str), Some("t2.nano"));
-    assert_eq!(tier.scaling.get("profileD").map(String::as_str), Some("c4.large"));
+    assert_eq!(tier.scaling.get("default").and_then(|t| t.instance_type.as_deref()), Some("t2.nano"));
+    assert_eq!(tier.scaling.get("profileD").and_then(|t| t.instance_type.as_deref()), Some("c4.large"));
     assert_eq!(tier.scaling.len(), 4);
 }
 

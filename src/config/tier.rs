@@ -6,7 +6,9 @@ use std::time::Duration;
 use serde::Serialize;
 use serde_json::{Map, Value};
 
-use super::fields::{opt_bool, opt_map, opt_string, opt_u64, reject_unknown, req_string, show, Issues};
+use super::fields::{
+    opt_bool, opt_map, opt_secs, opt_string, opt_u64, reject_unknown, req_string, show, warn_unknown, Issues,
+};
 use crate::override_check::{GuestOs, OverrideCheck};
 use crate::plan::Action;
 
@@ -27,8 +29,60 @@ pub struct TierSpec {
     pub start: Option<ActionSpec>,
     /// `TierStop`: how the tier is stopped; absent means it is not stopped.
     pub stop: Option<ActionSpec>,
-    /// `TierScaling`: profile name to instance type, applied at start.
-    pub scaling: BTreeMap<String, String>,
+    /// `TierScaling`: profile name to what the profile does at start.
+    pub scaling: BTreeMap<String, ScalingTarget>,
+}
+
+/// One `TierScaling` profile of a tier: either the README's instance type
+/// string (`"t2.nano"`) or the original's map form
+/// (`{InstanceType: t2.nano.u, FleetSubset: '50%'}`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ScalingTarget {
+    /// The type to change to (without the `.u` suffix), if any.
+    pub instance_type: Option<String>,
+    /// The type ended in `.u`: CPU credits `unlimited`; without it, a
+    /// burstable type is set back to `standard` (the original's rule).
+    pub unlimited_credits: bool,
+    /// How many of the tier's instances should run after the start.
+    pub fleet_subset: Option<FleetSubset>,
+}
+
+/// `FleetSubset`: a count (`'2'`) or a percentage (`'50%'`) of the tier's
+/// running + stopped instances.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub enum FleetSubset {
+    /// This many instances should run.
+    Count(u64),
+    /// This percentage of the tier should run; outside 1..=100 means all.
+    Percent(u64),
+}
+
+impl FleetSubset {
+    /// How many of `total` instances should run: a percentage is rounded
+    /// half to even, as Python's `round` in the original.
+    pub fn wanted(self, total: usize) -> usize {
+        match self {
+            Self::Count(n) => usize::try_from(n).unwrap_or(usize::MAX),
+            Self::Percent(p) if !(1..=100).contains(&p) => total,
+            Self::Percent(p) => {
+                let exact = total as u64 * p; // hundredths of an instance
+                let (whole, rest) = (exact / 100, exact % 100);
+                let up = rest > 50 || (rest == 50 && whole % 2 == 1);
+                (whole + u64::from(up)) as usize
+            }
+        }
+    }
+}
+
+impl std::fmt::Display for FleetSubset {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Count(n) => write!(f, "{n}"),
+            Self::Percent(p) => write!(f, "{p}%"),
+        }
+    }
 }
 
 impl TierSpec {
@@ -58,6 +112,8 @@ pub struct ActionSpec {
     /// `InterTierOrchestrationDelay`: wait after this tier before the next.
     #[serde(with = "secs")]
     pub inter_tier_delay: Duration,
+    /// `IgnoreStop` (TierStop only): the tier is not stopped at all.
+    pub ignore: bool,
     /// `TierStopOverrideFilename` + `TierStopOverrideOperatingSystem` (stop only).
     pub override_check: Option<OverrideCheck>,
     /// `TierReadiness` and friends: what must hold before the next tier begins.
@@ -99,12 +155,28 @@ pub enum ReadinessOnTimeout {
 /// Default `TierReadinessTimeout`: long enough for Windows status checks.
 const DEFAULT_READINESS_TIMEOUT_SECS: u64 = 600;
 
-mod secs {
+/// Seconds for JSON: whole seconds as an integer, fractions as a float.
+pub(crate) mod secs {
     use std::time::Duration;
     pub fn serialize<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_u64(d.as_secs())
+        if d.subsec_nanos() == 0 {
+            s.serialize_u64(d.as_secs())
+        } else {
+            s.serialize_f64(d.as_secs_f64())
+        }
     }
 }
+
+/// `10s`, `2.5s`: seconds for tables and messages.
+pub fn show_secs(d: Duration) -> String {
+    if d.subsec_nanos() == 0 {
+        format!("{}s", d.as_secs())
+    } else {
+        format!("{}s", (d.as_secs_f64() * 1000.0).round() / 1000.0)
+    }
+}
+
+const KNOWN: &[&str] = &["SpecName", "TierTagValue", "TierStart", "TierStop", "TierScaling"];
 
 const COMMON_KEYS: &[&str] = &[
     "TierSequence",
@@ -114,13 +186,19 @@ const COMMON_KEYS: &[&str] = &[
     "TierReadinessTimeout",
     "TierReadinessOnTimeout",
 ];
-const STOP_ONLY_KEYS: &[&str] = &["TierStopOverrideFilename", "TierStopOverrideOperatingSystem"];
+const STOP_ONLY_KEYS: &[&str] = &["TierStopOverrideFilename", "TierStopOverrideOperatingSystem", "IgnoreStop"];
 
-pub(super) fn parse(item: &Value, expected_workload: &str, issues: &mut Issues) -> Option<TierSpec> {
+pub(super) fn parse(
+    item: &Value,
+    expected_workload: &str,
+    issues: &mut Issues,
+    warnings: &mut Issues,
+) -> Option<TierSpec> {
     let Some(map) = item.as_object() else {
         issues.push("", format!("expected a map, found {}", show(item)));
         return None;
     };
+    warn_unknown(map, KNOWN, warnings);
     if let Some(spec) = req_string(map, "SpecName", issues) {
         if spec != expected_workload {
             issues.push(
@@ -178,7 +256,7 @@ fn parse_section(map: &Map<String, Value>, action: Action, issues: &mut Issues) 
             if map.contains_key(*key) {
                 issues.push(
                     key,
-                    "is only valid in TierStop (the override file is checked before stopping)",
+                    "is only valid in TierStop",
                 );
             }
         }
@@ -201,8 +279,9 @@ fn parse_section(map: &Map<String, Value>, action: Action, issues: &mut Issues) 
         issues.push("TierSequence", "is required");
     }
     let synchronous = opt_bool(map, "TierSynchronization", issues).unwrap_or(false);
-    let delay =
-        opt_u64(map, "InterTierOrchestrationDelay", MAX_SECONDS, issues).unwrap_or(DEFAULT_INTER_TIER_DELAY_SECS);
+    let delay = opt_secs(map, "InterTierOrchestrationDelay", MAX_SECONDS, issues)
+        .unwrap_or(Duration::from_secs(DEFAULT_INTER_TIER_DELAY_SECS));
+    let ignore = action == Action::Stop && opt_bool(map, "IgnoreStop", issues).unwrap_or(false);
 
     let override_check = if action == Action::Stop {
         parse_override(map, issues)
@@ -228,7 +307,8 @@ fn parse_section(map: &Map<String, Value>, action: Action, issues: &mut Issues) 
     Some(ActionSpec {
         sequence: sequence?,
         synchronous,
-        inter_tier_delay: Duration::from_secs(delay),
+        inter_tier_delay: delay,
+        ignore,
         override_check,
         readiness,
     })
@@ -327,25 +407,102 @@ fn parse_readiness(map: &Map<String, Value>, issues: &mut Issues) -> Option<Read
     })
 }
 
-fn parse_scaling(map: &Map<String, Value>, issues: &mut Issues) -> BTreeMap<String, String> {
+fn parse_scaling(map: &Map<String, Value>, issues: &mut Issues) -> BTreeMap<String, ScalingTarget> {
     let mut out = BTreeMap::new();
     for (profile, value) in map {
         if profile.trim().is_empty() {
             issues.push("", "profile names must not be empty");
             continue;
         }
-        match value.as_str().map(str::trim) {
-            Some(t) if is_instance_type(t) => {
-                out.insert(profile.clone(), t.to_string());
+        let target = match value {
+            Value::String(t) => parse_type(t.trim()).map_err(|e| (profile.clone(), e)).map(|(ty, unlimited)| ScalingTarget {
+                instance_type: Some(ty),
+                unlimited_credits: unlimited,
+                fleet_subset: None,
+            }),
+            Value::Object(inner) => {
+                let mut nested = issues.nested(profile);
+                reject_unknown(inner, &["InstanceType", "FleetSubset"], &mut nested);
+                let ty = match opt_string(inner, "InstanceType", &mut nested) {
+                    Some(t) => match parse_type(&t) {
+                        Ok(parsed) => Some(parsed),
+                        Err(e) => {
+                            nested.push("InstanceType", e);
+                            continue;
+                        }
+                    },
+                    None => None,
+                };
+                let subset = match inner.get("FleetSubset") {
+                    None | Some(Value::Null) => None,
+                    Some(v) => match parse_subset(v) {
+                        Ok(s) => s,
+                        Err(e) => {
+                            nested.push("FleetSubset", e);
+                            continue;
+                        }
+                    },
+                };
+                if ty.is_none() && subset.is_none() {
+                    nested.push("", "needs InstanceType, FleetSubset or both");
+                    continue;
+                }
+                Ok(ScalingTarget {
+                    unlimited_credits: ty.as_ref().is_some_and(|(_, u)| *u),
+                    instance_type: ty.map(|(t, _)| t),
+                    fleet_subset: subset,
+                })
             }
-            Some(t) => issues.push(profile, format!("{t:?} is not an instance type such as \"t3.micro\"")),
-            None => issues.push(
-                profile,
-                format!("expected an instance type string, found {}", show(value)),
-            ),
+            other => Err((
+                profile.clone(),
+                format!(
+                    "expected an instance type string or a map {{InstanceType, FleetSubset}}, found {}",
+                    show(other)
+                ),
+            )),
+        };
+        match target {
+            Ok(t) => {
+                out.insert(profile.clone(), t);
+            }
+            Err((field, message)) => issues.push(&field, message),
         }
     }
     out
+}
+
+/// `t2.nano` or `t2.nano.u` (CPU credits unlimited) -> the type and the flag.
+fn parse_type(text: &str) -> Result<(String, bool), String> {
+    let (ty, unlimited) = match text.strip_suffix(".u") {
+        Some(base) => (base, true),
+        None => (text, false),
+    };
+    if is_instance_type(ty) {
+        Ok((ty.to_string(), unlimited))
+    } else {
+        Err(format!(
+            "{text:?} is not an instance type such as \"t3.micro\" (or \"t3.micro.u\" for unlimited CPU credits)"
+        ))
+    }
+}
+
+/// `'2'`, `2`, `'50%'` -> a FleetSubset; an empty string is absent.
+fn parse_subset(value: &Value) -> Result<Option<FleetSubset>, String> {
+    let text = match value {
+        Value::String(s) => s.trim().to_string(),
+        Value::Number(n) if n.as_u64().is_some() => return Ok(n.as_u64().map(FleetSubset::Count)),
+        other => return Err(format!("expected a count or a percentage such as '2' or '50%', found {}", show(other))),
+    };
+    if text.is_empty() {
+        return Ok(None);
+    }
+    let parsed = match text.strip_suffix('%') {
+        Some(p) => p.trim().parse::<u64>().ok().map(FleetSubset::Percent),
+        None => text.parse::<u64>().ok().map(FleetSubset::Count),
+    };
+    parsed
+        .map(Some)
+        .ok_or_else(|| format!("{text:?} is not a count or a whole percentage such as '2' or '50%'"))
 }
 
 /// `t2.nano`, `m7i-flex.large`, `u-6tb1.metal`, `c6gn.16xlarge`.

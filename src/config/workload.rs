@@ -1,9 +1,69 @@
 //! The WorkloadSpecification item.
 
+use std::time::Duration;
+
 use serde::Serialize;
 use serde_json::Value;
 
-use super::fields::{opt_string, req_string, show, Issues};
+use super::fields::{opt_secs, opt_string, req_string, show, warn_unknown, Issues};
+
+/// The original acts in this region when `WorkloadRegion` is absent.
+pub const DEFAULT_WORKLOAD_REGION: &str = "us-west-2";
+/// The ExternalId the original passes to AssumeRole when
+/// `CrossAccountRoleExternalId` is absent.
+pub const DEFAULT_EXTERNAL_ID: &str = "externalID";
+/// The original's pause after a type change, before the start (seconds).
+pub const DEFAULT_SCALE_INSTANCE_DELAY_SECS: f64 = 4.0;
+
+const KNOWN: &[&str] = &[
+    "SpecName",
+    "WorkloadFilterTagName",
+    "WorkloadFilterTagValue",
+    "WorkloadRegion",
+    "TierFilterTagName",
+    "VPC_ID",
+    "DisableAllSchedulingActions",
+    "SNSTopicName",
+    "SSMS3BucketName",
+    "SSMS3KeyPrefixName",
+    "CrossAccountRole",
+    "CrossAccountRoleExternalId",
+    "ScaleInstanceDelay",
+];
+
+/// `CrossAccountRole`: the workload's instances live in another account,
+/// reached with credentials from `sts:AssumeRole` on this role.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CrossAccount {
+    /// The role ARN.
+    pub role_arn: String,
+    /// `CrossAccountRoleExternalId`, or the original's default.
+    #[serde(skip_serializing)]
+    pub external_id: String,
+    /// The account the role belongs to (from its ARN).
+    pub account_id: String,
+}
+
+/// `arn:aws:iam::111122223333:role/path/name` -> `111122223333`.
+pub(crate) fn role_account(arn: &str) -> Option<&str> {
+    let parts: Vec<&str> = arn.splitn(6, ':').collect();
+    let ok = parts.len() == 6
+        && parts[0] == "arn"
+        && matches!(parts[1], "aws" | "aws-cn" | "aws-us-gov")
+        && parts[2] == "iam"
+        && parts[3].is_empty()
+        && parts[4].len() == 12
+        && parts[4].chars().all(|c| c.is_ascii_digit())
+        && parts[5].strip_prefix("role/").is_some_and(|name| {
+            !name.is_empty()
+                && name.len() <= 512
+                && name
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "+=,.@_-/".contains(c))
+        });
+    ok.then(|| parts[4])
+}
 
 /// Tier-independent configuration of one workload.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -28,13 +88,23 @@ pub struct WorkloadSpec {
     pub ssm_bucket: Option<String>,
     /// `SSMS3KeyPrefixName`: key prefix below the bucket.
     pub ssm_key_prefix: Option<String>,
+    /// `CrossAccountRole` (+ `CrossAccountRoleExternalId`): act in another account.
+    pub cross_account: Option<CrossAccount>,
+    /// `ScaleInstanceDelay`: pause after a tier's type changes, before its start.
+    pub scale_instance_delay: Duration,
 }
 
-pub(super) fn parse(item: &Value, expected_name: &str, issues: &mut Issues) -> Option<WorkloadSpec> {
+pub(super) fn parse(
+    item: &Value,
+    expected_name: &str,
+    issues: &mut Issues,
+    warnings: &mut Issues,
+) -> Option<WorkloadSpec> {
     let Some(map) = item.as_object() else {
         issues.push("", format!("expected a map, found {}", show(item)));
         return None;
     };
+    warn_unknown(map, KNOWN, warnings);
     let spec_name = req_string(map, "SpecName", issues);
     if let Some(name) = &spec_name {
         if name != expected_name {
@@ -62,7 +132,17 @@ pub(super) fn parse(item: &Value, expected_name: &str, issues: &mut Issues) -> O
         issues.push("TierFilterTagName", "must differ from WorkloadFilterTagName");
     }
 
-    let region = req_string(map, "WorkloadRegion", issues);
+    let region = match opt_string(map, "WorkloadRegion", issues) {
+        Some(r) => Some(r),
+        None if map.get("WorkloadRegion").is_some_and(|v| !v.is_string() && !v.is_null()) => None,
+        None => {
+            warnings.push(
+                "WorkloadRegion",
+                format!("is missing: the workload is acted on in {DEFAULT_WORKLOAD_REGION}, as the original did"),
+            );
+            Some(DEFAULT_WORKLOAD_REGION.to_string())
+        }
+    };
     if let Some(r) = &region {
         if !is_region(r) {
             issues.push(
@@ -80,9 +160,15 @@ pub(super) fn parse(item: &Value, expected_name: &str, issues: &mut Issues) -> O
             issues.push("VPC_ID", format!("{v:?} is not a VPC id such as \"vpc-0a1b2c3d\""));
         }
     }
-    // The seed: any value other than the string "1" is ignored.
-    let scheduling_disabled =
-        matches!(map.get("DisableAllSchedulingActions"), Some(Value::String(s)) if s.trim() == "1");
+    // The seed: "1" turns the workload off, any other value is ignored. The
+    // original reads it through the low-level client, so a number 1 counts
+    // too; a native boolean true means the same.
+    let scheduling_disabled = match map.get("DisableAllSchedulingActions") {
+        Some(Value::String(s)) => s.trim() == "1",
+        Some(Value::Number(n)) => n.as_f64() == Some(1.0),
+        Some(Value::Bool(b)) => *b,
+        _ => false,
+    };
 
     let sns_topic = opt_string(map, "SNSTopicName", issues);
     if let Some(t) = &sns_topic {
@@ -113,6 +199,45 @@ pub(super) fn parse(item: &Value, expected_name: &str, issues: &mut Issues) -> O
         }
     }
 
+    let role = opt_string(map, "CrossAccountRole", issues);
+    let external_id = opt_string(map, "CrossAccountRoleExternalId", issues);
+    let cross_account = match (role, external_id) {
+        (Some(role), external_id) => match role_account(&role) {
+            Some(account) => {
+                let external_id = external_id.unwrap_or_else(|| DEFAULT_EXTERNAL_ID.to_string());
+                let ok = (2..=1224).contains(&external_id.len())
+                    && external_id
+                        .chars()
+                        .all(|c| c.is_ascii_alphanumeric() || "+=,.@:/-_".contains(c));
+                if !ok {
+                    issues.push(
+                        "CrossAccountRoleExternalId",
+                        "must be 2 to 1224 characters of letters, digits and +=,.@:/-_ (STS's rule)",
+                    );
+                }
+                Some(CrossAccount {
+                    account_id: account.to_string(),
+                    role_arn: role,
+                    external_id,
+                })
+            }
+            None => {
+                issues.push(
+                    "CrossAccountRole",
+                    format!("{role:?} is not an IAM role ARN such as \"arn:aws:iam::111122223333:role/Scheduler\""),
+                );
+                None
+            }
+        },
+        (None, Some(_)) => {
+            issues.push("CrossAccountRoleExternalId", "has no effect without CrossAccountRole");
+            None
+        }
+        (None, None) => None,
+    };
+    let scale_instance_delay = opt_secs(map, "ScaleInstanceDelay", 3600, issues)
+        .unwrap_or(Duration::from_secs_f64(DEFAULT_SCALE_INSTANCE_DELAY_SECS));
+
     Some(WorkloadSpec {
         spec_name: spec_name?,
         filter_tag_name: filter_tag_name?,
@@ -124,6 +249,8 @@ pub(super) fn parse(item: &Value, expected_name: &str, issues: &mut Issues) -> O
         sns_topic,
         ssm_bucket,
         ssm_key_prefix,
+        cross_account,
+        scale_instance_delay,
     })
 }
 

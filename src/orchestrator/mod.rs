@@ -22,7 +22,7 @@ use crate::error::RunError;
 use crate::instance::Discovery;
 use crate::notify;
 use crate::plan::{self, Action, Checkpoint, Plan};
-use crate::ports::{Cloud, Compute, Notifier, OutputLocation, RemoteCheck};
+use crate::ports::{Cloud, Compute, Notifier, OutputLocation, RemoteCheck, StateLookup, WorkloadPorts, WorkloadState};
 use crate::summary::{Noted, RunStatus, RunSummary, TierOutcome};
 
 /// Largest StopInstances / StartInstances batch.
@@ -45,6 +45,45 @@ pub struct RunRequest {
     pub dry_run: bool,
     /// Region of the configuration tables.
     pub dynamodb_region: String,
+    /// Run a Start even when the WorkloadState table says the last action
+    /// was already a Start (`-o/--overrideState`, `"overrideState": true`).
+    pub override_state: bool,
+    /// Where the SNS topic is looked up: the scheduler's own region (the
+    /// function's, or the CLI's configured region), as the original
+    /// published; `None` means the configuration tables' region.
+    pub notify_region: Option<String>,
+}
+
+impl RunRequest {
+    /// A request with the defaults: no profile, not a dry run, the state
+    /// check on, notifications in the tables' region.
+    pub fn new(workload: impl Into<String>, action: Action, dynamodb_region: impl Into<String>) -> Self {
+        Self {
+            workload: workload.into(),
+            action,
+            scaling_profile: None,
+            dry_run: false,
+            dynamodb_region: dynamodb_region.into(),
+            override_state: false,
+            notify_region: None,
+        }
+    }
+
+    fn notify_region(&self) -> &str {
+        self.notify_region.as_deref().unwrap_or(&self.dynamodb_region)
+    }
+}
+
+/// What [`prepare`] found: the configuration, the plan, and the ports
+/// acting where the workload's instances live (absent when the run is
+/// skipped before discovery).
+pub struct Prepared {
+    /// The validated configuration.
+    pub config: WorkloadConfig,
+    /// The plan.
+    pub plan: Plan,
+    /// EC2 and SSM in the workload's account and region.
+    pub ports: Option<WorkloadPorts>,
 }
 
 /// Tunables with production defaults; tests shorten them.
@@ -129,26 +168,66 @@ pub async fn load_config(cloud: &dyn Cloud, workload: &str, dynamodb_region: &st
     )?)
 }
 
-/// Loads the configuration, discovers the instances and builds the plan.
-/// Makes read-only calls only.
-pub async fn prepare(cloud: &dyn Cloud, request: &RunRequest) -> Result<(WorkloadConfig, Plan), RunError> {
+/// Loads the configuration, checks the WorkloadState rule, assumes the
+/// workload's role, discovers the instances and builds the plan. Makes
+/// read-only calls only.
+pub async fn prepare(cloud: &dyn Cloud, request: &RunRequest) -> Result<Prepared, RunError> {
     if request.workload.trim().is_empty() {
         return Err(RunError::Request("workloadIdentifier must not be empty".into()));
     }
     let config = load_config(cloud, &request.workload, &request.dynamodb_region).await?;
-    let compute = cloud.compute(&config.workload.region);
+    let cloud_error = |source| RunError::Cloud {
+        workload: request.workload.clone(),
+        source,
+    };
+    if let Some(reason) = state_skip(cloud, request).await.map_err(cloud_error)? {
+        let mut plan = plan::build(&config, &[], request.action, request.scaling_profile.as_deref());
+        plan.state_skip = Some(reason);
+        return Ok(Prepared {
+            config,
+            plan,
+            ports: None,
+        });
+    }
     let w = &config.workload;
+    let ports = cloud
+        .workload_ports(&w.region, w.cross_account.as_ref())
+        .await
+        .map_err(cloud_error)?;
     let query = Discovery {
         workload_tag: (w.filter_tag_name.clone(), w.filter_tag_value.clone()),
         tier_tag_key: w.tier_tag_name.clone(),
         vpc_id: w.vpc_id.clone(),
     };
-    let instances = compute.discover(&query).await.map_err(|source| RunError::Cloud {
-        workload: request.workload.clone(),
-        source,
-    })?;
+    let instances = ports.compute.discover(&query).await.map_err(cloud_error)?;
     let plan = plan::build(&config, &instances, request.action, request.scaling_profile.as_deref());
-    Ok((config, plan))
+    Ok(Prepared {
+        config,
+        plan,
+        ports: Some(ports),
+    })
+}
+
+/// The original's WorkloadState rule: a Start is skipped when the last
+/// recorded action is already a Start, unless the request overrides it.
+/// A missing table is said once in the log and the run goes on.
+async fn state_skip(cloud: &dyn Cloud, request: &RunRequest) -> Result<Option<String>, crate::error::CloudError> {
+    if request.action != Action::Start || request.override_state {
+        return Ok(None);
+    }
+    match cloud.config_store(&request.dynamodb_region).load_state(&request.workload).await? {
+        StateLookup::Found(state) if state.last_action_type == "Start" => Ok(Some(format!(
+            "the WorkloadState table says the last action was already a Start (at {}{}); nothing was done. \
+             Use -o/--overrideState (CLI) or \"overrideState\": true (event) to start anyway",
+            state.last_action_time,
+            state.profile.map(|p| format!(", profile {p}")).unwrap_or_default()
+        ))),
+        StateLookup::NoTable(table) => {
+            tracing::warn!(%table, "the WorkloadState table does not exist: the last-action check is skipped");
+            Ok(None)
+        }
+        StateLookup::Found(_) | StateLookup::Missing => Ok(None),
+    }
 }
 
 /// Runs one request end to end.
@@ -172,11 +251,14 @@ pub async fn run_resumed(
     settings: &Settings,
 ) -> Result<RunReport, RunError> {
     let started = Instant::now();
-    let (config, mut plan) = prepare(cloud, request).await?;
+    let mut request = request.clone();
+    // A continuation of a run already passed the WorkloadState check.
+    request.override_state |= resume.is_some();
+    let mut prepared = prepare(cloud, &request).await?;
     if let Some(checkpoint) = resume {
-        checkpoint.apply(&mut plan);
+        checkpoint.apply(&mut prepared.plan);
     }
-    let mut report = execute_plan(cloud, &config, plan, request.dry_run, budget, settings, started).await?;
+    let mut report = execute_plan(cloud, &request, prepared, budget, settings, started).await?;
     if let (Some(earlier), Some(now)) = (resume, report.checkpoint.as_mut()) {
         // Keep what earlier invocations recorded: the next one needs all of it.
         for seq in &earlier.done_sequences {
@@ -198,19 +280,37 @@ pub async fn run_resumed(
     Ok(report)
 }
 
-/// Carries out a plan made by [`prepare`]. `started` is when the run began
-/// (timings in the summary count from it).
+/// Carries out a plan made by [`prepare`] for `request`. `started` is when
+/// the run began (timings in the summary count from it).
 pub async fn execute_plan(
     cloud: &dyn Cloud,
-    config: &WorkloadConfig,
-    plan: Plan,
-    dry_run: bool,
+    request: &RunRequest,
+    prepared: Prepared,
     budget: &Budget,
     settings: &Settings,
     started: Instant,
 ) -> Result<RunReport, RunError> {
+    let Prepared { config, plan, ports } = prepared;
+    let config = &config;
+    let dry_run = request.dry_run;
+    if let Some(reason) = &plan.state_skip {
+        let summary = RunSummary::for_plan(&plan, dry_run, RunStatus::Skipped, reason.clone());
+        return Ok(RunReport {
+            summary,
+            plan,
+            checkpoint: None,
+        });
+    }
     if let Some(reason) = &plan.disabled_reason {
-        let summary = RunSummary::for_plan(&plan, dry_run, RunStatus::Disabled, reason.clone());
+        let mut summary = RunSummary::for_plan(&plan, dry_run, RunStatus::Disabled, reason.clone());
+        // The original publishes a notice that the kill switch is on.
+        if let (Some(topic), false) = (&config.workload.sns_topic, dry_run) {
+            let (subject, body) = notify::kill_switch_message(&config.workload.spec_name, plan.action);
+            if let Err(e) = cloud.notifier(request.notify_region()).publish(topic, &subject, &body).await {
+                tracing::warn!(error = %e, "kill-switch notification failed");
+                summary.notification_errors.push(format!("kill switch notice: {e}"));
+            }
+        }
         return Ok(RunReport {
             summary,
             plan,
@@ -234,11 +334,20 @@ pub async fn execute_plan(
         });
     }
 
-    let region = config.workload.region.clone();
+    let ports = match ports {
+        Some(p) => p,
+        None => cloud
+            .workload_ports(&config.workload.region, config.workload.cross_account.as_ref())
+            .await
+            .map_err(|source| RunError::Cloud {
+                workload: config.workload.spec_name.clone(),
+                source,
+            })?,
+    };
     let execution = Execution {
-        compute: cloud.compute(&region),
-        remote: cloud.remote_check(&region),
-        notifier: cloud.notifier(&region),
+        compute: ports.compute,
+        remote: ports.remote,
+        notifier: cloud.notifier(request.notify_region()),
         config,
         action: plan.action,
         budget,
@@ -247,6 +356,7 @@ pub async fn execute_plan(
     };
     execution.preconditions(&plan).await?;
     let (mut summary, checkpoint) = execution.execute(&plan).await;
+    summary.workload_state = Some(record_state(cloud, request, &plan).await);
     summary.duration_ms = started.elapsed().as_millis() as u64;
     execution.notify_summary(&mut summary).await;
     Ok(RunReport {
@@ -254,6 +364,35 @@ pub async fn execute_plan(
         plan,
         checkpoint,
     })
+}
+
+/// Writes the WorkloadState row after a real run, as the original did:
+/// the action, the time and, on a Start with a profile, the profile.
+/// Returns what happened, for the summary; a failure never fails the run.
+async fn record_state(cloud: &dyn Cloud, request: &RunRequest, plan: &Plan) -> String {
+    let state = WorkloadState {
+        last_action_type: request.action.to_string(),
+        last_action_time: crate::ledger::utc_timestamp(crate::ledger::epoch_now()).replace('T', " "),
+        profile: match request.action {
+            Action::Start => plan.scaling_profile.clone(),
+            Action::Stop => None,
+        },
+    };
+    match cloud
+        .config_store(&request.dynamodb_region)
+        .save_state(&request.workload, &state)
+        .await
+    {
+        Ok(None) => format!("LastActionType {} at {} recorded", state.last_action_type, state.last_action_time),
+        Ok(Some(table)) => {
+            tracing::warn!(%table, "the WorkloadState table does not exist: the last action is not recorded");
+            format!("table {table} does not exist; the last action was not recorded")
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "writing the WorkloadState row failed");
+            format!("not recorded: {e}")
+        }
+    }
 }
 
 /// One run's execution state, shared by the tier tasks.
@@ -380,10 +519,10 @@ impl Execution<'_> {
                 let delay = group.delay_after;
                 let offload = self.settings.offload_delays_over.is_some_and(|limit| delay > limit);
                 if offload || self.budget.remaining() < delay {
-                    checkpoint.resume_after_secs = delay.as_secs();
+                    checkpoint.resume_after_secs = delay.as_secs_f64().ceil() as u64;
                     stop = Some(TierEnd::Deadline(format!(
-                        "the {}s InterTierOrchestrationDelay after sequence {} {}",
-                        delay.as_secs(),
+                        "the {} InterTierOrchestrationDelay after sequence {} {}",
+                        crate::config::show_secs(delay),
                         group.sequence,
                         if offload {
                             "is waited outside the function"

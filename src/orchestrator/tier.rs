@@ -11,7 +11,12 @@ use super::{Execution, TierEnd, TierResult, EC2_BATCH};
 use crate::error::CloudError;
 use crate::instance::InstanceState;
 use crate::plan::{Action, InstancePlan, Step, TierPlan};
-use crate::summary::{Failure, Noted, Resize, TierOutcome};
+use crate::summary::{CreditChange, Failure, Noted, Resize, TierOutcome};
+
+/// Rounds of StartInstances for a just-resized instance that EC2 refused:
+/// the type change may not have propagated yet (why the original waits
+/// ScaleInstanceDelay before starting).
+const RESIZED_START_ROUNDS: u32 = 3;
 
 /// Tries for a batch that fails with a transient error (throttling that
 /// outlasted the SDK's own retries, capacity at start).
@@ -116,8 +121,15 @@ impl Execution<'_> {
 
         // 3. Scaling profile: change types of stopped instances before start,
         //    only when they will be started in this invocation.
+        let mut resized_ok: HashSet<String> = HashSet::new();
         if self.action == Action::Start && in_time {
-            out.resized = self.resize(&todo).await;
+            (out.resized, out.credits) = self.scale(&todo).await;
+            resized_ok.extend(out.resized.iter().filter(|r| r.error.is_none()).map(|r| r.id.clone()));
+            if !resized_ok.is_empty() {
+                // Once per tier, not per instance: StartInstances can fail
+                // while a type change propagates.
+                self.pause(self.config.workload.scale_instance_delay).await;
+            }
         }
 
         // 4. The action.
@@ -157,7 +169,8 @@ impl Execution<'_> {
             if tier.synchronous {
                 end = self.act_one_by_one(&ids, &mut out).await;
             } else {
-                let result = self.act_in_batches(&ids).await;
+                let mut result = self.act_in_batches(&ids).await;
+                self.retry_resized_starts(&mut result, &resized_ok).await;
                 out.acted = result.ok;
                 out.failed.extend(result.failed);
                 if !result.not_done.is_empty() {
@@ -294,27 +307,141 @@ impl Execution<'_> {
         TierEnd::Done
     }
 
-    /// Applies the scaling profile to the instances about to start.
-    async fn resize(&self, todo: &[&InstancePlan]) -> Vec<Resize> {
-        let jobs = todo.iter().filter_map(|i| i.resize_to.as_ref().map(|to| (*i, to)));
-        stream::iter(jobs)
-            .map(|(i, to)| async move {
-                let error = self
-                    .compute
-                    .set_instance_type(&i.id, to)
-                    .await
-                    .err()
-                    .map(|e| e.to_string());
-                Resize {
-                    id: i.id.clone(),
-                    from: i.instance_type.clone(),
-                    to: to.clone(),
-                    error,
+    /// Sleeps for `delay`, cut to what the budget allows.
+    async fn pause(&self, delay: Duration) {
+        let (limit, _) = self.budget.cap(delay);
+        tokio::time::sleep(limit).await;
+    }
+
+    /// Starts refused for instances whose type just changed are tried
+    /// again after ScaleInstanceDelay, a few rounds while time allows.
+    async fn retry_resized_starts(&self, result: &mut BatchResult, resized: &HashSet<String>) {
+        for _ in 0..RESIZED_START_ROUNDS {
+            let (retry, keep): (Vec<Failure>, Vec<Failure>) = std::mem::take(&mut result.failed)
+                .into_iter()
+                .partition(|f| resized.contains(&f.id) && f.code.is_some());
+            result.failed = keep;
+            if retry.is_empty() {
+                return;
+            }
+            let delay = self.config.workload.scale_instance_delay.max(self.settings.poll_initial);
+            if self.budget.remaining() <= delay {
+                result.failed.extend(retry);
+                return;
+            }
+            tracing::info!(count = retry.len(), "start refused right after a type change; trying again");
+            tokio::time::sleep(delay).await;
+            let ids: Vec<String> = retry.iter().map(|f| f.id.clone()).collect();
+            let again = self.act_in_batches(&ids).await;
+            result.ok.extend(again.ok);
+            result.not_done.extend(again.not_done);
+            result.failed.extend(again.failed);
+        }
+    }
+
+    /// Applies the scaling profile to the instances about to start: the
+    /// type (EbsOptimized turned off first when EC2 says the new type cannot
+    /// have it) and, for burstable types, the CPU credit option (`.u`).
+    async fn scale(&self, todo: &[&InstancePlan]) -> (Vec<Resize>, Vec<CreditChange>) {
+        let scaled: Vec<&InstancePlan> = todo
+            .iter()
+            .copied()
+            .filter(|i| i.resize_to.is_some() || i.unlimited_credits.is_some())
+            .collect();
+        if scaled.is_empty() {
+            return (Vec::new(), Vec::new());
+        }
+        let final_type = |i: &InstancePlan| i.resize_to.clone().unwrap_or_else(|| i.instance_type.clone());
+        let mut types: Vec<String> = scaled.iter().map(|i| final_type(i)).collect();
+        types.sort();
+        types.dedup();
+        let facts: HashMap<String, crate::ports::TypeFacts> = match self.compute.type_facts(&types).await {
+            Ok(list) => list.into_iter().map(|f| (f.instance_type.clone(), f)).collect(),
+            Err(e) => {
+                tracing::warn!(error = %e, "DescribeInstanceTypes failed: EBS and credit options are left as they are");
+                HashMap::new()
+            }
+        };
+
+        let resized: Vec<Resize> = stream::iter(scaled.iter().filter_map(|i| i.resize_to.as_ref().map(|to| (*i, to))))
+            .map(|(i, to)| {
+                let clear_ebs = i.ebs_optimized && facts.get(to).is_some_and(|f| !f.ebs_optimizable);
+                async move {
+                    let mut error = None;
+                    if clear_ebs {
+                        error = self
+                            .compute
+                            .set_ebs_optimized(&i.id, false)
+                            .await
+                            .err()
+                            .map(|e| format!("EbsOptimized could not be turned off for {to}: {e}"));
+                    }
+                    if error.is_none() {
+                        error = self.compute.set_instance_type(&i.id, to).await.err().map(|e| e.to_string());
+                    }
+                    Resize {
+                        id: i.id.clone(),
+                        from: i.instance_type.clone(),
+                        to: to.clone(),
+                        ebs_optimized_cleared: clear_ebs && error.is_none(),
+                        error,
+                    }
                 }
             })
             .buffered(8)
             .collect()
-            .await
+            .await;
+
+        // CPU credits: only for instances now of a burstable type, and only
+        // where the option differs from what the profile asks.
+        let failed_resize: HashSet<&str> = resized
+            .iter()
+            .filter(|r| r.error.is_some())
+            .map(|r| r.id.as_str())
+            .collect();
+        let wanted: Vec<(String, bool)> = scaled
+            .iter()
+            .filter(|i| !failed_resize.contains(i.id.as_str()))
+            .filter(|i| facts.get(&final_type(i)).is_some_and(|f| f.burstable))
+            .filter_map(|i| i.unlimited_credits.map(|u| (i.id.clone(), u)))
+            .collect();
+        let mut credits = Vec::new();
+        if wanted.is_empty() {
+            return (resized, credits);
+        }
+        let ids: Vec<String> = wanted.iter().map(|(id, _)| id.clone()).collect();
+        let current: HashMap<String, bool> = match self.compute.cpu_credits(&ids).await {
+            Ok(list) => list.into_iter().collect(),
+            Err(e) => {
+                tracing::warn!(error = %e, "reading CPU credit options failed; setting them all");
+                HashMap::new()
+            }
+        };
+        let changes: Vec<(String, bool)> = wanted
+            .into_iter()
+            .filter(|(id, u)| current.get(id) != Some(u))
+            .collect();
+        if changes.is_empty() {
+            return (resized, credits);
+        }
+        let name = |u: bool| if u { "unlimited" } else { "standard" }.to_string();
+        match self.compute.set_cpu_credits(&changes).await {
+            Ok(refused) => {
+                for (id, u) in &changes {
+                    credits.push(CreditChange {
+                        id: id.clone(),
+                        cpu_credits: name(*u),
+                        error: refused.iter().find(|(r, _)| r == id).map(|(_, e)| e.clone()),
+                    });
+                }
+            }
+            Err(e) => credits.extend(changes.iter().map(|(id, u)| CreditChange {
+                id: id.clone(),
+                cpu_credits: name(*u),
+                error: Some(e.to_string()),
+            })),
+        }
+        (resized, credits)
     }
 
     /// Polls until every instance is in `want`, or `limit` passes. Returns the

@@ -29,6 +29,7 @@ fn inst(id: &str, tier: &str, state: InstanceState) -> Instance {
         state,
         instance_type: "t3.small".into(),
         tier: tier.into(),
+        ebs_optimized: false,
     }
 }
 

@@ -77,7 +77,10 @@ async fn discovery_pages_through_large_fleets_and_ignores_terminated() {
         .unwrap();
     let cloud = stack.cloud();
     let found = cloud
-        .compute("us-west-2")
+        .workload_ports("us-west-2", None)
+        .await
+        .unwrap()
+        .compute
         .discover(&ec2_tier_scheduler::instance::Discovery {
             workload_tag: ("Environment".into(), "ENV001".into()),
             tier_tag_key: "Role".into(),

@@ -60,7 +60,7 @@ async fn start_with_a_profile_resizes_stopped_instances_first() {
 async fn import_is_validated_and_export_round_trips() {
     let stack = Stack::start().await;
     let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/examples/workload.json")).unwrap();
-    let (items, config) = document::parse(&text).unwrap();
+    let document::Parsed { items, config, .. } = document::parse(&text).unwrap();
     assert_eq!(config.tiers.len(), 3);
     let cloud = stack.cloud();
     let store = cloud.config_store("us-west-2");

@@ -12,8 +12,10 @@ use async_trait::async_trait;
 use ec2_tier_scheduler::error::CloudError;
 use ec2_tier_scheduler::instance::{Discovery, Instance, InstanceState};
 use ec2_tier_scheduler::override_check::OverrideCheck;
+use ec2_tier_scheduler::config::CrossAccount;
 use ec2_tier_scheduler::ports::{
-    CheckPoll, Cloud, Compute, ConfigStore, Notifier, OutputLocation, RemoteCheck, WorkloadItems,
+    CheckPoll, Cloud, Compute, ConfigStore, Notifier, OutputLocation, RemoteCheck, StateLookup, TypeFacts,
+    WorkloadItems, WorkloadPorts, WorkloadState,
 };
 use serde_json::Value;
 use tokio::time::Instant;
@@ -23,6 +25,7 @@ pub const MUTATING: &[&str] = &[
     "StopInstances",
     "StartInstances",
     "ModifyInstanceAttribute",
+    "ModifyInstanceCreditSpecification",
     "SendCommand",
     "Publish",
     "TransactWriteItems",
@@ -45,6 +48,9 @@ pub struct FakeInstance {
     pub vpc: String,
     /// A transition in progress: the state reached at the instant.
     pub settles: Option<(Instant, InstanceState)>,
+    pub ebs_optimized: bool,
+    /// CPU credits `unlimited`.
+    pub unlimited: bool,
 }
 
 /// What the simulated SSM agent on an instance answers.
@@ -90,6 +96,12 @@ pub struct State {
     pub stuck: HashSet<String>,
     /// Instance types the region refuses.
     pub rejected_types: HashSet<String>,
+    /// WorkloadState rows; `None` when the table does not exist.
+    pub workload_state: Option<HashMap<String, WorkloadState>>,
+    /// Roles that can be assumed: role ARN -> ExternalId.
+    pub roles: HashMap<String, String>,
+    /// Workload ports handed out: (region, role ARN or "own").
+    pub ports_given: Vec<(String, String)>,
 }
 
 /// The fake cloud; clone it freely, all clones share state.
@@ -110,6 +122,7 @@ impl FakeCloud {
     pub fn new() -> Self {
         let state = State {
             bucket_region: "us-west-2".into(),
+            workload_state: Some(HashMap::new()),
             ..State::default()
         };
         Self {
@@ -147,6 +160,8 @@ impl FakeCloud {
                 tags,
                 vpc: vpc.to_string(),
                 settles: None,
+                ebs_optimized: false,
+                unlimited: false,
             },
         );
     }
@@ -300,9 +315,17 @@ fn service(op: &str) -> &'static str {
         "SendCommand" | "GetCommandInvocation" | "DescribeInstanceInformation" => "ssm",
         "Publish" => "sns",
         "GetBucketLocation" => "s3",
-        "GetItem" | "TransactWriteItems" => "dynamodb",
+        "GetItem" | "PutItem" | "TransactWriteItems" => "dynamodb",
+        "AssumeRole" => "sts",
         _ => "ec2",
     }
+}
+
+/// (can be EBS-optimised, burstable) as EC2 reports them: t2 neither
+/// optimisable nor not burstable; other t families burstable.
+pub fn type_facts(instance_type: &str) -> (bool, bool) {
+    let family = instance_type.split('.').next().unwrap_or_default();
+    (family != "t2", family.starts_with('t'))
 }
 
 fn settle(i: &mut FakeInstance, now: Instant, stuck: bool) {
@@ -337,6 +360,7 @@ impl Compute for FakeCloud {
                 state: i.state,
                 instance_type: i.instance_type.clone(),
                 tier: i.tags[&query.tier_tag_key].clone(),
+                ebs_optimized: i.ebs_optimized,
             })
             .collect())
     }
@@ -398,8 +422,55 @@ impl Compute for FakeCloud {
             "type changed on a {} instance",
             i.state
         );
+        assert!(
+            !i.ebs_optimized || type_facts(instance_type).0,
+            "{instance_type} cannot be EBS-optimised: EbsOptimized must be turned off first"
+        );
         i.instance_type = instance_type.to_string();
         Ok(())
+    }
+
+    async fn set_ebs_optimized(&self, id: &str, on: bool) -> Result<(), CloudError> {
+        self.record("ModifyInstanceAttribute", &[id.to_string()])?;
+        let mut s = self.lock();
+        let i = s.instances.get_mut(id).unwrap();
+        assert_eq!(i.state, InstanceState::Stopped, "EbsOptimized changed on a {} instance", i.state);
+        i.ebs_optimized = on;
+        Ok(())
+    }
+
+    async fn type_facts(&self, types: &[String]) -> Result<Vec<TypeFacts>, CloudError> {
+        self.record("DescribeInstanceTypes", types)?;
+        Ok(types
+            .iter()
+            .map(|t| {
+                let (ebs_optimizable, burstable) = type_facts(t);
+                TypeFacts {
+                    instance_type: t.clone(),
+                    ebs_optimizable,
+                    burstable,
+                }
+            })
+            .collect())
+    }
+
+    async fn cpu_credits(&self, ids: &[String]) -> Result<Vec<(String, bool)>, CloudError> {
+        self.record("DescribeInstanceCreditSpecifications", ids)?;
+        let s = self.lock();
+        Ok(ids
+            .iter()
+            .filter_map(|id| s.instances.get(id).map(|i| (id.clone(), i.unlimited)))
+            .collect())
+    }
+
+    async fn set_cpu_credits(&self, changes: &[(String, bool)]) -> Result<Vec<(String, String)>, CloudError> {
+        let ids: Vec<String> = changes.iter().map(|(id, _)| id.clone()).collect();
+        self.record("ModifyInstanceCreditSpecification", &ids)?;
+        let mut s = self.lock();
+        for (id, unlimited) in changes {
+            s.instances.get_mut(id).unwrap().unlimited = *unlimited;
+        }
+        Ok(Vec::new())
     }
 
     async fn status_checks_ok(&self, ids: &[String]) -> Result<Vec<(String, bool)>, CloudError> {
@@ -508,19 +579,56 @@ impl ConfigStore for FakeCloud {
     fn location(&self) -> String {
         "WorkloadSpecification (fake)".into()
     }
+
+    async fn load_state(&self, workload: &str) -> Result<StateLookup, CloudError> {
+        self.record("GetItem", &[])?;
+        Ok(match &self.lock().workload_state {
+            None => StateLookup::NoTable("WorkloadState".into()),
+            Some(rows) => rows
+                .get(workload)
+                .cloned()
+                .map_or(StateLookup::Missing, StateLookup::Found),
+        })
+    }
+
+    async fn save_state(&self, workload: &str, state: &WorkloadState) -> Result<Option<String>, CloudError> {
+        self.record("PutItem", &[])?;
+        Ok(match &mut self.lock().workload_state {
+            None => Some("WorkloadState".into()),
+            Some(rows) => {
+                rows.insert(workload.to_string(), state.clone());
+                None
+            }
+        })
+    }
 }
 
+#[async_trait]
 impl Cloud for FakeCloud {
     fn config_store(&self, _region: &str) -> Arc<dyn ConfigStore> {
         Arc::new(self.clone())
     }
-    fn compute(&self, _region: &str) -> Arc<dyn Compute> {
-        Arc::new(self.clone())
-    }
-    fn remote_check(&self, _region: &str) -> Arc<dyn RemoteCheck> {
-        Arc::new(self.clone())
-    }
     fn notifier(&self, _region: &str) -> Arc<dyn Notifier> {
         Arc::new(self.clone())
+    }
+    async fn workload_ports(&self, region: &str, role: Option<&CrossAccount>) -> Result<WorkloadPorts, CloudError> {
+        if let Some(role) = role {
+            self.record("AssumeRole", &[])?;
+            let allowed = self.lock().roles.get(&role.role_arn) == Some(&role.external_id);
+            if !allowed {
+                return Err(CloudError::new(
+                    "sts",
+                    "AssumeRole",
+                    Some("AccessDenied"),
+                    format!("not authorized to assume {}", role.role_arn),
+                ));
+            }
+        }
+        let who = role.map_or("own".to_string(), |r| r.role_arn.clone());
+        self.lock().ports_given.push((region.to_string(), who));
+        Ok(WorkloadPorts {
+            compute: Arc::new(self.clone()),
+            remote: Arc::new(self.clone()),
+        })
     }
 }

@@ -50,13 +50,7 @@ pub fn three_tiers(workload: &str, delay: u32) -> Vec<Value> {
 
 /// A request for the `us-west-2` configuration tables.
 pub fn request(workload: &str, action: Action) -> RunRequest {
-    RunRequest {
-        workload: workload.into(),
-        action,
-        scaling_profile: None,
-        dry_run: false,
-        dynamodb_region: "us-west-2".into(),
-    }
+    RunRequest::new(workload, action, "us-west-2")
 }
 
 /// Short polls so moto tests finish quickly.
