@@ -1,3 +1,5 @@
+use std::time::Duration;
+
 use serde_json::{json, Value};
 
 use super::*;
@@ -158,12 +160,17 @@ fn booleans_any_case_and_native_types_are_accepted() {
 }
 
 #[test]
-fn kill_switch_is_only_the_string_one() {
+fn kill_switch_is_one_as_a_string_or_a_native_number() {
+    // The original reads the item with the low-level client: a number 1
+    // counts like "1". Other strings are ignored, as in the seed.
     for (value, disabled) in [
         (json!("1"), true),
+        (json!(1), true),
+        (json!(1.0), true),
+        (json!(true), true),
         (json!("0"), false),
+        (json!(0), false),
         (json!("yes"), false),
-        (json!(1), false),
         (json!("True"), false),
     ] {
         let w = with(spec_workload(), "/DisableAllSchedulingActions", value.clone());
@@ -233,12 +240,12 @@ fn each_invalid_field_is_named_with_workload_and_tier() {
         (
             spec_workload(),
             with(spec_linux_tier(), "/TierStop/TierSynchronization", json!("maybe")),
-            "TierStop.TierSynchronization: \"maybe\" is not \"True\" or \"False\"",
+            "TierStop.TierSynchronization: \"maybe\" is not a boolean",
         ),
         (
             spec_workload(),
             with(spec_linux_tier(), "/TierStop/InterTierOrchestrationDelay", json!("ten")),
-            "InterTierOrchestrationDelay: \"ten\" is not a number",
+            "InterTierOrchestrationDelay: \"ten\" is not a number of seconds",
         ),
         (
             spec_workload(),
@@ -311,11 +318,6 @@ fn each_invalid_field_is_named_with_workload_and_tier() {
             with(spec_workload(), "/WorkloadRegion", json!("mars-1")),
             spec_linux_tier(),
             "WorkloadSpecification.WorkloadRegion: \"mars-1\" is not an AWS region",
-        ),
-        (
-            with(spec_workload(), "/WorkloadRegion", Value::Null),
-            spec_linux_tier(),
-            "WorkloadSpecification.WorkloadRegion: is required",
         ),
         (
             with(spec_workload(), "/WorkloadFilterTagName", json!(5)),
@@ -395,4 +397,158 @@ fn document_paths_use_list_indexes() {
         text.contains("tiers[1].TierStop.TierSequence: \"two\" is not a number"),
         "{text}"
     );
+}
+
+#[test]
+fn strtobool_values_of_the_original_are_accepted() {
+    for (text, expected) in [
+        ("yes", true),
+        ("Y", true),
+        ("t", true),
+        ("On", true),
+        ("1", true),
+        ("no", false),
+        ("N", false),
+        ("f", false),
+        ("OFF", false),
+        ("0", false),
+    ] {
+        let tier = with(spec_linux_tier(), "/TierStop/TierSynchronization", json!(text));
+        let config = load(spec_workload(), vec![tier]).unwrap();
+        assert_eq!(config.tiers[0].stop.as_ref().unwrap().synchronous, expected, "{text}");
+    }
+}
+
+#[test]
+fn delays_may_be_fractional_and_native_numbers() {
+    let tier = with(spec_linux_tier(), "/TierStop/InterTierOrchestrationDelay", json!("2.5"));
+    let tier = with(tier, "/TierStart/InterTierOrchestrationDelay", json!(15));
+    let config = load(with(spec_workload(), "/ScaleInstanceDelay", json!("0.5")), vec![tier]).unwrap();
+    let t = &config.tiers[0];
+    assert_eq!(t.stop.as_ref().unwrap().inter_tier_delay, Duration::from_millis(2500));
+    assert_eq!(t.start.as_ref().unwrap().inter_tier_delay, Duration::from_secs(15));
+    assert_eq!(config.workload.scale_instance_delay, Duration::from_millis(500));
+    // Absent: the original's 4 s.
+    let config = load(spec_workload(), vec![spec_linux_tier()]).unwrap();
+    assert_eq!(config.workload.scale_instance_delay, Duration::from_secs(4));
+    for bad in [json!("-1"), json!("soon"), json!("NaN")] {
+        let tier = with(spec_linux_tier(), "/TierStop/InterTierOrchestrationDelay", bad.clone());
+        let found = issues(spec_workload(), vec![tier]);
+        assert!(
+            found.iter().any(|i| i.contains("InterTierOrchestrationDelay")),
+            "{bad}: {found:?}"
+        );
+    }
+}
+
+#[test]
+fn tier_scaling_map_form_fleet_subset_and_unlimited_credits() {
+    let tier = with(
+        spec_linux_tier(),
+        "/TierScaling",
+        json!({
+            "DevMode": {"InstanceType": "t2.nano", "FleetSubset": "1"},
+            "ProdMode": {"InstanceType": "t3.medium.u", "FleetSubset": "100%"},
+            "Half": {"FleetSubset": 50},
+            "Plain": "t3.large.u",
+        }),
+    );
+    let config = load(spec_workload(), vec![tier]).unwrap();
+    let s = &config.tiers[0].scaling;
+    assert_eq!(
+        s["DevMode"],
+        ScalingTarget {
+            instance_type: Some("t2.nano".into()),
+            unlimited_credits: false,
+            fleet_subset: Some(FleetSubset::Count(1)),
+        }
+    );
+    assert_eq!(s["ProdMode"].instance_type.as_deref(), Some("t3.medium"));
+    assert!(s["ProdMode"].unlimited_credits);
+    assert_eq!(s["ProdMode"].fleet_subset, Some(FleetSubset::Percent(100)));
+    assert_eq!(s["Half"].instance_type, None);
+    assert_eq!(s["Half"].fleet_subset, Some(FleetSubset::Count(50)));
+    assert!(s["Plain"].unlimited_credits);
+
+    for (value, needle) in [
+        (json!({"InstanceType": "t2.nano", "FleetSize": "1"}), "FleetSize: unknown key"),
+        (json!({"InstanceType": "t2.nano", "FleetSubset": "half"}), "FleetSubset"),
+        (json!({"InstanceType": "huge"}), "InstanceType"),
+        (json!({}), "needs InstanceType, FleetSubset or both"),
+        (json!(["t2.nano"]), "found a list"),
+    ] {
+        let tier = with(spec_linux_tier(), "/TierScaling/DevMode", value.clone());
+        let found = issues(spec_workload(), vec![tier]);
+        assert!(
+            found.iter().any(|i| i.contains("TierScaling.DevMode") && i.contains(needle)),
+            "{value}: {found:?}"
+        );
+    }
+}
+
+#[test]
+fn fleet_subset_rounds_like_python_and_out_of_range_percent_means_all() {
+    assert_eq!(FleetSubset::Count(2).wanted(5), 2);
+    assert_eq!(FleetSubset::Percent(50).wanted(4), 2);
+    assert_eq!(FleetSubset::Percent(50).wanted(3), 2, "1.5 rounds to 2");
+    assert_eq!(FleetSubset::Percent(50).wanted(5), 2, "2.5 rounds half to even");
+    assert_eq!(FleetSubset::Percent(10).wanted(3), 0);
+    assert_eq!(FleetSubset::Percent(0).wanted(3), 3);
+    assert_eq!(FleetSubset::Percent(150).wanted(3), 3);
+}
+
+#[test]
+fn ignore_stop_is_read_in_tier_stop_only() {
+    let tier = with(spec_linux_tier(), "/TierStop/IgnoreStop", json!("True"));
+    let config = load(spec_workload(), vec![tier]).unwrap();
+    assert!(config.tiers[0].stop.as_ref().unwrap().ignore);
+    let tier = with(spec_linux_tier(), "/TierStart/IgnoreStop", json!("True"));
+    let found = issues(spec_workload(), vec![tier]);
+    assert!(found.iter().any(|i| i.contains("TierStart.IgnoreStop: is only valid in TierStop")), "{found:?}");
+}
+
+#[test]
+fn missing_region_is_the_originals_us_west_2_with_a_warning() {
+    let mut w = spec_workload();
+    w.as_object_mut().unwrap().remove("WorkloadRegion");
+    let config = load(w, vec![spec_linux_tier()]).unwrap();
+    assert_eq!(config.workload.region, "us-west-2");
+    assert!(config
+        .warnings
+        .iter()
+        .any(|w| w.to_string().contains("WorkloadRegion: is missing")));
+}
+
+#[test]
+fn unknown_item_attributes_are_warnings_not_errors() {
+    let w = with(spec_workload(), "/Owner", json!("team-a"));
+    let t = with(spec_linux_tier(), "/Comment", json!("web tier"));
+    let config = load(w, vec![t]).unwrap();
+    let warnings: Vec<String> = config.warnings.iter().map(|w| w.to_string()).collect();
+    assert!(warnings.contains(&"WorkloadSpecification.Owner: unknown attribute, ignored".to_string()));
+    assert!(warnings.contains(&"TierSpecification[Role_Web].Comment: unknown attribute, ignored".to_string()));
+}
+
+#[test]
+fn cross_account_role_names_the_account_and_defaults_the_external_id() {
+    let w = with(spec_workload(), "/CrossAccountRole", json!("arn:aws:iam::222233334444:role/Scheduler"));
+    let config = load(w.clone(), vec![spec_linux_tier()]).unwrap();
+    let c = config.workload.cross_account.unwrap();
+    assert_eq!(c.account_id, "222233334444");
+    assert_eq!(c.external_id, "externalID");
+    let config = load(
+        with(w, "/CrossAccountRoleExternalId", json!("s3cret-1")),
+        vec![spec_linux_tier()],
+    )
+    .unwrap();
+    assert_eq!(config.workload.cross_account.unwrap().external_id, "s3cret-1");
+    for bad in ["arn:aws:iam::2222:role/x", "Scheduler", "arn:aws:iam::222233334444:user/x"] {
+        let found = issues(with(spec_workload(), "/CrossAccountRole", json!(bad)), vec![spec_linux_tier()]);
+        assert!(found.iter().any(|i| i.contains("CrossAccountRole")), "{bad}: {found:?}");
+    }
+    let found = issues(
+        with(spec_workload(), "/CrossAccountRoleExternalId", json!("x1")),
+        vec![spec_linux_tier()],
+    );
+    assert!(found.iter().any(|i| i.contains("has no effect without CrossAccountRole")));
 }

@@ -179,10 +179,14 @@ fn scaling_profiles_resize_only_what_changes() {
     assert_eq!(web.instances[2].resize_to, None, "running instances are never modified");
     assert!(plan.to_table().contains("t3.small -> m5.large"));
 
-    // No profile: the tier's `default` entry applies.
+    // No profile: no type ever changes, `default` included (the original's
+    // rule); `-p default` applies that entry.
     let mut small = inst("i-4", "Role_Web", InstanceState::Stopped);
     small.instance_type = "t3.nano".into();
     let plan = build(&config, &[small.clone()], Action::Start, None);
+    assert_eq!(plan.groups[2].tiers[0].instances[0].resize_to, None);
+    assert_eq!(plan.scaling_profile, None);
+    let plan = build(&config, &[small.clone()], Action::Start, Some("default"));
     assert_eq!(
         plan.groups[2].tiers[0].instances[0].resize_to.as_deref(),
         Some("t3.small")
@@ -218,4 +222,94 @@ fn kill_switch_and_json_form() {
     assert_eq!(value["groups"][0]["tiers"][0]["instances"][0]["step"]["kind"], "act");
     assert_eq!(value["groups"][0]["delayAfterSecs"], 0, "nothing to do after Web");
     assert_eq!(value["action"], "Stop");
+}
+
+/// One tier `Role_Web` with the given TierScaling and TierStop extras.
+fn web_tier(scaling: serde_json::Value, stop_extra: serde_json::Value) -> WorkloadConfig {
+    let workload = json!({
+        "SpecName": "W", "WorkloadFilterTagName": "Environment", "WorkloadFilterTagValue": "ENV001",
+        "WorkloadRegion": "us-west-2", "TierFilterTagName": "Role",
+        "CrossAccountRole": "arn:aws:iam::222233334444:role/Scheduler"
+    });
+    let mut stop = json!({"TierSequence": "0", "InterTierOrchestrationDelay": "2.5"});
+    for (k, v) in stop_extra.as_object().unwrap() {
+        stop[k] = v.clone();
+    }
+    let tier = json!({"SpecName": "W", "TierTagValue": "Role_Web", "TierStop": stop,
+                      "TierStart": {"TierSequence": "0"}, "TierScaling": scaling});
+    WorkloadConfig::from_items("W", &workload, &[tier], ItemNaming::Table).unwrap()
+}
+
+#[test]
+fn fleet_subset_starts_the_first_stopped_instances_by_id_and_counts_running_ones() {
+    let config = web_tier(
+        json!({"Dev": {"InstanceType": "t2.nano", "FleetSubset": "50%"}, "One": {"FleetSubset": "1"}}),
+        json!({}),
+    );
+    let instances = [
+        inst("i-4", "Role_Web", InstanceState::Stopped),
+        inst("i-1", "Role_Web", InstanceState::Running),
+        inst("i-3", "Role_Web", InstanceState::Stopped),
+        inst("i-2", "Role_Web", InstanceState::Stopped),
+    ];
+    // 50% of 4 = 2 running wanted; i-1 runs already, so one more: i-2.
+    let plan = build(&config, &instances, Action::Start, Some("Dev"));
+    let web = &plan.groups[0].tiers[0];
+    let steps: Vec<(&str, bool)> = web
+        .instances
+        .iter()
+        .map(|i| (i.id.as_str(), matches!(i.step, Step::Act)))
+        .collect();
+    assert_eq!(steps, [("i-1", false), ("i-2", true), ("i-3", false), ("i-4", false)]);
+    assert_eq!(web.instances[1].resize_to.as_deref(), Some("t2.nano"));
+    for left in &web.instances[2..] {
+        assert_eq!(left.resize_to, None, "instances left stopped are not resized");
+        let Step::Skip { reason } = &left.step else { panic!() };
+        assert!(reason.contains("left stopped: FleetSubset 50%"), "{reason}");
+    }
+    assert!(plan.to_table().contains("left stopped"));
+    // A count already met by running instances starts nothing.
+    let plan = build(&config, &instances, Action::Start, Some("One"));
+    assert_eq!(plan.groups[0].tiers[0].actionable().count(), 0);
+    // Without the profile, every stopped instance starts.
+    let plan = build(&config, &instances, Action::Start, None);
+    assert_eq!(plan.groups[0].tiers[0].actionable().count(), 3);
+}
+
+#[test]
+fn unlimited_suffix_asks_for_credits_and_plain_types_for_standard() {
+    let config = web_tier(json!({"U": "t3.micro.u", "S": "t3.micro"}), json!({}));
+    let stopped = [inst("i-1", "Role_Web", InstanceState::Stopped)];
+    let plan = build(&config, &stopped, Action::Start, Some("U"));
+    let i = &plan.groups[0].tiers[0].instances[0];
+    assert_eq!(i.resize_to.as_deref(), Some("t3.micro"));
+    assert_eq!(i.unlimited_credits, Some(true));
+    assert!(plan.to_table().contains("t3.small -> t3.micro (unlimited)"));
+    let plan = build(&config, &stopped, Action::Start, Some("S"));
+    assert_eq!(plan.groups[0].tiers[0].instances[0].unlimited_credits, Some(false));
+    let plan = build(&config, &stopped, Action::Start, None);
+    assert_eq!(plan.groups[0].tiers[0].instances[0].unlimited_credits, None);
+}
+
+#[test]
+fn ignore_stop_leaves_the_tier_out_of_stop_only() {
+    let config = web_tier(json!({}), json!({"IgnoreStop": "True"}));
+    let running = [inst("i-1", "Role_Web", InstanceState::Running)];
+    let plan = build(&config, &running, Action::Stop, None);
+    assert!(plan.groups.is_empty());
+    assert!(plan.left_out[0].reason.contains("IgnoreStop"));
+    let stopped = [inst("i-1", "Role_Web", InstanceState::Stopped)];
+    assert_eq!(build(&config, &stopped, Action::Start, None).groups.len(), 1);
+}
+
+#[test]
+fn plan_names_the_account_and_shows_fractional_delays() {
+    let config = web_tier(json!({}), json!({}));
+    let plan = build(&config, &[], Action::Stop, None);
+    let account = plan.account.as_ref().unwrap();
+    assert_eq!(account.account_id, "222233334444");
+    assert!(plan.to_table().contains("Account: 222233334444"));
+    let json = serde_json::to_value(&plan).unwrap();
+    assert_eq!(json["account"]["accountId"], "222233334444");
+    assert_eq!(config.tiers[0].stop.as_ref().unwrap().inter_tier_delay.as_millis(), 2500);
 }

@@ -28,12 +28,16 @@ impl Moto {
     pub async fn start() -> Moto {
         for _ in 0..5 {
             let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-            let child = Command::new(venv_bin("moto_server"))
+            // The launcher adds what moto lacks (credit specifications,
+            // AssumeRole that can be refused); see its docstring.
+            let launcher = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/moto_launcher.py");
+            let child = Command::new(venv_bin("python"))
+                .arg(launcher)
                 .args(["-H", "127.0.0.1", "-p", &port.to_string()])
                 .stdout(Stdio::null())
                 .stderr(Stdio::null())
                 .spawn()
-                .expect("moto_server not found: run `make venv` first");
+                .expect("python in .venv not found: run `make venv` first");
             let mut moto = Moto {
                 child,
                 port,

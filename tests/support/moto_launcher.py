@@ -1,0 +1,138 @@
+"""Starts moto server with the few AWS behaviours this project needs and
+moto 5.2.5 lacks, so the adapters' real paths run against the emulator:
+
+- EC2 ModifyInstanceCreditSpecification is missing, and
+  DescribeInstanceCreditSpecifications always answers "standard": both are
+  backed here by a per-instance attribute.
+- STS AssumeRole succeeds for any ARN. Real STS refuses a role that does not
+  exist or whose trust policy's sts:ExternalId condition does not match; so
+  does this launcher. `OrganizationAccountAccessRole` (which AWS
+  Organizations creates in every member account) is assumable without a
+  check, so tests can set up a member account.
+
+Usage: python moto_launcher.py [moto_server arguments]
+"""
+
+import json
+import sys
+
+from moto.core.exceptions import ServiceException
+from moto.ec2.responses.instances import InstanceResponse
+from moto.iam.models import iam_backends
+from moto.core.responses import ActionResult
+from moto.sts.models import STSBackend
+
+BOOTSTRAP_ROLE = "OrganizationAccountAccessRole"
+
+
+def _credits(instance):
+    return getattr(instance, "ec2ts_cpu_credits", "standard")
+
+
+def describe_instance_credit_specifications(self):
+    ids = self._get_param("InstanceIds", [])
+    instances = self.ec2_backend.describe_instance_credit_specifications(ids)
+    return ActionResult(
+        {
+            "InstanceCreditSpecifications": [
+                {"InstanceId": i.id, "CpuCredits": _credits(i)} for i in instances
+            ]
+        }
+    )
+
+
+def modify_instance_credit_specification(self):
+    specs = self._get_param("InstanceCreditSpecifications", [])
+    ok, failed = [], []
+    for spec in specs:
+        instance_id = spec.get("InstanceId")
+        credits = spec.get("CpuCredits")
+        try:
+            instance = self.ec2_backend.get_instance(instance_id)
+        except Exception:  # moto raises its own InvalidInstanceID.NotFound
+            failed.append(
+                {
+                    "InstanceId": instance_id,
+                    "Error": {
+                        "Code": "InvalidInstanceID.NotFound",
+                        "Message": f"The instance ID '{instance_id}' does not exist",
+                    },
+                }
+            )
+            continue
+        if credits not in ("standard", "unlimited"):
+            failed.append(
+                {
+                    "InstanceId": instance_id,
+                    "Error": {"Code": "InvalidParameterValue", "Message": f"CpuCredits {credits}"},
+                }
+            )
+            continue
+        instance.ec2ts_cpu_credits = credits
+        ok.append({"InstanceId": instance_id})
+    return ActionResult(
+        {
+            "SuccessfulInstanceCreditSpecifications": ok,
+            "UnsuccessfulInstanceCreditSpecifications": failed,
+        }
+    )
+
+
+InstanceResponse.describe_instance_credit_specifications = describe_instance_credit_specifications
+InstanceResponse.modify_instance_credit_specification = modify_instance_credit_specification
+
+
+class AccessDenied(ServiceException):
+    code = "AccessDenied"
+
+
+_assume_role = STSBackend.assume_role
+
+
+def _external_ids(policy_text):
+    """The sts:ExternalId values a trust policy requires (empty: none)."""
+    try:
+        policy = json.loads(policy_text) if isinstance(policy_text, str) else policy_text
+    except ValueError:
+        return []
+    statements = policy.get("Statement", [])
+    if isinstance(statements, dict):
+        statements = [statements]
+    required = []
+    for st in statements:
+        for values in st.get("Condition", {}).get("StringEquals", {}).items():
+            key, value = values
+            if key.lower() == "sts:externalid":
+                required.extend(value if isinstance(value, list) else [value])
+    return required
+
+
+def assume_role(self, region_name, role_session_name, role_arn, policy, duration, external_id):
+    parts = role_arn.split(":")
+    account, name = (parts[4], parts[5].split("/")[-1]) if len(parts) >= 6 else ("", "")
+    if name != BOOTSTRAP_ROLE:
+        denied = AccessDenied(
+            f"User is not authorized to perform: sts:AssumeRole on resource: {role_arn}"
+        )
+        roles = [
+            r
+            for backend in iam_backends[account].values()
+            for r in backend.roles.values()
+            if r.arn == role_arn
+        ] if account in iam_backends else []
+        if not roles:
+            raise denied
+        required = _external_ids(roles[0].assume_role_policy_document)
+        if required and external_id not in required:
+            raise denied
+    return _assume_role(
+        self, region_name, role_session_name, role_arn, policy, duration, external_id
+    )
+
+
+STSBackend.assume_role = assume_role
+
+if __name__ == "__main__":
+    from moto.server import main
+
+    sys.exit(main(sys.argv[1:]))
