@@ -15,6 +15,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use ec2_tier_scheduler::aws::{ApiCounter, AwsCloud};
+use ec2_tier_scheduler::config::CrossAccount;
 use ec2_tier_scheduler::error::CloudError;
 use ec2_tier_scheduler::instance::{Discovery, Instance, InstanceState};
 use ec2_tier_scheduler::orchestrator::{
@@ -22,7 +23,6 @@ use ec2_tier_scheduler::orchestrator::{
 };
 use ec2_tier_scheduler::override_check::OverrideCheck;
 use ec2_tier_scheduler::plan::Action;
-use ec2_tier_scheduler::config::CrossAccount;
 use ec2_tier_scheduler::ports::{
     CheckPoll, Cloud, Compute, ConfigStore, Notifier, OutputLocation, RemoteCheck, TypeFacts, WorkloadPorts,
 };

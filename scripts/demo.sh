@@ -34,7 +34,7 @@ python tests/support/ssm_agent.py --endpoint "$AWS_ENDPOINT_URL" --region us-wes
 
 echo "== starting the function under cargo lambda watch"
 cargo lambda watch -A 127.0.0.1 -P "$LAMBDA_PORT" --ignore-changes --quiet \
-  --env-var "AWS_ENDPOINT_URL=$AWS_ENDPOINT_URL,AWS_ACCESS_KEY_ID=testing,AWS_SECRET_ACCESS_KEY=testing,AWS_REGION=us-west-2,AWS_EC2_METADATA_DISABLED=true,RUN_LEDGER_TABLE=SchedulerRunLedger,RUST_LOG=warn" \
+  --env-var "AWS_ENDPOINT_URL=$AWS_ENDPOINT_URL,AWS_ACCESS_KEY_ID=testing,AWS_SECRET_ACCESS_KEY=testing,AWS_REGION=us-west-2,AWS_EC2_METADATA_DISABLED=true,RUN_LEDGER_TABLE=SchedulerRunLedger,WORKLOAD_STATE_TABLE=WorkloadState,RUST_LOG=warn" \
   > .moto/watch.log 2>&1 & pids+=($!)
 for _ in $(seq 600); do
   (exec 3<>/dev/tcp/127.0.0.1/"$LAMBDA_PORT") 2>/dev/null && break

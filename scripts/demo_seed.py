@@ -1,9 +1,9 @@
-"""Seeds the moto emulator for `make demo`: the two configuration tables, the run
-ledger table, the
-SSM output bucket, the SNS topic, a VPC, and the spec's example workload
-(Role_Web / Role_App / Role_DB, two instances each, tagged Environment=ENV001
-and Role=<tier>), plus two instances that must stay untouched: one of another
-workload and one outside the workload's VPC.
+"""Seeds the moto emulator for `make demo`: the two configuration tables, the
+WorkloadState table, the run ledger table, the SSM output bucket, the SNS
+topic, a VPC, and the spec's example workload (Role_Web / Role_App / Role_DB,
+two instances each, tagged Environment=ENV001 and Role=<tier>), plus two
+instances that must stay untouched: one of another workload and one outside the
+workload's VPC.
 
 Writes .moto/workload.json (examples/workload.json with the real VPC id) for
 the CLI's `config import`, and .moto/override-instance: the Web instance that
@@ -40,6 +40,12 @@ ddb.create_table(
         {"AttributeName": "SpecName", "AttributeType": "S"},
         {"AttributeName": "TierTagValue", "AttributeType": "S"},
     ],
+    BillingMode="PAY_PER_REQUEST",
+)
+ddb.create_table(
+    TableName=os.environ.get("WORKLOAD_STATE_TABLE", "WorkloadState"),
+    KeySchema=[{"AttributeName": "Workload", "KeyType": "HASH"}],
+    AttributeDefinitions=[{"AttributeName": "Workload", "AttributeType": "S"}],
     BillingMode="PAY_PER_REQUEST",
 )
 ddb.create_table(

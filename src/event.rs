@@ -115,7 +115,10 @@ impl SchedulerEvent {
         let flag = |key: &str| match map.get(key) {
             None | Some(Value::Null) => Ok(false),
             Some(Value::Bool(b)) => Ok(*b),
-            Some(other) => Err(EventError(format!("{key} must be true or false, found {}", kind(other)))),
+            Some(other) => Err(EventError(format!(
+                "{key} must be true or false, found {}",
+                kind(other)
+            ))),
         };
         let dry_run = flag("dryRun")?;
         let override_state = flag("overrideState")?;

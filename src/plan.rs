@@ -427,7 +427,10 @@ fn apply_fleet_subset(instances: &mut [InstancePlan], subset: crate::config::Fle
         .iter()
         .filter(|i| matches!(i.state, Running | Pending | Stopping | Stopped))
         .count();
-    let running = instances.iter().filter(|i| matches!(i.state, Running | Pending)).count();
+    let running = instances
+        .iter()
+        .filter(|i| matches!(i.state, Running | Pending))
+        .count();
     let wanted = subset.wanted(total).min(total);
     let mut to_start = wanted.saturating_sub(running);
     // Instances are sorted by id, so the choice is the same on every run.

@@ -16,13 +16,13 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
+use ec2_tier_scheduler::config::CrossAccount;
 use ec2_tier_scheduler::error::CloudError;
 use ec2_tier_scheduler::handler::safety_margin;
 use ec2_tier_scheduler::instance::{Discovery, Instance, InstanceState};
 use ec2_tier_scheduler::orchestrator::{self, Budget, RunRequest, Settings, EC2_BATCH};
 use ec2_tier_scheduler::override_check::OverrideCheck;
 use ec2_tier_scheduler::plan::Action;
-use ec2_tier_scheduler::config::CrossAccount;
 use ec2_tier_scheduler::ports::{
     CheckPoll, Cloud, Compute, ConfigStore, Notifier, OutputLocation, RemoteCheck, StateLookup, TypeFacts,
     WorkloadItems, WorkloadPorts, WorkloadState,

@@ -405,7 +405,9 @@ async fn seed_state(store: &dyn ec2_tier_scheduler::ports::ConfigStore, workload
                 Err(e) => eprintln!("warning: WorkloadState row not written: {e}"),
             }
         }
-        Ok(StateLookup::NoTable(table)) => eprintln!("note: table {table} does not exist; no WorkloadState row written"),
+        Ok(StateLookup::NoTable(table)) => {
+            eprintln!("note: table {table} does not exist; no WorkloadState row written")
+        }
         Ok(StateLookup::Found(_)) => {}
         Err(e) => eprintln!("warning: WorkloadState table not read: {e}"),
     }

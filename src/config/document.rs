@@ -132,7 +132,10 @@ fn parse_loader(map: &Map<String, Value>) -> Result<Parsed, ConfigError> {
     };
     for key in map.keys() {
         if key != "workloads" && key != "tiers" {
-            issue(key, "unknown key (a Loader document has \"workloads\" and \"tiers\")".into());
+            issue(
+                key,
+                "unknown key (a Loader document has \"workloads\" and \"tiers\")".into(),
+            );
         }
     }
     let section = |key: &str, inner: &str, issue: &mut dyn FnMut(&str, String)| -> (Option<Value>, Option<String>) {
@@ -146,7 +149,10 @@ fn parse_loader(map: &Map<String, Value>) -> Result<Parsed, ConfigError> {
         };
         for k in section.keys() {
             if k != "table" && k != inner {
-                issue(&format!("{key}.{k}"), format!("unknown key (expected \"table\" and \"{inner}\")"));
+                issue(
+                    &format!("{key}.{k}"),
+                    format!("unknown key (expected \"table\" and \"{inner}\")"),
+                );
             }
         }
         let table = match section.get("table") {
@@ -221,7 +227,10 @@ fn loader_sequences(tiers: &[Value], issue: &mut dyn FnMut(&str, String)) {
                 Some(Value::String(s)) if !s.trim().is_empty() => s.trim().to_string(),
                 Some(Value::Number(n)) => n.to_string(),
                 _ => {
-                    issue(&path, "is required in a Loader document (the original Loader checks it)".into());
+                    issue(
+                        &path,
+                        "is required in a Loader document (the original Loader checks it)".into(),
+                    );
                     continue;
                 }
             };

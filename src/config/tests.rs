@@ -125,8 +125,14 @@ fn seed_linux_item_loads_verbatim() {
     assert_eq!(stop.inter_tier_delay.as_secs(), 10);
     let check = stop.override_check.as_ref().unwrap();
     assert_eq!((check.path(), check.os()), ("/tmp/StopOverride", GuestOs::Linux));
-    assert_eq!(tier.scaling.get("default").and_then(|t| t.instance_type.as_deref()), Some("t2.nano"));
-    assert_eq!(tier.scaling.get("profileD").and_then(|t| t.instance_type.as_deref()), Some("c4.large"));
+    assert_eq!(
+        tier.scaling.get("default").and_then(|t| t.instance_type.as_deref()),
+        Some("t2.nano")
+    );
+    assert_eq!(
+        tier.scaling.get("profileD").and_then(|t| t.instance_type.as_deref()),
+        Some("c4.large")
+    );
     assert_eq!(tier.scaling.len(), 4);
 }
 
@@ -471,7 +477,10 @@ fn tier_scaling_map_form_fleet_subset_and_unlimited_credits() {
     assert!(s["Plain"].unlimited_credits);
 
     for (value, needle) in [
-        (json!({"InstanceType": "t2.nano", "FleetSize": "1"}), "FleetSize: unknown key"),
+        (
+            json!({"InstanceType": "t2.nano", "FleetSize": "1"}),
+            "FleetSize: unknown key",
+        ),
         (json!({"InstanceType": "t2.nano", "FleetSubset": "half"}), "FleetSubset"),
         (json!({"InstanceType": "huge"}), "InstanceType"),
         (json!({}), "needs InstanceType, FleetSubset or both"),
@@ -480,7 +489,9 @@ fn tier_scaling_map_form_fleet_subset_and_unlimited_credits() {
         let tier = with(spec_linux_tier(), "/TierScaling/DevMode", value.clone());
         let found = issues(spec_workload(), vec![tier]);
         assert!(
-            found.iter().any(|i| i.contains("TierScaling.DevMode") && i.contains(needle)),
+            found
+                .iter()
+                .any(|i| i.contains("TierScaling.DevMode") && i.contains(needle)),
             "{value}: {found:?}"
         );
     }
@@ -504,7 +515,12 @@ fn ignore_stop_is_read_in_tier_stop_only() {
     assert!(config.tiers[0].stop.as_ref().unwrap().ignore);
     let tier = with(spec_linux_tier(), "/TierStart/IgnoreStop", json!("True"));
     let found = issues(spec_workload(), vec![tier]);
-    assert!(found.iter().any(|i| i.contains("TierStart.IgnoreStop: is only valid in TierStop")), "{found:?}");
+    assert!(
+        found
+            .iter()
+            .any(|i| i.contains("TierStart.IgnoreStop: is only valid in TierStop")),
+        "{found:?}"
+    );
 }
 
 #[test]
@@ -531,7 +547,11 @@ fn unknown_item_attributes_are_warnings_not_errors() {
 
 #[test]
 fn cross_account_role_names_the_account_and_defaults_the_external_id() {
-    let w = with(spec_workload(), "/CrossAccountRole", json!("arn:aws:iam::222233334444:role/Scheduler"));
+    let w = with(
+        spec_workload(),
+        "/CrossAccountRole",
+        json!("arn:aws:iam::222233334444:role/Scheduler"),
+    );
     let config = load(w.clone(), vec![spec_linux_tier()]).unwrap();
     let c = config.workload.cross_account.unwrap();
     assert_eq!(c.account_id, "222233334444");
@@ -542,13 +562,22 @@ fn cross_account_role_names_the_account_and_defaults_the_external_id() {
     )
     .unwrap();
     assert_eq!(config.workload.cross_account.unwrap().external_id, "s3cret-1");
-    for bad in ["arn:aws:iam::2222:role/x", "Scheduler", "arn:aws:iam::222233334444:user/x"] {
-        let found = issues(with(spec_workload(), "/CrossAccountRole", json!(bad)), vec![spec_linux_tier()]);
+    for bad in [
+        "arn:aws:iam::2222:role/x",
+        "Scheduler",
+        "arn:aws:iam::222233334444:user/x",
+    ] {
+        let found = issues(
+            with(spec_workload(), "/CrossAccountRole", json!(bad)),
+            vec![spec_linux_tier()],
+        );
         assert!(found.iter().any(|i| i.contains("CrossAccountRole")), "{bad}: {found:?}");
     }
     let found = issues(
         with(spec_workload(), "/CrossAccountRoleExternalId", json!("x1")),
         vec![spec_linux_tier()],
     );
-    assert!(found.iter().any(|i| i.contains("has no effect without CrossAccountRole")));
+    assert!(found
+        .iter()
+        .any(|i| i.contains("has no effect without CrossAccountRole")));
 }

@@ -186,7 +186,11 @@ const COMMON_KEYS: &[&str] = &[
     "TierReadinessTimeout",
     "TierReadinessOnTimeout",
 ];
-const STOP_ONLY_KEYS: &[&str] = &["TierStopOverrideFilename", "TierStopOverrideOperatingSystem", "IgnoreStop"];
+const STOP_ONLY_KEYS: &[&str] = &[
+    "TierStopOverrideFilename",
+    "TierStopOverrideOperatingSystem",
+    "IgnoreStop",
+];
 
 pub(super) fn parse(
     item: &Value,
@@ -254,10 +258,7 @@ fn parse_section(map: &Map<String, Value>, action: Action, issues: &mut Issues) 
     if action == Action::Start {
         for key in STOP_ONLY_KEYS {
             if map.contains_key(*key) {
-                issues.push(
-                    key,
-                    "is only valid in TierStop",
-                );
+                issues.push(key, "is only valid in TierStop");
             }
         }
     }
@@ -415,11 +416,13 @@ fn parse_scaling(map: &Map<String, Value>, issues: &mut Issues) -> BTreeMap<Stri
             continue;
         }
         let target = match value {
-            Value::String(t) => parse_type(t.trim()).map_err(|e| (profile.clone(), e)).map(|(ty, unlimited)| ScalingTarget {
-                instance_type: Some(ty),
-                unlimited_credits: unlimited,
-                fleet_subset: None,
-            }),
+            Value::String(t) => parse_type(t.trim())
+                .map_err(|e| (profile.clone(), e))
+                .map(|(ty, unlimited)| ScalingTarget {
+                    instance_type: Some(ty),
+                    unlimited_credits: unlimited,
+                    fleet_subset: None,
+                }),
             Value::Object(inner) => {
                 let mut nested = issues.nested(profile);
                 reject_unknown(inner, &["InstanceType", "FleetSubset"], &mut nested);
@@ -491,7 +494,12 @@ fn parse_subset(value: &Value) -> Result<Option<FleetSubset>, String> {
     let text = match value {
         Value::String(s) => s.trim().to_string(),
         Value::Number(n) if n.as_u64().is_some() => return Ok(n.as_u64().map(FleetSubset::Count)),
-        other => return Err(format!("expected a count or a percentage such as '2' or '50%', found {}", show(other))),
+        other => {
+            return Err(format!(
+                "expected a count or a percentage such as '2' or '50%', found {}",
+                show(other)
+            ))
+        }
     };
     if text.is_empty() {
         return Ok(None);

@@ -134,7 +134,12 @@ pub(super) fn parse(
 
     let region = match opt_string(map, "WorkloadRegion", issues) {
         Some(r) => Some(r),
-        None if map.get("WorkloadRegion").is_some_and(|v| !v.is_string() && !v.is_null()) => None,
+        None if map
+            .get("WorkloadRegion")
+            .is_some_and(|v| !v.is_string() && !v.is_null()) =>
+        {
+            None
+        }
         None => {
             warnings.push(
                 "WorkloadRegion",

@@ -215,7 +215,11 @@ async fn state_skip(cloud: &dyn Cloud, request: &RunRequest) -> Result<Option<St
     if request.action != Action::Start || request.override_state {
         return Ok(None);
     }
-    match cloud.config_store(&request.dynamodb_region).load_state(&request.workload).await? {
+    match cloud
+        .config_store(&request.dynamodb_region)
+        .load_state(&request.workload)
+        .await?
+    {
         StateLookup::Found(state) if state.last_action_type == "Start" => Ok(Some(format!(
             "the WorkloadState table says the last action was already a Start (at {}{}); nothing was done. \
              Use -o/--overrideState (CLI) or \"overrideState\": true (event) to start anyway",
@@ -306,7 +310,11 @@ pub async fn execute_plan(
         // The original publishes a notice that the kill switch is on.
         if let (Some(topic), false) = (&config.workload.sns_topic, dry_run) {
             let (subject, body) = notify::kill_switch_message(&config.workload.spec_name, plan.action);
-            if let Err(e) = cloud.notifier(request.notify_region()).publish(topic, &subject, &body).await {
+            if let Err(e) = cloud
+                .notifier(request.notify_region())
+                .publish(topic, &subject, &body)
+                .await
+            {
                 tracing::warn!(error = %e, "kill-switch notification failed");
                 summary.notification_errors.push(format!("kill switch notice: {e}"));
             }
@@ -383,7 +391,10 @@ async fn record_state(cloud: &dyn Cloud, request: &RunRequest, plan: &Plan) -> S
         .save_state(&request.workload, &state)
         .await
     {
-        Ok(None) => format!("LastActionType {} at {} recorded", state.last_action_type, state.last_action_time),
+        Ok(None) => format!(
+            "LastActionType {} at {} recorded",
+            state.last_action_type, state.last_action_time
+        ),
         Ok(Some(table)) => {
             tracing::warn!(%table, "the WorkloadState table does not exist: the last action is not recorded");
             format!("table {table} does not exist; the last action was not recorded")

@@ -324,12 +324,19 @@ impl Execution<'_> {
             if retry.is_empty() {
                 return;
             }
-            let delay = self.config.workload.scale_instance_delay.max(self.settings.poll_initial);
+            let delay = self
+                .config
+                .workload
+                .scale_instance_delay
+                .max(self.settings.poll_initial);
             if self.budget.remaining() <= delay {
                 result.failed.extend(retry);
                 return;
             }
-            tracing::info!(count = retry.len(), "start refused right after a type change; trying again");
+            tracing::info!(
+                count = retry.len(),
+                "start refused right after a type change; trying again"
+            );
             tokio::time::sleep(delay).await;
             let ids: Vec<String> = retry.iter().map(|f| f.id.clone()).collect();
             let again = self.act_in_batches(&ids).await;
@@ -377,7 +384,12 @@ impl Execution<'_> {
                             .map(|e| format!("EbsOptimized could not be turned off for {to}: {e}"));
                     }
                     if error.is_none() {
-                        error = self.compute.set_instance_type(&i.id, to).await.err().map(|e| e.to_string());
+                        error = self
+                            .compute
+                            .set_instance_type(&i.id, to)
+                            .await
+                            .err()
+                            .map(|e| e.to_string());
                     }
                     Resize {
                         id: i.id.clone(),

@@ -311,5 +311,8 @@ fn plan_names_the_account_and_shows_fractional_delays() {
     assert!(plan.to_table().contains("Account: 222233334444"));
     let json = serde_json::to_value(&plan).unwrap();
     assert_eq!(json["account"]["accountId"], "222233334444");
-    assert_eq!(config.tiers[0].stop.as_ref().unwrap().inter_tier_delay.as_millis(), 2500);
+    assert_eq!(
+        config.tiers[0].stop.as_ref().unwrap().inter_tier_delay.as_millis(),
+        2500
+    );
 }

@@ -4,8 +4,6 @@
   events/*.json    invocation payloads the Lambda handler must refuse
   configs/*.json   workload documents {"workload": ..., "tiers": [...]} with
                    one field wrong, which a run must refuse before discovery
-  configs/*.json  like configs/, but currently accepted (bugs;
-                   exercised by an #[ignore]d test)
   valid-config.json  the document every configs/ case is derived from
 
 Each case has a sibling `.expect` file: every non-empty line of it must occur
@@ -242,8 +240,9 @@ def configs():
         "tier_sequence_list": ("Role_Web.TierStop.TierSequence", ["0"], f"{web}.TierStop.TierSequence: expected a number stored as a string, found a list"),
         "tier_sequence_bool": ("Role_Web.TierStop.TierSequence", True, f"{web}.TierStop.TierSequence: expected a number stored as a string, found true"),
         # TierSynchronization
-        "tier_sync_yes": ("Role_Web.TierStop.TierSynchronization", "Yes", f'{web}.TierStop.TierSynchronization: "Yes" is not "True" or "False"'),
-        "tier_sync_number": ("Role_DB.TierStart.TierSynchronization", 1, f'{dbt}.TierStart.TierSynchronization: expected "True" or "False", found 1'),
+        "tier_sync_maybe": ("Role_Web.TierStop.TierSynchronization", "Maybe", f'{web}.TierStop.TierSynchronization: "Maybe" is not a boolean'),
+        "tier_sync_number": ("Role_DB.TierStart.TierSynchronization", 2, f'{dbt}.TierStart.TierSynchronization: expected "True" or "False", found 2'),
+        "ignore_stop_maybe": ("Role_Web.TierStop.IgnoreStop", "perhaps", f'{web}.TierStop.IgnoreStop: "perhaps" is not a boolean'),
         "tier_sync_map": ("Role_DB.TierStart.TierSynchronization", {"BOOL": True}, f'{dbt}.TierStart.TierSynchronization: expected "True" or "False", found a map'),
         # InterTierOrchestrationDelay
         "delay_word": ("Role_Web.TierStop.InterTierOrchestrationDelay", "ten", f'{web}.TierStop.InterTierOrchestrationDelay: "ten" is not a number'),
@@ -296,8 +295,9 @@ def configs():
     cases.update({
         "override_without_bucket": ("workload.SSMS3BucketName", DROP, f"{wl}.SSMS3BucketName: is required because a tier checks for an override file"),
         # workload item
-        "workload_region_missing": ("workload.WorkloadRegion", DROP, f"{wl}.WorkloadRegion: is required"),
-        "workload_region_empty": ("workload.WorkloadRegion", "", f"{wl}.WorkloadRegion: is required"),
+        "cross_account_role_user": ("workload.CrossAccountRole", "arn:aws:iam::222233334444:user/x", f"{wl}.CrossAccountRole: "),
+        "external_id_without_role": ("workload.CrossAccountRoleExternalId", "s3cret", f"{wl}.CrossAccountRoleExternalId: has no effect without CrossAccountRole"),
+        "scale_delay_negative": ("workload.ScaleInstanceDelay", "-4", f'{wl}.ScaleInstanceDelay: "-4" is not a number of seconds'),
         "workload_region_mars": ("workload.WorkloadRegion", "mars", f'{wl}.WorkloadRegion: "mars" is not an AWS region name'),
         "workload_region_number": ("workload.WorkloadRegion", 5, f"{wl}.WorkloadRegion: expected a string, found 5"),
         "workload_filter_tag_missing": ("workload.WorkloadFilterTagName", DROP, f"{wl}.WorkloadFilterTagName: is required"),
@@ -318,8 +318,10 @@ def configs():
         "scaling_type_word": ("Role_Web.TierScaling.performant", "huge", f'{web}.TierScaling.performant: "huge" is not an instance type'),
         "scaling_type_uppercase": ("Role_Web.TierScaling.performant", "M5.LARGE", f'{web}.TierScaling.performant: "M5.LARGE" is not an instance type'),
         "scaling_type_no_size": ("Role_App.TierScaling.default", "m5", f'{app}.TierScaling.default: "m5" is not an instance type'),
-        "scaling_type_number": ("Role_Web.TierScaling.performant", 5, f"{web}.TierScaling.performant: expected an instance type string, found 5"),
-        "scaling_type_list": ("Role_Web.TierScaling.performant", ["m5.large"], f"{web}.TierScaling.performant: expected an instance type string, found a list"),
+        "scaling_type_number": ("Role_Web.TierScaling.performant", 5, f"{web}.TierScaling.performant: expected an instance type string or a map {{InstanceType, FleetSubset}}, found 5"),
+        "scaling_type_list": ("Role_Web.TierScaling.performant", ["m5.large"], f"{web}.TierScaling.performant: expected an instance type string or a map {{InstanceType, FleetSubset}}, found a list"),
+        "fleet_subset_word": ("Role_Web.TierScaling.performant", {"InstanceType": "m5.large", "FleetSubset": "half"}, f'{web}.TierScaling.performant.FleetSubset: "half" is not a count or a whole percentage'),
+        "scaling_map_unknown_key": ("Role_Web.TierScaling.performant", {"InstanceType": "m5.large", "Fleet": "1"}, f"{web}.TierScaling.performant.Fleet: unknown key"),
         "scaling_type_injection": ("Role_Web.TierScaling.performant", "m5.large; reboot", f'{web}.TierScaling.performant: "m5.large; reboot" is not an instance type'),
         "scaling_empty_profile": ("Role_Web.TierScaling. ", "m5.large", f"{web}.TierScaling: profile names must not be empty"),
         # unknown keys
@@ -365,10 +367,8 @@ def configs():
     doc["tiers"][1] = None
     write(d, "tier_item_null", dump(doc), "TierSpecification[?]: expected a map, found null")
 
-    # accepted today, but should not be: an empty or null TierSequence drops
-    # the whole section, so the tier silently takes no part in the action
+    # an empty or null TierSequence must not drop the whole section
     k = os.path.join(HERE, "configs")
-    shutil.rmtree(k, ignore_errors=True)
     for name, value in [("tier_sequence_empty", ""), ("tier_sequence_blank", "  "), ("tier_sequence_null", None)]:
         doc = base()
         mutate(doc, "Role_Web.TierStop.TierSequence", value)

@@ -165,7 +165,10 @@ fn assert_ec2_mutations_scoped(name: &str) {
                 !resources.iter().any(|r| r == "*"),
                 "{name}: EC2 mutation on \"*\": {statement:?}"
             );
-            assert!(resources.iter().all(|r| r.contains(":instance/")), "{name}: {resources:?}");
+            assert!(
+                resources.iter().all(|r| r.contains(":instance/")),
+                "{name}: {resources:?}"
+            );
             assert!(
                 statement.get("Condition").is_some() && tag_condition(),
                 "{name}: EC2 mutation without a tag condition: {statement:?}"
@@ -179,7 +182,10 @@ fn assert_ec2_mutations_scoped(name: &str) {
                 "{name}: SendCommand on \"*\": {statement:?}"
             );
             if resources.iter().any(|r| r.contains(":instance/")) {
-                assert!(tag_condition(), "{name}: SendCommand to untagged instances: {statement:?}");
+                assert!(
+                    tag_condition(),
+                    "{name}: SendCommand to untagged instances: {statement:?}"
+                );
             }
         }
     }
@@ -202,9 +208,15 @@ fn member_role_grants_ec2_mutations_only_on_tagged_instances() {
 fn member_role_trusts_only_the_scheduler_account_with_an_external_id() {
     let template = template("member-account-role.yaml");
     let params = &template["Parameters"];
-    assert_eq!(params["SchedulerAccountId"]["AllowedPattern"].as_str(), Some("^[0-9]{12}$"));
+    assert_eq!(
+        params["SchedulerAccountId"]["AllowedPattern"].as_str(),
+        Some("^[0-9]{12}$")
+    );
     assert_eq!(params["ExternalId"]["NoEcho"].as_bool(), Some(true));
-    assert!(params["ExternalId"].get("Default").is_none(), "ExternalId must not have a default");
+    assert!(
+        params["ExternalId"].get("Default").is_none(),
+        "ExternalId must not have a default"
+    );
 
     let mut trusted = 0;
     for (id, resource) in template["Resources"].as_mapping().unwrap() {
@@ -287,7 +299,10 @@ fn function_assumes_only_the_listed_member_roles() {
         .expect("the sts:AssumeRole policy is not under an !If");
     let mut uses = Vec::new();
     all_strings(&template["Conditions"][conditional.as_str()], &mut uses);
-    assert!(uses.iter().any(|u| u == "CrossAccountRoleArns"), "{conditional}: {uses:?}");
+    assert!(
+        uses.iter().any(|u| u == "CrossAccountRoleArns"),
+        "{conditional}: {uses:?}"
+    );
 }
 
 #[test]
@@ -306,7 +321,10 @@ fn function_reads_and_writes_the_workload_state_table() {
     assert_eq!(props["KeySchema"][0]["AttributeName"].as_str(), Some("Workload"));
     assert_eq!(props["KeySchema"][0]["KeyType"].as_str(), Some("HASH"));
     assert_eq!(props["KeySchema"].as_sequence().map(Vec::len), Some(1));
-    assert_eq!(props["AttributeDefinitions"][0]["AttributeName"].as_str(), Some("Workload"));
+    assert_eq!(
+        props["AttributeDefinitions"][0]["AttributeName"].as_str(),
+        Some("Workload")
+    );
     assert_eq!(props["AttributeDefinitions"][0]["AttributeType"].as_str(), Some("S"));
     assert_eq!(
         props["PointInTimeRecoverySpecification"]["PointInTimeRecoveryEnabled"].as_bool(),
@@ -321,7 +339,11 @@ fn function_reads_and_writes_the_workload_state_table() {
         let mut targets = Vec::new();
         all_strings(&statement["Resource"], &mut targets);
         if targets.iter().any(|t| t.starts_with("WorkloadStateTable")) {
-            assert_eq!(strings(&statement["Resource"]), ["WorkloadStateTable.Arn"], "{statement:?}");
+            assert_eq!(
+                strings(&statement["Resource"]),
+                ["WorkloadStateTable.Arn"],
+                "{statement:?}"
+            );
             actions.extend(strings(&statement["Action"]));
         }
     }

@@ -145,8 +145,128 @@ async fn kill_switch_actions_nothing() {
     let report = run(&cloud, &request("W", Action::Stop)).await;
     assert_eq!(report.summary.status, RunStatus::Disabled);
     assert!(report.summary.message.contains("DisableAllSchedulingActions"));
-    assert!(cloud.mutating_calls().is_empty());
+    // Only the original's notice that the kill switch is on.
+    let mutating: Vec<&str> = cloud.mutating_calls().iter().map(|c| c.op).collect();
+    assert_eq!(mutating, ["Publish"]);
+    assert!(cloud.lock().published[0].1.contains("kill switch on for W"));
     assert_eq!(cloud.state_of("i-w1"), Running);
+}
+
+#[tokio::test(start_paused = true)]
+async fn kill_switch_as_a_native_dynamodb_number_disables_the_workload() {
+    let cloud = spec_fleet(Running, 5);
+    let mut workload = workload_item("W");
+    workload["DisableAllSchedulingActions"] = json!(1);
+    cloud.put_config(workload, three_tiers("W", 5));
+    let report = run(&cloud, &request("W", Action::Stop)).await;
+    assert_eq!(report.summary.status, RunStatus::Disabled);
+    assert!(cloud.calls_of("StopInstances").is_empty());
+}
+
+#[tokio::test(start_paused = true)]
+async fn workload_state_round_trip_skips_a_second_start_unless_overridden() {
+    let cloud = spec_fleet(Stopped, 5);
+    let mut start = request("W", Action::Start);
+    start.scaling_profile = Some("performant".into());
+    run(&cloud, &start).await;
+    let row = cloud.lock().workload_state.as_ref().unwrap()["W"].clone();
+    assert_eq!(row.last_action_type, "Start");
+    assert_eq!(row.profile.as_deref(), Some("performant"));
+    // `%Y-%m-%d %H:%M:%S`
+    assert_eq!(row.last_action_time.len(), 19);
+    assert_eq!(&row.last_action_time[10..11], " ");
+
+    // A second Start: skipped, nothing discovered, nothing touched.
+    let before = cloud.calls().len();
+    let report = run(&cloud, &request("W", Action::Start)).await;
+    assert_eq!(report.summary.status, RunStatus::Skipped);
+    assert!(
+        report.summary.message.contains("overrideState"),
+        "{}",
+        report.summary.message
+    );
+    let ops: Vec<&str> = cloud.calls()[before..].iter().map(|c| c.op).collect();
+    assert_eq!(ops, ["GetItem", "GetItem"], "the config and the state row only");
+
+    // With the override it runs; a Stop is never skipped and is recorded.
+    let mut forced = request("W", Action::Start);
+    forced.override_state = true;
+    assert_eq!(run(&cloud, &forced).await.summary.status, RunStatus::Completed);
+    run(&cloud, &request("W", Action::Stop)).await;
+    let row = cloud.lock().workload_state.as_ref().unwrap()["W"].clone();
+    assert_eq!((row.last_action_type.as_str(), row.profile), ("Stop", None));
+    tokio::time::sleep(Duration::from_secs(60)).await;
+    assert_eq!(
+        run(&cloud, &request("W", Action::Start)).await.summary.status,
+        RunStatus::Completed
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn without_a_workload_state_table_runs_go_on_and_say_so() {
+    let cloud = spec_fleet(Stopped, 5);
+    cloud.lock().workload_state = None;
+    let report = run(&cloud, &request("W", Action::Start)).await;
+    assert_eq!(report.summary.status, RunStatus::Completed);
+    assert!(report
+        .summary
+        .workload_state
+        .as_deref()
+        .unwrap()
+        .contains("does not exist"));
+    assert!(report
+        .summary
+        .to_table()
+        .contains("WorkloadState: table WorkloadState does not exist"));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_dry_run_writes_no_workload_state() {
+    let cloud = spec_fleet(Stopped, 5);
+    let mut dry = request("W", Action::Start);
+    dry.dry_run = true;
+    run(&cloud, &dry).await;
+    assert!(cloud.lock().workload_state.as_ref().unwrap().is_empty());
+    assert!(cloud.calls_of("PutItem").is_empty());
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_role_that_cannot_be_assumed_refuses_the_run_with_no_ec2_call() {
+    let cloud = spec_fleet(Running, 5);
+    let mut workload = workload_item("W");
+    workload["CrossAccountRole"] = json!("arn:aws:iam::222233334444:role/Scheduler");
+    workload["CrossAccountRoleExternalId"] = json!("s3cret");
+    cloud.put_config(workload, three_tiers("W", 5));
+    cloud
+        .lock()
+        .roles
+        .insert("arn:aws:iam::222233334444:role/Scheduler".into(), "other".into());
+    let err = run_refused(&cloud, &request("W", Action::Stop)).await;
+    assert!(err.to_string().contains("AssumeRole"), "{err}");
+    let ec2: Vec<&str> = cloud
+        .calls()
+        .iter()
+        .map(|c| c.op)
+        .filter(|op| !matches!(*op, "GetItem" | "AssumeRole(failed)" | "AssumeRole"))
+        .collect();
+    assert!(ec2.is_empty(), "{ec2:?}");
+    assert!(
+        cloud.lock().ports_given.is_empty(),
+        "never the scheduler's own credentials"
+    );
+
+    // With the right ExternalId the run acts through the role.
+    cloud
+        .lock()
+        .roles
+        .insert("arn:aws:iam::222233334444:role/Scheduler".into(), "s3cret".into());
+    let report = run(&cloud, &request("W", Action::Stop)).await;
+    assert_eq!(report.summary.account.as_ref().unwrap().account_id, "222233334444");
+    let given = cloud.lock().ports_given.clone();
+    assert!(
+        given.iter().all(|(_, who)| who.ends_with("role/Scheduler")),
+        "{given:?}"
+    );
 }
 
 #[tokio::test(start_paused = true)]

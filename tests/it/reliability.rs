@@ -260,7 +260,8 @@ async fn runs_without_a_schedule_key_use_run_id_or_run_every_time() {
     let with_id = json!({"workloadIdentifier": "W", "action": "Start", "runId": "manual-1"});
     assert_eq!(h.deliver(&with_id, LONG).await.unwrap()["status"], "completed");
     assert_eq!(h.deliver(&with_id, LONG).await.unwrap()["status"], "duplicate");
-    let anonymous = json!({"workloadIdentifier": "W", "action": "Start"});
+    // overrideState: the WorkloadState rule would skip a Start after a Start.
+    let anonymous = json!({"workloadIdentifier": "W", "action": "Start", "overrideState": true});
     assert_eq!(h.deliver(&anonymous, LONG).await.unwrap()["status"], "completed");
     assert_eq!(
         h.deliver(&anonymous, LONG).await.unwrap()["status"],

@@ -175,8 +175,8 @@ async fn a_type_the_region_refuses_is_reported_and_the_old_type_starts() {
 }
 
 #[tokio::test(start_paused = true)]
-async fn without_a_profile_each_tier_uses_its_default_entry() {
-    // GIVEN instances of a larger type; Web has no `default` entry
+async fn without_a_profile_no_type_changes_and_dash_p_default_applies_the_default_entry() {
+    // GIVEN instances of a larger type; App and DB have a `default` entry
     let cloud = FakeCloud::new();
     let mut tiers = three_tiers("W", 5);
     tiers[0]["TierScaling"] = json!({ "performant": "m5.large" });
@@ -189,13 +189,24 @@ async fn without_a_profile_each_tier_uses_its_default_entry() {
     // WHEN it is started without a profile
     let report = run(&cloud, &request("W", Action::Start)).await;
 
-    // THEN the tiers with a `default` go to it; Web starts unchanged
+    // THEN nothing is resized (the original never changes a type without -p)
+    assert_eq!(report.summary.scaling_profile, None);
+    assert!(modified(&cloud).is_empty());
+    assert!(cloud.calls_of("DescribeInstanceTypes").is_empty());
+    for id in ["i-w1", "i-a1", "i-d1"] {
+        assert_eq!(cloud.type_of(id), "m5.xlarge");
+    }
+
+    // WHEN it is stopped and started with `-p default`
+    run(&cloud, &request("W", Action::Stop)).await;
+    tokio::time::sleep(Duration::from_secs(60)).await;
+    let report = run(&cloud, &profile_request("default")).await;
+
+    // THEN the tiers with a `default` entry go to it; Web starts unchanged
     assert_eq!(report.summary.scaling_profile.as_deref(), Some("default"));
     assert_eq!(modified(&cloud), ["i-a1", "i-d1"]);
-    assert!(tier(&report.summary.tiers, "Role_Web").resized.is_empty());
     tokio::time::sleep(Duration::from_secs(60)).await;
     assert_eq!(cloud.type_of("i-d1"), "t3.small");
-    assert_eq!(cloud.type_of("i-a1"), "t3.small");
     assert_eq!(cloud.type_of("i-w1"), "m5.xlarge");
     for id in ["i-w1", "i-a1", "i-d1"] {
         assert_eq!(cloud.state_of(id), Running);
@@ -310,4 +321,118 @@ async fn no_type_is_changed_once_the_tier_ran_out_of_time() {
         cloud.calls_of("ModifyInstanceAttribute")
     );
     assert_eq!(cloud.type_of("i-d2"), "t3.small");
+}
+
+/// One tier Role_Web of four stopped t3.small instances (i-1..i-4) with the
+/// given TierScaling; ScaleInstanceDelay 4 s (the original's default).
+fn one_tier(scaling: serde_json::Value) -> FakeCloud {
+    let cloud = FakeCloud::new();
+    let mut tier = crate::support::tier_item("W", "Role_Web", 0, 0, false, 5);
+    tier["TierScaling"] = scaling;
+    cloud.put_config(workload_item("W"), vec![tier]);
+    for id in ["i-1", "i-2", "i-3", "i-4"] {
+        cloud.add(id, "ENV001", "Role_Web", Stopped);
+    }
+    cloud
+}
+
+#[tokio::test(start_paused = true)]
+async fn fleet_subset_starts_only_part_of_the_tier_and_running_ones_count() {
+    let cloud = one_tier(json!({
+        "DevMode": {"InstanceType": "t3.nano", "FleetSubset": "1"},
+        "Half": {"FleetSubset": "50%"}
+    }));
+    let report = run(&cloud, &profile_request("DevMode")).await;
+    let web = tier(&report.summary.tiers, "Role_Web");
+    assert_eq!(web.acted, ["i-1"], "{}", report.summary.to_table());
+    assert_eq!(web.skipped.len(), 3);
+    assert!(web.skipped.iter().all(|n| n.reason.contains("FleetSubset 1")));
+    assert_eq!(modified(&cloud), ["i-1"], "only the started instance is resized");
+    tokio::time::sleep(Duration::from_secs(60)).await;
+    assert_eq!(cloud.state_of("i-2"), Stopped);
+
+    // 50% of 4 is 2: i-1 already runs, so one more (the next by id).
+    let report = run(&cloud, &{
+        let mut r = profile_request("Half");
+        r.override_state = true;
+        r
+    })
+    .await;
+    assert_eq!(tier(&report.summary.tiers, "Role_Web").acted, ["i-2"]);
+}
+
+#[tokio::test(start_paused = true)]
+async fn unlimited_suffix_sets_credits_and_plain_burstable_types_go_back_to_standard() {
+    let cloud = one_tier(json!({"Burst": "t3.micro.u", "Calm": "t3.micro"}));
+    cloud.lock().instances.get_mut("i-4").unwrap().unlimited = true;
+    let report = run(&cloud, &profile_request("Burst")).await;
+    let web = tier(&report.summary.tiers, "Role_Web");
+    // i-4 is unlimited already: no call for it.
+    let changed: Vec<&str> = web.credits.iter().map(|c| c.id.as_str()).collect();
+    assert_eq!(changed, ["i-1", "i-2", "i-3"]);
+    assert!(cloud
+        .lock()
+        .instances
+        .values()
+        .all(|i| i.unlimited && i.instance_type == "t3.micro"));
+    let modify = cloud.calls_of("ModifyInstanceCreditSpecification");
+    let start = cloud.calls_of("StartInstances");
+    assert_eq!(modify.len(), 1, "one batched call");
+    assert!(modify[0].at <= start[0].at);
+
+    run(&cloud, &request("W", Action::Stop)).await;
+    tokio::time::sleep(Duration::from_secs(60)).await;
+    run(&cloud, &profile_request("Calm")).await;
+    assert!(cloud.lock().instances.values().all(|i| !i.unlimited));
+}
+
+#[tokio::test(start_paused = true)]
+async fn ebs_optimized_is_turned_off_before_a_change_to_a_type_that_cannot_have_it() {
+    let cloud = one_tier(json!({"Small": "t2.nano", "Other": "m5.large"}));
+    cloud.lock().instances.get_mut("i-1").unwrap().ebs_optimized = true;
+    let report = run(&cloud, &profile_request("Small")).await;
+    let web = tier(&report.summary.tiers, "Role_Web");
+    assert_eq!(
+        report.summary.status,
+        RunStatus::Completed,
+        "{}",
+        report.summary.to_table()
+    );
+    let r1 = web.resized.iter().find(|r| r.id == "i-1").unwrap();
+    assert!(r1.ebs_optimized_cleared && r1.error.is_none());
+    assert!(web
+        .resized
+        .iter()
+        .filter(|r| r.id != "i-1")
+        .all(|r| !r.ebs_optimized_cleared));
+    assert!(!cloud.lock().instances["i-1"].ebs_optimized);
+    // Types EC2 says can be optimised keep the setting.
+    let cloud = one_tier(json!({"Other": "m5.large"}));
+    cloud.lock().instances.get_mut("i-1").unwrap().ebs_optimized = true;
+    run(&cloud, &profile_request("Other")).await;
+    assert!(cloud.lock().instances["i-1"].ebs_optimized);
+}
+
+#[tokio::test(start_paused = true)]
+async fn scale_instance_delay_is_waited_once_per_tier_and_refused_starts_are_retried() {
+    let cloud = one_tier(json!({"Big": "m5.large"}));
+    // The first start of i-2 is refused while its type change propagates.
+    cloud.fault("StartInstances", Some("i-2"), "IncorrectInstanceState", 3);
+    let began = tokio::time::Instant::now();
+    let report = run(&cloud, &profile_request("Big")).await;
+    let web = tier(&report.summary.tiers, "Role_Web");
+    assert_eq!(
+        report.summary.status,
+        RunStatus::Completed,
+        "{}",
+        report.summary.to_table()
+    );
+    let mut acted = web.acted.clone();
+    acted.sort();
+    assert_eq!(acted, ["i-1", "i-2", "i-3", "i-4"]);
+    // Four type changes, one 4 s pause before the first StartInstances.
+    let last_modify = cloud.calls_of("ModifyInstanceAttribute").last().unwrap().at;
+    let first_start = cloud.calls_of("StartInstances(failed)")[0].at;
+    assert_eq!((first_start - last_modify).as_secs(), 4);
+    assert!((first_start - began).as_secs() < 8, "not once per instance");
 }

@@ -9,10 +9,10 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
+use ec2_tier_scheduler::config::CrossAccount;
 use ec2_tier_scheduler::error::CloudError;
 use ec2_tier_scheduler::instance::{Discovery, Instance, InstanceState};
 use ec2_tier_scheduler::override_check::OverrideCheck;
-use ec2_tier_scheduler::config::CrossAccount;
 use ec2_tier_scheduler::ports::{
     CheckPoll, Cloud, Compute, ConfigStore, Notifier, OutputLocation, RemoteCheck, StateLookup, TypeFacts,
     WorkloadItems, WorkloadPorts, WorkloadState,
@@ -434,7 +434,12 @@ impl Compute for FakeCloud {
         self.record("ModifyInstanceAttribute", &[id.to_string()])?;
         let mut s = self.lock();
         let i = s.instances.get_mut(id).unwrap();
-        assert_eq!(i.state, InstanceState::Stopped, "EbsOptimized changed on a {} instance", i.state);
+        assert_eq!(
+            i.state,
+            InstanceState::Stopped,
+            "EbsOptimized changed on a {} instance",
+            i.state
+        );
         i.ebs_optimized = on;
         Ok(())
     }
