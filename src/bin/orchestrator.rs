@@ -227,7 +227,7 @@ fn print_report(report: &RunReport, json: bool) -> ExitCode {
         println!("{}", report.summary.to_table());
     }
     match report.summary.status {
-        RunStatus::Completed | RunStatus::DryRun | RunStatus::Disabled => ExitCode::SUCCESS,
+        RunStatus::Completed | RunStatus::DryRun | RunStatus::Disabled | RunStatus::Skipped => ExitCode::SUCCESS,
         _ => ExitCode::from(3),
     }
 }

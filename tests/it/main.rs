@@ -9,6 +9,7 @@ mod events;
 mod infra;
 mod moto_core;
 mod moto_ledger;
+mod moto_migration;
 mod moto_override;
 mod moto_scaling;
 mod orchestrator;

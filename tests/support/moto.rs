@@ -211,6 +211,55 @@ impl Stack {
             .send()
             .await
             .unwrap();
+        self.ddb
+            .create_table()
+            .table_name("WorkloadState")
+            .attribute_definitions(attr("Workload"))
+            .key_schema(key("Workload", KeyType::Hash))
+            .billing_mode(BillingMode::PayPerRequest)
+            .send()
+            .await
+            .unwrap();
+    }
+
+    /// Environment for the CLI binary against this emulator.
+    pub fn cli_env(&self) -> Vec<(&'static str, String)> {
+        vec![
+            ("AWS_ENDPOINT_URL", self.moto.endpoint.clone()),
+            ("AWS_ACCESS_KEY_ID", "testing".into()),
+            ("AWS_SECRET_ACCESS_KEY", "testing".into()),
+            ("AWS_REGION", "us-west-2".into()),
+            ("AWS_EC2_METADATA_DISABLED", "true".into()),
+        ]
+    }
+
+    /// Runs the `orchestrator` CLI against this emulator: (exit code, stdout, stderr).
+    pub async fn cli(&self, args: &[&str]) -> (i32, String, String) {
+        let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_orchestrator"))
+            .args(args)
+            .env_remove("AWS_PROFILE")
+            .envs(self.cli_env())
+            .output()
+            .await
+            .expect("the orchestrator binary");
+        (
+            out.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    }
+
+    /// Runs tests/support/member_account.py against this emulator; returns its stdout as JSON.
+    pub fn member_account(&self, args: &[&str]) -> serde_json::Value {
+        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/member_account.py");
+        let out = Command::new(venv_bin("python"))
+            .arg(script)
+            .args(["--endpoint", &self.moto.endpoint])
+            .args(args)
+            .output()
+            .expect("python in the virtualenv");
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        serde_json::from_slice(&out.stdout).unwrap()
     }
 
     /// Writes a workload's items with the product's own store.
