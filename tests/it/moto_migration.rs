@@ -163,7 +163,7 @@ async fn cross_account_runs_act_in_the_roles_account_only() {
     }
     // Every EC2 call went through the role: the account's instances are
     // the member's (the own-account ones would have been found otherwise).
-    assert!(counter.count("ec2", "StopInstances") >= 1);
+    assert!(counter.count("EC2", "StopInstances") >= 1);
 }
 
 #[tokio::test]
@@ -197,10 +197,11 @@ async fn a_role_that_cannot_be_assumed_refuses_the_run_with_zero_ec2_calls() {
         let ec2_calls: u64 = counter
             .calls()
             .iter()
-            .filter(|((service, _), _)| service == "ec2")
+            .filter(|((service, _), _)| service == "EC2")
             .map(|(_, n)| n)
             .sum();
         assert_eq!(ec2_calls, 0, "{:?}", counter.calls());
+        assert!(counter.count("DynamoDB", "GetItem") >= 1, "the counter sees the run's calls");
     }
     let states = stack.member_account(&["states", "222233334444"]);
     assert!(states.as_object().unwrap().values().all(|s| s == "running"));
