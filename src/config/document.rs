@@ -261,3 +261,90 @@ pub fn render(items: &WorkloadItems, shape: Shape, tables: (&str, &str)) -> Valu
         }),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const LOADER: &str = r#"
+workloads:
+  table: WorkloadSpecification
+  workload:
+    SpecName: MyWorkload
+    WorkloadRegion: us-west-2
+    WorkloadFilterTagName: Environment
+    WorkloadFilterTagValue: ENV001
+    TierFilterTagName: ApplicationRole
+    SNSTopicName: MyTopic
+    ScaleInstanceDelay: '5'
+tiers:
+  table: TierSpecification
+  tiers:
+    - TierTagValue: Role_Web
+      SpecName: MyWorkload
+      TierStart: {TierSequence: 2, TierSynchronization: 'False', InterTierOrchestrationDelay: 15}
+      TierStop:  {TierSequence: 0, TierSynchronization: 'False', InterTierOrchestrationDelay: 15}
+      TierScaling:
+        DevMode:  {InstanceType: t2.nano, FleetSubset: '1'}
+        ProdMode: {InstanceType: t3.medium, FleetSubset: 100%}
+    - TierTagValue: Role_DB
+      SpecName: MyWorkload
+      TierStart: {TierSequence: 0, TierSynchronization: 'yes'}
+      TierStop:  {TierSequence: 1, TierSynchronization: 'True', IgnoreStop: 'True'}
+"#;
+
+    #[test]
+    fn the_original_loaders_sample_shape_is_read_verbatim() {
+        let parsed = parse(LOADER).unwrap();
+        assert_eq!(parsed.shape, Shape::Loader);
+        assert_eq!(parsed.tables.workload.as_deref(), Some("WorkloadSpecification"));
+        assert_eq!(parsed.tables.tier.as_deref(), Some("TierSpecification"));
+        assert_eq!(parsed.config.workload.spec_name, "MyWorkload");
+        assert_eq!(parsed.config.tiers.len(), 2);
+        assert!(parsed.config.tiers[1].stop.as_ref().unwrap().ignore);
+        // YAML integers stay numbers in the items written to DynamoDB.
+        assert_eq!(parsed.items.tiers[0]["TierStart"]["TierSequence"], json!(2));
+    }
+
+    #[test]
+    fn the_loaders_sequencing_checks_apply_to_loader_documents() {
+        let missing = LOADER.replace("      TierStart: {TierSequence: 0, TierSynchronization: 'yes'}\n", "");
+        let err = parse(&missing).unwrap_err().to_string();
+        assert!(
+            err.contains("tiers.tiers[1].TierStart.TierSequence: is required in a Loader document"),
+            "{err}"
+        );
+        let duplicate = LOADER.replace("TierStop:  {TierSequence: 1,", "TierStop:  {TierSequence: 0,");
+        let err = parse(&duplicate).unwrap_err().to_string();
+        assert!(err.contains("also the TierStop sequence of tier \"Role_Web\""), "{err}");
+    }
+
+    #[test]
+    fn loader_documents_report_bad_fields_with_their_document_path() {
+        let bad = LOADER.replace("TierFilterTagName: ApplicationRole", "TierFilterTagName: [x]");
+        let err = parse(&bad).unwrap_err().to_string();
+        assert!(
+            err.contains("workloads.workload.TierFilterTagName: expected a string"),
+            "{err}"
+        );
+        let bad = LOADER.replace("  table: TierSpecification", "  table: TierSpecification\n  extra: 1");
+        assert!(parse(&bad)
+            .unwrap_err()
+            .to_string()
+            .contains("tiers.extra: unknown key"));
+    }
+
+    #[test]
+    fn export_writes_either_shape_and_reads_back() {
+        let parsed = parse(LOADER).unwrap();
+        for shape in [Shape::Document, Shape::Loader] {
+            let text = serde_yaml::to_string(&render(&parsed.items, shape, ("WS", "TS"))).unwrap();
+            let back = parse(&text).unwrap();
+            assert_eq!(back.shape, shape);
+            assert_eq!(back.items, parsed.items);
+            if shape == Shape::Loader {
+                assert_eq!(back.tables.workload.as_deref(), Some("WS"));
+            }
+        }
+    }
+}

@@ -201,7 +201,10 @@ async fn a_role_that_cannot_be_assumed_refuses_the_run_with_zero_ec2_calls() {
             .map(|(_, n)| n)
             .sum();
         assert_eq!(ec2_calls, 0, "{:?}", counter.calls());
-        assert!(counter.count("DynamoDB", "GetItem") >= 1, "the counter sees the run's calls");
+        assert!(
+            counter.count("DynamoDB", "GetItem") >= 1,
+            "the counter sees the run's calls"
+        );
     }
     let states = stack.member_account(&["states", "222233334444"]);
     assert!(states.as_object().unwrap().values().all(|s| s == "running"));
