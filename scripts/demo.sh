@@ -20,7 +20,8 @@ cleanup() {
 trap cleanup EXIT
 
 echo "== starting moto on 127.0.0.1:$PORT"
-moto_server -H 127.0.0.1 -p "$PORT" > .moto/moto.log 2>&1 & pids+=($!)
+# The launcher adds what moto lacks (tests/support/moto_launcher.py).
+python tests/support/moto_launcher.py -H 127.0.0.1 -p "$PORT" > .moto/moto.log 2>&1 & pids+=($!)
 for _ in $(seq 100); do curl -sf "$AWS_ENDPOINT_URL/moto-api/" > /dev/null && break; sleep 0.1; done
 
 echo "== seeding the emulator"
