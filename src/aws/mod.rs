@@ -41,6 +41,17 @@ use crate::ports::{Cloud, Compute, ConfigStore, Notifier, RemoteCheck, WorkloadP
 /// Session name of the scheduler's AssumeRole sessions (CloudTrail shows it).
 pub const ASSUME_ROLE_SESSION: &str = "ec2-tier-scheduler";
 
+/// Builds an SDK client configuration, with the call counter when there is one.
+macro_rules! counted {
+    ($counter:expr, $builder:expr) => {{
+        let mut b = $builder;
+        if let Some(c) = &$counter {
+            b = b.interceptor(c.clone());
+        }
+        b.build()
+    }};
+}
+
 /// Loads the shared SDK configuration from the environment (credentials,
 /// `AWS_ENDPOINT_URL` for the emulator, region).
 pub async fn load_sdk_config() -> SdkConfig {
@@ -162,29 +173,29 @@ impl AwsCloud {
     fn workload_clients(&self, config: &SdkConfig, region: &str) -> WorkloadPorts {
         let region = Region::new(region.to_string());
         let counter = self.counter.clone();
-        macro_rules! counted {
-            ($builder:expr) => {{
-                let mut b = $builder;
-                if let Some(c) = &counter {
-                    b = b.interceptor(c.clone());
-                }
-                b.build()
-            }};
-        }
-        let ec2 = counted!(aws_sdk_ec2::config::Builder::from(config)
-            .region(region.clone())
-            .retry_config(ec2_retry())
-            .timeout_config(timeouts()));
-        let ssm = counted!(aws_sdk_ssm::config::Builder::from(config)
-            .region(region.clone())
-            .retry_config(standard_retry())
-            .timeout_config(timeouts()));
+        let ec2 = counted!(
+            counter,
+            aws_sdk_ec2::config::Builder::from(config)
+                .region(region.clone())
+                .retry_config(ec2_retry())
+                .timeout_config(timeouts())
+        );
+        let ssm = counted!(
+            counter,
+            aws_sdk_ssm::config::Builder::from(config)
+                .region(region.clone())
+                .retry_config(standard_retry())
+                .timeout_config(timeouts())
+        );
         // Path-style: bucket names with dots and the emulator both need it.
-        let s3 = counted!(aws_sdk_s3::config::Builder::from(config)
-            .region(region)
-            .force_path_style(true)
-            .retry_config(standard_retry())
-            .timeout_config(timeouts()));
+        let s3 = counted!(
+            counter,
+            aws_sdk_s3::config::Builder::from(config)
+                .region(region)
+                .force_path_style(true)
+                .retry_config(standard_retry())
+                .timeout_config(timeouts())
+        );
         WorkloadPorts {
             compute: Arc::new(Ec2Compute::new(aws_sdk_ec2::Client::from_conf(ec2))),
             remote: Arc::new(SsmRemoteCheck::new(
@@ -229,23 +240,20 @@ impl AwsCloud {
         let own = self.workload_clients(&self.base, region);
         let region = Region::new(region.to_string());
         let counter = self.counter.clone();
-        macro_rules! counted {
-            ($builder:expr) => {{
-                let mut b = $builder;
-                if let Some(c) = &counter {
-                    b = b.interceptor(c.clone());
-                }
-                b.build()
-            }};
-        }
-        let sns = counted!(aws_sdk_sns::config::Builder::from(&self.base)
-            .region(region.clone())
-            .retry_config(standard_retry())
-            .timeout_config(timeouts()));
-        let dynamodb = counted!(aws_sdk_dynamodb::config::Builder::from(&self.base)
-            .region(region)
-            .retry_config(standard_retry())
-            .timeout_config(timeouts()));
+        let sns = counted!(
+            counter,
+            aws_sdk_sns::config::Builder::from(&self.base)
+                .region(region.clone())
+                .retry_config(standard_retry())
+                .timeout_config(timeouts())
+        );
+        let dynamodb = counted!(
+            counter,
+            aws_sdk_dynamodb::config::Builder::from(&self.base)
+                .region(region)
+                .retry_config(standard_retry())
+                .timeout_config(timeouts())
+        );
         RegionPorts {
             store: Arc::new(DynamoConfigStore::new(
                 aws_sdk_dynamodb::Client::from_conf(dynamodb),

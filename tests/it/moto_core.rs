@@ -57,8 +57,13 @@ async fn stop_then_start_touches_only_the_workload_in_its_vpc() {
     for id in web.iter().chain(&app).chain(&db) {
         assert_eq!(stack.instance(id).await.0, "running", "{id}");
     }
-    // Starting again finds nothing to do.
+    // Starting again: the WorkloadState table says Start already, so the run
+    // is skipped; with the override it finds nothing to do.
     let report = run_fast(&cloud, &request("W", Action::Start)).await;
+    assert_eq!(report.summary.status, RunStatus::Skipped);
+    let mut again = request("W", Action::Start);
+    again.override_state = true;
+    let report = run_fast(&cloud, &again).await;
     assert!(report.summary.tiers.iter().all(|t| t.acted.is_empty()));
     assert_eq!(report.summary.tiers[0].skipped[0].reason, "already running");
 }
