@@ -21,6 +21,7 @@ const FIELDS: &[&str] = &[
     "scheduleArn",
     "scheduledTime",
     "continueRun",
+    "continuationToken",
     "overrideState",
 ];
 
@@ -54,10 +55,39 @@ pub struct SchedulerEvent {
     /// The ledger key of a run this invocation continues.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub continue_run: Option<String>,
+    /// The token a continuation presents: only the delivery carrying the
+    /// token stored in the run record may resume the run, once.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub continuation_token: Option<String>,
     /// Start even when the WorkloadState table says the last action was
     /// already a Start (the original's `-o/--overrideState`).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub override_state: bool,
+    /// The EventBridge envelope this payload came in, when it came in one.
+    #[serde(skip)]
+    pub envelope: Option<Envelope>,
+}
+
+/// What an EventBridge event envelope says about the delivery: its `id` is
+/// the same on every retry of one event.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Envelope {
+    /// The event id.
+    pub id: Option<String>,
+    /// The event time.
+    pub time: Option<String>,
+    /// The first of the event's resources (the rule or schedule).
+    pub resource: Option<String>,
+}
+
+/// Where a schedule ARN must come from: this account and the stack's
+/// schedule group (either unknown when running outside the stack).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ScheduleOrigin<'a> {
+    /// The function's account.
+    pub account: Option<&'a str>,
+    /// The stack's EventBridge Scheduler group (`SCHEDULE_GROUP_NAME`).
+    pub group: Option<&'a str>,
 }
 
 /// Why a payload was refused.
@@ -74,11 +104,42 @@ impl SchedulerEvent {
                 kind(value)
             )));
         };
-        // EventBridge envelope: the scheduler's object is the `detail`.
+        // EventBridge envelope: the scheduler's object is the `detail`; the
+        // envelope's id (or resource and time) identifies the delivery.
         if map.contains_key("detail") && map.contains_key("detail-type") {
             let detail = &map["detail"];
-            return Self::from_value(detail)
-                .map_err(|e| EventError(format!("{} (in the EventBridge event's detail)", e.0)));
+            let mut event = Self::from_value(detail)
+                .map_err(|e| EventError(format!("{} (in the EventBridge event's detail)", e.0)))?;
+            let text = |key: &str, max: usize| -> Result<Option<String>, EventError> {
+                match map.get(key) {
+                    None | Some(Value::Null) => Ok(None),
+                    Some(Value::String(s)) if s.len() <= max && !s.chars().any(char::is_control) => {
+                        Ok(Some(s.trim().to_string()).filter(|s| !s.is_empty()))
+                    }
+                    Some(_) => Err(EventError(format!(
+                        "the EventBridge event's {key} must be a string of at most {max} characters"
+                    ))),
+                }
+            };
+            let resource = match map.get("resources") {
+                None | Some(Value::Null) => None,
+                Some(Value::Array(list)) => match list.first() {
+                    None => None,
+                    Some(Value::String(r)) if r.len() <= 2048 && !r.chars().any(char::is_control) => Some(r.clone()),
+                    Some(_) => {
+                        return Err(EventError(
+                            "the EventBridge event's resources must be ARN strings".into(),
+                        ))
+                    }
+                },
+                Some(_) => return Err(EventError("the EventBridge event's resources must be a list".into())),
+            };
+            event.envelope = Some(Envelope {
+                id: text("id", 256)?,
+                time: text("time", 64)?,
+                resource,
+            });
+            return Ok(event);
         }
         for key in map.keys() {
             if !FIELDS.contains(&key.as_str()) {
@@ -146,6 +207,7 @@ impl SchedulerEvent {
         let schedule_arn = bounded("scheduleArn", 1024)?;
         let scheduled_time = bounded("scheduledTime", 64)?;
         let continue_run = bounded("continueRun", 2048)?;
+        let continuation_token = bounded("continuationToken", 128)?;
         Ok(Self {
             workload_identifier: workload,
             action,
@@ -156,19 +218,93 @@ impl SchedulerEvent {
             schedule_arn,
             scheduled_time,
             continue_run,
+            continuation_token,
             override_state,
+            envelope: None,
         })
     }
 
-    /// The run's idempotency key: the schedule and its due time when the
-    /// event says which schedule fired, else the caller's `runId`, else none
-    /// (every delivery is then a new run).
+    /// The run's idempotency key, always naming the workload (a key chosen
+    /// for one workload can never claim another's run):
+    /// the schedule and its due time when the payload says which schedule
+    /// fired; else the EventBridge envelope's `id` (the same on every retry
+    /// of one event), or its first resource and time; else the caller's
+    /// `runId`; else none (every delivery is then a new run).
     pub fn idempotency_key(&self) -> Option<String> {
-        match (&self.schedule_arn, &self.scheduled_time, &self.run_id) {
-            (Some(arn), Some(time), _) => Some(format!("{arn}|{time}|{}", self.action)),
-            (_, _, Some(id)) => Some(format!("run|{}|{id}", self.workload_identifier)),
-            _ => None,
+        let w = &self.workload_identifier;
+        let a = self.action;
+        if let (Some(arn), Some(time)) = (&self.schedule_arn, &self.scheduled_time) {
+            return Some(format!("schedule|{w}|{arn}|{time}|{a}"));
         }
+        if let Some(envelope) = &self.envelope {
+            match envelope {
+                Envelope { id: Some(id), .. } => return Some(format!("event|{w}|{id}|{a}")),
+                Envelope {
+                    resource: Some(r),
+                    time: Some(t),
+                    ..
+                } => return Some(format!("event|{w}|{r}|{t}|{a}")),
+                _ => {}
+            }
+        }
+        self.run_id.as_ref().map(|id| format!("run|{w}|{id}"))
+    }
+
+    /// Who asked for the run, for the ledger record.
+    pub fn origin(&self) -> String {
+        match (&self.schedule_arn, &self.envelope, &self.run_id) {
+            (Some(arn), _, _) => format!("schedule {arn}"),
+            (None, Some(e), _) => format!(
+                "EventBridge event {}",
+                e.id.as_deref().or(e.resource.as_deref()).unwrap_or("?")
+            ),
+            (None, None, Some(id)) => format!("invocation with runId {id}"),
+            _ => "direct invocation".to_string(),
+        }
+    }
+
+    /// Refuses a `scheduleArn` that is not an EventBridge Scheduler schedule
+    /// of this account and the stack's schedule group: a caller must not be
+    /// able to pre-claim the key of another schedule's delivery.
+    pub fn check_schedule_origin(&self, origin: ScheduleOrigin<'_>) -> Result<(), EventError> {
+        let Some(arn) = &self.schedule_arn else {
+            return Ok(());
+        };
+        // arn:aws:scheduler:us-west-2:123456789012:schedule/group/name
+        let parts: Vec<&str> = arn.splitn(6, ':').collect();
+        let path: Vec<&str> = parts.get(5).map(|p| p.split('/').collect()).unwrap_or_default();
+        let shaped = parts.len() == 6
+            && parts[0] == "arn"
+            && parts[2] == "scheduler"
+            && path.len() == 3
+            && path[0] == "schedule"
+            && !path[1].is_empty()
+            && !path[2].is_empty();
+        if !shaped {
+            return Err(EventError(format!(
+                "scheduleArn {:?} is not an EventBridge Scheduler schedule ARN",
+                clip(arn)
+            )));
+        }
+        if let Some(account) = origin.account {
+            if parts[4] != account {
+                return Err(EventError(format!(
+                    "scheduleArn {:?} belongs to account {}, not this function's account {account}",
+                    clip(arn),
+                    parts[4]
+                )));
+            }
+        }
+        if let Some(group) = origin.group {
+            if path[1] != group {
+                return Err(EventError(format!(
+                    "scheduleArn {:?} is in schedule group {:?}, not this stack's group {group:?}",
+                    clip(arn),
+                    path[1]
+                )));
+            }
+        }
+        Ok(())
     }
 
     /// Parses a payload from JSON text.
@@ -215,9 +351,73 @@ mod tests {
         let direct = json!({"workloadIdentifier": "BotoTestCase1", "action": "Stop", "dryRun": true, "dynamoDBRegion": "us-west-2"});
         let envelope = json!({"version": "0", "id": "x", "detail-type": "Scheduled Event", "source": "aws.scheduler", "detail": direct.clone()});
         let a = SchedulerEvent::from_value(&direct).unwrap();
-        assert_eq!(a, SchedulerEvent::from_value(&envelope).unwrap());
+        let mut b = SchedulerEvent::from_value(&envelope).unwrap();
+        assert_eq!(b.envelope.take().unwrap().id.as_deref(), Some("x"));
+        assert_eq!(a, b);
         assert_eq!(a.action, Action::Stop);
         assert!(a.dry_run);
+    }
+
+    #[test]
+    fn keys_name_the_workload_and_envelopes_are_keyed_by_their_id() {
+        let detail = json!({"workloadIdentifier": "W", "action": "Start"});
+        let envelope = |id: Value| {
+            json!({"version": "0", "id": id, "detail-type": "Scheduled Event", "source": "aws.events",
+                   "time": "2026-11-25T08:00:00Z",
+                   "resources": ["arn:aws:events:us-west-2:123456789012:rule/W-start"], "detail": detail})
+        };
+        let key = |v: &Value| SchedulerEvent::from_value(v).unwrap().idempotency_key();
+        assert_eq!(key(&envelope(json!("e-1"))).as_deref(), Some("event|W|e-1|Start"));
+        assert_eq!(key(&envelope(json!("e-1"))), key(&envelope(json!("e-1"))), "a retry");
+        assert_ne!(key(&envelope(json!("e-1"))), key(&envelope(json!("e-2"))));
+        assert_eq!(
+            key(&envelope(Value::Null)).as_deref(),
+            Some("event|W|arn:aws:events:us-west-2:123456789012:rule/W-start|2026-11-25T08:00:00Z|Start")
+        );
+        let scheduled = json!({"workloadIdentifier": "W", "action": "Stop",
+            "scheduleArn": "arn:aws:scheduler:us-west-2:123456789012:schedule/g/W-stop",
+            "scheduledTime": "2026-11-25T19:00:00Z"});
+        let k = key(&scheduled).unwrap();
+        assert!(k.starts_with("schedule|W|"), "{k}");
+        let mut other = scheduled.clone();
+        other["workloadIdentifier"] = json!("Other");
+        assert_ne!(key(&other), Some(k), "another workload never shares the key");
+        assert_eq!(key(&detail), None);
+    }
+
+    #[test]
+    fn schedule_arns_must_be_this_accounts_and_groups() {
+        let event = |arn: &str| {
+            SchedulerEvent::from_value(&json!({"workloadIdentifier": "W", "action": "Stop",
+                "scheduleArn": arn, "scheduledTime": "2026-11-25T19:00:00Z"}))
+            .unwrap()
+        };
+        let origin = ScheduleOrigin {
+            account: Some("123456789012"),
+            group: Some("ec2ts"),
+        };
+        let ok = "arn:aws:scheduler:us-west-2:123456789012:schedule/ec2ts/W-stop";
+        assert!(event(ok).check_schedule_origin(origin).is_ok());
+        for (arn, needle) in [
+            (
+                "arn:aws:scheduler:us-west-2:999999999999:schedule/ec2ts/W-stop",
+                "account 999999999999",
+            ),
+            (
+                "arn:aws:scheduler:us-west-2:123456789012:schedule/default/W-stop",
+                "group \"default\"",
+            ),
+            (
+                "arn:aws:events:us-west-2:123456789012:rule/x",
+                "not an EventBridge Scheduler",
+            ),
+            ("made-up", "not an EventBridge Scheduler"),
+        ] {
+            let err = event(arn).check_schedule_origin(origin).unwrap_err().to_string();
+            assert!(err.contains(needle), "{arn}: {err}");
+        }
+        // Outside the stack (no account or group known) only the shape is checked.
+        assert!(event(ok).check_schedule_origin(ScheduleOrigin::default()).is_ok());
     }
 
     #[test]

@@ -5,9 +5,10 @@ use std::time::Duration;
 use serde_json::{json, Value};
 
 use crate::error::RunError;
-use crate::event::{EventError, SchedulerEvent};
+use crate::event::{EventError, ScheduleOrigin, SchedulerEvent};
 use crate::ledger::{
-    digest, epoch_now, utc_timestamp, Claim, Continuation, Ledger, LedgerStatus, RunRecord, MAX_INVOCATIONS, RECORD_TTL,
+    digest, epoch_now, random_token, utc_timestamp, Claim, Continuation, Ledger, LedgerStatus, RunRecord,
+    MAX_INVOCATIONS,
 };
 use crate::orchestrator::{self, Budget, RunReport, RunRequest, Settings};
 use crate::ports::Cloud;
@@ -85,6 +86,8 @@ pub struct Services<'a> {
     pub ledger: Option<&'a dyn Ledger>,
     /// Fresh invocations for runs that outlast this one.
     pub continuation: Option<&'a dyn Continuation>,
+    /// Where a `scheduleArn` must come from (this account, the stack's group).
+    pub schedule_origin: ScheduleOrigin<'a>,
 }
 
 /// Handles one payload without a ledger. `time_left` is the time until the
@@ -102,6 +105,7 @@ pub async fn handle(
         function_region,
         ledger: None,
         continuation: None,
+        schedule_origin: ScheduleOrigin::default(),
     };
     handle_with(services, payload, time_left, settings).await
 }
@@ -119,6 +123,58 @@ pub async fn handle_with(
     settings: &Settings,
 ) -> Result<Value, HandlerError> {
     let event = SchedulerEvent::from_value(payload)?;
+    event.check_schedule_origin(services.schedule_origin)?;
+    let requested_by = event.origin();
+    match run_event(services, &event, requested_by, time_left, settings).await? {
+        Outcome::Duplicate(response) => Ok(response),
+        Outcome::Ran {
+            report,
+            key,
+            invocation,
+            ledger_error,
+        } => {
+            let mut response = respond(&report, event.dry_run);
+            if let Some(key) = key {
+                response["runKey"] = json!(key);
+                response["invocation"] = json!(invocation);
+            }
+            if let Some(e) = ledger_error {
+                response["ledgerError"] = json!(e);
+            }
+            Ok(response)
+        }
+    }
+}
+
+/// What became of a delivery.
+#[derive(Debug)]
+pub enum Outcome {
+    /// The run ran (or went as far as this invocation could take it).
+    Ran {
+        /// What happened.
+        report: Box<RunReport>,
+        /// The ledger key, when a ledger is used.
+        key: Option<String>,
+        /// Which invocation of the run this was.
+        invocation: u32,
+        /// The ledger could not be updated after the run.
+        ledger_error: Option<String>,
+    },
+    /// A repeated delivery: the response saying so; nothing was done.
+    Duplicate(Value),
+}
+
+/// Runs a validated event under the ledger's rules when there is a ledger:
+/// one run per key, one run per workload, continuations fenced by a token.
+/// `requested_by` is recorded (the schedule, the event, or the CLI's
+/// `user@host`). Used by the Lambda handler and the CLI alike.
+pub async fn run_event(
+    services: Services<'_>,
+    event: &SchedulerEvent,
+    requested_by: String,
+    time_left: Option<Duration>,
+    settings: &Settings,
+) -> Result<Outcome, HandlerError> {
     let region = event
         .dynamodb_region
         .clone()
@@ -138,7 +194,7 @@ pub async fn handle_with(
         Some(left) => Budget::from_now(left, safety_margin(left)),
         None => Budget::unlimited(),
     };
-    tracing::info!(workload = %request.workload, action = %request.action, dry_run = request.dry_run, run_id = ?event.run_id, "run requested");
+    tracing::info!(workload = %request.workload, action = %request.action, dry_run = request.dry_run, requested_by = %requested_by, "run requested");
 
     // Dry runs change nothing, so they need no ledger.
     let ledger = services.ledger.filter(|_| !request.dry_run);
@@ -151,43 +207,28 @@ pub async fn handle_with(
         let report = orchestrator::run(services.cloud, &request, &budget, settings)
             .await
             .inspect_err(|e| tracing::error!(error = %e, workload = %request.workload, "run refused"))?;
-        return Ok(respond(&report, request.dry_run));
+        return Ok(Outcome::Ran {
+            report: Box::new(report),
+            key: None,
+            invocation: 1,
+            ledger_error: None,
+        });
     };
 
     let now = epoch_now();
     let lock_until = now + time_left.unwrap_or(Duration::from_secs(900)).as_secs() + 60;
     let (mut record, resume) = match &event.continue_run {
-        Some(key) => {
-            let record = ledger.load(key).await.map_err(HandlerError::Ledger)?;
-            let record = record
-                .filter(|r| {
-                    r.status == LedgerStatus::InProgress && r.workload == request.workload && r.action == request.action
-                })
-                .ok_or_else(|| {
-                    HandlerError::Event(EventError(format!(
-                        "continueRun: no run {key:?} in progress for this workload and action"
-                    )))
-                })?;
-            let resume = record.checkpoint.clone();
-            (record, resume)
-        }
+        Some(key) => match claim_continuation(ledger, event, key, lock_until).await? {
+            Ok(record) => {
+                let resume = record.checkpoint.clone();
+                (record, resume)
+            }
+            Err(duplicate) => return Ok(Outcome::Duplicate(duplicate)),
+        },
         None => {
             let key = event.idempotency_key().unwrap_or_else(|| fresh_key(&request.workload));
-            let record = RunRecord {
-                key,
-                workload: request.workload.clone(),
-                action: request.action,
-                scaling_profile: request.scaling_profile.clone(),
-                dynamodb_region: request.dynamodb_region.clone(),
-                status: LedgerStatus::InProgress,
-                outcome: None,
-                started_at: now,
-                updated_at: now,
-                invocations: 0,
-                checkpoint: None,
-                summary: None,
-                expires_at: now + RECORD_TTL.as_secs(),
-            };
+            let mut record = RunRecord::new(key, &request, requested_by, now);
+            record.invocations = 1;
             match ledger
                 .claim(&record, lock_until, now)
                 .await
@@ -196,17 +237,7 @@ pub async fn handle_with(
                 Claim::Claimed => (record, None),
                 Claim::Duplicate(existing) => {
                     tracing::info!(key = %existing.key, "duplicate delivery: nothing to do");
-                    return Ok(json!({
-                        "workload": existing.workload,
-                        "action": existing.action,
-                        "status": "duplicate",
-                        "message": format!(
-                            "run {:?} is already {}; this delivery did nothing",
-                            existing.key,
-                            match existing.status { LedgerStatus::InProgress => "in progress".to_string(), _ => format!("done ({})", existing.outcome.clone().unwrap_or_default()) }
-                        ),
-                        "runKey": existing.key,
-                    }));
+                    return Ok(Outcome::Duplicate(duplicate_response(&existing)));
                 }
                 Claim::Busy { holder, until } => {
                     return Err(HandlerError::Busy {
@@ -218,14 +249,6 @@ pub async fn handle_with(
             }
         }
     };
-    record.invocations += 1;
-    if event.continue_run.is_some() {
-        // Extend our lock for this invocation before acting.
-        ledger
-            .save(&record, Some(lock_until))
-            .await
-            .map_err(HandlerError::Ledger)?;
-    }
 
     let result = orchestrator::run_resumed(services.cloud, &request, resume.as_ref(), &budget, settings).await;
     let mut report = match result {
@@ -235,6 +258,7 @@ pub async fn handle_with(
             record.status = LedgerStatus::Refused;
             record.outcome = Some("refused".into());
             record.summary = Some(json!({ "error": e.to_string() }));
+            record.continuation_token = None;
             record.updated_at = epoch_now();
             if let Err(le) = ledger.save(&record, None).await {
                 tracing::error!(error = %le, "ledger write failed");
@@ -248,7 +272,9 @@ pub async fn handle_with(
     match (report.checkpoint.clone(), continuation) {
         (Some(checkpoint), Some(continuation)) => {
             let at = epoch_now() + checkpoint.resume_after_secs.max(60);
+            let token = random_token();
             record.checkpoint = Some(checkpoint);
+            record.continuation_token = Some(token.clone());
             record.summary = serde_json::to_value(&report.summary).ok();
             record.updated_at = epoch_now();
             let payload = json!({
@@ -257,6 +283,7 @@ pub async fn handle_with(
                 "scalingProfile": request.scaling_profile,
                 "dynamoDBRegion": request.dynamodb_region,
                 "continueRun": record.key,
+                "continuationToken": token,
             });
             let name = format!("ec2ts-{}-{}", digest(&record.key), record.invocations);
             let scheduled = match ledger.save(&record, Some(at + 900 + 60)).await {
@@ -276,7 +303,7 @@ pub async fn handle_with(
                 Err(e) => {
                     tracing::error!(error = %e, "scheduling the continuation failed");
                     ledger_error = Some(format!("continuation not scheduled: {e}"));
-                    finish(&mut record, &report);
+                    record.finish(&report);
                     if let Err(e) = ledger.save(&record, None).await {
                         tracing::error!(error = %e, "ledger write failed");
                     }
@@ -284,26 +311,93 @@ pub async fn handle_with(
             }
         }
         _ => {
-            finish(&mut record, &report);
+            record.finish(&report);
             if let Err(e) = ledger.save(&record, None).await {
                 tracing::error!(error = %e, "ledger write failed");
                 ledger_error = Some(format!("run ledger not updated: {e}"));
             }
         }
     }
-    let mut response = respond(&report, false);
-    response["runKey"] = json!(record.key);
-    response["invocation"] = json!(record.invocations);
-    if let Some(e) = ledger_error {
-        response["ledgerError"] = json!(e);
+    tracing::info!(status = ?report.summary.status, message = %report.summary.message, "run finished");
+    Ok(Outcome::Ran {
+        report: Box::new(report),
+        key: Some(record.key),
+        invocation: record.invocations,
+        ledger_error,
+    })
+}
+
+/// Claims a continuation delivery: only the one presenting the run
+/// record's current token proceeds (a conditional write replaces the
+/// token); a second copy is a duplicate, and an unknown token or key is
+/// refused with nothing done. `Err` inside `Ok`: the duplicate response.
+async fn claim_continuation(
+    ledger: &dyn Ledger,
+    event: &SchedulerEvent,
+    key: &str,
+    lock_until: u64,
+) -> Result<Result<RunRecord, Value>, HandlerError> {
+    let unknown = || {
+        HandlerError::Event(EventError(format!(
+            "continueRun: no run {key:?} of this workload and action waits for this continuation token; nothing was done"
+        )))
+    };
+    let token = event.continuation_token.as_deref().ok_or_else(|| {
+        HandlerError::Event(EventError(
+            "continueRun needs the continuationToken the run scheduled it with".into(),
+        ))
+    })?;
+    let record = ledger
+        .load(key)
+        .await
+        .map_err(HandlerError::Ledger)?
+        .filter(|r| r.workload == event.workload_identifier && r.action == event.action)
+        .ok_or_else(unknown)?;
+    if record.spent_tokens.iter().any(|t| t == token) {
+        tracing::info!(key, "repeated continuation delivery: nothing to do");
+        return Ok(Err(duplicate_response(&record)));
     }
-    Ok(response)
+    if record.status != LedgerStatus::InProgress || record.continuation_token.as_deref() != Some(token) {
+        return Err(unknown());
+    }
+    let mut record = record;
+    record.invocations += 1;
+    record.spent_tokens.push(token.to_string());
+    record.continuation_token = None;
+    record.updated_at = epoch_now();
+    if ledger
+        .resume(&record, token, lock_until)
+        .await
+        .map_err(HandlerError::Ledger)?
+    {
+        Ok(Ok(record))
+    } else {
+        tracing::info!(key, "another delivery claimed this continuation: nothing to do");
+        Ok(Err(duplicate_response(&record)))
+    }
+}
+
+fn duplicate_response(existing: &RunRecord) -> Value {
+    json!({
+        "workload": existing.workload,
+        "action": existing.action,
+        "status": "duplicate",
+        "message": format!(
+            "run {:?} is already {}; this delivery did nothing",
+            existing.key,
+            match existing.status {
+                LedgerStatus::InProgress => "in progress".to_string(),
+                _ => format!("done ({})", existing.outcome.clone().unwrap_or_default()),
+            }
+        ),
+        "runKey": existing.key,
+    })
 }
 
 /// A key no other delivery shares: the workload, the wall clock in
 /// nanoseconds and a per-process counter (two runs in one nanosecond, or on
 /// two hosts with equal clocks, still differ by counter or by clock).
-fn fresh_key(workload: &str) -> String {
+pub fn fresh_key(workload: &str) -> String {
     use std::sync::atomic::{AtomicU64, Ordering};
     static COUNTER: AtomicU64 = AtomicU64::new(0);
     let nanos = std::time::SystemTime::now()
@@ -314,18 +408,7 @@ fn fresh_key(workload: &str) -> String {
     format!("once|{workload}|{nanos}|{n}|{}", std::process::id())
 }
 
-fn finish(record: &mut RunRecord, report: &RunReport) {
-    record.status = LedgerStatus::Finished;
-    record.outcome = serde_json::to_value(report.summary.status)
-        .ok()
-        .and_then(|v| v.as_str().map(str::to_string));
-    record.summary = serde_json::to_value(&report.summary).ok();
-    record.checkpoint = report.checkpoint.clone();
-    record.updated_at = epoch_now();
-}
-
 fn respond(report: &RunReport, dry_run: bool) -> Value {
-    tracing::info!(status = ?report.summary.status, message = %report.summary.message, "run finished");
     let mut response = serde_json::to_value(&report.summary).expect("summary serialises");
     if dry_run {
         response["plan"] = serde_json::to_value(&report.plan).expect("plan serialises");

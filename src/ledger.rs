@@ -61,6 +61,54 @@ pub struct RunRecord {
     pub summary: Option<Value>,
     /// DynamoDB TTL, seconds since the epoch.
     pub expires_at: u64,
+    /// The token the next continuation must present (the fence): random,
+    /// replaced when claimed, so exactly one delivery of a continuation
+    /// resumes the run and nobody can resume it by guessing the key.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub continuation_token: Option<String>,
+    /// Tokens already claimed, to tell a repeated delivery from a forged one.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub spent_tokens: Vec<String>,
+    /// Who asked for the run: the schedule, the event, or `user@host` for
+    /// the CLI.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub requested_by: Option<String>,
+}
+
+impl RunRecord {
+    /// A new in-progress record of a run of `workload`.
+    pub fn new(key: String, request: &crate::orchestrator::RunRequest, requested_by: String, now: u64) -> Self {
+        Self {
+            key,
+            workload: request.workload.clone(),
+            action: request.action,
+            scaling_profile: request.scaling_profile.clone(),
+            dynamodb_region: request.dynamodb_region.clone(),
+            status: LedgerStatus::InProgress,
+            outcome: None,
+            started_at: now,
+            updated_at: now,
+            invocations: 0,
+            checkpoint: None,
+            summary: None,
+            expires_at: now + RECORD_TTL.as_secs(),
+            continuation_token: None,
+            spent_tokens: Vec::new(),
+            requested_by: Some(requested_by),
+        }
+    }
+
+    /// Marks the run finished with the report's outcome.
+    pub fn finish(&mut self, report: &crate::orchestrator::RunReport) {
+        self.status = LedgerStatus::Finished;
+        self.outcome = serde_json::to_value(report.summary.status)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_string));
+        self.summary = serde_json::to_value(&report.summary).ok();
+        self.checkpoint = report.checkpoint.clone();
+        self.continuation_token = None;
+        self.updated_at = epoch_now();
+    }
 }
 
 /// The result of claiming a run.
@@ -90,6 +138,28 @@ pub trait Ledger: Send + Sync {
     /// Writes the record and extends the lock to `lock_until`, or releases it
     /// (`None`). Fails when the lock is no longer this run's.
     async fn save(&self, record: &RunRecord, lock_until: Option<u64>) -> Result<(), CloudError>;
+    /// Claims a continuation: writes `record` (whose token no longer is
+    /// `presented`) and extends the lock to `lock_until`, only if the stored
+    /// record's token is `presented` and the lock is this run's; both or
+    /// neither. `Ok(false)`: another delivery claimed it first.
+    async fn resume(&self, record: &RunRecord, presented: &str, lock_until: u64) -> Result<bool, CloudError>;
+}
+
+/// A fresh random token (128 bits, hex) from the operating system's source.
+pub fn random_token() -> String {
+    use std::io::Read;
+    let mut bytes = [0u8; 16];
+    let filled = std::fs::File::open("/dev/urandom").and_then(|mut f| f.read_exact(&mut bytes));
+    if filled.is_err() {
+        // RandomState keys come from the OS too; two hashes give 128 bits.
+        use std::hash::{BuildHasher, Hasher};
+        for half in bytes.chunks_mut(8) {
+            let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+            h.write_u64(epoch_now());
+            half.copy_from_slice(&h.finish().to_le_bytes());
+        }
+    }
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// Starts a later invocation of the function with a payload.
@@ -148,6 +218,14 @@ mod tests {
         assert_eq!(utc_timestamp(0), "1970-01-01T00:00:00");
         assert_eq!(utc_timestamp(951_782_400), "2000-02-29T00:00:00");
         assert_eq!(utc_timestamp(1_795_478_400 + 68_523), "2026-11-24T19:02:03");
+    }
+
+    #[test]
+    fn tokens_are_random_hex() {
+        let (a, b) = (random_token(), random_token());
+        assert_eq!(a.len(), 32);
+        assert!(a.chars().all(|c| c.is_ascii_hexdigit()));
+        assert_ne!(a, b);
     }
 
     #[test]

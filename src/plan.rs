@@ -148,6 +148,9 @@ pub struct TierPlan {
     pub override_check: Option<OverrideCheck>,
     /// The readiness gate before the next tier, if any.
     pub readiness: Option<Readiness>,
+    /// The tier's InterTierOrchestrationDelay for this action.
+    #[serde(skip)]
+    pub inter_tier_delay: Duration,
     /// The tier's instances, sorted by id.
     pub instances: Vec<InstancePlan>,
 }
@@ -249,6 +252,8 @@ impl Checkpoint {
                 }
             }
         }
+        // A group an earlier invocation acted on still owes its delay.
+        set_delays(&mut plan.groups);
     }
 }
 
@@ -349,6 +354,7 @@ pub fn build(config: &WorkloadConfig, instances: &[Instance], action: Action, sc
             synchronous: spec.synchronous,
             override_check,
             readiness: spec.readiness.clone(),
+            inter_tier_delay: spec.inter_tier_delay,
             instances,
         });
     }
@@ -374,26 +380,7 @@ pub fn build(config: &WorkloadConfig, instances: &[Instance], action: Action, sc
             }
         })
         .collect();
-    // Delay after a group only when it acts on something and a later group
-    // does too: waiting for nothing, or before nothing, helps no one.
-    let busy: Vec<bool> = groups
-        .iter()
-        .map(|g| g.tiers.iter().any(|t| t.actionable().next().is_some()))
-        .collect();
-    for index in 0..groups.len() {
-        let later_busy = busy[index + 1..].iter().any(|b| *b);
-        if busy[index] && later_busy {
-            let delay = groups[index]
-                .tiers
-                .iter()
-                .filter_map(|t| config.tiers.iter().find(|c| c.name == t.tier))
-                .filter_map(|c| c.for_action(action))
-                .map(|s| s.inter_tier_delay)
-                .max()
-                .unwrap_or_default();
-            groups[index].delay_after = delay;
-        }
-    }
+    set_delays(&mut groups);
 
     Plan {
         workload: config.workload.spec_name.clone(),
@@ -415,6 +402,35 @@ pub fn build(config: &WorkloadConfig, instances: &[Instance], action: Action, sc
         groups,
         left_out,
         unmatched,
+    }
+}
+
+/// Delay after a group only when it acts on something (now, or in an
+/// earlier invocation of the same run) and a later group does too: waiting
+/// for nothing, or before nothing, helps no one. The longest delay of the
+/// group's tiers applies.
+fn set_delays(groups: &mut [TierGroup]) {
+    let busy: Vec<bool> = groups
+        .iter()
+        .map(|g| {
+            g.tiers
+                .iter()
+                .flat_map(|t| &t.instances)
+                .any(|i| matches!(i.step, Step::Act | Step::WaitThenAct { .. } | Step::DoneEarlier { .. }))
+        })
+        .collect();
+    for index in 0..groups.len() {
+        let later_busy = busy[index + 1..].iter().any(|b| *b);
+        groups[index].delay_after = if busy[index] && later_busy {
+            groups[index]
+                .tiers
+                .iter()
+                .map(|t| t.inter_tier_delay)
+                .max()
+                .unwrap_or_default()
+        } else {
+            Duration::ZERO
+        };
     }
 }
 

@@ -54,7 +54,9 @@ impl DynamoLedger {
                     .as_str()
                     .unwrap_or_default()),
             )
-            .item("expiresAt", n(record.expires_at));
+            .item("expiresAt", n(record.expires_at))
+            // The continuation fence, readable by condition expressions.
+            .item("fence", s(record.continuation_token.as_deref().unwrap_or("-")));
         if only_if_new {
             put = put.condition_expression("attribute_not_exists(pk)");
         }
@@ -167,6 +169,42 @@ impl Ledger for DynamoLedger {
         serde_json::from_str(json)
             .map(Some)
             .map_err(|e| CloudError::new("dynamodb", "GetItem", None, format!("unreadable run record: {e}")))
+    }
+
+    async fn resume(&self, record: &RunRecord, presented: &str, lock_until: u64) -> Result<bool, CloudError> {
+        let mut run = self.put_run(record, false)?;
+        if let Some(put) = run.put.as_mut() {
+            put.condition_expression = Some("fence = :presented".into());
+            put.expression_attribute_values = Some([(":presented".to_string(), s(presented))].into_iter().collect());
+        }
+        let lock = Put::builder()
+            .table_name(&self.table)
+            .item("pk", Self::lock_key(&record.workload))
+            .item("runKey", s(&record.key))
+            .item("lockUntil", n(lock_until))
+            .item("expiresAt", n(record.expires_at))
+            .condition_expression("attribute_not_exists(pk) OR runKey = :key")
+            .expression_attribute_values(":key", s(&record.key))
+            .build()
+            .map_err(build_err)?;
+        match self
+            .transact(vec![run, TransactWriteItem::builder().put(lock).build()])
+            .await?
+        {
+            None => Ok(true),
+            Some(reasons) if reasons.first().cloned().flatten().as_deref() == Some("ConditionalCheckFailed") => {
+                Ok(false)
+            }
+            Some(reasons) => Err(CloudError::new(
+                "dynamodb",
+                "TransactWriteItems",
+                Some("ConditionalCheckFailed"),
+                format!(
+                    "the workload lock of {:?} is held by another run ({reasons:?})",
+                    record.workload
+                ),
+            )),
+        }
     }
 
     async fn save(&self, record: &RunRecord, lock_until: Option<u64>) -> Result<(), CloudError> {

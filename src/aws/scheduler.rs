@@ -21,6 +21,7 @@ pub struct SchedulerContinuation {
     client: Client,
     function_arn: String,
     role_arn: String,
+    group: Option<String>,
 }
 
 impl SchedulerContinuation {
@@ -30,7 +31,15 @@ impl SchedulerContinuation {
             client,
             function_arn: function_arn.into(),
             role_arn: role_arn.into(),
+            group: None,
         }
+    }
+
+    /// Creates the continuations in the stack's schedule group (the
+    /// function's IAM grant is scoped to it) instead of `default`.
+    pub fn in_group(mut self, group: Option<String>) -> Self {
+        self.group = group;
+        self
     }
 }
 
@@ -50,6 +59,7 @@ impl Continuation for SchedulerContinuation {
         self.client
             .create_schedule()
             .name(name)
+            .set_group_name(self.group.clone())
             .schedule_expression(format!("at({})", utc_timestamp(at)))
             .schedule_expression_timezone("UTC")
             .flexible_time_window(window)

@@ -11,11 +11,13 @@ use std::time::Duration;
 use clap::{Args, CommandFactory, Parser, Subcommand};
 use ec2_tier_scheduler::aws::{load_sdk_config, AwsCloud, Tables};
 use ec2_tier_scheduler::config::document::{self, Shape};
-use ec2_tier_scheduler::orchestrator::{self, Budget, RunReport, RunRequest, Settings};
+use ec2_tier_scheduler::event::SchedulerEvent;
+use ec2_tier_scheduler::handler::{run_event, Outcome, Services};
+use ec2_tier_scheduler::ledger::Ledger;
+use ec2_tier_scheduler::orchestrator::{self, RunReport, RunRequest, Settings};
 use ec2_tier_scheduler::plan::Action;
 use ec2_tier_scheduler::ports::Cloud;
 use ec2_tier_scheduler::summary::RunStatus;
-use tokio::time::Instant;
 
 const LOG_LEVELS: [&str; 6] = ["critical", "error", "warning", "info", "debug", "notset"];
 
@@ -67,6 +69,17 @@ struct RunArgs {
     /// Run but take no Action
     #[arg(short = 'd', long = "dryrun")]
     dry_run: bool,
+    /// The run ledger table (the deployed stack's): the same idempotency
+    /// keys, workload lock and run record as the function
+    #[arg(long = "ledger-table", env = "RUN_LEDGER_TABLE")]
+    ledger_table: Option<String>,
+    /// Idempotency key for this run: hosts running the same cron line with
+    /// the same id (e.g. "$(date +%F)-stop") make one run between them
+    #[arg(long = "run-id")]
+    run_id: Option<String>,
+    /// Seconds the run may take; every wait and retry is bounded by it
+    #[arg(long, default_value_t = 3600, value_parser = clap::value_parser!(u64).range(60..=86_400))]
+    timeout: u64,
 }
 
 #[derive(Subcommand, Debug)]
@@ -175,6 +188,12 @@ async fn run_command(args: RunArgs) -> ExitCode {
         }
     };
     let cloud = cloud().await;
+    let ledger = args.ledger_table.as_deref().map(|t| cloud.ledger(t));
+    if ledger.is_none() && !args.dry_run {
+        eprintln!(
+            "note: no run ledger (RUN_LEDGER_TABLE / --ledger-table): this run takes no workload lock and writes no run record"
+        );
+    }
     let mut worst = ExitCode::SUCCESS;
     for (index, action) in actions.iter().enumerate() {
         if index > 0 {
@@ -185,7 +204,17 @@ async fn run_command(args: RunArgs) -> ExitCode {
             Ok(r) => r,
             Err(code) => return code,
         };
-        let code = run_one(&cloud, &request, args.target.json).await;
+        let run_id = args.run_id.as_ref().map(|id| match args.testcases {
+            true => format!("{id}-{action}"),
+            false => id.clone(),
+        });
+        let options = RunOptions {
+            ledger: ledger.as_ref().map(|l| l as &dyn Ledger),
+            run_id,
+            timeout: Duration::from_secs(args.timeout),
+            json: args.target.json,
+        };
+        let code = run_one(&cloud, &request, &options).await;
         if code != ExitCode::SUCCESS {
             worst = code;
             if code == ExitCode::FAILURE {
@@ -196,26 +225,90 @@ async fn run_command(args: RunArgs) -> ExitCode {
     worst
 }
 
-async fn run_one(cloud: &dyn Cloud, request: &RunRequest, json: bool) -> ExitCode {
-    let started = Instant::now();
-    let prepared = match orchestrator::prepare(cloud, request).await {
-        Ok(p) => p,
-        Err(e) => return refused(&e),
+/// How the CLI runs: with or without the ledger, and within its deadline.
+struct RunOptions<'a> {
+    ledger: Option<&'a dyn Ledger>,
+    run_id: Option<String>,
+    timeout: Duration,
+    json: bool,
+}
+
+fn show_plan(plan: &ec2_tier_scheduler::plan::Plan) {
+    println!("{}", plan.to_table());
+}
+
+/// `user@host`, for the run record.
+fn who() -> String {
+    let user = std::env::var("USER")
+        .or_else(|_| std::env::var("LOGNAME"))
+        .unwrap_or_else(|_| "unknown".into());
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .map(|h| h.trim().to_string())
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "unknown-host".into());
+    format!("{user}@{host}")
+}
+
+async fn run_one(cloud: &AwsCloud, request: &RunRequest, options: &RunOptions<'_>) -> ExitCode {
+    let event = SchedulerEvent {
+        workload_identifier: request.workload.clone(),
+        action: request.action,
+        scaling_profile: request.scaling_profile.clone(),
+        dry_run: request.dry_run,
+        dynamodb_region: Some(request.dynamodb_region.clone()),
+        run_id: options.run_id.clone(),
+        schedule_arn: None,
+        scheduled_time: None,
+        continue_run: None,
+        continuation_token: None,
+        override_state: request.override_state,
+        envelope: None,
     };
-    if !json {
-        println!("{}", prepared.plan.to_table());
-    }
-    let report = orchestrator::execute_plan(
+    let region = request.notify_region.clone();
+    let services = Services {
         cloud,
-        request,
-        prepared,
-        &Budget::unlimited(),
-        &Settings::from_env(),
-        started,
+        function_region: region.as_deref(),
+        ledger: options.ledger,
+        continuation: None,
+        schedule_origin: Default::default(),
+    };
+    let settings = Settings {
+        on_plan: if options.json { None } else { Some(show_plan) },
+        ..Settings::from_env()
+    };
+    // The CLI's deadline: throttling and capacity retries, waits and gates
+    // all end within --timeout, as in the function.
+    let outcome = run_event(
+        services,
+        &event,
+        format!("cli {}", who()),
+        Some(options.timeout),
+        &settings,
     )
     .await;
-    match report {
-        Ok(report) => print_report(&report, json),
+    match outcome {
+        Ok(Outcome::Ran {
+            report, ledger_error, ..
+        }) => {
+            let code = print_report(&report, options.json);
+            if let Some(e) = ledger_error {
+                eprintln!("warning: {e}");
+            }
+            code
+        }
+        Ok(Outcome::Duplicate(response)) => {
+            if options.json {
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&response).expect("response serialises")
+                );
+            } else {
+                println!("duplicate: {}", response["message"].as_str().unwrap_or_default());
+            }
+            ExitCode::SUCCESS
+        }
         Err(e) => refused(&e),
     }
 }

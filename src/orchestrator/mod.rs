@@ -87,7 +87,7 @@ pub struct Prepared {
 }
 
 /// Tunables with production defaults; tests shorten them.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct Settings {
     /// First pause between polls.
     pub poll_initial: Duration,
@@ -103,6 +103,8 @@ pub struct Settings {
     /// checkpoints and a continuation resumes it when the delay is over
     /// (Lambda with continuation configured). `None`: always sleep.
     pub offload_delays_over: Option<Duration>,
+    /// Called with the plan before the first action (the CLI prints it).
+    pub on_plan: Option<fn(&Plan)>,
 }
 
 impl Default for Settings {
@@ -114,6 +116,7 @@ impl Default for Settings {
             state_timeout: Duration::from_secs(600),
             poll_concurrency: 16,
             offload_delays_over: None,
+            on_plan: None,
         }
     }
 }
@@ -261,6 +264,9 @@ pub async fn run_resumed(
     let mut prepared = prepare(cloud, &request).await?;
     if let Some(checkpoint) = resume {
         checkpoint.apply(&mut prepared.plan);
+    }
+    if let Some(show) = settings.on_plan {
+        show(&prepared.plan);
     }
     let mut report = execute_plan(cloud, &request, prepared, budget, settings, started).await?;
     if let (Some(earlier), Some(now)) = (resume, report.checkpoint.as_mut()) {
@@ -506,7 +512,13 @@ impl Execution<'_> {
             }
 
             let results = join_all(group.tiers.iter().map(|t| self.run_tier(t))).await;
-            let mut acted = false;
+            // Instances an earlier invocation acted on count: the delay after
+            // a group resumed during its gate is still owed.
+            let mut acted = group
+                .tiers
+                .iter()
+                .flat_map(|t| &t.instances)
+                .any(|i| matches!(i.step, plan::Step::DoneEarlier { .. }));
             for (outcome, end) in results {
                 acted |= !outcome.acted.is_empty();
                 checkpoint.acted.extend(outcome.acted.iter().cloned());

@@ -52,6 +52,9 @@ fn record(key: &str, workload: &str) -> RunRecord {
         checkpoint: None,
         summary: None,
         expires_at: now + 3600,
+        continuation_token: None,
+        spent_tokens: Vec::new(),
+        requested_by: None,
     }
 }
 
@@ -122,6 +125,7 @@ async fn a_run_out_of_time_schedules_its_continuation_and_resumes_from_the_ledge
         function_region: Some("us-west-2"),
         ledger: Some(&ledger as &dyn Ledger),
         continuation: Some(&continuation as &dyn Continuation),
+        schedule_origin: Default::default(),
     };
     let event = json!({"workloadIdentifier": "W", "action": "Stop", "runId": "nightly-1"});
     let first = handle_with(services, &event, Some(Duration::from_secs(120)), &fast_settings())

@@ -57,6 +57,7 @@ impl Harness {
             function_region: Some("us-west-2"),
             ledger: Some(&self.ledger as &dyn Ledger),
             continuation: Some(&self.continuation as &dyn Continuation),
+            schedule_origin: Default::default(),
         }
     }
 

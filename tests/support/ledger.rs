@@ -96,6 +96,43 @@ impl Ledger for FakeLedger {
         s.writes += 1;
         Ok(())
     }
+
+    async fn resume(&self, record: &RunRecord, presented: &str, lock_until: u64) -> Result<bool, CloudError> {
+        // Yield so concurrent continuation deliveries really interleave.
+        tokio::task::yield_now().await;
+        self.check_fail_save()?;
+        let mut s = self.lock();
+        let fence = s.records.get(&record.key).and_then(|r| r.continuation_token.clone());
+        if fence.as_deref() != Some(presented) {
+            return Ok(false);
+        }
+        if let Some((holder, _)) = s.locks.get(&record.workload) {
+            if *holder != record.key {
+                return Err(CloudError::new(
+                    "dynamodb",
+                    "TransactWriteItems",
+                    Some("ConditionalCheckFailed"),
+                    "lock held by another run",
+                ));
+            }
+        }
+        s.records.insert(record.key.clone(), record.clone());
+        s.locks
+            .insert(record.workload.clone(), (record.key.clone(), lock_until));
+        s.writes += 1;
+        Ok(true)
+    }
+}
+
+impl FakeLedger {
+    fn check_fail_save(&self) -> Result<(), CloudError> {
+        let mut s = self.lock();
+        if s.fail_saves > 0 {
+            s.fail_saves -= 1;
+            return Err(injected("TransactWriteItems"));
+        }
+        Ok(())
+    }
 }
 
 /// Records scheduled continuations: (name, payload, at).
