@@ -4,10 +4,12 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use ec2_tier_scheduler::handler::{handle_with, HandlerError, Services};
+use ec2_tier_scheduler::event::ScheduleOrigin;
+use ec2_tier_scheduler::handler::{handle_with, run_event, HandlerError, Outcome, Services};
 use ec2_tier_scheduler::instance::InstanceState::{self, *};
 use ec2_tier_scheduler::ledger::{Continuation, Ledger, LedgerStatus};
 use ec2_tier_scheduler::orchestrator::Settings;
+use ec2_tier_scheduler::summary::RunStatus;
 use futures::future::join_all;
 use serde_json::{json, Value};
 
@@ -271,4 +273,186 @@ async fn runs_without_a_schedule_key_use_run_id_or_run_every_time() {
     );
     let bogus = json!({"workloadIdentifier": "W", "action": "Start", "continueRun": "nope"});
     assert_eq!(h.deliver(&bogus, LONG).await.unwrap_err().error_type(), "InvalidEvent");
+}
+
+/// An EventBridge event envelope around the scheduler's object.
+fn envelope(id: &str, action: &str) -> Value {
+    json!({
+        "version": "0", "id": id, "detail-type": "Scheduled Event", "source": "aws.events",
+        "account": "123456789012", "time": "2026-11-25T08:00:00Z", "region": "us-west-2",
+        "resources": ["arn:aws:events:us-west-2:123456789012:rule/W-stop"],
+        "detail": {"workloadIdentifier": "W", "action": action, "dynamoDBRegion": "us-west-2"}
+    })
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_eventbridge_envelope_delivered_twice_runs_once() {
+    // Defect 1 of issue 13: the envelope's id was dropped, so each delivery
+    // got a fresh key and the workload was stopped twice.
+    let h = Harness::new(fleet(Running, 5, 2));
+    let first = h.deliver(&envelope("e-1", "Stop"), LONG).await.unwrap();
+    assert_eq!(first["status"], "completed");
+    assert_eq!(first["runKey"], "event|W|e-1|Stop");
+    let again = h.deliver(&envelope("e-1", "Stop"), LONG).await.unwrap();
+    assert_eq!(again["status"], "duplicate", "{again}");
+    assert!(h.actions_per_instance().values().all(|n| *n == 1));
+    // Another event (a new id) is another run.
+    tokio::time::sleep(Duration::from_secs(60)).await;
+    let other = h.deliver(&envelope("e-2", "Stop"), LONG).await.unwrap();
+    assert_eq!(other["status"], "completed");
+    let record = h.ledger.lock().records["event|W|e-1|Stop"].clone();
+    assert_eq!(record.requested_by.as_deref(), Some("EventBridge event e-1"));
+}
+
+/// A Stop cut by its deadline in Web's (30 s) transition wait, so a
+/// continuation is scheduled; returns the continuation's payload.
+async fn run_until_continuation(h: &Harness) -> Value {
+    let first = h.deliver(&scheduled("Stop"), Duration::from_secs(25)).await.unwrap();
+    assert_eq!(first["status"], "continuing", "{first}");
+    let list = h.continuation.scheduled.lock().unwrap().clone();
+    assert_eq!(list.len(), 1);
+    list[0].1.clone()
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_continuation_delivered_twice_concurrently_resumes_once() {
+    // Defect 2: both copies loaded the in-progress record and both passed
+    // the lock condition, so the rest of the run ran twice, concurrently.
+    let mut cloud = fleet(Running, 5, 2);
+    cloud.transition = Duration::from_secs(30);
+    let mut tiers = three_tiers("W", 5);
+    tiers[0]["TierStop"]["TierSynchronization"] = json!("True");
+    cloud.put_config(workload_item("W"), tiers);
+    let h = Harness::new(cloud);
+    let payload = run_until_continuation(&h).await;
+    assert!(payload["continuationToken"].as_str().is_some_and(|t| t.len() == 32));
+    h.continuation.scheduled.lock().unwrap().clear();
+
+    let both = join_all((0..2).map(|_| h.deliver(&payload, LONG))).await;
+    let statuses: Vec<String> = both
+        .iter()
+        .map(|r| r.as_ref().unwrap()["status"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(statuses.iter().filter(|s| *s == "duplicate").count(), 1, "{statuses:?}");
+    let counts = h.actions_per_instance();
+    assert_eq!(counts.len(), 6, "{counts:?}");
+    assert!(counts.values().all(|n| *n == 1), "{counts:?}");
+    // A third, late copy is a duplicate too and does nothing.
+    let calls = h.cloud.calls().len();
+    let late = h.deliver(&payload, LONG).await.unwrap();
+    assert_eq!(late["status"], "duplicate");
+    assert_eq!(h.cloud.calls().len(), calls);
+}
+
+#[tokio::test(start_paused = true)]
+async fn forged_continuations_and_keys_are_refused_with_nothing_done() {
+    let mut cloud = fleet(Running, 5, 2);
+    let mut tiers = three_tiers("W", 5);
+    tiers[0]["TierStop"]["TierSynchronization"] = json!("True");
+    cloud.transition = Duration::from_secs(30);
+    cloud.put_config(workload_item("W"), tiers);
+    let h = Harness::new(cloud);
+    let payload = run_until_continuation(&h).await;
+    let calls = h.cloud.calls().len();
+    let writes = h.ledger.lock().writes;
+
+    // The right key, but no token or a made-up one: refused, nothing done.
+    let mut no_token = payload.clone();
+    no_token.as_object_mut().unwrap().remove("continuationToken");
+    let mut guessed = payload.clone();
+    guessed["continuationToken"] = json!("0".repeat(32));
+    for forged in [no_token, guessed] {
+        let err = h.deliver(&forged, LONG).await.unwrap_err();
+        assert_eq!(err.error_type(), "InvalidEvent", "{err}");
+    }
+    assert_eq!(h.cloud.calls().len(), calls, "no AWS call");
+    assert_eq!(h.ledger.lock().writes, writes, "no ledger write");
+
+    // A scheduleArn from another account or group cannot pre-claim a key.
+    let services = Services {
+        schedule_origin: ScheduleOrigin {
+            account: Some("123456789012"),
+            group: Some("ec2ts"),
+        },
+        ..h.services()
+    };
+    let mut foreign = scheduled("Start");
+    foreign["scheduleArn"] = json!("arn:aws:scheduler:us-west-2:999999999999:schedule/ec2ts/W-start");
+    let err = handle_with(services, &foreign, Some(LONG), &Settings::default())
+        .await
+        .unwrap_err();
+    assert_eq!(err.error_type(), "InvalidEvent");
+    assert!(err.to_string().contains("account 999999999999"), "{err}");
+    assert_eq!(h.ledger.lock().writes, writes, "nothing claimed");
+
+    // The real continuation still resumes.
+    let done = h.deliver(&payload, LONG).await.unwrap();
+    assert_ne!(done["status"], "duplicate");
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_delay_after_a_group_resumed_during_its_gate_is_still_owed() {
+    // Defect 5: a continuation resuming inside a group whose instances an
+    // earlier invocation stopped skipped that group's InterTierOrchestrationDelay.
+    let cloud = FakeCloud::new();
+    let mut workload = workload_item("W");
+    workload.as_object_mut().unwrap().remove("SNSTopicName");
+    let mut tiers = vec![
+        tier_item("W", "Role_Web", 0, 1, false, 50),
+        tier_item("W", "Role_App", 1, 0, false, 5),
+    ];
+    tiers[0]["TierStop"]["TierReadiness"] = json!("State");
+    cloud.put_config(workload, tiers);
+    cloud.add("i-w1", "ENV001", "Role_Web", Running);
+    cloud.add("i-a1", "ENV001", "Role_App", Running);
+    let h = Harness::new(cloud);
+    let began = tokio::time::Instant::now();
+    // 25 s: the deadline falls in Web's gate (stopping takes 30 s).
+    let first = h.deliver(&scheduled("Stop"), Duration::from_secs(25)).await.unwrap();
+    assert_eq!(first["status"], "continuing", "{first}");
+    let responses = h.drain_continuations(LONG).await;
+    assert_eq!(responses.last().unwrap()["status"], "completed", "{responses:?}");
+    let web_stop = h.cloud.call_seconds("StopInstances", began)[0];
+    let app_stop = h.cloud.call_seconds("StopInstances", began)[1];
+    // Web stopped at ~30 s (gate passed), then the 50 s delay, then App.
+    assert!(app_stop >= web_stop + 30 + 50, "Web {web_stop}s, App {app_stop}s");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_deadline_bounds_throttling_retries_for_the_cli_too() {
+    // Defect 4: with an unlimited budget, throttling was retried for ever.
+    // The CLI passes its --timeout as the deadline (run_event).
+    let cloud = fleet(Running, 5, 1);
+    cloud.fault("StopInstances", None, "RequestLimitExceeded", usize::MAX);
+    let h = Harness::new(cloud);
+    let services = Services {
+        ledger: None,
+        continuation: None,
+        ..h.services()
+    };
+    let event = ec2_tier_scheduler::event::SchedulerEvent::from_value(&json!({
+        "workloadIdentifier": "W", "action": "Stop", "dynamoDBRegion": "us-west-2"
+    }))
+    .unwrap();
+    let began = tokio::time::Instant::now();
+    let outcome = run_event(
+        services,
+        &event,
+        "cli test@host".into(),
+        Some(Duration::from_secs(600)),
+        &Settings::default(),
+    )
+    .await
+    .unwrap();
+    let Outcome::Ran { report, .. } = outcome else { panic!() };
+    assert_eq!(
+        report.summary.status,
+        RunStatus::DeadlineReached,
+        "{}",
+        report.summary.to_table()
+    );
+    assert!(began.elapsed() <= Duration::from_secs(600), "{:?}", began.elapsed());
+    let [acted, _, _, failed, not_done] = report.summary.totals();
+    assert_eq!((acted, failed), (0, 0));
+    assert_eq!(not_done, 3, "throttled instances are not done, with the reason");
 }
