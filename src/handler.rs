@@ -32,7 +32,7 @@ pub enum HandlerError {
     Run(#[from] RunError),
     /// Another run of the workload is in progress.
     #[error(
-        "workload {workload:?} is busy: run {holder:?} holds it (until {until} unless it finishes); nothing was done"
+        "workload {workload:?} is in progress: run {holder:?} holds it (until {until} unless it finishes); nothing was done"
     )]
     Busy {
         /// The workload.

@@ -175,3 +175,93 @@ async fn a_run_out_of_time_schedules_its_continuation_and_resumes_from_the_ledge
     assert_eq!(record.status, LedgerStatus::Finished);
     assert_eq!(record.outcome.as_deref(), Some("completed"));
 }
+
+#[tokio::test]
+async fn two_concurrent_cli_runs_make_one_run_and_the_other_says_by_whom() {
+    let stack = Stack::start().await;
+    ledger_table(&stack).await;
+    let (_, subnet) = stack.vpc("10.5.0.0").await;
+    let mut ids = Vec::new();
+    for tier in ["Role_Web", "Role_App", "Role_DB"] {
+        ids.extend(stack.launch_tier(&subnet, tier, 2).await);
+    }
+    let mut workload = workload_item("W");
+    workload.as_object_mut().unwrap().remove("SNSTopicName");
+    stack.put_config(workload, three_tiers("W", 2)).await;
+
+    let args = [
+        "-w",
+        "W",
+        "-r",
+        "us-west-2",
+        "-a",
+        "Stop",
+        "--ledger-table",
+        "SchedulerRunLedger",
+    ];
+    let (a, b) = tokio::join!(stack.cli(&args), stack.cli(&args));
+    let mut codes = [a.0, b.0];
+    codes.sort();
+    assert_eq!(codes, [0, 1], "one acts, the other is refused:\n{a:?}\n{b:?}");
+    let refused = if a.0 == 1 { &a } else { &b };
+    assert!(
+        refused.2.contains("is in progress: run \"once|W|"),
+        "says by which run: {}",
+        refused.2
+    );
+    for id in &ids {
+        assert_eq!(stack.instance(id).await.0, "stopped");
+    }
+    // The record says who ran it.
+    let items = stack.ddb.scan().table_name("SchedulerRunLedger").send().await.unwrap();
+    let records: Vec<RunRecord> = items
+        .items()
+        .iter()
+        .filter_map(|i| i.get("record").and_then(|r| r.as_s().ok()))
+        .map(|r| serde_json::from_str(r).unwrap())
+        .collect();
+    assert_eq!(records.len(), 1, "the refused run wrote nothing");
+    assert!(records[0].requested_by.as_deref().unwrap().starts_with("cli "));
+    assert_eq!(records[0].status, LedgerStatus::Finished);
+
+    // Two hosts running the same cron line with the same --run-id: one run.
+    let with_id = [
+        "-w",
+        "W",
+        "-r",
+        "us-west-2",
+        "-a",
+        "Start",
+        "--ledger-table",
+        "SchedulerRunLedger",
+        "--run-id",
+        "2026-11-25-start",
+    ];
+    let (a, b) = tokio::join!(stack.cli(&with_id), stack.cli(&with_id));
+    let outputs = format!("{}{}{}{}", a.1, a.2, b.1, b.2);
+    assert!(
+        outputs.contains("duplicate:") || outputs.contains("is in progress"),
+        "{outputs}"
+    );
+    let (code, out, _) = stack.cli(&with_id).await;
+    assert_eq!(code, 0);
+    assert!(
+        out.contains("duplicate: run \"run|W|2026-11-25-start\" is already done"),
+        "{out}"
+    );
+}
+
+#[tokio::test]
+async fn the_cli_without_a_ledger_says_it_runs_unlocked() {
+    let stack = Stack::start().await;
+    let (_, subnet) = stack.vpc("10.6.0.0").await;
+    stack.launch_tier(&subnet, "Role_Web", 1).await;
+    stack.put_config(workload_item("W"), three_tiers("W", 0)).await;
+    let (code, _, err) = stack
+        .cli(&["-w", "W", "-r", "us-west-2", "-a", "Stop", "--timeout", "120"])
+        .await;
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(err.matches("takes no workload lock").count(), 1, "{err}");
+    let (code, _, err) = stack.cli(&["-w", "W", "-r", "us-west-2", "--timeout", "5"]).await;
+    assert_eq!(code, 2, "a timeout under a minute is a usage error: {err}");
+}
