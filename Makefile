@@ -10,7 +10,7 @@ export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 export AWS_EC2_METADATA_DISABLED := true
 export CARGO_TERM_COLOR ?= never
 
-.PHONY: all venv fmt fmt-check lint test test-rust lint-infra demo build package bench clean
+.PHONY: all venv fmt fmt-check lint test test-rust lint-infra demo build package bench soak clean
 
 all: test
 
@@ -57,6 +57,12 @@ package: venv
 # Release builds happen here (and in `package`), never in `test`.
 bench: venv
 	VENV=$(VENV) bash scripts/bench.sh
+
+# The at-least-once model test (tests/it/model.rs) with many more random
+# schedules than `make test` runs (300); a failure prints MODEL_SEED=<n>.
+SOAK_CASES ?= 20000
+soak: venv
+	MODEL_CASES=$(SOAK_CASES) cargo test --test it model:: -- --nocapture
 
 clean:
 	cargo clean

@@ -7,8 +7,8 @@ use serde_json::{json, Value};
 use crate::error::RunError;
 use crate::event::{EventError, ScheduleOrigin, SchedulerEvent};
 use crate::ledger::{
-    digest, epoch_now, random_token, utc_timestamp, Claim, Continuation, Ledger, LedgerStatus, RunRecord,
-    MAX_INVOCATIONS,
+    digest, epoch_now, epoch_now_ceil, random_token, utc_timestamp, Claim, Continuation, Ledger, LedgerStatus,
+    RunRecord, MAX_INVOCATIONS,
 };
 use crate::orchestrator::{self, Budget, RunReport, RunRequest, Settings};
 use crate::ports::Cloud;
@@ -271,7 +271,7 @@ pub async fn run_event(
     let continuation = services.continuation.filter(|_| record.invocations < MAX_INVOCATIONS);
     match (report.checkpoint.clone(), continuation) {
         (Some(checkpoint), Some(continuation)) => {
-            let at = epoch_now() + checkpoint.resume_after_secs.max(60);
+            let at = epoch_now_ceil() + checkpoint.resume_after_secs.max(60);
             let token = random_token();
             record.checkpoint = Some(checkpoint);
             record.continuation_token = Some(token.clone());

@@ -177,6 +177,15 @@ pub fn epoch_now() -> u64 {
         .unwrap_or(0)
 }
 
+/// Seconds since the epoch, rounded up: a time computed from it is never
+/// earlier than meant (a delay owed is never cut by a fraction of a second).
+pub fn epoch_now_ceil() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs() + u64::from(d.subsec_nanos() > 0))
+        .unwrap_or(0)
+}
+
 /// `YYYY-MM-DDTHH:MM:SS` in UTC, as EventBridge Scheduler's `at()` wants.
 pub fn utc_timestamp(epoch: u64) -> String {
     let days = (epoch / 86_400) as i64;

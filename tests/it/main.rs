@@ -7,6 +7,7 @@ mod support;
 mod adapters;
 mod events;
 mod infra;
+mod model;
 mod moto_core;
 mod moto_ledger;
 mod moto_migration;
