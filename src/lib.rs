@@ -39,6 +39,7 @@ pub mod ledger;
 pub mod notify;
 pub mod orchestrator;
 pub mod override_check;
+pub mod override_tag;
 pub mod plan;
 pub mod ports;
 pub mod summary;

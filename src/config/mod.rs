@@ -19,11 +19,11 @@ use serde_json::Value;
 
 pub(crate) use tier::secs;
 pub use tier::{
-    show_secs, ActionSpec, FleetSubset, Readiness, ReadinessCheck, ReadinessOnTimeout, ScalingTarget, TierSpec,
-    DEFAULT_INTER_TIER_DELAY_SECS,
+    show_secs, ActionSpec, AutoScalingMode, FleetSubset, Readiness, ReadinessCheck, ReadinessOnTimeout, ScalingTarget,
+    TierSpec, DEFAULT_INTER_TIER_DELAY_SECS,
 };
 pub(crate) use workload::is_region;
-pub use workload::{CrossAccount, WorkloadSpec, DEFAULT_EXTERNAL_ID, DEFAULT_WORKLOAD_REGION};
+pub use workload::{CalendarActions, CrossAccount, WorkloadSpec, DEFAULT_EXTERNAL_ID, DEFAULT_WORKLOAD_REGION};
 
 use crate::override_check::OverrideCheck;
 

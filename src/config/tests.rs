@@ -581,3 +581,75 @@ fn cross_account_role_names_the_account_and_defaults_the_external_id() {
         .iter()
         .any(|i| i.contains("has no effect without CrossAccountRole")));
 }
+
+#[test]
+fn safety_attributes_of_issue_15_are_read_and_checked() {
+    let w = with(
+        spec_workload(),
+        "/ChangeCalendarNames",
+        json!("holidays, arn:aws:ssm:us-west-2:111122223333:document/freeze"),
+    );
+    let w = with(w, "/ChangeCalendarActions", json!("Stop"));
+    let w = with(w, "/OverrideTagName", json!("KeepMe"));
+    let t = with(spec_linux_tier(), "/TierStop/TierHibernate", json!("True"));
+    let t = with(t, "/TierStop/TierAutoScalingGroups", json!("Suspend"));
+    let config = load(w, vec![t]).unwrap();
+    assert_eq!(config.workload.change_calendars.len(), 2);
+    assert_eq!(
+        config.workload.calendar_actions,
+        CalendarActions {
+            start: false,
+            stop: true
+        }
+    );
+    assert_eq!(config.workload.override_tag, "KeepMe");
+    let stop = config.tiers[0].stop.as_ref().unwrap();
+    assert!(stop.hibernate);
+    assert_eq!(stop.auto_scaling, AutoScalingMode::Suspend);
+    let start = config.tiers[0].start.as_ref().unwrap();
+    assert_eq!(
+        start.auto_scaling,
+        AutoScalingMode::Skip,
+        "members are left alone by default"
+    );
+    // Defaults.
+    let config = load(spec_workload(), vec![spec_linux_tier()]).unwrap();
+    assert_eq!(config.workload.override_tag, "SchedulerOverride");
+    assert!(config.workload.change_calendars.is_empty());
+
+    for (workload, tier, needle) in [
+        (
+            with(spec_workload(), "/ChangeCalendarNames", json!("a b")),
+            spec_linux_tier(),
+            "ChangeCalendarNames: \"a b\"",
+        ),
+        (
+            with(spec_workload(), "/ChangeCalendarActions", json!("Both")),
+            spec_linux_tier(),
+            "has no effect without ChangeCalendarNames",
+        ),
+        (
+            with(spec_workload(), "/OverrideTagName", json!("aws:x")),
+            spec_linux_tier(),
+            "OverrideTagName",
+        ),
+        (
+            spec_workload(),
+            with(spec_linux_tier(), "/TierStart/TierHibernate", json!("True")),
+            "TierStart.TierHibernate: is only valid in TierStop",
+        ),
+        (
+            spec_workload(),
+            with(spec_linux_tier(), "/TierStop/TierAutoScalingGroups", json!("Detach")),
+            "TierAutoScalingGroups: \"detach\" is not",
+        ),
+        (
+            spec_workload(),
+            with(spec_linux_tier(), "/TierStop/TierHibernate", json!("maybe")),
+            "TierHibernate",
+        ),
+    ] {
+        let found = issues(workload, vec![tier]);
+        assert!(found.iter().any(|i| i.contains(needle)), "{needle}: {found:?}");
+    }
+}

@@ -114,10 +114,26 @@ pub struct ActionSpec {
     pub inter_tier_delay: Duration,
     /// `IgnoreStop` (TierStop only): the tier is not stopped at all.
     pub ignore: bool,
+    /// `TierAutoScalingGroups`: what happens to Auto Scaling group members.
+    pub auto_scaling: AutoScalingMode,
+    /// `TierHibernate` (TierStop only): hibernate instances configured for it.
+    pub hibernate: bool,
     /// `TierStopOverrideFilename` + `TierStopOverrideOperatingSystem` (stop only).
     pub override_check: Option<OverrideCheck>,
     /// `TierReadiness` and friends: what must hold before the next tier begins.
     pub readiness: Option<Readiness>,
+}
+
+/// `TierAutoScalingGroups` values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+pub enum AutoScalingMode {
+    /// Members of an Auto Scaling group are left alone (the default: a
+    /// stopped member is marked unhealthy and terminated by its group).
+    #[default]
+    Skip,
+    /// The groups' processes are suspended before the members are stopped
+    /// and resumed after they are started.
+    Suspend,
 }
 
 /// What must hold for every instance of a tier before the next tier begins.
@@ -179,6 +195,7 @@ pub fn show_secs(d: Duration) -> String {
 const KNOWN: &[&str] = &["SpecName", "TierTagValue", "TierStart", "TierStop", "TierScaling"];
 
 const COMMON_KEYS: &[&str] = &[
+    "TierAutoScalingGroups",
     "TierSequence",
     "TierSynchronization",
     "InterTierOrchestrationDelay",
@@ -283,6 +300,21 @@ fn parse_section(map: &Map<String, Value>, action: Action, issues: &mut Issues) 
     let delay = opt_secs(map, "InterTierOrchestrationDelay", MAX_SECONDS, issues)
         .unwrap_or(Duration::from_secs(DEFAULT_INTER_TIER_DELAY_SECS));
     let ignore = action == Action::Stop && opt_bool(map, "IgnoreStop", issues).unwrap_or(false);
+    let hibernate = action == Action::Stop && opt_bool(map, "TierHibernate", issues).unwrap_or(false);
+    let auto_scaling = match opt_string(map, "TierAutoScalingGroups", issues)
+        .map(|m| m.to_ascii_lowercase())
+        .as_deref()
+    {
+        None | Some("skip") => AutoScalingMode::Skip,
+        Some("suspend") => AutoScalingMode::Suspend,
+        Some(other) => {
+            issues.push(
+                "TierAutoScalingGroups",
+                format!("{other:?} is not \"Skip\" or \"Suspend\""),
+            );
+            AutoScalingMode::Skip
+        }
+    };
 
     let override_check = if action == Action::Stop {
         parse_override(map, issues)
@@ -310,6 +342,8 @@ fn parse_section(map: &Map<String, Value>, action: Action, issues: &mut Issues) 
         synchronous,
         inter_tier_delay: delay,
         ignore,
+        auto_scaling,
+        hibernate,
         override_check,
         readiness,
     })

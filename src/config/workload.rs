@@ -29,7 +29,20 @@ const KNOWN: &[&str] = &[
     "CrossAccountRole",
     "CrossAccountRoleExternalId",
     "ScaleInstanceDelay",
+    "OverrideTagName",
+    "ChangeCalendarNames",
+    "ChangeCalendarActions",
 ];
+
+/// Which actions `ChangeCalendarNames` gates (`ChangeCalendarActions`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CalendarActions {
+    /// Starts wait for an OPEN calendar.
+    pub start: bool,
+    /// Stops wait for an OPEN calendar.
+    pub stop: bool,
+}
 
 /// `CrossAccountRole`: the workload's instances live in another account,
 /// reached with credentials from `sts:AssumeRole` on this role.
@@ -92,6 +105,12 @@ pub struct WorkloadSpec {
     pub cross_account: Option<CrossAccount>,
     /// `ScaleInstanceDelay`: pause after a tier's type changes, before its start.
     pub scale_instance_delay: Duration,
+    /// `OverrideTagName`: the instance tag holding expiring overrides.
+    pub override_tag: String,
+    /// `ChangeCalendarNames`: SSM Change Calendars that must be OPEN.
+    pub change_calendars: Vec<String>,
+    /// `ChangeCalendarActions`: the actions the calendars gate.
+    pub calendar_actions: CalendarActions,
 }
 
 pub(super) fn parse(
@@ -243,6 +262,46 @@ pub(super) fn parse(
     let scale_instance_delay = opt_secs(map, "ScaleInstanceDelay", 3600, issues)
         .unwrap_or(Duration::from_secs_f64(DEFAULT_SCALE_INSTANCE_DELAY_SECS));
 
+    let override_tag = opt_string(map, "OverrideTagName", issues)
+        .unwrap_or_else(|| crate::override_tag::DEFAULT_OVERRIDE_TAG.to_string());
+    if override_tag.chars().count() > 128 || override_tag.to_ascii_lowercase().starts_with("aws:") {
+        issues.push(
+            "OverrideTagName",
+            "must be a tag key of at most 128 characters, not starting with \"aws:\"",
+        );
+    }
+    let change_calendars = calendar_names(map, issues);
+    let calendar_actions = match opt_string(map, "ChangeCalendarActions", issues)
+        .map(|a| a.to_ascii_lowercase())
+        .as_deref()
+    {
+        None | Some("both") => CalendarActions {
+            start: true,
+            stop: true,
+        },
+        Some("start") => CalendarActions {
+            start: true,
+            stop: false,
+        },
+        Some("stop") => CalendarActions {
+            start: false,
+            stop: true,
+        },
+        Some(other) => {
+            issues.push(
+                "ChangeCalendarActions",
+                format!("{other:?} is not \"Start\", \"Stop\" or \"Both\""),
+            );
+            CalendarActions {
+                start: true,
+                stop: true,
+            }
+        }
+    };
+    if change_calendars.is_empty() && map.contains_key("ChangeCalendarActions") {
+        issues.push("ChangeCalendarActions", "has no effect without ChangeCalendarNames");
+    }
+
     Some(WorkloadSpec {
         spec_name: spec_name?,
         filter_tag_name: filter_tag_name?,
@@ -256,7 +315,54 @@ pub(super) fn parse(
         ssm_key_prefix,
         cross_account,
         scale_instance_delay,
+        override_tag,
+        change_calendars,
+        calendar_actions,
     })
+}
+
+/// `ChangeCalendarNames`: one or more names or ARNs of SSM Change Calendar
+/// documents, as a comma-separated string or a list.
+fn calendar_names(map: &serde_json::Map<String, Value>, issues: &mut Issues) -> Vec<String> {
+    let raw: Vec<String> = match map.get("ChangeCalendarNames") {
+        None | Some(Value::Null) => return Vec::new(),
+        Some(Value::String(s)) => s
+            .split(',')
+            .map(|p| p.trim().to_string())
+            .filter(|p| !p.is_empty())
+            .collect(),
+        Some(Value::Array(list)) if list.iter().all(Value::is_string) => list
+            .iter()
+            .filter_map(Value::as_str)
+            .map(|p| p.trim().to_string())
+            .filter(|p| !p.is_empty())
+            .collect(),
+        Some(other) => {
+            issues.push(
+                "ChangeCalendarNames",
+                format!("expected calendar names separated by commas, found {}", show(other)),
+            );
+            return Vec::new();
+        }
+    };
+    let name_ok =
+        |n: &str| (3..=128).contains(&n.len()) && n.chars().all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c));
+    for name in &raw {
+        let ok = match name.strip_prefix("arn:") {
+            Some(_) => {
+                let parts: Vec<&str> = name.splitn(6, ':').collect();
+                parts.len() == 6 && parts[2] == "ssm" && parts[5].strip_prefix("document/").is_some_and(name_ok)
+            }
+            None => name_ok(name),
+        };
+        if !ok {
+            issues.push(
+                "ChangeCalendarNames",
+                format!("{name:?} is not an SSM Change Calendar name or document ARN"),
+            );
+        }
+    }
+    raw
 }
 
 /// `us-west-2`, `us-gov-west-1`, `cn-north-1`, `ap-southeast-5`.
