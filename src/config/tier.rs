@@ -207,6 +207,7 @@ const STOP_ONLY_KEYS: &[&str] = &[
     "TierStopOverrideFilename",
     "TierStopOverrideOperatingSystem",
     "IgnoreStop",
+    "TierHibernate",
 ];
 
 pub(super) fn parse(
