@@ -22,7 +22,8 @@ use std::time::Duration;
 
 use ec2_tier_scheduler::plan::Action;
 use lambda::{event, release_binary, run_function, Fixture};
-use sim::{drive, paused_runtime, RetryLayer, SimCloud};
+use sim::fake::SdkRetry;
+use sim::{drive, paused_runtime};
 
 const TARGET_KIB: u64 = 64 * 1024;
 
@@ -57,8 +58,7 @@ fn main() {
     let (tiers, per_tier) = if benchmarking { (10, 1000) } else { (2, 50) };
     let (_, before) = rss_kib();
     let (stop, start) = paused_runtime().block_on(async {
-        let (items, instances) = sim::workload(tiers, per_tier);
-        let cloud = SimCloud::new(items, &instances, RetryLayer::None);
+        let cloud = sim::cloud(tiers, per_tier, SdkRetry::None);
         let stop = drive(&cloud, Action::Stop, 40).await;
         tokio::time::sleep(Duration::from_secs(600)).await;
         let start = drive(&cloud, Action::Start, 40).await;

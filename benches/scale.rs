@@ -1,6 +1,6 @@
 //! Scale: 10,000 instances in 10 tiers, stopped then started against a
-//! simulated EC2 that enforces AWS's documented token buckets, on paused
-//! tokio time. Prints markdown for BENCHMARKS.md.
+//! simulated EC2 (the tests' in-memory cloud) that enforces AWS's documented
+//! token buckets, on paused tokio time. Prints markdown for BENCHMARKS.md.
 //!
 //! `cargo bench --bench scale` (under `cargo test` it runs a tiny smoke
 //! version and prints nothing).
@@ -12,7 +12,8 @@ use std::time::Duration;
 
 use ec2_tier_scheduler::orchestrator::EC2_BATCH;
 use ec2_tier_scheduler::plan::Action;
-use sim::{drive, latency, limits_of, lower_bound, paused_runtime, secs, ActionRun, RetryLayer, SimCloud};
+use sim::fake::{Latencies, SdkRetry};
+use sim::{drive, limits_of, lower_bound, paused_runtime, secs, ActionRun};
 
 const TIERS: usize = 10;
 const PER_TIER: usize = 1000;
@@ -20,7 +21,7 @@ const MAX_INVOCATIONS: usize = 40;
 
 struct Scenario {
     name: &'static str,
-    retry: RetryLayer,
+    retry: SdkRetry,
     /// The emulated change reports batches still throttled when the budget
     /// runs out as notDone (the continuation's work), not as failures.
     deadline_is_not_done: bool,
@@ -29,25 +30,25 @@ struct Scenario {
 const SCENARIOS: [Scenario; 3] = [
     Scenario {
         name: "as built: orchestrator retry only",
-        retry: RetryLayer::None,
+        retry: SdkRetry::None,
         deadline_is_not_done: false,
     },
     Scenario {
         name: "as built + SDK standard retry (model)",
-        retry: RetryLayer::SdkStandard,
+        retry: SdkRetry::Standard,
         deadline_is_not_done: false,
     },
     Scenario {
         name: "recommended change (emulated)",
-        retry: RetryLayer::UntilBudget,
+        // Retried until the invocation's budget would run out.
+        retry: SdkRetry::UntilDeadline,
         deadline_is_not_done: true,
     },
 ];
 
-fn run_scenario(retry: RetryLayer, tiers: usize, per_tier: usize) -> (ActionRun, ActionRun) {
+fn run_scenario(retry: SdkRetry, tiers: usize, per_tier: usize) -> (ActionRun, ActionRun) {
     paused_runtime().block_on(async {
-        let (items, instances) = sim::workload(tiers, per_tier);
-        let cloud = SimCloud::new(items, &instances, retry);
+        let cloud = sim::cloud(tiers, per_tier, retry);
         let stop = drive(&cloud, Action::Stop, MAX_INVOCATIONS).await;
         // Long enough for every instance to reach `stopped` and the start
         // buckets are untouched by the stop anyway.
@@ -60,7 +61,7 @@ fn run_scenario(retry: RetryLayer, tiers: usize, per_tier: usize) -> (ActionRun,
 fn main() {
     if !sim::benchmarking() {
         // Smoke run under `cargo test --all-targets`: the code still works.
-        let (stop, start) = run_scenario(RetryLayer::None, 2, 50);
+        let (stop, start) = run_scenario(SdkRetry::None, 2, 50);
         assert_eq!(stop.remaining + start.remaining, 0);
         return;
     }
@@ -212,10 +213,10 @@ fn main() {
         start.requests.per_sec,
         start.instances.unwrap().burst,
         start.instances.unwrap().per_sec,
-        latency::DESCRIBE.base.as_millis(),
-        latency::DESCRIBE.per_instance.as_micros(),
-        latency::MUTATE.base.as_millis(),
-        latency::MUTATE.per_instance.as_micros(),
-        latency::THROTTLED.base.as_millis(),
+        Latencies::TYPICAL.describe.base.as_millis(),
+        Latencies::TYPICAL.describe.per_instance.as_micros(),
+        Latencies::TYPICAL.mutate.base.as_millis(),
+        Latencies::TYPICAL.mutate.per_instance.as_micros(),
+        Latencies::TYPICAL.refused.base.as_millis(),
     );
 }

@@ -1,8 +1,19 @@
 //! An in-memory cloud implementing every port, with state, instance
 //! transitions on tokio time, and scripted faults. Tests assert on the final
 //! state and on the recorded calls, not on expectation scripts.
+//!
+//! Opt-in [`Behaviour`]s make it a simulation of EC2 at scale (the scale and
+//! memory benchmarks include this file): the documented token buckets
+//! ([`FakeCloud::with_ec2_limits`]), latencies ([`FakeCloud::with_latencies`]),
+//! the SDK's retries ([`FakeCloud::with_sdk_retry`]) and per-API counters
+//! ([`FakeCloud::stats`]). Off by default, so a call answers at once.
 
 #![allow(dead_code)]
+
+// Explicit paths: benches include this file with `#[path]`, which would
+// otherwise look for its submodules next to it rather than in `fake/`.
+#[path = "fake/behaviour.rs"]
+mod behaviour;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::{Arc, Mutex};
@@ -19,6 +30,19 @@ use ec2_tier_scheduler::ports::{
 };
 use serde_json::Value;
 use tokio::time::Instant;
+
+use behaviour::Jitter;
+// The whole menu; each test binary and bench uses part of it.
+#[allow(unused_imports)]
+pub use behaviour::{
+    ApiLimits, Behaviour, BucketSpec, Latencies, Latency, OpStats, SdkRetry, TokenBuckets, DESCRIBE_LIMITS, EC2_LIMITS,
+    START_LIMITS, STOP_LIMITS,
+};
+
+/// Instances per DescribeInstances page (the adapter's MaxResults).
+pub const DESCRIBE_PAGE: usize = 1000;
+/// Instance ids per DescribeInstances by id (EC2's limit on filter values).
+pub const FILTER_VALUES: usize = 200;
 
 /// Calls that change something in the cloud.
 pub const MUTATING: &[&str] = &[
@@ -102,14 +126,19 @@ pub struct State {
     pub roles: HashMap<String, String>,
     /// Workload ports handed out: (region, role ARN or "own").
     pub ports_given: Vec<(String, String)>,
+    /// Opt-in behaviours (buckets, latencies, SDK retry) and counters.
+    pub behaviour: Behaviour,
 }
 
 /// The fake cloud; clone it freely, all clones share state.
 #[derive(Clone)]
 pub struct FakeCloud {
     pub state: Arc<Mutex<State>>,
-    /// How long stop/start transitions take.
+    /// How long stop transitions take, and start transitions unless
+    /// `start_transition` says otherwise.
     pub transition: Duration,
+    /// How long start transitions take, when unlike stops.
+    pub start_transition: Option<Duration>,
 }
 
 impl Default for FakeCloud {
@@ -128,7 +157,64 @@ impl FakeCloud {
         Self {
             state: Arc::new(Mutex::new(state)),
             transition: Duration::from_secs(30),
+            start_transition: None,
         }
+    }
+
+    /// Enforces token buckets, e.g. [`EC2_LIMITS`], full from now on.
+    pub fn with_ec2_limits(self, limits: &[(&'static str, ApiLimits)]) -> Self {
+        let now = Instant::now();
+        self.lock()
+            .behaviour
+            .buckets
+            .extend(limits.iter().map(|&(op, l)| (op, TokenBuckets::full(l, now))));
+        self
+    }
+
+    /// Makes every request take its time, e.g. [`Latencies::TYPICAL`].
+    pub fn with_latencies(self, latencies: Latencies) -> Self {
+        self.lock().behaviour.latencies = Some(latencies);
+        self
+    }
+
+    /// Retries throttled requests before the caller sees them.
+    pub fn with_sdk_retry(self, retry: SdkRetry) -> Self {
+        self.lock().behaviour.retry = retry;
+        self
+    }
+
+    /// Stops take `stop` to reach `stopped`, starts `start` to reach `running`.
+    pub fn with_transitions(mut self, stop: Duration, start: Duration) -> Self {
+        self.transition = stop;
+        self.start_transition = Some(start);
+        self
+    }
+
+    /// Keeps no call log ([`Self::calls`] stays empty; faults still apply):
+    /// at scale the log would dwarf what it observes.
+    pub fn without_call_log(self) -> Self {
+        self.lock().behaviour.log_calls = false;
+        self
+    }
+
+    /// Where [`SdkRetry::UntilDeadline`] stops retrying.
+    pub fn set_retry_deadline(&self, deadline: Option<Instant>) {
+        self.lock().behaviour.retry_deadline = deadline;
+    }
+
+    /// Counters per API, by request.
+    pub fn stats(&self) -> BTreeMap<&'static str, OpStats> {
+        self.lock().behaviour.stats.clone()
+    }
+
+    /// Forgets the counters (buckets keep their level).
+    pub fn reset_stats(&self) {
+        self.lock().behaviour.stats.clear();
+    }
+
+    /// Requests refused by a bucket, over all APIs.
+    pub fn throttled(&self) -> u64 {
+        self.lock().behaviour.stats.values().map(|s| s.throttled).sum()
     }
 
     pub fn lock(&self) -> std::sync::MutexGuard<'_, State> {
@@ -237,23 +323,64 @@ impl FakeCloud {
         counts
     }
 
-    fn record(&self, op: &'static str, ids: &[String]) -> Result<(), CloudError> {
-        let mut s = self.lock();
-        s.calls.push(Call {
-            op,
-            ids: ids.to_vec(),
-            at: Instant::now(),
-        });
-        let hit = s
-            .faults
-            .iter_mut()
-            .find(|f| f.op == op && f.times > 0 && f.id.as_ref().is_none_or(|id| ids.contains(id)));
-        if let Some(f) = hit {
-            f.times = f.times.saturating_sub(1);
-            let code = f.code;
-            // A failed call changed nothing: drop it from the success log.
-            s.calls.last_mut().unwrap().op = failed_name(op);
-            return Err(CloudError::new(service(op), op, Some(code), format!("injected {code}")));
+    /// One port call carrying `ids`, with no paging.
+    async fn record(&self, op: &'static str, ids: &[String]) -> Result<(), CloudError> {
+        self.call(op, ids, &[ids.len()]).await
+    }
+
+    /// One port call: logged once, then made of one request per entry of
+    /// `requests` (the adapter's pages; at least one), each carrying that
+    /// many instances. The first request meets the scripted faults; each
+    /// takes tokens when its API has buckets, is retried by the SDK model
+    /// when throttled, and takes its latency. The plain fake never yields here.
+    async fn call(&self, op: &'static str, ids: &[String], requests: &[usize]) -> Result<(), CloudError> {
+        let logged = {
+            let mut s = self.lock();
+            s.behaviour.log_calls.then(|| {
+                s.calls.push(Call {
+                    op,
+                    ids: ids.to_vec(),
+                    at: Instant::now(),
+                });
+                s.calls.len() - 1
+            })
+        };
+        let requests = if requests.is_empty() { &[0][..] } else { requests };
+        let mut jitter = Jitter::new(0x5eed);
+        for (page, &n) in requests.iter().enumerate() {
+            let mut attempt = 1;
+            loop {
+                let answer = self.lock().answer(op, (page == 0).then_some(ids), n);
+                match answer {
+                    Ok(took) => {
+                        pause(took).await;
+                        let mut s = self.lock();
+                        let stats = s.behaviour.stats.entry(op).or_default();
+                        stats.ok += 1;
+                        stats.instances += n as u64;
+                        stats.last_ok_at = Some(Instant::now());
+                        break;
+                    }
+                    Err((err, took)) => {
+                        pause(took).await;
+                        let (retry, deadline) = {
+                            let b = &self.lock().behaviour;
+                            (b.retry, b.retry_deadline)
+                        };
+                        let again = err.is_throttling().then(|| retry.pause(attempt, &mut jitter, deadline));
+                        if let Some(Some(wait)) = again {
+                            pause(wait).await;
+                            attempt += 1;
+                            continue;
+                        }
+                        if let Some(i) = logged {
+                            // A failed call changed nothing: drop it from the success log.
+                            self.lock().calls[i].op = failed_name(op);
+                        }
+                        return Err(err);
+                    }
+                }
+            }
         }
         Ok(())
     }
@@ -265,6 +392,7 @@ impl FakeCloud {
         via: InstanceState,
         to: InstanceState,
         op: &'static str,
+        took: Duration,
     ) -> Result<(), CloudError> {
         let now = Instant::now();
         let mut s = self.lock();
@@ -292,10 +420,51 @@ impl FakeCloud {
             let i = s.instances.get_mut(id).unwrap();
             if i.state != to && i.state != via {
                 i.state = via;
-                i.settles = Some((now + self.transition, to));
+                i.settles = Some((now + took, to));
             }
         }
         Ok(())
+    }
+}
+
+impl State {
+    /// Decides one request of `op` carrying `n` instances, now: a scripted
+    /// fault matching `ids` (when given) fails it; too few tokens refuse it
+    /// whole, taking none. How long the answer or the refusal takes.
+    fn answer(
+        &mut self,
+        op: &'static str,
+        ids: Option<&[String]>,
+        n: usize,
+    ) -> Result<Duration, (CloudError, Duration)> {
+        let refused = self.behaviour.refused_latency();
+        if let Some(ids) = ids {
+            let hit = self
+                .faults
+                .iter_mut()
+                .find(|f| f.op == op && f.times > 0 && f.id.as_ref().is_none_or(|id| ids.contains(id)));
+            if let Some(f) = hit {
+                f.times = f.times.saturating_sub(1);
+                let code = f.code;
+                self.behaviour.stats.entry(op).or_default().faulted += 1;
+                let err = CloudError::new(service(op), op, Some(code), format!("injected {code}"));
+                return Err((err, refused));
+            }
+        }
+        let now = Instant::now();
+        if !self.behaviour.buckets.get_mut(op).is_none_or(|b| b.take(n, now)) {
+            self.behaviour.stats.entry(op).or_default().throttled += 1;
+            let err = CloudError::new(service(op), op, Some("RequestLimitExceeded"), "Request limit exceeded.");
+            return Err((err, refused));
+        }
+        Ok(self.behaviour.latency(op, n))
+    }
+}
+
+/// Sleeps, unless there is nothing to wait (the plain fake never yields).
+async fn pause(d: Duration) {
+    if !d.is_zero() {
+        tokio::time::sleep(d).await;
     }
 }
 
@@ -340,16 +509,29 @@ fn settle(i: &mut FakeInstance, now: Instant, stuck: bool) {
 #[async_trait]
 impl Compute for FakeCloud {
     async fn discover(&self, query: &Discovery) -> Result<Vec<Instance>, CloudError> {
-        self.record("DescribeInstances", &[])?;
+        let (k, v) = &query.workload_tag;
+        let wanted = |i: &FakeInstance| {
+            i.tags.get(k) == Some(v)
+                && i.tags.contains_key(&query.tier_tag_key)
+                && query.vpc_id.as_ref().is_none_or(|vpc| *vpc == i.vpc)
+        };
+        let found = self
+            .lock()
+            .instances
+            .values()
+            .filter(|i| wanted(i) && i.state != InstanceState::Terminated)
+            .count();
+        // EC2 filters server-side and pages the matches.
+        let pages: Vec<usize> = (0..found.div_ceil(DESCRIBE_PAGE))
+            .map(|p| (found - p * DESCRIBE_PAGE).min(DESCRIBE_PAGE))
+            .collect();
+        self.call("DescribeInstances", &[], &pages).await?;
         let now = Instant::now();
         let mut s = self.lock();
         let stuck = s.stuck.clone();
-        let (k, v) = &query.workload_tag;
         Ok(s.instances
             .values_mut()
-            .filter(|i| i.tags.get(k) == Some(v))
-            .filter(|i| i.tags.contains_key(&query.tier_tag_key))
-            .filter(|i| query.vpc_id.as_ref().is_none_or(|vpc| *vpc == i.vpc))
+            .filter(|i| wanted(i))
             .map(|i| {
                 settle(i, now, stuck.contains(&i.id));
                 &*i
@@ -366,7 +548,8 @@ impl Compute for FakeCloud {
     }
 
     async fn states(&self, ids: &[String]) -> Result<Vec<(String, InstanceState)>, CloudError> {
-        self.record("DescribeInstances", ids)?;
+        let requests: Vec<usize> = ids.chunks(FILTER_VALUES).map(<[_]>::len).collect();
+        self.call("DescribeInstances", ids, &requests).await?;
         let now = Instant::now();
         let mut s = self.lock();
         let stuck = s.stuck.clone();
@@ -382,30 +565,32 @@ impl Compute for FakeCloud {
 
     async fn stop(&self, ids: &[String]) -> Result<(), CloudError> {
         assert!(ids.len() <= 500, "StopInstances with {} ids", ids.len());
-        self.record("StopInstances", ids)?;
+        self.record("StopInstances", ids).await?;
         self.transition(
             ids,
             &[InstanceState::Running],
             InstanceState::Stopping,
             InstanceState::Stopped,
             "StopInstances",
+            self.transition,
         )
     }
 
     async fn start(&self, ids: &[String]) -> Result<(), CloudError> {
         assert!(ids.len() <= 500, "StartInstances with {} ids", ids.len());
-        self.record("StartInstances", ids)?;
+        self.record("StartInstances", ids).await?;
         self.transition(
             ids,
             &[InstanceState::Stopped],
             InstanceState::Pending,
             InstanceState::Running,
             "StartInstances",
+            self.start_transition.unwrap_or(self.transition),
         )
     }
 
     async fn set_instance_type(&self, id: &str, instance_type: &str) -> Result<(), CloudError> {
-        self.record("ModifyInstanceAttribute", &[id.to_string()])?;
+        self.record("ModifyInstanceAttribute", &[id.to_string()]).await?;
         let mut s = self.lock();
         if s.rejected_types.contains(instance_type) {
             return Err(CloudError::new(
@@ -431,7 +616,7 @@ impl Compute for FakeCloud {
     }
 
     async fn set_ebs_optimized(&self, id: &str, on: bool) -> Result<(), CloudError> {
-        self.record("ModifyInstanceAttribute", &[id.to_string()])?;
+        self.record("ModifyInstanceAttribute", &[id.to_string()]).await?;
         let mut s = self.lock();
         let i = s.instances.get_mut(id).unwrap();
         assert_eq!(
@@ -445,7 +630,8 @@ impl Compute for FakeCloud {
     }
 
     async fn type_facts(&self, types: &[String]) -> Result<Vec<TypeFacts>, CloudError> {
-        self.record("DescribeInstanceTypes", types)?;
+        let requests: Vec<usize> = types.chunks(100).map(<[_]>::len).collect();
+        self.call("DescribeInstanceTypes", types, &requests).await?;
         Ok(types
             .iter()
             .map(|t| {
@@ -460,7 +646,9 @@ impl Compute for FakeCloud {
     }
 
     async fn cpu_credits(&self, ids: &[String]) -> Result<Vec<(String, bool)>, CloudError> {
-        self.record("DescribeInstanceCreditSpecifications", ids)?;
+        let requests: Vec<usize> = ids.chunks(1000).map(<[_]>::len).collect();
+        self.call("DescribeInstanceCreditSpecifications", ids, &requests)
+            .await?;
         let s = self.lock();
         Ok(ids
             .iter()
@@ -470,7 +658,7 @@ impl Compute for FakeCloud {
 
     async fn set_cpu_credits(&self, changes: &[(String, bool)]) -> Result<Vec<(String, String)>, CloudError> {
         let ids: Vec<String> = changes.iter().map(|(id, _)| id.clone()).collect();
-        self.record("ModifyInstanceCreditSpecification", &ids)?;
+        self.record("ModifyInstanceCreditSpecification", &ids).await?;
         let mut s = self.lock();
         for (id, unlimited) in changes {
             s.instances.get_mut(id).unwrap().unlimited = *unlimited;
@@ -480,7 +668,7 @@ impl Compute for FakeCloud {
 
     async fn status_checks_ok(&self, ids: &[String]) -> Result<Vec<(String, bool)>, CloudError> {
         assert!(ids.len() <= 100, "DescribeInstanceStatus with {} ids", ids.len());
-        self.record("DescribeInstanceStatus", ids)?;
+        self.record("DescribeInstanceStatus", ids).await?;
         let mut s = self.lock();
         let mut out = Vec::new();
         for id in ids {
@@ -499,7 +687,7 @@ impl Compute for FakeCloud {
 #[async_trait]
 impl RemoteCheck for FakeCloud {
     async fn bucket_region(&self, _bucket: &str) -> Result<String, CloudError> {
-        self.record("GetBucketLocation", &[])?;
+        self.record("GetBucketLocation", &[]).await?;
         Ok(self.lock().bucket_region.clone())
     }
 
@@ -513,7 +701,7 @@ impl RemoteCheck for FakeCloud {
         assert!(ids.len() <= 50, "SendCommand with {} ids", ids.len());
         assert!(timeout >= Duration::from_secs(30));
         assert!(!check.command().is_empty());
-        self.record("SendCommand", ids)?;
+        self.record("SendCommand", ids).await?;
         let mut s = self.lock();
         let id = format!("cmd-{}", s.commands.len() + 1);
         s.commands.insert(id.clone(), ids.to_vec());
@@ -526,7 +714,7 @@ impl RemoteCheck for FakeCloud {
         instance_id: &str,
         _output: &OutputLocation,
     ) -> Result<CheckPoll, CloudError> {
-        self.record("GetCommandInvocation", &[instance_id.to_string()])?;
+        self.record("GetCommandInvocation", &[instance_id.to_string()]).await?;
         let mut s = self.lock();
         assert!(s.commands[command_id].iter().any(|i| i == instance_id));
         let polls = {
@@ -548,7 +736,7 @@ impl RemoteCheck for FakeCloud {
     }
 
     async fn online(&self, ids: &[String]) -> Result<Vec<(String, bool)>, CloudError> {
-        self.record("DescribeInstanceInformation", ids)?;
+        self.record("DescribeInstanceInformation", ids).await?;
         let s = self.lock();
         Ok(ids.iter().map(|id| (id.clone(), s.ssm_online.contains(id))).collect())
     }
@@ -559,7 +747,7 @@ impl Notifier for FakeCloud {
     async fn publish(&self, topic: &str, subject: &str, message: &str) -> Result<(), CloudError> {
         assert!(subject.len() <= 100, "subject too long: {subject}");
         assert!(!message.is_empty());
-        self.record("Publish", &[])?;
+        self.record("Publish", &[]).await?;
         self.lock()
             .published
             .push((topic.into(), subject.into(), message.into()));
@@ -570,12 +758,13 @@ impl Notifier for FakeCloud {
 #[async_trait]
 impl ConfigStore for FakeCloud {
     async fn load(&self, workload: &str) -> Result<Option<WorkloadItems>, CloudError> {
-        self.record("GetItem", &[])?;
+        // The workload's GetItem and its tiers' Query.
+        self.call("GetItem", &[], &[0, 0]).await?;
         Ok(self.lock().items.get(workload).cloned())
     }
 
     async fn save(&self, items: &WorkloadItems) -> Result<(), CloudError> {
-        self.record("TransactWriteItems", &[])?;
+        self.record("TransactWriteItems", &[]).await?;
         let name = items.workload["SpecName"].as_str().unwrap().to_string();
         self.lock().items.insert(name, items.clone());
         Ok(())
@@ -586,7 +775,7 @@ impl ConfigStore for FakeCloud {
     }
 
     async fn load_state(&self, workload: &str) -> Result<StateLookup, CloudError> {
-        self.record("GetItem", &[])?;
+        self.record("GetItem", &[]).await?;
         Ok(match &self.lock().workload_state {
             None => StateLookup::NoTable("WorkloadState".into()),
             Some(rows) => rows
@@ -597,7 +786,7 @@ impl ConfigStore for FakeCloud {
     }
 
     async fn save_state(&self, workload: &str, state: &WorkloadState) -> Result<Option<String>, CloudError> {
-        self.record("PutItem", &[])?;
+        self.record("PutItem", &[]).await?;
         Ok(match &mut self.lock().workload_state {
             None => Some("WorkloadState".into()),
             Some(rows) => {
@@ -618,7 +807,7 @@ impl Cloud for FakeCloud {
     }
     async fn workload_ports(&self, region: &str, role: Option<&CrossAccount>) -> Result<WorkloadPorts, CloudError> {
         if let Some(role) = role {
-            self.record("AssumeRole", &[])?;
+            self.record("AssumeRole", &[]).await?;
             let allowed = self.lock().roles.get(&role.role_arn) == Some(&role.external_id);
             if !allowed {
                 return Err(CloudError::new(

@@ -3,6 +3,10 @@
 #![allow(dead_code)]
 
 pub mod fake;
+// Beside `fake`, not in it: benches include fake.rs and need no tests.
+#[cfg(test)]
+#[path = "fake/tests.rs"]
+mod fake_tests;
 pub mod ledger;
 pub mod moto;
 
