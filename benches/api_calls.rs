@@ -113,11 +113,20 @@ impl Compute for ObservedCompute {
     async fn stop(&self, ids: &[String]) -> Result<(), CloudError> {
         self.inner.stop(ids).await
     }
+    async fn hibernate(&self, ids: &[String]) -> Result<(), CloudError> {
+        self.inner.hibernate(ids).await
+    }
     async fn start(&self, ids: &[String]) -> Result<(), CloudError> {
         self.inner.start(ids).await
     }
     async fn set_instance_type(&self, id: &str, instance_type: &str) -> Result<(), CloudError> {
         self.inner.set_instance_type(id, instance_type).await
+    }
+    async fn tag(&self, ids: &[String], tags: &[(String, String)]) -> Result<(), CloudError> {
+        self.inner.tag(ids, tags).await
+    }
+    async fn untag(&self, ids: &[String], keys: &[String]) -> Result<(), CloudError> {
+        self.inner.untag(ids, keys).await
     }
     async fn set_ebs_optimized(&self, id: &str, on: bool) -> Result<(), CloudError> {
         self.inner.set_ebs_optimized(id, on).await
@@ -156,6 +165,7 @@ impl Cloud for Observed {
                 inner: inner.remote,
                 polls: self.check_polls.clone(),
             }),
+            calendar: inner.calendar,
         })
     }
 }

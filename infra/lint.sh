@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # Lints every CloudFormation/SAM template in infra/ with cfn-lint (which
-# expands the SAM and AWS::LanguageExtensions transforms locally).
-# Usage: infra/lint.sh            (uses .venv/bin/cfn-lint)
+# expands the SAM and AWS::LanguageExtensions transforms locally), then scans
+# them with checkov. Either tool's finding fails the script; a checkov finding
+# that is accepted is skipped in the template itself (Metadata: checkov: skip,
+# with a one-line reason).
+# Usage: infra/lint.sh            (uses .venv/bin/cfn-lint and .venv/bin/checkov)
 #        VENV=/path/to/venv infra/lint.sh
 set -euo pipefail
 
@@ -10,10 +13,13 @@ cd "$repo_root"
 
 venv="${VENV:-.venv}"
 cfn_lint="${venv}/bin/cfn-lint"
-if [[ ! -x "$cfn_lint" ]]; then
-  echo "error: $cfn_lint not found; create the virtualenv first (make venv)" >&2
-  exit 1
-fi
+checkov="${venv}/bin/checkov"
+for tool in "$cfn_lint" "$checkov"; do
+  if [[ ! -x "$tool" ]]; then
+    echo "error: $tool not found; create the virtualenv first (make venv)" >&2
+    exit 1
+  fi
+done
 
 shopt -s nullglob
 templates=(infra/*.yaml)
@@ -26,3 +32,9 @@ fi
 # Non-zero exit on any error or warning; informational (I) rules are not enabled.
 "$cfn_lint" -- "${templates[@]}"
 echo "cfn-lint: ${#templates[@]} template(s) clean"
+
+"$checkov" --version
+# --skip-download: no calls to the vendor's platform (CI has no network);
+# exits non-zero on any failed check.
+"$checkov" --directory infra --framework cloudformation --skip-download --compact --quiet
+echo "checkov: ${#templates[@]} template(s) clean"

@@ -24,7 +24,7 @@ echo "== starting moto on 127.0.0.1:$PORT"
 python tests/support/moto_launcher.py -H 127.0.0.1 -p "$PORT" > .moto/moto.log 2>&1 & pids+=($!)
 for _ in $(seq 100); do curl -sf "$AWS_ENDPOINT_URL/moto-api/" > /dev/null && break; sleep 0.1; done
 
-echo "== seeding the emulator"
+echo "== seeding the emulator (tables, bucket, topic, instances, the stack's override-check documents)"
 python scripts/demo_seed.py examples/workload.json
 cargo build --quiet --bin orchestrator
 ./target/debug/orchestrator config import .moto/workload.json --dynamoDBRegion us-west-2
@@ -35,7 +35,7 @@ python tests/support/ssm_agent.py --endpoint "$AWS_ENDPOINT_URL" --region us-wes
 
 echo "== starting the function under cargo lambda watch"
 cargo lambda watch -A 127.0.0.1 -P "$LAMBDA_PORT" --ignore-changes --quiet \
-  --env-var "AWS_ENDPOINT_URL=$AWS_ENDPOINT_URL,AWS_ACCESS_KEY_ID=testing,AWS_SECRET_ACCESS_KEY=testing,AWS_REGION=us-west-2,AWS_EC2_METADATA_DISABLED=true,RUN_LEDGER_TABLE=SchedulerRunLedger,WORKLOAD_STATE_TABLE=WorkloadState,RUST_LOG=warn" \
+  --env-var "AWS_ENDPOINT_URL=$AWS_ENDPOINT_URL,AWS_ACCESS_KEY_ID=testing,AWS_SECRET_ACCESS_KEY=testing,AWS_REGION=us-west-2,AWS_EC2_METADATA_DISABLED=true,RUN_LEDGER_TABLE=SchedulerRunLedger,WORKLOAD_STATE_TABLE=WorkloadState,OVERRIDE_CHECK_DOCUMENT_LINUX=$(cat .moto/override-document-linux),OVERRIDE_CHECK_DOCUMENT_WINDOWS=$(cat .moto/override-document-windows),RUST_LOG=warn" \
   > .moto/watch.log 2>&1 & pids+=($!)
 for _ in $(seq 600); do
   (exec 3<>/dev/tcp/127.0.0.1/"$LAMBDA_PORT") 2>/dev/null && break

@@ -5,9 +5,14 @@ two instances each, tagged Environment=ENV001 and Role=<tier>), plus two
 instances that must stay untouched: one of another workload and one outside the
 workload's VPC.
 
+It also creates the stack's two override-check SSM documents from
+infra/template.yaml (as CloudFormation would), which the function is told to
+use through OVERRIDE_CHECK_DOCUMENT_LINUX / _WINDOWS.
+
 Writes .moto/workload.json (examples/workload.json with the real VPC id) for
-the CLI's `config import`, and .moto/override-instance: the Web instance that
-holds the override file.
+the CLI's `config import`, .moto/override-instance: the Web instance that
+holds the override file, and .moto/override-document-linux / -windows: the
+documents' names.
 """
 
 import json
@@ -15,6 +20,7 @@ import os
 import sys
 
 import boto3
+import yaml
 
 REGION = "us-west-2"
 endpoint = os.environ["AWS_ENDPOINT_URL"]
@@ -23,6 +29,22 @@ ddb = session.client("dynamodb", endpoint_url=endpoint)
 ec2 = session.client("ec2", endpoint_url=endpoint)
 s3 = session.client("s3", endpoint_url=endpoint)
 sns = session.client("sns", endpoint_url=endpoint)
+ssm = session.client("ssm", endpoint_url=endpoint)
+
+
+class TemplateLoader(yaml.SafeLoader):
+    """Reads CloudFormation's short-form tags (!Sub, !Ref, ...) as plain values."""
+
+
+def _intrinsic(loader, _suffix, node):
+    if isinstance(node, yaml.ScalarNode):
+        return loader.construct_scalar(node)
+    if isinstance(node, yaml.SequenceNode):
+        return loader.construct_sequence(node)
+    return loader.construct_mapping(node)
+
+
+TemplateLoader.add_multi_constructor("!", _intrinsic)
 
 document = json.load(open(sys.argv[1]))
 workload = document["workload"]
@@ -57,6 +79,17 @@ ddb.create_table(
 s3.create_bucket(Bucket=workload["SSMS3BucketName"], CreateBucketConfiguration={"LocationConstraint": REGION})
 sns.create_topic(Name=workload["SNSTopicName"])
 
+template = yaml.load(open("infra/template.yaml"), Loader=TemplateLoader)
+prefix = template["Parameters"]["OverrideCheckDocumentPrefix"]["Default"]
+os.makedirs(".moto", exist_ok=True)
+for resource, system in [("OverrideCheckLinuxDocument", "linux"), ("OverrideCheckWindowsDocument", "windows")]:
+    properties = template["Resources"][resource]["Properties"]
+    name = properties["Name"].replace("${OverrideCheckDocumentPrefix}", prefix)
+    ssm.create_document(
+        Name=name, Content=json.dumps(properties["Content"]), DocumentType="Command", DocumentFormat="JSON"
+    )
+    open(f".moto/override-document-{system}", "w").write(name)
+
 vpc = ec2.create_vpc(CidrBlock="10.10.0.0/16")["Vpc"]["VpcId"]
 subnet = ec2.create_subnet(VpcId=vpc, CidrBlock="10.10.1.0/24")["Subnet"]["SubnetId"]
 other_vpc = ec2.create_vpc(CidrBlock="10.20.0.0/16")["Vpc"]["VpcId"]
@@ -84,7 +117,6 @@ launch("ENV002", "Role_Web", subnet, "other-workload-web")
 launch(workload["WorkloadFilterTagValue"], "Role_Web", other_subnet, "outside-vpc-web")
 
 workload["VPC_ID"] = vpc
-os.makedirs(".moto", exist_ok=True)
 json.dump(document, open(".moto/workload.json", "w"), indent=2)
 # The first Web instance holds the override file.
 web = sorted([ids["Role_Web-1"], ids["Role_Web-2"]])[0]

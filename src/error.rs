@@ -44,6 +44,7 @@ impl CloudError {
                     | "InvalidInstanceID.Malformed"
                     | "IncorrectState"
                     | "InstanceLimitExceeded"
+                    | "UnsupportedHibernationConfiguration"
             )
         )
     }

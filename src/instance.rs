@@ -69,7 +69,22 @@ pub struct Instance {
     /// EBS optimisation is on.
     #[serde(default)]
     pub ebs_optimized: bool,
+    /// The Auto Scaling group it belongs to (`aws:autoscaling:groupName`).
+    #[serde(default)]
+    pub auto_scaling_group: Option<String>,
+    /// `HibernationOptions.Configured`: it can be hibernated.
+    #[serde(default)]
+    pub hibernation_configured: bool,
+    /// `InstanceLifecycle` is `spot`.
+    #[serde(default)]
+    pub spot: bool,
+    /// The workload's override tag (`OverrideTagName`) and its reason tag.
+    #[serde(default)]
+    pub override_tag: Option<(String, Option<String>)>,
 }
+
+/// The tag EC2 Auto Scaling puts on its members.
+pub const AUTO_SCALING_GROUP_TAG: &str = "aws:autoscaling:groupName";
 
 /// What discovery looks for: the workload's instances in its region.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -80,4 +95,6 @@ pub struct Discovery {
     pub tier_tag_key: String,
     /// Only instances in this VPC, when set.
     pub vpc_id: Option<String>,
+    /// The tag key of expiring overrides (`OverrideTagName`).
+    pub override_tag_key: String,
 }

@@ -67,6 +67,15 @@ pub fn kill_switch_message(workload: &str, action: crate::plan::Action) -> (Stri
     (subject, body)
 }
 
+/// Subject and body of the notice sent when a Change Calendar is CLOSED.
+pub fn calendar_message(workload: &str, action: crate::plan::Action, reason: &str) -> (String, String) {
+    let subject = subject(&format!(
+        "EC2 scheduler: {action} {workload} skipped (change calendar closed)"
+    ));
+    let body = format!("Workload: {workload}\nAction: {action}\n{reason}.\n");
+    (subject, body)
+}
+
 /// Printable ASCII only, at most [`MAX_SUBJECT`] characters.
 fn subject(text: &str) -> String {
     let clean: String = text

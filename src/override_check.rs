@@ -7,6 +7,13 @@
 //! error before any action) and then single-quoted for the target shell. With
 //! no quote characters and no metacharacters allowed, single quoting is exact
 //! in both `sh` and PowerShell.
+//!
+//! The check runs through one of the stack's own SSM command documents
+//! (`infra/template.yaml`): their only parameter is the path, and its
+//! `allowedPattern` ([`GuestOs::path_pattern`]) is this allow-list, so SSM
+//! itself refuses anything else before an agent sees it. AWS-RunShellScript /
+//! AWS-RunPowerShellScript, which run any command line, are used only with the
+//! explicit opt-in ([`CheckDocuments`]).
 
 use std::fmt;
 
@@ -21,12 +28,23 @@ pub const TOKEN_ABSENT: &str = "EC2TS_OVERRIDE=ABSENT";
 const MAX_LINUX_PATH: usize = 1024;
 const MAX_WINDOWS_PATH: usize = 260;
 
+/// The only parameter of the stack's override-check documents.
+pub const PATH_PARAMETER: &str = "overridePath";
+
+/// Environment variable naming the stack's Linux override-check document.
+pub const LINUX_DOCUMENT_VAR: &str = "OVERRIDE_CHECK_DOCUMENT_LINUX";
+/// Environment variable naming the stack's Windows override-check document.
+pub const WINDOWS_DOCUMENT_VAR: &str = "OVERRIDE_CHECK_DOCUMENT_WINDOWS";
+/// Environment variable that, set to `true`, allows AWS-RunShellScript /
+/// AWS-RunPowerShellScript where no document of the stack is configured.
+pub const ALLOW_RUN_SHELL_SCRIPT_VAR: &str = "OVERRIDE_CHECK_ALLOW_RUN_SHELL_SCRIPT";
+
 /// The guest operating system of a tier.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
 pub enum GuestOs {
-    /// Checked with `AWS-RunShellScript`.
+    /// Checked with the stack's Linux document (or, opted in, `AWS-RunShellScript`).
     Linux,
-    /// Checked with `AWS-RunPowerShellScript`.
+    /// Checked with the stack's Windows document (or, opted in, `AWS-RunPowerShellScript`).
     Windows,
 }
 
@@ -40,11 +58,33 @@ impl GuestOs {
         }
     }
 
-    /// The AWS-owned SSM document that runs the check.
+    /// The AWS-owned SSM document that runs the check with the opt-in
+    /// ([`CheckDocument::AwsRunScript`]).
     pub fn document(self) -> &'static str {
         match self {
             Self::Linux => "AWS-RunShellScript",
             Self::Windows => "AWS-RunPowerShellScript",
+        }
+    }
+
+    /// The `allowedPattern` of the path parameter of the stack's document for
+    /// this system: the allow-list of [`OverrideCheck::new`] (characters, an
+    /// absolute path, no `..` segment) as a regular expression without
+    /// look-around. Each segment is empty, one character, two characters other
+    /// than `..`, or three or more. The length limits stay in Rust only: a long
+    /// path is no injection risk.
+    pub fn path_pattern(self) -> &'static str {
+        match self {
+            Self::Linux => LINUX_PATH_PATTERN,
+            Self::Windows => WINDOWS_PATH_PATTERN,
+        }
+    }
+
+    /// The environment variable naming the stack's document for this system.
+    pub fn document_var(self) -> &'static str {
+        match self {
+            Self::Linux => LINUX_DOCUMENT_VAR,
+            Self::Windows => WINDOWS_DOCUMENT_VAR,
         }
     }
 
@@ -69,11 +109,91 @@ impl fmt::Display for GuestOs {
     }
 }
 
+const LINUX_PATH_PATTERN: &str = r"^(/([A-Za-z0-9 ._+=,@:-]?|[A-Za-z0-9 _+=,@:-][A-Za-z0-9 ._+=,@:-]|\.[A-Za-z0-9 _+=,@:-]|[A-Za-z0-9 ._+=,@:-]{3,}))+$";
+const WINDOWS_PATH_PATTERN: &str = r"^[A-Za-z]:(\\([A-Za-z0-9 ._+=,@()-]?|[A-Za-z0-9 _+=,@()-][A-Za-z0-9 ._+=,@()-]|\.[A-Za-z0-9 _+=,@()-]|[A-Za-z0-9 ._+=,@()-]{3,}))+$";
+
+/// The SSM document a check is sent with.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum CheckDocument {
+    /// A command document of the stack, by name: its only parameter is the
+    /// path ([`PATH_PARAMETER`]), constrained by [`GuestOs::path_pattern`].
+    Stack(String),
+    /// AWS-RunShellScript / AWS-RunPowerShellScript with the quoted command
+    /// line of [`OverrideCheck::command`]. To IAM this is "run any command":
+    /// only with the opt-in.
+    AwsRunScript,
+}
+
+/// Which documents the override checks may use: the function's (or the
+/// CLI's) configuration, never the workload's.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct CheckDocuments {
+    /// The stack's Linux document ([`LINUX_DOCUMENT_VAR`]).
+    pub linux: Option<String>,
+    /// The stack's Windows document ([`WINDOWS_DOCUMENT_VAR`]).
+    pub windows: Option<String>,
+    /// AWS-RunShellScript / AWS-RunPowerShellScript where no document is
+    /// named ([`ALLOW_RUN_SHELL_SCRIPT_VAR`] = `true`).
+    pub allow_aws_run_script: bool,
+}
+
+impl CheckDocuments {
+    /// Only the AWS-owned documents, as before the stack had its own: the
+    /// library's default (tests, embedding). The binaries read
+    /// [`CheckDocuments::from_env`] instead.
+    pub fn aws_run_script() -> Self {
+        Self {
+            allow_aws_run_script: true,
+            ..Self::default()
+        }
+    }
+
+    /// Reads [`LINUX_DOCUMENT_VAR`], [`WINDOWS_DOCUMENT_VAR`] and
+    /// [`ALLOW_RUN_SHELL_SCRIPT_VAR`] through `var`; blank values are unset.
+    pub fn from_vars(var: impl Fn(&str) -> Option<String>) -> Self {
+        let get = |name: &str| var(name).map(|v| v.trim().to_string()).filter(|v| !v.is_empty());
+        Self {
+            linux: get(LINUX_DOCUMENT_VAR),
+            windows: get(WINDOWS_DOCUMENT_VAR),
+            allow_aws_run_script: get(ALLOW_RUN_SHELL_SCRIPT_VAR)
+                .is_some_and(|v| v.eq_ignore_ascii_case("true") || v == "1"),
+        }
+    }
+
+    /// [`CheckDocuments::from_vars`] on the process environment.
+    pub fn from_env() -> Self {
+        Self::from_vars(|name| std::env::var(name).ok())
+    }
+
+    /// The document that checks a tier on `os`, or why there is none (naming
+    /// the settings that would provide one).
+    pub fn resolve(&self, os: GuestOs) -> Result<CheckDocument, String> {
+        let named = match os {
+            GuestOs::Linux => &self.linux,
+            GuestOs::Windows => &self.windows,
+        };
+        match (named, self.allow_aws_run_script) {
+            (Some(name), _) => Ok(CheckDocument::Stack(name.clone())),
+            (None, true) => Ok(CheckDocument::AwsRunScript),
+            (None, false) => Err(format!(
+                "no SSM document is configured for {os} override checks: set {} to the stack's \
+                 override-check document (infra/template.yaml sets it), or {ALLOW_RUN_SHELL_SCRIPT_VAR}=true \
+                 to use {} (the opt-in for accounts that cannot create documents)",
+                os.document_var(),
+                os.document()
+            )),
+        }
+    }
+}
+
 /// A validated override file check for one tier.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
 pub struct OverrideCheck {
     path: String,
     os: GuestOs,
+    /// Chosen by the orchestrator from its settings just before sending.
+    #[serde(skip)]
+    document: Option<CheckDocument>,
 }
 
 impl OverrideCheck {
@@ -83,7 +203,22 @@ impl OverrideCheck {
         Ok(Self {
             path: path.to_string(),
             os,
+            document: None,
         })
+    }
+
+    /// This check, sent with `document`.
+    pub fn with_document(&self, document: CheckDocument) -> Self {
+        Self {
+            document: Some(document),
+            ..self.clone()
+        }
+    }
+
+    /// The document to send the check with; `None` until the orchestrator
+    /// chose one ([`CheckDocuments::resolve`]).
+    pub fn document(&self) -> Option<&CheckDocument> {
+        self.document.as_ref()
     }
 
     /// The file checked for.
@@ -97,7 +232,8 @@ impl OverrideCheck {
     }
 
     /// The single command line run on the guest. It prints exactly one of
-    /// [`TOKEN_PRESENT`] / [`TOKEN_ABSENT`].
+    /// [`TOKEN_PRESENT`] / [`TOKEN_ABSENT`]. The stack's documents run the
+    /// same line with the path substituted for `{{ overridePath }}`.
     pub fn command(&self) -> String {
         // `validate` guarantees there is no quote in the path, so wrapping it in
         // single quotes yields a literal in both shells.
@@ -254,6 +390,46 @@ mod tests {
         for p in windows {
             assert!(OverrideCheck::new(p, GuestOs::Windows).is_err(), "accepted {p:?}");
         }
+    }
+
+    #[test]
+    fn documents_come_from_the_settings_and_the_opt_in_is_explicit() {
+        let vars = |pairs: &'static [(&'static str, &'static str)]| {
+            CheckDocuments::from_vars(move |name| pairs.iter().find(|(k, _)| *k == name).map(|(_, v)| v.to_string()))
+        };
+        let none = vars(&[]);
+        for os in [GuestOs::Linux, GuestOs::Windows] {
+            let why = none.resolve(os).unwrap_err();
+            assert!(
+                why.contains(os.document_var()) && why.contains(ALLOW_RUN_SHELL_SCRIPT_VAR),
+                "{why}"
+            );
+        }
+        let stack = vars(&[
+            (LINUX_DOCUMENT_VAR, " ec2ts-linux "),
+            (ALLOW_RUN_SHELL_SCRIPT_VAR, "TRUE"),
+        ]);
+        assert_eq!(
+            stack.resolve(GuestOs::Linux),
+            Ok(CheckDocument::Stack("ec2ts-linux".into()))
+        );
+        assert_eq!(stack.resolve(GuestOs::Windows), Ok(CheckDocument::AwsRunScript));
+        // Anything but true/1 is not the opt-in; blank names are unset.
+        let blank = vars(&[(WINDOWS_DOCUMENT_VAR, "  "), (ALLOW_RUN_SHELL_SCRIPT_VAR, "yes")]);
+        assert!(blank.resolve(GuestOs::Windows).is_err());
+        assert_eq!(
+            CheckDocuments::aws_run_script().resolve(GuestOs::Linux),
+            Ok(CheckDocument::AwsRunScript)
+        );
+        // The bound document travels with the check, not in its serialised form.
+        let check = OverrideCheck::new("/tmp/x", GuestOs::Linux).unwrap();
+        let bound = check.with_document(CheckDocument::Stack("d".into()));
+        assert_eq!(check.document(), None);
+        assert_eq!(bound.document(), Some(&CheckDocument::Stack("d".into())));
+        assert_eq!(
+            serde_json::to_value(&bound).unwrap(),
+            serde_json::to_value(&check).unwrap()
+        );
     }
 
     #[test]

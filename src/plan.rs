@@ -9,9 +9,10 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use crate::config::{secs, show_secs, Readiness, WorkloadConfig};
+use crate::config::{secs, show_secs, AutoScalingMode, Readiness, WorkloadConfig};
 use crate::instance::{Instance, InstanceState};
 use crate::override_check::OverrideCheck;
+use crate::override_tag::{self, TagVerdict};
 
 /// The two orchestrated actions.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -102,6 +103,9 @@ pub struct Plan {
     /// says the last action was already a Start.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub state_skip: Option<String>,
+    /// Why the run is skipped without discovery: a Change Calendar is CLOSED.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub calendar_skip: Option<String>,
     /// Tier groups in TierSequence order; tiers of a group run together.
     pub groups: Vec<TierGroup>,
     /// Tiers that take no part in this action, and why.
@@ -186,6 +190,15 @@ pub struct InstancePlan {
     /// type that cannot have it).
     #[serde(default)]
     pub ebs_optimized: bool,
+    /// Stopped with hibernation (`TierHibernate`, and EC2 says it is configured).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub hibernate: bool,
+    /// A Spot instance (one from a one-time request cannot be stopped).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub spot: bool,
+    /// The Auto Scaling group of a member acted on (`TierAutoScalingGroups` Suspend).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub auto_scaling_group: Option<String>,
     /// The override file is checked before stopping this instance.
     pub check_override: bool,
 }
@@ -292,6 +305,19 @@ pub fn effective_profile(action: Action, requested: Option<&str>) -> Option<&str
 /// Builds the plan for `action` from a validated configuration and the
 /// instances discovery returned.
 pub fn build(config: &WorkloadConfig, instances: &[Instance], action: Action, scaling_profile: Option<&str>) -> Plan {
+    build_at(config, instances, action, scaling_profile, crate::ledger::epoch_now())
+}
+
+/// [`build`] at `now` (seconds since the epoch), the time expiring override
+/// tags are judged against.
+pub fn build_at(
+    config: &WorkloadConfig,
+    instances: &[Instance],
+    action: Action,
+    scaling_profile: Option<&str>,
+    now: u64,
+) -> Plan {
+    let mut warnings: Vec<String> = config.warnings.iter().map(ToString::to_string).collect();
     let profile = effective_profile(action, scaling_profile);
     let mut by_tier: BTreeMap<&str, Vec<&Instance>> = BTreeMap::new();
     for instance in instances.iter().filter(|i| i.state != InstanceState::Terminated) {
@@ -329,8 +355,27 @@ pub fn build(config: &WorkloadConfig, instances: &[Instance], action: Action, sc
         let mut instances: Vec<InstancePlan> = members
             .into_iter()
             .map(|i| {
-                let step = step_for(action, i.state);
-                let acts = matches!(step, Step::Act | Step::WaitThenAct { .. });
+                let mut step = step_for(action, i.state);
+                let acting = |s: &Step| matches!(s, Step::Act | Step::WaitThenAct { .. });
+                if let (Some(group), true, AutoScalingMode::Skip) = (&i.auto_scaling_group, acting(&step), spec.auto_scaling)
+                {
+                    step = Step::Skip {
+                        reason: format!(
+                            "member of Auto Scaling group {group}: left alone (its group would replace a stopped member; \
+                             TierAutoScalingGroups \"Suspend\" opts in)"
+                        ),
+                    };
+                }
+                let (tag, reason) = match &i.override_tag {
+                    Some((tag, reason)) => (Some(tag.as_str()), reason.as_deref()),
+                    None => (None, None),
+                };
+                match override_tag::verdict(tag, reason, action, now) {
+                    TagVerdict::Keep(why) if acting(&step) => step = Step::Skip { reason: why },
+                    TagVerdict::Ignored(why) => warnings.push(format!("{}: {why}", i.id)),
+                    _ => {}
+                }
+                let acts = acting(&step);
                 InstancePlan {
                     id: i.id.clone(),
                     state: i.state,
@@ -341,6 +386,9 @@ pub fn build(config: &WorkloadConfig, instances: &[Instance], action: Action, sc
                         .map(|t| t.unlimited_credits),
                     ebs_optimized: i.ebs_optimized,
                     check_override: acts && override_check.is_some(),
+                    hibernate: acts && spec.hibernate && i.hibernation_configured,
+                    spot: i.spot,
+                    auto_scaling_group: i.auto_scaling_group.clone().filter(|_| acts),
                     step,
                 }
             })
@@ -393,7 +441,8 @@ pub fn build(config: &WorkloadConfig, instances: &[Instance], action: Action, sc
             account_id: c.account_id.clone(),
             role_arn: c.role_arn.clone(),
         }),
-        warnings: config.warnings.iter().map(ToString::to_string).collect(),
+        warnings,
+        calendar_skip: None,
         disabled_reason: config
             .workload
             .scheduling_disabled
@@ -542,8 +591,9 @@ impl Plan {
                     } else {
                         "-".into()
                     };
+                    let verb = if i.hibernate { "hibernate" } else { self.action.verb() };
                     let action = match &i.step {
-                        Step::Act => self.action.verb().to_string(),
+                        Step::Act => verb.to_string(),
                         Step::WaitThenAct { reason } => format!("wait, then {} ({reason})", self.action.verb()),
                         Step::Skip { reason } => format!("skip: {reason}"),
                         Step::DoneEarlier { reason } => format!("done: {reason}"),
@@ -584,6 +634,9 @@ impl Plan {
             out.push_str(&format!("DISABLED: {reason}\n"));
         }
         if let Some(reason) = &self.state_skip {
+            out.push_str(&format!("SKIPPED: {reason}\n"));
+        }
+        if let Some(reason) = &self.calendar_skip {
             out.push_str(&format!("SKIPPED: {reason}\n"));
         }
         out.push_str(&crate::table::render(&rows));

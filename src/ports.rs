@@ -25,6 +25,8 @@ pub trait Compute: Send + Sync {
     async fn states(&self, ids: &[String]) -> Result<Vec<(String, InstanceState)>, CloudError>;
     /// StopInstances for up to 500 ids.
     async fn stop(&self, ids: &[String]) -> Result<(), CloudError>;
+    /// StopInstances with `Hibernate=true` for up to 500 ids.
+    async fn hibernate(&self, ids: &[String]) -> Result<(), CloudError>;
     /// StartInstances for up to 500 ids.
     async fn start(&self, ids: &[String]) -> Result<(), CloudError>;
     /// ModifyInstanceAttribute(InstanceType) on a stopped instance.
@@ -38,6 +40,10 @@ pub trait Compute: Send + Sync {
     /// ModifyInstanceCreditSpecification for up to 100 instances; returns the
     /// instances EC2 refused, with its error.
     async fn set_cpu_credits(&self, changes: &[(String, bool)]) -> Result<Vec<(String, String)>, CloudError>;
+    /// CreateTags: sets `tags` on the instances.
+    async fn tag(&self, ids: &[String], tags: &[(String, String)]) -> Result<(), CloudError>;
+    /// DeleteTags: removes the tag keys from the instances.
+    async fn untag(&self, ids: &[String], keys: &[String]) -> Result<(), CloudError>;
     /// For up to 100 ids: whether instance and system status checks are both `ok`.
     async fn status_checks_ok(&self, ids: &[String]) -> Result<Vec<(String, bool)>, CloudError>;
 }
@@ -155,6 +161,22 @@ pub trait ConfigStore: Send + Sync {
     async fn save_state(&self, workload: &str, state: &WorkloadState) -> Result<Option<String>, CloudError>;
 }
 
+/// What SSM Change Calendars say now.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CalendarState {
+    /// Every calendar is OPEN.
+    pub open: bool,
+    /// When the state next changes (ISO-8601), when SSM says.
+    pub next_transition: Option<String>,
+}
+
+/// SSM Change Calendars (GetCalendarState).
+#[async_trait]
+pub trait ChangeCalendar: Send + Sync {
+    /// The combined state of the named calendars (names or ARNs).
+    async fn state(&self, calendars: &[String]) -> Result<CalendarState, CloudError>;
+}
+
 /// EC2 and SSM + S3 acting where a workload's instances live.
 #[derive(Clone)]
 pub struct WorkloadPorts {
@@ -162,6 +184,8 @@ pub struct WorkloadPorts {
     pub compute: Arc<dyn Compute>,
     /// SSM Run Command and the S3 reads of its output.
     pub remote: Arc<dyn RemoteCheck>,
+    /// SSM Change Calendars.
+    pub calendar: Arc<dyn ChangeCalendar>,
 }
 
 /// Gives the ports for a region; AWS clients are built once per region (and

@@ -29,6 +29,8 @@ pub enum RunStatus {
     /// A Start skipped because the WorkloadState table says the workload's
     /// last action was already a Start (the original's rule; `-o` overrides).
     Skipped,
+    /// A Change Calendar (`ChangeCalendarNames`) was CLOSED: nothing was done.
+    SkippedByCalendar,
 }
 
 /// An instance with the reason it was treated as it was.
@@ -123,6 +125,12 @@ pub struct TierOutcome {
     /// CPU credit changes before start.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub credits: Vec<CreditChange>,
+    /// Instances of `acted` that were hibernated (`TierHibernate`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub hibernated: Vec<String>,
+    /// Instances whose hibernation EC2 refused; they were stopped normally.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub hibernation_fallback: Vec<Noted>,
     /// The readiness gate, when the tier has one.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub gate: Option<GateOutcome>,
@@ -146,6 +154,8 @@ impl TierOutcome {
             not_done: Vec::new(),
             resized: Vec::new(),
             credits: Vec::new(),
+            hibernated: Vec::new(),
+            hibernation_fallback: Vec::new(),
             gate: None,
             started_at_ms: 0,
             duration_ms: 0,

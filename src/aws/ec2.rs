@@ -68,12 +68,17 @@ impl Compute for Ec2Compute {
                 if state == InstanceState::Terminated {
                     continue;
                 }
-                let tier = instance
-                    .tags()
-                    .iter()
-                    .find(|t| t.key() == Some(query.tier_tag_key.as_str()))
-                    .and_then(|t| t.value())
-                    .unwrap_or_default();
+                let tag = |key: &str| {
+                    instance
+                        .tags()
+                        .iter()
+                        .find(|t| t.key() == Some(key))
+                        .and_then(|t| t.value())
+                        .map(str::to_string)
+                };
+                let tier = tag(&query.tier_tag_key).unwrap_or_default();
+                let override_tag =
+                    tag(&query.override_tag_key).map(|value| (value, tag(crate::override_tag::OVERRIDE_REASON_TAG)));
                 found.push(Instance {
                     id: id.to_string(),
                     state,
@@ -81,8 +86,15 @@ impl Compute for Ec2Compute {
                         .instance_type()
                         .map(|t| t.as_str().to_string())
                         .unwrap_or_default(),
-                    tier: tier.to_string(),
+                    tier,
                     ebs_optimized: instance.ebs_optimized().unwrap_or(false),
+                    auto_scaling_group: tag(crate::instance::AUTO_SCALING_GROUP_TAG),
+                    hibernation_configured: instance
+                        .hibernation_options()
+                        .and_then(|h| h.configured())
+                        .unwrap_or(false),
+                    spot: instance.instance_lifecycle() == Some(&aws_sdk_ec2::types::InstanceLifecycleType::Spot),
+                    override_tag,
                 });
             }
         }
@@ -117,6 +129,17 @@ impl Compute for Ec2Compute {
         self.client
             .stop_instances()
             .set_instance_ids(Some(ids.to_vec()))
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| cloud_error("ec2", "StopInstances", e))
+    }
+
+    async fn hibernate(&self, ids: &[String]) -> Result<(), CloudError> {
+        self.client
+            .stop_instances()
+            .set_instance_ids(Some(ids.to_vec()))
+            .hibernate(true)
             .send()
             .await
             .map(|_| ())
@@ -234,6 +257,30 @@ impl Compute for Ec2Compute {
             }
         }
         Ok(refused)
+    }
+
+    async fn tag(&self, ids: &[String], tags: &[(String, String)]) -> Result<(), CloudError> {
+        let mut request = self.client.create_tags().set_resources(Some(ids.to_vec()));
+        for (k, v) in tags {
+            request = request.tags(aws_sdk_ec2::types::Tag::builder().key(k).value(v).build());
+        }
+        request
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| cloud_error("ec2", "CreateTags", e))
+    }
+
+    async fn untag(&self, ids: &[String], keys: &[String]) -> Result<(), CloudError> {
+        let mut request = self.client.delete_tags().set_resources(Some(ids.to_vec()));
+        for k in keys {
+            request = request.tags(aws_sdk_ec2::types::Tag::builder().key(k).build());
+        }
+        request
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| cloud_error("ec2", "DeleteTags", e))
     }
 
     async fn status_checks_ok(&self, ids: &[String]) -> Result<Vec<(String, bool)>, CloudError> {

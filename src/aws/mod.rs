@@ -6,6 +6,7 @@
 //! `RequestLimitExceeded`), the others standard retry; every operation has a
 //! total and a per-attempt timeout so no call can eat the Lambda deadline.
 
+mod calendar;
 mod dynamodb;
 mod ec2;
 mod error;
@@ -23,6 +24,7 @@ use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 
+pub use calendar::SsmCalendar;
 pub use dynamodb::{DynamoConfigStore, Tables};
 pub use ec2::Ec2Compute;
 pub use error::cloud_error;
@@ -36,7 +38,7 @@ use aws_credential_types::provider::{ProvideCredentials, SharedCredentialsProvid
 
 use crate::config::CrossAccount;
 use crate::error::CloudError;
-use crate::ports::{Cloud, Compute, ConfigStore, Notifier, RemoteCheck, WorkloadPorts};
+use crate::ports::{Cloud, ConfigStore, Notifier, WorkloadPorts};
 
 /// Session name of the scheduler's AssumeRole sessions (CloudTrail shows it).
 pub const ASSUME_ROLE_SESSION: &str = "ec2-tier-scheduler";
@@ -87,8 +89,7 @@ pub fn timeouts() -> TimeoutConfig {
 #[derive(Clone)]
 struct RegionPorts {
     store: Arc<dyn ConfigStore>,
-    compute: Arc<dyn Compute>,
-    remote: Arc<dyn RemoteCheck>,
+    own: WorkloadPorts,
     notifier: Arc<dyn Notifier>,
 }
 
@@ -196,12 +197,11 @@ impl AwsCloud {
                 .retry_config(standard_retry())
                 .timeout_config(timeouts())
         );
+        let ssm = aws_sdk_ssm::Client::from_conf(ssm);
         WorkloadPorts {
             compute: Arc::new(Ec2Compute::new(aws_sdk_ec2::Client::from_conf(ec2))),
-            remote: Arc::new(SsmRemoteCheck::new(
-                aws_sdk_ssm::Client::from_conf(ssm),
-                aws_sdk_s3::Client::from_conf(s3),
-            )),
+            remote: Arc::new(SsmRemoteCheck::new(ssm.clone(), aws_sdk_s3::Client::from_conf(s3))),
+            calendar: Arc::new(SsmCalendar::new(ssm)),
         }
     }
 
@@ -259,8 +259,7 @@ impl AwsCloud {
                 aws_sdk_dynamodb::Client::from_conf(dynamodb),
                 self.tables.clone(),
             )),
-            compute: own.compute,
-            remote: own.remote,
+            own,
             notifier: Arc::new(SnsNotifier::new(
                 aws_sdk_sns::Client::from_conf(sns),
                 self.account.clone(),
@@ -279,11 +278,7 @@ impl Cloud for AwsCloud {
     }
     async fn workload_ports(&self, region: &str, role: Option<&CrossAccount>) -> Result<WorkloadPorts, CloudError> {
         let Some(role) = role else {
-            let own = self.ports(region);
-            return Ok(WorkloadPorts {
-                compute: own.compute,
-                remote: own.remote,
-            });
+            return Ok(self.ports(region).own);
         };
         let key = (region.to_string(), role.role_arn.clone(), role.external_id.clone());
         // Held across the AssumeRole call so concurrent runs assume once.

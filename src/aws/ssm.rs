@@ -7,10 +7,11 @@ use aws_sdk_ssm::types::{CommandInvocationStatus, InstanceInformationStringFilte
 
 use super::cloud_error;
 use crate::error::CloudError;
-use crate::override_check::OverrideCheck;
+use crate::override_check::{CheckDocument, OverrideCheck, PATH_PARAMETER};
 use crate::ports::{CheckPoll, OutputLocation, RemoteCheck};
 
-/// How long the check script itself may run on the guest.
+/// How long the check script may run on the guest with AWS-RunShellScript /
+/// AWS-RunPowerShellScript (the stack's documents set the same in the step).
 const EXECUTION_TIMEOUT_SECS: &str = "60";
 /// DescribeInstanceInformation accepts up to 50 ids in one filter.
 const INFO_BATCH: usize = 50;
@@ -105,13 +106,30 @@ impl RemoteCheck for SsmRemoteCheck {
         let mut request = self
             .ssm
             .send_command()
-            .document_name(check.os().document())
             .set_instance_ids(Some(ids.to_vec()))
-            .parameters("commands", vec![check.command()])
-            .parameters("executionTimeout", vec![EXECUTION_TIMEOUT_SECS.to_string()])
             .timeout_seconds(timeout.as_secs().clamp(30, 2_592_000) as i32)
             .comment("ec2-tier-scheduler override file check")
             .output_s3_bucket_name(&output.bucket);
+        request = match check.document() {
+            // The stack's document takes the path as data; SSM checks it
+            // against the document's allowedPattern before any agent runs it.
+            Some(CheckDocument::Stack(name)) => request
+                .document_name(name)
+                .parameters(PATH_PARAMETER, vec![check.path().to_string()]),
+            Some(CheckDocument::AwsRunScript) => request
+                .document_name(check.os().document())
+                .parameters("commands", vec![check.command()])
+                .parameters("executionTimeout", vec![EXECUTION_TIMEOUT_SECS.to_string()]),
+            // The orchestrator always chooses one; never guess a document.
+            None => {
+                return Err(CloudError::new(
+                    "ssm",
+                    "SendCommand",
+                    None,
+                    "no SSM document was chosen for the override check",
+                ))
+            }
+        };
         if !output.prefix.is_empty() {
             request = request.output_s3_key_prefix(&output.prefix);
         }

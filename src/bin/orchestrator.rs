@@ -91,6 +91,59 @@ enum Command {
         #[command(subcommand)]
         command: ConfigCommand,
     },
+    /// Expiring per-instance overrides by tag: keep instances running
+    /// (or stopped) through scheduled runs until a time
+    Override {
+        #[command(subcommand)]
+        command: OverrideCommand,
+    },
+}
+
+#[derive(Args, Debug)]
+struct OverrideScope {
+    /// Workload Identifier
+    #[arg(short = 'w', long = "workloadIdentifier")]
+    workload: String,
+    /// Region of the configuration tables
+    #[arg(short = 'r', long = "dynamoDBRegion")]
+    region: String,
+    /// Only these instances of the workload (default: all of them)
+    #[arg(long = "instance")]
+    instances: Vec<String>,
+}
+
+#[derive(Subcommand, Debug)]
+enum OverrideCommand {
+    /// Tag instances with `keep-running until <time>` (or keep-stopped)
+    Set {
+        #[command(flatten)]
+        scope: OverrideScope,
+        /// Until this UTC time (ISO-8601, e.g. 2026-11-26T08:00:00Z)
+        #[arg(long, conflicts_with = "for_span", required_unless_present = "for_span")]
+        until: Option<String>,
+        /// For this long from now (e.g. 3h, 90m, 2d)
+        #[arg(long = "for", id = "for_span")]
+        for_span: Option<String>,
+        /// What to keep the instances as
+        #[arg(long, value_parser = ["running", "stopped"], default_value = "running")]
+        keep: String,
+        /// Why (carried into run reports)
+        #[arg(long)]
+        reason: Option<String>,
+    },
+    /// Remove the override tags
+    Clear {
+        #[command(flatten)]
+        scope: OverrideScope,
+    },
+    /// List the workload's instances with their override tags
+    List {
+        #[command(flatten)]
+        scope: OverrideScope,
+        /// Print JSON instead of a table
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -139,6 +192,7 @@ async fn main() -> ExitCode {
     ec2_tier_scheduler::telemetry::init_cli(&level);
     match cli.command {
         Some(Command::Config { command }) => config_command(command).await,
+        Some(Command::Override { command }) => override_command(command).await,
         Some(Command::Plan(target)) => plan_command(target).await,
         None => run_command(cli.run).await,
     }
@@ -320,7 +374,11 @@ fn print_report(report: &RunReport, json: bool) -> ExitCode {
         println!("{}", report.summary.to_table());
     }
     match report.summary.status {
-        RunStatus::Completed | RunStatus::DryRun | RunStatus::Disabled | RunStatus::Skipped => ExitCode::SUCCESS,
+        RunStatus::Completed
+        | RunStatus::DryRun
+        | RunStatus::Disabled
+        | RunStatus::Skipped
+        | RunStatus::SkippedByCalendar => ExitCode::SUCCESS,
         _ => ExitCode::from(3),
     }
 }
@@ -503,5 +561,136 @@ async fn seed_state(store: &dyn ec2_tier_scheduler::ports::ConfigStore, workload
         }
         Ok(StateLookup::Found(_)) => {}
         Err(e) => eprintln!("warning: WorkloadState table not read: {e}"),
+    }
+}
+
+async fn override_command(command: OverrideCommand) -> ExitCode {
+    use ec2_tier_scheduler::override_tag::{self, Keep, TagOverride, TagVerdict, OVERRIDE_REASON_TAG};
+    let scope = match &command {
+        OverrideCommand::Set { scope, .. } | OverrideCommand::Clear { scope } | OverrideCommand::List { scope, .. } => {
+            scope
+        }
+    };
+    let cloud = cloud().await;
+    let (config, ports, instances) =
+        match orchestrator::workload_instances(&cloud, &scope.workload, &scope.region).await {
+            Ok(found) => found,
+            Err(e) => return refused(&e),
+        };
+    // Only the workload's own instances: a stray id is refused, not tagged.
+    let chosen: Vec<&ec2_tier_scheduler::instance::Instance> = if scope.instances.is_empty() {
+        instances.iter().collect()
+    } else {
+        let mut chosen = Vec::new();
+        for id in &scope.instances {
+            match instances.iter().find(|i| &i.id == id) {
+                Some(i) => chosen.push(i),
+                None => return refused(&format!("{id} is not an instance of workload {:?}", scope.workload)),
+            }
+        }
+        chosen
+    };
+    let ids: Vec<String> = chosen.iter().map(|i| i.id.clone()).collect();
+    let key = config.workload.override_tag.clone();
+    let now = ec2_tier_scheduler::ledger::epoch_now();
+    match command {
+        OverrideCommand::Set {
+            until,
+            for_span,
+            keep,
+            reason,
+            ..
+        } => {
+            let until = match (until, for_span) {
+                (Some(t), _) => override_tag::parse_utc(&t),
+                (None, Some(span)) => override_tag::parse_span(&span).map(|s| now + s),
+                _ => None,
+            };
+            let Some(until) = until.filter(|u| *u > now) else {
+                return usage_error("--until must be a future ISO-8601 UTC time (or --for 3h, 90m, 2d)");
+            };
+            let tag = TagOverride {
+                keep: if keep == "stopped" {
+                    Keep::Stopped
+                } else {
+                    Keep::Running
+                },
+                until,
+            };
+            let mut tags = vec![(key.clone(), tag.to_tag_value())];
+            if let Some(r) = reason.filter(|r| !r.trim().is_empty()) {
+                if r.chars().count() > 256 {
+                    return usage_error("--reason is longer than the 256 characters a tag value allows");
+                }
+                tags.push((OVERRIDE_REASON_TAG.to_string(), r));
+            }
+            for chunk in ids.chunks(1000) {
+                if let Err(e) = ports.compute.tag(chunk, &tags).await {
+                    return refused(&e);
+                }
+            }
+            println!("{} instance(s) tagged {key}={}", ids.len(), tag.to_tag_value());
+            ExitCode::SUCCESS
+        }
+        OverrideCommand::Clear { .. } => {
+            let keys = vec![key.clone(), OVERRIDE_REASON_TAG.to_string()];
+            for chunk in ids.chunks(1000) {
+                if let Err(e) = ports.compute.untag(chunk, &keys).await {
+                    return refused(&e);
+                }
+            }
+            println!("override tags removed from {} instance(s)", ids.len());
+            ExitCode::SUCCESS
+        }
+        OverrideCommand::List { json, .. } => {
+            let describe = |value: &str, reason: Option<&str>| {
+                let mut states = Vec::new();
+                for action in [Action::Stop, Action::Start] {
+                    match override_tag::verdict(Some(value), reason, action, now) {
+                        TagVerdict::Keep(why) => states.push(format!("active: {why}")),
+                        TagVerdict::Ignored(why) => states.push(why),
+                        TagVerdict::None => {}
+                    }
+                }
+                states.dedup();
+                states.join("; ")
+            };
+            let rows: Vec<(String, String, String, String)> = chosen
+                .iter()
+                .filter_map(|i| {
+                    i.override_tag.as_ref().map(|(value, reason)| {
+                        (
+                            i.id.clone(),
+                            i.tier.clone(),
+                            value.clone(),
+                            describe(value, reason.as_deref()),
+                        )
+                    })
+                })
+                .collect();
+            if json {
+                let list: Vec<serde_json::Value> = rows
+                    .iter()
+                    .map(|(id, tier, value, status)| serde_json::json!({"instance": id, "tier": tier, "value": value, "status": status}))
+                    .collect();
+                println!("{}", serde_json::to_string_pretty(&list).expect("list serialises"));
+            } else if rows.is_empty() {
+                println!(
+                    "no {key} tags on the {} instance(s) of {}",
+                    chosen.len(),
+                    scope.workload
+                );
+            } else {
+                let mut table = vec![vec![
+                    "INSTANCE".to_string(),
+                    "TIER".into(),
+                    key.clone(),
+                    "STATUS".into(),
+                ]];
+                table.extend(rows.into_iter().map(|(a, b, c, d)| vec![a, b, c, d]));
+                print!("{}", ec2_tier_scheduler::table::render(&table));
+            }
+            ExitCode::SUCCESS
+        }
     }
 }

@@ -21,6 +21,7 @@ use crate::config::{ItemNaming, WorkloadConfig};
 use crate::error::RunError;
 use crate::instance::Discovery;
 use crate::notify;
+use crate::override_check::CheckDocuments;
 use crate::plan::{self, Action, Checkpoint, Plan};
 use crate::ports::{Cloud, Compute, Notifier, OutputLocation, RemoteCheck, StateLookup, WorkloadPorts, WorkloadState};
 use crate::summary::{Noted, RunStatus, RunSummary, TierOutcome};
@@ -105,6 +106,10 @@ pub struct Settings {
     pub offload_delays_over: Option<Duration>,
     /// Called with the plan before the first action (the CLI prints it).
     pub on_plan: Option<fn(&Plan)>,
+    /// The SSM documents override checks may use. The default allows only
+    /// AWS-RunShellScript / AWS-RunPowerShellScript (tests, embedding);
+    /// [`Settings::from_env`] reads the stack's documents and the opt-in.
+    pub override_documents: CheckDocuments,
 }
 
 impl Default for Settings {
@@ -117,15 +122,23 @@ impl Default for Settings {
             poll_concurrency: 16,
             offload_delays_over: None,
             on_plan: None,
+            override_documents: CheckDocuments::aws_run_script(),
         }
     }
 }
 
 impl Settings {
     /// Defaults, with the override-check timeout from
-    /// `OVERRIDE_CHECK_TIMEOUT_SECS` when set (whole seconds, 30 to 3600).
+    /// `OVERRIDE_CHECK_TIMEOUT_SECS` when set (whole seconds, 30 to 3600),
+    /// and the override-check documents from `OVERRIDE_CHECK_DOCUMENT_LINUX`,
+    /// `OVERRIDE_CHECK_DOCUMENT_WINDOWS` and
+    /// `OVERRIDE_CHECK_ALLOW_RUN_SHELL_SCRIPT` (without them, a tier with an
+    /// override check is refused before any action).
     pub fn from_env() -> Self {
-        let mut settings = Self::default();
+        let mut settings = Self {
+            override_documents: CheckDocuments::from_env(),
+            ..Self::default()
+        };
         if let Some(secs) = std::env::var("OVERRIDE_CHECK_TIMEOUT_SECS")
             .ok()
             .and_then(|v| v.trim().parse::<u64>().ok())
@@ -197,10 +210,20 @@ pub async fn prepare(cloud: &dyn Cloud, request: &RunRequest) -> Result<Prepared
         .workload_ports(&w.region, w.cross_account.as_ref())
         .await
         .map_err(cloud_error)?;
+    if let Some(reason) = calendar_closed(&ports, w, request.action).await? {
+        let mut plan = plan::build(&config, &[], request.action, request.scaling_profile.as_deref());
+        plan.calendar_skip = Some(reason);
+        return Ok(Prepared {
+            config,
+            plan,
+            ports: Some(ports),
+        });
+    }
     let query = Discovery {
         workload_tag: (w.filter_tag_name.clone(), w.filter_tag_value.clone()),
         tier_tag_key: w.tier_tag_name.clone(),
         vpc_id: w.vpc_id.clone(),
+        override_tag_key: w.override_tag.clone(),
     };
     let instances = ports.compute.discover(&query).await.map_err(cloud_error)?;
     let plan = plan::build(&config, &instances, request.action, request.scaling_profile.as_deref());
@@ -209,6 +232,67 @@ pub async fn prepare(cloud: &dyn Cloud, request: &RunRequest) -> Result<Prepared
         plan,
         ports: Some(ports),
     })
+}
+
+/// A workload's configuration, its ports (its account and region) and its
+/// instances, for commands that act on instances outside a run (override
+/// tags). Read-only.
+pub async fn workload_instances(
+    cloud: &dyn Cloud,
+    workload: &str,
+    dynamodb_region: &str,
+) -> Result<(WorkloadConfig, WorkloadPorts, Vec<crate::instance::Instance>), RunError> {
+    let config = load_config(cloud, workload, dynamodb_region).await?;
+    let cloud_error = |source| RunError::Cloud {
+        workload: workload.to_string(),
+        source,
+    };
+    let w = &config.workload;
+    let ports = cloud
+        .workload_ports(&w.region, w.cross_account.as_ref())
+        .await
+        .map_err(cloud_error)?;
+    let query = Discovery {
+        workload_tag: (w.filter_tag_name.clone(), w.filter_tag_value.clone()),
+        tier_tag_key: w.tier_tag_name.clone(),
+        vpc_id: w.vpc_id.clone(),
+        override_tag_key: w.override_tag.clone(),
+    };
+    let instances = ports.compute.discover(&query).await.map_err(cloud_error)?;
+    Ok((config, ports, instances))
+}
+
+/// `ChangeCalendarNames`: a CLOSED calendar skips the run (the reason);
+/// a calendar that cannot be read refuses it (fail closed).
+async fn calendar_closed(
+    ports: &WorkloadPorts,
+    workload: &crate::config::WorkloadSpec,
+    action: Action,
+) -> Result<Option<String>, RunError> {
+    let gated = match action {
+        Action::Start => workload.calendar_actions.start,
+        Action::Stop => workload.calendar_actions.stop,
+    };
+    if workload.change_calendars.is_empty() || !gated {
+        return Ok(None);
+    }
+    let names = workload.change_calendars.join(", ");
+    let state = ports
+        .calendar
+        .state(&workload.change_calendars)
+        .await
+        .map_err(|e| RunError::Precondition {
+            workload: workload.spec_name.clone(),
+            message: format!(
+                "cannot read Change Calendar(s) {names}: {e}; nothing is done while the calendar cannot be read"
+            ),
+        })?;
+    Ok((!state.open).then(|| {
+        format!(
+            "Change Calendar(s) {names} are CLOSED{}: nothing was done",
+            state.next_transition.map(|t| format!(" until {t}")).unwrap_or_default()
+        )
+    }))
 }
 
 /// The original's WorkloadState rule: a Start is skipped when the last
@@ -305,6 +389,25 @@ pub async fn execute_plan(
     let dry_run = request.dry_run;
     if let Some(reason) = &plan.state_skip {
         let summary = RunSummary::for_plan(&plan, dry_run, RunStatus::Skipped, reason.clone());
+        return Ok(RunReport {
+            summary,
+            plan,
+            checkpoint: None,
+        });
+    }
+    if let Some(reason) = &plan.calendar_skip {
+        let mut summary = RunSummary::for_plan(&plan, dry_run, RunStatus::SkippedByCalendar, reason.clone());
+        if let (Some(topic), false) = (&config.workload.sns_topic, dry_run) {
+            let (subject, body) = notify::calendar_message(&config.workload.spec_name, plan.action, reason);
+            if let Err(e) = cloud
+                .notifier(request.notify_region())
+                .publish(topic, &subject, &body)
+                .await
+            {
+                tracing::warn!(error = %e, "change-calendar notification failed");
+                summary.notification_errors.push(format!("change calendar notice: {e}"));
+            }
+        }
         return Ok(RunReport {
             summary,
             plan,
@@ -447,6 +550,18 @@ impl Execution<'_> {
         let checks_needed = plan.instances().any(|(_, i)| i.check_override);
         if !checks_needed {
             return Ok(());
+        }
+        for tier in plan.groups.iter().flat_map(|g| &g.tiers) {
+            let checked = tier.instances.iter().any(|i| i.check_override);
+            let Some(check) = tier.override_check.as_ref().filter(|_| checked) else {
+                continue;
+            };
+            if let Err(why) = self.settings.override_documents.resolve(check.os()) {
+                return Err(RunError::Precondition {
+                    workload: self.config.workload.spec_name.clone(),
+                    message: format!("tier {}: {why}", tier.tier),
+                });
+            }
         }
         let Some(output) = self.output_location() else {
             return Ok(()); // validation already requires the bucket

@@ -22,6 +22,13 @@ const MIN_SSM_TIMEOUT: Duration = Duration::from_secs(30);
 impl Execution<'_> {
     /// Checks `ids` for the override file; returns the instances to bypass.
     pub(crate) async fn check_overrides(&self, check: &OverrideCheck, ids: &[String]) -> Vec<Noted> {
+        // The document comes from the scheduler's settings, never from the
+        // workload's configuration. `preconditions` refused the run before
+        // any action if there is none; stay pessimistic regardless.
+        let check = match self.settings.override_documents.resolve(check.os()) {
+            Ok(document) => &check.with_document(document),
+            Err(why) => return ids.iter().map(|id| bypass(id, &why)).collect(),
+        };
         let mut verdicts: HashMap<String, Result<(), String>> = HashMap::new();
         let Some(output) = self.output_location() else {
             // Validation makes this unreachable; stay pessimistic regardless.

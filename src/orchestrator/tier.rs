@@ -22,6 +22,14 @@ const RESIZED_START_ROUNDS: u32 = 3;
 /// outlasted the SDK's own retries, capacity at start).
 const MAX_ATTEMPTS: u32 = 5;
 
+/// Instances acted on in a special way.
+pub(crate) struct Special {
+    /// Hibernated instead of stopped.
+    hibernate: HashSet<String>,
+    /// Spot instances.
+    spot: HashSet<String>,
+}
+
 /// What became of a list of ids sent to Stop/Start.
 #[derive(Debug, Default)]
 pub(crate) struct BatchResult {
@@ -165,11 +173,15 @@ impl Execution<'_> {
                 }
             }
         }
+        let special = Special {
+            hibernate: todo.iter().filter(|i| i.hibernate).map(|i| i.id.clone()).collect(),
+            spot: todo.iter().filter(|i| i.spot).map(|i| i.id.clone()).collect(),
+        };
         if end == TierEnd::Done && !ids.is_empty() {
             if tier.synchronous {
-                end = self.act_one_by_one(&ids, &mut out).await;
+                end = self.act_one_by_one(&ids, &special, &mut out).await;
             } else {
-                let mut result = self.act_in_batches(&ids).await;
+                let mut result = self.act(&ids, &special, &mut out).await;
                 self.retry_resized_starts(&mut result, &resized_ok).await;
                 out.acted = result.ok;
                 out.failed.extend(result.failed);
@@ -208,18 +220,62 @@ impl Execution<'_> {
         )
     }
 
-    async fn call(&self, ids: &[String]) -> Result<(), CloudError> {
-        match self.action {
-            Action::Stop => self.compute.stop(ids).await,
-            Action::Start => self.compute.start(ids).await,
+    async fn call(&self, ids: &[String], hibernate: bool) -> Result<(), CloudError> {
+        match (self.action, hibernate) {
+            (Action::Stop, true) => self.compute.hibernate(ids).await,
+            (Action::Stop, false) => self.compute.stop(ids).await,
+            (Action::Start, _) => self.compute.start(ids).await,
         }
+    }
+
+    /// The action on `ids`: instances configured for hibernation (with
+    /// `TierHibernate`) are hibernated, and stopped normally when EC2
+    /// refuses the hibernation; a Spot instance EC2 cannot stop (one from a
+    /// one-time request) is skipped with the reason instead of failing.
+    async fn act(&self, ids: &[String], special: &Special, out: &mut TierOutcome) -> BatchResult {
+        let (hibernating, normal): (Vec<String>, Vec<String>) =
+            ids.iter().cloned().partition(|id| special.hibernate.contains(id));
+        let mut result = self.act_in_batches(&normal, false).await;
+        if !hibernating.is_empty() {
+            let hibernated = self.act_in_batches(&hibernating, true).await;
+            out.hibernated.extend(hibernated.ok.iter().cloned());
+            result.ok.extend(hibernated.ok);
+            result.not_done.extend(hibernated.not_done);
+            let (refused, other): (Vec<Failure>, Vec<Failure>) = hibernated
+                .failed
+                .into_iter()
+                .partition(|f| f.code.as_deref().is_some_and(|c| c.contains("Hibernat")));
+            result.failed.extend(other);
+            if !refused.is_empty() {
+                let again: Vec<String> = refused.iter().map(|f| f.id.clone()).collect();
+                out.hibernation_fallback.extend(refused.into_iter().map(|f| Noted {
+                    id: f.id,
+                    reason: format!("hibernation refused ({}); stopped normally", f.code.unwrap_or_default()),
+                }));
+                let normal = self.act_in_batches(&again, false).await;
+                result.ok.extend(normal.ok);
+                result.failed.extend(normal.failed);
+                result.not_done.extend(normal.not_done);
+            }
+        }
+        if self.action == Action::Stop {
+            let (unstoppable, failed): (Vec<Failure>, Vec<Failure>) = std::mem::take(&mut result.failed)
+                .into_iter()
+                .partition(|f| special.spot.contains(&f.id) && f.code.as_deref() == Some("UnsupportedOperation"));
+            result.failed = failed;
+            out.skipped.extend(unstoppable.into_iter().map(|f| Noted {
+                id: f.id,
+                reason: "Spot instance from a one-time request: EC2 cannot stop it".into(),
+            }));
+        }
+        result
     }
 
     /// Stop/Start in batches of at most 500. A batch refused because of one
     /// instance is split in halves until the culprit stands alone, so the
     /// healthy instances proceed; transient errors are retried with backoff
     /// inside the budget.
-    pub(crate) async fn act_in_batches(&self, ids: &[String]) -> BatchResult {
+    pub(crate) async fn act_in_batches(&self, ids: &[String], hibernate: bool) -> BatchResult {
         let mut result = BatchResult::default();
         let mut queue: VecDeque<(Vec<String>, u32)> = ids.chunks(EC2_BATCH).map(|c| (c.to_vec(), 1)).collect();
         while let Some((batch, attempt)) = queue.pop_front() {
@@ -228,7 +284,7 @@ impl Execution<'_> {
                 result.not_done.extend(queue.drain(..).flat_map(|(b, _)| b));
                 break;
             }
-            match self.call(&batch).await {
+            match self.call(&batch, hibernate).await {
                 Ok(()) => result.ok.extend(batch),
                 Err(e) if batch.len() > 1 && e.is_instance_specific() => {
                     let (left, right) = batch.split_at(batch.len() / 2);
@@ -257,10 +313,10 @@ impl Execution<'_> {
     }
 
     /// Synchronous tiers: one instance at a time, each waited for.
-    async fn act_one_by_one(&self, ids: &[String], out: &mut TierOutcome) -> TierEnd {
+    async fn act_one_by_one(&self, ids: &[String], special: &Special, out: &mut TierOutcome) -> TierEnd {
         let target = self.action.target_state();
         for (index, id) in ids.iter().enumerate() {
-            let result = self.act_in_batches(std::slice::from_ref(id)).await;
+            let result = self.act(std::slice::from_ref(id), special, out).await;
             out.failed.extend(result.failed);
             if !result.not_done.is_empty() {
                 out.not_done.extend(ids[index..].iter().map(|id| Noted {
@@ -339,7 +395,7 @@ impl Execution<'_> {
             );
             tokio::time::sleep(delay).await;
             let ids: Vec<String> = retry.iter().map(|f| f.id.clone()).collect();
-            let again = self.act_in_batches(&ids).await;
+            let again = self.act_in_batches(&ids, false).await;
             result.ok.extend(again.ok);
             result.not_done.extend(again.not_done);
             result.failed.extend(again.failed);

@@ -30,6 +30,10 @@ fn inst(id: &str, tier: &str, state: InstanceState) -> Instance {
         instance_type: "t3.small".into(),
         tier: tier.into(),
         ebs_optimized: false,
+        auto_scaling_group: None,
+        hibernation_configured: false,
+        spot: false,
+        override_tag: None,
     }
 }
 

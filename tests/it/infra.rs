@@ -1,9 +1,14 @@
 //! The deployment templates and the code cannot drift apart: the schedule
-//! payloads deserialise into the handler's event type, neither the function's
-//! role nor the member-account role grants EC2 mutations on "*", the member
-//! role trusts only the scheduler account with an external ID, the function
-//! assumes only the listed member roles, and it can read and write the
-//! WorkloadState table named by WORKLOAD_STATE_TABLE.
+//! payloads deserialise into the handler's event type; every action a policy
+//! grants is tied to the adapter call (or the AWS service) that needs it, and
+//! every adapter call is granted; EC2 and SSM mutations reach only this
+//! region's instances whose workload tag has a configured value, and
+//! ModifyInstanceAttribute only the attributes the code sets; the function
+//! runs only the stack's override-check documents, whose one parameter is
+//! the path under the project's allow-list; schedules live in the stack's
+//! group; the data stores are protected; the member role trusts only the
+//! scheduler account with an external ID; the function assumes only the
+//! listed member roles and can read and write the WorkloadState table.
 
 use ec2_tier_scheduler::event::SchedulerEvent;
 use ec2_tier_scheduler::plan::Action;
@@ -130,6 +135,279 @@ fn permission_statements(template: &Value) -> Vec<&Value> {
     all.into_iter().filter(|s| s.get("Principal").is_none()).collect()
 }
 
+/// Who needs a granted action.
+#[derive(Clone, Copy, Debug)]
+enum Need {
+    /// An adapter: the file and the operation label of its call
+    /// (`cloud_error("svc", "Op", ...)` / `CloudError::new("svc", "Op", ...)`).
+    Adapter(&'static str, &'static str),
+    /// An AWS service acting with the role, or on the resource, and why.
+    Service(&'static str),
+}
+
+use Need::{Adapter, Service};
+
+/// Every action an `Allow` statement of `infra/*.yaml` grants, by statement
+/// `Sid`, and who needs it. A grant missing here fails
+/// `every_grant_is_tied_to_a_call`; so does a row whose call is gone.
+const GRANTS: &[(&str, &str, Need)] = &[
+    // src/aws/ec2.rs
+    (
+        "DescribeInstances",
+        "ec2:DescribeInstances",
+        Adapter("src/aws/ec2.rs", "DescribeInstances"),
+    ),
+    (
+        "DescribeInstances",
+        "ec2:DescribeInstanceStatus",
+        Adapter("src/aws/ec2.rs", "DescribeInstanceStatus"),
+    ),
+    (
+        "DescribeInstances",
+        "ec2:DescribeInstanceTypes",
+        Adapter("src/aws/ec2.rs", "DescribeInstanceTypes"),
+    ),
+    (
+        "DescribeInstances",
+        "ec2:DescribeInstanceCreditSpecifications",
+        Adapter("src/aws/ec2.rs", "DescribeInstanceCreditSpecifications"),
+    ),
+    (
+        "StartStopWorkloadInstances",
+        "ec2:StartInstances",
+        Adapter("src/aws/ec2.rs", "StartInstances"),
+    ),
+    (
+        "StartStopWorkloadInstances",
+        "ec2:StopInstances",
+        Adapter("src/aws/ec2.rs", "StopInstances"),
+    ),
+    (
+        "StartStopWorkloadInstances",
+        "ec2:ModifyInstanceCreditSpecification",
+        Adapter("src/aws/ec2.rs", "ModifyInstanceCreditSpecification"),
+    ),
+    // set_instance_type and set_ebs_optimized(false).
+    (
+        "ResizeWorkloadInstances",
+        "ec2:ModifyInstanceAttribute",
+        Adapter("src/aws/ec2.rs", "ModifyInstanceAttribute"),
+    ),
+    (
+        "TurnOffEbsOptimization",
+        "ec2:ModifyInstanceAttribute",
+        Adapter("src/aws/ec2.rs", "ModifyInstanceAttribute"),
+    ),
+    // src/aws/ssm.rs
+    (
+        "SendOverrideCheckDocuments",
+        "ssm:SendCommand",
+        Adapter("src/aws/ssm.rs", "SendCommand"),
+    ),
+    (
+        "SendCommandToWorkloadInstances",
+        "ssm:SendCommand",
+        Adapter("src/aws/ssm.rs", "SendCommand"),
+    ),
+    (
+        "ReadCommandResults",
+        "ssm:GetCommandInvocation",
+        Adapter("src/aws/ssm.rs", "GetCommandInvocation"),
+    ),
+    (
+        "ReadCommandResults",
+        "ssm:DescribeInstanceInformation",
+        Adapter("src/aws/ssm.rs", "DescribeInstanceInformation"),
+    ),
+    (
+        "ReadSsmOutputObjects",
+        "s3:GetObject",
+        Adapter("src/aws/ssm.rs", "GetObject"),
+    ),
+    // ListObjectsV2 is authorised as s3:ListBucket.
+    (
+        "ListSsmOutputPrefix",
+        "s3:ListBucket",
+        Adapter("src/aws/ssm.rs", "ListObjectsV2"),
+    ),
+    (
+        "LocateSsmOutputBucket",
+        "s3:GetBucketLocation",
+        Adapter("src/aws/ssm.rs", "GetBucketLocation"),
+    ),
+    // src/aws/calendar.rs: a workload's ChangeCalendarNames.
+    (
+        "ReadChangeCalendars",
+        "ssm:GetCalendarState",
+        Adapter("src/aws/calendar.rs", "GetCalendarState"),
+    ),
+    // src/aws/dynamodb.rs: the function only reads configuration.
+    (
+        "ReadConfiguration",
+        "dynamodb:GetItem",
+        Adapter("src/aws/dynamodb.rs", "GetItem"),
+    ),
+    (
+        "ReadConfiguration",
+        "dynamodb:Query",
+        Adapter("src/aws/dynamodb.rs", "Query"),
+    ),
+    (
+        "ReadWriteWorkloadState",
+        "dynamodb:GetItem",
+        Adapter("src/aws/dynamodb.rs", "GetItem"),
+    ),
+    (
+        "ReadWriteWorkloadState",
+        "dynamodb:PutItem",
+        Adapter("src/aws/dynamodb.rs", "PutItem"),
+    ),
+    // src/aws/ledger.rs: TransactWriteItems is authorised per item (see
+    // `TRANSACTION_ITEMS`).
+    (
+        "ReadWriteRunLedger",
+        "dynamodb:GetItem",
+        Adapter("src/aws/ledger.rs", "GetItem"),
+    ),
+    (
+        "ReadWriteRunLedger",
+        "dynamodb:PutItem",
+        Adapter("src/aws/ledger.rs", "TransactWriteItems"),
+    ),
+    (
+        "ReadWriteRunLedger",
+        "dynamodb:DeleteItem",
+        Adapter("src/aws/ledger.rs", "TransactWriteItems"),
+    ),
+    // src/aws/sns.rs, publishing to the KMS-encrypted topic.
+    ("PublishToTopic", "sns:Publish", Adapter("src/aws/sns.rs", "Publish")),
+    (
+        "UseTopicKeyThroughSns",
+        "kms:Decrypt",
+        Adapter("src/aws/sns.rs", "Publish"),
+    ),
+    (
+        "UseTopicKeyThroughSns",
+        "kms:GenerateDataKey*",
+        Adapter("src/aws/sns.rs", "Publish"),
+    ),
+    // src/aws/scheduler.rs: the continuation schedule names the scheduler role.
+    (
+        "CreateContinuationSchedules",
+        "scheduler:CreateSchedule",
+        Adapter("src/aws/scheduler.rs", "CreateSchedule"),
+    ),
+    (
+        "PassSchedulerRole",
+        "iam:PassRole",
+        Adapter("src/aws/scheduler.rs", "CreateSchedule"),
+    ),
+    // src/aws/mod.rs: AssumeRoleProvider for CrossAccountRole.
+    (
+        "AssumeMemberAccountRoles",
+        "sts:AssumeRole",
+        Adapter("src/aws/mod.rs", "AssumeRole"),
+    ),
+    // Services.
+    (
+        "WriteOwnLogGroup",
+        "logs:CreateLogStream",
+        Service("Lambda writes the function's output to its log group"),
+    ),
+    (
+        "WriteOwnLogGroup",
+        "logs:PutLogEvents",
+        Service("Lambda writes the function's output to its log group"),
+    ),
+    (
+        "SendFailedInvocationsToQueue",
+        "sqs:SendMessage",
+        Service("Lambda's OnFailure destination uses the function role"),
+    ),
+    (
+        "WriteTraces",
+        "xray:PutTraceSegments",
+        Service("Lambda's X-Ray integration (XRayTracing=Active)"),
+    ),
+    (
+        "WriteTraces",
+        "xray:PutTelemetryRecords",
+        Service("Lambda's X-Ray integration (XRayTracing=Active)"),
+    ),
+    (
+        "InvokeFunction",
+        "lambda:InvokeFunction",
+        Service("EventBridge Scheduler invokes the function"),
+    ),
+    (
+        "SendUndeliveredEventsToDlq",
+        "sqs:SendMessage",
+        Service("EventBridge Scheduler's dead-letter queue"),
+    ),
+    (
+        "WriteSsmOutput",
+        "s3:PutObject",
+        Service("the SSM agent on the instance uploads command output"),
+    ),
+    (
+        "ReadBucketEncryption",
+        "s3:GetEncryptionConfiguration",
+        Service("the SSM agent checks the bucket's encryption"),
+    ),
+    (
+        "AccountAdministration",
+        "kms:*",
+        Service("the key's administration stays with the account (IAM)"),
+    ),
+    (
+        "AllowCloudWatchAlarmsToPublish",
+        "kms:Decrypt",
+        Service("the stack's alarms publish to the encrypted topic"),
+    ),
+    (
+        "AllowCloudWatchAlarmsToPublish",
+        "kms:GenerateDataKey*",
+        Service("the stack's alarms publish to the encrypted topic"),
+    ),
+    (
+        "AllowStackAlarmsToPublish",
+        "sns:Publish",
+        Service("the stack's alarms publish to the topic"),
+    ),
+];
+
+/// Adapter operations no role of the templates grants, and why.
+const NOT_GRANTED: &[(&str, &str, &str)] = &[
+    (
+        "src/aws/dynamodb.rs",
+        "TransactWriteItems",
+        "`config import` (CLI, operator's credentials); the function never writes configuration",
+    ),
+    (
+        "src/aws/sns.rs",
+        "ListTopics",
+        "only when the account is unknown (CLI); the function takes it from its ARN",
+    ),
+    (
+        "src/aws/ec2.rs",
+        "CreateTags",
+        "`override set` (CLI, operator's credentials); the function only reads override tags",
+    ),
+    (
+        "src/aws/ec2.rs",
+        "DeleteTags",
+        "`override clear` (CLI, operator's credentials); the function only reads override tags",
+    ),
+];
+
+/// TransactWriteItems request items and the action each is authorised as.
+const TRANSACTION_ITEMS: &[(&str, &str)] = &[
+    ("Put::builder()", "dynamodb:PutItem"),
+    ("Delete::builder()", "dynamodb:DeleteItem"),
+    ("Update::builder()", "dynamodb:UpdateItem"),
+    ("ConditionCheck::builder()", "dynamodb:ConditionCheckItem"),
+];
+
 const EC2_MUTATIONS: [&str; 4] = [
     "ec2:StartInstances",
     "ec2:StopInstances",
@@ -137,71 +415,605 @@ const EC2_MUTATIONS: [&str; 4] = [
     "ec2:ModifyInstanceCreditSpecification",
 ];
 
-/// No "*" action, and every EC2 mutation and SendCommand to instances is
-/// limited to instances and conditioned on the workload tag.
-fn assert_ec2_mutations_scoped(name: &str) {
-    let template = template(name);
-    let mut all = Vec::new();
-    statements(&template, &mut all);
-    assert!(!all.is_empty());
-    let mut seen = Vec::new();
-    for statement in all {
-        let actions = strings(&statement["Action"]);
-        for action in &actions {
-            assert_ne!(action, "*", "{name}: a \"*\" action: {statement:?}");
-            assert_ne!(action, "ec2:*", "{name}: an ec2:* action: {statement:?}");
-        }
-        let tag_condition = || {
-            let mut keys = Vec::new();
-            all_strings(&statement["Condition"], &mut keys);
-            keys.iter().any(|k| k.starts_with("aws:ResourceTag/"))
-        };
-        if actions
-            .iter()
-            .any(|a| EC2_MUTATIONS.contains(&a.as_str()) || a.ends_with('*') && a.starts_with("ec2:"))
-        {
-            let resources = strings(&statement["Resource"]);
-            assert!(
-                !resources.iter().any(|r| r == "*"),
-                "{name}: EC2 mutation on \"*\": {statement:?}"
-            );
-            assert!(
-                resources.iter().all(|r| r.contains(":instance/")),
-                "{name}: {resources:?}"
-            );
-            assert!(
-                statement.get("Condition").is_some() && tag_condition(),
-                "{name}: EC2 mutation without a tag condition: {statement:?}"
-            );
-            seen.extend(actions.clone());
-        }
-        if actions.iter().any(|a| a == "ssm:SendCommand") {
-            let resources = strings(&statement["Resource"]);
-            assert!(
-                !resources.iter().any(|r| r == "*"),
-                "{name}: SendCommand on \"*\": {statement:?}"
-            );
-            if resources.iter().any(|r| r.contains(":instance/")) {
-                assert!(
-                    tag_condition(),
-                    "{name}: SendCommand to untagged instances: {statement:?}"
-                );
+/// The workload scope of a mutation: this region and account's instances.
+const INSTANCES: &str = "arn:${AWS::Partition}:ec2:${AWS::Region}:${AWS::AccountId}:instance/*";
+
+fn source(path: &str) -> String {
+    std::fs::read_to_string(format!("{}/{path}", env!("CARGO_MANIFEST_DIR"))).unwrap()
+}
+
+/// The (service, operation) labels of every `cloud_error(...)` and
+/// `CloudError::new(...)` in `text`: the SDK calls an adapter makes.
+fn operations(text: &str) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    for opener in ["cloud_error(", "CloudError::new("] {
+        for (at, _) in text.match_indices(opener) {
+            let mut rest = &text[at + opener.len()..];
+            let mut labels = Vec::new();
+            for _ in 0..2 {
+                rest = rest.trim_start().trim_start_matches(',').trim_start();
+                let Some(body) = rest.strip_prefix('"') else { break };
+                let Some(close) = body.find('"') else { break };
+                labels.push(body[..close].to_string());
+                rest = &body[close + 1..];
+            }
+            if let [service, op] = labels.as_slice() {
+                out.push((service.clone(), op.clone()));
             }
         }
     }
-    for m in EC2_MUTATIONS {
-        assert!(seen.iter().any(|a| a == m), "{name}: {m} not granted at all");
+    out
+}
+
+/// Every statement of the template outside trust policies, with the id of
+/// the resource it belongs to.
+fn policy_statements(template: &Value) -> Vec<(String, &Value)> {
+    fn walk<'a>(value: &'a Value, out: &mut Vec<&'a Value>) {
+        match value {
+            Value::Mapping(m) => {
+                for (k, v) in m {
+                    match k.as_str() {
+                        Some("AssumeRolePolicyDocument") => {}
+                        Some("Statement") => out.extend(v.as_sequence().into_iter().flatten()),
+                        _ => walk(v, out),
+                    }
+                }
+            }
+            Value::Sequence(seq) => seq.iter().for_each(|v| walk(v, out)),
+            Value::Tagged(t) => walk(&t.value, out),
+            _ => {}
+        }
+    }
+    let mut out = Vec::new();
+    for (id, resource) in template["Resources"].as_mapping().unwrap() {
+        let mut found = Vec::new();
+        walk(resource, &mut found);
+        out.extend(found.into_iter().map(|s| (id.as_str().unwrap().to_string(), s)));
+    }
+    out
+}
+
+/// What is wrong with the grants of `template`: an action no row of
+/// [`GRANTS`] ties to a call, a wildcard, a statement without a Sid.
+fn grant_violations(template: &Value) -> Vec<String> {
+    let mut problems = Vec::new();
+    for (id, statement) in policy_statements(template) {
+        if statement["Effect"].as_str() != Some("Allow") {
+            continue;
+        }
+        let Some(sid) = statement["Sid"].as_str() else {
+            problems.push(format!("{id}: an Allow statement without a Sid: {statement:?}"));
+            continue;
+        };
+        for action in strings(&statement["Action"]) {
+            if !GRANTS.iter().any(|(s, a, _)| *s == sid && *a == action) {
+                problems.push(format!("{id}/{sid}: {action} is granted but no call needs it"));
+            }
+        }
+        if statement.get("NotAction").is_some() || statement.get("NotResource").is_some() {
+            problems.push(format!("{id}/{sid}: NotAction/NotResource grants too much"));
+        }
+    }
+    problems
+}
+
+/// The tag condition of a statement: the operator, the condition key built by
+/// `Fn::ForEach` and the values it is compared with.
+fn tag_condition(statement: &Value) -> Option<(String, String, Value)> {
+    for (operator, block) in statement["Condition"].as_mapping()? {
+        for (key, each) in block.as_mapping()? {
+            if key.as_str().is_some_and(|k| k.starts_with("Fn::ForEach::")) {
+                let pairs = each[2].as_mapping()?;
+                let (k, v) = pairs.iter().next()?;
+                return Some((operator.as_str()?.to_string(), k.as_str()?.to_string(), v.clone()));
+            }
+        }
+    }
+    None
+}
+
+/// What is wrong with the scope of the EC2 and SSM mutations of `template`:
+/// each must be limited to this region's instances whose workload tag equals
+/// one of `WorkloadTagValues`, ModifyInstanceAttribute to the two attributes
+/// the code sets, SendCommand to the stack's documents.
+fn scope_violations(template: &Value) -> Vec<String> {
+    let mut problems = Vec::new();
+    let mut granted = Vec::new();
+    for (id, statement) in policy_statements(template) {
+        if statement["Effect"].as_str() != Some("Allow") {
+            continue;
+        }
+        let sid = statement["Sid"].as_str().unwrap_or("?");
+        let actions = strings(&statement["Action"]);
+        for action in &actions {
+            let service_wide = action == "*" || action.ends_with(":*") && action != "kms:*";
+            if service_wide || action.starts_with("ec2:") && action.contains('*') && !action.starts_with("ec2:Describe")
+            {
+                problems.push(format!("{id}/{sid}: wildcard action {action}"));
+            }
+        }
+        let mutation = actions.iter().any(|a| EC2_MUTATIONS.contains(&a.as_str()));
+        let mut resources = Vec::new();
+        all_strings(&statement["Resource"], &mut resources);
+        let send_to_instances = actions.iter().any(|a| a == "ssm:SendCommand")
+            && (resources.iter().any(|r| r.contains(":instance/")) || resources.iter().any(|r| r == "*"));
+        if mutation || send_to_instances {
+            granted.extend(actions.iter().cloned());
+            if resources != [INSTANCES] {
+                problems.push(format!(
+                    "{id}/{sid}: mutation on {resources:?}, not only on {INSTANCES} (this region's instances)"
+                ));
+            }
+            let wanted_key = if mutation {
+                "aws:ResourceTag/${TagKey}"
+            } else {
+                "ssm:resourceTag/${TagKey}"
+            };
+            match tag_condition(statement) {
+                Some((operator, key, values))
+                    if operator == "StringEquals"
+                        && key == wanted_key
+                        && ref_target(&values) == Some("WorkloadTagValues") => {}
+                other => problems.push(format!(
+                    "{id}/{sid}: mutation without StringEquals {wanted_key} = WorkloadTagValues (found {other:?})"
+                )),
+            }
+        }
+        if actions.iter().any(|a| a == "ec2:ModifyInstanceAttribute") {
+            let condition = &statement["Condition"];
+            let resize =
+                ref_target(&condition["StringLike"]["ec2:Attribute/InstanceType"]) == Some("AllowedInstanceTypes");
+            let ebs_off = condition["StringEquals"]["ec2:Attribute/EbsOptimized"].as_str() == Some("false");
+            if actions.len() != 1 || !(resize || ebs_off) {
+                problems.push(format!(
+                    "{id}/{sid}: ModifyInstanceAttribute must stand alone, conditioned on \
+                     ec2:Attribute/InstanceType or ec2:Attribute/EbsOptimized = false"
+                ));
+            }
+        }
+        if actions.iter().any(|a| a == "ssm:SendCommand") && !send_to_instances {
+            // The documents: the stack's two, or (the opt-in branch of the
+            // !If) the two AWS-owned script documents.
+            let allowed = [
+                "arn:${AWS::Partition}:ssm:${AWS::Region}:${AWS::AccountId}:document/${OverrideCheckLinuxDocument}",
+                "arn:${AWS::Partition}:ssm:${AWS::Region}:${AWS::AccountId}:document/${OverrideCheckWindowsDocument}",
+                "arn:${AWS::Partition}:ssm:${AWS::Region}::document/AWS-RunShellScript",
+                "arn:${AWS::Partition}:ssm:${AWS::Region}::document/AWS-RunPowerShellScript",
+            ];
+            let documents: Vec<&String> = resources.iter().filter(|r| *r != "UseStackDocuments").collect();
+            let opt_in_only = matches!(&statement["Resource"], Value::Tagged(t) if t.tag == "!If"
+                && t.value[0].as_str() == Some("UseStackDocuments")
+                && strings(&t.value[1]).iter().all(|r| allowed[..2].contains(&r.as_str())));
+            if documents.iter().any(|d| !allowed.contains(&d.as_str())) || !opt_in_only {
+                problems.push(format!(
+                    "{id}/{sid}: SendCommand on documents {documents:?}: only the stack's override-check \
+                     documents, or with OverrideCheckDocument=AWS-RunShellScript the AWS script documents"
+                ));
+            }
+        }
+    }
+    for m in EC2_MUTATIONS.iter().chain(&["ssm:SendCommand"]) {
+        if !granted.iter().any(|a| a == m) {
+            problems.push(format!("{m} is not granted on workload instances at all"));
+        }
+    }
+    problems
+}
+
+const ROLE_TEMPLATES: [&str; 2] = ["template.yaml", "member-account-role.yaml"];
+
+#[test]
+fn every_grant_is_tied_to_a_call() {
+    for name in ROLE_TEMPLATES {
+        let problems = grant_violations(&template(name));
+        assert!(problems.is_empty(), "{name}:\n{}", problems.join("\n"));
+    }
+    // Each row's call still exists, and each row is still granted somewhere.
+    let mut granted = Vec::new();
+    for name in ROLE_TEMPLATES {
+        let template = template(name);
+        for (_, statement) in policy_statements(&template) {
+            if let Some(sid) = statement["Sid"].as_str() {
+                granted.extend(strings(&statement["Action"]).into_iter().map(|a| (sid.to_string(), a)));
+            }
+        }
+    }
+    for (sid, action, need) in GRANTS {
+        assert!(
+            granted.iter().any(|(s, a)| s == sid && a == action),
+            "{sid}/{action} is in GRANTS but granted nowhere: drop the row"
+        );
+        match need {
+            Adapter(file, op) => assert!(
+                operations(&source(file)).iter().any(|(_, o)| o == op),
+                "{sid}/{action}: {file} no longer calls {op}"
+            ),
+            Service(why) => assert!(why.contains(' '), "{sid}/{action}: say which service needs it"),
+        }
     }
 }
 
 #[test]
-fn ec2_mutations_are_scoped_to_tagged_instances() {
-    assert_ec2_mutations_scoped("template.yaml");
+fn every_adapter_call_is_granted() {
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/src/aws");
+    let mut files: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| format!("src/aws/{}", e.unwrap().file_name().to_string_lossy()))
+        .collect();
+    files.sort();
+    let mut seen = 0;
+    for file in &files {
+        for (service, op) in operations(&source(file)) {
+            seen += 1;
+            let granted = GRANTS
+                .iter()
+                .any(|(_, _, need)| matches!(need, Adapter(f, o) if f == file && *o == op));
+            let excused = NOT_GRANTED.iter().any(|(f, o, _)| f == file && *o == op);
+            assert!(
+                granted || excused,
+                "{file} calls {service} {op}, which no template grants: add the grant (and a GRANTS row) \
+                 or a NOT_GRANTED reason"
+            );
+        }
+    }
+    assert!(seen > 20, "found only {seen} adapter calls in {files:?}");
+    for (file, op, why) in NOT_GRANTED {
+        assert!(
+            operations(&source(file)).iter().any(|(_, o)| o == op),
+            "{file} no longer calls {op} ({why}): drop the NOT_GRANTED row"
+        );
+    }
+    // TransactWriteItems: every item kind the ledger builds is granted on
+    // the ledger, and nothing else is.
+    let ledger = source("src/aws/ledger.rs");
+    for (builder, action) in TRANSACTION_ITEMS {
+        let built = ledger.contains(builder);
+        let granted = GRANTS
+            .iter()
+            .any(|(sid, a, _)| *sid == "ReadWriteRunLedger" && a == action);
+        assert_eq!(
+            built, granted,
+            "src/aws/ledger.rs builds {builder}: {built}; ReadWriteRunLedger grants {action}: {granted}"
+        );
+    }
 }
 
 #[test]
-fn member_role_grants_ec2_mutations_only_on_tagged_instances() {
-    assert_ec2_mutations_scoped("member-account-role.yaml");
+fn mutations_are_scoped_to_the_workload_in_this_region() {
+    for name in ROLE_TEMPLATES {
+        let problems = scope_violations(&template(name));
+        assert!(problems.is_empty(), "{name}:\n{}", problems.join("\n"));
+    }
+}
+
+/// The statement with `sid` in the template, to broaden it.
+fn statement_mut<'a>(value: &'a mut Value, sid: &str) -> Option<&'a mut Value> {
+    let is_it = value.get("Sid").and_then(Value::as_str) == Some(sid);
+    if is_it {
+        return Some(value);
+    }
+    match value {
+        Value::Mapping(m) => m.iter_mut().find_map(|(_, v)| statement_mut(v, sid)),
+        Value::Sequence(seq) => seq.iter_mut().find_map(|v| statement_mut(v, sid)),
+        Value::Tagged(t) => statement_mut(&mut t.value, sid),
+        _ => None,
+    }
+}
+
+/// The checks above fail on a broadened template: each mutation here is a
+/// way the issue's findings could come back.
+#[test]
+fn the_policy_checks_fail_on_a_broadened_statement() {
+    type Broaden = fn(&mut Value);
+    let cases: [(&str, &str, Broaden, &str); 8] = [
+        (
+            "any value of the tag key",
+            "StartStopWorkloadInstances",
+            |s| {
+                let block = s["Condition"]["StringEquals"].clone();
+                let m = s["Condition"].as_mapping_mut().unwrap();
+                m.remove("StringEquals");
+                m.insert("StringLike".into(), block);
+            },
+            "without StringEquals",
+        ),
+        (
+            "any region",
+            "StartStopWorkloadInstances",
+            |s| {
+                s["Resource"] = Value::String("arn:${AWS::Partition}:ec2:*:${AWS::AccountId}:instance/*".into());
+            },
+            "not only on",
+        ),
+        (
+            "any attribute",
+            "ResizeWorkloadInstances",
+            |s| {
+                s["Condition"].as_mapping_mut().unwrap().remove("StringLike");
+            },
+            "ModifyInstanceAttribute must stand alone",
+        ),
+        (
+            "EbsOptimized on",
+            "TurnOffEbsOptimization",
+            |s| {
+                s["Condition"]["StringEquals"]["ec2:Attribute/EbsOptimized"] = Value::String("true".into());
+            },
+            "ModifyInstanceAttribute must stand alone",
+        ),
+        (
+            "SendCommand to any instance",
+            "SendCommandToWorkloadInstances",
+            |s| {
+                s.as_mapping_mut().unwrap().remove("Condition");
+            },
+            "without StringEquals ssm:resourceTag",
+        ),
+        (
+            "any document",
+            "SendOverrideCheckDocuments",
+            |s| {
+                s["Resource"] = Value::String("arn:${AWS::Partition}:ssm:${AWS::Region}::document/*".into());
+            },
+            "SendCommand on documents",
+        ),
+        (
+            "AWS-RunShellScript without the opt-in",
+            "SendOverrideCheckDocuments",
+            |s| {
+                let Value::Tagged(t) = &mut s["Resource"] else { panic!() };
+                t.value[1] = t.value[2].clone();
+            },
+            "SendCommand on documents",
+        ),
+        (
+            "an action no adapter calls",
+            "ReadCommandResults",
+            |s| {
+                s["Action"]
+                    .as_sequence_mut()
+                    .unwrap()
+                    .push(Value::String("ssm:ListCommands".into()));
+            },
+            "ssm:ListCommands is granted but no call needs it",
+        ),
+    ];
+    for name in ROLE_TEMPLATES {
+        for (what, sid, broaden, expected) in cases {
+            let mut broadened = template(name);
+            broaden(statement_mut(&mut broadened, sid).unwrap_or_else(|| panic!("{name}: no {sid}")));
+            let mut problems = scope_violations(&broadened);
+            problems.extend(grant_violations(&broadened));
+            assert!(
+                problems.iter().any(|p| p.contains(expected)),
+                "{name}: {what} ({sid}) went unnoticed: {problems:?}"
+            );
+        }
+    }
+}
+
+/// The `Content` of the override-check document `id` of a template.
+fn document<'a>(template: &'a Value, id: &str) -> &'a Value {
+    let resource = &template["Resources"][id];
+    assert_eq!(resource["Type"].as_str(), Some("AWS::SSM::Document"), "{id}");
+    assert_eq!(resource["Condition"].as_str(), Some("UseStackDocuments"), "{id}");
+    &resource["Properties"]["Content"]
+}
+
+#[test]
+fn the_override_check_documents_take_only_the_allow_listed_path() {
+    use ec2_tier_scheduler::override_check::{GuestOs, OverrideCheck, PATH_PARAMETER};
+    let main = template("template.yaml");
+    let member = template("member-account-role.yaml");
+    let cases = [
+        (
+            "OverrideCheckLinuxDocument",
+            GuestOs::Linux,
+            "aws:runShellScript",
+            "/var/run/my app/hold-1.flag",
+        ),
+        (
+            "OverrideCheckWindowsDocument",
+            GuestOs::Windows,
+            "aws:runPowerShellScript",
+            "C:\\Program Files (x86)\\hold.flag",
+        ),
+    ];
+    for (id, os, action, path) in cases {
+        // One definition in two templates.
+        assert_eq!(
+            main["Resources"][id], member["Resources"][id],
+            "{id} differs between the templates"
+        );
+        let content = document(&main, id);
+        let parameters = content["parameters"].as_mapping().unwrap();
+        assert_eq!(parameters.len(), 1, "{id}: the path must be the only parameter");
+        let parameter = &content["parameters"][PATH_PARAMETER];
+        assert_eq!(parameter["type"].as_str(), Some("String"), "{id}");
+        assert_eq!(parameter.get("default"), None, "{id}: no default path");
+        assert_eq!(parameter["allowedPattern"].as_str(), Some(os.path_pattern()), "{id}");
+        let steps = content["mainSteps"].as_sequence().unwrap();
+        assert_eq!(steps.len(), 1, "{id}");
+        assert_eq!(steps[0]["action"].as_str(), Some(action), "{id}");
+        let commands = strings(&steps[0]["inputs"]["runCommand"]);
+        assert_eq!(commands.len(), 1, "{id}");
+        // With the path substituted as SSM does, the document runs exactly
+        // the line the project generates (and quotes).
+        let check = OverrideCheck::new(path, os).unwrap();
+        assert_eq!(
+            commands[0].replace(&format!("{{{{ {PATH_PARAMETER} }}}}"), path),
+            check.command(),
+            "{id}"
+        );
+    }
+}
+
+#[test]
+fn the_function_runs_only_the_configured_documents() {
+    use ec2_tier_scheduler::override_check::{ALLOW_RUN_SHELL_SCRIPT_VAR, LINUX_DOCUMENT_VAR, WINDOWS_DOCUMENT_VAR};
+    let template = template("template.yaml");
+    let env = &template["Resources"]["SchedulerFunction"]["Properties"]["Environment"]["Variables"];
+    for (var, condition, value) in [
+        (LINUX_DOCUMENT_VAR, "UseStackDocuments", "OverrideCheckLinuxDocument"),
+        (
+            WINDOWS_DOCUMENT_VAR,
+            "UseStackDocuments",
+            "OverrideCheckWindowsDocument",
+        ),
+    ] {
+        let Value::Tagged(t) = &env[var] else {
+            panic!("{var} is not an !If")
+        };
+        assert_eq!(t.tag, "!If", "{var}");
+        assert_eq!(t.value[0].as_str(), Some(condition), "{var}");
+        assert_eq!(ref_target(&t.value[1]), Some(value), "{var}");
+        assert_eq!(ref_target(&t.value[2]), Some("AWS::NoValue"), "{var}");
+    }
+    let Value::Tagged(opt_in) = &env[ALLOW_RUN_SHELL_SCRIPT_VAR] else {
+        panic!()
+    };
+    assert_eq!(opt_in.value[0].as_str(), Some("UseAwsRunShellScript"));
+    assert_eq!(opt_in.value[1].as_str(), Some("true"));
+    let mut uses = Vec::new();
+    all_strings(&template["Conditions"]["UseStackDocuments"], &mut uses);
+    assert!(uses.iter().any(|u| u == "OverrideCheckDocument"), "{uses:?}");
+    assert_eq!(
+        template["Parameters"]["OverrideCheckDocument"]["Default"].as_str(),
+        Some("Stack"),
+        "the opt-in must not be the default"
+    );
+}
+
+#[test]
+fn schedules_live_in_the_stack_group_the_scheduler_role_trusts() {
+    let main = template("template.yaml");
+    let resources = &main["Resources"];
+    assert_eq!(
+        resources["ScheduleGroup"]["Type"].as_str(),
+        Some("AWS::Scheduler::ScheduleGroup")
+    );
+    let env = &resources["SchedulerFunction"]["Properties"]["Environment"]["Variables"];
+    assert_eq!(ref_target(&env["SCHEDULE_GROUP_NAME"]), Some("ScheduleGroup"));
+    for (name, group) in [
+        ("template.yaml", "ScheduleGroup"),
+        ("workload-schedule.yaml", "ScheduleGroupName"),
+    ] {
+        let t = template(name);
+        let mut schedules = 0;
+        for (id, resource) in t["Resources"].as_mapping().unwrap() {
+            if resource["Type"].as_str() == Some("AWS::Scheduler::Schedule") {
+                assert_eq!(
+                    ref_target(&resource["Properties"]["GroupName"]),
+                    Some(group),
+                    "{name} {id:?}"
+                );
+                schedules += 1;
+            }
+        }
+        assert!(schedules >= 2, "{name}");
+    }
+    let mut create = Vec::new();
+    for (_, statement) in policy_statements(&main) {
+        if strings(&statement["Action"])
+            .iter()
+            .any(|a| a.starts_with("scheduler:"))
+        {
+            subs(&statement["Resource"], &mut create);
+        }
+    }
+    assert_eq!(
+        create,
+        ["arn:${AWS::Partition}:scheduler:${AWS::Region}:${AWS::AccountId}:schedule/${ScheduleGroup}/ec2ts-*"]
+    );
+    let mut trust = Vec::new();
+    statements(
+        &resources["SchedulerRole"]["Properties"]["AssumeRolePolicyDocument"],
+        &mut trust,
+    );
+    assert_eq!(trust.len(), 1);
+    let condition = &trust[0]["Condition"];
+    assert_eq!(
+        ref_target(&condition["StringEquals"]["aws:SourceAccount"]),
+        Some("AWS::AccountId")
+    );
+    let Value::Tagged(source) = &condition["ArnEquals"]["aws:SourceArn"] else {
+        panic!("{condition:?}")
+    };
+    assert!(
+        source.tag == "!GetAtt" && source.value.as_str() == Some("ScheduleGroup.Arn"),
+        "{source:?}"
+    );
+}
+
+#[test]
+fn data_stores_are_protected() {
+    let main = template("template.yaml");
+    let resources = main["Resources"].as_mapping().unwrap();
+    let of_type = |ty: &str| {
+        resources
+            .iter()
+            .filter(move |(_, r)| r["Type"].as_str() == Some(ty))
+            .map(|(id, r)| (id.as_str().unwrap().to_string(), r))
+            .collect::<Vec<_>>()
+    };
+    let tables = of_type("AWS::DynamoDB::Table");
+    assert_eq!(tables.len(), 4);
+    for (id, table) in tables {
+        assert_eq!(
+            table["Properties"]["DeletionProtectionEnabled"].as_bool(),
+            Some(true),
+            "{id}"
+        );
+    }
+    // Every queue and topic has a resource policy denying requests without TLS.
+    let tls_denied = |policy_type: &str, list: &str, id: &str| {
+        of_type(policy_type).iter().any(|(_, p)| {
+            let targets: Vec<Option<&str>> = p["Properties"][list]
+                .as_sequence()
+                .unwrap()
+                .iter()
+                .map(ref_target)
+                .collect();
+            let mut st = Vec::new();
+            statements(&p["Properties"]["PolicyDocument"], &mut st);
+            targets.contains(&Some(id))
+                && st.iter().any(|s| {
+                    s["Effect"].as_str() == Some("Deny")
+                        && s["Principal"].as_str() == Some("*")
+                        && s["Condition"]["Bool"]["aws:SecureTransport"].as_str() == Some("false")
+                })
+        })
+    };
+    for (id, _) in of_type("AWS::SQS::Queue") {
+        assert!(
+            tls_denied("AWS::SQS::QueuePolicy", "Queues", &id),
+            "{id}: no TLS-only queue policy"
+        );
+    }
+    for (id, _) in of_type("AWS::SNS::Topic") {
+        assert!(
+            tls_denied("AWS::SNS::TopicPolicy", "Topics", &id),
+            "{id}: no TLS-only topic policy"
+        );
+    }
+    // Service principals granted on the key and the topic are pinned to this
+    // stack's alarms.
+    for (id, statement) in policy_statements(&main) {
+        if statement["Effect"].as_str() == Some("Allow") && statement["Principal"].get("Service").is_some() {
+            let condition = &statement["Condition"];
+            assert!(
+                ref_target(&condition["StringEquals"]["aws:SourceAccount"]) == Some("AWS::AccountId")
+                    && !condition["ArnLike"]["aws:SourceArn"].is_null(),
+                "{id}: service grant without aws:SourceArn / aws:SourceAccount: {statement:?}"
+            );
+        }
+    }
+    let function = &main["Resources"]["SchedulerFunction"]["Properties"];
+    let Value::Tagged(reserved) = &function["ReservedConcurrentExecutions"] else {
+        panic!()
+    };
+    assert_eq!(ref_target(&reserved.value[1]), Some("ReservedConcurrency"));
+    assert_eq!(ref_target(&function["Tracing"]), Some("XRayTracing"));
 }
 
 #[test]

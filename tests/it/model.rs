@@ -120,6 +120,11 @@ impl Compute for TrackedCompute {
         self.note("StopInstances", ids);
         Ok(())
     }
+    async fn hibernate(&self, ids: &[String]) -> Result<(), CloudError> {
+        self.inner.hibernate(ids).await?;
+        self.note("StopInstances", ids);
+        Ok(())
+    }
     async fn start(&self, ids: &[String]) -> Result<(), CloudError> {
         self.inner.start(ids).await?;
         self.note("StartInstances", ids);
@@ -129,6 +134,12 @@ impl Compute for TrackedCompute {
         self.inner.set_instance_type(id, instance_type).await?;
         self.note("ModifyInstanceAttribute", &[id.to_string()]);
         Ok(())
+    }
+    async fn tag(&self, ids: &[String], tags: &[(String, String)]) -> Result<(), CloudError> {
+        self.inner.tag(ids, tags).await
+    }
+    async fn untag(&self, ids: &[String], keys: &[String]) -> Result<(), CloudError> {
+        self.inner.untag(ids, keys).await
     }
     async fn set_ebs_optimized(&self, id: &str, on: bool) -> Result<(), CloudError> {
         self.inner.set_ebs_optimized(id, on).await?;
@@ -168,6 +179,7 @@ impl Cloud for Tracked {
                 log: self.log.clone(),
             }),
             remote: inner.remote,
+            calendar: inner.calendar,
         })
     }
 }

@@ -90,6 +90,7 @@ async fn discovery_pages_through_large_fleets_and_ignores_terminated() {
             workload_tag: ("Environment".into(), "ENV001".into()),
             tier_tag_key: "Role".into(),
             vpc_id: None,
+            override_tag_key: "SchedulerOverride".into(),
         })
         .await
         .unwrap();

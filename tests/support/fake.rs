@@ -25,8 +25,8 @@ use ec2_tier_scheduler::error::CloudError;
 use ec2_tier_scheduler::instance::{Discovery, Instance, InstanceState};
 use ec2_tier_scheduler::override_check::OverrideCheck;
 use ec2_tier_scheduler::ports::{
-    CheckPoll, Cloud, Compute, ConfigStore, Notifier, OutputLocation, RemoteCheck, StateLookup, TypeFacts,
-    WorkloadItems, WorkloadPorts, WorkloadState,
+    CalendarState, ChangeCalendar, CheckPoll, Cloud, Compute, ConfigStore, Notifier, OutputLocation, RemoteCheck,
+    StateLookup, TypeFacts, WorkloadItems, WorkloadPorts, WorkloadState,
 };
 use serde_json::Value;
 use tokio::time::Instant;
@@ -47,6 +47,7 @@ pub const FILTER_VALUES: usize = 200;
 /// Calls that change something in the cloud.
 pub const MUTATING: &[&str] = &[
     "StopInstances",
+    "StopInstances(hibernate)",
     "StartInstances",
     "ModifyInstanceAttribute",
     "ModifyInstanceCreditSpecification",
@@ -75,6 +76,12 @@ pub struct FakeInstance {
     pub ebs_optimized: bool,
     /// CPU credits `unlimited`.
     pub unlimited: bool,
+    /// `HibernationOptions.Configured`.
+    pub hibernation: bool,
+    /// Stopped with hibernation last time.
+    pub hibernated: bool,
+    /// A Spot instance; `true` in `one_time_spot`: StopInstances refuses it.
+    pub spot: bool,
 }
 
 /// What the simulated SSM agent on an instance answers.
@@ -126,6 +133,13 @@ pub struct State {
     pub roles: HashMap<String, String>,
     /// Workload ports handed out: (region, role ARN or "own").
     pub ports_given: Vec<(String, String)>,
+    /// Change Calendar states by name: `Some(open)`; a name not listed
+    /// fails the read.
+    pub calendars: HashMap<String, bool>,
+    /// One-time Spot instances: StopInstances refuses them.
+    pub one_time_spot: std::collections::HashSet<String>,
+    /// Instances whose hibernation EC2 refuses.
+    pub hibernation_refused: std::collections::HashSet<String>,
     /// Opt-in behaviours (buckets, latencies, SDK retry) and counters.
     pub behaviour: Behaviour,
 }
@@ -248,6 +262,9 @@ impl FakeCloud {
                 settles: None,
                 ebs_optimized: false,
                 unlimited: false,
+                hibernation: false,
+                hibernated: false,
+                spot: false,
             },
         );
     }
@@ -481,7 +498,7 @@ fn failed_name(op: &'static str) -> &'static str {
 
 fn service(op: &str) -> &'static str {
     match op {
-        "SendCommand" | "GetCommandInvocation" | "DescribeInstanceInformation" => "ssm",
+        "SendCommand" | "GetCommandInvocation" | "DescribeInstanceInformation" | "GetCalendarState" => "ssm",
         "Publish" => "sns",
         "GetBucketLocation" => "s3",
         "GetItem" | "PutItem" | "TransactWriteItems" => "dynamodb",
@@ -543,6 +560,20 @@ impl Compute for FakeCloud {
                 instance_type: i.instance_type.clone(),
                 tier: i.tags[&query.tier_tag_key].clone(),
                 ebs_optimized: i.ebs_optimized,
+                auto_scaling_group: i
+                    .tags
+                    .get(ec2_tier_scheduler::instance::AUTO_SCALING_GROUP_TAG)
+                    .cloned(),
+                hibernation_configured: i.hibernation,
+                spot: i.spot,
+                override_tag: i.tags.get(&query.override_tag_key).map(|v| {
+                    (
+                        v.clone(),
+                        i.tags
+                            .get(ec2_tier_scheduler::override_tag::OVERRIDE_REASON_TAG)
+                            .cloned(),
+                    )
+                }),
             })
             .collect())
     }
@@ -563,8 +594,53 @@ impl Compute for FakeCloud {
             .collect())
     }
 
+    async fn hibernate(&self, ids: &[String]) -> Result<(), CloudError> {
+        assert!(ids.len() <= 500, "StopInstances with {} ids", ids.len());
+        let refused = {
+            let s = self.lock();
+            ids.iter()
+                .find(|id| !s.instances[*id].hibernation || s.hibernation_refused.contains(*id))
+                .cloned()
+        };
+        if let Some(id) = refused {
+            self.record("StopInstances(hibernate failed)", ids).await?;
+            {
+                return Err(CloudError::new(
+                    "ec2",
+                    "StopInstances",
+                    Some("UnsupportedHibernationConfiguration"),
+                    format!("{id} cannot be hibernated"),
+                ));
+            }
+        }
+        self.record("StopInstances(hibernate)", ids).await?;
+        self.transition(
+            ids,
+            &[InstanceState::Running],
+            InstanceState::Stopping,
+            InstanceState::Stopped,
+            "StopInstances",
+            self.transition,
+        )?;
+        let mut s = self.lock();
+        for id in ids {
+            s.instances.get_mut(id).unwrap().hibernated = true;
+        }
+        Ok(())
+    }
+
     async fn stop(&self, ids: &[String]) -> Result<(), CloudError> {
         assert!(ids.len() <= 500, "StopInstances with {} ids", ids.len());
+        let one_time = ids.iter().find(|id| self.lock().one_time_spot.contains(*id)).cloned();
+        if let Some(id) = one_time {
+            self.record("StopInstances(failed)", ids).await?;
+            return Err(CloudError::new(
+                "ec2",
+                "StopInstances",
+                Some("UnsupportedOperation"),
+                format!("You can't stop the Spot Instance '{id}' because it is associated with a one-time Spot Instance request."),
+            ));
+        }
         self.record("StopInstances", ids).await?;
         self.transition(
             ids,
@@ -612,6 +688,30 @@ impl Compute for FakeCloud {
             "{instance_type} cannot be EBS-optimised: EbsOptimized must be turned off first"
         );
         i.instance_type = instance_type.to_string();
+        Ok(())
+    }
+
+    async fn tag(&self, ids: &[String], tags: &[(String, String)]) -> Result<(), CloudError> {
+        self.record("CreateTags", ids).await?;
+        let mut s = self.lock();
+        for id in ids {
+            let i = s.instances.get_mut(id).unwrap();
+            for (k, v) in tags {
+                i.tags.insert(k.clone(), v.clone());
+            }
+        }
+        Ok(())
+    }
+
+    async fn untag(&self, ids: &[String], keys: &[String]) -> Result<(), CloudError> {
+        self.record("DeleteTags", ids).await?;
+        let mut s = self.lock();
+        for id in ids {
+            let i = s.instances.get_mut(id).unwrap();
+            for k in keys {
+                i.tags.remove(k);
+            }
+        }
         Ok(())
     }
 
@@ -823,6 +923,33 @@ impl Cloud for FakeCloud {
         Ok(WorkloadPorts {
             compute: Arc::new(self.clone()),
             remote: Arc::new(self.clone()),
+            calendar: Arc::new(self.clone()),
+        })
+    }
+}
+
+#[async_trait]
+impl ChangeCalendar for FakeCloud {
+    async fn state(&self, calendars: &[String]) -> Result<CalendarState, CloudError> {
+        self.record("GetCalendarState", calendars).await?;
+        let s = self.lock();
+        let mut open = true;
+        for name in calendars {
+            match s.calendars.get(name) {
+                Some(o) => open &= *o,
+                None => {
+                    return Err(CloudError::new(
+                        "ssm",
+                        "GetCalendarState",
+                        Some("InvalidDocument"),
+                        format!("calendar {name} not found"),
+                    ))
+                }
+            }
+        }
+        Ok(CalendarState {
+            open,
+            next_transition: (!open).then(|| "2026-11-27T08:00:00Z".to_string()),
         })
     }
 }

@@ -9,16 +9,25 @@ moto 5.2.5 lacks, so the adapters' real paths run against the emulator:
   does this launcher. `OrganizationAccountAccessRole` (which AWS
   Organizations creates in every member account) is assumable without a
   check, so tests can set up a member account.
+- SSM SendCommand records any document name and any parameters. Real SSM
+  refuses a document that does not exist (InvalidDocument) and parameters the
+  document does not declare or whose value does not match the parameter's
+  allowedPattern (InvalidParameters); so does this launcher for documents
+  created with CreateDocument. The AWS-owned AWS-* documents are not modelled
+  by moto and pass unchecked.
 
 Usage: python moto_launcher.py [moto_server arguments]
 """
 
 import json
+import re
 import sys
 
 from moto.core.exceptions import ServiceException
 from moto.ec2.responses.instances import InstanceResponse
 from moto.iam.models import iam_backends
+from moto.ssm.exceptions import InvalidDocument
+from moto.ssm.models import SimpleSystemManagerBackend
 from moto.core.responses import ActionResult
 from moto.sts.models import STSBackend
 
@@ -131,6 +140,42 @@ def assume_role(self, region_name, role_session_name, role_arn, policy, duration
 
 
 STSBackend.assume_role = assume_role
+
+
+class InvalidParameters(ServiceException):
+    code = "InvalidParameters"
+
+
+_send_command = SimpleSystemManagerBackend.send_command
+
+
+def send_command(self, **kwargs):
+    name = kwargs.get("document_name") or ""
+    if not name.startswith("AWS-"):
+        documents = self._documents.get(name)
+        if documents is None:
+            raise InvalidDocument("Document with that name does not exist.")
+        declared = documents.get_default_version().content_json.get("parameters") or {}
+        given = kwargs.get("parameters") or {}
+        for key, values in given.items():
+            spec = declared.get(key)
+            if spec is None:
+                raise InvalidParameters(f"Parameter {key} is not declared by document {name}.")
+            pattern = spec.get("allowedPattern")
+            for value in values if isinstance(values, list) else [values]:
+                # SSM matches the whole value (Java's Pattern.matches).
+                if pattern is not None and re.fullmatch(pattern, value) is None:
+                    raise InvalidParameters(
+                        f"Parameter \"{key}\" \"{value}\" failed to satisfy constraint: "
+                        f"Member must satisfy regular expression pattern: {pattern}"
+                    )
+        for key, spec in declared.items():
+            if key not in given and "default" not in spec:
+                raise InvalidParameters(f"Parameter {key} is required by document {name}.")
+    return _send_command(self, **kwargs)
+
+
+SimpleSystemManagerBackend.send_command = send_command
 
 if __name__ == "__main__":
     from moto.server import main

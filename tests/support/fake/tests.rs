@@ -24,6 +24,7 @@ fn query() -> Discovery {
         workload_tag: ("Environment".into(), "ENV001".into()),
         tier_tag_key: "Role".into(),
         vpc_id: None,
+        override_tag_key: "SchedulerOverride".into(),
     }
 }
 
