@@ -166,6 +166,7 @@ impl Cloud for Observed {
                 polls: self.check_polls.clone(),
             }),
             calendar: inner.calendar,
+            auto_scaling: inner.auto_scaling,
         })
     }
 }

@@ -196,7 +196,7 @@ pub struct InstancePlan {
     /// A Spot instance (one from a one-time request cannot be stopped).
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub spot: bool,
-    /// The Auto Scaling group of a member acted on (`TierAutoScalingGroups` Suspend).
+    /// The Auto Scaling group of a member (`TierAutoScalingGroups` Suspend).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub auto_scaling_group: Option<String>,
     /// The override file is checked before stopping this instance.
@@ -388,7 +388,12 @@ pub fn build_at(
                     check_override: acts && override_check.is_some(),
                     hibernate: acts && spec.hibernate && i.hibernation_configured,
                     spot: i.spot,
-                    auto_scaling_group: i.auto_scaling_group.clone().filter(|_| acts),
+                    // Kept for every member in Suspend mode: a Start resumes the
+                    // processes of groups whose members were already running too.
+                    auto_scaling_group: i
+                        .auto_scaling_group
+                        .clone()
+                        .filter(|_| spec.auto_scaling == AutoScalingMode::Suspend),
                     step,
                 }
             })

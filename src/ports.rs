@@ -177,6 +177,31 @@ pub trait ChangeCalendar: Send + Sync {
     async fn state(&self, calendars: &[String]) -> Result<CalendarState, CloudError>;
 }
 
+/// An Auto Scaling group's suspended processes, and those the scheduler
+/// recorded as suspended by itself (a tag on the group).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct GroupProcesses {
+    /// The group's name.
+    pub group: String,
+    /// Processes suspended now, by anyone.
+    pub suspended: Vec<String>,
+    /// Processes the scheduler suspended and has not resumed yet.
+    pub ours: Vec<String>,
+}
+
+/// EC2 Auto Scaling.
+#[async_trait]
+pub trait AutoScaling: Send + Sync {
+    /// DescribeAutoScalingGroups: the groups' suspended processes and the
+    /// scheduler's record.
+    async fn processes(&self, groups: &[String]) -> Result<Vec<GroupProcesses>, CloudError>;
+    /// SuspendProcesses, then records `ours` on the group (all of the
+    /// processes the scheduler holds suspended now).
+    async fn suspend(&self, group: &str, processes: &[String], ours: &[String]) -> Result<(), CloudError>;
+    /// ResumeProcesses, then clears the scheduler's record on the group.
+    async fn resume(&self, group: &str, processes: &[String]) -> Result<(), CloudError>;
+}
+
 /// EC2 and SSM + S3 acting where a workload's instances live.
 #[derive(Clone)]
 pub struct WorkloadPorts {
@@ -186,6 +211,8 @@ pub struct WorkloadPorts {
     pub remote: Arc<dyn RemoteCheck>,
     /// SSM Change Calendars.
     pub calendar: Arc<dyn ChangeCalendar>,
+    /// EC2 Auto Scaling.
+    pub auto_scaling: Arc<dyn AutoScaling>,
 }
 
 /// Gives the ports for a region; AWS clients are built once per region (and

@@ -71,6 +71,26 @@ pub struct Resize {
     pub ebs_optimized_cleared: bool,
 }
 
+/// What the scheduler did to an Auto Scaling group's processes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct GroupChange {
+    /// The group.
+    pub group: String,
+    /// Processes suspended before its members were stopped.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub suspended: Vec<String>,
+    /// Processes resumed after its members were started.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub resumed: Vec<String>,
+    /// Processes someone else had suspended: left alone.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub left_alone: Vec<String>,
+    /// Why it failed, if it did.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
 /// A change of an instance's CPU credit option (`.u` in a profile).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -125,6 +145,9 @@ pub struct TierOutcome {
     /// CPU credit changes before start.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub credits: Vec<CreditChange>,
+    /// Auto Scaling groups whose processes were suspended or resumed.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub auto_scaling: Vec<GroupChange>,
     /// Instances of `acted` that were hibernated (`TierHibernate`).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub hibernated: Vec<String>,
@@ -154,6 +177,7 @@ impl TierOutcome {
             not_done: Vec::new(),
             resized: Vec::new(),
             credits: Vec::new(),
+            auto_scaling: Vec::new(),
             hibernated: Vec::new(),
             hibernation_fallback: Vec::new(),
             gate: None,
@@ -297,6 +321,27 @@ impl RunSummary {
             }
             for n in &t.not_done {
                 out.push_str(&format!("  {} {}: NOT DONE, {}\n", t.tier, n.id, n.reason));
+            }
+            for g in &t.auto_scaling {
+                let mut what = Vec::new();
+                if !g.suspended.is_empty() {
+                    what.push(format!("suspended {}", g.suspended.join(",")));
+                }
+                if !g.resumed.is_empty() {
+                    what.push(format!("resumed {}", g.resumed.join(",")));
+                }
+                if !g.left_alone.is_empty() {
+                    what.push(format!("left {} as found", g.left_alone.join(",")));
+                }
+                if let Some(e) = &g.error {
+                    what.push(format!("FAILED: {e}"));
+                }
+                out.push_str(&format!(
+                    "  {} Auto Scaling group {}: {}\n",
+                    t.tier,
+                    g.group,
+                    what.join("; ")
+                ));
             }
             for c in &t.credits {
                 match &c.error {

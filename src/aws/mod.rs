@@ -6,6 +6,7 @@
 //! `RequestLimitExceeded`), the others standard retry; every operation has a
 //! total and a per-attempt timeout so no call can eat the Lambda deadline.
 
+mod autoscaling;
 mod calendar;
 mod dynamodb;
 mod ec2;
@@ -24,6 +25,7 @@ use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 
+pub use autoscaling::{Ec2AutoScaling, SUSPENDED_TAG};
 pub use calendar::SsmCalendar;
 pub use dynamodb::{DynamoConfigStore, Tables};
 pub use ec2::Ec2Compute;
@@ -192,13 +194,21 @@ impl AwsCloud {
         let s3 = counted!(
             counter,
             aws_sdk_s3::config::Builder::from(config)
-                .region(region)
+                .region(region.clone())
                 .force_path_style(true)
                 .retry_config(standard_retry())
                 .timeout_config(timeouts())
         );
         let ssm = aws_sdk_ssm::Client::from_conf(ssm);
+        let asg = counted!(
+            counter,
+            aws_sdk_autoscaling::config::Builder::from(config)
+                .region(region.clone())
+                .retry_config(standard_retry())
+                .timeout_config(timeouts())
+        );
         WorkloadPorts {
+            auto_scaling: Arc::new(Ec2AutoScaling::new(aws_sdk_autoscaling::Client::from_conf(asg))),
             compute: Arc::new(Ec2Compute::new(aws_sdk_ec2::Client::from_conf(ec2))),
             remote: Arc::new(SsmRemoteCheck::new(ssm.clone(), aws_sdk_s3::Client::from_conf(s3))),
             calendar: Arc::new(SsmCalendar::new(ssm)),

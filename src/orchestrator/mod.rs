@@ -4,6 +4,7 @@
 //! Nothing here talks to AWS directly; the same code runs against the SDK
 //! adapters, the moto emulator and the in-memory fakes.
 
+mod auto_scaling;
 mod budget;
 mod gate;
 mod overrides;
@@ -15,6 +16,7 @@ use std::time::Duration;
 use futures::future::join_all;
 use tokio::time::Instant;
 
+pub use auto_scaling::PROCESSES as AUTO_SCALING_PROCESSES;
 pub use budget::Budget;
 
 use crate::config::{ItemNaming, WorkloadConfig};
@@ -462,6 +464,7 @@ pub async fn execute_plan(
             })?,
     };
     let execution = Execution {
+        auto_scaling: ports.auto_scaling,
         compute: ports.compute,
         remote: ports.remote,
         notifier: cloud.notifier(request.notify_region()),
@@ -518,6 +521,7 @@ async fn record_state(cloud: &dyn Cloud, request: &RunRequest, plan: &Plan) -> S
 /// One run's execution state, shared by the tier tasks.
 pub(crate) struct Execution<'a> {
     pub(crate) compute: Arc<dyn Compute>,
+    pub(crate) auto_scaling: Arc<dyn crate::ports::AutoScaling>,
     pub(crate) remote: Arc<dyn RemoteCheck>,
     pub(crate) notifier: Arc<dyn Notifier>,
     pub(crate) config: &'a WorkloadConfig,

@@ -140,6 +140,36 @@ impl Execution<'_> {
             }
         }
 
+        // Auto Scaling members (Suspend mode): their groups' processes are
+        // suspended first; a member whose group could not be suspended is
+        // never stopped.
+        if self.action == Action::Stop && in_time {
+            let groups: Vec<String> = todo
+                .iter()
+                .filter_map(|i| i.auto_scaling_group.clone())
+                .collect::<std::collections::BTreeSet<_>>()
+                .into_iter()
+                .collect();
+            if !groups.is_empty() {
+                let (changes, failed) = self.suspend_groups(&groups).await;
+                todo.retain(|i| {
+                    let blocked = i.auto_scaling_group.as_ref().is_some_and(|g| failed.contains(g));
+                    if blocked {
+                        out.failed.push(Failure {
+                            id: i.id.clone(),
+                            reason: format!(
+                                "not stopped: the processes of its Auto Scaling group {} could not be suspended",
+                                i.auto_scaling_group.as_deref().unwrap_or_default()
+                            ),
+                            code: None,
+                        });
+                    }
+                    !blocked
+                });
+                out.auto_scaling = changes;
+            }
+        }
+
         // 4. The action.
         let ids: Vec<String> = todo.iter().map(|i| i.id.clone()).collect();
         if tier.synchronous && end == TierEnd::Done && !ids.is_empty() {
@@ -207,6 +237,15 @@ impl Execution<'_> {
                 let (gate, gate_end) = self.gate(&tier.tier, readiness, &gated).await;
                 out.gate = Some(gate);
                 end = gate_end;
+            }
+        }
+
+        // Auto Scaling members (Suspend mode) started and past the gate: the
+        // processes the scheduler suspended are resumed.
+        if self.action == Action::Start && end == TierEnd::Done {
+            let groups = super::auto_scaling::members(tier);
+            if !groups.is_empty() {
+                out.auto_scaling.extend(self.resume_groups(&groups).await);
             }
         }
 

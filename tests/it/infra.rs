@@ -241,6 +241,32 @@ const GRANTS: &[(&str, &str, Need)] = &[
         "ssm:GetCalendarState",
         Adapter("src/aws/calendar.rs", "GetCalendarState"),
     ),
+    // src/aws/autoscaling.rs: TierAutoScalingGroups "Suspend".
+    (
+        "ReadAutoScalingGroups",
+        "autoscaling:DescribeAutoScalingGroups",
+        Adapter("src/aws/autoscaling.rs", "DescribeAutoScalingGroups"),
+    ),
+    (
+        "SuspendWorkloadAutoScalingGroups",
+        "autoscaling:SuspendProcesses",
+        Adapter("src/aws/autoscaling.rs", "SuspendProcesses"),
+    ),
+    (
+        "SuspendWorkloadAutoScalingGroups",
+        "autoscaling:ResumeProcesses",
+        Adapter("src/aws/autoscaling.rs", "ResumeProcesses"),
+    ),
+    (
+        "SuspendWorkloadAutoScalingGroups",
+        "autoscaling:CreateOrUpdateTags",
+        Adapter("src/aws/autoscaling.rs", "CreateOrUpdateTags"),
+    ),
+    (
+        "SuspendWorkloadAutoScalingGroups",
+        "autoscaling:DeleteTags",
+        Adapter("src/aws/autoscaling.rs", "DeleteTags"),
+    ),
     // src/aws/dynamodb.rs: the function only reads configuration.
     (
         "ReadConfiguration",

@@ -180,6 +180,7 @@ impl Cloud for Tracked {
             }),
             remote: inner.remote,
             calendar: inner.calendar,
+            auto_scaling: inner.auto_scaling,
         })
     }
 }

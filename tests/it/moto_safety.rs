@@ -109,3 +109,97 @@ async fn hibernation_configured_instances_are_hibernated() {
     assert_eq!(stack.instance(&hibernating).await.0, "stopped");
     assert_eq!(stack.instance(&plain[0]).await.0, "stopped");
 }
+
+#[tokio::test]
+async fn auto_scaling_members_are_skipped_or_stopped_with_their_group_suspended() {
+    use aws_sdk_autoscaling::types::Tag;
+    let stack = Stack::start().await;
+    let (_, subnet) = stack.vpc("10.13.0.0").await;
+    let asg = aws_sdk_autoscaling::Client::new(&stack.config);
+    asg.create_launch_configuration()
+        .launch_configuration_name("web-lc")
+        .image_id("ami-12c6146b")
+        .instance_type("t2.micro")
+        .send()
+        .await
+        .unwrap();
+    let tag = |k: &str, v: &str| {
+        Tag::builder()
+            .key(k)
+            .value(v)
+            .propagate_at_launch(true)
+            .resource_id("web-asg")
+            .resource_type("auto-scaling-group")
+            .build()
+    };
+    asg.create_auto_scaling_group()
+        .auto_scaling_group_name("web-asg")
+        .launch_configuration_name("web-lc")
+        .min_size(1)
+        .max_size(1)
+        .desired_capacity(1)
+        .vpc_zone_identifier(&subnet)
+        .tags(tag("Environment", "ENV001"))
+        .tags(tag("Role", "Role_Web"))
+        .send()
+        .await
+        .unwrap();
+    let plain = stack.launch_tier(&subnet, "Role_Web", 1).await;
+    let mut workload = workload_item("W");
+    workload.as_object_mut().unwrap().remove("SNSTopicName");
+    stack.put_config(workload.clone(), three_tiers("W", 0)).await;
+
+    // Default: the member is left alone.
+    let report = run_fast(&stack.cloud(), &request("W", Action::Stop)).await;
+    let tier = report.summary.tiers.iter().find(|t| t.tier == "Role_Web").unwrap();
+    assert_eq!(tier.acted, plain, "{}", report.summary.to_table());
+    let member = tier.skipped[0].id.clone();
+    assert!(tier.skipped[0].reason.contains("member of Auto Scaling group web-asg"));
+    assert_eq!(stack.instance(&member).await.0, "running");
+
+    // Suspend: processes suspended (and recorded), then the member stopped.
+    let mut tiers = three_tiers("W", 0);
+    tiers[0]["TierStop"]["TierAutoScalingGroups"] = serde_json::json!("Suspend");
+    tiers[0]["TierStart"]["TierAutoScalingGroups"] = serde_json::json!("Suspend");
+    stack.put_config(workload, tiers).await;
+    let report = run_fast(&stack.cloud(), &request("W", Action::Stop)).await;
+    let tier = report.summary.tiers.iter().find(|t| t.tier == "Role_Web").unwrap();
+    assert_eq!(tier.acted, [member.clone()], "{}", report.summary.to_table());
+    assert_eq!(stack.instance(&member).await.0, "stopped");
+    let group = |asg: aws_sdk_autoscaling::Client| async move {
+        let out = asg
+            .describe_auto_scaling_groups()
+            .auto_scaling_group_names("web-asg")
+            .send()
+            .await
+            .unwrap();
+        let g = out.auto_scaling_groups()[0].clone();
+        let mut suspended: Vec<String> = g
+            .suspended_processes()
+            .iter()
+            .map(|p| p.process_name().unwrap().to_string())
+            .collect();
+        suspended.sort();
+        let record = g
+            .tags()
+            .iter()
+            .find(|t| t.key() == Some(ec2_tier_scheduler::aws::SUSPENDED_TAG))
+            .and_then(|t| t.value().map(str::to_string));
+        (suspended, record)
+    };
+    let (suspended, record) = group(asg.clone()).await;
+    assert_eq!(
+        suspended,
+        ["AZRebalance", "HealthCheck", "Launch", "ReplaceUnhealthy", "Terminate"]
+    );
+    assert!(record.is_some());
+
+    // Start: the member starts, then the processes are resumed.
+    let report = run_fast(&stack.cloud(), &request("W", Action::Start)).await;
+    let tier = report.summary.tiers.iter().find(|t| t.tier == "Role_Web").unwrap();
+    assert_eq!(tier.auto_scaling[0].resumed.len(), 5, "{}", report.summary.to_table());
+    assert_eq!(stack.instance(&member).await.0, "running");
+    let (suspended, record) = group(asg).await;
+    assert!(suspended.is_empty(), "{suspended:?}");
+    assert_eq!(record, None);
+}

@@ -7,6 +7,7 @@ use std::time::Duration;
 use ec2_tier_scheduler::error::RunError;
 use ec2_tier_scheduler::instance::InstanceState::*;
 use ec2_tier_scheduler::ledger::utc_timestamp;
+use ec2_tier_scheduler::orchestrator::AUTO_SCALING_PROCESSES as PROCESSES;
 use ec2_tier_scheduler::plan::Action;
 use ec2_tier_scheduler::summary::{RunStatus, TierOutcome};
 use serde_json::json;
@@ -214,4 +215,121 @@ async fn a_closed_change_calendar_skips_the_run_and_an_unreadable_one_refuses_it
         err.to_string().contains("cannot read Change Calendar(s) holidays"),
         "{err}"
     );
+}
+
+/// Web with i-1 (member of `web-asg`), i-2 (plain), Suspend mode on both sections.
+fn suspend_mode(state: ec2_tier_scheduler::instance::InstanceState) -> FakeCloud {
+    let cloud = web(state);
+    tag(&cloud, "i-1", "aws:autoscaling:groupName", "web-asg");
+    set_tier(&cloud, "TierStop", "TierAutoScalingGroups", json!("Suspend"));
+    set_tier(&cloud, "TierStart", "TierAutoScalingGroups", json!("Suspend"));
+    cloud.lock().groups.insert("web-asg".into(), Default::default());
+    cloud
+}
+
+#[tokio::test(start_paused = true)]
+async fn suspend_mode_suspends_before_stopping_and_resumes_after_starting() {
+    let cloud = suspend_mode(Running);
+    // Someone else suspended AZRebalance: it stays suspended throughout.
+    cloud
+        .lock()
+        .groups
+        .get_mut("web-asg")
+        .unwrap()
+        .0
+        .insert("AZRebalance".into());
+    let report = run(&cloud, &request("W", Action::Stop)).await;
+    let web = web_outcome(&report.summary.tiers);
+    assert_eq!(web.acted.len(), 3, "{}", report.summary.to_table());
+    let change = &web.auto_scaling[0];
+    assert_eq!(
+        change.suspended,
+        ["Launch", "Terminate", "HealthCheck", "ReplaceUnhealthy"]
+    );
+    assert_eq!(change.left_alone, ["AZRebalance"]);
+    let suspend_at = cloud.calls_of("SuspendProcesses")[0].at;
+    assert!(
+        suspend_at <= cloud.calls_of("StopInstances")[0].at,
+        "suspended before the stop"
+    );
+
+    tokio::time::sleep(Duration::from_secs(60)).await;
+    let report = run(&cloud, &request("W", Action::Start)).await;
+    let web = web_outcome(&report.summary.tiers);
+    assert_eq!(
+        web.auto_scaling[0].resumed,
+        ["Launch", "Terminate", "HealthCheck", "ReplaceUnhealthy"]
+    );
+    let groups = cloud.lock().groups.clone();
+    let (suspended, ours) = &groups["web-asg"];
+    assert_eq!(
+        suspended.iter().collect::<Vec<_>>(),
+        ["AZRebalance"],
+        "someone else's stays"
+    );
+    assert!(ours.is_empty());
+    assert!(
+        cloud.calls_of("ResumeProcesses")[0].at >= cloud.calls_of("StartInstances")[0].at + Duration::from_secs(30),
+        "resumed once the member runs"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_member_whose_group_cannot_be_suspended_is_not_stopped() {
+    let cloud = suspend_mode(Running);
+    cloud.fault("SuspendProcesses", None, "AccessDenied", 1);
+    let report = run(&cloud, &request("W", Action::Stop)).await;
+    let web = web_outcome(&report.summary.tiers);
+    assert_eq!(report.summary.status, RunStatus::CompletedWithFailures);
+    assert_eq!(web.acted, ["i-2", "i-3"]);
+    assert!(web.failed[0].id == "i-1" && web.failed[0].reason.contains("could not be suspended"));
+    tokio::time::sleep(Duration::from_secs(60)).await;
+    assert_eq!(cloud.state_of("i-1"), Running);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_crashed_runs_suspension_is_resumed_by_the_next_start() {
+    // The Stop suspended (and recorded) and stopped; the Start that should
+    // have resumed crashed after starting. The next Start finds the member
+    // running and still resumes what the scheduler suspended.
+    let cloud = suspend_mode(Running);
+    cloud.lock().groups.insert(
+        "web-asg".into(),
+        (
+            ["Launch", "HealthCheck"].iter().map(|s| s.to_string()).collect(),
+            vec!["Launch".into(), "HealthCheck".into()],
+        ),
+    );
+    let report = run(&cloud, &request("W", Action::Start)).await;
+    let web = web_outcome(&report.summary.tiers);
+    assert!(web.acted.is_empty());
+    assert_eq!(web.auto_scaling[0].resumed, ["Launch", "HealthCheck"]);
+    assert!(cloud.lock().groups["web-asg"].0.is_empty());
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_group_with_a_member_that_did_not_start_stays_suspended() {
+    let cloud = suspend_mode(Stopped);
+    cloud.lock().groups.insert(
+        "web-asg".into(),
+        (
+            PROCESSES.iter().map(|s| s.to_string()).collect(),
+            PROCESSES.iter().map(|s| s.to_string()).collect(),
+        ),
+    );
+    cloud.fault(
+        "StartInstances",
+        Some("i-1"),
+        "InsufficientInstanceCapacity",
+        usize::MAX,
+    );
+    let report = run(&cloud, &request("W", Action::Start)).await;
+    let web = web_outcome(&report.summary.tiers);
+    let change = &web.auto_scaling[0];
+    assert!(change.resumed.is_empty());
+    assert!(
+        change.error.as_deref().unwrap().contains("i-1 not running"),
+        "{change:?}"
+    );
+    assert_eq!(cloud.lock().groups["web-asg"].0.len(), 5, "still suspended");
 }

@@ -25,8 +25,8 @@ use ec2_tier_scheduler::error::CloudError;
 use ec2_tier_scheduler::instance::{Discovery, Instance, InstanceState};
 use ec2_tier_scheduler::override_check::OverrideCheck;
 use ec2_tier_scheduler::ports::{
-    CalendarState, ChangeCalendar, CheckPoll, Cloud, Compute, ConfigStore, Notifier, OutputLocation, RemoteCheck,
-    StateLookup, TypeFacts, WorkloadItems, WorkloadPorts, WorkloadState,
+    AutoScaling, CalendarState, ChangeCalendar, CheckPoll, Cloud, Compute, ConfigStore, GroupProcesses, Notifier,
+    OutputLocation, RemoteCheck, StateLookup, TypeFacts, WorkloadItems, WorkloadPorts, WorkloadState,
 };
 use serde_json::Value;
 use tokio::time::Instant;
@@ -51,6 +51,8 @@ pub const MUTATING: &[&str] = &[
     "StartInstances",
     "ModifyInstanceAttribute",
     "ModifyInstanceCreditSpecification",
+    "SuspendProcesses",
+    "ResumeProcesses",
     "SendCommand",
     "Publish",
     "TransactWriteItems",
@@ -140,6 +142,8 @@ pub struct State {
     pub one_time_spot: std::collections::HashSet<String>,
     /// Instances whose hibernation EC2 refuses.
     pub hibernation_refused: std::collections::HashSet<String>,
+    /// Auto Scaling groups: name -> (suspended processes, the scheduler's record).
+    pub groups: BTreeMap<String, (std::collections::BTreeSet<String>, Vec<String>)>,
     /// Opt-in behaviours (buckets, latencies, SDK retry) and counters.
     pub behaviour: Behaviour,
 }
@@ -503,6 +507,7 @@ fn service(op: &str) -> &'static str {
         "GetBucketLocation" => "s3",
         "GetItem" | "PutItem" | "TransactWriteItems" => "dynamodb",
         "AssumeRole" => "sts",
+        "DescribeAutoScalingGroups" | "SuspendProcesses" | "ResumeProcesses" => "autoscaling",
         _ => "ec2",
     }
 }
@@ -924,7 +929,46 @@ impl Cloud for FakeCloud {
             compute: Arc::new(self.clone()),
             remote: Arc::new(self.clone()),
             calendar: Arc::new(self.clone()),
+            auto_scaling: Arc::new(self.clone()),
         })
+    }
+}
+
+#[async_trait]
+impl AutoScaling for FakeCloud {
+    async fn processes(&self, groups: &[String]) -> Result<Vec<GroupProcesses>, CloudError> {
+        self.record("DescribeAutoScalingGroups", groups).await?;
+        let s = self.lock();
+        Ok(groups
+            .iter()
+            .filter_map(|g| {
+                s.groups.get(g).map(|(suspended, ours)| GroupProcesses {
+                    group: g.clone(),
+                    suspended: suspended.iter().cloned().collect(),
+                    ours: ours.clone(),
+                })
+            })
+            .collect())
+    }
+
+    async fn suspend(&self, group: &str, processes: &[String], ours: &[String]) -> Result<(), CloudError> {
+        self.record("SuspendProcesses", &[group.to_string()]).await?;
+        let mut s = self.lock();
+        let entry = s.groups.entry(group.to_string()).or_default();
+        entry.0.extend(processes.iter().cloned());
+        entry.1 = ours.to_vec();
+        Ok(())
+    }
+
+    async fn resume(&self, group: &str, processes: &[String]) -> Result<(), CloudError> {
+        self.record("ResumeProcesses", &[group.to_string()]).await?;
+        let mut s = self.lock();
+        let entry = s.groups.entry(group.to_string()).or_default();
+        for p in processes {
+            entry.0.remove(p);
+        }
+        entry.1.clear();
+        Ok(())
     }
 }
 
