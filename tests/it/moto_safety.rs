@@ -164,7 +164,12 @@ async fn auto_scaling_members_are_skipped_or_stopped_with_their_group_suspended(
     stack.put_config(workload, tiers).await;
     let report = run_fast(&stack.cloud(), &request("W", Action::Stop)).await;
     let tier = report.summary.tiers.iter().find(|t| t.tier == "Role_Web").unwrap();
-    assert_eq!(tier.acted, [member.clone()], "{}", report.summary.to_table());
+    assert_eq!(
+        tier.acted,
+        std::slice::from_ref(&member),
+        "{}",
+        report.summary.to_table()
+    );
     assert_eq!(stack.instance(&member).await.0, "stopped");
     let group = |asg: aws_sdk_autoscaling::Client| async move {
         let out = asg
