@@ -144,3 +144,44 @@ async fn request_limit_exceeded_is_retried_by_the_sdk() {
         .expect("retried to success");
     assert_eq!(throttled_then_ok.num_calls(), 3, "two throttled attempts, then success");
 }
+
+#[tokio::test]
+async fn change_calendar_states_and_errors_are_read_from_ssm() {
+    use aws_sdk_ssm::operation::get_calendar_state::{GetCalendarStateError, GetCalendarStateOutput};
+    use aws_sdk_ssm::types::CalendarState as S;
+    use ec2_tier_scheduler::aws::SsmCalendar;
+    use ec2_tier_scheduler::ports::ChangeCalendar;
+    let open = mock!(aws_sdk_ssm::Client::get_calendar_state)
+        .match_requests(|r| r.calendar_names() == ["holidays".to_string()])
+        .then_output(|| GetCalendarStateOutput::builder().state(S::Open).build());
+    let closed = mock!(aws_sdk_ssm::Client::get_calendar_state).then_output(|| {
+        GetCalendarStateOutput::builder()
+            .state(S::Closed)
+            .next_transition_time("2026-12-26T00:00:00Z")
+            .build()
+    });
+    let missing = mock!(aws_sdk_ssm::Client::get_calendar_state).then_error(|| {
+        GetCalendarStateError::generic(
+            ErrorMetadata::builder()
+                .code("InvalidDocument")
+                .message("no such calendar")
+                .build(),
+        )
+    });
+    let conf = aws_sdk_ssm::Config::builder()
+        .behavior_version(BehaviorVersion::latest())
+        .region(Region::new("us-west-2"))
+        .credentials_provider(Credentials::new("a", "b", None, None, "test"))
+        .http_client(create_mock_http_client())
+        .interceptor(interceptor(&[&open, &closed, &missing]))
+        .build();
+    let calendar = SsmCalendar::new(aws_sdk_ssm::Client::from_conf(conf));
+    let names = ["holidays".to_string()];
+    let state = calendar.state(&names).await.unwrap();
+    assert!(state.open);
+    let state = calendar.state(&names).await.unwrap();
+    assert!(!state.open);
+    assert_eq!(state.next_transition.as_deref(), Some("2026-12-26T00:00:00Z"));
+    let err = calendar.state(&names).await.unwrap_err();
+    assert_eq!(err.code.as_deref(), Some("InvalidDocument"));
+}
