@@ -88,14 +88,14 @@ impl RemoteCheck for ObservedRemote {
     ) -> Result<String, CloudError> {
         self.inner.send(check, ids, output, timeout).await
     }
-    async fn poll(
+    async fn poll_command(
         &self,
         command_id: &str,
-        instance_id: &str,
+        instance_ids: &[String],
         output: &OutputLocation,
-    ) -> Result<CheckPoll, CloudError> {
-        self.polls.record([instance_id.to_string()]);
-        self.inner.poll(command_id, instance_id, output).await
+    ) -> Result<Vec<(String, CheckPoll)>, CloudError> {
+        self.polls.record(instance_ids.iter().cloned());
+        self.inner.poll_command(command_id, instance_ids, output).await
     }
     async fn online(&self, ids: &[String]) -> Result<Vec<(String, bool)>, CloudError> {
         self.inner.online(ids).await

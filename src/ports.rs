@@ -98,9 +98,17 @@ pub trait RemoteCheck: Send + Sync {
         output: &OutputLocation,
         timeout: Duration,
     ) -> Result<String, CloudError>;
-    /// The state of one instance's invocation, and its output when done.
-    async fn poll(&self, command_id: &str, instance_id: &str, output: &OutputLocation)
-        -> Result<CheckPoll, CloudError>;
+    /// The state of a command's invocations on `instance_ids` (all sent by
+    /// the one SendCommand), and their output when done: one
+    /// ListCommandInvocations page per 50 instances, S3 only when the inline
+    /// output is missing or truncated. Instances SSM does not list yet are
+    /// `Pending`.
+    async fn poll_command(
+        &self,
+        command_id: &str,
+        instance_ids: &[String],
+        output: &OutputLocation,
+    ) -> Result<Vec<(String, CheckPoll)>, CloudError>;
     /// Which of the instances the SSM agent reports as `Online`.
     async fn online(&self, ids: &[String]) -> Result<Vec<(String, bool)>, CloudError>;
 }

@@ -1,9 +1,12 @@
 //! SSM Run Command and the S3 output it writes.
 
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
 use aws_sdk_ssm::types::{CommandInvocationStatus, InstanceInformationStringFilter, PingStatus};
+use futures::stream::{self, StreamExt};
 
 use super::cloud_error;
 use crate::error::CloudError;
@@ -16,17 +19,137 @@ const EXECUTION_TIMEOUT_SECS: &str = "60";
 /// DescribeInstanceInformation accepts up to 50 ids in one filter.
 const INFO_BATCH: usize = 50;
 
+/// ListCommandInvocations page size: one SendCommand targets at most 50.
+const LIST_PAGE: i32 = 50;
+/// How SSM marks inline output it cut at 2,500 characters.
+const TRUNCATED_MARK: &str = "---Output truncated---";
+/// Concurrent GetCommandInvocation calls on the fallback path.
+const FALLBACK_CONCURRENCY: usize = 16;
+
 /// [`RemoteCheck`] on SSM and S3 clients of the workload's region.
 #[derive(Clone, Debug)]
 pub struct SsmRemoteCheck {
     ssm: aws_sdk_ssm::Client,
     s3: aws_sdk_s3::Client,
+    /// ListCommandInvocations answered that it is not available here: poll
+    /// instance by instance with GetCommandInvocation from then on.
+    per_instance: Arc<AtomicBool>,
 }
 
 impl SsmRemoteCheck {
     /// Wraps the clients.
     pub fn new(ssm: aws_sdk_ssm::Client, s3: aws_sdk_s3::Client) -> Self {
-        Self { ssm, s3 }
+        Self {
+            ssm,
+            s3,
+            per_instance: Arc::new(AtomicBool::new(false)),
+        }
+    }
+
+    /// One poll of a whole command: ListCommandInvocations with details,
+    /// paged; `None` when the operation is not available (the caller falls
+    /// back to GetCommandInvocation).
+    async fn list_invocations(
+        &self,
+        command_id: &str,
+        wanted: &[String],
+        output: &OutputLocation,
+    ) -> Result<Option<Vec<(String, CheckPoll)>>, CloudError> {
+        let mut found: Vec<(String, CheckPoll)> = Vec::with_capacity(wanted.len());
+        let mut pages = self
+            .ssm
+            .list_command_invocations()
+            .command_id(command_id)
+            .details(true)
+            .max_results(LIST_PAGE)
+            .into_paginator()
+            .send();
+        while let Some(page) = pages.next().await {
+            let page = match page {
+                Ok(p) => p,
+                Err(e) => {
+                    let status = e.raw_response().map(|r| r.status().as_u16());
+                    let e = cloud_error("ssm", "ListCommandInvocations", e);
+                    if not_available(e.code.as_deref(), status) {
+                        return Ok(None);
+                    }
+                    return Err(e);
+                }
+            };
+            for invocation in page.command_invocations() {
+                let Some(id) = invocation.instance_id().filter(|id| wanted.iter().any(|w| w == id)) else {
+                    continue;
+                };
+                let inline = invocation
+                    .command_plugins()
+                    .iter()
+                    .filter_map(|p| p.output())
+                    .collect::<Vec<_>>()
+                    .join("\n");
+                let details = invocation.status_details().unwrap_or_default();
+                let poll = match classify(invocation.status(), details) {
+                    Classified::Success if !inline.trim().is_empty() && !inline.contains(TRUNCATED_MARK) => {
+                        CheckPoll::Output(inline)
+                    }
+                    // The inline copy is truncated or absent: read the S3 object.
+                    Classified::Success => match self.read_stdout(output, command_id, id).await? {
+                        Some(text) => CheckPoll::Output(text),
+                        None => CheckPoll::Pending,
+                    },
+                    Classified::Done(poll) => poll,
+                };
+                found.push((id.to_string(), poll));
+            }
+        }
+        // Invocations appear shortly after SendCommand returns.
+        for id in wanted {
+            if !found.iter().any(|(f, _)| f == id) {
+                found.push((id.clone(), CheckPoll::Pending));
+            }
+        }
+        Ok(Some(found))
+    }
+
+    /// The fallback: one GetCommandInvocation per instance.
+    async fn poll_instance(
+        &self,
+        command_id: &str,
+        instance_id: &str,
+        output: &OutputLocation,
+    ) -> Result<CheckPoll, CloudError> {
+        let invocation = match self
+            .ssm
+            .get_command_invocation()
+            .command_id(command_id)
+            .instance_id(instance_id)
+            .send()
+            .await
+        {
+            Ok(i) => i,
+            Err(e) => {
+                let e = cloud_error("ssm", "GetCommandInvocation", e);
+                // Invocations appear shortly after SendCommand returns.
+                if e.code.as_deref() == Some("InvocationDoesNotExist") {
+                    return Ok(CheckPoll::Pending);
+                }
+                return Err(e);
+            }
+        };
+        let details = invocation.status_details().unwrap_or_default();
+        Ok(match classify(invocation.status(), details) {
+            Classified::Success => {
+                let inline = invocation.standard_output_content().unwrap_or_default();
+                if !inline.trim().is_empty() && !inline.contains(TRUNCATED_MARK) {
+                    CheckPoll::Output(inline.to_string())
+                } else {
+                    match self.read_stdout(output, command_id, instance_id).await? {
+                        Some(text) => CheckPoll::Output(text),
+                        None => CheckPoll::Pending,
+                    }
+                }
+            }
+            Classified::Done(poll) => poll,
+        })
     }
 
     /// Reads the `stdout` object the agent wrote below
@@ -140,69 +263,30 @@ impl RemoteCheck for SsmRemoteCheck {
             .ok_or_else(|| CloudError::new("ssm", "SendCommand", None, "no command id in the response"))
     }
 
-    async fn poll(
+    async fn poll_command(
         &self,
         command_id: &str,
-        instance_id: &str,
+        instance_ids: &[String],
         output: &OutputLocation,
-    ) -> Result<CheckPoll, CloudError> {
-        let invocation = match self
-            .ssm
-            .get_command_invocation()
-            .command_id(command_id)
-            .instance_id(instance_id)
-            .send()
-            .await
-        {
-            Ok(i) => i,
-            Err(e) => {
-                let e = cloud_error("ssm", "GetCommandInvocation", e);
-                // Invocations appear shortly after SendCommand returns.
-                if e.code.as_deref() == Some("InvocationDoesNotExist") {
-                    return Ok(CheckPoll::Pending);
+    ) -> Result<Vec<(String, CheckPoll)>, CloudError> {
+        if !self.per_instance.load(Ordering::Relaxed) {
+            match self.list_invocations(command_id, instance_ids, output).await? {
+                Some(polls) => return Ok(polls),
+                None => {
+                    tracing::warn!("ListCommandInvocations is not available here; polling with GetCommandInvocation");
+                    self.per_instance.store(true, Ordering::Relaxed);
                 }
-                return Err(e);
             }
-        };
-        let details = invocation.status_details().unwrap_or_default().to_string();
-        match invocation.status() {
-            Some(CommandInvocationStatus::Success) => {
-                let inline = invocation.standard_output_content().unwrap_or_default();
-                if !inline.trim().is_empty() {
-                    return Ok(CheckPoll::Output(inline.to_string()));
-                }
-                // The inline copy is truncated or absent: read the S3 object.
-                Ok(match self.read_stdout(output, command_id, instance_id).await? {
-                    Some(text) => CheckPoll::Output(text),
-                    None => CheckPoll::Pending,
-                })
-            }
-            Some(
-                status @ (CommandInvocationStatus::Failed
-                | CommandInvocationStatus::TimedOut
-                | CommandInvocationStatus::Cancelled
-                | CommandInvocationStatus::Cancelling),
-            ) => Ok(CheckPoll::Failed {
-                status: status.as_str().to_string(),
-                detail: if details.is_empty() {
-                    status.as_str().to_string()
-                } else {
-                    details
-                },
-            }),
-            // Undeliverable / terminated instances surface as these details.
-            _ if matches!(
-                details.as_str(),
-                "Undeliverable" | "Terminated" | "DeliveryTimedOut" | "InvalidPlatform"
-            ) =>
-            {
-                Ok(CheckPoll::Failed {
-                    status: details.clone(),
-                    detail: format!("SSM reports {details}"),
-                })
-            }
-            _ => Ok(CheckPoll::Pending),
         }
+        let polls: Vec<(String, Result<CheckPoll, CloudError>)> = stream::iter(instance_ids.iter().cloned())
+            .map(|id| async move {
+                let poll = self.poll_instance(command_id, &id, output).await;
+                (id, poll)
+            })
+            .buffer_unordered(FALLBACK_CONCURRENCY)
+            .collect()
+            .await;
+        polls.into_iter().map(|(id, poll)| poll.map(|p| (id, p))).collect()
     }
 
     async fn online(&self, ids: &[String]) -> Result<Vec<(String, bool)>, CloudError> {
@@ -230,4 +314,53 @@ impl RemoteCheck for SsmRemoteCheck {
         }
         Ok(out)
     }
+}
+
+/// What an invocation's status says.
+enum Classified {
+    /// Finished successfully: the output decides.
+    Success,
+    /// Pending, or ended without an answer that will ever come.
+    Done(CheckPoll),
+}
+
+fn classify(status: Option<&CommandInvocationStatus>, details: &str) -> Classified {
+    match status {
+        Some(CommandInvocationStatus::Success) => Classified::Success,
+        Some(
+            status @ (CommandInvocationStatus::Failed
+            | CommandInvocationStatus::TimedOut
+            | CommandInvocationStatus::Cancelled
+            | CommandInvocationStatus::Cancelling),
+        ) => Classified::Done(CheckPoll::Failed {
+            status: status.as_str().to_string(),
+            detail: if details.is_empty() {
+                status.as_str().to_string()
+            } else {
+                details.to_string()
+            },
+        }),
+        // Undeliverable / terminated instances surface as these details.
+        _ if matches!(
+            details,
+            "Undeliverable" | "Terminated" | "DeliveryTimedOut" | "InvalidPlatform"
+        ) =>
+        {
+            Classified::Done(CheckPoll::Failed {
+                status: details.to_string(),
+                detail: format!("SSM reports {details}"),
+            })
+        }
+        _ => Classified::Done(CheckPoll::Pending),
+    }
+}
+
+/// The service answered that the operation is not available (an emulator
+/// or partition without it): HTTP 500/501 with no modelled error, or an
+/// unknown-operation code. Throttling and access errors are not this.
+fn not_available(code: Option<&str>, status: Option<u16>) -> bool {
+    matches!(
+        code,
+        Some("NotImplemented" | "UnknownOperationException" | "InvalidAction" | "UnsupportedOperation")
+    ) || (matches!(status, Some(500) | Some(501)) && !matches!(code, Some("InternalServerError")))
 }

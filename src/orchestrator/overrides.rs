@@ -18,6 +18,8 @@ use crate::summary::Noted;
 
 /// SSM's smallest accepted delivery timeout.
 const MIN_SSM_TIMEOUT: Duration = Duration::from_secs(30);
+/// When the first poll of a check comes: SSM's typical run-to-answer time.
+const FIRST_POLL: Duration = Duration::from_secs(1);
 
 impl Execution<'_> {
     /// Checks `ids` for the override file; returns the instances to bypass.
@@ -70,41 +72,56 @@ impl Execution<'_> {
             }
         }
 
+        // Polled by command, not by instance: one ListCommandInvocations per
+        // command (≤ 50 instances) per round. SSM typically answers within
+        // about a second, so the first round comes one second after the
+        // sends, then the usual backoff (2 s, 4 s, 8 s, 15 s, ...), all
+        // within the check timeout.
         let began = Instant::now();
+        tokio::time::sleep(FIRST_POLL.min(limit)).await;
         let mut attempt = 1;
         while !pending.is_empty() {
-            let polls = stream::iter(pending.iter().cloned())
-                .map(|(command, id)| {
+            let mut by_command: HashMap<String, Vec<String>> = HashMap::new();
+            for (command, id) in pending.drain(..) {
+                by_command.entry(command).or_default().push(id);
+            }
+            let polls = stream::iter(by_command)
+                .map(|(command, ids)| {
                     let output = &output;
                     async move {
-                        let poll = self.remote.poll(&command, &id, output).await;
-                        (command, id, poll)
+                        let polled = self.remote.poll_command(&command, &ids, output).await;
+                        (command, ids, polled)
                     }
                 })
                 .buffer_unordered(self.settings.poll_concurrency.max(1))
                 .collect::<Vec<_>>()
                 .await;
-            pending.clear();
-            for (command, id, poll) in polls {
-                match poll {
-                    Ok(CheckPoll::Pending) => pending.push((command, id)),
-                    Ok(CheckPoll::Output(stdout)) => {
-                        let verdict = match read_verdict(&stdout) {
-                            Verdict::Absent => Ok(()),
-                            Verdict::Present => Err(format!("override file {} present", check.path())),
-                            Verdict::Unclear => Err(format!(
-                                "override check gave no clear answer (output: {:?})",
-                                clip(&stdout)
-                            )),
-                        };
-                        verdicts.insert(id, verdict);
-                    }
-                    Ok(CheckPoll::Failed { status, detail }) => {
-                        verdicts.insert(id, Err(format!("override check ended {status}: {detail}")));
-                    }
+            for (command, ids, polled) in polls {
+                let polled = match polled {
+                    Ok(p) => p,
                     Err(e) => {
-                        tracing::warn!(error = %e, instance = %id, "polling override check failed; will retry");
-                        pending.push((command, id));
+                        tracing::warn!(error = %e, command = %command, "polling override checks failed; will retry");
+                        pending.extend(ids.into_iter().map(|id| (command.clone(), id)));
+                        continue;
+                    }
+                };
+                for (id, poll) in polled {
+                    match poll {
+                        CheckPoll::Pending => pending.push((command.clone(), id)),
+                        CheckPoll::Output(stdout) => {
+                            let verdict = match read_verdict(&stdout) {
+                                Verdict::Absent => Ok(()),
+                                Verdict::Present => Err(format!("override file {} present", check.path())),
+                                Verdict::Unclear => Err(format!(
+                                    "override check gave no clear answer (output: {:?})",
+                                    clip(&stdout)
+                                )),
+                            };
+                            verdicts.insert(id, verdict);
+                        }
+                        CheckPoll::Failed { status, detail } => {
+                            verdicts.insert(id, Err(format!("override check ended {status}: {detail}")));
+                        }
                     }
                 }
             }

@@ -52,9 +52,14 @@ fn output() -> OutputLocation {
 }
 
 #[tokio::test]
-async fn terminal_ssm_statuses_end_the_check_at_once() {
+async fn terminal_ssm_statuses_end_the_check_at_once_on_the_per_instance_fallback() {
     use aws_sdk_ssm::operation::get_command_invocation::{GetCommandInvocationError, GetCommandInvocationOutput};
+    use aws_sdk_ssm::operation::list_command_invocations::ListCommandInvocationsError;
     use aws_sdk_ssm::types::CommandInvocationStatus as S;
+    // A service without ListCommandInvocations: polled per instance from then on.
+    let unavailable = mock!(aws_sdk_ssm::Client::list_command_invocations).then_error(|| {
+        ListCommandInvocationsError::generic(ErrorMetadata::builder().code("UnknownOperationException").build())
+    });
     let not_yet = mock!(aws_sdk_ssm::Client::get_command_invocation).then_error(|| {
         GetCommandInvocationError::generic(ErrorMetadata::builder().code("InvocationDoesNotExist").build())
     });
@@ -81,6 +86,7 @@ async fn terminal_ssm_statuses_end_the_check_at_once() {
             .build()
     });
     let remote = ssm(&[
+        &unavailable,
         &not_yet,
         &failed,
         &timed_out,
@@ -89,7 +95,8 @@ async fn terminal_ssm_statuses_end_the_check_at_once() {
         &inline,
     ]);
     let out = output();
-    let poll = || remote.poll("cmd", "i-1", &out);
+    let ids = ["i-1".to_string()];
+    let poll = || async { remote.poll_command("cmd", &ids, &out).await.map(|mut p| p.remove(0).1) };
     assert_eq!(
         poll().await.unwrap(),
         CheckPoll::Pending,
@@ -109,6 +116,46 @@ async fn terminal_ssm_statuses_end_the_check_at_once() {
         poll().await.unwrap(),
         CheckPoll::Output("EC2TS_OVERRIDE=PRESENT\n".into())
     );
+}
+
+#[tokio::test]
+async fn one_list_call_polls_a_whole_command_with_inline_output() {
+    use aws_sdk_ssm::operation::list_command_invocations::ListCommandInvocationsOutput;
+    use aws_sdk_ssm::types::{CommandInvocation, CommandInvocationStatus as S, CommandPlugin};
+    let invocation = |id: &str, status: S, output: Option<&str>| {
+        let mut b = CommandInvocation::builder().instance_id(id).status(status.clone());
+        if let Some(o) = output {
+            b = b.command_plugins(
+                CommandPlugin::builder()
+                    .status(status.as_str().into())
+                    .output(o)
+                    .build(),
+            );
+        }
+        b.build()
+    };
+    let page = mock!(aws_sdk_ssm::Client::list_command_invocations)
+        .match_requests(|r| r.command_id() == Some("cmd") && r.details() == Some(true) && r.max_results() == Some(50))
+        .then_output(move || {
+            ListCommandInvocationsOutput::builder()
+                .command_invocations(invocation("i-1", S::Success, Some("EC2TS_OVERRIDE=ABSENT\n")))
+                .command_invocations(invocation("i-2", S::InProgress, None))
+                .command_invocations(invocation("i-4", S::TimedOut, None))
+                .command_invocations(invocation("i-other", S::Success, Some("EC2TS_OVERRIDE=PRESENT\n")))
+                .build()
+        });
+    let remote = ssm(&[&page]);
+    let ids: Vec<String> = ["i-1", "i-2", "i-3", "i-4"].iter().map(|s| s.to_string()).collect();
+    let mut polls = remote.poll_command("cmd", &ids, &output()).await.unwrap();
+    polls.sort_by(|a, b| a.0.cmp(&b.0));
+    assert_eq!(polls.len(), 4, "only the instances asked about: {polls:?}");
+    assert_eq!(
+        polls[0],
+        ("i-1".into(), CheckPoll::Output("EC2TS_OVERRIDE=ABSENT\n".into()))
+    );
+    assert_eq!(polls[1], ("i-2".into(), CheckPoll::Pending));
+    assert_eq!(polls[2], ("i-3".into(), CheckPoll::Pending), "not listed yet");
+    assert!(matches!(&polls[3].1, CheckPoll::Failed { status, .. } if status == "TimedOut"));
 }
 
 #[tokio::test]

@@ -211,6 +211,11 @@ const GRANTS: &[(&str, &str, Need)] = &[
     ),
     (
         "ReadCommandResults",
+        "ssm:ListCommandInvocations",
+        Adapter("src/aws/ssm.rs", "ListCommandInvocations"),
+    ),
+    (
+        "ReadCommandResults",
         "ssm:GetCommandInvocation",
         Adapter("src/aws/ssm.rs", "GetCommandInvocation"),
     ),

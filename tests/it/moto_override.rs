@@ -125,6 +125,11 @@ async fn linux_tier_bypasses_the_instance_holding_the_file_and_notifies() {
     // One SendCommand for the tier (3 instances <= 50), the stack's Linux
     // document with the path as its only parameter, output in the bucket.
     assert_eq!(counter.count("SSM", "SendCommand"), 1);
+    // Polled by command through the launcher's ListCommandInvocations, with
+    // the agent's answer inline: no per-instance polls, no S3 reads.
+    assert!(counter.count("SSM", "ListCommandInvocations") >= 1);
+    assert_eq!(counter.count("SSM", "GetCommandInvocation"), 0);
+    assert_eq!(counter.count("S3", "GetObject"), 0);
     let commands = stack.commands().await;
     assert_eq!(commands.len(), 1);
     assert_eq!(commands[0].document_name(), documents.linux.as_deref());

@@ -143,10 +143,12 @@ async fn one_send_command_per_fifty_instances_all_sent_at_once() {
     sent.sort();
     assert_eq!(sent, ids, "every instance checked exactly once");
 
-    // and every instance was polled once, all in the first round
-    let polls = cloud.calls_of("GetCommandInvocation");
-    assert_eq!(polls.len(), 120);
-    assert!(polls.iter().all(|c| c.at == began));
+    // and polled by command, not by instance: one ListCommandInvocations
+    // per command (⌈120/50⌉ = 3), all in the first round, a second after
+    let polls = cloud.calls_of("ListCommandInvocations");
+    assert_eq!(polls.len(), 3);
+    assert_eq!(polls.iter().map(|c| c.ids.len()).sum::<usize>(), 120);
+    assert!(polls.iter().all(|c| c.at == began + Duration::from_secs(1)));
 
     // and all were stopped in one batch right away
     let web = &report.summary.tiers[0];
@@ -154,7 +156,7 @@ async fn one_send_command_per_fifty_instances_all_sent_at_once() {
     assert!(web.bypassed.is_empty());
     let stops = cloud.calls_of("StopInstances");
     assert_eq!(stops.len(), 1);
-    assert_eq!(stops[0].at, began);
+    assert_eq!(stops[0].at, began + Duration::from_secs(1));
     tokio::time::sleep(Duration::from_secs(60)).await;
     assert!(ids.iter().all(|id| cloud.state_of(id) == Stopped));
     assert_no_double_actions(&cloud);
@@ -176,9 +178,9 @@ async fn a_terminal_ssm_status_ends_the_check_at_once_and_bypasses_the_instance(
         assert!(elapsed < Duration::from_secs(5), "{status}: took {elapsed:?}");
         assert_eq!(
             cloud
-                .calls_of("GetCommandInvocation")
+                .calls_of("ListCommandInvocations")
                 .iter()
-                .filter(|c| c.ids == ["i-bad"])
+                .filter(|c| c.ids.iter().any(|id| id == "i-bad"))
                 .count(),
             1,
             "{status}: polled once, not again"
@@ -224,14 +226,15 @@ async fn a_silent_agent_is_bypassed_after_the_override_timeout() {
     assert_eq!(stops.len(), 1);
     assert_eq!((stops[0].at - began).as_secs(), 90);
 
-    // polling backed off instead of hammering SSM: 2, 4, 8, then 15 s pauses
+    // polling backed off instead of hammering SSM: the first poll a second
+    // after SendCommand, then 2, 4, 8 and 15 s pauses up to the timeout
     let polls: Vec<u64> = cloud
-        .calls_of("GetCommandInvocation")
+        .calls_of("ListCommandInvocations")
         .iter()
-        .filter(|c| c.ids == ["i-mute"])
+        .filter(|c| c.ids.iter().any(|id| id == "i-mute"))
         .map(|c| (c.at - began).as_secs())
         .collect();
-    assert_eq!(polls, [0, 2, 6, 14, 29, 44, 59, 74, 89, 90]);
+    assert_eq!(polls, [1, 3, 7, 15, 30, 45, 60, 75, 90]);
     tokio::time::sleep(Duration::from_secs(60)).await;
     assert_eq!(cloud.state_of("i-mute"), Running);
     assert_eq!(cloud.state_of("i-ok"), Stopped);
@@ -247,22 +250,22 @@ async fn a_slow_agent_is_polled_with_backoff_and_then_stopped() {
     // WHEN the workload is stopped
     let report = run(&cloud, &request("W", Action::Stop)).await;
 
-    // THEN it was polled at 0, 2, 6 and 14 s and stopped right after
-    let polls: Vec<u64> = cloud.call_seconds("GetCommandInvocation", began);
-    assert_eq!(polls, [0, 2, 6, 14]);
+    // THEN it was polled at 1, 3, 7 and 15 s and stopped right after
+    let polls: Vec<u64> = cloud.call_seconds("ListCommandInvocations", began);
+    assert_eq!(polls, [1, 3, 7, 15]);
     let web = &report.summary.tiers[0];
     assert!(web.bypassed.is_empty());
     assert_eq!(web.acted, ["i-slow"]);
-    assert_eq!((cloud.calls_of("StopInstances")[0].at - began).as_secs(), 14);
+    assert_eq!((cloud.calls_of("StopInstances")[0].at - began).as_secs(), 15);
     tokio::time::sleep(Duration::from_secs(60)).await;
     assert_eq!(cloud.state_of("i-slow"), Stopped);
 }
 
 #[tokio::test(start_paused = true)]
 async fn errors_while_polling_are_retried_not_taken_as_an_answer() {
-    // GIVEN GetCommandInvocation throttled twice for one instance
+    // GIVEN the poll of i-1's command throttled twice
     let cloud = fleet(&["i-1", "i-2"], &[]);
-    cloud.fault("GetCommandInvocation", Some("i-1"), "ThrottlingException", 2);
+    cloud.fault("ListCommandInvocations", Some("i-1"), "ThrottlingException", 2);
 
     // WHEN the workload is stopped
     let report = run(&cloud, &request("W", Action::Stop)).await;
@@ -274,7 +277,7 @@ async fn errors_while_polling_are_retried_not_taken_as_an_answer() {
     let i1_polls = cloud
         .calls()
         .iter()
-        .filter(|c| c.op == "GetCommandInvocation" && c.ids == ["i-1"])
+        .filter(|c| c.op == "ListCommandInvocations" && c.ids.iter().any(|id| id == "i-1"))
         .count();
     assert_eq!(i1_polls, 3, "two throttled polls, then the answer");
 }
@@ -501,7 +504,7 @@ async fn a_dry_run_sends_no_command() {
     req.dry_run = true;
     let report = run(&cloud, &req).await;
     assert_eq!(report.summary.status, RunStatus::DryRun);
-    for op in ["SendCommand", "GetCommandInvocation", "GetBucketLocation", "Publish"] {
+    for op in ["SendCommand", "ListCommandInvocations", "GetBucketLocation", "Publish"] {
         assert!(cloud.calls_of(op).is_empty(), "{op} in a dry run");
     }
     assert!(cloud.mutating_calls().is_empty());

@@ -502,7 +502,11 @@ fn failed_name(op: &'static str) -> &'static str {
 
 fn service(op: &str) -> &'static str {
     match op {
-        "SendCommand" | "GetCommandInvocation" | "DescribeInstanceInformation" | "GetCalendarState" => "ssm",
+        "SendCommand"
+        | "GetCommandInvocation"
+        | "ListCommandInvocations"
+        | "DescribeInstanceInformation"
+        | "GetCalendarState" => "ssm",
         "Publish" => "sns",
         "GetBucketLocation" => "s3",
         "GetItem" | "PutItem" | "TransactWriteItems" => "dynamodb",
@@ -813,31 +817,39 @@ impl RemoteCheck for FakeCloud {
         Ok(id)
     }
 
-    async fn poll(
+    async fn poll_command(
         &self,
         command_id: &str,
-        instance_id: &str,
+        instance_ids: &[String],
         _output: &OutputLocation,
-    ) -> Result<CheckPoll, CloudError> {
-        self.record("GetCommandInvocation", &[instance_id.to_string()]).await?;
+    ) -> Result<Vec<(String, CheckPoll)>, CloudError> {
+        assert!(instance_ids.len() <= 50, "one command targets at most 50 instances");
+        self.record("ListCommandInvocations", instance_ids).await?;
         let mut s = self.lock();
-        assert!(s.commands[command_id].iter().any(|i| i == instance_id));
-        let polls = {
-            let p = s.agent_polls.entry(instance_id.to_string()).or_insert(0);
-            *p += 1;
-            *p
-        };
-        let agent = s.agents.get(instance_id).cloned().unwrap_or(Agent::Absent { polls: 1 });
-        Ok(match agent {
-            Agent::Absent { polls: n } if polls >= n => CheckPoll::Output("EC2TS_OVERRIDE=ABSENT\n".into()),
-            Agent::Present { polls: n } if polls >= n => CheckPoll::Output("EC2TS_OVERRIDE=PRESENT\n".into()),
-            Agent::Fails(status) => CheckPoll::Failed {
-                status: status.into(),
-                detail: format!("{status} (simulated)"),
-            },
-            Agent::Garbage => CheckPoll::Output("bash: syntax error\n".into()),
-            _ => CheckPoll::Pending,
-        })
+        let mut out = Vec::with_capacity(instance_ids.len());
+        for instance_id in instance_ids {
+            assert!(s.commands[command_id].iter().any(|i| i == instance_id));
+            let polls = {
+                let p = s.agent_polls.entry(instance_id.to_string()).or_insert(0);
+                *p += 1;
+                *p
+            };
+            let agent = s.agents.get(instance_id).cloned().unwrap_or(Agent::Absent { polls: 1 });
+            out.push((
+                instance_id.clone(),
+                match agent {
+                    Agent::Absent { polls: n } if polls >= n => CheckPoll::Output("EC2TS_OVERRIDE=ABSENT\n".into()),
+                    Agent::Present { polls: n } if polls >= n => CheckPoll::Output("EC2TS_OVERRIDE=PRESENT\n".into()),
+                    Agent::Fails(status) => CheckPoll::Failed {
+                        status: status.into(),
+                        detail: format!("{status} (simulated)"),
+                    },
+                    Agent::Garbage => CheckPoll::Output("bash: syntax error\n".into()),
+                    _ => CheckPoll::Pending,
+                },
+            ));
+        }
+        Ok(out)
     }
 
     async fn online(&self, ids: &[String]) -> Result<Vec<(String, bool)>, CloudError> {

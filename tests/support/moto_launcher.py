@@ -177,6 +177,88 @@ def send_command(self, **kwargs):
 
 SimpleSystemManagerBackend.send_command = send_command
 
+
+# --- SSM ListCommandInvocations -------------------------------------------
+# moto 5.2.5 answers ListCommandInvocations with HTTP 500. The scheduler polls
+# override checks with it (one call per command per round), so it is built
+# here from the commands moto stores and what the simulated agent
+# (ssm_agent.py) wrote: an invocation whose `stdout` object exists in the
+# output bucket is Success with that output inline (up to 2,500 characters,
+# as SSM); one without is InProgress.
+
+from moto.ssm.responses import SimpleSystemManagerResponse  # noqa: E402
+
+INLINE_LIMIT = 2500
+TRUNCATED = "\n---Output truncated---"
+
+
+def _stdout(account_id, command, instance_id):
+    from moto.s3.models import s3_backends
+
+    bucket_name = command.output_s3_bucket_name
+    if not bucket_name:
+        return None
+    prefix = f"{command.output_s3_key_prefix.strip('/')}/" if command.output_s3_key_prefix else ""
+    prefix += f"{command.command_id}/{instance_id}/"
+    try:
+        bucket = s3_backends[account_id]["aws"].buckets[bucket_name]
+    except KeyError:
+        return None
+    for name, key in list(bucket.keys.items()):
+        if name.startswith(prefix) and name.endswith("/stdout"):
+            return key.value.decode("utf-8", "replace")
+    return None
+
+
+def list_command_invocations(self):
+    command_id = self._get_param("CommandId")
+    instance_filter = self._get_param("InstanceId")
+    details = self._get_param("Details", False)
+    max_results = int(self._get_param("MaxResults", 50))
+    start = int(self._get_param("NextToken") or 0)
+    backend = self.ssm_backend
+    commands = [backend.get_command_by_id(command_id)] if command_id else list(backend._commands)
+    invocations = []
+    for command in commands:
+        for invocation in command.invocations:
+            instance_id = invocation["InstanceId"]
+            if instance_filter and instance_id != instance_filter:
+                continue
+            out = _stdout(self.current_account, command, instance_id)
+            status = "Success" if out is not None else "InProgress"
+            entry = {
+                "CommandId": command.command_id,
+                "InstanceId": instance_id,
+                "DocumentName": command.document_name,
+                "RequestedDateTime": command.requested_date_time,
+                "Status": status,
+                "StatusDetails": status,
+            }
+            if details:
+                inline = out or ""
+                if len(inline) > INLINE_LIMIT:
+                    inline = inline[: INLINE_LIMIT - len(TRUNCATED)] + TRUNCATED
+                entry["CommandPlugins"] = [
+                    {
+                        "Name": invocation.get("PluginName", "aws:runShellScript"),
+                        "Status": status,
+                        "StatusDetails": status,
+                        "ResponseCode": 0 if out is not None else -1,
+                        "Output": inline,
+                        "OutputS3BucketName": command.output_s3_bucket_name or "",
+                        "OutputS3KeyPrefix": command.output_s3_key_prefix or "",
+                    }
+                ]
+            invocations.append(entry)
+    page = invocations[start : start + max_results]
+    result = {"CommandInvocations": page}
+    if start + max_results < len(invocations):
+        result["NextToken"] = str(start + max_results)
+    return ActionResult(result)
+
+
+SimpleSystemManagerResponse.list_command_invocations = list_command_invocations
+
 if __name__ == "__main__":
     from moto.server import main
 
