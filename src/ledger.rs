@@ -73,6 +73,10 @@ pub struct RunRecord {
     /// the CLI.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub requested_by: Option<String>,
+    /// Each invocation's timings and counts, oldest first: the run history
+    /// and the timeline (the summary holds only the last invocation's).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub history: Vec<crate::history::InvocationTrace>,
 }
 
 impl RunRecord {
@@ -95,6 +99,7 @@ impl RunRecord {
             continuation_token: None,
             spent_tokens: Vec::new(),
             requested_by: Some(requested_by),
+            history: Vec::new(),
         }
     }
 
@@ -143,6 +148,9 @@ pub trait Ledger: Send + Sync {
     /// record's token is `presented` and the lock is this run's; both or
     /// neither. `Ok(false)`: another delivery claimed it first.
     async fn resume(&self, record: &RunRecord, presented: &str, lock_until: u64) -> Result<bool, CloudError>;
+    /// Runs that started at or after `since` (seconds since the epoch), of
+    /// `workload` or of every workload, newest first, at most `limit`.
+    async fn runs(&self, workload: Option<&str>, since: u64, limit: usize) -> Result<Vec<RunRecord>, CloudError>;
 }
 
 /// A fresh random token (128 bits, hex) from the operating system's source.
@@ -174,6 +182,14 @@ pub fn epoch_now() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+/// Milliseconds since the epoch, now.
+pub fn epoch_now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
         .unwrap_or(0)
 }
 

@@ -1,7 +1,7 @@
 //! What a run did: the JSON the Lambda returns, the tables the CLI prints and
 //! the text of the SNS summary.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::config::ReadinessCheck;
 use crate::plan::{Action, LeftOut, Plan};
@@ -120,6 +120,48 @@ pub struct GateOutcome {
     pub waited_ms: u64,
 }
 
+/// A timed step of a tier, for the run's timeline.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Phase {
+    /// What the tier was doing.
+    pub kind: PhaseKind,
+    /// When it began, from the invocation's start.
+    pub started_at_ms: u64,
+    /// How long it took.
+    pub duration_ms: u64,
+}
+
+/// The steps of a tier, in the order they happen.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum PhaseKind {
+    /// Waiting for instances in transition to settle.
+    Settle,
+    /// Override files checked through SSM.
+    OverrideCheck,
+    /// Type and CPU credit changes, then ScaleInstanceDelay.
+    Scale,
+    /// Auto Scaling processes suspended (Stop) or resumed (Start).
+    AutoScaling,
+    /// The Stop/Start calls (and, in a synchronous tier, the waits).
+    Act,
+    /// The readiness gate.
+    Gate,
+}
+
+/// An InterTierOrchestrationDelay waited inside the invocation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DelayWait {
+    /// The TierSequence of the group it followed.
+    pub after_sequence: u64,
+    /// When it began, from the invocation's start.
+    pub started_at_ms: u64,
+    /// How long it was.
+    pub duration_ms: u64,
+}
+
 /// What happened in one tier.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -161,6 +203,9 @@ pub struct TierOutcome {
     pub started_at_ms: u64,
     /// How long the tier took.
     pub duration_ms: u64,
+    /// Its timed steps, for the timeline.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub phases: Vec<Phase>,
 }
 
 impl TierOutcome {
@@ -183,7 +228,18 @@ impl TierOutcome {
             gate: None,
             started_at_ms: 0,
             duration_ms: 0,
+            phases: Vec::new(),
         }
+    }
+
+    /// Records a step that ran from `from_ms` to `to_ms` (from the
+    /// invocation's start).
+    pub fn phase(&mut self, kind: PhaseKind, from_ms: u64, to_ms: u64) {
+        self.phases.push(Phase {
+            kind,
+            started_at_ms: from_ms,
+            duration_ms: to_ms.saturating_sub(from_ms),
+        });
     }
 }
 
@@ -221,6 +277,9 @@ pub struct RunSummary {
     pub left_out: Vec<LeftOut>,
     /// Notifications that could not be sent (they never abort a run).
     pub notification_errors: Vec<String>,
+    /// Inter-tier delays waited in this invocation.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub delays: Vec<DelayWait>,
     /// Wall time of the run.
     pub duration_ms: u64,
 }
@@ -242,6 +301,7 @@ impl RunSummary {
             tiers: Vec::new(),
             left_out: plan.left_out.clone(),
             notification_errors: Vec::new(),
+            delays: Vec::new(),
             duration_ms: 0,
         }
     }

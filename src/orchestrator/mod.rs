@@ -26,7 +26,7 @@ use crate::notify;
 use crate::override_check::CheckDocuments;
 use crate::plan::{self, Action, Checkpoint, Plan};
 use crate::ports::{Cloud, Compute, Notifier, OutputLocation, RemoteCheck, StateLookup, WorkloadPorts, WorkloadState};
-use crate::summary::{Noted, RunStatus, RunSummary, TierOutcome};
+use crate::summary::{DelayWait, Noted, RunStatus, RunSummary, TierOutcome};
 
 /// Largest StopInstances / StartInstances batch.
 pub const EC2_BATCH: usize = 500;
@@ -673,7 +673,13 @@ impl Execution<'_> {
                         }
                     )));
                 } else {
+                    let from = self.elapsed_ms();
                     tokio::time::sleep(delay).await;
+                    summary.delays.push(DelayWait {
+                        after_sequence: group.sequence,
+                        started_at_ms: from,
+                        duration_ms: self.elapsed_ms().saturating_sub(from),
+                    });
                 }
             }
         }

@@ -11,7 +11,7 @@ use super::{Execution, TierEnd, TierResult, EC2_BATCH};
 use crate::error::CloudError;
 use crate::instance::InstanceState;
 use crate::plan::{Action, InstancePlan, Step, TierPlan};
-use crate::summary::{CreditChange, Failure, Noted, Resize, TierOutcome};
+use crate::summary::{CreditChange, Failure, Noted, PhaseKind, Resize, TierOutcome};
 
 /// Rounds of StartInstances for a just-resized instance that EC2 refused:
 /// the type change may not have propagated yet (why the original waits
@@ -73,6 +73,7 @@ impl Execution<'_> {
             .map(|i| i.id.clone())
             .collect();
         if !waiting.is_empty() {
+            let from = self.elapsed_ms();
             let settled = match self.action {
                 Action::Stop => InstanceState::Running,
                 Action::Start => InstanceState::Stopped,
@@ -110,6 +111,7 @@ impl Execution<'_> {
                 }
             }
             todo.retain(|i| !dropped.contains(&i.id));
+            out.phase(PhaseKind::Settle, from, self.elapsed_ms());
         }
 
         // 2. Override files: checked for the whole tier at once (not when the
@@ -118,12 +120,14 @@ impl Execution<'_> {
         if let (Action::Stop, Some(check), true) = (self.action, &tier.override_check, in_time) {
             let ids: Vec<String> = todo.iter().filter(|i| i.check_override).map(|i| i.id.clone()).collect();
             if !ids.is_empty() {
+                let from = self.elapsed_ms();
                 let bypassed = self.check_overrides(check, &ids).await;
                 let bypassed_ids: HashSet<&str> = bypassed.iter().map(|b| b.id.as_str()).collect();
                 todo.retain(|i| !bypassed_ids.contains(i.id.as_str()));
                 let sent = futures::future::join_all(bypassed.iter().map(|b| self.notify_bypass(&tier.tier, b))).await;
                 notification_errors.extend(sent.into_iter().flatten());
                 out.bypassed = bypassed;
+                out.phase(PhaseKind::OverrideCheck, from, self.elapsed_ms());
             }
         }
 
@@ -131,12 +135,16 @@ impl Execution<'_> {
         //    only when they will be started in this invocation.
         let mut resized_ok: HashSet<String> = HashSet::new();
         if self.action == Action::Start && in_time {
+            let from = self.elapsed_ms();
             (out.resized, out.credits) = self.scale(&todo).await;
             resized_ok.extend(out.resized.iter().filter(|r| r.error.is_none()).map(|r| r.id.clone()));
             if !resized_ok.is_empty() {
                 // Once per tier, not per instance: StartInstances can fail
                 // while a type change propagates.
                 self.pause(self.config.workload.scale_instance_delay).await;
+            }
+            if !out.resized.is_empty() || !out.credits.is_empty() {
+                out.phase(PhaseKind::Scale, from, self.elapsed_ms());
             }
         }
 
@@ -151,6 +159,7 @@ impl Execution<'_> {
                 .into_iter()
                 .collect();
             if !groups.is_empty() {
+                let from = self.elapsed_ms();
                 let (changes, failed) = self.suspend_groups(&groups).await;
                 todo.retain(|i| {
                     let blocked = i.auto_scaling_group.as_ref().is_some_and(|g| failed.contains(g));
@@ -167,10 +176,12 @@ impl Execution<'_> {
                     !blocked
                 });
                 out.auto_scaling = changes;
+                out.phase(PhaseKind::AutoScaling, from, self.elapsed_ms());
             }
         }
 
         // 4. The action.
+        let acting_from = self.elapsed_ms();
         let ids: Vec<String> = todo.iter().map(|i| i.id.clone()).collect();
         if tier.synchronous && end == TierEnd::Done && !ids.is_empty() {
             // One at a time means: an instance already on its way (stopping at
@@ -224,17 +235,22 @@ impl Execution<'_> {
                 }
             }
         } else if end != TierEnd::Done {
-            out.not_done.extend(ids.into_iter().map(|id| Noted {
-                id,
+            out.not_done.extend(ids.iter().map(|id| Noted {
+                id: id.clone(),
                 reason: "time ran out before the action".into(),
             }));
+        }
+        if !ids.is_empty() && (end == TierEnd::Done || self.elapsed_ms() > acting_from) {
+            out.phase(PhaseKind::Act, acting_from, self.elapsed_ms());
         }
 
         // 5. Readiness gate before the next tier.
         if let (Some(readiness), TierEnd::Done) = (&tier.readiness, &end) {
             let gated: Vec<String> = out.acted.iter().chain(&done_earlier).cloned().collect();
             if !gated.is_empty() {
+                let from = self.elapsed_ms();
                 let (gate, gate_end) = self.gate(&tier.tier, readiness, &gated).await;
+                out.phase(PhaseKind::Gate, from, self.elapsed_ms());
                 out.gate = Some(gate);
                 end = gate_end;
             }
@@ -245,7 +261,9 @@ impl Execution<'_> {
         if self.action == Action::Start && end == TierEnd::Done {
             let groups = super::auto_scaling::members(tier);
             if !groups.is_empty() {
+                let from = self.elapsed_ms();
                 out.auto_scaling.extend(self.resume_groups(&groups).await);
+                out.phase(PhaseKind::AutoScaling, from, self.elapsed_ms());
             }
         }
 

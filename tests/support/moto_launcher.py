@@ -259,6 +259,20 @@ def list_command_invocations(self):
 
 SimpleSystemManagerResponse.list_command_invocations = list_command_invocations
 
+# moto resolves an empty Targets list to every instance of the region, so a
+# command sent to 50 instances has an invocation on all of them. SSM targets
+# exactly the InstanceIds given when there are no Targets.
+from moto.ssm.models import Command  # noqa: E402
+
+_targets = Command._get_instance_ids_from_targets
+
+
+def _instance_ids_from_targets(self):
+    return _targets(self) if self.targets else []
+
+
+Command._get_instance_ids_from_targets = _instance_ids_from_targets
+
 if __name__ == "__main__":
     from moto.server import main
 
