@@ -4,6 +4,7 @@
 #
 #   1. API calls per run          benches/api_calls.rs  (moto + simulated SSM agent)
 #   2. scale, 10,000 instances    benches/scale.rs      (simulated EC2 with token buckets, paused time)
+#   2b. morning storm             benches/storm.rs      (20 workloads at one instant, shared buckets)
 #   3. memory (peak RSS)          benches/memory.rs     (the simulation; the release Lambda binary)
 #   4. size and start-up          cargo lambda build --release --arm64 --output-format zip
 #                                 benches/startup.rs    (x86_64 release binary, local Runtime API)
@@ -59,7 +60,7 @@ arm_pid=$!
 trap 'kill -- -$arm_pid 2>/dev/null || true' EXIT
 
 step "building the benchmarks (dev profile)"
-timed build-benches cargo bench --profile dev --no-run --bench api_calls --bench scale --bench memory --bench startup \
+timed build-benches cargo bench --profile dev --no-run --bench api_calls --bench scale --bench storm --bench memory --bench startup \
     2> >(tee "$OUT/build-benches.log" >&2)
 step "building the x86_64 release binary (log: $OUT/build-x86_64.log)"
 timed build-x86_64 cargo build --release --bin ec2-tier-scheduler --target-dir "$X86_DIR" >"$OUT/build-x86_64.log" 2>&1 ||
@@ -72,6 +73,9 @@ timed api_calls $BENCH api_calls >"$OUT/api_calls.md"
 
 step "2. scale: 10,000 instances against the throttled EC2 simulation"
 timed scale $BENCH scale >"$OUT/scale.md"
+
+step "2b. morning storm: 20 workloads x 500 instances at one instant, shared token buckets"
+timed storm $BENCH storm >"$OUT/storm.md"
 
 step "3. memory: peak RSS of 10,000-instance runs (simulation; release Lambda binary)"
 timed memory $BENCH memory >"$OUT/memory.md"

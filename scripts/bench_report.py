@@ -74,6 +74,7 @@ PHASES = [
     ("build-x86_64", "x86_64 release binary (start-up and memory runs)", "build-x86_64.log"),
     ("api_calls", "1. API calls per run", None),
     ("scale", "2. scale", None),
+    ("storm", "2b. morning storm", None),
     ("memory", "3. memory", None),
     ("startup", "4. start-up (after the arm64 build)", None),
 ]
@@ -133,7 +134,7 @@ def main():
         doc = f.read()
 
     summary = []
-    for name in ["api_calls", "scale", "memory", "startup"]:
+    for name in ["api_calls", "scale", "storm", "memory", "startup"]:
         with open(os.path.join(args.results, f"{name}.md")) as f:
             rows, body = split_summary(f.read())
         summary.extend(rows)
