@@ -389,45 +389,38 @@ pub async fn execute_plan(
     let Prepared { config, plan, ports } = prepared;
     let config = &config;
     let dry_run = request.dry_run;
-    if let Some(reason) = &plan.state_skip {
-        let summary = RunSummary::for_plan(&plan, dry_run, RunStatus::Skipped, reason.clone());
-        return Ok(RunReport {
-            summary,
-            plan,
-            checkpoint: None,
-        });
-    }
-    if let Some(reason) = &plan.calendar_skip {
-        let mut summary = RunSummary::for_plan(&plan, dry_run, RunStatus::SkippedByCalendar, reason.clone());
-        if let (Some(topic), false) = (&config.workload.sns_topic, dry_run) {
-            let (subject, body) = notify::calendar_message(&config.workload.spec_name, plan.action, reason);
+    // Runs that do nothing: the WorkloadState rule, a CLOSED change
+    // calendar, the kill switch. The last two publish a notice, as the
+    // original did for the kill switch.
+    let skipped = if let Some(reason) = &plan.state_skip {
+        Some((RunStatus::Skipped, reason.clone(), None))
+    } else if let Some(reason) = &plan.calendar_skip {
+        let notice = notify::calendar_message(&config.workload.spec_name, plan.action, reason);
+        Some((
+            RunStatus::SkippedByCalendar,
+            reason.clone(),
+            Some((notice, "change calendar notice")),
+        ))
+    } else {
+        plan.disabled_reason.as_ref().map(|reason| {
+            let notice = notify::kill_switch_message(&config.workload.spec_name, plan.action);
+            (
+                RunStatus::Disabled,
+                reason.clone(),
+                Some((notice, "kill switch notice")),
+            )
+        })
+    };
+    if let Some((status, reason, notice)) = skipped {
+        let mut summary = RunSummary::for_plan(&plan, dry_run, status, reason);
+        if let (Some(topic), Some(((subject, body), what)), false) = (&config.workload.sns_topic, notice, dry_run) {
             if let Err(e) = cloud
                 .notifier(request.notify_region())
                 .publish(topic, &subject, &body)
                 .await
             {
-                tracing::warn!(error = %e, "change-calendar notification failed");
-                summary.notification_errors.push(format!("change calendar notice: {e}"));
-            }
-        }
-        return Ok(RunReport {
-            summary,
-            plan,
-            checkpoint: None,
-        });
-    }
-    if let Some(reason) = &plan.disabled_reason {
-        let mut summary = RunSummary::for_plan(&plan, dry_run, RunStatus::Disabled, reason.clone());
-        // The original publishes a notice that the kill switch is on.
-        if let (Some(topic), false) = (&config.workload.sns_topic, dry_run) {
-            let (subject, body) = notify::kill_switch_message(&config.workload.spec_name, plan.action);
-            if let Err(e) = cloud
-                .notifier(request.notify_region())
-                .publish(topic, &subject, &body)
-                .await
-            {
-                tracing::warn!(error = %e, "kill-switch notification failed");
-                summary.notification_errors.push(format!("kill switch notice: {e}"));
+                tracing::warn!(error = %e, "{what} failed");
+                summary.notification_errors.push(format!("{what}: {e}"));
             }
         }
         return Ok(RunReport {
