@@ -381,8 +381,18 @@ async fn bench() -> bool {
             ),
             check_rounds.iter().sum(),
         ),
-        expect("SSM", "GetCommandInvocation", "0 (the fallback when ListCommandInvocations is missing)", 0),
-        expect("S3", "ListObjectsV2", "0 (answers come inline; S3 only for truncated output)", 0),
+        expect(
+            "SSM",
+            "GetCommandInvocation",
+            "0 (the fallback when ListCommandInvocations is missing)",
+            0,
+        ),
+        expect(
+            "S3",
+            "ListObjectsV2",
+            "0 (answers come inline; S3 only for truncated output)",
+            0,
+        ),
         expect("S3", "GetObject", "0 (as above)", 0),
         expect(
             "EC2",

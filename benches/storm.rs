@@ -142,7 +142,10 @@ fn storm(workloads: usize, tiers: usize, per_tier: usize) -> Vec<Storm> {
                 invocations: runs.iter().map(|r| r.1).sum(),
                 failed: runs.iter().map(|r| r.2).sum(),
                 throttled: stats.values().map(|s| s.throttled).sum(),
-                last_ok: stats.get(op).and_then(|s| s.last_ok_at).map(|t| t.duration_since(began)),
+                last_ok: stats
+                    .get(op)
+                    .and_then(|s| s.last_ok_at)
+                    .map(|t| t.duration_since(began)),
             });
             // Let every transition settle before the other action.
             tokio::time::sleep(Duration::from_secs(600)).await;

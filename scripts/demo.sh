@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # `make demo`: the Lambda function, run locally by cargo-lambda against the
-# moto emulator, stops the spec's three-tier workload and starts it again.
+# moto emulator, stops the spec's three-tier workload and starts it again;
+# then the CLI shows the workload's status, the run history and the Stop
+# run's timeline (.moto/stop-timeline.svg).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -64,3 +66,17 @@ invoke events/start.json
 echo
 echo "== instance states after Start"
 python scripts/show_states.py
+echo
+echo "== the function's metrics of the Start run (Embedded Metric Format, from its log)"
+grep -h '"_aws"' .moto/watch.log | tail -1 | python -m json.tool --compact
+echo
+echo "== orchestrator status -w BotoTestCase1"
+./target/debug/orchestrator status -w BotoTestCase1 -r us-west-2 \
+  --ledger-table SchedulerRunLedger --schedule-group "$(cat .moto/schedule-group)"
+echo
+echo "== orchestrator runs list"
+./target/debug/orchestrator runs list --ledger-table SchedulerRunLedger
+echo
+echo "== orchestrator runs show 'run|BotoTestCase1|demo-stop-1' --svg .moto/stop-timeline.svg"
+./target/debug/orchestrator runs show 'run|BotoTestCase1|demo-stop-1' --ledger-table SchedulerRunLedger \
+  --svg .moto/stop-timeline.svg

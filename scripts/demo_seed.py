@@ -7,7 +7,9 @@ workload's VPC.
 
 It also creates the stack's two override-check SSM documents from
 infra/template.yaml (as CloudFormation would), which the function is told to
-use through OVERRIDE_CHECK_DOCUMENT_LINUX / _WINDOWS.
+use through OVERRIDE_CHECK_DOCUMENT_LINUX / _WINDOWS, and the stack's example
+Stop/Start schedules in a schedule group (.moto/schedule-group) for
+`orchestrator status`.
 
 Writes .moto/workload.json (examples/workload.json with the real VPC id) for
 the CLI's `config import`, .moto/override-instance: the Web instance that
@@ -70,10 +72,13 @@ ddb.create_table(
     AttributeDefinitions=[{"AttributeName": "Workload", "AttributeType": "S"}],
     BillingMode="PAY_PER_REQUEST",
 )
+# The run ledger exactly as infra/template.yaml defines it, indexes included.
+ledger = yaml.load(open("infra/template.yaml"), Loader=TemplateLoader)["Resources"]["RunLedgerTable"]["Properties"]
 ddb.create_table(
     TableName=os.environ.get("RUN_LEDGER_TABLE", "SchedulerRunLedger"),
-    KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
-    AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+    KeySchema=ledger["KeySchema"],
+    AttributeDefinitions=ledger["AttributeDefinitions"],
+    GlobalSecondaryIndexes=ledger["GlobalSecondaryIndexes"],
     BillingMode="PAY_PER_REQUEST",
 )
 s3.create_bucket(Bucket=workload["SSMS3BucketName"], CreateBucketConfiguration={"LocationConstraint": REGION})
@@ -115,6 +120,35 @@ for role in ["Role_Web", "Role_App", "Role_DB"]:
         ids[f"{role}-{n}"] = launch(workload["WorkloadFilterTagValue"], role, subnet, f"{role.lower()}-{n}")
 launch("ENV002", "Role_Web", subnet, "other-workload-web")
 launch(workload["WorkloadFilterTagValue"], "Role_Web", other_subnet, "outside-vpc-web")
+
+# The stack's example schedules (infra/template.yaml's defaults) in a schedule
+# group, so `orchestrator status` can say when the workload runs next.
+scheduler = session.client("scheduler", endpoint_url=endpoint)
+parameters = template["Parameters"]
+group = "ec2ts-demo"
+scheduler.create_schedule_group(Name=group)
+for action in ("Stop", "Start"):
+    scheduler.create_schedule(
+        Name=f"{workload['SpecName']}-{action.lower()}",
+        GroupName=group,
+        ScheduleExpression=f"cron({parameters[action + 'Cron']['Default']})",
+        ScheduleExpressionTimezone=parameters["TimeZone"]["Default"],
+        FlexibleTimeWindow={"Mode": "OFF"},
+        Target={
+            "Arn": f"arn:aws:lambda:{REGION}:123456789012:function:ec2-tier-scheduler",
+            "RoleArn": f"arn:aws:iam::123456789012:role/ec2ts-scheduler-{REGION}",
+            "Input": json.dumps(
+                {
+                    "workloadIdentifier": workload["SpecName"],
+                    "action": action,
+                    "dynamoDBRegion": REGION,
+                    "scheduleArn": "<aws.scheduler.schedule-arn>",
+                    "scheduledTime": "<aws.scheduler.scheduled-time>",
+                }
+            ),
+        },
+    )
+open(".moto/schedule-group", "w").write(group)
 
 workload["VPC_ID"] = vpc
 json.dump(document, open(".moto/workload.json", "w"), indent=2)

@@ -6,9 +6,10 @@ use serde_json::{json, Value};
 
 use crate::error::RunError;
 use crate::event::{EventError, ScheduleOrigin, SchedulerEvent};
+use crate::history::InvocationTrace;
 use crate::ledger::{
-    digest, epoch_now, epoch_now_ceil, random_token, utc_timestamp, Claim, Continuation, Ledger, LedgerStatus,
-    RunRecord, MAX_INVOCATIONS,
+    digest, epoch_now, epoch_now_ceil, epoch_now_ms, random_token, utc_timestamp, Claim, Continuation, Ledger,
+    LedgerStatus, RunRecord, MAX_INVOCATIONS,
 };
 use crate::orchestrator::{self, Budget, RunReport, RunRequest, Settings};
 use crate::ports::Cloud;
@@ -122,18 +123,41 @@ pub async fn handle_with(
     time_left: Option<Duration>,
     settings: &Settings,
 ) -> Result<Value, HandlerError> {
+    handle_delivery(services, payload, time_left, settings)
+        .await
+        .map(|handled| handled.response)
+}
+
+/// A handled delivery: the response and what became of the delivery (the
+/// Lambda entry point turns the latter into metrics).
+#[derive(Debug)]
+pub struct Handled {
+    /// The function's response.
+    pub response: Value,
+    /// The run, or the duplicate.
+    pub outcome: Outcome,
+}
+
+/// [`handle_with`], keeping the outcome beside the response.
+pub async fn handle_delivery(
+    services: Services<'_>,
+    payload: &Value,
+    time_left: Option<Duration>,
+    settings: &Settings,
+) -> Result<Handled, HandlerError> {
     let event = SchedulerEvent::from_value(payload)?;
     event.check_schedule_origin(services.schedule_origin)?;
     let requested_by = event.origin();
-    match run_event(services, &event, requested_by, time_left, settings).await? {
-        Outcome::Duplicate(response) => Ok(response),
+    let outcome = run_event(services, &event, requested_by, time_left, settings).await?;
+    let response = match &outcome {
+        Outcome::Duplicate(response) => response.clone(),
         Outcome::Ran {
             report,
             key,
             invocation,
             ledger_error,
         } => {
-            let mut response = respond(&report, event.dry_run);
+            let mut response = respond(report, event.dry_run);
             if let Some(key) = key {
                 response["runKey"] = json!(key);
                 response["invocation"] = json!(invocation);
@@ -141,9 +165,10 @@ pub async fn handle_with(
             if let Some(e) = ledger_error {
                 response["ledgerError"] = json!(e);
             }
-            Ok(response)
+            response
         }
-    }
+    };
+    Ok(Handled { response, outcome })
 }
 
 /// What became of a delivery.
@@ -250,11 +275,18 @@ pub async fn run_event(
         }
     };
 
+    let began_ms = epoch_now_ms();
     let result = orchestrator::run_resumed(services.cloud, &request, resume.as_ref(), &budget, settings).await;
     let mut report = match result {
         Ok(report) => report,
         Err(e) => {
             tracing::error!(error = %e, workload = %request.workload, "run refused");
+            let invocation = record.invocations;
+            record.history.push(InvocationTrace::refused(
+                invocation,
+                began_ms,
+                epoch_now_ms().saturating_sub(began_ms),
+            ));
             record.status = LedgerStatus::Refused;
             record.outcome = Some("refused".into());
             record.summary = Some(json!({ "error": e.to_string() }));
@@ -276,6 +308,9 @@ pub async fn run_event(
             record.checkpoint = Some(checkpoint);
             record.continuation_token = Some(token.clone());
             record.summary = serde_json::to_value(&report.summary).ok();
+            record
+                .history
+                .push(InvocationTrace::of(record.invocations, began_ms, &report, "continuing"));
             record.updated_at = epoch_now();
             let payload = json!({
                 "workloadIdentifier": request.workload,
@@ -303,7 +338,9 @@ pub async fn run_event(
                 Err(e) => {
                     tracing::error!(error = %e, "scheduling the continuation failed");
                     ledger_error = Some(format!("continuation not scheduled: {e}"));
+                    record.history.pop();
                     record.finish(&report);
+                    record.history.push(trace(&record, began_ms, &report));
                     if let Err(e) = ledger.save(&record, None).await {
                         tracing::error!(error = %e, "ledger write failed");
                     }
@@ -312,6 +349,7 @@ pub async fn run_event(
         }
         _ => {
             record.finish(&report);
+            record.history.push(trace(&record, began_ms, &report));
             if let Err(e) = ledger.save(&record, None).await {
                 tracing::error!(error = %e, "ledger write failed");
                 ledger_error = Some(format!("run ledger not updated: {e}"));
@@ -325,6 +363,12 @@ pub async fn run_event(
         invocation: record.invocations,
         ledger_error,
     })
+}
+
+/// The trace of a finished invocation, under its final outcome.
+fn trace(record: &RunRecord, began_ms: u64, report: &RunReport) -> InvocationTrace {
+    let status = record.outcome.as_deref().unwrap_or("finished");
+    InvocationTrace::of(record.invocations, began_ms, report, status)
 }
 
 /// Claims a continuation delivery: only the one presenting the run

@@ -15,7 +15,9 @@
 //!   groups with a step and a reason per instance; [`override_check`] makes
 //!   the override-file path safe and reads the guest's answer; [`event`]
 //!   validates the invocation payload; [`summary`] and [`notify`] describe
-//!   what happened.
+//!   what happened; [`history`], [`timeline`], [`status`] and [`metrics`]
+//!   show operators what the scheduler did ([`cron`] and [`timezone`] tell
+//!   when schedules fire).
 //! - **[`orchestrator`]**: executes a plan through the [`ports`] traits:
 //!   batching, override checks, waits, readiness gates, and the deadline
 //!   budget that bounds every wait.
@@ -31,17 +33,23 @@
 
 pub mod aws;
 pub mod config;
+pub mod cron;
 pub mod error;
 pub mod event;
 pub mod handler;
+pub mod history;
 pub mod instance;
 pub mod ledger;
+pub mod metrics;
 pub mod notify;
 pub mod orchestrator;
 pub mod override_check;
 pub mod override_tag;
 pub mod plan;
 pub mod ports;
+pub mod status;
 pub mod summary;
 pub mod table;
 pub mod telemetry;
+pub mod timeline;
+pub mod timezone;

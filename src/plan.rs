@@ -166,6 +166,19 @@ impl TierPlan {
             .iter()
             .filter(|i| matches!(i.step, Step::Act | Step::WaitThenAct { .. }))
     }
+
+    /// Instances an earlier invocation of the run acted on or bypassed: a
+    /// continuation reports them as skipped, but they are not news.
+    pub fn carried_over(&self) -> usize {
+        self.instances
+            .iter()
+            .filter(|i| match &i.step {
+                Step::DoneEarlier { .. } => true,
+                Step::Skip { reason } => reason.starts_with(EARLIER_BYPASS),
+                _ => false,
+            })
+            .count()
+    }
 }
 
 /// What happens to one instance.
@@ -227,6 +240,9 @@ pub enum Step {
     },
 }
 
+/// How a continuation's plan says an earlier invocation bypassed an instance.
+const EARLIER_BYPASS: &str = "bypassed by an earlier invocation of this run";
+
 /// Progress of a run cut short by its deadline, so a fresh invocation can
 /// resume exactly where it stopped without repeating a completed step.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -257,7 +273,7 @@ impl Checkpoint {
                     instance.unlimited_credits = None;
                 } else if let Some((_, why)) = self.bypassed.iter().find(|(id, _)| *id == instance.id) {
                     instance.step = Step::Skip {
-                        reason: format!("bypassed by an earlier invocation of this run: {why}"),
+                        reason: format!("{EARLIER_BYPASS}: {why}"),
                     };
                     instance.check_override = false;
                     instance.resize_to = None;

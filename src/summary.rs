@@ -43,7 +43,7 @@ pub struct Noted {
 }
 
 /// An instance whose action failed.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Failure {
     /// `i-...`
     pub id: String,

@@ -1,6 +1,8 @@
 //! The run ledger in DynamoDB: `run#<key>` items hold run records,
 //! `lock#<workload>` items the workload locks; both change together in
-//! transactions so a claim is all or nothing.
+//! transactions so a claim is all or nothing. Run items also carry
+//! `startedAt` and `kind` so two sparse indexes list runs by time, of one
+//! workload or of all (`runs list` queries them; nothing scans the table).
 
 use async_trait::async_trait;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
@@ -11,8 +13,17 @@ use super::cloud_error;
 use crate::error::CloudError;
 use crate::ledger::{Claim, Ledger, RunRecord};
 
-/// [`Ledger`] on a DynamoDB table with partition key `pk` (string) and TTL
-/// attribute `expiresAt`.
+/// Index of run items by `workload` (hash) and `startedAt` (range, number).
+pub const RUNS_BY_WORKLOAD_INDEX: &str = "workload-startedAt";
+/// Index of run items by `kind` (hash, always [`RUN_KIND`]) and `startedAt`.
+pub const RUNS_BY_TIME_INDEX: &str = "kind-startedAt";
+/// The `kind` of run items. One partition for all runs: a few writes per
+/// run stay far below a partition's limits.
+pub const RUN_KIND: &str = "run";
+
+/// [`Ledger`] on a DynamoDB table with partition key `pk` (string), TTL
+/// attribute `expiresAt` and the indexes [`RUNS_BY_WORKLOAD_INDEX`] and
+/// [`RUNS_BY_TIME_INDEX`].
 #[derive(Clone, Debug)]
 pub struct DynamoLedger {
     client: Client,
@@ -55,6 +66,8 @@ impl DynamoLedger {
                     .unwrap_or_default()),
             )
             .item("expiresAt", n(record.expires_at))
+            .item("startedAt", n(record.started_at))
+            .item("kind", s(RUN_KIND))
             // The continuation fence, readable by condition expressions.
             .item("fence", s(record.continuation_token.as_deref().unwrap_or("-")));
         if only_if_new {
@@ -63,6 +76,28 @@ impl DynamoLedger {
         Ok(TransactWriteItem::builder()
             .put(put.build().map_err(build_err)?)
             .build())
+    }
+
+    /// The workload lock held by `record`'s run until `until`, written only
+    /// if `condition` (with `:name` = `value`) holds.
+    fn put_lock(
+        &self,
+        record: &RunRecord,
+        until: u64,
+        condition: &str,
+        (name, value): (&str, AttributeValue),
+    ) -> Result<TransactWriteItem, CloudError> {
+        let put = Put::builder()
+            .table_name(&self.table)
+            .item("pk", Self::lock_key(&record.workload))
+            .item("runKey", s(&record.key))
+            .item("lockUntil", n(until))
+            .item("expiresAt", n(record.expires_at))
+            .condition_expression(condition)
+            .expression_attribute_values(name, value)
+            .build()
+            .map_err(build_err)?;
+        Ok(TransactWriteItem::builder().put(put).build())
     }
 
     fn lock_key(workload: &str) -> AttributeValue {
@@ -99,19 +134,14 @@ impl DynamoLedger {
 #[async_trait]
 impl Ledger for DynamoLedger {
     async fn claim(&self, record: &RunRecord, lock_until: u64, now: u64) -> Result<Claim, CloudError> {
-        let lock = Put::builder()
-            .table_name(&self.table)
-            .item("pk", Self::lock_key(&record.workload))
-            .item("runKey", s(&record.key))
-            .item("lockUntil", n(lock_until))
-            .item("expiresAt", n(record.expires_at))
-            .condition_expression("attribute_not_exists(pk) OR lockUntil < :now")
-            .expression_attribute_values(":now", n(now))
-            .build()
-            .map_err(build_err)?;
         let items = vec![
             self.put_run(record, true)?,
-            TransactWriteItem::builder().put(lock).build(),
+            self.put_lock(
+                record,
+                lock_until,
+                "attribute_not_exists(pk) OR lockUntil < :now",
+                (":now", n(now)),
+            )?,
         ];
         let Some(reasons) = self.transact(items).await? else {
             return Ok(Claim::Claimed);
@@ -177,20 +207,13 @@ impl Ledger for DynamoLedger {
             put.condition_expression = Some("fence = :presented".into());
             put.expression_attribute_values = Some([(":presented".to_string(), s(presented))].into_iter().collect());
         }
-        let lock = Put::builder()
-            .table_name(&self.table)
-            .item("pk", Self::lock_key(&record.workload))
-            .item("runKey", s(&record.key))
-            .item("lockUntil", n(lock_until))
-            .item("expiresAt", n(record.expires_at))
-            .condition_expression("attribute_not_exists(pk) OR runKey = :key")
-            .expression_attribute_values(":key", s(&record.key))
-            .build()
-            .map_err(build_err)?;
-        match self
-            .transact(vec![run, TransactWriteItem::builder().put(lock).build()])
-            .await?
-        {
+        let lock = self.put_lock(
+            record,
+            lock_until,
+            "attribute_not_exists(pk) OR runKey = :key",
+            (":key", s(&record.key)),
+        )?;
+        match self.transact(vec![run, lock]).await? {
             None => Ok(true),
             Some(reasons) if reasons.first().cloned().flatten().as_deref() == Some("ConditionalCheckFailed") => {
                 Ok(false)
@@ -207,23 +230,46 @@ impl Ledger for DynamoLedger {
         }
     }
 
+    async fn runs(&self, workload: Option<&str>, since: u64, limit: usize) -> Result<Vec<RunRecord>, CloudError> {
+        let (index, partition, value) = match workload {
+            Some(w) => (RUNS_BY_WORKLOAD_INDEX, "workload", w),
+            None => (RUNS_BY_TIME_INDEX, "kind", RUN_KIND),
+        };
+        let mut pages = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .index_name(index)
+            .key_condition_expression("#p = :p AND #t >= :since")
+            .expression_attribute_names("#p", partition)
+            .expression_attribute_names("#t", "startedAt")
+            .expression_attribute_values(":p", s(value))
+            .expression_attribute_values(":since", n(since))
+            .scan_index_forward(false)
+            .into_paginator()
+            .send();
+        let mut runs = Vec::new();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(|e| cloud_error("dynamodb", "Query", e))?;
+            for item in page.items() {
+                let Some(json) = item.get("record").and_then(|v| v.as_s().ok()) else {
+                    continue;
+                };
+                let record: RunRecord = serde_json::from_str(json)
+                    .map_err(|e| CloudError::new("dynamodb", "Query", None, format!("unreadable run record: {e}")))?;
+                runs.push(record);
+                if runs.len() >= limit {
+                    return Ok(runs);
+                }
+            }
+        }
+        Ok(runs)
+    }
+
     async fn save(&self, record: &RunRecord, lock_until: Option<u64>) -> Result<(), CloudError> {
         let ours = "attribute_not_exists(pk) OR runKey = :key";
         let lock = match lock_until {
-            Some(until) => TransactWriteItem::builder()
-                .put(
-                    Put::builder()
-                        .table_name(&self.table)
-                        .item("pk", Self::lock_key(&record.workload))
-                        .item("runKey", s(&record.key))
-                        .item("lockUntil", n(until))
-                        .item("expiresAt", n(record.expires_at))
-                        .condition_expression(ours)
-                        .expression_attribute_values(":key", s(&record.key))
-                        .build()
-                        .map_err(build_err)?,
-                )
-                .build(),
+            Some(until) => self.put_lock(record, until, ours, (":key", s(&record.key)))?,
             None => TransactWriteItem::builder()
                 .delete(
                     Delete::builder()

@@ -30,9 +30,9 @@ pub use calendar::SsmCalendar;
 pub use dynamodb::{DynamoConfigStore, Tables};
 pub use ec2::Ec2Compute;
 pub use error::cloud_error;
-pub use ledger::DynamoLedger;
+pub use ledger::{DynamoLedger, RUNS_BY_TIME_INDEX, RUNS_BY_WORKLOAD_INDEX, RUN_KIND};
 pub use metrics::ApiCounter;
-pub use scheduler::SchedulerContinuation;
+pub use scheduler::{ScheduleReader, SchedulerContinuation};
 pub use sns::SnsNotifier;
 pub use ssm::SsmRemoteCheck;
 
@@ -162,6 +162,17 @@ impl AwsCloud {
             b = b.interceptor(c.clone());
         }
         SchedulerContinuation::new(aws_sdk_scheduler::Client::from_conf(b.build()), function_arn, role_arn)
+    }
+
+    /// Reads EventBridge Scheduler schedules in the configured region.
+    pub fn schedule_reader(&self) -> ScheduleReader {
+        let mut b = aws_sdk_scheduler::config::Builder::from(&self.base)
+            .retry_config(standard_retry())
+            .timeout_config(timeouts());
+        if let Some(c) = &self.counter {
+            b = b.interceptor(c.clone());
+        }
+        ScheduleReader::new(aws_sdk_scheduler::Client::from_conf(b.build()))
     }
 
     fn ports(&self, region: &str) -> RegionPorts {

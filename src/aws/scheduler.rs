@@ -1,4 +1,5 @@
-//! Continuations as one-time EventBridge Scheduler schedules.
+//! Continuations as one-time EventBridge Scheduler schedules, and reading a
+//! group's schedules for `orchestrator status`.
 //!
 //! Chosen over an asynchronous self-invoke because a continuation usually
 //! waits (an inter-tier delay that outlasts the invocation): a schedule at
@@ -14,6 +15,7 @@ use serde_json::Value;
 use super::cloud_error;
 use crate::error::CloudError;
 use crate::ledger::{utc_timestamp, Continuation};
+use crate::status::ScheduleInfo;
 
 /// [`Continuation`] that targets `function_arn` through `role_arn`.
 #[derive(Clone, Debug)]
@@ -70,5 +72,51 @@ impl Continuation for SchedulerContinuation {
             .await
             .map(|_| ())
             .map_err(|e| cloud_error("scheduler", "CreateSchedule", e))
+    }
+}
+
+/// Reads the schedules of a group (the CLI, with the operator's
+/// credentials; the function never lists schedules).
+#[derive(Clone, Debug)]
+pub struct ScheduleReader {
+    client: Client,
+}
+
+impl ScheduleReader {
+    /// Reads through `client`.
+    pub fn new(client: Client) -> Self {
+        Self { client }
+    }
+
+    /// Every schedule of `group` with its expression, zone, state and input.
+    pub async fn schedules(&self, group: &str) -> Result<Vec<ScheduleInfo>, CloudError> {
+        let mut names = Vec::new();
+        let mut pages = self.client.list_schedules().group_name(group).into_paginator().send();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(|e| cloud_error("scheduler", "ListSchedules", e))?;
+            names.extend(page.schedules().iter().filter_map(|s| s.name().map(str::to_string)));
+        }
+        let mut schedules = Vec::with_capacity(names.len());
+        for name in names {
+            let s = self
+                .client
+                .get_schedule()
+                .group_name(group)
+                .name(&name)
+                .send()
+                .await
+                .map_err(|e| cloud_error("scheduler", "GetSchedule", e))?;
+            schedules.push(ScheduleInfo {
+                name,
+                expression: s.schedule_expression().unwrap_or_default().to_string(),
+                timezone: s.schedule_expression_timezone().map(str::to_string),
+                state: s
+                    .state()
+                    .map(|x| x.as_str().to_string())
+                    .unwrap_or_else(|| "ENABLED".into()),
+                input: s.target().and_then(|t| t.input()).map(str::to_string),
+            });
+        }
+        Ok(schedules)
     }
 }

@@ -1,5 +1,6 @@
 //! The CLI: the seed's `Orchestrator.py` flags on the same library as the
-//! Lambda function, plus `plan` and `config` subcommands.
+//! Lambda function, plus `plan`, `config`, `override`, `runs` and `status`
+//! subcommands.
 //!
 //! Exit codes: 0 done (or dry run / kill switch), 1 refused (bad input,
 //! invalid configuration, unreachable service; nothing was touched),
@@ -18,6 +19,7 @@ use ec2_tier_scheduler::orchestrator::{self, RunReport, RunRequest, Settings};
 use ec2_tier_scheduler::plan::Action;
 use ec2_tier_scheduler::ports::Cloud;
 use ec2_tier_scheduler::summary::RunStatus;
+use ec2_tier_scheduler::timeline::{Estimates, Timeline};
 
 const LOG_LEVELS: [&str; 6] = ["critical", "error", "warning", "info", "debug", "notset"];
 
@@ -82,10 +84,85 @@ struct RunArgs {
     timeout: u64,
 }
 
+#[derive(Args, Debug)]
+struct PlanArgs {
+    #[command(flatten)]
+    target: Target,
+    /// Also draw the plan as a timeline with estimated durations (SVG)
+    #[arg(long, value_name = "FILE")]
+    svg: Option<std::path::PathBuf>,
+}
+
+#[derive(Args, Debug, Clone)]
+struct LedgerArg {
+    /// The run ledger table (the stack's RunLedgerTableName output)
+    #[arg(long = "ledger-table", env = "RUN_LEDGER_TABLE")]
+    ledger_table: Option<String>,
+}
+
+#[derive(Subcommand, Debug)]
+enum RunsCommand {
+    /// Runs recorded in the ledger, newest first
+    List {
+        /// Only this workload's runs
+        #[arg(short = 'w', long = "workloadIdentifier")]
+        workload: Option<String>,
+        /// How far back (e.g. 7d, 12h, 90m)
+        #[arg(long, default_value = "7d")]
+        since: String,
+        /// At most this many runs
+        #[arg(long, default_value_t = 50)]
+        limit: usize,
+        #[command(flatten)]
+        ledger: LedgerArg,
+        /// Print JSON instead of a table
+        #[arg(long)]
+        json: bool,
+    },
+    /// One run: its invocations, tiers, steps, delays and failures
+    Show {
+        /// The run's key, or the short id `runs list` prints
+        run: String,
+        #[command(flatten)]
+        ledger: LedgerArg,
+        /// Print the ledger record as JSON
+        #[arg(long)]
+        json: bool,
+        /// Also draw the run as a timeline (SVG)
+        #[arg(long, value_name = "FILE")]
+        svg: Option<std::path::PathBuf>,
+    },
+}
+
+#[derive(Args, Debug)]
+struct StatusArgs {
+    /// Workload Identifier
+    #[arg(short = 'w', long = "workloadIdentifier")]
+    workload: String,
+    /// Region of the configuration tables
+    #[arg(short = 'r', long = "dynamoDBRegion")]
+    region: String,
+    #[command(flatten)]
+    ledger: LedgerArg,
+    /// The stack's schedule group (its ScheduleGroupName output), for the next runs
+    #[arg(long = "schedule-group", env = "SCHEDULE_GROUP_NAME")]
+    schedule_group: Option<String>,
+    /// Print JSON instead of text
+    #[arg(long)]
+    json: bool,
+}
+
 #[derive(Subcommand, Debug)]
 enum Command {
     /// Print the ordered plan; makes no mutating call
-    Plan(Target),
+    Plan(PlanArgs),
+    /// What the scheduler did: the runs recorded in the ledger
+    Runs {
+        #[command(subcommand)]
+        command: RunsCommand,
+    },
+    /// What state a workload is in: per tier, overrides, last and next runs
+    Status(StatusArgs),
     /// Validate, import and export workload documents
     Config {
         #[command(subcommand)]
@@ -186,14 +263,16 @@ enum ExportFormat {
 async fn main() -> ExitCode {
     let cli = Cli::parse();
     let level = match &cli.command {
-        Some(Command::Plan(t)) => t.loglevel.clone(),
+        Some(Command::Plan(p)) => p.target.loglevel.clone(),
         _ => cli.run.target.loglevel.clone(),
     };
     ec2_tier_scheduler::telemetry::init_cli(&level);
     match cli.command {
         Some(Command::Config { command }) => config_command(command).await,
         Some(Command::Override { command }) => override_command(command).await,
-        Some(Command::Plan(target)) => plan_command(target).await,
+        Some(Command::Plan(args)) => plan_command(args).await,
+        Some(Command::Runs { command }) => runs_command(command).await,
+        Some(Command::Status(args)) => status_command(args).await,
         None => run_command(cli.run).await,
     }
 }
@@ -389,7 +468,8 @@ fn refused(e: &dyn std::fmt::Display) -> ExitCode {
     ExitCode::FAILURE
 }
 
-async fn plan_command(target: Target) -> ExitCode {
+async fn plan_command(args: PlanArgs) -> ExitCode {
+    let PlanArgs { target, svg } = args;
     let action = match target.action.parse::<Action>() {
         Ok(a) => a,
         Err(e) => return usage_error(&format!("-a/--action: {e}")),
@@ -405,6 +485,12 @@ async fn plan_command(target: Target) -> ExitCode {
                 println!("{}", serde_json::to_string_pretty(&plan).expect("plan serialises"));
             } else {
                 print!("{}", plan.to_table());
+            }
+            if let Some(path) = svg {
+                let timeline = Timeline::of_plan(&plan, &Estimates::typical(plan.action));
+                if let Err(e) = write_svg(&path, &timeline) {
+                    return refused(&e);
+                }
             }
             ExitCode::SUCCESS
         }
@@ -693,4 +779,169 @@ async fn override_command(command: OverrideCommand) -> ExitCode {
             ExitCode::SUCCESS
         }
     }
+}
+
+/// Writes a timeline as SVG and says where (on stderr: stdout may be JSON).
+fn write_svg(path: &std::path::Path, timeline: &Timeline) -> Result<(), String> {
+    std::fs::write(path, timeline.to_svg()).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+    eprintln!("timeline written to {}", path.display());
+    Ok(())
+}
+
+/// Runs are kept 30 days (the ledger's TTL); a short id is looked up among them.
+const RECORD_DAYS: u64 = 31;
+
+fn ledger_or_usage(cloud: &AwsCloud, ledger: &LedgerArg) -> Result<ec2_tier_scheduler::aws::DynamoLedger, ExitCode> {
+    match &ledger.ledger_table {
+        Some(table) => Ok(cloud.ledger(table)),
+        None => Err(usage_error(
+            "the run ledger is needed: --ledger-table or RUN_LEDGER_TABLE (the stack's RunLedgerTableName output)",
+        )),
+    }
+}
+
+async fn runs_command(command: RunsCommand) -> ExitCode {
+    use ec2_tier_scheduler::history::{self, RunRow};
+    let cloud = cloud().await;
+    let now = ec2_tier_scheduler::ledger::epoch_now();
+    match command {
+        RunsCommand::List {
+            workload,
+            since,
+            limit,
+            ledger,
+            json,
+        } => {
+            let ledger = match ledger_or_usage(&cloud, &ledger) {
+                Ok(l) => l,
+                Err(code) => return code,
+            };
+            let Some(span) = ec2_tier_scheduler::override_tag::parse_span(&since) else {
+                return usage_error("--since takes a span such as 7d, 12h or 90m");
+            };
+            let runs = match ledger.runs(workload.as_deref(), now.saturating_sub(span), limit).await {
+                Ok(runs) => runs,
+                Err(e) => return refused(&e),
+            };
+            if json {
+                let rows: Vec<RunRow> = runs.iter().map(RunRow::of).collect();
+                println!("{}", serde_json::to_string_pretty(&rows).expect("rows serialise"));
+            } else if runs.is_empty() {
+                println!(
+                    "no runs{} since {} UTC",
+                    workload.map(|w| format!(" of {w}")).unwrap_or_default(),
+                    history::show_time(now.saturating_sub(span))
+                );
+            } else {
+                print!("{}", history::list_table(&runs));
+            }
+            ExitCode::SUCCESS
+        }
+        RunsCommand::Show { run, ledger, json, svg } => {
+            let ledger = match ledger_or_usage(&cloud, &ledger) {
+                Ok(l) => l,
+                Err(code) => return code,
+            };
+            let record = match find_run(&ledger, &run, now).await {
+                Ok(r) => r,
+                Err(e) => return refused(&e),
+            };
+            if json {
+                println!("{}", serde_json::to_string_pretty(&record).expect("record serialises"));
+            } else {
+                print!("{}", history::show_text(&record));
+            }
+            if let Some(path) = svg {
+                if let Err(e) = write_svg(&path, &Timeline::of_run(&record)) {
+                    return refused(&e);
+                }
+            }
+            ExitCode::SUCCESS
+        }
+    }
+}
+
+/// A run by key, or by the short id `runs list` prints.
+async fn find_run(ledger: &dyn Ledger, run: &str, now: u64) -> Result<ec2_tier_scheduler::ledger::RunRecord, String> {
+    if let Some(record) = ledger.load(run).await.map_err(|e| e.to_string())? {
+        return Ok(record);
+    }
+    let short = run.len() == 8 && run.chars().all(|c| c.is_ascii_hexdigit());
+    if short {
+        let recent = ledger
+            .runs(None, now.saturating_sub(RECORD_DAYS * 86_400), usize::MAX)
+            .await
+            .map_err(|e| e.to_string())?;
+        let mut found: Vec<_> = recent
+            .into_iter()
+            .filter(|r| ec2_tier_scheduler::history::short_id(&r.key) == run.to_ascii_lowercase())
+            .collect();
+        match found.len() {
+            1 => return Ok(found.remove(0)),
+            0 => {}
+            n => return Err(format!("{n} runs have the id {run}: give the key")),
+        }
+    }
+    Err(format!(
+        "no run {run:?} in the ledger (runs are kept {} days)",
+        RECORD_DAYS - 1
+    ))
+}
+
+async fn status_command(args: StatusArgs) -> ExitCode {
+    use ec2_tier_scheduler::history::RunRow;
+    use ec2_tier_scheduler::ports::StateLookup;
+    use ec2_tier_scheduler::status::{next_runs, WorkloadStatus};
+    let cloud = cloud().await;
+    let now = ec2_tier_scheduler::ledger::epoch_now();
+    let (config, _, instances) = match orchestrator::workload_instances(&cloud, &args.workload, &args.region).await {
+        Ok(found) => found,
+        Err(e) => return refused(&e),
+    };
+    let mut status = WorkloadStatus::new(&config, &instances, now);
+    match cloud.config_store(&args.region).load_state(&args.workload).await {
+        Ok(StateLookup::Found(state)) => {
+            status.last_action = Some(format!(
+                "last action {} at {}{}",
+                state.last_action_type,
+                state.last_action_time,
+                state.profile.map(|p| format!(" (profile {p})")).unwrap_or_default()
+            ))
+        }
+        Ok(_) => {}
+        Err(e) => eprintln!("warning: WorkloadState not read: {e}"),
+    }
+    match &args.ledger.ledger_table {
+        Some(table) => {
+            let since = now.saturating_sub(RECORD_DAYS * 86_400);
+            match cloud.ledger(table).runs(Some(&args.workload), since, 200).await {
+                Ok(runs) => {
+                    for action in [Action::Stop, Action::Start] {
+                        if let Some(r) = runs.iter().find(|r| r.action == action) {
+                            status.last_runs.push(RunRow::of(r));
+                        }
+                    }
+                    status.last_runs.sort_by_key(|r| std::cmp::Reverse(r.started_at));
+                }
+                Err(e) => return refused(&e),
+            }
+        }
+        None => status.runs_note = Some("unknown: no --ledger-table / RUN_LEDGER_TABLE".into()),
+    }
+    match &args.schedule_group {
+        Some(group) => match cloud.schedule_reader().schedules(group).await {
+            Ok(schedules) => status.next_runs = next_runs(&args.workload, &schedules, now, 2),
+            Err(e) => return refused(&e),
+        },
+        None => {
+            status.schedule_note =
+                Some("unknown: no --schedule-group / SCHEDULE_GROUP_NAME (the stack's ScheduleGroupName output)".into())
+        }
+    }
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&status).expect("status serialises"));
+    } else {
+        print!("{}", status.to_text());
+    }
+    ExitCode::SUCCESS
 }

@@ -232,3 +232,50 @@ async fn change_calendar_states_and_errors_are_read_from_ssm() {
     let err = calendar.state(&names).await.unwrap_err();
     assert_eq!(err.code.as_deref(), Some("InvalidDocument"));
 }
+
+#[tokio::test]
+async fn throttled_attempts_are_counted_for_the_throttles_metric() {
+    use aws_sdk_ec2::operation::start_instances::StartInstancesOutput;
+    use ec2_tier_scheduler::aws::ApiCounter;
+    let throttled = "<Response><Errors><Error><Code>RequestLimitExceeded</Code><Message>slow down</Message></Error></Errors></Response>";
+    let throttled_then_ok = mock!(aws_sdk_ec2::Client::start_instances)
+        .sequence()
+        .http_status(503, Some(throttled.into()))
+        .times(2)
+        .output(|| StartInstancesOutput::builder().build())
+        .build();
+    let denied = mock!(aws_sdk_ec2::Client::start_instances)
+        .sequence()
+        .http_status(
+            403,
+            Some("<Response><Errors><Error><Code>UnauthorizedOperation</Code></Error></Errors></Response>".into()),
+        )
+        .build();
+    let counter = ApiCounter::new();
+    let conf = aws_sdk_ec2::Config::builder()
+        .behavior_version(BehaviorVersion::latest())
+        .region(Region::new("us-west-2"))
+        .credentials_provider(Credentials::new("a", "b", None, None, "test"))
+        .http_client(create_mock_http_client())
+        // Standard retry with a short backoff: what is counted does not
+        // depend on the policy, and the test need not wait.
+        .retry_config(
+            aws_sdk_ec2::config::retry::RetryConfig::standard()
+                .with_max_attempts(3)
+                .with_initial_backoff(std::time::Duration::from_millis(1)),
+        )
+        .interceptor(interceptor(&[&throttled_then_ok, &denied]))
+        .interceptor(counter.clone())
+        .build();
+    let compute = Ec2Compute::new(aws_sdk_ec2::Client::from_conf(conf));
+    compute.start(&["i-1".to_string()]).await.expect("retried to success");
+    assert_eq!(
+        counter.throttles(),
+        2,
+        "both throttled attempts, though the SDK retried them"
+    );
+    assert_eq!(counter.count("EC2", "StartInstances"), 1, "one call");
+    let err = compute.start(&["i-1".to_string()]).await.unwrap_err();
+    assert_eq!(err.code.as_deref(), Some("UnauthorizedOperation"));
+    assert_eq!(counter.throttles(), 2, "other errors are not throttles");
+}

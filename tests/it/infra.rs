@@ -429,6 +429,21 @@ const NOT_GRANTED: &[(&str, &str, &str)] = &[
         "DeleteTags",
         "`override clear` (CLI, operator's credentials); the function only reads override tags",
     ),
+    (
+        "src/aws/ledger.rs",
+        "Query",
+        "`runs list`, `runs show` and `status` (CLI, operator's credentials); the function never lists runs",
+    ),
+    (
+        "src/aws/scheduler.rs",
+        "ListSchedules",
+        "`status` reads the next runs (CLI, operator's credentials); the function only creates continuations",
+    ),
+    (
+        "src/aws/scheduler.rs",
+        "GetSchedule",
+        "`status` reads the next runs (CLI, operator's credentials); the function only creates continuations",
+    ),
 ];
 
 /// TransactWriteItems request items and the action each is authorised as.
@@ -1192,4 +1207,151 @@ fn function_reads_and_writes_the_workload_state_table() {
     }
     actions.sort();
     assert_eq!(actions, ["dynamodb:GetItem", "dynamodb:PutItem"]);
+}
+
+/// The `!Sub` string of a resource property, with every `${...}` replaced
+/// by a plain word (enough to parse what it builds).
+fn sub_text(value: &Value) -> String {
+    let mut found = Vec::new();
+    subs(value, &mut found);
+    let mut text = found.into_iter().next().expect("a !Sub");
+    while let Some(start) = text.find("${") {
+        let end = start + text[start..].find('}').unwrap();
+        let name = text[start + 2..end].replace(['.', ':'], "_");
+        text.replace_range(start..=end, &name);
+    }
+    text
+}
+
+#[test]
+fn the_run_ledger_indexes_are_the_ones_the_cli_queries() {
+    use ec2_tier_scheduler::aws::{RUNS_BY_TIME_INDEX, RUNS_BY_WORKLOAD_INDEX};
+    let t = template("template.yaml");
+    let table = &t["Resources"]["RunLedgerTable"]["Properties"];
+    let types: Vec<(String, String)> = table["AttributeDefinitions"]
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .map(|a| {
+            (
+                a["AttributeName"].as_str().unwrap().into(),
+                a["AttributeType"].as_str().unwrap().into(),
+            )
+        })
+        .collect();
+    for (name, kind) in [("pk", "S"), ("workload", "S"), ("kind", "S"), ("startedAt", "N")] {
+        assert!(
+            types.contains(&(name.into(), kind.into())),
+            "{name} {kind} in {types:?}"
+        );
+    }
+    let indexes: Vec<(String, Vec<String>, String)> = table["GlobalSecondaryIndexes"]
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .map(|i| {
+            (
+                i["IndexName"].as_str().unwrap().into(),
+                i["KeySchema"]
+                    .as_sequence()
+                    .unwrap()
+                    .iter()
+                    .map(|k| {
+                        format!(
+                            "{} {}",
+                            k["AttributeName"].as_str().unwrap(),
+                            k["KeyType"].as_str().unwrap()
+                        )
+                    })
+                    .collect(),
+                i["Projection"]["ProjectionType"].as_str().unwrap().into(),
+            )
+        })
+        .collect();
+    let want = |name: &str, hash: &str| {
+        (
+            name.to_string(),
+            vec![format!("{hash} HASH"), "startedAt RANGE".into()],
+            "ALL".to_string(),
+        )
+    };
+    assert_eq!(
+        indexes,
+        [
+            want(RUNS_BY_WORKLOAD_INDEX, "workload"),
+            want(RUNS_BY_TIME_INDEX, "kind")
+        ]
+    );
+}
+
+#[test]
+fn the_dashboard_and_the_alarm_read_the_metrics_runs_write() {
+    use ec2_tier_scheduler::metrics::{DEFAULT_NAMESPACE, DIMENSIONS, METRICS};
+    let t = template("template.yaml");
+    let names: Vec<&str> = METRICS.iter().map(|(n, _)| *n).collect();
+    assert_eq!(
+        t["Parameters"]["MetricsNamespace"]["Default"].as_str(),
+        Some(DEFAULT_NAMESPACE)
+    );
+    let env = &t["Resources"]["SchedulerFunction"]["Properties"]["Environment"]["Variables"];
+    assert_eq!(ref_target(&env["METRICS_NAMESPACE"]), Some("MetricsNamespace"));
+
+    // The alarm: failed instances of any workload, the dimensionless metric.
+    let alarm = &t["Resources"]["FailedInstancesAlarm"]["Properties"];
+    assert_eq!(ref_target(&alarm["Namespace"]), Some("MetricsNamespace"));
+    assert_eq!(alarm["MetricName"].as_str(), Some("InstancesFailed"));
+    assert!(alarm.get("Dimensions").is_none(), "every workload: no dimensions");
+    assert_eq!(alarm["Threshold"].as_i64(), Some(0));
+    assert_eq!(alarm["ComparisonOperator"].as_str(), Some("GreaterThanThreshold"));
+    assert!(alarm["AlarmName"]
+        .as_str()
+        .is_none_or(|n| n.starts_with("${AWS::StackName}-")));
+
+    // The dashboard body is JSON once substituted; every metric it searches
+    // for is one the runs write, under the Workload/Action dimensions.
+    let body = sub_text(&t["Resources"]["OperationsDashboard"]["Properties"]["DashboardBody"]);
+    let dashboard: serde_json::Value = serde_json::from_str(&body).unwrap_or_else(|e| panic!("{e}:\n{body}"));
+    let widgets = dashboard["widgets"].as_array().unwrap();
+    let mut searched = Vec::new();
+    for w in widgets {
+        for series in w["properties"]["metrics"].as_array().into_iter().flatten() {
+            let expression = series[0]["expression"].as_str().unwrap();
+            assert!(
+                expression.contains(&format!("{{\"MetricsNamespace\",{}}}", DIMENSIONS.join(","))),
+                "{expression}"
+            );
+            // The quoted words: the namespace, then the metric names.
+            searched.extend(
+                expression
+                    .split('"')
+                    .skip(1)
+                    .step_by(2)
+                    .filter(|w| *w != "MetricsNamespace")
+                    .map(str::to_string),
+            );
+        }
+    }
+    for name in &searched {
+        assert!(
+            names.contains(&name.as_str()),
+            "the dashboard searches {name}, which no run writes"
+        );
+    }
+    for name in names {
+        assert!(
+            searched.iter().any(|s| s == name),
+            "{name} is written but not on the dashboard"
+        );
+    }
+    let query = widgets
+        .iter()
+        .find_map(|w| w["properties"]["query"].as_str())
+        .expect("a Logs Insights widget");
+    assert!(query.starts_with("SOURCE 'FunctionLogGroup'") && query.contains("filter InstancesFailed > 0"));
+    assert!(query.contains("runKey"), "{query}");
+    let alarms = widgets
+        .iter()
+        .find_map(|w| w["properties"]["alarms"].as_array())
+        .expect("an alarm widget");
+    assert!(alarms.iter().any(|a| a == "FailedInstancesAlarm_Arn"), "{alarms:?}");
 }

@@ -14,6 +14,7 @@ mod moto_migration;
 mod moto_override;
 mod moto_safety;
 mod moto_scaling;
+mod observability;
 mod orchestrator;
 mod overrides;
 mod readiness;

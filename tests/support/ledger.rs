@@ -122,6 +122,19 @@ impl Ledger for FakeLedger {
         s.writes += 1;
         Ok(true)
     }
+
+    async fn runs(&self, workload: Option<&str>, since: u64, limit: usize) -> Result<Vec<RunRecord>, CloudError> {
+        let mut runs: Vec<RunRecord> = self
+            .lock()
+            .records
+            .values()
+            .filter(|r| workload.is_none_or(|w| r.workload == w) && r.started_at >= since)
+            .cloned()
+            .collect();
+        runs.sort_by(|a, b| b.started_at.cmp(&a.started_at).then_with(|| b.key.cmp(&a.key)));
+        runs.truncate(limit);
+        Ok(runs)
+    }
 }
 
 impl FakeLedger {

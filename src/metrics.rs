@@ -1,0 +1,154 @@
+//! What each run reports to CloudWatch, without a CloudWatch call: one
+//! Embedded Metric Format (EMF) line per invocation on stdout, which
+//! CloudWatch Logs turns into metrics (namespace `METRICS_NAMESPACE`,
+//! dimensions Workload and Action, and the same metrics without dimensions
+//! so one alarm covers every workload).
+//!
+//! A small module rather than a crate: the maintained EMF crates are
+//! exporters for the `metrics` facade with a global recorder, which fits a
+//! service emitting counters as it goes, not one line summing up a run.
+//! Only the Lambda function emits; the CLI prints its own report.
+
+use serde_json::{json, Map, Value};
+
+use crate::handler::Outcome;
+use crate::summary::RunStatus;
+
+/// The namespace when `METRICS_NAMESPACE` is not set.
+pub const DEFAULT_NAMESPACE: &str = "Ec2TierScheduler";
+
+/// The dimensions of every metric.
+pub const DIMENSIONS: [&str; 2] = ["Workload", "Action"];
+
+/// Each metric and its CloudWatch unit. Counts add up over a run's
+/// invocations (a continuation reports only what it did itself).
+pub const METRICS: [(&str, &str); 9] = [
+    ("InstancesActed", "Count"),
+    ("InstancesSkipped", "Count"),
+    ("InstancesBypassed", "Count"),
+    ("InstancesFailed", "Count"),
+    ("InstancesNotDone", "Count"),
+    // This invocation's working time, not the waits between invocations.
+    ("RunDuration", "Milliseconds"),
+    ("GateWait", "Milliseconds"),
+    // Throttled AWS responses seen, the SDK's own retries included.
+    ("Throttles", "Count"),
+    // 1 when this invocation handed over to a continuation.
+    ("Continuations", "Count"),
+];
+
+/// Failed instance ids carried in the line (a log field, not a metric).
+const FAILED_IDS_KEPT: usize = 20;
+
+/// `METRICS_NAMESPACE`, or [`DEFAULT_NAMESPACE`] when it is unset or not a
+/// namespace CloudWatch accepts (1 to 255 characters, not `AWS/...`).
+pub fn namespace_from_env() -> String {
+    match std::env::var("METRICS_NAMESPACE") {
+        Ok(ns) if valid_namespace(&ns) => ns,
+        Ok(ns) if !ns.is_empty() => {
+            tracing::warn!(namespace = %ns, "METRICS_NAMESPACE is not a valid CloudWatch namespace; using {DEFAULT_NAMESPACE}");
+            DEFAULT_NAMESPACE.into()
+        }
+        _ => DEFAULT_NAMESPACE.into(),
+    }
+}
+
+fn valid_namespace(ns: &str) -> bool {
+    !ns.is_empty()
+        && ns.len() <= 255
+        && !ns.starts_with("AWS/")
+        && ns.chars().all(|c| c.is_ascii_alphanumeric() || ".-_/#: ".contains(c))
+}
+
+/// The EMF line of a delivery that ran (not of a dry run or a duplicate,
+/// which change nothing). `throttles` is what this invocation saw;
+/// `timestamp_ms` is the metrics' time, milliseconds since the epoch.
+pub fn for_outcome(namespace: &str, outcome: &Outcome, throttles: u64, timestamp_ms: u64) -> Option<String> {
+    let Outcome::Ran {
+        report,
+        key,
+        invocation,
+        ..
+    } = outcome
+    else {
+        return None;
+    };
+    let summary = &report.summary;
+    if summary.dry_run {
+        return None;
+    }
+    let [acted, skipped, bypassed, failed, not_done] = summary.totals();
+    let carried: usize = report
+        .plan
+        .groups
+        .iter()
+        .flat_map(|g| &g.tiers)
+        .map(|t| t.carried_over())
+        .sum();
+    let gate_wait: u64 = summary
+        .tiers
+        .iter()
+        .filter_map(|t| t.gate.as_ref())
+        .map(|g| g.waited_ms)
+        .sum();
+    let values: [u64; 9] = [
+        acted as u64,
+        skipped.saturating_sub(carried) as u64,
+        bypassed as u64,
+        failed as u64,
+        not_done as u64,
+        summary.duration_ms,
+        gate_wait,
+        throttles,
+        u64::from(summary.status == RunStatus::Continuing),
+    ];
+    let failed_ids: Vec<&str> = summary
+        .tiers
+        .iter()
+        .flat_map(|t| &t.failed)
+        .take(FAILED_IDS_KEPT)
+        .map(|f| f.id.as_str())
+        .collect();
+    let mut line = Map::new();
+    line.insert(
+        "_aws".into(),
+        json!({
+            "Timestamp": timestamp_ms,
+            "CloudWatchMetrics": [{
+                "Namespace": namespace,
+                "Dimensions": [DIMENSIONS, []],
+                "Metrics": METRICS.iter().map(|(name, unit)| json!({"Name": name, "Unit": unit})).collect::<Vec<_>>(),
+            }],
+        }),
+    );
+    line.insert("Workload".into(), json!(summary.workload));
+    line.insert("Action".into(), json!(summary.action.to_string()));
+    for ((name, _), value) in METRICS.iter().zip(values) {
+        line.insert((*name).into(), json!(value));
+    }
+    // Log fields for Logs Insights (the dashboard's failed runs).
+    line.insert(
+        "status".into(),
+        serde_json::to_value(summary.status).unwrap_or(Value::Null),
+    );
+    line.insert("runKey".into(), json!(key));
+    line.insert("invocation".into(), json!(invocation));
+    if !failed_ids.is_empty() {
+        line.insert("failedInstances".into(), json!(failed_ids));
+    }
+    Some(Value::Object(line).to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn namespaces_cloudwatch_refuses_fall_back() {
+        assert!(valid_namespace("Ec2TierScheduler"));
+        assert!(valid_namespace("Team/ops-scheduler"));
+        assert!(!valid_namespace("AWS/EC2"));
+        assert!(!valid_namespace(""));
+        assert!(!valid_namespace("bad\"quote"));
+    }
+}

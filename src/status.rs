@@ -1,0 +1,348 @@
+//! What state a workload is in now: per tier, how many instances run, are
+//! stopped or in transition and which overrides are in force; its last runs
+//! (from the ledger) and its next scheduled runs (from EventBridge
+//! Scheduler). Pure: the CLI gathers the facts and renders this.
+
+use serde::Serialize;
+
+use crate::config::WorkloadConfig;
+use crate::cron::{self, Expression};
+use crate::event::SchedulerEvent;
+use crate::history::{show_time, RunRow};
+use crate::instance::{Instance, InstanceState};
+use crate::override_tag::{self, TagVerdict};
+use crate::plan::Action;
+use crate::timezone;
+
+/// One EventBridge Scheduler schedule, as `GetSchedule` returns it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ScheduleInfo {
+    /// Its name.
+    pub name: String,
+    /// `cron(...)`, `rate(...)` or `at(...)`.
+    pub expression: String,
+    /// `ScheduleExpressionTimezone` (UTC when absent).
+    pub timezone: Option<String>,
+    /// `ENABLED` or `DISABLED`.
+    pub state: String,
+    /// The target's input (the event).
+    pub input: Option<String>,
+}
+
+/// A tier's instances now.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TierStatus {
+    /// TierTagValue.
+    pub tier: String,
+    /// Running.
+    pub running: usize,
+    /// Stopped.
+    pub stopped: usize,
+    /// Pending, stopping or shutting down.
+    pub in_transition: usize,
+    /// Override tags in force now, one line per instance.
+    pub overrides: Vec<String>,
+    /// The override file checked before each Stop, if any.
+    pub override_file: Option<String>,
+}
+
+/// When a workload's schedule fires next.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct NextRun {
+    /// Stop or Start.
+    pub action: Action,
+    /// The schedule.
+    pub schedule: String,
+    /// Its expression and zone, as configured.
+    pub expression: String,
+    /// The zone.
+    pub timezone: String,
+    /// The next times, seconds since the epoch (UTC).
+    pub at: Vec<u64>,
+    /// Why there is no time, or what it is (a continuation of a run).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+}
+
+/// A workload's state now.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct WorkloadStatus {
+    /// SpecName.
+    pub workload: String,
+    /// WorkloadRegion.
+    pub region: String,
+    /// `DisableAllSchedulingActions` is on.
+    pub scheduling_disabled: bool,
+    /// The tiers, in Start order.
+    pub tiers: Vec<TierStatus>,
+    /// Instances whose tier tag names no configured tier.
+    pub unmatched: usize,
+    /// The WorkloadState row, when there is one.
+    pub last_action: Option<String>,
+    /// The latest run of each action, from the ledger.
+    pub last_runs: Vec<RunRow>,
+    /// Why the last runs are unknown (no ledger given).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub runs_note: Option<String>,
+    /// The next scheduled runs, soonest first.
+    pub next_runs: Vec<NextRun>,
+    /// Why the next runs are unknown (no schedule group given).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub schedule_note: Option<String>,
+}
+
+impl WorkloadStatus {
+    /// The tiers' instances and overrides at `now` (seconds since the epoch).
+    pub fn new(config: &WorkloadConfig, instances: &[Instance], now: u64) -> Self {
+        let mut tiers: Vec<&crate::config::TierSpec> = config.tiers.iter().collect();
+        tiers.sort_by_key(|t| t.start.as_ref().map_or(u64::MAX, |s| s.sequence));
+        let tiers: Vec<TierStatus> = tiers
+            .into_iter()
+            .map(|spec| {
+                let mine: Vec<&Instance> = instances.iter().filter(|i| i.tier == spec.name).collect();
+                let count = |f: &dyn Fn(InstanceState) -> bool| mine.iter().filter(|i| f(i.state)).count();
+                let mut overrides = Vec::new();
+                for i in &mine {
+                    let Some((value, reason)) = &i.override_tag else {
+                        continue;
+                    };
+                    for action in [Action::Stop, Action::Start] {
+                        if let TagVerdict::Keep(why) =
+                            override_tag::verdict(Some(value), reason.as_deref(), action, now)
+                        {
+                            overrides.push(format!("{} {why}", i.id));
+                        }
+                    }
+                }
+                TierStatus {
+                    tier: spec.name.clone(),
+                    running: count(&|s| s == InstanceState::Running),
+                    stopped: count(&|s| s == InstanceState::Stopped),
+                    in_transition: count(&|s| {
+                        matches!(
+                            s,
+                            InstanceState::Pending | InstanceState::Stopping | InstanceState::ShuttingDown
+                        )
+                    }),
+                    overrides,
+                    override_file: spec
+                        .stop
+                        .as_ref()
+                        .and_then(|s| s.override_check.as_ref())
+                        .map(|c| c.path().to_string()),
+                }
+            })
+            .collect();
+        let unmatched = instances
+            .iter()
+            .filter(|i| !config.tiers.iter().any(|t| t.name == i.tier))
+            .count();
+        Self {
+            workload: config.workload.spec_name.clone(),
+            region: config.workload.region.clone(),
+            scheduling_disabled: config.workload.scheduling_disabled,
+            tiers,
+            unmatched,
+            last_action: None,
+            last_runs: Vec::new(),
+            runs_note: None,
+            next_runs: Vec::new(),
+            schedule_note: None,
+        }
+    }
+
+    /// Renders the status for a terminal.
+    pub fn to_text(&self) -> String {
+        let mut out = format!("Workload {} in {}\n", self.workload, self.region);
+        if self.scheduling_disabled {
+            out.push_str("DISABLED: DisableAllSchedulingActions is on; runs do nothing\n");
+        }
+        let mut rows = vec![["TIER", "RUNNING", "STOPPED", "IN TRANSITION", "OVERRIDES IN FORCE"]
+            .map(String::from)
+            .to_vec()];
+        for t in &self.tiers {
+            let mut overrides = t.overrides.clone();
+            if let Some(file) = &t.override_file {
+                overrides.push(format!("file {file} checked at each Stop"));
+            }
+            rows.push(vec![
+                t.tier.clone(),
+                t.running.to_string(),
+                t.stopped.to_string(),
+                t.in_transition.to_string(),
+                if overrides.is_empty() {
+                    "-".into()
+                } else {
+                    overrides.join("; ")
+                },
+            ]);
+        }
+        out.push_str(&crate::table::render(&rows));
+        if self.unmatched > 0 {
+            out.push_str(&format!("{} instance(s) in no configured tier\n", self.unmatched));
+        }
+        if let Some(state) = &self.last_action {
+            out.push_str(&format!("WorkloadState: {state}\n"));
+        }
+        out.push_str("\nLast runs:\n");
+        if let Some(note) = &self.runs_note {
+            out.push_str(&format!("  {note}\n"));
+        } else if self.last_runs.is_empty() {
+            out.push_str("  none in the run ledger\n");
+        }
+        for r in &self.last_runs {
+            out.push_str(&format!(
+                "  {:<5} {} UTC  {}  took {}  acted/failed/bypassed {}/{}/{}  run {} ({})\n",
+                r.action,
+                show_time(r.started_at),
+                r.status,
+                r.took_ms.map_or_else(|| "-".into(), crate::history::show_ms),
+                r.counts.acted,
+                r.counts.failed,
+                r.counts.bypassed,
+                r.id,
+                r.requested_by.as_deref().unwrap_or("-")
+            ));
+        }
+        out.push_str("\nNext scheduled runs:\n");
+        if let Some(note) = &self.schedule_note {
+            out.push_str(&format!("  {note}\n"));
+        } else if self.next_runs.is_empty() {
+            out.push_str("  no schedule of this workload in the schedule group\n");
+        }
+        for n in &self.next_runs {
+            let when = match n.at.first() {
+                Some(at) => {
+                    let more: Vec<String> = n.at[1..].iter().map(|t| show_time(*t)).collect();
+                    let more = if more.is_empty() {
+                        String::new()
+                    } else {
+                        format!(", then {}", more.join(", "))
+                    };
+                    format!("{} UTC{more}", show_time(*at))
+                }
+                None => "-".into(),
+            };
+            out.push_str(&format!(
+                "  {:<5} {when}  ({}: {} {}){}\n",
+                n.action.to_string(),
+                n.schedule,
+                n.expression,
+                n.timezone,
+                n.note.as_ref().map(|x| format!(" {x}")).unwrap_or_default()
+            ));
+        }
+        out
+    }
+}
+
+/// The next runs of `workload` among `schedules`: those whose input is an
+/// event for it (continuations included), each with its next `count` times
+/// after `now`, soonest first.
+pub fn next_runs(workload: &str, schedules: &[ScheduleInfo], now: u64, count: usize) -> Vec<NextRun> {
+    let mut runs: Vec<NextRun> = Vec::new();
+    for s in schedules {
+        let Some(event) = s.input.as_deref().and_then(|i| SchedulerEvent::from_json(i).ok()) else {
+            continue;
+        };
+        if event.workload_identifier != workload {
+            continue;
+        }
+        let tz = s.timezone.clone().unwrap_or_else(|| "UTC".into());
+        let mut run = NextRun {
+            action: event.action,
+            schedule: s.name.clone(),
+            expression: s.expression.clone(),
+            timezone: tz.clone(),
+            at: Vec::new(),
+            note: event
+                .continue_run
+                .as_ref()
+                .map(|key| format!("continuation of run {key}")),
+        };
+        if s.state != "ENABLED" {
+            run.note = Some(
+                format!("{} (schedule {})", run.note.unwrap_or_default(), s.state)
+                    .trim()
+                    .into(),
+            );
+        } else {
+            match (cron::parse(&s.expression), timezone::lookup(&tz)) {
+                (Ok(Expression::Rate(every)), _) => run.note = Some(format!("every {every}")),
+                (Ok(expression), Ok(zone)) => {
+                    run.at = expression
+                        .next(&zone, now as i64, count)
+                        .into_iter()
+                        .map(|t| t as u64)
+                        .collect();
+                    if run.at.is_empty() && run.note.is_none() {
+                        run.note = Some("no future run".into());
+                    }
+                }
+                (Ok(_), Err(why)) => run.note = Some(format!("next run in {tz}: see schedule ({why})")),
+                (Err(why), _) => run.note = Some(format!("expression not understood: {why}")),
+            }
+        }
+        runs.push(run);
+    }
+    runs.sort_by_key(|r| r.at.first().copied().unwrap_or(u64::MAX));
+    runs
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn schedule(name: &str, expression: &str, tz: &str, input: &str) -> ScheduleInfo {
+        ScheduleInfo {
+            name: name.into(),
+            expression: expression.into(),
+            timezone: Some(tz.into()),
+            state: "ENABLED".into(),
+            input: Some(input.into()),
+        }
+    }
+
+    #[test]
+    fn only_the_workloads_schedules_count_soonest_first() {
+        let now = 1_795_478_400; // 2026-11-24 00:00 UTC, a Tuesday
+        let schedules = vec![
+            schedule(
+                "w-stop",
+                "cron(0 19 ? * MON-FRI *)",
+                "UTC",
+                r#"{"workloadIdentifier": "W", "action": "Stop"}"#,
+            ),
+            schedule(
+                "w-start",
+                "cron(0 7 ? * MON-FRI *)",
+                "Etc/GMT-1",
+                r#"{"workloadIdentifier": "W", "action": "Start"}"#,
+            ),
+            schedule(
+                "other",
+                "cron(0 1 * * ? *)",
+                "UTC",
+                r#"{"workloadIdentifier": "X", "action": "Stop"}"#,
+            ),
+            schedule("not-ours", "cron(0 1 * * ? *)", "UTC", "not json"),
+            schedule(
+                "hourly",
+                "rate(1 hour)",
+                "UTC",
+                r#"{"workloadIdentifier": "W", "action": "Stop"}"#,
+            ),
+        ];
+        let runs = next_runs("W", &schedules, now, 2);
+        let names: Vec<&str> = runs.iter().map(|r| r.schedule.as_str()).collect();
+        assert_eq!(names, ["w-start", "w-stop", "hourly"]);
+        // 07:00 at UTC+1 is 06:00 UTC.
+        assert_eq!(runs[0].at, vec![now + 6 * 3600, now + 30 * 3600]);
+        assert_eq!(runs[1].at[0], now + 19 * 3600);
+        assert_eq!(runs[2].note.as_deref(), Some("every 1 hour"));
+    }
+}
