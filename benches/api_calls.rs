@@ -95,7 +95,6 @@ impl RemoteCheck for ObservedRemote {
         output: &OutputLocation,
     ) -> Result<Vec<(String, CheckPoll)>, CloudError> {
         // One call per command per round: rounds count commands polled.
-        let _ = instance_ids;
         self.polls.record([command_id.to_string()]);
         self.inner.poll_command(command_id, instance_ids, output).await
     }
@@ -349,8 +348,6 @@ async fn bench() -> bool {
     let (stop, measured) = run(&cloud, &counter, Action::Stop).await;
     let checked = PER_TIER;
     let check_rounds = cloud.check_polls.per_round();
-    let polls: usize = check_rounds.iter().sum();
-    let _ = polls;
     let bypassed: usize = stop.summary.tiers.iter().map(|t| t.bypassed.len()).sum();
     let acted = acted_per_tier(&stop);
     let stop_batches: Vec<usize> = acted.iter().map(|(_, a)| a.div_ceil(EC2_BATCH)).collect();
