@@ -58,6 +58,18 @@ pub struct CrossAccount {
     pub account_id: String,
 }
 
+impl WorkloadSpec {
+    /// What discovery looks for: this workload's tagged instances.
+    pub fn discovery(&self) -> crate::instance::Discovery {
+        crate::instance::Discovery {
+            workload_tag: (self.filter_tag_name.clone(), self.filter_tag_value.clone()),
+            tier_tag_key: self.tier_tag_name.clone(),
+            vpc_id: self.vpc_id.clone(),
+            override_tag_key: self.override_tag.clone(),
+        }
+    }
+}
+
 /// `arn:aws:iam::111122223333:role/path/name` -> `111122223333`.
 pub(crate) fn role_account(arn: &str) -> Option<&str> {
     let parts: Vec<&str> = arn.splitn(6, ':').collect();

@@ -21,7 +21,6 @@ pub use budget::Budget;
 
 use crate::config::{ItemNaming, WorkloadConfig};
 use crate::error::RunError;
-use crate::instance::Discovery;
 use crate::notify;
 use crate::override_check::CheckDocuments;
 use crate::plan::{self, Action, Checkpoint, Plan};
@@ -221,13 +220,7 @@ pub async fn prepare(cloud: &dyn Cloud, request: &RunRequest) -> Result<Prepared
             ports: Some(ports),
         });
     }
-    let query = Discovery {
-        workload_tag: (w.filter_tag_name.clone(), w.filter_tag_value.clone()),
-        tier_tag_key: w.tier_tag_name.clone(),
-        vpc_id: w.vpc_id.clone(),
-        override_tag_key: w.override_tag.clone(),
-    };
-    let instances = ports.compute.discover(&query).await.map_err(cloud_error)?;
+    let instances = ports.compute.discover(&w.discovery()).await.map_err(cloud_error)?;
     let plan = plan::build(&config, &instances, request.action, request.scaling_profile.as_deref());
     Ok(Prepared {
         config,
@@ -254,13 +247,7 @@ pub async fn workload_instances(
         .workload_ports(&w.region, w.cross_account.as_ref())
         .await
         .map_err(cloud_error)?;
-    let query = Discovery {
-        workload_tag: (w.filter_tag_name.clone(), w.filter_tag_value.clone()),
-        tier_tag_key: w.tier_tag_name.clone(),
-        vpc_id: w.vpc_id.clone(),
-        override_tag_key: w.override_tag.clone(),
-    };
-    let instances = ports.compute.discover(&query).await.map_err(cloud_error)?;
+    let instances = ports.compute.discover(&w.discovery()).await.map_err(cloud_error)?;
     Ok((config, ports, instances))
 }
 
