@@ -210,10 +210,11 @@ pub async fn run_event(
         action: event.action,
         scaling_profile: event.scaling_profile.clone(),
         dry_run: event.dry_run,
-        dynamodb_region: region.clone(),
+        dynamodb_region: region,
         override_state: event.override_state,
-        // SNS where the original published: the scheduler's own region.
-        notify_region: Some(services.function_region.map(str::to_string).unwrap_or(region)),
+        // SNS where the original published: the scheduler's own region
+        // (the tables' region when the function has none).
+        notify_region: services.function_region.map(str::to_string),
     };
     let budget = match time_left {
         Some(left) => Budget::from_now(left, safety_margin(left)),

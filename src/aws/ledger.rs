@@ -38,6 +38,22 @@ fn n(v: u64) -> AttributeValue {
     AttributeValue::N(v.to_string())
 }
 
+/// The run's write was refused because another run holds the workload lock.
+fn lock_lost(record: &RunRecord, reasons: &[Option<String>]) -> CloudError {
+    CloudError::new(
+        "dynamodb",
+        "TransactWriteItems",
+        Some("ConditionalCheckFailed"),
+        format!(
+            "the workload lock of {:?} is held by another run ({reasons:?})",
+            record.workload
+        ),
+    )
+}
+
+/// The lock is free or this run's.
+const OURS: &str = "attribute_not_exists(pk) OR runKey = :key";
+
 fn build_err(e: impl std::fmt::Display) -> CloudError {
     CloudError::new("dynamodb", "TransactWriteItems", None, e.to_string())
 }
@@ -207,26 +223,13 @@ impl Ledger for DynamoLedger {
             put.condition_expression = Some("fence = :presented".into());
             put.expression_attribute_values = Some([(":presented".to_string(), s(presented))].into_iter().collect());
         }
-        let lock = self.put_lock(
-            record,
-            lock_until,
-            "attribute_not_exists(pk) OR runKey = :key",
-            (":key", s(&record.key)),
-        )?;
+        let lock = self.put_lock(record, lock_until, OURS, (":key", s(&record.key)))?;
         match self.transact(vec![run, lock]).await? {
             None => Ok(true),
             Some(reasons) if reasons.first().cloned().flatten().as_deref() == Some("ConditionalCheckFailed") => {
                 Ok(false)
             }
-            Some(reasons) => Err(CloudError::new(
-                "dynamodb",
-                "TransactWriteItems",
-                Some("ConditionalCheckFailed"),
-                format!(
-                    "the workload lock of {:?} is held by another run ({reasons:?})",
-                    record.workload
-                ),
-            )),
+            Some(reasons) => Err(lock_lost(record, &reasons)),
         }
     }
 
@@ -267,15 +270,14 @@ impl Ledger for DynamoLedger {
     }
 
     async fn save(&self, record: &RunRecord, lock_until: Option<u64>) -> Result<(), CloudError> {
-        let ours = "attribute_not_exists(pk) OR runKey = :key";
         let lock = match lock_until {
-            Some(until) => self.put_lock(record, until, ours, (":key", s(&record.key)))?,
+            Some(until) => self.put_lock(record, until, OURS, (":key", s(&record.key)))?,
             None => TransactWriteItem::builder()
                 .delete(
                     Delete::builder()
                         .table_name(&self.table)
                         .key("pk", Self::lock_key(&record.workload))
-                        .condition_expression(ours)
+                        .condition_expression(OURS)
                         .expression_attribute_values(":key", s(&record.key))
                         .build()
                         .map_err(build_err)?,
@@ -284,15 +286,7 @@ impl Ledger for DynamoLedger {
         };
         match self.transact(vec![self.put_run(record, false)?, lock]).await? {
             None => Ok(()),
-            Some(reasons) => Err(CloudError::new(
-                "dynamodb",
-                "TransactWriteItems",
-                Some("ConditionalCheckFailed"),
-                format!(
-                    "the workload lock of {:?} is held by another run ({reasons:?})",
-                    record.workload
-                ),
-            )),
+            Some(reasons) => Err(lock_lost(record, &reasons)),
         }
     }
 }

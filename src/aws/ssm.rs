@@ -86,18 +86,8 @@ impl SsmRemoteCheck {
                     .filter_map(|p| p.output())
                     .collect::<Vec<_>>()
                     .join("\n");
-                let details = invocation.status_details().unwrap_or_default();
-                let poll = match classify(invocation.status(), details) {
-                    Classified::Success if !inline.trim().is_empty() && !inline.contains(TRUNCATED_MARK) => {
-                        CheckPoll::Output(inline)
-                    }
-                    // The inline copy is truncated or absent: read the S3 object.
-                    Classified::Success => match self.read_stdout(output, command_id, id).await? {
-                        Some(text) => CheckPoll::Output(text),
-                        None => CheckPoll::Pending,
-                    },
-                    Classified::Done(poll) => poll,
-                };
+                let status = (invocation.status(), invocation.status_details().unwrap_or_default());
+                let poll = self.answer(status, &inline, output, command_id, id).await?;
                 found.push((id.to_string(), poll));
             }
         }
@@ -135,19 +125,30 @@ impl SsmRemoteCheck {
                 return Err(e);
             }
         };
-        let details = invocation.status_details().unwrap_or_default();
-        Ok(match classify(invocation.status(), details) {
-            Classified::Success => {
-                let inline = invocation.standard_output_content().unwrap_or_default();
-                if !inline.trim().is_empty() && !inline.contains(TRUNCATED_MARK) {
-                    CheckPoll::Output(inline.to_string())
-                } else {
-                    match self.read_stdout(output, command_id, instance_id).await? {
-                        Some(text) => CheckPoll::Output(text),
-                        None => CheckPoll::Pending,
-                    }
-                }
+        let status = (invocation.status(), invocation.status_details().unwrap_or_default());
+        let inline = invocation.standard_output_content().unwrap_or_default();
+        self.answer(status, inline, output, command_id, instance_id).await
+    }
+
+    /// What an invocation's (status, details) and inline output say: a
+    /// success answers with its inline output, or with the S3 object when
+    /// the inline copy is absent or truncated.
+    async fn answer(
+        &self,
+        (status, details): (Option<&CommandInvocationStatus>, &str),
+        inline: &str,
+        output: &OutputLocation,
+        command_id: &str,
+        instance_id: &str,
+    ) -> Result<CheckPoll, CloudError> {
+        Ok(match classify(status, details) {
+            Classified::Success if !inline.trim().is_empty() && !inline.contains(TRUNCATED_MARK) => {
+                CheckPoll::Output(inline.to_string())
             }
+            Classified::Success => match self.read_stdout(output, command_id, instance_id).await? {
+                Some(text) => CheckPoll::Output(text),
+                None => CheckPoll::Pending,
+            },
             Classified::Done(poll) => poll,
         })
     }

@@ -406,6 +406,30 @@ impl FakeCloud {
         Ok(())
     }
 
+    /// StopInstances logged as `op`, or refused whole (logged as failed)
+    /// when EC2 would refuse one of the instances: (id, code, message).
+    async fn stop_as(
+        &self,
+        ids: &[String],
+        op: &'static str,
+        refused: Option<(String, &'static str, String)>,
+    ) -> Result<(), CloudError> {
+        assert!(ids.len() <= 500, "StopInstances with {} ids", ids.len());
+        if let Some((_, code, message)) = refused {
+            self.record("StopInstances(failed)", ids).await?;
+            return Err(CloudError::new("ec2", "StopInstances", Some(code), message));
+        }
+        self.record(op, ids).await?;
+        self.transition(
+            ids,
+            &[InstanceState::Running],
+            InstanceState::Stopping,
+            InstanceState::Stopped,
+            "StopInstances",
+            self.transition,
+        )
+    }
+
     fn transition(
         &self,
         ids: &[String],
@@ -604,33 +628,19 @@ impl Compute for FakeCloud {
     }
 
     async fn hibernate(&self, ids: &[String]) -> Result<(), CloudError> {
-        assert!(ids.len() <= 500, "StopInstances with {} ids", ids.len());
         let refused = {
             let s = self.lock();
             ids.iter()
                 .find(|id| !s.instances[*id].hibernation || s.hibernation_refused.contains(*id))
-                .cloned()
+                .map(|id| {
+                    (
+                        id.clone(),
+                        "UnsupportedHibernationConfiguration",
+                        format!("{id} cannot be hibernated"),
+                    )
+                })
         };
-        if let Some(id) = refused {
-            self.record("StopInstances(hibernate failed)", ids).await?;
-            {
-                return Err(CloudError::new(
-                    "ec2",
-                    "StopInstances",
-                    Some("UnsupportedHibernationConfiguration"),
-                    format!("{id} cannot be hibernated"),
-                ));
-            }
-        }
-        self.record("StopInstances(hibernate)", ids).await?;
-        self.transition(
-            ids,
-            &[InstanceState::Running],
-            InstanceState::Stopping,
-            InstanceState::Stopped,
-            "StopInstances",
-            self.transition,
-        )?;
+        self.stop_as(ids, "StopInstances(hibernate)", refused).await?;
         let mut s = self.lock();
         for id in ids {
             s.instances.get_mut(id).unwrap().hibernated = true;
@@ -639,26 +649,14 @@ impl Compute for FakeCloud {
     }
 
     async fn stop(&self, ids: &[String]) -> Result<(), CloudError> {
-        assert!(ids.len() <= 500, "StopInstances with {} ids", ids.len());
-        let one_time = ids.iter().find(|id| self.lock().one_time_spot.contains(*id)).cloned();
-        if let Some(id) = one_time {
-            self.record("StopInstances(failed)", ids).await?;
-            return Err(CloudError::new(
-                "ec2",
-                "StopInstances",
-                Some("UnsupportedOperation"),
+        let refused = ids.iter().find(|id| self.lock().one_time_spot.contains(*id)).map(|id| {
+            (
+                id.clone(),
+                "UnsupportedOperation",
                 format!("You can't stop the Spot Instance '{id}' because it is associated with a one-time Spot Instance request."),
-            ));
-        }
-        self.record("StopInstances", ids).await?;
-        self.transition(
-            ids,
-            &[InstanceState::Running],
-            InstanceState::Stopping,
-            InstanceState::Stopped,
-            "StopInstances",
-            self.transition,
-        )
+            )
+        });
+        self.stop_as(ids, "StopInstances", refused).await
     }
 
     async fn start(&self, ids: &[String]) -> Result<(), CloudError> {

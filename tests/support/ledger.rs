@@ -100,27 +100,17 @@ impl Ledger for FakeLedger {
     async fn resume(&self, record: &RunRecord, presented: &str, lock_until: u64) -> Result<bool, CloudError> {
         // Yield so concurrent continuation deliveries really interleave.
         tokio::task::yield_now().await;
-        self.check_fail_save()?;
-        let mut s = self.lock();
-        let fence = s.records.get(&record.key).and_then(|r| r.continuation_token.clone());
+        let fence = self
+            .lock()
+            .records
+            .get(&record.key)
+            .and_then(|r| r.continuation_token.clone());
         if fence.as_deref() != Some(presented) {
             return Ok(false);
         }
-        if let Some((holder, _)) = s.locks.get(&record.workload) {
-            if *holder != record.key {
-                return Err(CloudError::new(
-                    "dynamodb",
-                    "TransactWriteItems",
-                    Some("ConditionalCheckFailed"),
-                    "lock held by another run",
-                ));
-            }
-        }
-        s.records.insert(record.key.clone(), record.clone());
-        s.locks
-            .insert(record.workload.clone(), (record.key.clone(), lock_until));
-        s.writes += 1;
-        Ok(true)
+        // `save` holds the state lock throughout (no await inside): the
+        // fence check and the write are one step, as DynamoDB's condition.
+        self.save(record, Some(lock_until)).await.map(|()| true)
     }
 
     async fn runs(&self, workload: Option<&str>, since: u64, limit: usize) -> Result<Vec<RunRecord>, CloudError> {
@@ -134,17 +124,6 @@ impl Ledger for FakeLedger {
         runs.sort_by(|a, b| b.started_at.cmp(&a.started_at).then_with(|| b.key.cmp(&a.key)));
         runs.truncate(limit);
         Ok(runs)
-    }
-}
-
-impl FakeLedger {
-    fn check_fail_save(&self) -> Result<(), CloudError> {
-        let mut s = self.lock();
-        if s.fail_saves > 0 {
-            s.fail_saves -= 1;
-            return Err(injected("TransactWriteItems"));
-        }
-        Ok(())
     }
 }
 
