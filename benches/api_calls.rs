@@ -14,18 +14,17 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
+use ec2_tier_scheduler::action::Action;
 use ec2_tier_scheduler::aws::{ApiCounter, AwsCloud};
 use ec2_tier_scheduler::config::CrossAccount;
 use ec2_tier_scheduler::error::CloudError;
 use ec2_tier_scheduler::instance::{Discovery, Instance, InstanceState};
-use ec2_tier_scheduler::orchestrator::{
-    self, Budget, RunReport, RunRequest, Settings, EC2_BATCH, SSM_BATCH, STATUS_BATCH,
-};
+use ec2_tier_scheduler::orchestrator::{self, Budget, Settings, EC2_BATCH, SSM_BATCH, STATUS_BATCH};
 use ec2_tier_scheduler::override_check::OverrideCheck;
-use ec2_tier_scheduler::plan::Action;
 use ec2_tier_scheduler::ports::{
     CheckPoll, Cloud, Compute, ConfigStore, Notifier, OutputLocation, RemoteCheck, TypeFacts, WorkloadPorts,
 };
+use ec2_tier_scheduler::run::{RunReport, RunRequest};
 use moto::Stack;
 use serde_json::{json, Value};
 

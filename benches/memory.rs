@@ -20,7 +20,7 @@ mod sim;
 
 use std::time::Duration;
 
-use ec2_tier_scheduler::plan::Action;
+use ec2_tier_scheduler::action::Action;
 use lambda::{event, release_binary, run_function, Fixture};
 use sim::fake::SdkRetry;
 use sim::{drive, paused_runtime};

@@ -10,8 +10,8 @@ mod sim;
 
 use std::time::Duration;
 
+use ec2_tier_scheduler::action::Action;
 use ec2_tier_scheduler::orchestrator::EC2_BATCH;
-use ec2_tier_scheduler::plan::Action;
 use sim::fake::{Latencies, SdkRetry};
 use sim::{drive, limits_of, lower_bound, paused_runtime, secs, ActionRun};
 

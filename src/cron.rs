@@ -3,12 +3,35 @@
 //! `rate(...)` and `at(...)` — and when they next fire in a time zone.
 //!
 //! Cron syntax as EventBridge documents it: `*`, `,`, `-`, `/`; `?` in
-//! exactly one of day-of-month and day-of-week; `L` (last day of the month,
-//! or `5L` the last Thursday), `W` (`15W`, the weekday nearest the 15th),
-//! `#` (`3#2`, the second Tuesday); months `JAN`-`DEC`, days `SUN`-`SAT`
-//! (1 = Sunday); years 1970-2199.
+//! exactly one of day-of-month and day-of-week; `L` (the last day of the
+//! month in day-of-month; alone in day-of-week the last day of the week,
+//! Saturday; `5L` the last Thursday of the month), `W` (`15W`, the weekday
+//! nearest the 15th, never leaving the month), `#` (`3#2`, the second
+//! Tuesday); months `JAN`-`DEC`, days `SUN`-`SAT` (1 = Sunday, so `2-6` is
+//! Monday to Friday); years 1970-2199.
+//!
+//! Why this is written here and not taken from a crate: no maintained crate
+//! reads EventBridge's dialect as it is (`croner` 4 comes closest, but has
+//! POSIX `?`/`L` meanings, runs a time skipped by daylight saving after the
+//! gap where EventBridge skips it, and builds on jiff 0.2 beside our jiff 1).
+//! So the parser below is ours, and all calendar and time zone work is
+//! jiff's: the evaluator walks civil dates in the schedule's zone, matches
+//! the day fields on the civil date, and turns each matching wall-clock time
+//! into an instant with jiff's tz database (bundled, so no
+//! `/usr/share/zoneinfo` is needed).
+//!
+//! Daylight saving, as EventBridge Scheduler documents it: a wall-clock
+//! time that does not exist (the hour skipped when clocks go forward) is
+//! skipped — that day has no run at that time; a wall-clock time that occurs
+//! twice (the hour repeated when clocks go back) runs once, at its first
+//! occurrence (jiff's `earlier` disambiguation). The other days run at their
+//! wall-clock time whatever the offset, so a weekly run is never lost around
+//! a change. A one-time `at(...)` in a gap runs at the same distance after
+//! the gap (jiff's `compatible`: 02:30 in a 02:00-03:00 gap is 03:30).
 
-use crate::timezone::{civil_from_days, days_from_civil, Zone};
+use jiff::civil::{Date, DateTime};
+use jiff::tz::{AmbiguousOffset, TimeZone};
+use jiff::{Span, Timestamp};
 
 /// A parsed schedule expression.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -17,9 +40,9 @@ pub enum Expression {
     Cron(Cron),
     /// `rate(5 minutes)`: when it fires depends on when it was created.
     Rate(String),
-    /// `at(2026-11-25T19:00:00)`: once, local wall-clock seconds since the
-    /// epoch in the schedule's zone.
-    At(i64),
+    /// `at(2026-11-25T19:00:00)`: once, at this wall-clock time in the
+    /// schedule's zone.
+    At(DateTime),
 }
 
 /// A six-field cron expression.
@@ -74,14 +97,12 @@ pub fn parse(expression: &str) -> Result<Expression, String> {
     Err(format!("{expression:?} is not cron(...), rate(...) or at(...)"))
 }
 
-fn parse_at(text: &str) -> Option<i64> {
-    let (date, time) = text.split_once('T')?;
-    let d: Vec<u32> = date.split('-').map(|p| p.parse().ok()).collect::<Option<_>>()?;
-    let t: Vec<i64> = time.split(':').map(|p| p.parse().ok()).collect::<Option<_>>()?;
-    if d.len() != 3 || t.len() != 3 {
-        return None;
-    }
-    Some(days_from_civil(i64::from(d[0]), d[1], d[2]) * 86_400 + t[0] * 3600 + t[1] * 60 + t[2])
+/// `2026-11-25T19:00:00`, exactly as EventBridge writes it.
+fn parse_at(text: &str) -> Option<DateTime> {
+    jiff::fmt::strtime::parse("%Y-%m-%dT%H:%M:%S", text)
+        .ok()?
+        .to_datetime()
+        .ok()
 }
 
 /// Values of one field: `*`, lists, ranges and steps, names allowed.
@@ -148,7 +169,8 @@ impl Cron {
                         .ok_or("bad # in day-of-week")?;
                     Day::NthWeekday(weekday(day)?, n)
                 } else if upper == "L" {
-                    Day::LastWeekday(7)
+                    // Alone, `L` is the last day of the week: Saturday.
+                    Day::OfWeek(field("7", 1, 7, &[])?)
                 } else if let Some(day) = upper.strip_suffix('L') {
                     Day::LastWeekday(weekday(day)?)
                 } else {
@@ -181,56 +203,91 @@ impl Cron {
         })
     }
 
-    fn year_matches(&self, year: i64) -> bool {
+    fn year_matches(&self, year: i16) -> bool {
+        let year = i64::from(year);
         (FIRST_YEAR..=LAST_YEAR).contains(&year) && self.years[year as usize]
     }
 
-    fn date_matches(&self, year: i64, month: u32, day: u32) -> bool {
-        if !self.year_matches(year) || !self.months[month as usize] {
+    /// Whether the civil `date` is a day this schedule runs on.
+    fn date_matches(&self, date: Date) -> bool {
+        if !self.year_matches(date.year()) || !self.months[date.month() as usize] {
             return false;
         }
-        let days = days_from_civil(year, month, day);
-        let weekday = ((days + 4).rem_euclid(7) + 1) as u32; // 1 = Sunday
-        let last = month_length(year, month);
+        let day = date.day() as u32;
+        let weekday = date.weekday().to_sunday_one_offset() as u32; // 1 = Sunday
+        let last = date.days_in_month() as u32;
         match &self.day {
             Day::OfMonth(set) => set[day as usize],
             Day::LastOfMonth => day == last,
-            Day::NearestWeekday(n) => nearest_weekday(year, month, (*n).min(last)) == day,
+            Day::NearestWeekday(n) => nearest_weekday(date, (*n).min(last)) == day,
             Day::OfWeek(set) => set[weekday as usize],
             Day::LastWeekday(w) => *w == weekday && day + 7 > last,
             Day::NthWeekday(w, n) => *w == weekday && (day - 1) / 7 + 1 == *n,
         }
     }
 
-    /// The first time after `after` (seconds since the epoch, UTC) that
-    /// matches in `zone`, within ten years.
-    pub fn next_after(&self, zone: &Zone, after: i64) -> Option<i64> {
-        let limit = after + 10 * 366 * 86_400;
-        let mut t = (after.div_euclid(60) + 1) * 60;
-        while t < limit {
-            let local = t + zone.offset_at(t);
-            let (days, second) = (local.div_euclid(86_400), local.rem_euclid(86_400));
-            let (year, month, day) = civil_from_days(days);
-            if !self.year_matches(year) {
-                t += (days_from_civil(year + 1, 1, 1) - days) * 86_400 - second;
+    /// The first time after `after` that matches in `zone`, within ten
+    /// years. Walks civil dates in the zone (from the day before `after`'s,
+    /// so no offset can hide a day), skipping years the year field rules
+    /// out.
+    pub fn next_after(&self, zone: &TimeZone, after: Timestamp) -> Option<Timestamp> {
+        let start = zone.to_datetime(after).date().yesterday().ok()?;
+        let limit = start.saturating_add(Span::new().days(10 * 366));
+        let mut date = start;
+        while date <= limit {
+            if i64::from(date.year()) > LAST_YEAR {
+                return None;
+            }
+            if !self.year_matches(date.year()) {
+                date = Date::new(date.year().checked_add(1)?, 1, 1).ok()?;
                 continue;
             }
-            if !self.date_matches(year, month, day) {
-                t += 86_400 - second;
-                continue;
+            if self.date_matches(date) {
+                if let Some(t) = self.first_on(zone, date, after) {
+                    return Some(t);
+                }
             }
-            if !self.hours[(second / 3600) as usize] {
-                t += 3600 - second % 3600;
-                continue;
-            }
-            if !self.minutes[(second % 3600 / 60) as usize] {
-                t += 60 - second % 60;
-                continue;
-            }
-            return Some(t);
+            date = date.tomorrow().ok()?;
         }
         None
     }
+
+    /// The first matching time on the civil `date` in `zone` after `after`.
+    fn first_on(&self, zone: &TimeZone, date: Date, after: Timestamp) -> Option<Timestamp> {
+        let on = |set: &[bool]| -> Vec<i8> { (0..set.len()).filter(|i| set[*i]).map(|i| i as i8).collect() };
+        let minutes = on(&self.minutes);
+        for hour in on(&self.hours) {
+            for &minute in &minutes {
+                match instant(zone, date.at(hour, minute, 0, 0)) {
+                    Some(t) if t > after => return Some(t),
+                    _ => {}
+                }
+            }
+        }
+        None
+    }
+}
+
+/// The instant of a cron wall-clock time in `zone`, as EventBridge
+/// Scheduler treats daylight saving: a time skipped when clocks go forward
+/// does not run (`None`); a time repeated when they go back runs once, at
+/// its first occurrence.
+fn instant(zone: &TimeZone, local: DateTime) -> Option<Timestamp> {
+    let ambiguous = zone.to_ambiguous_timestamp(local);
+    match ambiguous.offset() {
+        AmbiguousOffset::Gap { .. } => None,
+        AmbiguousOffset::Unambiguous { .. } | AmbiguousOffset::Fold { .. } => ambiguous.earlier().ok(),
+    }
+}
+
+/// The zone named by a schedule's `ScheduleExpressionTimezone` (UTC when
+/// empty), from jiff's bundled tz database.
+pub fn zone(name: &str) -> Result<TimeZone, String> {
+    let name = name.trim();
+    if name.is_empty() {
+        return Ok(TimeZone::UTC);
+    }
+    TimeZone::get(name).map_err(|e| format!("unknown time zone {name:?}: {e}"))
 }
 
 fn weekday(text: &str) -> Result<u32, String> {
@@ -241,56 +298,50 @@ fn weekday(text: &str) -> Result<u32, String> {
         .ok_or_else(|| format!("{text:?} is not a day of the week"))
 }
 
-fn month_length(year: i64, month: u32) -> u32 {
-    let next = if month == 12 {
-        days_from_civil(year + 1, 1, 1)
-    } else {
-        days_from_civil(year, month + 1, 1)
+/// The weekday nearest day `n` of `date`'s month, not leaving the month
+/// (`W`).
+fn nearest_weekday(date: Date, n: u32) -> u32 {
+    let Ok(target) = Date::new(date.year(), date.month(), n as i8) else {
+        return n;
     };
-    (next - days_from_civil(year, month, 1)) as u32
-}
-
-/// The weekday nearest day `n`, not leaving the month (Quartz's `W`).
-fn nearest_weekday(year: i64, month: u32, n: u32) -> u32 {
-    let weekday = (days_from_civil(year, month, n) + 4).rem_euclid(7); // 0 = Sunday
-    match weekday {
-        6 if n == 1 => 3,                             // Saturday the 1st: Monday the 3rd
-        6 => n - 1,                                   // Saturday: Friday
-        0 if n == month_length(year, month) => n - 2, // Sunday the last: Friday
-        0 => n + 1,                                   // Sunday: Monday
+    let last = date.days_in_month() as u32;
+    match target.weekday().to_sunday_one_offset() {
+        7 if n == 1 => 3,        // Saturday the 1st: Monday the 3rd
+        7 => n - 1,              // Saturday: Friday
+        1 if n == last => n - 2, // Sunday the last: Friday
+        1 => n + 1,              // Sunday: Monday
         _ => n,
     }
 }
 
 impl Expression {
-    /// The next `count` times it fires after `now` in `zone`, UTC seconds
-    /// since the epoch; empty for `rate(...)` and a past `at(...)`.
-    pub fn next(&self, zone: &Zone, now: i64, count: usize) -> Vec<i64> {
+    /// The next `count` times it fires after `now` in `zone`, seconds since
+    /// the epoch (UTC); empty for `rate(...)` and a past `at(...)`.
+    pub fn next(&self, zone: &TimeZone, now: u64, count: usize) -> Vec<u64> {
+        let Some(mut t) = crate::clock::timestamp(now) else {
+            return Vec::new();
+        };
+        let mut out = Vec::new();
         match self {
             Self::Cron(cron) => {
-                let mut out = Vec::new();
-                let mut t = now;
                 while out.len() < count {
-                    match cron.next_after(zone, t) {
-                        Some(next) => {
-                            out.push(next);
-                            t = next;
-                        }
-                        None => break,
-                    }
+                    let Some(next) = cron.next_after(zone, t) else {
+                        break;
+                    };
+                    out.extend(u64::try_from(next.as_second()).ok());
+                    t = next;
                 }
-                out
             }
-            Self::Rate(_) => Vec::new(),
+            Self::Rate(_) => {}
             Self::At(local) => {
-                let at = zone.to_utc(*local);
-                if at > now {
-                    vec![at]
-                } else {
-                    Vec::new()
-                }
+                let at = zone.to_ambiguous_timestamp(*local).compatible().ok();
+                out.extend(
+                    at.filter(|at| *at > t)
+                        .and_then(|at| u64::try_from(at.as_second()).ok()),
+                );
             }
         }
+        out
     }
 }
 
@@ -298,76 +349,240 @@ impl Expression {
 mod tests {
     use super::*;
 
-    fn utc(y: i64, mo: u32, d: u32, h: i64, mi: i64) -> i64 {
-        days_from_civil(y, mo, d) * 86_400 + h * 3600 + mi * 60
+    fn at(rfc3339: &str) -> Timestamp {
+        rfc3339.parse().unwrap_or_else(|e| panic!("{rfc3339}: {e}"))
     }
 
     fn cron(body: &str) -> Cron {
         Cron::parse(body).unwrap_or_else(|e| panic!("{body}: {e}"))
     }
 
-    const UTC: Zone = Zone::Fixed(0);
+    fn tz(name: &str) -> TimeZone {
+        zone(name).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// The next `n` runs of `body` in `zone` after `from`, as UTC RFC 3339.
+    fn runs(body: &str, zone: &str, from: &str, n: usize) -> Vec<String> {
+        let now = u64::try_from(at(from).as_second()).unwrap();
+        Expression::Cron(cron(body))
+            .next(&tz(zone), now, n)
+            .into_iter()
+            .map(|t| format!("{}Z", crate::clock::utc_timestamp(t)))
+            .collect()
+    }
 
     #[test]
     fn weekday_evenings_skip_the_weekend() {
         let c = cron("0 19 ? * MON-FRI *");
         // Friday 2026-11-27 20:00 UTC -> Monday 30th 19:00.
         assert_eq!(
-            c.next_after(&UTC, utc(2026, 11, 27, 20, 0)),
-            Some(utc(2026, 11, 30, 19, 0))
+            c.next_after(&TimeZone::UTC, at("2026-11-27T20:00:00Z")),
+            Some(at("2026-11-30T19:00:00Z"))
         );
         // Exactly at a firing time: the next one, not the same.
         assert_eq!(
-            c.next_after(&UTC, utc(2026, 11, 30, 19, 0)),
-            Some(utc(2026, 12, 1, 19, 0))
+            c.next_after(&TimeZone::UTC, at("2026-11-30T19:00:00Z")),
+            Some(at("2026-12-01T19:00:00Z"))
         );
-        assert_eq!(cron("0 19 ? * 2-6 *"), c, "1 = Sunday");
+        assert_eq!(cron("0 19 ? * 2-6 *"), c, "1 = Sunday, so 2-6 is MON-FRI");
+        assert_eq!(cron("0 19 ? * mon-fri *"), c, "names in any case");
+        assert_eq!(
+            runs("0 7 ? * 2-6 *", "UTC", "2026-11-27T08:00:00Z", 2),
+            ["2026-11-30T07:00:00Z", "2026-12-01T07:00:00Z"]
+        );
     }
 
     #[test]
-    fn steps_lists_and_years() {
+    fn steps_lists_names_and_years() {
         let c = cron("0/15 8,12 * * ? *");
-        assert_eq!(c.next_after(&UTC, utc(2026, 1, 1, 8, 20)), Some(utc(2026, 1, 1, 8, 30)));
-        assert_eq!(c.next_after(&UTC, utc(2026, 1, 1, 8, 50)), Some(utc(2026, 1, 1, 12, 0)));
+        assert_eq!(
+            c.next_after(&TimeZone::UTC, at("2026-01-01T08:20:00Z")),
+            Some(at("2026-01-01T08:30:00Z"))
+        );
+        assert_eq!(
+            c.next_after(&TimeZone::UTC, at("2026-01-01T08:50:00Z")),
+            Some(at("2026-01-01T12:00:00Z"))
+        );
         let once = cron("30 6 1 JAN ? 2030");
         assert_eq!(
-            once.next_after(&UTC, utc(2026, 6, 1, 0, 0)),
-            Some(utc(2030, 1, 1, 6, 30))
+            once.next_after(&TimeZone::UTC, at("2026-06-01T00:00:00Z")),
+            Some(at("2030-01-01T06:30:00Z"))
         );
-        assert_eq!(once.next_after(&UTC, utc(2030, 1, 1, 6, 30)), None);
+        assert_eq!(once.next_after(&TimeZone::UTC, at("2030-01-01T06:30:00Z")), None);
+        assert_eq!(
+            runs("0 12 1 JAN,jul ? 2027-2028", "UTC", "2026-12-01T00:00:00Z", 5),
+            [
+                "2027-01-01T12:00:00Z",
+                "2027-07-01T12:00:00Z",
+                "2028-01-01T12:00:00Z",
+                "2028-07-01T12:00:00Z"
+            ],
+            "the year field ends the schedule"
+        );
     }
 
     #[test]
-    fn last_nearest_and_nth_days() {
+    fn last_day_of_the_month_and_of_the_week() {
         assert_eq!(
-            cron("0 0 L * ? *").next_after(&UTC, utc(2028, 2, 1, 0, 0)),
-            Some(utc(2028, 2, 29, 0, 0)),
+            runs("0 0 L * ? *", "UTC", "2028-02-01T00:00:00Z", 2),
+            ["2028-02-29T00:00:00Z", "2028-03-31T00:00:00Z"],
             "leap year"
         );
-        // 2026-11-15 is a Sunday: 15W fires Monday the 16th.
         assert_eq!(
-            cron("0 9 15W * ? *").next_after(&UTC, utc(2026, 11, 1, 0, 0)),
-            Some(utc(2026, 11, 16, 9, 0))
+            runs("0 0 L FEB ? 2027", "UTC", "2027-01-01T00:00:00Z", 1),
+            ["2027-02-28T00:00:00Z"]
         );
-        // The second Tuesday of December 2026 is the 8th.
+        // `L` alone in day-of-week is the last day of the week: every Saturday.
         assert_eq!(
-            cron("0 9 ? * 3#2 *").next_after(&UTC, utc(2026, 12, 1, 0, 0)),
-            Some(utc(2026, 12, 8, 9, 0))
+            runs("0 9 ? * L *", "UTC", "2026-11-01T00:00:00Z", 2),
+            ["2026-11-07T09:00:00Z", "2026-11-14T09:00:00Z"]
+        );
+        // `5L`: the last Thursday (5 = THU) of November 2026 is the 26th,
+        // of December the 31st.
+        assert_eq!(
+            runs("0 9 ? * 5L *", "UTC", "2026-11-01T00:00:00Z", 2),
+            ["2026-11-26T09:00:00Z", "2026-12-31T09:00:00Z"]
         );
         // The last Friday of November 2026 is the 27th.
         assert_eq!(
-            cron("0 9 ? * 6L *").next_after(&UTC, utc(2026, 11, 1, 0, 0)),
-            Some(utc(2026, 11, 27, 9, 0))
+            runs("0 9 ? * FRIL *", "UTC", "2026-11-01T00:00:00Z", 1),
+            ["2026-11-27T09:00:00Z"]
         );
     }
 
     #[test]
-    fn times_are_local_to_the_zone() {
-        let new_york = Zone::Fixed(-5 * 3600);
+    fn nearest_weekday_stays_in_the_month() {
+        // 2026-11-15 is a Sunday: 15W runs Monday the 16th; 2026-08-15 is
+        // a Saturday: Friday the 14th.
         assert_eq!(
-            cron("0 7 * * ? *").next_after(&new_york, utc(2026, 12, 1, 0, 0)),
-            Some(utc(2026, 12, 1, 12, 0))
+            runs("0 9 15W * ? *", "UTC", "2026-11-01T00:00:00Z", 1),
+            ["2026-11-16T09:00:00Z"]
         );
+        assert_eq!(
+            runs("0 9 15W * ? *", "UTC", "2026-08-01T00:00:00Z", 1),
+            ["2026-08-14T09:00:00Z"]
+        );
+        // 2026-08-01 is a Saturday: 1W is Monday the 3rd, not Friday 31 July.
+        assert_eq!(
+            runs("0 9 1W * ? *", "UTC", "2026-07-15T00:00:00Z", 1),
+            ["2026-08-03T09:00:00Z"]
+        );
+        // 2026-05-31 is a Sunday: 31W is Friday the 29th, not Monday 1 June.
+        assert_eq!(
+            runs("0 9 31W MAY ? *", "UTC", "2026-05-01T00:00:00Z", 1),
+            ["2026-05-29T09:00:00Z"]
+        );
+        // A weekday stays put: 2026-12-03 is a Thursday.
+        assert_eq!(
+            runs("0 9 3W * ? *", "UTC", "2026-12-01T00:00:00Z", 1),
+            ["2026-12-03T09:00:00Z"]
+        );
+    }
+
+    #[test]
+    fn nth_weekday_of_the_month() {
+        // The second Tuesday of December 2026 is the 8th, of January 2027
+        // the 12th.
+        assert_eq!(
+            runs("0 9 ? * 3#2 *", "UTC", "2026-12-01T00:00:00Z", 2),
+            ["2026-12-08T09:00:00Z", "2027-01-12T09:00:00Z"]
+        );
+        assert_eq!(cron("0 9 ? * TUE#2 *"), cron("0 9 ? * 3#2 *"));
+        // A fifth Monday only in months that have one: 2026-11-30, 2027-03-29.
+        assert_eq!(
+            runs("0 9 ? * MON#5 *", "UTC", "2026-11-01T00:00:00Z", 2),
+            ["2026-11-30T09:00:00Z", "2027-03-29T09:00:00Z"]
+        );
+    }
+
+    /// `cron(30 0 ? * MON *)`: every Monday at 00:30 in the zone, including
+    /// the Monday right after each change of the clocks.
+    #[test]
+    fn weekly_runs_keep_their_wall_clock_time_across_daylight_saving() {
+        let monday = "30 0 ? * MON *";
+        // New York: EDT from 2027-03-14, EST from 2027-11-07.
+        assert_eq!(
+            runs(monday, "America/New_York", "2027-03-05T00:00:00Z", 3),
+            ["2027-03-08T05:30:00Z", "2027-03-15T04:30:00Z", "2027-03-22T04:30:00Z"]
+        );
+        assert_eq!(
+            runs(monday, "America/New_York", "2027-10-26T00:00:00Z", 2),
+            ["2027-11-01T04:30:00Z", "2027-11-08T05:30:00Z"]
+        );
+        // Berlin: CEST from 2027-03-28, CET from 2027-10-31.
+        assert_eq!(
+            runs(monday, "Europe/Berlin", "2027-03-20T00:00:00Z", 2),
+            ["2027-03-21T23:30:00Z", "2027-03-28T22:30:00Z"]
+        );
+        assert_eq!(
+            runs(monday, "Europe/Berlin", "2027-10-20T00:00:00Z", 2),
+            ["2027-10-24T22:30:00Z", "2027-10-31T23:30:00Z"]
+        );
+        // Sydney (southern hemisphere): AEST from 2027-04-04, AEDT from
+        // 2027-10-03.
+        assert_eq!(
+            runs(monday, "Australia/Sydney", "2027-03-26T00:00:00Z", 2),
+            ["2027-03-28T13:30:00Z", "2027-04-04T14:30:00Z"]
+        );
+        assert_eq!(
+            runs(monday, "Australia/Sydney", "2027-09-24T00:00:00Z", 2),
+            ["2027-09-26T14:30:00Z", "2027-10-03T13:30:00Z"]
+        );
+    }
+
+    /// A time the clocks skip does not run that day; a time they repeat
+    /// runs once, at its first occurrence.
+    #[test]
+    fn skipped_times_do_not_run_and_repeated_times_run_once() {
+        let daily = "30 2 * * ? *";
+        assert_eq!(
+            runs(daily, "America/New_York", "2027-03-13T00:00:00Z", 2),
+            ["2027-03-13T07:30:00Z", "2027-03-15T06:30:00Z"],
+            "02:30 on 2027-03-14 does not exist in New York"
+        );
+        assert_eq!(
+            runs(daily, "Europe/Berlin", "2027-03-27T00:00:00Z", 2),
+            ["2027-03-27T01:30:00Z", "2027-03-29T00:30:00Z"],
+            "02:30 on 2027-03-28 does not exist in Berlin"
+        );
+        assert_eq!(
+            runs(daily, "Australia/Sydney", "2027-10-01T00:00:00Z", 2),
+            ["2027-10-01T16:30:00Z", "2027-10-03T15:30:00Z"],
+            "02:30 on 2027-10-03 does not exist in Sydney"
+        );
+        // 01:30 on 2027-11-07 happens twice in New York (EDT, then EST).
+        assert_eq!(
+            runs("30 1 * * ? *", "America/New_York", "2027-11-06T12:00:00Z", 2),
+            ["2027-11-07T05:30:00Z", "2027-11-08T06:30:00Z"]
+        );
+        // 02:30 on 2027-04-04 happens twice in Sydney (AEDT, then AEST).
+        assert_eq!(
+            runs("30 2 * * ? *", "Australia/Sydney", "2027-04-03T00:00:00Z", 2),
+            ["2027-04-03T15:30:00Z", "2027-04-04T16:30:00Z"]
+        );
+        // Every half hour across Berlin's repeated hour (2027-10-31): 02:00
+        // and 02:30 CEST once each, then 03:00 CET an hour and a half later.
+        assert_eq!(
+            runs("0/30 * * * ? *", "Europe/Berlin", "2027-10-30T23:45:00Z", 4),
+            [
+                "2027-10-31T00:00:00Z",
+                "2027-10-31T00:30:00Z",
+                "2027-10-31T02:00:00Z",
+                "2027-10-31T02:30:00Z"
+            ]
+        );
+    }
+
+    #[test]
+    fn zones_by_name() {
+        assert_eq!(
+            runs("0 7 * * ? *", "Etc/GMT+5", "2026-12-01T00:00:00Z", 1),
+            ["2026-12-01T12:00:00Z"],
+            "POSIX sign: Etc/GMT+5 is five hours behind UTC"
+        );
+        assert!(zone("").is_ok());
+        assert!(zone("UTC").is_ok());
+        assert!(zone("Mars/Olympus_Mons").is_err());
     }
 
     #[test]
@@ -379,16 +594,38 @@ mod tests {
             "0 19 ? *",
             "61 1 * * ? *",
             "0 1 5-2 * ? *",
+            "0 1 ? * 8 *",
+            "0 1 ? * 3#6 *",
+            "0 1 32W * ? *",
+            "0 1 * * ? 2200",
         ] {
             assert!(Cron::parse(bad).is_err(), "{bad}");
         }
         assert!(parse("every day").is_err());
+        assert!(parse("at(2026-11-25 19:02:03)").is_err());
         assert_eq!(parse("rate(5 minutes)").unwrap(), Expression::Rate("5 minutes".into()));
-        let at = parse("at(2026-11-25T19:02:03)").unwrap();
+        assert!(parse("rate(5 minutes)").unwrap().next(&TimeZone::UTC, 0, 3).is_empty());
+    }
+
+    #[test]
+    fn one_time_schedules_run_once_in_their_zone() {
+        let at_ = parse("at(2026-11-25T19:02:03)").unwrap();
+        let from = |t: &str| u64::try_from(at(t).as_second()).unwrap();
+        let secs = |t: &str| vec![from(t)];
         assert_eq!(
-            at.next(&UTC, utc(2026, 11, 25, 0, 0), 3),
-            vec![utc(2026, 11, 25, 19, 2) + 3]
+            at_.next(&TimeZone::UTC, from("2026-11-25T00:00:00Z"), 3),
+            secs("2026-11-25T19:02:03Z")
         );
-        assert!(at.next(&UTC, utc(2027, 1, 1, 0, 0), 3).is_empty());
+        assert_eq!(
+            at_.next(&tz("Europe/Berlin"), from("2026-11-25T00:00:00Z"), 3),
+            secs("2026-11-25T18:02:03Z")
+        );
+        assert!(at_.next(&TimeZone::UTC, from("2027-01-01T00:00:00Z"), 3).is_empty());
+        // In a gap: as far after the gap as it was into it.
+        let gap = parse("at(2027-03-14T02:30:00)").unwrap();
+        assert_eq!(
+            gap.next(&tz("America/New_York"), from("2027-03-01T00:00:00Z"), 1),
+            secs("2027-03-14T07:30:00Z")
+        );
     }
 }

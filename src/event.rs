@@ -5,8 +5,9 @@
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
+use crate::action::Action;
 use crate::config::is_region;
-use crate::plan::Action;
+use crate::ledger;
 
 /// Longest accepted workload identifier (DynamoDB keys allow more, but a
 /// longer name is a mistake, and it ends up in logs and subjects).
@@ -104,121 +105,46 @@ impl SchedulerEvent {
                 kind(value)
             )));
         };
-        // EventBridge envelope: the scheduler's object is the `detail`; the
-        // envelope's id (or resource and time) identifies the delivery.
         if map.contains_key("detail") && map.contains_key("detail-type") {
-            let detail = &map["detail"];
-            let mut event = Self::from_value(detail)
-                .map_err(|e| EventError(format!("{} (in the EventBridge event's detail)", e.0)))?;
-            let text = |key: &str, max: usize| -> Result<Option<String>, EventError> {
-                match map.get(key) {
-                    None | Some(Value::Null) => Ok(None),
-                    Some(Value::String(s)) if s.len() <= max && !s.chars().any(char::is_control) => {
-                        Ok(Some(s.trim().to_string()).filter(|s| !s.is_empty()))
-                    }
-                    Some(_) => Err(EventError(format!(
-                        "the EventBridge event's {key} must be a string of at most {max} characters"
-                    ))),
-                }
-            };
-            let resource = match map.get("resources") {
-                None | Some(Value::Null) => None,
-                Some(Value::Array(list)) => match list.first() {
-                    None => None,
-                    Some(Value::String(r)) if r.len() <= 2048 && !r.chars().any(char::is_control) => Some(r.clone()),
-                    Some(_) => {
-                        return Err(EventError(
-                            "the EventBridge event's resources must be ARN strings".into(),
-                        ))
-                    }
-                },
-                Some(_) => return Err(EventError("the EventBridge event's resources must be a list".into())),
-            };
-            event.envelope = Some(Envelope {
-                id: text("id", 256)?,
-                time: text("time", 64)?,
-                resource,
-            });
-            return Ok(event);
+            return Self::from_envelope(map);
         }
-        for key in map.keys() {
-            if !FIELDS.contains(&key.as_str()) {
-                return Err(EventError(format!(
-                    "unknown field {:?} (expected: {})",
-                    clip(key),
-                    FIELDS.join(", ")
-                )));
-            }
-        }
-        let workload =
-            string(map, "workloadIdentifier")?.ok_or_else(|| EventError("workloadIdentifier is required".into()))?;
-        if workload.trim().is_empty() {
-            return Err(EventError("workloadIdentifier must not be empty".into()));
-        }
-        if workload.chars().count() > MAX_WORKLOAD_LEN || workload.chars().any(char::is_control) {
-            return Err(EventError(format!(
-                "workloadIdentifier must be at most {MAX_WORKLOAD_LEN} characters without control characters"
-            )));
-        }
-        let action_text =
-            string(map, "action")?.ok_or_else(|| EventError("action is required (\"Stop\" or \"Start\")".into()))?;
-        let action: Action = action_text
-            .parse()
-            .map_err(|e: String| EventError(format!("action: {}", clip(&e))))?;
-        let scaling_profile = string(map, "scalingProfile")?.filter(|p| !p.trim().is_empty());
-        if let Some(p) = &scaling_profile {
-            if p.chars().count() > 128 || p.chars().any(char::is_control) {
-                return Err(EventError(
-                    "scalingProfile must be at most 128 characters without control characters".into(),
-                ));
-            }
-        }
-        let flag = |key: &str| match map.get(key) {
-            None | Some(Value::Null) => Ok(false),
-            Some(Value::Bool(b)) => Ok(*b),
-            Some(other) => Err(EventError(format!(
-                "{key} must be true or false, found {}",
-                kind(other)
-            ))),
-        };
-        let dry_run = flag("dryRun")?;
-        let override_state = flag("overrideState")?;
-        let dynamodb_region = string(map, "dynamoDBRegion")?.filter(|r| !r.is_empty());
-        if let Some(r) = &dynamodb_region {
-            if !is_region(r) {
-                return Err(EventError(format!(
-                    "dynamoDBRegion {:?} is not an AWS region name",
-                    clip(r)
-                )));
-            }
-        }
-        let bounded = |key: &str, max: usize| -> Result<Option<String>, EventError> {
-            let value = string(map, key)?.filter(|v| !v.is_empty());
-            if let Some(v) = &value {
-                if v.len() > max || v.chars().any(char::is_control) {
-                    return Err(EventError(format!(
-                        "{key} must be at most {max} characters without control characters"
-                    )));
-                }
-            }
-            Ok(value)
-        };
-        let run_id = bounded("runId", 512)?;
-        let schedule_arn = bounded("scheduleArn", 1024)?;
-        let scheduled_time = bounded("scheduledTime", 64)?;
-        let continue_run = bounded("continueRun", 2048)?;
-        let continuation_token = bounded("continuationToken", 128)?;
+        Self::from_fields(map)
+    }
+
+    /// EventBridge envelope: the scheduler's object is the `detail`; the
+    /// envelope's id (or resource and time) identifies the delivery.
+    fn from_envelope(map: &Map<String, Value>) -> Result<Self, EventError> {
+        let mut event = Self::from_value(&map["detail"])
+            .map_err(|e| EventError(format!("{} (in the EventBridge event's detail)", e.0)))?;
+        let resource = envelope_resource(map)?;
+        event.envelope = Some(Envelope {
+            id: envelope_text(map, "id", 256)?,
+            time: envelope_text(map, "time", 64)?,
+            resource,
+        });
+        Ok(event)
+    }
+
+    /// The scheduler's own object, field by field.
+    fn from_fields(map: &Map<String, Value>) -> Result<Self, EventError> {
+        reject_unknown_fields(map)?;
+        let workload = workload_identifier(map)?;
+        let action = action(map)?;
+        let scaling_profile = scaling_profile(map)?;
+        let dry_run = flag(map, "dryRun")?;
+        let override_state = flag(map, "overrideState")?;
+        let dynamodb_region = dynamodb_region(map)?;
         Ok(Self {
             workload_identifier: workload,
             action,
             scaling_profile,
             dry_run,
             dynamodb_region,
-            run_id,
-            schedule_arn,
-            scheduled_time,
-            continue_run,
-            continuation_token,
+            run_id: bounded(map, "runId", 512)?,
+            schedule_arn: bounded(map, "scheduleArn", 1024)?,
+            scheduled_time: bounded(map, "scheduledTime", 64)?,
+            continue_run: bounded(map, "continueRun", 2048)?,
+            continuation_token: bounded(map, "continuationToken", 128)?,
             override_state,
             envelope: None,
         })
@@ -232,22 +158,22 @@ impl SchedulerEvent {
     /// `runId`; else none (every delivery is then a new run).
     pub fn idempotency_key(&self) -> Option<String> {
         let w = &self.workload_identifier;
-        let a = self.action;
+        let a = &self.action.to_string();
         if let (Some(arn), Some(time)) = (&self.schedule_arn, &self.scheduled_time) {
-            return Some(format!("schedule|{w}|{arn}|{time}|{a}"));
+            return Some(ledger::key("schedule", &[w, arn, time, a]));
         }
         if let Some(envelope) = &self.envelope {
             match envelope {
-                Envelope { id: Some(id), .. } => return Some(format!("event|{w}|{id}|{a}")),
+                Envelope { id: Some(id), .. } => return Some(ledger::key("event", &[w, id, a])),
                 Envelope {
                     resource: Some(r),
                     time: Some(t),
                     ..
-                } => return Some(format!("event|{w}|{r}|{t}|{a}")),
+                } => return Some(ledger::key("event", &[w, r, t, a])),
                 _ => {}
             }
         }
-        self.run_id.as_ref().map(|id| format!("run|{w}|{id}"))
+        self.run_id.as_ref().map(|id| ledger::run_id_key(w, id))
     }
 
     /// Who asked for the run, for the ledger record.
@@ -314,6 +240,123 @@ impl SchedulerEvent {
     }
 }
 
+/// The envelope's `id` or `time`: an optional short string.
+fn envelope_text(map: &Map<String, Value>, key: &str, max: usize) -> Result<Option<String>, EventError> {
+    match map.get(key) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) if s.len() <= max && !s.chars().any(char::is_control) => {
+            Ok(Some(s.trim().to_string()).filter(|s| !s.is_empty()))
+        }
+        Some(_) => Err(EventError(format!(
+            "the EventBridge event's {key} must be a string of at most {max} characters"
+        ))),
+    }
+}
+
+/// The first of the envelope's `resources`, if any.
+fn envelope_resource(map: &Map<String, Value>) -> Result<Option<String>, EventError> {
+    match map.get("resources") {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::Array(list)) => match list.first() {
+            None => Ok(None),
+            Some(Value::String(r)) if r.len() <= 2048 && !r.chars().any(char::is_control) => Ok(Some(r.clone())),
+            Some(_) => Err(EventError(
+                "the EventBridge event's resources must be ARN strings".into(),
+            )),
+        },
+        Some(_) => Err(EventError("the EventBridge event's resources must be a list".into())),
+    }
+}
+
+/// Refuses the first field that is not one of `FIELDS`.
+fn reject_unknown_fields(map: &Map<String, Value>) -> Result<(), EventError> {
+    match map.keys().find(|key| !FIELDS.contains(&key.as_str())) {
+        Some(key) => Err(EventError(format!(
+            "unknown field {:?} (expected: {})",
+            clip(key),
+            FIELDS.join(", ")
+        ))),
+        None => Ok(()),
+    }
+}
+
+/// `workloadIdentifier`: required, not empty, bounded.
+fn workload_identifier(map: &Map<String, Value>) -> Result<String, EventError> {
+    let workload =
+        string(map, "workloadIdentifier")?.ok_or_else(|| EventError("workloadIdentifier is required".into()))?;
+    if workload.trim().is_empty() {
+        return Err(EventError("workloadIdentifier must not be empty".into()));
+    }
+    if workload.chars().count() > MAX_WORKLOAD_LEN || workload.chars().any(char::is_control) {
+        return Err(EventError(format!(
+            "workloadIdentifier must be at most {MAX_WORKLOAD_LEN} characters without control characters"
+        )));
+    }
+    Ok(workload)
+}
+
+/// `action`: required, `Stop` or `Start`.
+fn action(map: &Map<String, Value>) -> Result<Action, EventError> {
+    let action_text =
+        string(map, "action")?.ok_or_else(|| EventError("action is required (\"Stop\" or \"Start\")".into()))?;
+    action_text
+        .parse()
+        .map_err(|e: String| EventError(format!("action: {}", clip(&e))))
+}
+
+/// `scalingProfile`: optional, bounded; blank means none.
+fn scaling_profile(map: &Map<String, Value>) -> Result<Option<String>, EventError> {
+    let scaling_profile = string(map, "scalingProfile")?.filter(|p| !p.trim().is_empty());
+    if let Some(p) = &scaling_profile {
+        if p.chars().count() > 128 || p.chars().any(char::is_control) {
+            return Err(EventError(
+                "scalingProfile must be at most 128 characters without control characters".into(),
+            ));
+        }
+    }
+    Ok(scaling_profile)
+}
+
+/// An optional JSON boolean, false when absent.
+fn flag(map: &Map<String, Value>, key: &str) -> Result<bool, EventError> {
+    match map.get(key) {
+        None | Some(Value::Null) => Ok(false),
+        Some(Value::Bool(b)) => Ok(*b),
+        Some(other) => Err(EventError(format!(
+            "{key} must be true or false, found {}",
+            kind(other)
+        ))),
+    }
+}
+
+/// `dynamoDBRegion`: optional, an AWS region name.
+fn dynamodb_region(map: &Map<String, Value>) -> Result<Option<String>, EventError> {
+    let dynamodb_region = string(map, "dynamoDBRegion")?.filter(|r| !r.is_empty());
+    if let Some(r) = &dynamodb_region {
+        if !is_region(r) {
+            return Err(EventError(format!(
+                "dynamoDBRegion {:?} is not an AWS region name",
+                clip(r)
+            )));
+        }
+    }
+    Ok(dynamodb_region)
+}
+
+/// An optional string of at most `max` bytes without control characters.
+fn bounded(map: &Map<String, Value>, key: &str, max: usize) -> Result<Option<String>, EventError> {
+    let value = string(map, key)?.filter(|v| !v.is_empty());
+    if let Some(v) = &value {
+        if v.len() > max || v.chars().any(char::is_control) {
+            return Err(EventError(format!(
+                "{key} must be at most {max} characters without control characters"
+            )));
+        }
+    }
+    Ok(value)
+}
+
+/// An optional string field, trimmed.
 fn string(map: &Map<String, Value>, key: &str) -> Result<Option<String>, EventError> {
     match map.get(key) {
         None | Some(Value::Null) => Ok(None),
@@ -322,6 +365,7 @@ fn string(map: &Map<String, Value>, key: &str) -> Result<Option<String>, EventEr
     }
 }
 
+/// The JSON kind of a value, for messages.
 fn kind(value: &Value) -> &'static str {
     match value {
         Value::Null => "null",
@@ -333,6 +377,7 @@ fn kind(value: &Value) -> &'static str {
     }
 }
 
+/// At most 64 characters of caller text, for messages.
 fn clip(text: &str) -> String {
     if text.chars().count() > 64 {
         format!("{}...", text.chars().take(61).collect::<String>())

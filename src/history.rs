@@ -6,136 +6,12 @@
 //! appends an [`InvocationTrace`]: counts and timings, no instance lists
 //! (24 of them must fit in one DynamoDB item next to the summary).
 
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use serde_json::Value;
 
-use crate::ledger::{digest, utc_timestamp, LedgerStatus, RunRecord};
-use crate::orchestrator::RunReport;
-use crate::summary::{DelayWait, Failure, Phase, PhaseKind};
-
-/// Failures kept per tier and invocation in a trace.
-pub const FAILURES_KEPT: usize = 10;
-
-/// One invocation of a run.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct InvocationTrace {
-    /// 1 for the first invocation, 2 for its continuation, ...
-    pub invocation: u32,
-    /// When it began, milliseconds since the epoch.
-    pub started_at_ms: u64,
-    /// How long it ran.
-    pub duration_ms: u64,
-    /// How it ended (`completed`, `continuing`, `refused`, ...).
-    pub status: String,
-    /// Its tiers, in execution order.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub tiers: Vec<TierTrace>,
-    /// Inter-tier delays it waited.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub delays: Vec<DelayWait>,
-    /// The delay still owed when it handed over to a continuation (waited
-    /// outside the function, by the continuation's schedule).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub resume_after_secs: Option<u64>,
-}
-
-/// One tier in one invocation.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct TierTrace {
-    /// TierTagValue.
-    pub tier: String,
-    /// TierSequence.
-    pub sequence: u64,
-    /// Synchronous tier.
-    pub synchronous: bool,
-    /// When the tier began, from the invocation's start.
-    pub started_at_ms: u64,
-    /// How long it took.
-    pub duration_ms: u64,
-    /// Instances acted on.
-    pub acted: usize,
-    /// Instances left alone (not counting those an earlier invocation handled).
-    pub skipped: usize,
-    /// Instances kept by an override.
-    pub bypassed: usize,
-    /// Instances whose action failed.
-    pub failed: usize,
-    /// Instances not reached.
-    pub not_done: usize,
-    /// The tier's timed steps.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub phases: Vec<Phase>,
-    /// The first [`FAILURES_KEPT`] failures.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub failures: Vec<Failure>,
-    /// The readiness gate gave up.
-    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
-    pub gate_timed_out: bool,
-}
-
-impl InvocationTrace {
-    /// The trace of invocation `invocation`, begun at `started_at_ms`, that
-    /// produced `report` and ended as `status`.
-    pub fn of(invocation: u32, started_at_ms: u64, report: &RunReport, status: &str) -> Self {
-        let summary = &report.summary;
-        let carried = |tier: &str| {
-            report
-                .plan
-                .groups
-                .iter()
-                .flat_map(|g| &g.tiers)
-                .find(|t| t.tier == tier)
-                .map_or(0, |t| t.carried_over())
-        };
-        Self {
-            invocation,
-            started_at_ms,
-            duration_ms: summary.duration_ms,
-            status: status.to_string(),
-            tiers: summary
-                .tiers
-                .iter()
-                .map(|t| TierTrace {
-                    tier: t.tier.clone(),
-                    sequence: t.sequence,
-                    synchronous: t.synchronous,
-                    started_at_ms: t.started_at_ms,
-                    duration_ms: t.duration_ms,
-                    acted: t.acted.len(),
-                    skipped: t.skipped.len().saturating_sub(carried(&t.tier)),
-                    bypassed: t.bypassed.len(),
-                    failed: t.failed.len(),
-                    not_done: t.not_done.len(),
-                    phases: t.phases.clone(),
-                    failures: t.failed.iter().take(FAILURES_KEPT).cloned().collect(),
-                    gate_timed_out: t.gate.as_ref().is_some_and(|g| g.timed_out),
-                })
-                .collect(),
-            delays: summary.delays.clone(),
-            resume_after_secs: report.checkpoint.as_ref().map(|c| c.resume_after_secs),
-        }
-    }
-
-    /// An invocation refused before any action.
-    pub fn refused(invocation: u32, started_at_ms: u64, duration_ms: u64) -> Self {
-        Self {
-            invocation,
-            started_at_ms,
-            duration_ms,
-            status: "refused".into(),
-            tiers: Vec::new(),
-            delays: Vec::new(),
-            resume_after_secs: None,
-        }
-    }
-
-    /// When it ended, milliseconds since the epoch.
-    pub fn ended_at_ms(&self) -> u64 {
-        self.started_at_ms + self.duration_ms
-    }
-}
+use crate::clock;
+use crate::ledger::{key_digest, InvocationTrace, LedgerStatus, RunRecord, TierTrace};
+use crate::summary::PhaseKind;
 
 /// A run's instance counts over all its invocations.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
@@ -183,7 +59,7 @@ pub fn counts(record: &RunRecord) -> Counts {
 /// The short id `runs list` prints and `runs show` accepts: eight hex
 /// digits of the key's digest.
 pub fn short_id(key: &str) -> String {
-    digest(key)[..8].to_string()
+    key_digest(key)[..8].to_string()
 }
 
 /// Where the run stands, in one word: its outcome once finished,
@@ -243,7 +119,7 @@ pub fn show_ms(ms: u64) -> String {
 
 /// `2026-11-25 19:00:02` (UTC).
 pub fn show_time(epoch: u64) -> String {
-    utc_timestamp(epoch).replace('T', " ")
+    clock::utc_timestamp(epoch).replace('T', " ")
 }
 
 /// One line of `runs list --json`.
@@ -324,6 +200,7 @@ pub fn list_table(records: &[RunRecord]) -> String {
     crate::table::render(&rows)
 }
 
+/// A step's name in the STEPS column of `runs show`.
 fn phase_name(kind: PhaseKind) -> &'static str {
     match kind {
         PhaseKind::Settle => "settle",
@@ -338,6 +215,17 @@ fn phase_name(kind: PhaseKind) -> &'static str {
 /// What `runs show` prints: the run, then each invocation's tiers with
 /// their steps and delays, then what went wrong per instance.
 pub fn show_text(record: &RunRecord) -> String {
+    let mut out = run_heading(record);
+    for trace in &record.history {
+        out.push_str(&invocation_text(trace));
+    }
+    out.push_str(&last_invocation_notes(record.summary.as_ref()));
+    out
+}
+
+/// The run's id, key, action, status and message; who asked, when, how
+/// long it took.
+fn run_heading(record: &RunRecord) -> String {
     let message = record
         .summary
         .as_ref()
@@ -363,70 +251,96 @@ pub fn show_text(record: &RunRecord) -> String {
             .map(|p| format!("; scaling profile {p}"))
             .unwrap_or_default()
     ));
-    for trace in &record.history {
+    out
+}
+
+/// One invocation: its heading, then (when it reached any tier) its tiers,
+/// its delays and its failures.
+fn invocation_text(trace: &InvocationTrace) -> String {
+    let mut out = format!(
+        "\nInvocation {}, {} UTC, {}: {}\n",
+        trace.invocation,
+        show_time(trace.started_at_ms / 1000),
+        show_ms(trace.duration_ms),
+        trace.status
+    );
+    if trace.tiers.is_empty() {
+        return out;
+    }
+    out.push_str(&tier_table(&trace.tiers));
+    out.push_str(&delay_lines(trace));
+    out.push_str(&failure_lines(&trace.tiers));
+    out
+}
+
+/// The table of an invocation's tiers: counts, timings and steps.
+fn tier_table(tiers: &[TierTrace]) -> String {
+    let mut rows = vec![[
+        "TIER", "SEQ", "MODE", "START", "TOOK", "ACTED", "SKIPPED", "BYPASSED", "FAILED", "NOT DONE", "STEPS",
+    ]
+    .map(String::from)
+    .to_vec()];
+    rows.extend(tiers.iter().map(tier_row));
+    crate::table::render(&rows)
+}
+
+/// One tier's row of [`tier_table`].
+fn tier_row(t: &TierTrace) -> Vec<String> {
+    let steps: Vec<String> = t
+        .phases
+        .iter()
+        .map(|p| format!("{} {}", phase_name(p.kind), show_ms(p.duration_ms)))
+        .collect();
+    vec![
+        t.tier.clone(),
+        t.sequence.to_string(),
+        if t.synchronous { "sync" } else { "async" }.into(),
+        format!("+{}", show_ms(t.started_at_ms)),
+        show_ms(t.duration_ms),
+        t.acted.to_string(),
+        t.skipped.to_string(),
+        t.bypassed.to_string(),
+        t.failed.to_string(),
+        t.not_done.to_string(),
+        if steps.is_empty() { "-".into() } else { steps.join(", ") },
+    ]
+}
+
+/// The delays an invocation waited, and the one it left to its
+/// continuation.
+fn delay_lines(trace: &InvocationTrace) -> String {
+    let mut out = String::new();
+    for d in &trace.delays {
         out.push_str(&format!(
-            "\nInvocation {}, {} UTC, {}: {}\n",
-            trace.invocation,
-            show_time(trace.started_at_ms / 1000),
-            show_ms(trace.duration_ms),
-            trace.status
+            "  delay {} after sequence {} (at +{})\n",
+            show_ms(d.duration_ms),
+            d.after_sequence,
+            show_ms(d.started_at_ms)
         ));
-        if trace.tiers.is_empty() {
-            continue;
+    }
+    if let Some(secs) = trace.resume_after_secs.filter(|s| *s > 0) {
+        out.push_str(&format!(
+            "  then {secs}s of InterTierOrchestrationDelay waited outside the function (continuation)\n"
+        ));
+    }
+    out
+}
+
+/// The failures kept per tier, and how many more there were.
+fn failure_lines(tiers: &[TierTrace]) -> String {
+    let mut out = String::new();
+    for t in tiers {
+        for f in &t.failures {
+            out.push_str(&format!("  {} {}: FAILED, {}\n", t.tier, f.id, f.reason));
         }
-        let mut rows = vec![[
-            "TIER", "SEQ", "MODE", "START", "TOOK", "ACTED", "SKIPPED", "BYPASSED", "FAILED", "NOT DONE", "STEPS",
-        ]
-        .map(String::from)
-        .to_vec()];
-        for t in &trace.tiers {
-            let steps: Vec<String> = t
-                .phases
-                .iter()
-                .map(|p| format!("{} {}", phase_name(p.kind), show_ms(p.duration_ms)))
-                .collect();
-            rows.push(vec![
-                t.tier.clone(),
-                t.sequence.to_string(),
-                if t.synchronous { "sync" } else { "async" }.into(),
-                format!("+{}", show_ms(t.started_at_ms)),
-                show_ms(t.duration_ms),
-                t.acted.to_string(),
-                t.skipped.to_string(),
-                t.bypassed.to_string(),
-                t.failed.to_string(),
-                t.not_done.to_string(),
-                if steps.is_empty() { "-".into() } else { steps.join(", ") },
-            ]);
-        }
-        out.push_str(&crate::table::render(&rows));
-        for d in &trace.delays {
+        if t.failed > t.failures.len() {
             out.push_str(&format!(
-                "  delay {} after sequence {} (at +{})\n",
-                show_ms(d.duration_ms),
-                d.after_sequence,
-                show_ms(d.started_at_ms)
+                "  {} ... and {} more failed\n",
+                t.tier,
+                t.failed - t.failures.len()
             ));
-        }
-        if let Some(secs) = trace.resume_after_secs.filter(|s| *s > 0) {
-            out.push_str(&format!(
-                "  then {secs}s of InterTierOrchestrationDelay waited outside the function (continuation)\n"
-            ));
-        }
-        for t in &trace.tiers {
-            for f in &t.failures {
-                out.push_str(&format!("  {} {}: FAILED, {}\n", t.tier, f.id, f.reason));
-            }
-            if t.failed > t.failures.len() {
-                out.push_str(&format!(
-                    "  {} ... and {} more failed\n",
-                    t.tier,
-                    t.failed - t.failures.len()
-                ));
-            }
         }
     }
-    out.push_str(&last_invocation_notes(record.summary.as_ref()));
     out
 }
 

@@ -6,32 +6,47 @@
 //! `WorkloadSpecification` and `TierSpecification` DynamoDB items, numbers
 //! and booleans stored as strings) and keeps its command-line flags.
 //!
-//! ## Architecture
+//! ## Architecture: the crate map
 //!
-//! A pure core with thin edges:
+//! Layers from the bottom up; a module names only modules below it (the
+//! test `tests/it/structure.rs` fails on any import cycle between these
+//! top-level modules).
 //!
-//! - **core, no I/O**: [`config`] parses and validates the items as a whole;
-//!   [`plan`] turns configuration plus discovered instances into ordered tier
-//!   groups with a step and a reason per instance; [`override_check`] makes
-//!   the override-file path safe and reads the guest's answer; [`event`]
-//!   validates the invocation payload; [`summary`] and [`notify`] describe
-//!   what happened; [`history`], [`timeline`], [`status`] and [`metrics`]
-//!   show operators what the scheduler did ([`cron`] and [`timezone`] tell
-//!   when schedules fire).
-//! - **[`orchestrator`]**: executes a plan through the [`ports`] traits:
-//!   batching, override checks, waits, readiness gates, and the deadline
-//!   budget that bounds every wait.
-//! - **[`ledger`]**: run records keyed on an idempotency key, per-workload
-//!   locks and checkpoints, so duplicate deliveries do nothing and a run that
-//!   outlasts its invocation continues in a fresh one.
-//! - **[`aws`]**: the ports implemented with the AWS SDK clients.
-//! - **entry points**: [`handler`] (wrapped by the Lambda binary) and the
-//!   `orchestrator` CLI binary. Both are thin.
+//! - **vocabulary, no I/O**: [`action`] (Stop, Start), [`clock`] (the one
+//!   clock and time format; everything below the orchestrator takes `now` as
+//!   an argument), [`instance`], [`table`], [`telemetry`].
+//! - **core, pure**: [`config`] parses and validates the items as a whole
+//!   (and the Loader's documents); [`override_check`] makes the
+//!   override-file path safe and reads the guest's answer; [`override_tag`]
+//!   reads expiring override tags and builds them ([`override_tag::edit`]);
+//!   [`plan`] turns configuration plus discovered instances into ordered
+//!   tier groups with a step and a reason per instance; [`summary`] and
+//!   [`notify`] describe what happened; [`cron`] tells when EventBridge
+//!   schedules fire.
+//! - **ports**: [`error`] and [`ports`], the small traits the orchestrator
+//!   drives (EC2, SSM, SNS, DynamoDB, Auto Scaling, change calendars).
+//! - **runs**: [`run`] (what a run is asked, what became of it); [`ledger`]
+//!   (run records keyed on an idempotency key, workload locks, checkpoints,
+//!   the per-invocation trace, keys whose parts are encoded, never spliced);
+//!   [`event`] validates the invocation payload and names its run;
+//!   [`orchestrator`] executes a plan through the
+//!   ports: batching, override checks, waits, readiness gates, and the
+//!   deadline budget that bounds every wait.
+//! - **views**: [`history`], [`timeline`], [`status`] and [`metrics`] show
+//!   operators what the scheduler did and will do.
+//! - **[`run_service`]**: the ledger protocol shared by both entry points
+//!   (claim, duplicate, busy, refuse, continue, finish).
+//! - **[`aws`]**: the ports on the AWS SDK clients.
+//! - **entry points, thin**: [`handler`] (the Lambda handler, free of the
+//!   runtime; `src/main.rs` wraps it) and the `orchestrator` CLI
+//!   (`src/bin/orchestrator/`, one file per command group).
 //!
 //! Tests drive the core and orchestrator with in-memory fakes (fault
 //! injection, paused tokio time) and the adapters against the moto emulator.
 
+pub mod action;
 pub mod aws;
+pub mod clock;
 pub mod config;
 pub mod cron;
 pub mod error;
@@ -47,9 +62,10 @@ pub mod override_check;
 pub mod override_tag;
 pub mod plan;
 pub mod ports;
+pub mod run;
+pub mod run_service;
 pub mod status;
 pub mod summary;
 pub mod table;
 pub mod telemetry;
 pub mod timeline;
-pub mod timezone;

@@ -14,71 +14,107 @@
 use std::sync::OnceLock;
 use std::time::{Duration, SystemTime};
 
-use ec2_tier_scheduler::aws::{load_sdk_config, ApiCounter, AwsCloud, SchedulerContinuation, Tables};
+use ec2_tier_scheduler::aws::{load_sdk_config, ApiCounter, AwsCloud, DynamoLedger, SchedulerContinuation, Tables};
+use ec2_tier_scheduler::clock;
 use ec2_tier_scheduler::event::ScheduleOrigin;
 use ec2_tier_scheduler::handler::{handle_delivery, HandlerError, Services};
-use ec2_tier_scheduler::ledger::{epoch_now_ms, Continuation, Ledger};
+use ec2_tier_scheduler::ledger::{Continuation, Ledger};
 use ec2_tier_scheduler::metrics;
 use ec2_tier_scheduler::orchestrator::Settings;
 use lambda_runtime::{service_fn, LambdaEvent};
 use serde_json::Value;
 
-#[tokio::main]
-async fn main() -> Result<(), lambda_runtime::Error> {
-    ec2_tier_scheduler::telemetry::init_lambda();
-    let env = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
-    // Counts throttled responses for the Throttles metric.
-    let counter = ApiCounter::new();
-    let cloud = AwsCloud::new(load_sdk_config().await, Tables::from_env()).with_counter(counter.clone());
-    let namespace = metrics::namespace_from_env();
-    let region = cloud.default_region();
-    let ledger = env("RUN_LEDGER_TABLE").map(|t| cloud.ledger(&t));
-    let role = env("CONTINUATION_ROLE_ARN").filter(|_| ledger.is_some());
-    let group = env("SCHEDULE_GROUP_NAME");
-    let continuation: OnceLock<SchedulerContinuation> = OnceLock::new();
-    let settings = Settings {
-        // With continuations, long inter-tier delays are not slept through.
-        offload_delays_over: role.as_ref().map(|_| Duration::from_secs(120)),
-        ..Settings::from_env()
-    };
-    let (cloud, region, ledger, role, continuation, settings, group, counter, namespace) = (
-        &cloud,
-        region.as_deref(),
-        ledger.as_ref(),
-        role.as_deref(),
-        &continuation,
-        &settings,
-        group.as_deref(),
-        &counter,
-        namespace.as_str(),
-    );
-    lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
+/// What every invocation works with, built once per process.
+struct App {
+    /// The AWS ports, counting throttled responses.
+    cloud: AwsCloud,
+    /// The function's region.
+    region: Option<String>,
+    /// The run ledger (`RUN_LEDGER_TABLE`).
+    ledger: Option<DynamoLedger>,
+    /// The EventBridge Scheduler role for continuations (`CONTINUATION_ROLE_ARN`; needs the ledger).
+    role: Option<String>,
+    /// The stack's schedule group (`SCHEDULE_GROUP_NAME`).
+    group: Option<String>,
+    /// Continuations, made at the first invocation (they need the function's ARN).
+    continuation: OnceLock<SchedulerContinuation>,
+    /// How runs are carried out.
+    settings: Settings,
+    /// Counts throttled responses for the Throttles metric.
+    counter: ApiCounter,
+    /// The CloudWatch namespace of the metrics line.
+    namespace: String,
+}
+
+impl App {
+    /// The SDK configuration, clients and settings from the environment.
+    async fn from_env() -> Self {
+        let env = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
+        let counter = ApiCounter::new();
+        let cloud = AwsCloud::new(load_sdk_config().await, Tables::from_env()).with_counter(counter.clone());
+        let ledger = env("RUN_LEDGER_TABLE").map(|t| cloud.ledger(&t));
+        let role = env("CONTINUATION_ROLE_ARN").filter(|_| ledger.is_some());
+        let settings = Settings {
+            // With continuations, long inter-tier delays are not slept through.
+            offload_delays_over: role.as_ref().map(|_| Duration::from_secs(120)),
+            ..Settings::from_env()
+        };
+        Self {
+            region: cloud.default_region(),
+            cloud,
+            ledger,
+            role,
+            group: env("SCHEDULE_GROUP_NAME"),
+            continuation: OnceLock::new(),
+            settings,
+            counter,
+            namespace: metrics::namespace_from_env(),
+        }
+    }
+
+    /// Handles one invocation and prints its metrics line.
+    async fn invoke(&self, event: LambdaEvent<Value>) -> Result<Value, HandlerError> {
         let arn = &event.context.invoked_function_arn;
-        cloud.learn_account_from_arn(arn);
-        let continuation = role.map(|role| {
-            continuation.get_or_init(|| cloud.continuation(arn, role).in_group(group.map(str::to_string)))
+        let services = self.services(arn);
+        let time_left = event.context.deadline().duration_since(SystemTime::now()).ok();
+        // One invocation at a time per process: the difference is this one's.
+        let throttles_before = self.counter.throttles();
+        let handled = handle_delivery(services, &event.payload, time_left, &self.settings).await?;
+        let throttles = self.counter.throttles().saturating_sub(throttles_before);
+        if let Some(line) = handled
+            .outcome
+            .metrics_line(&self.namespace, throttles, clock::now_ms())
+        {
+            println!("{line}");
+        }
+        Ok(handled.response)
+    }
+
+    /// The handler's services for an invocation of the function `arn`.
+    fn services<'a>(&'a self, arn: &'a str) -> Services<'a> {
+        self.cloud.learn_account_from_arn(arn);
+        let group = self.group.as_deref();
+        let continuation = self.role.as_deref().map(|role| {
+            self.continuation
+                .get_or_init(|| self.cloud.continuation(arn, role).in_group(group.map(str::to_string)))
                 as &dyn Continuation
         });
         // arn:aws:lambda:region:ACCOUNT:function:name
         let account = arn.split(':').nth(4).filter(|a| !a.is_empty());
-        let services = Services {
-            cloud,
-            function_region: region,
-            ledger: ledger.map(|l| l as &dyn Ledger),
+        Services {
+            cloud: &self.cloud,
+            function_region: self.region.as_deref(),
+            ledger: self.ledger.as_ref().map(|l| l as &dyn Ledger),
             continuation,
             schedule_origin: ScheduleOrigin { account, group },
-        };
-        let time_left = event.context.deadline().duration_since(SystemTime::now()).ok();
-        // One invocation at a time per process: the difference is this one's.
-        let throttles_before = counter.throttles();
-        let handled = handle_delivery(services, &event.payload, time_left, settings)
-            .await
-            .map_err(|e: HandlerError| e)?;
-        let throttles = counter.throttles().saturating_sub(throttles_before);
-        if let Some(line) = metrics::for_outcome(namespace, &handled.outcome, throttles, epoch_now_ms()) {
-            println!("{line}");
         }
-        Ok::<_, HandlerError>(handled.response)
-    }))
-    .await
+    }
+}
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_runtime::Error> {
+    ec2_tier_scheduler::telemetry::init_lambda();
+    let app = App::from_env().await;
+    let app = &app;
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| app.invoke(event))).await
 }

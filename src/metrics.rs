@@ -11,7 +11,7 @@
 
 use serde_json::{json, Map, Value};
 
-use crate::handler::Outcome;
+use crate::run::RunReport;
 use crate::summary::RunStatus;
 
 /// The namespace when `METRICS_NAMESPACE` is not set.
@@ -60,19 +60,18 @@ fn valid_namespace(ns: &str) -> bool {
         && ns.chars().all(|c| c.is_ascii_alphanumeric() || ".-_/#: ".contains(c))
 }
 
-/// The EMF line of a delivery that ran (not of a dry run or a duplicate,
-/// which change nothing). `throttles` is what this invocation saw;
-/// `timestamp_ms` is the metrics' time, milliseconds since the epoch.
-pub fn for_outcome(namespace: &str, outcome: &Outcome, throttles: u64, timestamp_ms: u64) -> Option<String> {
-    let Outcome::Ran {
-        report,
-        key,
-        invocation,
-        ..
-    } = outcome
-    else {
-        return None;
-    };
+/// The EMF line of a run (none for a dry run, which changes nothing):
+/// `key` is its ledger key and `invocation` which invocation of it this
+/// was; `throttles` is what this invocation saw; `timestamp_ms` is the
+/// metrics' time, milliseconds since the epoch.
+pub fn for_run(
+    namespace: &str,
+    report: &RunReport,
+    key: Option<&str>,
+    invocation: u32,
+    throttles: u64,
+    timestamp_ms: u64,
+) -> Option<String> {
     let summary = &report.summary;
     if summary.dry_run {
         return None;

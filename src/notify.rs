@@ -59,7 +59,7 @@ pub fn bypass_message(workload: &str, tier: &str, bypass: &Noted) -> (String, St
 
 /// Subject and body of the notice sent when the kill switch
 /// (`DisableAllSchedulingActions`) turns a scheduled action away.
-pub fn kill_switch_message(workload: &str, action: crate::plan::Action) -> (String, String) {
+pub fn kill_switch_message(workload: &str, action: crate::action::Action) -> (String, String) {
     let subject = subject(&format!("EC2 scheduler: kill switch on for {workload}"));
     let body = format!(
         "Workload: {workload}\nAction: {action}\nDisableAllSchedulingActions is on: no instance was touched.\n"
@@ -68,7 +68,7 @@ pub fn kill_switch_message(workload: &str, action: crate::plan::Action) -> (Stri
 }
 
 /// Subject and body of the notice sent when a Change Calendar is CLOSED.
-pub fn calendar_message(workload: &str, action: crate::plan::Action, reason: &str) -> (String, String) {
+pub fn calendar_message(workload: &str, action: crate::action::Action, reason: &str) -> (String, String) {
     let subject = subject(&format!(
         "EC2 scheduler: {action} {workload} skipped (change calendar closed)"
     ));

@@ -91,7 +91,7 @@ impl GuestOs {
     /// The plugin directory the SSM agent writes output under, as a key
     /// segment. Newer agents drop the colon (`awsrunShellScript`), older ones
     /// kept it (`aws:runShellScript`); readers list the prefix instead of
-    /// guessing (see [`crate::ports::RemoteCheck`]).
+    /// guessing (see the `RemoteCheck` port).
     pub fn plugin_name(self) -> &'static str {
         match self {
             Self::Linux => "awsrunShellScript",

@@ -3,79 +3,15 @@
 //! discovered instances, without I/O, so a dry run and a real run agree.
 
 use std::collections::BTreeMap;
-use std::fmt;
-use std::str::FromStr;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use crate::config::{secs, show_secs, AutoScalingMode, Readiness, WorkloadConfig};
+use crate::action::Action;
+use crate::config::{secs, ActionSpec, AutoScalingMode, Readiness, ScalingTarget, TierSpec, WorkloadConfig};
 use crate::instance::{Instance, InstanceState};
 use crate::override_check::OverrideCheck;
 use crate::override_tag::{self, TagVerdict};
-
-/// The two orchestrated actions.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-pub enum Action {
-    /// Stop the workload, tier by tier.
-    Stop,
-    /// Start the workload, tier by tier.
-    Start,
-}
-
-impl Action {
-    /// The verb in lower case, for tables and messages.
-    pub fn verb(self) -> &'static str {
-        match self {
-            Self::Stop => "stop",
-            Self::Start => "start",
-        }
-    }
-
-    /// Past participle: "stopped" / "started".
-    pub fn done(self) -> &'static str {
-        match self {
-            Self::Stop => "stopped",
-            Self::Start => "started",
-        }
-    }
-
-    /// Present participle: "stopping" / "starting".
-    pub fn doing(self) -> &'static str {
-        match self {
-            Self::Stop => "stopping",
-            Self::Start => "starting",
-        }
-    }
-
-    /// The state an instance is in once this action is done.
-    pub fn target_state(self) -> InstanceState {
-        match self {
-            Self::Stop => InstanceState::Stopped,
-            Self::Start => InstanceState::Running,
-        }
-    }
-}
-
-impl fmt::Display for Action {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Self::Stop => "Stop",
-            Self::Start => "Start",
-        })
-    }
-}
-
-impl FromStr for Action {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s.trim().to_ascii_lowercase().as_str() {
-            "stop" => Ok(Self::Stop),
-            "start" => Ok(Self::Start),
-            _ => Err(format!("{s:?} is not \"Stop\" or \"Start\"")),
-        }
-    }
-}
 
 /// The whole ordered plan for one run.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -319,14 +255,9 @@ pub fn effective_profile(action: Action, requested: Option<&str>) -> Option<&str
 }
 
 /// Builds the plan for `action` from a validated configuration and the
-/// instances discovery returned.
-pub fn build(config: &WorkloadConfig, instances: &[Instance], action: Action, scaling_profile: Option<&str>) -> Plan {
-    build_at(config, instances, action, scaling_profile, crate::ledger::epoch_now())
-}
-
-/// [`build`] at `now` (seconds since the epoch), the time expiring override
-/// tags are judged against.
-pub fn build_at(
+/// instances discovery returned, at `now` (seconds since the epoch, the
+/// time expiring override tags are judged against). Pure: no clock, no I/O.
+pub fn build(
     config: &WorkloadConfig,
     instances: &[Instance],
     action: Action,
@@ -334,101 +265,194 @@ pub fn build_at(
     now: u64,
 ) -> Plan {
     let mut warnings: Vec<String> = config.warnings.iter().map(ToString::to_string).collect();
-    let profile = effective_profile(action, scaling_profile);
+    let request = Request {
+        action,
+        profile: effective_profile(action, scaling_profile),
+        now,
+    };
+    let mut by_tier = group_by_tier(instances);
+    let (by_sequence, left_out) = plan_tiers(config, &mut by_tier, request, &mut warnings);
+    let workload = &config.workload;
+    Plan {
+        workload: workload.spec_name.clone(),
+        region: workload.region.clone(),
+        action,
+        scaling_profile: request
+            .profile
+            .filter(|p| config.tiers.iter().any(|t| t.scaling.contains_key(*p)))
+            .map(str::to_string),
+        account: workload.cross_account.as_ref().map(|c| AccountTarget {
+            account_id: c.account_id.clone(),
+            role_arn: c.role_arn.clone(),
+        }),
+        warnings,
+        calendar_skip: None,
+        disabled_reason: workload
+            .scheduling_disabled
+            .then(|| "DisableAllSchedulingActions is on: no action is taken for this workload".to_string()),
+        state_skip: None,
+        groups: order_groups(by_sequence),
+        left_out,
+        unmatched: unmatched(by_tier),
+    }
+}
+
+/// What the plan is built for: the action, the profile in force, the instant.
+#[derive(Debug, Clone, Copy)]
+struct Request<'a> {
+    action: Action,
+    profile: Option<&'a str>,
+    now: u64,
+}
+
+/// What every instance of one tier is planned against.
+struct TierContext<'a> {
+    request: Request<'a>,
+    spec: &'a ActionSpec,
+    target: Option<&'a ScalingTarget>,
+}
+
+/// The workload's live instances (terminated ones aside) by tier tag value.
+fn group_by_tier(instances: &[Instance]) -> BTreeMap<&str, Vec<&Instance>> {
     let mut by_tier: BTreeMap<&str, Vec<&Instance>> = BTreeMap::new();
     for instance in instances.iter().filter(|i| i.state != InstanceState::Terminated) {
         by_tier.entry(instance.tier.as_str()).or_default().push(instance);
     }
+    by_tier
+}
 
+/// Plans every configured tier, taking its instances out of `by_tier`:
+/// the tier plans by TierSequence, and the tiers left out.
+fn plan_tiers<'a>(
+    config: &'a WorkloadConfig,
+    by_tier: &mut BTreeMap<&str, Vec<&Instance>>,
+    request: Request<'a>,
+    warnings: &mut Vec<String>,
+) -> (BTreeMap<u64, Vec<TierPlan>>, Vec<LeftOut>) {
     let mut left_out = Vec::new();
     let mut by_sequence: BTreeMap<u64, Vec<TierPlan>> = BTreeMap::new();
     for tier in &config.tiers {
         let mut members = by_tier.remove(tier.name.as_str()).unwrap_or_default();
         members.sort_by(|a, b| a.id.cmp(&b.id));
-        let section = match action {
-            Action::Stop => "TierStop",
-            Action::Start => "TierStart",
-        };
-        let Some(spec) = tier.for_action(action) else {
-            left_out.push(LeftOut {
+        match tier_part(tier, request.action) {
+            Ok(spec) => {
+                let plan = plan_tier(tier, spec, members, request, warnings);
+                by_sequence.entry(spec.sequence).or_default().push(plan);
+            }
+            Err(reason) => left_out.push(LeftOut {
                 tier: tier.name.clone(),
-                reason: format!("no {section} section"),
+                reason,
                 instances: members.len(),
-            });
-            continue;
-        };
-        if spec.ignore {
-            left_out.push(LeftOut {
-                tier: tier.name.clone(),
-                reason: "TierStop.IgnoreStop is on: the tier is never stopped".into(),
-                instances: members.len(),
-            });
-            continue;
+            }),
         }
-        let target = profile.and_then(|p| tier.scaling.get(p));
-        let target_type = target.and_then(|t| t.instance_type.as_ref());
-        let override_check = spec.override_check.clone();
-        let mut instances: Vec<InstancePlan> = members
-            .into_iter()
-            .map(|i| {
-                let mut step = step_for(action, i.state);
-                let acting = |s: &Step| matches!(s, Step::Act | Step::WaitThenAct { .. });
-                if let (Some(group), true, AutoScalingMode::Skip) = (&i.auto_scaling_group, acting(&step), spec.auto_scaling)
-                {
-                    step = Step::Skip {
-                        reason: format!(
-                            "member of Auto Scaling group {group}: left alone (its group would replace a stopped member; \
-                             TierAutoScalingGroups \"Suspend\" opts in)"
-                        ),
-                    };
-                }
-                let (tag, reason) = match &i.override_tag {
-                    Some((tag, reason)) => (Some(tag.as_str()), reason.as_deref()),
-                    None => (None, None),
-                };
-                match override_tag::verdict(tag, reason, action, now) {
-                    TagVerdict::Keep(why) if acting(&step) => step = Step::Skip { reason: why },
-                    TagVerdict::Ignored(why) => warnings.push(format!("{}: {why}", i.id)),
-                    _ => {}
-                }
-                let acts = acting(&step);
-                InstancePlan {
-                    id: i.id.clone(),
-                    state: i.state,
-                    instance_type: i.instance_type.clone(),
-                    resize_to: target_type.filter(|t| acts && **t != i.instance_type).cloned(),
-                    unlimited_credits: target
-                        .filter(|t| acts && t.instance_type.is_some())
-                        .map(|t| t.unlimited_credits),
-                    ebs_optimized: i.ebs_optimized,
-                    check_override: acts && override_check.is_some(),
-                    hibernate: acts && spec.hibernate && i.hibernation_configured,
-                    spot: i.spot,
-                    // Kept for every member in Suspend mode: a Start resumes the
-                    // processes of groups whose members were already running too.
-                    auto_scaling_group: i
-                        .auto_scaling_group
-                        .clone()
-                        .filter(|_| spec.auto_scaling == AutoScalingMode::Suspend),
-                    step,
-                }
-            })
-            .collect();
-        if let (Some(subset), Some(name)) = (target.and_then(|t| t.fleet_subset), profile) {
-            apply_fleet_subset(&mut instances, subset, name);
-        }
-        by_sequence.entry(spec.sequence).or_default().push(TierPlan {
-            tier: tier.name.clone(),
-            sequence: spec.sequence,
-            synchronous: spec.synchronous,
-            override_check,
-            readiness: spec.readiness.clone(),
-            inter_tier_delay: spec.inter_tier_delay,
-            instances,
-        });
     }
+    (by_sequence, left_out)
+}
 
-    let unmatched = by_tier
+/// The tier's section for the action, or why the tier takes no part in it.
+fn tier_part(tier: &TierSpec, action: Action) -> Result<&ActionSpec, String> {
+    let section = match action {
+        Action::Stop => "TierStop",
+        Action::Start => "TierStart",
+    };
+    match tier.for_action(action) {
+        None => Err(format!("no {section} section")),
+        Some(spec) if spec.ignore => Err("TierStop.IgnoreStop is on: the tier is never stopped".into()),
+        Some(spec) => Ok(spec),
+    }
+}
+
+/// One tier's plan: a step for each member (sorted by id), then its FleetSubset.
+fn plan_tier<'a>(
+    tier: &'a TierSpec,
+    spec: &'a ActionSpec,
+    members: Vec<&Instance>,
+    request: Request<'a>,
+    warnings: &mut Vec<String>,
+) -> TierPlan {
+    let target = request.profile.and_then(|p| tier.scaling.get(p));
+    let context = TierContext { request, spec, target };
+    let mut instances: Vec<InstancePlan> = members
+        .into_iter()
+        .map(|i| plan_instance(i, &context, warnings))
+        .collect();
+    if let (Some(subset), Some(name)) = (target.and_then(|t| t.fleet_subset), request.profile) {
+        apply_fleet_subset(&mut instances, subset, name);
+    }
+    TierPlan {
+        tier: tier.name.clone(),
+        sequence: spec.sequence,
+        synchronous: spec.synchronous,
+        override_check: spec.override_check.clone(),
+        readiness: spec.readiness.clone(),
+        inter_tier_delay: spec.inter_tier_delay,
+        instances,
+    }
+}
+
+/// What happens to one instance of a tier, and what is done to it first.
+fn plan_instance(i: &Instance, context: &TierContext, warnings: &mut Vec<String>) -> InstancePlan {
+    let TierContext { spec, target, .. } = *context;
+    let step = instance_step(i, context, warnings);
+    let acts = acting(&step);
+    let target_type = target.and_then(|t| t.instance_type.as_ref());
+    InstancePlan {
+        id: i.id.clone(),
+        state: i.state,
+        instance_type: i.instance_type.clone(),
+        resize_to: target_type.filter(|t| acts && **t != i.instance_type).cloned(),
+        unlimited_credits: target
+            .filter(|t| acts && t.instance_type.is_some())
+            .map(|t| t.unlimited_credits),
+        ebs_optimized: i.ebs_optimized,
+        check_override: acts && spec.override_check.is_some(),
+        hibernate: acts && spec.hibernate && i.hibernation_configured,
+        spot: i.spot,
+        // Kept for every member in Suspend mode: a Start resumes the
+        // processes of groups whose members were already running too.
+        auto_scaling_group: i
+            .auto_scaling_group
+            .clone()
+            .filter(|_| spec.auto_scaling == AutoScalingMode::Suspend),
+        step,
+    }
+}
+
+/// The instance's step: by its state, unless its Auto Scaling group or its
+/// override tag keeps it as it is; an ignored tag becomes a warning.
+fn instance_step(i: &Instance, context: &TierContext, warnings: &mut Vec<String>) -> Step {
+    let action = context.request.action;
+    let mut step = step_for(action, i.state);
+    if let (Some(group), true, AutoScalingMode::Skip) =
+        (&i.auto_scaling_group, acting(&step), context.spec.auto_scaling)
+    {
+        step = Step::Skip {
+            reason: format!(
+                "member of Auto Scaling group {group}: left alone (its group would replace a stopped member; \
+                 TierAutoScalingGroups \"Suspend\" opts in)"
+            ),
+        };
+    }
+    let (tag, reason) = match &i.override_tag {
+        Some((tag, reason)) => (Some(tag.as_str()), reason.as_deref()),
+        None => (None, None),
+    };
+    match override_tag::verdict(tag, reason, action, context.request.now) {
+        TagVerdict::Keep(why) if acting(&step) => step = Step::Skip { reason: why },
+        TagVerdict::Ignored(why) => warnings.push(format!("{}: {why}", i.id)),
+        _ => {}
+    }
+    step
+}
+
+/// The step acts on the instance (now, or after a transition).
+fn acting(step: &Step) -> bool {
+    matches!(step, Step::Act | Step::WaitThenAct { .. })
+}
+
+/// Workload instances left in `by_tier`: no configured tier claimed them.
+fn unmatched(by_tier: BTreeMap<&str, Vec<&Instance>>) -> Vec<Unmatched> {
+    by_tier
         .into_iter()
         .flat_map(|(tag, list)| {
             list.into_iter().map(move |i| Unmatched {
@@ -436,8 +460,11 @@ pub fn build_at(
                 tier_tag: tag.to_string(),
             })
         })
-        .collect();
+        .collect()
+}
 
+/// Tier groups in TierSequence order, tiers by name, with their delays.
+fn order_groups(by_sequence: BTreeMap<u64, Vec<TierPlan>>) -> Vec<TierGroup> {
     let mut groups: Vec<TierGroup> = by_sequence
         .into_iter()
         .map(|(sequence, mut tiers)| {
@@ -450,29 +477,7 @@ pub fn build_at(
         })
         .collect();
     set_delays(&mut groups);
-
-    Plan {
-        workload: config.workload.spec_name.clone(),
-        region: config.workload.region.clone(),
-        action,
-        scaling_profile: profile
-            .filter(|p| config.tiers.iter().any(|t| t.scaling.contains_key(*p)))
-            .map(str::to_string),
-        account: config.workload.cross_account.as_ref().map(|c| AccountTarget {
-            account_id: c.account_id.clone(),
-            role_arn: c.role_arn.clone(),
-        }),
-        warnings,
-        calendar_skip: None,
-        disabled_reason: config
-            .workload
-            .scheduling_disabled
-            .then(|| "DisableAllSchedulingActions is on: no action is taken for this workload".to_string()),
-        state_skip: None,
-        groups,
-        left_out,
-        unmatched,
-    }
+    groups
 }
 
 /// Delay after a group only when it acts on something (now, or in an
@@ -564,118 +569,9 @@ impl Plan {
             .flat_map(|g| g.tiers.iter())
             .flat_map(|t| t.instances.iter().map(move |i| (t, i)))
     }
-
-    /// Renders the plan as a readable table.
-    pub fn to_table(&self) -> String {
-        let mut rows = vec![[
-            "TIER", "SEQ", "MODE", "DELAY", "INSTANCE", "STATE", "TYPE", "OVERRIDE", "GATE", "ACTION",
-        ]
-        .map(String::from)
-        .to_vec()];
-        for group in &self.groups {
-            for tier in &group.tiers {
-                let mode = if tier.synchronous { "sync" } else { "async" };
-                let delay = show_secs(group.delay_after);
-                let gate = tier
-                    .readiness
-                    .as_ref()
-                    .map(|r| format!("{:?}", r.check))
-                    .unwrap_or_else(|| "-".into());
-                if tier.instances.is_empty() {
-                    rows.push(vec![
-                        tier.tier.clone(),
-                        tier.sequence.to_string(),
-                        mode.into(),
-                        delay.clone(),
-                        "(none)".into(),
-                        "-".into(),
-                        "-".into(),
-                        "-".into(),
-                        gate.clone(),
-                        "nothing to do".into(),
-                    ]);
-                }
-                for i in &tier.instances {
-                    let credits = match i.unlimited_credits {
-                        Some(true) => " (unlimited)",
-                        _ => "",
-                    };
-                    let ty = match &i.resize_to {
-                        Some(to) => format!("{} -> {to}{credits}", i.instance_type),
-                        None => format!("{}{credits}", i.instance_type),
-                    };
-                    let over = if i.check_override {
-                        tier.override_check
-                            .as_ref()
-                            .map(|c| c.path().to_string())
-                            .unwrap_or_default()
-                    } else {
-                        "-".into()
-                    };
-                    let verb = if i.hibernate { "hibernate" } else { self.action.verb() };
-                    let action = match &i.step {
-                        Step::Act => verb.to_string(),
-                        Step::WaitThenAct { reason } => format!("wait, then {} ({reason})", self.action.verb()),
-                        Step::Skip { reason } => format!("skip: {reason}"),
-                        Step::DoneEarlier { reason } => format!("done: {reason}"),
-                    };
-                    rows.push(vec![
-                        tier.tier.clone(),
-                        tier.sequence.to_string(),
-                        mode.into(),
-                        delay.clone(),
-                        i.id.clone(),
-                        i.state.to_string(),
-                        ty,
-                        over,
-                        gate.clone(),
-                        action,
-                    ]);
-                }
-            }
-        }
-        let mut out = format!(
-            "Plan: {} {} in {}{}\n",
-            self.action,
-            self.workload,
-            self.region,
-            self.scaling_profile
-                .as_ref()
-                .map(|p| format!(" (scaling profile {p})"))
-                .unwrap_or_default()
-        );
-        match &self.account {
-            Some(a) => out.push_str(&format!("Account: {} (role {})\n", a.account_id, a.role_arn)),
-            None => out.push_str("Account: the scheduler's own\n"),
-        }
-        for w in &self.warnings {
-            out.push_str(&format!("warning: {w}\n"));
-        }
-        if let Some(reason) = &self.disabled_reason {
-            out.push_str(&format!("DISABLED: {reason}\n"));
-        }
-        if let Some(reason) = &self.state_skip {
-            out.push_str(&format!("SKIPPED: {reason}\n"));
-        }
-        if let Some(reason) = &self.calendar_skip {
-            out.push_str(&format!("SKIPPED: {reason}\n"));
-        }
-        out.push_str(&crate::table::render(&rows));
-        for l in &self.left_out {
-            out.push_str(&format!(
-                "left out: tier {} ({}; {} instance(s))\n",
-                l.tier, l.reason, l.instances
-            ));
-        }
-        for u in &self.unmatched {
-            out.push_str(&format!(
-                "not in any configured tier: {} (tier tag {:?})\n",
-                u.id, u.tier_tag
-            ));
-        }
-        out
-    }
 }
+
+mod table;
 
 #[cfg(test)]
 mod tests;

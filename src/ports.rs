@@ -1,5 +1,5 @@
 //! The small traits the orchestrator drives. AWS adapters live in
-//! [`crate::aws`]; in-memory fakes with fault injection live in `tests/support`.
+//! the `aws` module; in-memory fakes with fault injection live in `tests/support`.
 //!
 //! Each method is one logical request; batching limits (500 ids for
 //! Stop/Start, 50 for SendCommand, 100 for DescribeInstanceStatus) are the
@@ -9,12 +9,18 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use serde_json::Value;
 
-use crate::config::CrossAccount;
+use crate::config::{CrossAccount, WorkloadItems};
 use crate::error::CloudError;
 use crate::instance::{Discovery, Instance, InstanceState};
 use crate::override_check::OverrideCheck;
+
+/// Largest StopInstances / StartInstances batch.
+pub const EC2_BATCH: usize = 500;
+/// Largest SendCommand target list.
+pub const SSM_BATCH: usize = 50;
+/// Largest DescribeInstanceStatus id list.
+pub const STATUS_BATCH: usize = 100;
 
 /// EC2.
 #[async_trait]
@@ -120,13 +126,20 @@ pub trait Notifier: Send + Sync {
     async fn publish(&self, topic: &str, subject: &str, message: &str) -> Result<(), CloudError>;
 }
 
-/// The raw configuration items of one workload.
-#[derive(Debug, Clone, PartialEq)]
-pub struct WorkloadItems {
-    /// The WorkloadSpecification item.
-    pub workload: Value,
-    /// The TierSpecification items.
-    pub tiers: Vec<Value>,
+/// One EventBridge Scheduler schedule, as `GetSchedule` returns it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ScheduleInfo {
+    /// Its name.
+    pub name: String,
+    /// `cron(...)`, `rate(...)` or `at(...)`.
+    pub expression: String,
+    /// `ScheduleExpressionTimezone` (UTC when absent).
+    pub timezone: Option<String>,
+    /// `ENABLED` or `DISABLED`.
+    pub state: String,
+    /// The target's input (the event).
+    pub input: Option<String>,
 }
 
 /// A row of the original's `WorkloadState` table.

@@ -5,30 +5,14 @@
 
 use serde::Serialize;
 
+use crate::action::Action;
 use crate::config::WorkloadConfig;
 use crate::cron::{self, Expression};
 use crate::event::SchedulerEvent;
 use crate::history::{show_time, RunRow};
 use crate::instance::{Instance, InstanceState};
 use crate::override_tag::{self, TagVerdict};
-use crate::plan::Action;
-use crate::timezone;
-
-/// One EventBridge Scheduler schedule, as `GetSchedule` returns it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct ScheduleInfo {
-    /// Its name.
-    pub name: String,
-    /// `cron(...)`, `rate(...)` or `at(...)`.
-    pub expression: String,
-    /// `ScheduleExpressionTimezone` (UTC when absent).
-    pub timezone: Option<String>,
-    /// `ENABLED` or `DISABLED`.
-    pub state: String,
-    /// The target's input (the event).
-    pub input: Option<String>,
-}
+use crate::ports::ScheduleInfo;
 
 /// A tier's instances now.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -155,8 +139,17 @@ impl WorkloadStatus {
         }
     }
 
-    /// Renders the status for a terminal.
+    /// Renders the status for a terminal: the tiers, the last runs, the
+    /// next scheduled runs.
     pub fn to_text(&self) -> String {
+        let mut out = self.tiers_text();
+        out.push_str(&self.last_runs_text());
+        out.push_str(&self.next_runs_text());
+        out
+    }
+
+    /// The heading and the table of tiers.
+    fn tiers_text(&self) -> String {
         let mut out = format!("Workload {} in {}\n", self.workload, self.region);
         if self.scheduling_disabled {
             out.push_str("DISABLED: DisableAllSchedulingActions is on; runs do nothing\n");
@@ -188,7 +181,12 @@ impl WorkloadStatus {
         if let Some(state) = &self.last_action {
             out.push_str(&format!("WorkloadState: {state}\n"));
         }
-        out.push_str("\nLast runs:\n");
+        out
+    }
+
+    /// The latest run of each action.
+    fn last_runs_text(&self) -> String {
+        let mut out = String::from("\nLast runs:\n");
         if let Some(note) = &self.runs_note {
             out.push_str(&format!("  {note}\n"));
         } else if self.last_runs.is_empty() {
@@ -208,7 +206,12 @@ impl WorkloadStatus {
                 r.requested_by.as_deref().unwrap_or("-")
             ));
         }
-        out.push_str("\nNext scheduled runs:\n");
+        out
+    }
+
+    /// The next scheduled runs, soonest first.
+    fn next_runs_text(&self) -> String {
+        let mut out = String::from("\nNext scheduled runs:\n");
         if let Some(note) = &self.schedule_note {
             out.push_str(&format!("  {note}\n"));
         } else if self.next_runs.is_empty() {
@@ -271,14 +274,10 @@ pub fn next_runs(workload: &str, schedules: &[ScheduleInfo], now: u64, count: us
                     .into(),
             );
         } else {
-            match (cron::parse(&s.expression), timezone::lookup(&tz)) {
+            match (cron::parse(&s.expression), cron::zone(&tz)) {
                 (Ok(Expression::Rate(every)), _) => run.note = Some(format!("every {every}")),
                 (Ok(expression), Ok(zone)) => {
-                    run.at = expression
-                        .next(&zone, now as i64, count)
-                        .into_iter()
-                        .map(|t| t as u64)
-                        .collect();
+                    run.at = expression.next(&zone, now, count);
                     if run.at.is_empty() && run.note.is_none() {
                         run.note = Some("no future run".into());
                     }
@@ -344,5 +343,60 @@ mod tests {
         assert_eq!(runs[0].at, vec![now + 6 * 3600, now + 30 * 3600]);
         assert_eq!(runs[1].at[0], now + 19 * 3600);
         assert_eq!(runs[2].note.as_deref(), Some("every 1 hour"));
+    }
+
+    /// Every Monday at 00:30 New York time, seen on 2027-03-05: the Monday
+    /// after the clocks go forward (2027-03-14) is not skipped, and runs an
+    /// hour earlier in UTC.
+    #[test]
+    fn next_runs_follow_daylight_saving_in_the_schedules_zone() {
+        let now = crate::clock::parse_time("2027-03-05T00:00:00Z").unwrap();
+        let schedules = vec![schedule(
+            "w-stop",
+            "cron(30 0 ? * MON *)",
+            "America/New_York",
+            r#"{"workloadIdentifier": "W", "action": "Stop"}"#,
+        )];
+        let runs = next_runs("W", &schedules, now, 2);
+        let at: Vec<String> = runs[0].at.iter().map(|t| show_time(*t)).collect();
+        assert_eq!(at, ["2027-03-08 05:30:00", "2027-03-15 04:30:00"]);
+        let status = WorkloadStatus {
+            workload: "W".into(),
+            region: "us-east-1".into(),
+            scheduling_disabled: false,
+            tiers: Vec::new(),
+            unmatched: 0,
+            last_action: None,
+            last_runs: Vec::new(),
+            runs_note: None,
+            next_runs: runs,
+            schedule_note: None,
+        };
+        let text = status.to_text();
+        let line = "  Stop  2027-03-08 05:30:00 UTC, then 2027-03-15 04:30:00  \
+                    (w-stop: cron(30 0 ? * MON *) America/New_York)\n";
+        assert!(text.ends_with(line), "{text}");
+    }
+
+    #[test]
+    fn unknown_zones_and_expressions_are_said() {
+        let input = r#"{"workloadIdentifier": "W", "action": "Start"}"#;
+        let schedules = vec![
+            schedule("a", "cron(0 7 * * ? *)", "Mars/Olympus_Mons", input),
+            schedule("b", "cron(0 7 * *)", "UTC", input),
+        ];
+        let runs = next_runs("W", &schedules, 0, 2);
+        assert!(
+            runs[0].note.as_deref().unwrap().contains("unknown time zone"),
+            "{runs:?}"
+        );
+        assert!(
+            runs[1]
+                .note
+                .as_deref()
+                .unwrap()
+                .starts_with("expression not understood"),
+            "{runs:?}"
+        );
     }
 }

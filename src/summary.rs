@@ -3,8 +3,9 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::action::Action;
 use crate::config::ReadinessCheck;
-use crate::plan::{Action, LeftOut, Plan};
+use crate::plan::{LeftOut, Plan};
 
 /// How a run ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]

@@ -8,8 +8,9 @@ use aws_sdk_dynamodb::Client;
 use serde_json::{Map, Number, Value};
 
 use super::cloud_error;
+use crate::config::WorkloadItems;
 use crate::error::CloudError;
-use crate::ports::{ConfigStore, StateLookup, WorkloadItems, WorkloadState};
+use crate::ports::{ConfigStore, StateLookup, WorkloadState};
 
 /// Table names, from `WORKLOAD_SPEC_TABLE` / `TIER_SPEC_TABLE` /
 /// `WORKLOAD_STATE_TABLE`.

@@ -13,9 +13,10 @@ use aws_sdk_scheduler::Client;
 use serde_json::Value;
 
 use super::cloud_error;
+use crate::clock;
 use crate::error::CloudError;
-use crate::ledger::{utc_timestamp, Continuation};
-use crate::status::ScheduleInfo;
+use crate::ledger::Continuation;
+use crate::ports::ScheduleInfo;
 
 /// [`Continuation`] that targets `function_arn` through `role_arn`.
 #[derive(Clone, Debug)]
@@ -62,7 +63,7 @@ impl Continuation for SchedulerContinuation {
             .create_schedule()
             .name(name)
             .set_group_name(self.group.clone())
-            .schedule_expression(format!("at({})", utc_timestamp(at)))
+            .schedule_expression(format!("at({})", clock::utc_timestamp(at)))
             .schedule_expression_timezone("UTC")
             .flexible_time_window(window)
             .target(target)

@@ -26,8 +26,8 @@
 
 use serde_json::{json, Map, Value};
 
+use super::WorkloadItems;
 use super::{ConfigError, ConfigIssue, ItemNaming, WorkloadConfig};
-use crate::ports::WorkloadItems;
 
 /// The two document shapes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -122,6 +122,8 @@ pub fn parse(text: &str) -> Result<Parsed, ConfigError> {
     })
 }
 
+/// Reads a Loader document: its two sections, the Loader's own checks, then
+/// the orchestrator's rules; every problem is reported, the Loader's first.
 fn parse_loader(map: &Map<String, Value>) -> Result<Parsed, ConfigError> {
     let mut issues = Vec::new();
     let mut issue = |path: &str, message: String| {
@@ -138,72 +140,13 @@ fn parse_loader(map: &Map<String, Value>) -> Result<Parsed, ConfigError> {
             );
         }
     }
-    let section = |key: &str, inner: &str, issue: &mut dyn FnMut(&str, String)| -> (Option<Value>, Option<String>) {
-        let Some(section) = map.get(key) else {
-            issue(key, "is required".into());
-            return (None, None);
-        };
-        let Some(section) = section.as_object() else {
-            issue(key, format!("expected a map with \"table\" and \"{inner}\""));
-            return (None, None);
-        };
-        for k in section.keys() {
-            if k != "table" && k != inner {
-                issue(
-                    &format!("{key}.{k}"),
-                    format!("unknown key (expected \"table\" and \"{inner}\")"),
-                );
-            }
-        }
-        let table = match section.get("table") {
-            None | Some(Value::Null) => None,
-            Some(Value::String(t)) if !t.trim().is_empty() => Some(t.trim().to_string()),
-            Some(other) => {
-                issue(&format!("{key}.table"), format!("expected a table name, found {other}"));
-                None
-            }
-        };
-        if section.get(inner).is_none() {
-            issue(&format!("{key}.{inner}"), "is required".into());
-        }
-        (section.get(inner).cloned(), table)
-    };
-    let (workload, workload_table) = section("workloads", "workload", &mut issue);
-    let (tiers, tier_table) = section("tiers", "tiers", &mut issue);
-    let tiers = match tiers {
-        Some(Value::Array(list)) => list,
-        Some(_) => {
-            issue("tiers.tiers", "expected a list of tier items".into());
-            Vec::new()
-        }
-        None => Vec::new(),
-    };
-    let name = workload
-        .as_ref()
-        .and_then(|w| w.get("SpecName"))
-        .and_then(Value::as_str)
-        .unwrap_or_default()
-        .to_string();
-    if workload.is_some() && name.is_empty() {
-        issue("workloads.workload.SpecName", "is required".into());
-    }
+    let (workload, workload_table) = loader_section(map, "workloads", "workload", &mut issue);
+    let (tiers, tier_table) = loader_section(map, "tiers", "tiers", &mut issue);
+    let tiers = loader_tier_list(tiers, &mut issue);
+    let name = loader_spec_name(workload.as_ref(), &mut issue);
     loader_sequences(&tiers, &mut issue);
     let workload = workload.unwrap_or(Value::Null);
-    let validated = WorkloadConfig::from_items(&name, &workload, &tiers, ItemNaming::Loader);
-    let config = match validated {
-        Ok(config) if issues.is_empty() => config,
-        Ok(_) => {
-            return Err(ConfigError {
-                workload: if name.is_empty() { "?".into() } else { name },
-                issues,
-            })
-        }
-        Err(mut e) => {
-            issues.append(&mut e.issues);
-            e.issues = issues;
-            return Err(e);
-        }
-    };
+    let config = validate_loader(&name, &workload, &tiers, issues)?;
     Ok(Parsed {
         items: WorkloadItems { workload, tiers },
         config,
@@ -213,6 +156,90 @@ fn parse_loader(map: &Map<String, Value>) -> Result<Parsed, ConfigError> {
             tier: tier_table,
         },
     })
+}
+
+/// One section of a Loader document (`workloads:` or `tiers:`): its `inner`
+/// value and its table name.
+fn loader_section(
+    map: &Map<String, Value>,
+    key: &str,
+    inner: &str,
+    issue: &mut dyn FnMut(&str, String),
+) -> (Option<Value>, Option<String>) {
+    let Some(section) = map.get(key) else {
+        issue(key, "is required".into());
+        return (None, None);
+    };
+    let Some(section) = section.as_object() else {
+        issue(key, format!("expected a map with \"table\" and \"{inner}\""));
+        return (None, None);
+    };
+    for k in section.keys() {
+        if k != "table" && k != inner {
+            issue(
+                &format!("{key}.{k}"),
+                format!("unknown key (expected \"table\" and \"{inner}\")"),
+            );
+        }
+    }
+    let table = match section.get("table") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(t)) if !t.trim().is_empty() => Some(t.trim().to_string()),
+        Some(other) => {
+            issue(&format!("{key}.table"), format!("expected a table name, found {other}"));
+            None
+        }
+    };
+    if section.get(inner).is_none() {
+        issue(&format!("{key}.{inner}"), "is required".into());
+    }
+    (section.get(inner).cloned(), table)
+}
+
+/// `tiers.tiers`: the list of tier items (empty when absent or not a list).
+fn loader_tier_list(tiers: Option<Value>, issue: &mut dyn FnMut(&str, String)) -> Vec<Value> {
+    match tiers {
+        Some(Value::Array(list)) => list,
+        Some(_) => {
+            issue("tiers.tiers", "expected a list of tier items".into());
+            Vec::new()
+        }
+        None => Vec::new(),
+    }
+}
+
+/// The workload item's SpecName (empty when missing).
+fn loader_spec_name(workload: Option<&Value>, issue: &mut dyn FnMut(&str, String)) -> String {
+    let name = workload
+        .and_then(|w| w.get("SpecName"))
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_string();
+    if workload.is_some() && name.is_empty() {
+        issue("workloads.workload.SpecName", "is required".into());
+    }
+    name
+}
+
+/// The orchestrator's validation, after the Loader's own `issues`.
+fn validate_loader(
+    name: &str,
+    workload: &Value,
+    tiers: &[Value],
+    mut issues: Vec<ConfigIssue>,
+) -> Result<WorkloadConfig, ConfigError> {
+    match WorkloadConfig::from_items(name, workload, tiers, ItemNaming::Loader) {
+        Ok(config) if issues.is_empty() => Ok(config),
+        Ok(_) => Err(ConfigError {
+            workload: if name.is_empty() { "?".into() } else { name.to_string() },
+            issues,
+        }),
+        Err(mut e) => {
+            issues.append(&mut e.issues);
+            e.issues = issues;
+            Err(e)
+        }
+    }
 }
 
 /// The Loader's own checks: each tier has a TierSequence for Start and for

@@ -180,5 +180,14 @@ fn cross_check(workload: &WorkloadSpec, tiers: &[TierSpec], issues: &mut fields:
     }
 }
 
+/// The raw configuration items of one workload.
+#[derive(Debug, Clone, PartialEq)]
+pub struct WorkloadItems {
+    /// The WorkloadSpecification item.
+    pub workload: serde_json::Value,
+    /// The TierSpecification items.
+    pub tiers: Vec<serde_json::Value>,
+}
+
 #[cfg(test)]
 mod tests;

@@ -9,8 +9,8 @@ use serde_json::{Map, Value};
 use super::fields::{
     opt_bool, opt_map, opt_secs, opt_string, opt_u64, reject_unknown, req_string, show, warn_unknown, Issues,
 };
+use crate::action::Action;
 use crate::override_check::{GuestOs, OverrideCheck};
-use crate::plan::Action;
 
 /// The seed's delay between tiers when `InterTierOrchestrationDelay` is absent.
 pub const DEFAULT_INTER_TIER_DELAY_SECS: u64 = 5;
@@ -210,6 +210,7 @@ const STOP_ONLY_KEYS: &[&str] = &[
     "TierHibernate",
 ];
 
+/// Parses and validates a TierSpecification item.
 pub(super) fn parse(
     item: &Value,
     expected_workload: &str,
@@ -268,7 +269,40 @@ pub(super) fn parse(
     })
 }
 
+/// Parses a `TierStart` or `TierStop` section, phase by phase.
 fn parse_section(map: &Map<String, Value>, action: Action, issues: &mut Issues) -> Option<ActionSpec> {
+    check_section_keys(map, action, issues);
+    let sequence = parse_sequence(map, issues);
+    let synchronous = opt_bool(map, "TierSynchronization", issues).unwrap_or(false);
+    let delay = opt_secs(map, "InterTierOrchestrationDelay", MAX_SECONDS, issues)
+        .unwrap_or(Duration::from_secs(DEFAULT_INTER_TIER_DELAY_SECS));
+    let ignore = action == Action::Stop && opt_bool(map, "IgnoreStop", issues).unwrap_or(false);
+    let hibernate = action == Action::Stop && opt_bool(map, "TierHibernate", issues).unwrap_or(false);
+    let auto_scaling = parse_auto_scaling(map, issues);
+    let override_check = if action == Action::Stop {
+        parse_override(map, issues)
+    } else {
+        None
+    };
+    let readiness = parse_readiness(map, issues);
+    if action == Action::Stop {
+        check_stop_readiness(readiness.as_ref(), issues);
+    }
+
+    Some(ActionSpec {
+        sequence: sequence?,
+        synchronous,
+        inter_tier_delay: delay,
+        ignore,
+        auto_scaling,
+        hibernate,
+        override_check,
+        readiness,
+    })
+}
+
+/// Reports stop-only keys in `TierStart`, then keys the section does not know.
+fn check_section_keys(map: &Map<String, Value>, action: Action, issues: &mut Issues) {
     let known: Vec<&str> = match action {
         Action::Start => COMMON_KEYS.to_vec(),
         Action::Stop => COMMON_KEYS.iter().chain(STOP_ONLY_KEYS).copied().collect(),
@@ -286,7 +320,10 @@ fn parse_section(map: &Map<String, Value>, action: Action, issues: &mut Issues) 
         .map(|(k, v)| (k.clone(), v.clone()))
         .collect();
     reject_unknown(&unknown, &known, issues);
+}
 
+/// `TierSequence`: required, a whole number up to `MAX_SEQUENCE`.
+fn parse_sequence(map: &Map<String, Value>, issues: &mut Issues) -> Option<u64> {
     let sequence = opt_u64(map, "TierSequence", MAX_SEQUENCE, issues);
     let blank = match map.get("TierSequence") {
         None | Some(Value::Null) => true,
@@ -297,12 +334,12 @@ fn parse_section(map: &Map<String, Value>, action: Action, issues: &mut Issues) 
         // An empty sequence must not silently drop the section.
         issues.push("TierSequence", "is required");
     }
-    let synchronous = opt_bool(map, "TierSynchronization", issues).unwrap_or(false);
-    let delay = opt_secs(map, "InterTierOrchestrationDelay", MAX_SECONDS, issues)
-        .unwrap_or(Duration::from_secs(DEFAULT_INTER_TIER_DELAY_SECS));
-    let ignore = action == Action::Stop && opt_bool(map, "IgnoreStop", issues).unwrap_or(false);
-    let hibernate = action == Action::Stop && opt_bool(map, "TierHibernate", issues).unwrap_or(false);
-    let auto_scaling = match opt_string(map, "TierAutoScalingGroups", issues)
+    sequence
+}
+
+/// `TierAutoScalingGroups`: `Skip` (the default) or `Suspend`, any case.
+fn parse_auto_scaling(map: &Map<String, Value>, issues: &mut Issues) -> AutoScalingMode {
+    match opt_string(map, "TierAutoScalingGroups", issues)
         .map(|m| m.to_ascii_lowercase())
         .as_deref()
     {
@@ -315,41 +352,26 @@ fn parse_section(map: &Map<String, Value>, action: Action, issues: &mut Issues) 
             );
             AutoScalingMode::Skip
         }
-    };
-
-    let override_check = if action == Action::Stop {
-        parse_override(map, issues)
-    } else {
-        None
-    };
-    let readiness = parse_readiness(map, issues);
-    if action == Action::Stop {
-        if let Some(r) = &readiness {
-            if r.check != ReadinessCheck::State {
-                // A stopped instance has no status checks and no SSM agent.
-                issues.push(
-                    "TierReadiness",
-                    format!(
-                        "{:?} cannot hold for stopped instances; only \"State\" is valid in TierStop",
-                        r.check
-                    ),
-                );
-            }
-        }
     }
-
-    Some(ActionSpec {
-        sequence: sequence?,
-        synchronous,
-        inter_tier_delay: delay,
-        ignore,
-        auto_scaling,
-        hibernate,
-        override_check,
-        readiness,
-    })
 }
 
+/// In `TierStop` only `State` readiness can hold.
+fn check_stop_readiness(readiness: Option<&Readiness>, issues: &mut Issues) {
+    if let Some(r) = readiness {
+        if r.check != ReadinessCheck::State {
+            // A stopped instance has no status checks and no SSM agent.
+            issues.push(
+                "TierReadiness",
+                format!(
+                    "{:?} cannot hold for stopped instances; only \"State\" is valid in TierStop",
+                    r.check
+                ),
+            );
+        }
+    }
+}
+
+/// `TierStopOverrideFilename` and `TierStopOverrideOperatingSystem` (both or neither).
 fn parse_override(map: &Map<String, Value>, issues: &mut Issues) -> Option<OverrideCheck> {
     let file = opt_string(map, "TierStopOverrideFilename", issues);
     let os_text = opt_string(map, "TierStopOverrideOperatingSystem", issues);
@@ -395,6 +417,7 @@ fn parse_override(map: &Map<String, Value>, issues: &mut Issues) -> Option<Overr
     }
 }
 
+/// `TierReadiness`, `TierReadinessTimeout` and `TierReadinessOnTimeout`.
 fn parse_readiness(map: &Map<String, Value>, issues: &mut Issues) -> Option<Readiness> {
     let check_text = opt_string(map, "TierReadiness", issues);
     let timeout = opt_u64(map, "TierReadinessTimeout", MAX_SECONDS, issues);
@@ -443,6 +466,7 @@ fn parse_readiness(map: &Map<String, Value>, issues: &mut Issues) -> Option<Read
     })
 }
 
+/// `TierScaling`: profile name to an instance type string or a map.
 fn parse_scaling(map: &Map<String, Value>, issues: &mut Issues) -> BTreeMap<String, ScalingTarget> {
     let mut out = BTreeMap::new();
     for (profile, value) in map {
@@ -458,39 +482,10 @@ fn parse_scaling(map: &Map<String, Value>, issues: &mut Issues) -> BTreeMap<Stri
                     unlimited_credits: unlimited,
                     fleet_subset: None,
                 }),
-            Value::Object(inner) => {
-                let mut nested = issues.nested(profile);
-                reject_unknown(inner, &["InstanceType", "FleetSubset"], &mut nested);
-                let ty = match opt_string(inner, "InstanceType", &mut nested) {
-                    Some(t) => match parse_type(&t) {
-                        Ok(parsed) => Some(parsed),
-                        Err(e) => {
-                            nested.push("InstanceType", e);
-                            continue;
-                        }
-                    },
-                    None => None,
-                };
-                let subset = match inner.get("FleetSubset") {
-                    None | Some(Value::Null) => None,
-                    Some(v) => match parse_subset(v) {
-                        Ok(s) => s,
-                        Err(e) => {
-                            nested.push("FleetSubset", e);
-                            continue;
-                        }
-                    },
-                };
-                if ty.is_none() && subset.is_none() {
-                    nested.push("", "needs InstanceType, FleetSubset or both");
-                    continue;
-                }
-                Ok(ScalingTarget {
-                    unlimited_credits: ty.as_ref().is_some_and(|(_, u)| *u),
-                    instance_type: ty.map(|(t, _)| t),
-                    fleet_subset: subset,
-                })
-            }
+            Value::Object(inner) => match parse_scaling_map(inner, &mut issues.nested(profile)) {
+                Some(target) => Ok(target),
+                None => continue,
+            },
             other => Err((
                 profile.clone(),
                 format!(
@@ -507,6 +502,40 @@ fn parse_scaling(map: &Map<String, Value>, issues: &mut Issues) -> BTreeMap<Stri
         }
     }
     out
+}
+
+/// The map form of a profile, `{InstanceType, FleetSubset}`; `None` after an issue.
+fn parse_scaling_map(inner: &Map<String, Value>, nested: &mut Issues) -> Option<ScalingTarget> {
+    reject_unknown(inner, &["InstanceType", "FleetSubset"], nested);
+    let ty = match opt_string(inner, "InstanceType", nested) {
+        Some(t) => match parse_type(&t) {
+            Ok(parsed) => Some(parsed),
+            Err(e) => {
+                nested.push("InstanceType", e);
+                return None;
+            }
+        },
+        None => None,
+    };
+    let subset = match inner.get("FleetSubset") {
+        None | Some(Value::Null) => None,
+        Some(v) => match parse_subset(v) {
+            Ok(s) => s,
+            Err(e) => {
+                nested.push("FleetSubset", e);
+                return None;
+            }
+        },
+    };
+    if ty.is_none() && subset.is_none() {
+        nested.push("", "needs InstanceType, FleetSubset or both");
+        return None;
+    }
+    Some(ScalingTarget {
+        unlimited_credits: ty.as_ref().is_some_and(|(_, u)| *u),
+        instance_type: ty.map(|(t, _)| t),
+        fleet_subset: subset,
+    })
 }
 
 /// `t2.nano` or `t2.nano.u` (CPU credits unlimited) -> the type and the flag.

@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use serde::Serialize;
-use serde_json::Value;
+use serde_json::{Map, Value};
 
 use super::fields::{opt_secs, opt_string, req_string, show, warn_unknown, Issues};
 
@@ -125,6 +125,21 @@ pub struct WorkloadSpec {
     pub calendar_actions: CalendarActions,
 }
 
+/// The identifying attributes, each `None` when missing or invalid.
+struct Identity {
+    spec_name: Option<String>,
+    filter_tag_name: Option<String>,
+    filter_tag_value: Option<String>,
+    tier_tag_name: Option<String>,
+}
+
+/// `ChangeCalendarActions` when absent or invalid: both actions are gated.
+const BOTH_ACTIONS: CalendarActions = CalendarActions {
+    start: true,
+    stop: true,
+};
+
+/// Parses and validates a WorkloadSpecification item, phase by phase.
 pub(super) fn parse(
     item: &Value,
     expected_name: &str,
@@ -136,6 +151,39 @@ pub(super) fn parse(
         return None;
     };
     warn_unknown(map, KNOWN, warnings);
+    let identity = parse_identity(map, expected_name, issues);
+    let region = parse_region(map, issues, warnings);
+    let vpc_id = parse_vpc_id(map, issues);
+    let scheduling_disabled = scheduling_disabled(map);
+    let sns_topic = parse_sns_topic(map, issues);
+    let (ssm_bucket, ssm_key_prefix) = parse_ssm_output(map, issues);
+    let cross_account = parse_cross_account(map, issues);
+    let scale_instance_delay = opt_secs(map, "ScaleInstanceDelay", 3600, issues)
+        .unwrap_or(Duration::from_secs_f64(DEFAULT_SCALE_INSTANCE_DELAY_SECS));
+    let override_tag = parse_override_tag(map, issues);
+    let (change_calendars, calendar_actions) = parse_calendars(map, issues);
+
+    Some(WorkloadSpec {
+        spec_name: identity.spec_name?,
+        filter_tag_name: identity.filter_tag_name?,
+        filter_tag_value: identity.filter_tag_value?,
+        region: region?,
+        tier_tag_name: identity.tier_tag_name?,
+        vpc_id,
+        scheduling_disabled,
+        sns_topic,
+        ssm_bucket,
+        ssm_key_prefix,
+        cross_account,
+        scale_instance_delay,
+        override_tag,
+        change_calendars,
+        calendar_actions,
+    })
+}
+
+/// `SpecName` and the tag names and value that find the workload's instances.
+fn parse_identity(map: &Map<String, Value>, expected_name: &str, issues: &mut Issues) -> Identity {
     let spec_name = req_string(map, "SpecName", issues);
     if let Some(name) = &spec_name {
         if name != expected_name {
@@ -162,7 +210,16 @@ pub(super) fn parse(
     if filter_tag_name.is_some() && filter_tag_name == tier_tag_name {
         issues.push("TierFilterTagName", "must differ from WorkloadFilterTagName");
     }
+    Identity {
+        spec_name,
+        filter_tag_name,
+        filter_tag_value,
+        tier_tag_name,
+    }
+}
 
+/// `WorkloadRegion`, defaulting (with a warning) to the original's region.
+fn parse_region(map: &Map<String, Value>, issues: &mut Issues, warnings: &mut Issues) -> Option<String> {
     let region = match opt_string(map, "WorkloadRegion", issues) {
         Some(r) => Some(r),
         None if map
@@ -187,6 +244,11 @@ pub(super) fn parse(
             );
         }
     }
+    region
+}
+
+/// `VPC_ID`: an optional `vpc-...` id.
+fn parse_vpc_id(map: &Map<String, Value>, issues: &mut Issues) -> Option<String> {
     let vpc_id = opt_string(map, "VPC_ID", issues);
     if let Some(v) = &vpc_id {
         let ok = v
@@ -196,16 +258,24 @@ pub(super) fn parse(
             issues.push("VPC_ID", format!("{v:?} is not a VPC id such as \"vpc-0a1b2c3d\""));
         }
     }
+    vpc_id
+}
+
+/// `DisableAllSchedulingActions`: the global kill switch.
+fn scheduling_disabled(map: &Map<String, Value>) -> bool {
     // The seed: "1" turns the workload off, any other value is ignored. The
     // original reads it through the low-level client, so a number 1 counts
     // too; a native boolean true means the same.
-    let scheduling_disabled = match map.get("DisableAllSchedulingActions") {
+    match map.get("DisableAllSchedulingActions") {
         Some(Value::String(s)) => s.trim() == "1",
         Some(Value::Number(n)) => n.as_f64() == Some(1.0),
         Some(Value::Bool(b)) => *b,
         _ => false,
-    };
+    }
+}
 
+/// `SNSTopicName`: an optional topic name or ARN.
+fn parse_sns_topic(map: &Map<String, Value>, issues: &mut Issues) -> Option<String> {
     let sns_topic = opt_string(map, "SNSTopicName", issues);
     if let Some(t) = &sns_topic {
         let ok = t.starts_with("arn:")
@@ -216,6 +286,11 @@ pub(super) fn parse(
             issues.push("SNSTopicName", format!("{t:?} is not an SNS topic name or ARN"));
         }
     }
+    sns_topic
+}
+
+/// `SSMS3BucketName` and `SSMS3KeyPrefixName`: where SSM writes its output.
+fn parse_ssm_output(map: &Map<String, Value>, issues: &mut Issues) -> (Option<String>, Option<String>) {
     let ssm_bucket = opt_string(map, "SSMS3BucketName", issues);
     if let Some(b) = &ssm_bucket {
         let ok = (3..=255).contains(&b.len())
@@ -234,46 +309,47 @@ pub(super) fn parse(
             );
         }
     }
+    (ssm_bucket, ssm_key_prefix)
+}
 
+/// `CrossAccountRole` and `CrossAccountRoleExternalId`.
+fn parse_cross_account(map: &Map<String, Value>, issues: &mut Issues) -> Option<CrossAccount> {
     let role = opt_string(map, "CrossAccountRole", issues);
     let external_id = opt_string(map, "CrossAccountRoleExternalId", issues);
-    let cross_account = match (role, external_id) {
-        (Some(role), external_id) => match role_account(&role) {
-            Some(account) => {
-                let external_id = external_id.unwrap_or_else(|| DEFAULT_EXTERNAL_ID.to_string());
-                let ok = (2..=1224).contains(&external_id.len())
-                    && external_id
-                        .chars()
-                        .all(|c| c.is_ascii_alphanumeric() || "+=,.@:/-_".contains(c));
-                if !ok {
-                    issues.push(
-                        "CrossAccountRoleExternalId",
-                        "must be 2 to 1224 characters of letters, digits and +=,.@:/-_ (STS's rule)",
-                    );
-                }
-                Some(CrossAccount {
-                    account_id: account.to_string(),
-                    role_arn: role,
-                    external_id,
-                })
-            }
-            None => {
-                issues.push(
-                    "CrossAccountRole",
-                    format!("{role:?} is not an IAM role ARN such as \"arn:aws:iam::111122223333:role/Scheduler\""),
-                );
-                None
-            }
-        },
-        (None, Some(_)) => {
+    let Some(role) = role else {
+        if external_id.is_some() {
             issues.push("CrossAccountRoleExternalId", "has no effect without CrossAccountRole");
-            None
         }
-        (None, None) => None,
+        return None;
     };
-    let scale_instance_delay = opt_secs(map, "ScaleInstanceDelay", 3600, issues)
-        .unwrap_or(Duration::from_secs_f64(DEFAULT_SCALE_INSTANCE_DELAY_SECS));
+    let Some(account) = role_account(&role) else {
+        issues.push(
+            "CrossAccountRole",
+            format!("{role:?} is not an IAM role ARN such as \"arn:aws:iam::111122223333:role/Scheduler\""),
+        );
+        return None;
+    };
+    let external_id = external_id.unwrap_or_else(|| DEFAULT_EXTERNAL_ID.to_string());
+    if !is_external_id(&external_id) {
+        issues.push(
+            "CrossAccountRoleExternalId",
+            "must be 2 to 1224 characters of letters, digits and +=,.@:/-_ (STS's rule)",
+        );
+    }
+    Some(CrossAccount {
+        account_id: account.to_string(),
+        role_arn: role,
+        external_id,
+    })
+}
 
+/// STS's rule for an ExternalId.
+fn is_external_id(id: &str) -> bool {
+    (2..=1224).contains(&id.len()) && id.chars().all(|c| c.is_ascii_alphanumeric() || "+=,.@:/-_".contains(c))
+}
+
+/// `OverrideTagName`, defaulting to the original's tag key.
+fn parse_override_tag(map: &Map<String, Value>, issues: &mut Issues) -> String {
     let override_tag = opt_string(map, "OverrideTagName", issues)
         .unwrap_or_else(|| crate::override_tag::DEFAULT_OVERRIDE_TAG.to_string());
     if override_tag.chars().count() > 128 || override_tag.to_ascii_lowercase().starts_with("aws:") {
@@ -282,15 +358,26 @@ pub(super) fn parse(
             "must be a tag key of at most 128 characters, not starting with \"aws:\"",
         );
     }
+    override_tag
+}
+
+/// `ChangeCalendarNames` and the actions they gate (`ChangeCalendarActions`).
+fn parse_calendars(map: &Map<String, Value>, issues: &mut Issues) -> (Vec<String>, CalendarActions) {
     let change_calendars = calendar_names(map, issues);
-    let calendar_actions = match opt_string(map, "ChangeCalendarActions", issues)
+    let calendar_actions = calendar_actions(map, issues);
+    if change_calendars.is_empty() && map.contains_key("ChangeCalendarActions") {
+        issues.push("ChangeCalendarActions", "has no effect without ChangeCalendarNames");
+    }
+    (change_calendars, calendar_actions)
+}
+
+/// `ChangeCalendarActions`: `Start`, `Stop` or `Both` (the default), any case.
+fn calendar_actions(map: &Map<String, Value>, issues: &mut Issues) -> CalendarActions {
+    match opt_string(map, "ChangeCalendarActions", issues)
         .map(|a| a.to_ascii_lowercase())
         .as_deref()
     {
-        None | Some("both") => CalendarActions {
-            start: true,
-            stop: true,
-        },
+        None | Some("both") => BOTH_ACTIONS,
         Some("start") => CalendarActions {
             start: true,
             stop: false,
@@ -304,38 +391,14 @@ pub(super) fn parse(
                 "ChangeCalendarActions",
                 format!("{other:?} is not \"Start\", \"Stop\" or \"Both\""),
             );
-            CalendarActions {
-                start: true,
-                stop: true,
-            }
+            BOTH_ACTIONS
         }
-    };
-    if change_calendars.is_empty() && map.contains_key("ChangeCalendarActions") {
-        issues.push("ChangeCalendarActions", "has no effect without ChangeCalendarNames");
     }
-
-    Some(WorkloadSpec {
-        spec_name: spec_name?,
-        filter_tag_name: filter_tag_name?,
-        filter_tag_value: filter_tag_value?,
-        region: region?,
-        tier_tag_name: tier_tag_name?,
-        vpc_id,
-        scheduling_disabled,
-        sns_topic,
-        ssm_bucket,
-        ssm_key_prefix,
-        cross_account,
-        scale_instance_delay,
-        override_tag,
-        change_calendars,
-        calendar_actions,
-    })
 }
 
 /// `ChangeCalendarNames`: one or more names or ARNs of SSM Change Calendar
 /// documents, as a comma-separated string or a list.
-fn calendar_names(map: &serde_json::Map<String, Value>, issues: &mut Issues) -> Vec<String> {
+fn calendar_names(map: &Map<String, Value>, issues: &mut Issues) -> Vec<String> {
     let raw: Vec<String> = match map.get("ChangeCalendarNames") {
         None | Some(Value::Null) => return Vec::new(),
         Some(Value::String(s)) => s

@@ -8,6 +8,7 @@ mod auto_scaling;
 mod budget;
 mod gate;
 mod overrides;
+mod scaling;
 mod tier;
 
 use std::sync::Arc;
@@ -16,65 +17,19 @@ use std::time::Duration;
 use futures::future::join_all;
 use tokio::time::Instant;
 
+pub use crate::ports::{EC2_BATCH, SSM_BATCH, STATUS_BATCH};
+pub use crate::run::{RunReport, RunRequest};
 pub use auto_scaling::PROCESSES as AUTO_SCALING_PROCESSES;
 pub use budget::Budget;
 
+use crate::action::Action;
 use crate::config::{ItemNaming, WorkloadConfig};
 use crate::error::RunError;
 use crate::notify;
 use crate::override_check::CheckDocuments;
-use crate::plan::{self, Action, Checkpoint, Plan};
+use crate::plan::{self, Checkpoint, Plan, TierGroup};
 use crate::ports::{Cloud, Compute, Notifier, OutputLocation, RemoteCheck, StateLookup, WorkloadPorts, WorkloadState};
 use crate::summary::{DelayWait, Noted, RunStatus, RunSummary, TierOutcome};
-
-/// Largest StopInstances / StartInstances batch.
-pub const EC2_BATCH: usize = 500;
-/// Largest SendCommand target list.
-pub const SSM_BATCH: usize = 50;
-/// Largest DescribeInstanceStatus id list.
-pub const STATUS_BATCH: usize = 100;
-
-/// What to run.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RunRequest {
-    /// SpecName of the workload.
-    pub workload: String,
-    /// Stop or Start.
-    pub action: Action,
-    /// Scaling profile for Start.
-    pub scaling_profile: Option<String>,
-    /// Plan only; no mutating call of any kind.
-    pub dry_run: bool,
-    /// Region of the configuration tables.
-    pub dynamodb_region: String,
-    /// Run a Start even when the WorkloadState table says the last action
-    /// was already a Start (`-o/--overrideState`, `"overrideState": true`).
-    pub override_state: bool,
-    /// Where the SNS topic is looked up: the scheduler's own region (the
-    /// function's, or the CLI's configured region), as the original
-    /// published; `None` means the configuration tables' region.
-    pub notify_region: Option<String>,
-}
-
-impl RunRequest {
-    /// A request with the defaults: no profile, not a dry run, the state
-    /// check on, notifications in the tables' region.
-    pub fn new(workload: impl Into<String>, action: Action, dynamodb_region: impl Into<String>) -> Self {
-        Self {
-            workload: workload.into(),
-            action,
-            scaling_profile: None,
-            dry_run: false,
-            dynamodb_region: dynamodb_region.into(),
-            override_state: false,
-            notify_region: None,
-        }
-    }
-
-    fn notify_region(&self) -> &str {
-        self.notify_region.as_deref().unwrap_or(&self.dynamodb_region)
-    }
-}
 
 /// What [`prepare`] found: the configuration, the plan, and the ports
 /// acting where the workload's instances live (absent when the run is
@@ -150,18 +105,6 @@ impl Settings {
     }
 }
 
-/// The outcome of a run, with the plan when it was a dry run.
-#[derive(Debug, Clone, serde::Serialize)]
-pub struct RunReport {
-    /// What happened.
-    pub summary: RunSummary,
-    /// What was planned.
-    pub plan: Plan,
-    /// Where to resume, when the run stopped early (deadline or an offloaded delay).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub checkpoint: Option<Checkpoint>,
-}
-
 /// Loads and validates the configuration of a workload.
 pub async fn load_config(cloud: &dyn Cloud, workload: &str, dynamodb_region: &str) -> Result<WorkloadConfig, RunError> {
     let store = cloud.config_store(dynamodb_region);
@@ -193,12 +136,14 @@ pub async fn prepare(cloud: &dyn Cloud, request: &RunRequest) -> Result<Prepared
         return Err(RunError::Request("workloadIdentifier must not be empty".into()));
     }
     let config = load_config(cloud, &request.workload, &request.dynamodb_region).await?;
+    // Override tags are judged at the moment of discovery.
+    let now = crate::clock::now();
     let cloud_error = |source| RunError::Cloud {
         workload: request.workload.clone(),
         source,
     };
     if let Some(reason) = state_skip(cloud, request).await.map_err(cloud_error)? {
-        let mut plan = plan::build(&config, &[], request.action, request.scaling_profile.as_deref());
+        let mut plan = plan::build(&config, &[], request.action, request.scaling_profile.as_deref(), now);
         plan.state_skip = Some(reason);
         return Ok(Prepared {
             config,
@@ -212,7 +157,7 @@ pub async fn prepare(cloud: &dyn Cloud, request: &RunRequest) -> Result<Prepared
         .await
         .map_err(cloud_error)?;
     if let Some(reason) = calendar_closed(&ports, w, request.action).await? {
-        let mut plan = plan::build(&config, &[], request.action, request.scaling_profile.as_deref());
+        let mut plan = plan::build(&config, &[], request.action, request.scaling_profile.as_deref(), now);
         plan.calendar_skip = Some(reason);
         return Ok(Prepared {
             config,
@@ -221,7 +166,13 @@ pub async fn prepare(cloud: &dyn Cloud, request: &RunRequest) -> Result<Prepared
         });
     }
     let instances = ports.compute.discover(&w.discovery()).await.map_err(cloud_error)?;
-    let plan = plan::build(&config, &instances, request.action, request.scaling_profile.as_deref());
+    let plan = plan::build(
+        &config,
+        &instances,
+        request.action,
+        request.scaling_profile.as_deref(),
+        now,
+    );
     Ok(Prepared {
         config,
         plan,
@@ -363,6 +314,86 @@ pub async fn run_resumed(
     Ok(report)
 }
 
+/// A run that does nothing: its status, the reason, and the notice it
+/// publishes, if any (subject and body, and what the notice is called in
+/// the log and the summary).
+struct Skip {
+    status: RunStatus,
+    reason: String,
+    notice: Option<((String, String), &'static str)>,
+}
+
+/// Runs that do nothing: the WorkloadState rule, a CLOSED change calendar,
+/// the kill switch. The last two publish a notice, as the original did for
+/// the kill switch.
+fn skip_of(config: &WorkloadConfig, plan: &Plan) -> Option<Skip> {
+    if let Some(reason) = &plan.state_skip {
+        Some(Skip {
+            status: RunStatus::Skipped,
+            reason: reason.clone(),
+            notice: None,
+        })
+    } else if let Some(reason) = &plan.calendar_skip {
+        let notice = notify::calendar_message(&config.workload.spec_name, plan.action, reason);
+        Some(Skip {
+            status: RunStatus::SkippedByCalendar,
+            reason: reason.clone(),
+            notice: Some((notice, "change calendar notice")),
+        })
+    } else {
+        plan.disabled_reason.as_ref().map(|reason| {
+            let notice = notify::kill_switch_message(&config.workload.spec_name, plan.action);
+            Skip {
+                status: RunStatus::Disabled,
+                reason: reason.clone(),
+                notice: Some((notice, "kill switch notice")),
+            }
+        })
+    }
+}
+
+/// The summary of a run that does nothing, its notice published (not on a
+/// dry run); a failed notice is recorded, never raised.
+async fn skipped_summary(
+    cloud: &dyn Cloud,
+    request: &RunRequest,
+    config: &WorkloadConfig,
+    plan: &Plan,
+    skip: Skip,
+) -> RunSummary {
+    let dry_run = request.dry_run;
+    let mut summary = RunSummary::for_plan(plan, dry_run, skip.status, skip.reason);
+    if let (Some(topic), Some(((subject, body), what)), false) = (&config.workload.sns_topic, skip.notice, dry_run) {
+        if let Err(e) = cloud
+            .notifier(request.notify_region())
+            .publish(topic, &subject, &body)
+            .await
+        {
+            tracing::warn!(error = %e, "{what} failed");
+            summary.notification_errors.push(format!("{what}: {e}"));
+        }
+    }
+    summary
+}
+
+/// The report of a dry run: what would be acted on, nothing changed.
+fn dry_run_report(plan: Plan) -> RunReport {
+    let would = plan
+        .instances()
+        .filter(|(t, i)| t.actionable().any(|a| a.id == i.id))
+        .count();
+    let message = format!(
+        "dry run: {would} instance(s) would be {}; nothing was changed",
+        plan.action.done()
+    );
+    let summary = RunSummary::for_plan(&plan, true, RunStatus::DryRun, message);
+    RunReport {
+        summary,
+        plan,
+        checkpoint: None,
+    }
+}
+
 /// Carries out a plan made by [`prepare`] for `request`. `started` is when
 /// the run began (timings in the summary count from it).
 pub async fn execute_plan(
@@ -375,62 +406,16 @@ pub async fn execute_plan(
 ) -> Result<RunReport, RunError> {
     let Prepared { config, plan, ports } = prepared;
     let config = &config;
-    let dry_run = request.dry_run;
-    // Runs that do nothing: the WorkloadState rule, a CLOSED change
-    // calendar, the kill switch. The last two publish a notice, as the
-    // original did for the kill switch.
-    let skipped = if let Some(reason) = &plan.state_skip {
-        Some((RunStatus::Skipped, reason.clone(), None))
-    } else if let Some(reason) = &plan.calendar_skip {
-        let notice = notify::calendar_message(&config.workload.spec_name, plan.action, reason);
-        Some((
-            RunStatus::SkippedByCalendar,
-            reason.clone(),
-            Some((notice, "change calendar notice")),
-        ))
-    } else {
-        plan.disabled_reason.as_ref().map(|reason| {
-            let notice = notify::kill_switch_message(&config.workload.spec_name, plan.action);
-            (
-                RunStatus::Disabled,
-                reason.clone(),
-                Some((notice, "kill switch notice")),
-            )
-        })
-    };
-    if let Some((status, reason, notice)) = skipped {
-        let mut summary = RunSummary::for_plan(&plan, dry_run, status, reason);
-        if let (Some(topic), Some(((subject, body), what)), false) = (&config.workload.sns_topic, notice, dry_run) {
-            if let Err(e) = cloud
-                .notifier(request.notify_region())
-                .publish(topic, &subject, &body)
-                .await
-            {
-                tracing::warn!(error = %e, "{what} failed");
-                summary.notification_errors.push(format!("{what}: {e}"));
-            }
-        }
+    if let Some(skip) = skip_of(config, &plan) {
+        let summary = skipped_summary(cloud, request, config, &plan, skip).await;
         return Ok(RunReport {
             summary,
             plan,
             checkpoint: None,
         });
     }
-    if dry_run {
-        let would = plan
-            .instances()
-            .filter(|(t, i)| t.actionable().any(|a| a.id == i.id))
-            .count();
-        let message = format!(
-            "dry run: {would} instance(s) would be {}; nothing was changed",
-            plan.action.done()
-        );
-        let summary = RunSummary::for_plan(&plan, true, RunStatus::DryRun, message);
-        return Ok(RunReport {
-            summary,
-            plan,
-            checkpoint: None,
-        });
+    if request.dry_run {
+        return Ok(dry_run_report(plan));
     }
 
     let ports = match ports {
@@ -472,7 +457,7 @@ pub async fn execute_plan(
 async fn record_state(cloud: &dyn Cloud, request: &RunRequest, plan: &Plan) -> String {
     let state = WorkloadState {
         last_action_type: request.action.to_string(),
-        last_action_time: crate::ledger::utc_timestamp(crate::ledger::epoch_now()).replace('T', " "),
+        last_action_time: crate::clock::utc_timestamp(crate::clock::now()).replace('T', " "),
         profile: match request.action {
             Action::Start => plan.scaling_profile.clone(),
             Action::Stop => None,
@@ -517,6 +502,41 @@ pub(crate) enum TierEnd {
     Done,
     Deadline(String),
     Abort(String),
+}
+
+/// Where a run stands between tier groups: the summary so far, what a
+/// continuation needs, and why the run stopped, once it has.
+struct Progress {
+    summary: RunSummary,
+    checkpoint: Checkpoint,
+    stop: Option<TierEnd>,
+}
+
+/// The outcomes of a group's tiers when the run stopped before the group:
+/// what the plan skipped stays skipped, the rest is not done.
+fn not_reached(group: &TierGroup, end: &TierEnd) -> Vec<TierOutcome> {
+    let reason = match end {
+        TierEnd::Deadline(why) | TierEnd::Abort(why) => format!("not reached: {why}"),
+        TierEnd::Done => unreachable!(),
+    };
+    let mut outcomes = Vec::new();
+    for tier in &group.tiers {
+        let mut outcome = TierOutcome::new(&tier.tier, tier.sequence, tier.synchronous);
+        for i in &tier.instances {
+            match &i.step {
+                plan::Step::Skip { reason } | plan::Step::DoneEarlier { reason } => outcome.skipped.push(Noted {
+                    id: i.id.clone(),
+                    reason: reason.clone(),
+                }),
+                _ => outcome.not_done.push(Noted {
+                    id: i.id.clone(),
+                    reason: reason.clone(),
+                }),
+            }
+        }
+        outcomes.push(outcome);
+    }
+    outcomes
 }
 
 impl Execution<'_> {
@@ -572,101 +592,109 @@ impl Execution<'_> {
         Ok(())
     }
 
+    /// Runs the plan's tier groups in order, with the delays between them;
+    /// returns the summary and, when time ran out, the checkpoint a
+    /// continuation resumes from.
     async fn execute(&self, plan: &Plan) -> (RunSummary, Option<Checkpoint>) {
-        let mut summary = RunSummary::for_plan(plan, false, RunStatus::Completed, String::new());
-        let mut stop: Option<TierEnd> = None;
-        let mut checkpoint = Checkpoint::default();
+        let mut progress = Progress {
+            summary: RunSummary::for_plan(plan, false, RunStatus::Completed, String::new()),
+            checkpoint: Checkpoint::default(),
+            stop: None,
+        };
         let last = plan.groups.len().saturating_sub(1);
         for (index, group) in plan.groups.iter().enumerate() {
-            if stop.is_none() && self.budget.expired() {
-                stop = Some(TierEnd::Deadline(format!(
+            if progress.stop.is_none() && self.budget.expired() {
+                progress.stop = Some(TierEnd::Deadline(format!(
                     "time ran out before tier sequence {}",
                     group.sequence
                 )));
             }
-            if let Some(end) = &stop {
-                let reason = match end {
-                    TierEnd::Deadline(why) | TierEnd::Abort(why) => format!("not reached: {why}"),
-                    TierEnd::Done => unreachable!(),
-                };
-                for tier in &group.tiers {
-                    let mut outcome = TierOutcome::new(&tier.tier, tier.sequence, tier.synchronous);
-                    for i in &tier.instances {
-                        match &i.step {
-                            plan::Step::Skip { reason } | plan::Step::DoneEarlier { reason } => {
-                                outcome.skipped.push(Noted {
-                                    id: i.id.clone(),
-                                    reason: reason.clone(),
-                                })
-                            }
-                            _ => outcome.not_done.push(Noted {
-                                id: i.id.clone(),
-                                reason: reason.clone(),
-                            }),
-                        }
-                    }
-                    summary.tiers.push(outcome);
-                }
+            if let Some(end) = &progress.stop {
+                progress.summary.tiers.extend(not_reached(group, end));
                 continue;
             }
-
-            let results = join_all(group.tiers.iter().map(|t| self.run_tier(t))).await;
-            // Instances an earlier invocation acted on count: the delay after
-            // a group resumed during its gate is still owed.
-            let mut acted = group
-                .tiers
-                .iter()
-                .flat_map(|t| &t.instances)
-                .any(|i| matches!(i.step, plan::Step::DoneEarlier { .. }));
-            for (outcome, end) in results {
-                acted |= !outcome.acted.is_empty();
-                checkpoint.acted.extend(outcome.acted.iter().cloned());
-                checkpoint
-                    .bypassed
-                    .extend(outcome.bypassed.iter().map(|b| (b.id.clone(), b.reason.clone())));
-                summary.notification_errors.extend(outcome.notification_errors);
-                summary.tiers.push(outcome.outcome);
-                if end != TierEnd::Done && stop.is_none() {
-                    stop = Some(end);
-                }
-            }
-            if stop.is_some() {
+            let acted = self.run_group(group, &mut progress).await;
+            if progress.stop.is_some() {
                 continue;
             }
             // The group is complete: a continuation never repeats it.
-            checkpoint.done_sequences.push(group.sequence);
-            checkpoint.acted.clear();
-
+            progress.checkpoint.done_sequences.push(group.sequence);
+            progress.checkpoint.acted.clear();
             if index < last && acted && !group.delay_after.is_zero() {
-                let delay = group.delay_after;
-                let offload = self.settings.offload_delays_over.is_some_and(|limit| delay > limit);
-                if offload || self.budget.remaining() < delay {
-                    checkpoint.resume_after_secs = delay.as_secs_f64().ceil() as u64;
-                    stop = Some(TierEnd::Deadline(format!(
-                        "the {} InterTierOrchestrationDelay after sequence {} {}",
-                        crate::config::show_secs(delay),
-                        group.sequence,
-                        if offload {
-                            "is waited outside the function"
-                        } else {
-                            "does not fit in the time left"
-                        }
-                    )));
-                } else {
-                    let from = self.elapsed_ms();
-                    tokio::time::sleep(delay).await;
-                    summary.delays.push(DelayWait {
-                        after_sequence: group.sequence,
-                        started_at_ms: from,
-                        duration_ms: self.elapsed_ms().saturating_sub(from),
-                    });
-                }
+                self.delay_after(group, &mut progress).await;
             }
         }
+        let Progress {
+            mut summary,
+            checkpoint,
+            stop,
+        } = progress;
         let checkpoint = matches!(stop, Some(TierEnd::Deadline(_))).then_some(checkpoint);
+        (summary.status, summary.message) = self.conclusion(&summary, stop.as_ref());
+        (summary, checkpoint)
+    }
 
+    /// One tier group: its tiers run side by side, their outcomes recorded.
+    /// Returns whether the group acted on anything (now or in an earlier
+    /// invocation).
+    async fn run_group(&self, group: &TierGroup, progress: &mut Progress) -> bool {
+        let results = join_all(group.tiers.iter().map(|t| self.run_tier(t))).await;
+        // Instances an earlier invocation acted on count: the delay after
+        // a group resumed during its gate is still owed.
+        let mut acted = group
+            .tiers
+            .iter()
+            .flat_map(|t| &t.instances)
+            .any(|i| matches!(i.step, plan::Step::DoneEarlier { .. }));
+        for (outcome, end) in results {
+            acted |= !outcome.acted.is_empty();
+            progress.checkpoint.acted.extend(outcome.acted.iter().cloned());
+            progress
+                .checkpoint
+                .bypassed
+                .extend(outcome.bypassed.iter().map(|b| (b.id.clone(), b.reason.clone())));
+            progress.summary.notification_errors.extend(outcome.notification_errors);
+            progress.summary.tiers.push(outcome.outcome);
+            if end != TierEnd::Done && progress.stop.is_none() {
+                progress.stop = Some(end);
+            }
+        }
+        acted
+    }
+
+    /// The InterTierOrchestrationDelay after a complete group: slept
+    /// through, or, when it is offloaded or does not fit in the time left,
+    /// the run stops and a continuation resumes after it.
+    async fn delay_after(&self, group: &TierGroup, progress: &mut Progress) {
+        let delay = group.delay_after;
+        let offload = self.settings.offload_delays_over.is_some_and(|limit| delay > limit);
+        if offload || self.budget.remaining() < delay {
+            progress.checkpoint.resume_after_secs = delay.as_secs_f64().ceil() as u64;
+            progress.stop = Some(TierEnd::Deadline(format!(
+                "the {} InterTierOrchestrationDelay after sequence {} {}",
+                crate::config::show_secs(delay),
+                group.sequence,
+                if offload {
+                    "is waited outside the function"
+                } else {
+                    "does not fit in the time left"
+                }
+            )));
+        } else {
+            let from = self.elapsed_ms();
+            tokio::time::sleep(delay).await;
+            progress.summary.delays.push(DelayWait {
+                after_sequence: group.sequence,
+                started_at_ms: from,
+                duration_ms: self.elapsed_ms().saturating_sub(from),
+            });
+        }
+    }
+
+    /// The run's status and message, from its totals and why it stopped.
+    fn conclusion(&self, summary: &RunSummary, stop: Option<&TierEnd>) -> (RunStatus, String) {
         let [acted, _, bypassed, failed, not_done] = summary.totals();
-        let (status, message) = match &stop {
+        match stop {
             Some(TierEnd::Deadline(why)) => (
                 RunStatus::DeadlineReached,
                 format!("{why}; {acted} instance(s) {}, {not_done} not done", self.action.done()),
@@ -690,10 +718,7 @@ impl Execution<'_> {
                 RunStatus::Completed,
                 format!("{acted} instance(s) {}", self.action.done()),
             ),
-        };
-        summary.status = status;
-        summary.message = message;
-        (summary, checkpoint)
+        }
     }
 
     /// Publishes the run summary; a failure is recorded, never raised.

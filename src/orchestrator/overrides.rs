@@ -13,7 +13,7 @@ use tokio::time::Instant;
 use super::tier::backoff;
 use super::{Execution, SSM_BATCH};
 use crate::override_check::{read_verdict, OverrideCheck, Verdict};
-use crate::ports::CheckPoll;
+use crate::ports::{CheckPoll, OutputLocation};
 use crate::summary::Noted;
 
 /// SSM's smallest accepted delivery timeout.
@@ -31,7 +31,6 @@ impl Execution<'_> {
             Ok(document) => &check.with_document(document),
             Err(why) => return ids.iter().map(|id| bypass(id, &why)).collect(),
         };
-        let mut verdicts: HashMap<String, Result<(), String>> = HashMap::new();
         let Some(output) = self.output_location() else {
             // Validation makes this unreachable; stay pessimistic regardless.
             return ids
@@ -41,16 +40,43 @@ impl Execution<'_> {
         };
         let (limit, _) = self.budget.cap(self.settings.override_timeout);
         let ssm_timeout = limit.max(MIN_SSM_TIMEOUT);
+        let mut verdicts: HashMap<String, Result<(), String>> = HashMap::new();
+        let pending = self.send_checks(check, ids, &output, ssm_timeout, &mut verdicts).await;
+        let unanswered = self.poll_checks(check, pending, &output, limit, &mut verdicts).await;
+        for (_, id) in unanswered {
+            verdicts.insert(
+                id,
+                Err(format!("override check gave no answer within {}s", limit.as_secs())),
+            );
+        }
 
+        ids.iter()
+            .filter_map(|id| match verdicts.get(id) {
+                Some(Ok(())) => None,
+                Some(Err(reason)) => Some(bypass(id, reason)),
+                None => Some(bypass(id, "override check gave no answer")),
+            })
+            .collect()
+    }
+
+    /// Override checks, sending: one SendCommand per 50 instances, a batch
+    /// refused for an instance SSM does not manage split in halves. Returns
+    /// the (command id, instance id) pairs sent; `verdicts` gets the
+    /// instances whose check could not be sent.
+    async fn send_checks(
+        &self,
+        check: &OverrideCheck,
+        ids: &[String],
+        output: &OutputLocation,
+        ssm_timeout: Duration,
+        verdicts: &mut HashMap<String, Result<(), String>>,
+    ) -> Vec<(String, String)> {
         let mut pending: Vec<(String, String)> = Vec::new(); // (command id, instance id)
         let mut batches: Vec<Vec<String>> = ids.chunks(SSM_BATCH).map(<[String]>::to_vec).collect();
         while !batches.is_empty() {
-            let sends = batches.drain(..).map(|chunk| {
-                let output = &output;
-                async move {
-                    let sent = self.remote.send(check, &chunk, output, ssm_timeout).await;
-                    (chunk, sent)
-                }
+            let sends = batches.drain(..).map(|chunk| async move {
+                let sent = self.remote.send(check, &chunk, output, ssm_timeout).await;
+                (chunk, sent)
             });
             for (chunk, sent) in join_all(sends).await {
                 match sent {
@@ -71,60 +97,28 @@ impl Execution<'_> {
                 }
             }
         }
+        pending
+    }
 
-        // Polled by command, not by instance: one ListCommandInvocations per
-        // command (≤ 50 instances) per round. SSM typically answers within
-        // about a second, so the first round comes one second after the
-        // sends, then the usual backoff (2 s, 4 s, 8 s, 15 s, ...), all
-        // within the check timeout.
+    /// Override checks, polling: by command, not by instance, until every
+    /// check answered or `limit` passes. Returns the checks still pending.
+    async fn poll_checks(
+        &self,
+        check: &OverrideCheck,
+        mut pending: Vec<(String, String)>,
+        output: &OutputLocation,
+        limit: Duration,
+        verdicts: &mut HashMap<String, Result<(), String>>,
+    ) -> Vec<(String, String)> {
+        // One ListCommandInvocations per command (≤ 50 instances) per
+        // round. SSM typically answers within about a second, so the first
+        // round comes one second after the sends, then the usual backoff
+        // (2 s, 4 s, 8 s, 15 s, ...), all within the check timeout.
         let began = Instant::now();
         tokio::time::sleep(FIRST_POLL.min(limit)).await;
         let mut attempt = 1;
         while !pending.is_empty() {
-            let mut by_command: HashMap<String, Vec<String>> = HashMap::new();
-            for (command, id) in pending.drain(..) {
-                by_command.entry(command).or_default().push(id);
-            }
-            let polls = stream::iter(by_command)
-                .map(|(command, ids)| {
-                    let output = &output;
-                    async move {
-                        let polled = self.remote.poll_command(&command, &ids, output).await;
-                        (command, ids, polled)
-                    }
-                })
-                .buffer_unordered(self.settings.poll_concurrency.max(1))
-                .collect::<Vec<_>>()
-                .await;
-            for (command, ids, polled) in polls {
-                let polled = match polled {
-                    Ok(p) => p,
-                    Err(e) => {
-                        tracing::warn!(error = %e, command = %command, "polling override checks failed; will retry");
-                        pending.extend(ids.into_iter().map(|id| (command.clone(), id)));
-                        continue;
-                    }
-                };
-                for (id, poll) in polled {
-                    match poll {
-                        CheckPoll::Pending => pending.push((command.clone(), id)),
-                        CheckPoll::Output(stdout) => {
-                            let verdict = match read_verdict(&stdout) {
-                                Verdict::Absent => Ok(()),
-                                Verdict::Present => Err(format!("override file {} present", check.path())),
-                                Verdict::Unclear => Err(format!(
-                                    "override check gave no clear answer (output: {:?})",
-                                    clip(&stdout)
-                                )),
-                            };
-                            verdicts.insert(id, verdict);
-                        }
-                        CheckPoll::Failed { status, detail } => {
-                            verdicts.insert(id, Err(format!("override check ended {status}: {detail}")));
-                        }
-                    }
-                }
-            }
+            pending = self.poll_round(check, pending, output, verdicts).await;
             let waited = began.elapsed();
             if pending.is_empty() || waited >= limit {
                 break;
@@ -135,20 +129,66 @@ impl Execution<'_> {
             .await;
             attempt += 1;
         }
-        for (_, id) in pending {
-            verdicts.insert(
-                id,
-                Err(format!("override check gave no answer within {}s", limit.as_secs())),
-            );
-        }
+        pending
+    }
 
-        ids.iter()
-            .filter_map(|id| match verdicts.get(id) {
-                Some(Ok(())) => None,
-                Some(Err(reason)) => Some(bypass(id, reason)),
-                None => Some(bypass(id, "override check gave no answer")),
+    /// Override checks, one polling round: each command polled once, the
+    /// answers read into `verdicts`. Returns the checks still pending.
+    async fn poll_round(
+        &self,
+        check: &OverrideCheck,
+        pending: Vec<(String, String)>,
+        output: &OutputLocation,
+        verdicts: &mut HashMap<String, Result<(), String>>,
+    ) -> Vec<(String, String)> {
+        let mut by_command: HashMap<String, Vec<String>> = HashMap::new();
+        for (command, id) in pending {
+            by_command.entry(command).or_default().push(id);
+        }
+        let polls = stream::iter(by_command)
+            .map(|(command, ids)| async move {
+                let polled = self.remote.poll_command(&command, &ids, output).await;
+                (command, ids, polled)
             })
-            .collect()
+            .buffer_unordered(self.settings.poll_concurrency.max(1))
+            .collect::<Vec<_>>()
+            .await;
+        let mut still = Vec::new();
+        for (command, ids, polled) in polls {
+            let polled = match polled {
+                Ok(p) => p,
+                Err(e) => {
+                    tracing::warn!(error = %e, command = %command, "polling override checks failed; will retry");
+                    still.extend(ids.into_iter().map(|id| (command.clone(), id)));
+                    continue;
+                }
+            };
+            for (id, poll) in polled {
+                match poll {
+                    CheckPoll::Pending => still.push((command.clone(), id)),
+                    CheckPoll::Output(stdout) => {
+                        verdicts.insert(id, verdict_of(check, &stdout));
+                    }
+                    CheckPoll::Failed { status, detail } => {
+                        verdicts.insert(id, Err(format!("override check ended {status}: {detail}")));
+                    }
+                }
+            }
+        }
+        still
+    }
+}
+
+/// What a check's output says: `Ok` when the file is clearly absent, the
+/// reason to keep the instance running otherwise.
+fn verdict_of(check: &OverrideCheck, stdout: &str) -> Result<(), String> {
+    match read_verdict(stdout) {
+        Verdict::Absent => Ok(()),
+        Verdict::Present => Err(format!("override file {} present", check.path())),
+        Verdict::Unclear => Err(format!(
+            "override check gave no clear answer (output: {:?})",
+            clip(stdout)
+        )),
     }
 }
 

@@ -4,14 +4,14 @@
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::time::Duration;
 
-use futures::stream::{self, StreamExt};
 use tokio::time::Instant;
 
 use super::{Execution, TierEnd, TierResult, EC2_BATCH};
+use crate::action::Action;
 use crate::error::CloudError;
 use crate::instance::InstanceState;
-use crate::plan::{Action, InstancePlan, Step, TierPlan};
-use crate::summary::{CreditChange, Failure, Noted, PhaseKind, Resize, TierOutcome};
+use crate::plan::{InstancePlan, Step, TierPlan};
+use crate::summary::{Failure, Noted, PhaseKind, TierOutcome};
 
 /// Rounds of StartInstances for a just-resized instance that EC2 refused:
 /// the type change may not have propagated yet (why the original waits
@@ -38,14 +38,29 @@ pub(crate) struct BatchResult {
     pub(crate) not_done: Vec<String>,
 }
 
-impl Execution<'_> {
-    pub(crate) async fn run_tier(&self, tier: &TierPlan) -> (TierResult, TierEnd) {
-        let began = Instant::now();
-        let mut out = TierOutcome::new(&tier.tier, tier.sequence, tier.synchronous);
-        out.started_at_ms = self.elapsed_ms();
-        let mut notification_errors = Vec::new();
-        let mut end = TierEnd::Done;
+/// One tier in progress: its plan, the instances still to act on and the
+/// outcome so far, handed from phase to phase by [`Execution::run_tier`].
+struct TierRun<'t> {
+    tier: &'t TierPlan,
+    /// When the tier began (its duration counts from here).
+    began: Instant,
+    /// Instances still to act on.
+    todo: Vec<&'t InstancePlan>,
+    /// Instances an earlier invocation acted on.
+    done_earlier: Vec<String>,
+    /// Instances whose type changed without error in this invocation.
+    resized_ok: HashSet<String>,
+    out: TierOutcome,
+    notification_errors: Vec<String>,
+    end: TierEnd,
+}
 
+impl<'t> TierRun<'t> {
+    /// Start of a tier: instances the plan skips or an earlier invocation
+    /// did are noted, the actionable ones are to do.
+    fn begin(tier: &'t TierPlan, began: Instant, started_at_ms: u64) -> Self {
+        let mut out = TierOutcome::new(&tier.tier, tier.sequence, tier.synchronous);
+        out.started_at_ms = started_at_ms;
         let mut done_earlier = Vec::new();
         for i in &tier.instances {
             match &i.step {
@@ -63,218 +78,320 @@ impl Execution<'_> {
                 _ => {}
             }
         }
-        let mut todo: Vec<&InstancePlan> = tier.actionable().collect();
+        Self {
+            tier,
+            began,
+            todo: tier.actionable().collect(),
+            done_earlier,
+            resized_ok: HashSet::new(),
+            out,
+            notification_errors: Vec::new(),
+            end: TierEnd::Done,
+        }
+    }
 
-        // 1. Instances in transition (pending at stop, stopping at start) are
-        //    waited out, then acted on like the others.
-        let waiting: Vec<String> = todo
+    /// End of a tier: the outcome with its duration, and how the tier ended.
+    fn finish(mut self) -> (TierResult, TierEnd) {
+        self.out.duration_ms = self.began.elapsed().as_millis() as u64;
+        (
+            TierResult {
+                outcome: self.out,
+                notification_errors: self.notification_errors,
+            },
+            self.end,
+        )
+    }
+}
+
+impl Execution<'_> {
+    /// Runs one tier, phase by phase: transitions settled, override files
+    /// checked (Stop), scaling profile applied (Start), Auto Scaling
+    /// processes suspended (Stop), the action, the readiness gate, and Auto
+    /// Scaling processes resumed (Start).
+    pub(crate) async fn run_tier(&self, tier: &TierPlan) -> (TierResult, TierEnd) {
+        let began = Instant::now();
+        let mut run = TierRun::begin(tier, began, self.elapsed_ms());
+        self.settle_transitions(&mut run).await;
+        // Not when the tier already ran out of time: those instances are
+        // "not done".
+        if run.end == TierEnd::Done {
+            match self.action {
+                Action::Stop => {
+                    self.check_tier_overrides(&mut run).await;
+                    self.suspend_tier_groups(&mut run).await;
+                }
+                Action::Start => self.apply_scaling_profile(&mut run).await,
+            }
+        }
+        self.act_on_tier(&mut run).await;
+        self.readiness_gate(&mut run).await;
+        self.resume_tier_groups(&mut run).await;
+        run.finish()
+    }
+
+    /// Phase 1, transitions: instances in transition (pending at Stop,
+    /// stopping at Start) are waited out, then acted on like the others.
+    async fn settle_transitions(&self, run: &mut TierRun<'_>) {
+        let waiting: Vec<String> = run
+            .todo
             .iter()
             .filter(|i| matches!(i.step, Step::WaitThenAct { .. }))
             .map(|i| i.id.clone())
             .collect();
-        if !waiting.is_empty() {
-            let from = self.elapsed_ms();
-            let settled = match self.action {
-                Action::Stop => InstanceState::Running,
-                Action::Start => InstanceState::Stopped,
-            };
-            let (limit, cut) = self.budget.cap(self.settings.state_timeout);
-            let states = self.wait_for_states(&waiting, settled, limit).await;
-            let mut dropped = HashSet::new();
-            for id in &waiting {
-                let state = states.get(id).copied();
-                if state == Some(settled) {
-                    continue;
-                }
-                dropped.insert(id.clone());
-                let now = state.map(|s| s.to_string()).unwrap_or_else(|| "unknown".into());
-                if state == Some(self.action.target_state()) {
-                    out.skipped.push(Noted {
-                        id: id.clone(),
-                        reason: format!("reached {now} on its own"),
-                    });
-                } else if cut {
-                    out.not_done.push(Noted {
-                        id: id.clone(),
-                        reason: format!("still {now} when time ran out"),
-                    });
-                    end = TierEnd::Deadline(format!(
-                        "time ran out waiting for tier {} instances to settle",
-                        tier.tier
-                    ));
-                } else {
-                    out.failed.push(Failure {
-                        id: id.clone(),
-                        reason: format!("still {now} after {}s; not {}", limit.as_secs(), self.action.done()),
-                        code: None,
-                    });
-                }
-            }
-            todo.retain(|i| !dropped.contains(&i.id));
-            out.phase(PhaseKind::Settle, from, self.elapsed_ms());
+        if waiting.is_empty() {
+            return;
         }
-
-        // 2. Override files: checked for the whole tier at once (not when the
-        //    tier already ran out of time: those instances are "not done").
-        let in_time = end == TierEnd::Done;
-        if let (Action::Stop, Some(check), true) = (self.action, &tier.override_check, in_time) {
-            let ids: Vec<String> = todo.iter().filter(|i| i.check_override).map(|i| i.id.clone()).collect();
-            if !ids.is_empty() {
-                let from = self.elapsed_ms();
-                let bypassed = self.check_overrides(check, &ids).await;
-                let bypassed_ids: HashSet<&str> = bypassed.iter().map(|b| b.id.as_str()).collect();
-                todo.retain(|i| !bypassed_ids.contains(i.id.as_str()));
-                let sent = futures::future::join_all(bypassed.iter().map(|b| self.notify_bypass(&tier.tier, b))).await;
-                notification_errors.extend(sent.into_iter().flatten());
-                out.bypassed = bypassed;
-                out.phase(PhaseKind::OverrideCheck, from, self.elapsed_ms());
+        let from = self.elapsed_ms();
+        let settled = match self.action {
+            Action::Stop => InstanceState::Running,
+            Action::Start => InstanceState::Stopped,
+        };
+        let (limit, cut) = self.budget.cap(self.settings.state_timeout);
+        let states = self.wait_for_states(&waiting, settled, limit).await;
+        let mut dropped = HashSet::new();
+        for id in &waiting {
+            let state = states.get(id).copied();
+            if state == Some(settled) {
+                continue;
             }
+            dropped.insert(id.clone());
+            self.note_unsettled(run, id, state, limit, cut);
         }
+        run.todo.retain(|i| !dropped.contains(&i.id));
+        run.out.phase(PhaseKind::Settle, from, self.elapsed_ms());
+    }
 
-        // 3. Scaling profile: change types of stopped instances before start,
-        //    only when they will be started in this invocation.
-        let mut resized_ok: HashSet<String> = HashSet::new();
-        if self.action == Action::Start && in_time {
-            let from = self.elapsed_ms();
-            (out.resized, out.credits) = self.scale(&todo).await;
-            resized_ok.extend(out.resized.iter().filter(|r| r.error.is_none()).map(|r| r.id.clone()));
-            if !resized_ok.is_empty() {
-                // Once per tier, not per instance: StartInstances can fail
-                // while a type change propagates.
-                self.pause(self.config.workload.scale_instance_delay).await;
-            }
-            if !out.resized.is_empty() || !out.credits.is_empty() {
-                out.phase(PhaseKind::Scale, from, self.elapsed_ms());
-            }
+    /// Phase 1, one instance that did not settle: skipped when it reached
+    /// the target on its own, not done when time ran out, failed otherwise.
+    fn note_unsettled(
+        &self,
+        run: &mut TierRun<'_>,
+        id: &str,
+        state: Option<InstanceState>,
+        limit: Duration,
+        cut: bool,
+    ) {
+        let now = state.map(|s| s.to_string()).unwrap_or_else(|| "unknown".into());
+        if state == Some(self.action.target_state()) {
+            run.out.skipped.push(Noted {
+                id: id.to_string(),
+                reason: format!("reached {now} on its own"),
+            });
+        } else if cut {
+            run.out.not_done.push(Noted {
+                id: id.to_string(),
+                reason: format!("still {now} when time ran out"),
+            });
+            run.end = TierEnd::Deadline(format!(
+                "time ran out waiting for tier {} instances to settle",
+                run.tier.tier
+            ));
+        } else {
+            run.out.failed.push(Failure {
+                id: id.to_string(),
+                reason: format!("still {now} after {}s; not {}", limit.as_secs(), self.action.done()),
+                code: None,
+            });
         }
+    }
 
-        // Auto Scaling members (Suspend mode): their groups' processes are
-        // suspended first; a member whose group could not be suspended is
-        // never stopped.
-        if self.action == Action::Stop && in_time {
-            let groups: Vec<String> = todo
+    /// Phase 2 at Stop, override files: checked for the whole tier at once;
+    /// the bypassed instances are left out and notified.
+    async fn check_tier_overrides(&self, run: &mut TierRun<'_>) {
+        let Some(check) = &run.tier.override_check else {
+            return;
+        };
+        let ids: Vec<String> = run
+            .todo
+            .iter()
+            .filter(|i| i.check_override)
+            .map(|i| i.id.clone())
+            .collect();
+        if ids.is_empty() {
+            return;
+        }
+        let from = self.elapsed_ms();
+        let bypassed = self.check_overrides(check, &ids).await;
+        let bypassed_ids: HashSet<&str> = bypassed.iter().map(|b| b.id.as_str()).collect();
+        run.todo.retain(|i| !bypassed_ids.contains(i.id.as_str()));
+        let sent = futures::future::join_all(bypassed.iter().map(|b| self.notify_bypass(&run.tier.tier, b))).await;
+        run.notification_errors.extend(sent.into_iter().flatten());
+        run.out.bypassed = bypassed;
+        run.out.phase(PhaseKind::OverrideCheck, from, self.elapsed_ms());
+    }
+
+    /// Phase 3 at Start, scaling profile: types of stopped instances are
+    /// changed before start, only when they will be started in this
+    /// invocation.
+    async fn apply_scaling_profile(&self, run: &mut TierRun<'_>) {
+        let from = self.elapsed_ms();
+        (run.out.resized, run.out.credits) = self.scale(&run.todo).await;
+        run.resized_ok.extend(
+            run.out
+                .resized
                 .iter()
-                .filter_map(|i| i.auto_scaling_group.clone())
-                .collect::<std::collections::BTreeSet<_>>()
-                .into_iter()
-                .collect();
-            if !groups.is_empty() {
-                let from = self.elapsed_ms();
-                let (changes, failed) = self.suspend_groups(&groups).await;
-                todo.retain(|i| {
-                    let blocked = i.auto_scaling_group.as_ref().is_some_and(|g| failed.contains(g));
-                    if blocked {
-                        out.failed.push(Failure {
-                            id: i.id.clone(),
-                            reason: format!(
-                                "not stopped: the processes of its Auto Scaling group {} could not be suspended",
-                                i.auto_scaling_group.as_deref().unwrap_or_default()
-                            ),
-                            code: None,
-                        });
-                    }
-                    !blocked
+                .filter(|r| r.error.is_none())
+                .map(|r| r.id.clone()),
+        );
+        if !run.resized_ok.is_empty() {
+            // Once per tier, not per instance: StartInstances can fail
+            // while a type change propagates.
+            self.pause(self.config.workload.scale_instance_delay).await;
+        }
+        if !run.out.resized.is_empty() || !run.out.credits.is_empty() {
+            run.out.phase(PhaseKind::Scale, from, self.elapsed_ms());
+        }
+    }
+
+    /// Phase 3 at Stop, Auto Scaling members (Suspend mode): their groups'
+    /// processes are suspended first; a member whose group could not be
+    /// suspended is never stopped.
+    async fn suspend_tier_groups(&self, run: &mut TierRun<'_>) {
+        let groups: Vec<String> = run
+            .todo
+            .iter()
+            .filter_map(|i| i.auto_scaling_group.clone())
+            .collect::<std::collections::BTreeSet<_>>()
+            .into_iter()
+            .collect();
+        if groups.is_empty() {
+            return;
+        }
+        let from = self.elapsed_ms();
+        let (changes, failed) = self.suspend_groups(&groups).await;
+        let out = &mut run.out;
+        run.todo.retain(|i| {
+            let blocked = i.auto_scaling_group.as_ref().is_some_and(|g| failed.contains(g));
+            if blocked {
+                out.failed.push(Failure {
+                    id: i.id.clone(),
+                    reason: format!(
+                        "not stopped: the processes of its Auto Scaling group {} could not be suspended",
+                        i.auto_scaling_group.as_deref().unwrap_or_default()
+                    ),
+                    code: None,
                 });
-                out.auto_scaling = changes;
-                out.phase(PhaseKind::AutoScaling, from, self.elapsed_ms());
             }
-        }
+            !blocked
+        });
+        run.out.auto_scaling = changes;
+        run.out.phase(PhaseKind::AutoScaling, from, self.elapsed_ms());
+    }
 
-        // 4. The action.
+    /// Phase 4, the action: on the instances left, one at a time
+    /// (synchronous tiers) or in batches; when time already ran out, they
+    /// are not done.
+    async fn act_on_tier(&self, run: &mut TierRun<'_>) {
         let acting_from = self.elapsed_ms();
-        let ids: Vec<String> = todo.iter().map(|i| i.id.clone()).collect();
-        if tier.synchronous && end == TierEnd::Done && !ids.is_empty() {
-            // One at a time means: an instance already on its way (stopping at
-            // Stop, pending at Start, or acted on by an earlier invocation) is
-            // waited for before the next one is touched.
-            let via = match self.action {
-                Action::Stop => InstanceState::Stopping,
-                Action::Start => InstanceState::Pending,
-            };
-            let in_transit: Vec<String> = tier
-                .instances
-                .iter()
-                .filter(|i| i.state == via || done_earlier.contains(&i.id))
-                .map(|i| i.id.clone())
-                .collect();
-            if !in_transit.is_empty() {
-                let (limit, cut) = self.budget.cap(self.settings.state_timeout);
-                let states = self
-                    .wait_for_states(&in_transit, self.action.target_state(), limit)
-                    .await;
-                let settled = in_transit
-                    .iter()
-                    .all(|id| states.get(id) == Some(&self.action.target_state()));
-                if !settled && cut {
-                    end = TierEnd::Deadline(format!(
-                        "time ran out in synchronous tier {} waiting for instances already {}",
-                        tier.tier,
-                        self.action.doing()
-                    ));
-                }
-            }
+        let ids: Vec<String> = run.todo.iter().map(|i| i.id.clone()).collect();
+        if run.tier.synchronous && run.end == TierEnd::Done && !ids.is_empty() {
+            self.wait_in_transit(run).await;
         }
         let special = Special {
-            hibernate: todo.iter().filter(|i| i.hibernate).map(|i| i.id.clone()).collect(),
-            spot: todo.iter().filter(|i| i.spot).map(|i| i.id.clone()).collect(),
+            hibernate: run.todo.iter().filter(|i| i.hibernate).map(|i| i.id.clone()).collect(),
+            spot: run.todo.iter().filter(|i| i.spot).map(|i| i.id.clone()).collect(),
         };
-        if end == TierEnd::Done && !ids.is_empty() {
-            if tier.synchronous {
-                end = self.act_one_by_one(&ids, &special, &mut out).await;
+        if run.end == TierEnd::Done && !ids.is_empty() {
+            if run.tier.synchronous {
+                run.end = self.act_one_by_one(&ids, &special, &mut run.out).await;
             } else {
-                let mut result = self.act(&ids, &special, &mut out).await;
-                self.retry_resized_starts(&mut result, &resized_ok).await;
-                out.acted = result.ok;
-                out.failed.extend(result.failed);
-                if !result.not_done.is_empty() {
-                    end = TierEnd::Deadline(format!("time ran out while {} tier {}", self.action.doing(), tier.tier));
-                    out.not_done.extend(result.not_done.into_iter().map(|id| Noted {
-                        id,
-                        reason: "time ran out before this batch".into(),
-                    }));
-                }
+                self.act_all_at_once(run, &ids, &special).await;
             }
-        } else if end != TierEnd::Done {
-            out.not_done.extend(ids.iter().map(|id| Noted {
+        } else if run.end != TierEnd::Done {
+            run.out.not_done.extend(ids.iter().map(|id| Noted {
                 id: id.clone(),
                 reason: "time ran out before the action".into(),
             }));
         }
-        if !ids.is_empty() && (end == TierEnd::Done || self.elapsed_ms() > acting_from) {
-            out.phase(PhaseKind::Act, acting_from, self.elapsed_ms());
+        if !ids.is_empty() && (run.end == TierEnd::Done || self.elapsed_ms() > acting_from) {
+            run.out.phase(PhaseKind::Act, acting_from, self.elapsed_ms());
         }
+    }
 
-        // 5. Readiness gate before the next tier.
-        if let (Some(readiness), TierEnd::Done) = (&tier.readiness, &end) {
-            let gated: Vec<String> = out.acted.iter().chain(&done_earlier).cloned().collect();
-            if !gated.is_empty() {
-                let from = self.elapsed_ms();
-                let (gate, gate_end) = self.gate(&tier.tier, readiness, &gated).await;
-                out.phase(PhaseKind::Gate, from, self.elapsed_ms());
-                out.gate = Some(gate);
-                end = gate_end;
-            }
+    /// Phase 4, before a synchronous tier acts: an instance already on its
+    /// way (stopping at Stop, pending at Start, or acted on by an earlier
+    /// invocation) is waited for before the next one is touched.
+    async fn wait_in_transit(&self, run: &mut TierRun<'_>) {
+        let via = match self.action {
+            Action::Stop => InstanceState::Stopping,
+            Action::Start => InstanceState::Pending,
+        };
+        let in_transit: Vec<String> = run
+            .tier
+            .instances
+            .iter()
+            .filter(|i| i.state == via || run.done_earlier.contains(&i.id))
+            .map(|i| i.id.clone())
+            .collect();
+        if in_transit.is_empty() {
+            return;
         }
-
-        // Auto Scaling members (Suspend mode) started and past the gate: the
-        // processes the scheduler suspended are resumed.
-        if self.action == Action::Start && end == TierEnd::Done {
-            let groups = super::auto_scaling::members(tier);
-            if !groups.is_empty() {
-                let from = self.elapsed_ms();
-                out.auto_scaling.extend(self.resume_groups(&groups).await);
-                out.phase(PhaseKind::AutoScaling, from, self.elapsed_ms());
-            }
+        let (limit, cut) = self.budget.cap(self.settings.state_timeout);
+        let states = self
+            .wait_for_states(&in_transit, self.action.target_state(), limit)
+            .await;
+        let settled = in_transit
+            .iter()
+            .all(|id| states.get(id) == Some(&self.action.target_state()));
+        if !settled && cut {
+            run.end = TierEnd::Deadline(format!(
+                "time ran out in synchronous tier {} waiting for instances already {}",
+                run.tier.tier,
+                self.action.doing()
+            ));
         }
+    }
 
-        out.duration_ms = began.elapsed().as_millis() as u64;
-        (
-            TierResult {
-                outcome: out,
-                notification_errors,
-            },
-            end,
-        )
+    /// Phase 4, tiers that are not synchronous: the whole tier in batches,
+    /// refused starts of just-resized instances tried again.
+    async fn act_all_at_once(&self, run: &mut TierRun<'_>, ids: &[String], special: &Special) {
+        let mut result = self.act(ids, special, &mut run.out).await;
+        self.retry_resized_starts(&mut result, &run.resized_ok).await;
+        run.out.acted = result.ok;
+        run.out.failed.extend(result.failed);
+        if !result.not_done.is_empty() {
+            run.end = TierEnd::Deadline(format!(
+                "time ran out while {} tier {}",
+                self.action.doing(),
+                run.tier.tier
+            ));
+            run.out.not_done.extend(result.not_done.into_iter().map(|id| Noted {
+                id,
+                reason: "time ran out before this batch".into(),
+            }));
+        }
+    }
+
+    /// Phase 5, the readiness gate before the next tier, on the instances
+    /// acted on now or by an earlier invocation.
+    async fn readiness_gate(&self, run: &mut TierRun<'_>) {
+        let (Some(readiness), TierEnd::Done) = (&run.tier.readiness, &run.end) else {
+            return;
+        };
+        let gated: Vec<String> = run.out.acted.iter().chain(&run.done_earlier).cloned().collect();
+        if gated.is_empty() {
+            return;
+        }
+        let from = self.elapsed_ms();
+        let (gate, gate_end) = self.gate(&run.tier.tier, readiness, &gated).await;
+        run.out.phase(PhaseKind::Gate, from, self.elapsed_ms());
+        run.out.gate = Some(gate);
+        run.end = gate_end;
+    }
+
+    /// Phase 6 at Start, Auto Scaling members (Suspend mode) started and past
+    /// the gate: the processes the scheduler suspended are resumed.
+    async fn resume_tier_groups(&self, run: &mut TierRun<'_>) {
+        if self.action != Action::Start || run.end != TierEnd::Done {
+            return;
+        }
+        let groups = super::auto_scaling::members(run.tier);
+        if groups.is_empty() {
+            return;
+        }
+        let from = self.elapsed_ms();
+        run.out.auto_scaling.extend(self.resume_groups(&groups).await);
+        run.out.phase(PhaseKind::AutoScaling, from, self.elapsed_ms());
     }
 
     async fn call(&self, ids: &[String], hibernate: bool) -> Result<(), CloudError> {
@@ -457,116 +574,6 @@ impl Execution<'_> {
             result.not_done.extend(again.not_done);
             result.failed.extend(again.failed);
         }
-    }
-
-    /// Applies the scaling profile to the instances about to start: the
-    /// type (EbsOptimized turned off first when EC2 says the new type cannot
-    /// have it) and, for burstable types, the CPU credit option (`.u`).
-    async fn scale(&self, todo: &[&InstancePlan]) -> (Vec<Resize>, Vec<CreditChange>) {
-        let scaled: Vec<&InstancePlan> = todo
-            .iter()
-            .copied()
-            .filter(|i| i.resize_to.is_some() || i.unlimited_credits.is_some())
-            .collect();
-        if scaled.is_empty() {
-            return (Vec::new(), Vec::new());
-        }
-        let final_type = |i: &InstancePlan| i.resize_to.clone().unwrap_or_else(|| i.instance_type.clone());
-        let mut types: Vec<String> = scaled.iter().map(|i| final_type(i)).collect();
-        types.sort();
-        types.dedup();
-        let facts: HashMap<String, crate::ports::TypeFacts> = match self.compute.type_facts(&types).await {
-            Ok(list) => list.into_iter().map(|f| (f.instance_type.clone(), f)).collect(),
-            Err(e) => {
-                tracing::warn!(error = %e, "DescribeInstanceTypes failed: EBS and credit options are left as they are");
-                HashMap::new()
-            }
-        };
-
-        let resized: Vec<Resize> = stream::iter(scaled.iter().filter_map(|i| i.resize_to.as_ref().map(|to| (*i, to))))
-            .map(|(i, to)| {
-                let clear_ebs = i.ebs_optimized && facts.get(to).is_some_and(|f| !f.ebs_optimizable);
-                async move {
-                    let mut error = None;
-                    if clear_ebs {
-                        error = self
-                            .compute
-                            .set_ebs_optimized(&i.id, false)
-                            .await
-                            .err()
-                            .map(|e| format!("EbsOptimized could not be turned off for {to}: {e}"));
-                    }
-                    if error.is_none() {
-                        error = self
-                            .compute
-                            .set_instance_type(&i.id, to)
-                            .await
-                            .err()
-                            .map(|e| e.to_string());
-                    }
-                    Resize {
-                        id: i.id.clone(),
-                        from: i.instance_type.clone(),
-                        to: to.clone(),
-                        ebs_optimized_cleared: clear_ebs && error.is_none(),
-                        error,
-                    }
-                }
-            })
-            .buffered(8)
-            .collect()
-            .await;
-
-        // CPU credits: only for instances now of a burstable type, and only
-        // where the option differs from what the profile asks.
-        let failed_resize: HashSet<&str> = resized
-            .iter()
-            .filter(|r| r.error.is_some())
-            .map(|r| r.id.as_str())
-            .collect();
-        let wanted: Vec<(String, bool)> = scaled
-            .iter()
-            .filter(|i| !failed_resize.contains(i.id.as_str()))
-            .filter(|i| facts.get(&final_type(i)).is_some_and(|f| f.burstable))
-            .filter_map(|i| i.unlimited_credits.map(|u| (i.id.clone(), u)))
-            .collect();
-        let mut credits = Vec::new();
-        if wanted.is_empty() {
-            return (resized, credits);
-        }
-        let ids: Vec<String> = wanted.iter().map(|(id, _)| id.clone()).collect();
-        let current: HashMap<String, bool> = match self.compute.cpu_credits(&ids).await {
-            Ok(list) => list.into_iter().collect(),
-            Err(e) => {
-                tracing::warn!(error = %e, "reading CPU credit options failed; setting them all");
-                HashMap::new()
-            }
-        };
-        let changes: Vec<(String, bool)> = wanted
-            .into_iter()
-            .filter(|(id, u)| current.get(id) != Some(u))
-            .collect();
-        if changes.is_empty() {
-            return (resized, credits);
-        }
-        let name = |u: bool| if u { "unlimited" } else { "standard" }.to_string();
-        match self.compute.set_cpu_credits(&changes).await {
-            Ok(refused) => {
-                for (id, u) in &changes {
-                    credits.push(CreditChange {
-                        id: id.clone(),
-                        cpu_credits: name(*u),
-                        error: refused.iter().find(|(r, _)| r == id).map(|(_, e)| e.clone()),
-                    });
-                }
-            }
-            Err(e) => credits.extend(changes.iter().map(|(id, u)| CreditChange {
-                id: id.clone(),
-                cpu_credits: name(*u),
-                error: Some(e.to_string()),
-            })),
-        }
-        (resized, credits)
     }
 
     /// Polls until every instance is in `want`, or `limit` passes. Returns the

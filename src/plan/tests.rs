@@ -3,6 +3,13 @@ use serde_json::json;
 use super::*;
 use crate::config::{ItemNaming, WorkloadConfig};
 
+/// 2026-11-30T12:00:00Z: the plan is judged at a fixed instant.
+const NOW: u64 = 1_796_040_000;
+
+fn build(config: &WorkloadConfig, instances: &[Instance], action: Action, profile: Option<&str>) -> Plan {
+    super::build(config, instances, action, profile, NOW)
+}
+
 /// Web (stop 0 / start 2), App (stop 1 / start 1), DB (stop 2 / start 0).
 fn three_tiers() -> WorkloadConfig {
     let workload = json!({

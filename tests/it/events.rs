@@ -8,12 +8,12 @@
 
 use std::path::{Path, PathBuf};
 
+use ec2_tier_scheduler::action::Action;
 use ec2_tier_scheduler::error::RunError;
 use ec2_tier_scheduler::event::SchedulerEvent;
 use ec2_tier_scheduler::handler::{self, HandlerError};
 use ec2_tier_scheduler::instance::InstanceState::*;
 use ec2_tier_scheduler::orchestrator::{self, Budget, Settings};
-use ec2_tier_scheduler::plan::Action;
 use ec2_tier_scheduler::summary::RunStatus;
 use serde_json::{json, Value};
 

@@ -10,8 +10,8 @@
 //! scheduler account with an external ID; the function assumes only the
 //! listed member roles and can read and write the WorkloadState table.
 
+use ec2_tier_scheduler::action::Action;
 use ec2_tier_scheduler::event::SchedulerEvent;
-use ec2_tier_scheduler::plan::Action;
 use serde_yaml::Value;
 
 fn template(name: &str) -> Value {

@@ -21,3 +21,4 @@ mod readiness;
 mod reliability;
 mod safety;
 mod scaling;
+mod structure;

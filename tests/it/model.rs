@@ -17,10 +17,21 @@
 //!    least its InterTierOrchestrationDelay after the previous group's last
 //!    action, across continuations too.
 //!
-//! Seeded and reproducible: `MODEL_CASES` (default 300) cases from
-//! `MODEL_BASE_SEED` (default fixed); a failure prints `MODEL_SEED=<n>`,
-//! which reruns that one case. `make soak` runs many more.
+//! Schedules are drawn by `proptest` strategies ([`schedule`]): the
+//! workload, its faults and every delivery's choices are one [`Schedule`]
+//! value, so a failure is shrunk to a minimal schedule, printed as
+//! `minimal failing input: Schedule { .. }` with the invariant it broke.
+//! Each case runs in a fresh paused-time tokio runtime.
+//!
+//! 300 cases by default; `PROPTEST_CASES=<n>` runs another number (`make
+//! soak` runs many more). The cases are the same on every run: the seed is
+//! fixed unless `PROPTEST_RNG_SEED=<u64>` picks another one, so a failure
+//! reproduces with the same command (and the same `PROPTEST_CASES` and
+//! `PROPTEST_RNG_SEED`). Nothing is persisted: no `proptest-regressions`
+//! files are written. `MODEL_TRACE=1` prints every invocation, mutation and
+//! ledger record of every case run (including those tried while shrinking).
 
+use std::cell::Cell;
 use std::collections::{BTreeMap, HashMap};
 use std::future::Future;
 use std::pin::Pin;
@@ -29,15 +40,21 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use async_trait::async_trait;
+use ec2_tier_scheduler::clock;
 use ec2_tier_scheduler::config::CrossAccount;
 use ec2_tier_scheduler::error::CloudError;
 use ec2_tier_scheduler::event::SchedulerEvent;
 use ec2_tier_scheduler::handler::{handle_with, Services};
 use ec2_tier_scheduler::instance::{Discovery, Instance, InstanceState};
-use ec2_tier_scheduler::ledger::{epoch_now, Continuation, Ledger, LedgerStatus};
+use ec2_tier_scheduler::ledger::{Continuation, Ledger, LedgerStatus};
 use ec2_tier_scheduler::orchestrator::Settings;
 use ec2_tier_scheduler::ports::{Cloud, Compute, ConfigStore, Notifier, TypeFacts, WorkloadPorts};
 use futures::future::join_all;
+use proptest::collection::vec;
+use proptest::sample::{select, Index};
+use proptest::strategy::{Just, Strategy};
+use proptest::test_runner::{Config, RngSeed, TestCaseError, TestRunner};
+use proptest::{option, prop_assert, prop_assert_eq, prop_oneof};
 use serde_json::{json, Value};
 use tokio::time::Instant;
 
@@ -50,26 +67,192 @@ tokio::task_local! {
     static INVOCATION: u64;
 }
 
-/// SplitMix64: small, seeded, good enough to draw schedules.
-struct Rng(u64);
+/// One schedule: the workload and its faults, the initial deliveries, and
+/// how each continuation is delivered. Every random choice of a case is here.
+#[derive(Debug, Clone)]
+struct Schedule {
+    /// Tier `T<n>` stops `n`-th and starts in reverse; its instances are
+    /// `i-<n><m>`.
+    tiers: Vec<TierPlan>,
+    /// RequestLimitExceeded on StopInstances or StartInstances.
+    throttles: Vec<Throttle>,
+    /// InsufficientInstanceCapacity on one instance's StartInstances.
+    capacity: Option<CapacityFault>,
+    /// The deliveries the scheduler makes, numbered from 0.
+    requests: Vec<Request>,
+    /// The `n`-th continuation scheduled (in the order they come due) is
+    /// delivered as the `n`-th of these; past the end, once, with 900 s left.
+    continuations: Vec<Resumption>,
+}
 
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
+#[derive(Debug, Clone)]
+struct TierPlan {
+    /// TierSynchronous.
+    sync: bool,
+    /// InterTierOrchestrationDelay in seconds, for both actions.
+    delay: u32,
+    /// TierStop's TierReadiness is `State`.
+    stop_readiness_state: bool,
+    /// TierStart's TierReadiness is `State` (120 s) with this
+    /// TierReadinessOnTimeout.
+    start_readiness_state: Option<&'static str>,
+    instances: Vec<Initially>,
+}
+
+/// An instance's state at the start; a transitional one settles
+/// `settles_in` seconds later.
+#[derive(Debug, Clone, Copy)]
+enum Initially {
+    Running,
+    Stopped,
+    Pending { settles_in: u64 },
+    Stopping { settles_in: u64 },
+}
+
+#[derive(Debug, Clone)]
+struct Throttle {
+    op: &'static str,
+    times: usize,
+}
+
+#[derive(Debug, Clone)]
+struct CapacityFault {
+    instance: String,
+    times: usize,
+}
+
+/// How a request is delivered: the EventBridge Scheduler payload, an
+/// EventBridge rule's envelope, or a direct invocation with a runId.
+#[derive(Debug, Clone, Copy)]
+enum Kind {
+    Scheduler,
+    Envelope,
+    RunId,
+}
+
+/// A request (Start or Stop of the workload) and its copies.
+#[derive(Debug, Clone)]
+struct Request {
+    action: &'static str,
+    kind: Kind,
+    /// All copies of all requests are delivered concurrently.
+    copies: Vec<InitialDelivery>,
+}
+
+/// One copy of a request, delivered `at` seconds after the start.
+#[derive(Debug, Clone)]
+struct InitialDelivery {
+    at: u64,
+    delivery: Delivery,
+}
+
+#[derive(Debug, Clone)]
+struct Delivery {
+    /// The Lambda deadline, seconds after the delivery.
+    time_left: u64,
+    /// A crash (the invocation's future is dropped) after this many polls.
+    crash_after_polls: Option<u32>,
+}
+
+/// One continuation's delivery: once or twice, the copies one after the
+/// other or concurrently.
+#[derive(Debug, Clone)]
+struct Resumption {
+    copies: Vec<Delivery>,
+    concurrent: bool,
+}
+
+/// The ids of the instances `tiers` describes, in order.
+fn instance_ids(tiers: &[TierPlan]) -> Vec<String> {
+    let mut ids = Vec::new();
+    for (t, tier) in tiers.iter().enumerate() {
+        for n in 0..tier.instances.len() {
+            ids.push(format!("i-{t}{n}"));
+        }
     }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n.max(1)
-    }
-    fn chance(&mut self, percent: u64) -> bool {
-        self.below(100) < percent
-    }
-    fn pick<'a, T>(&mut self, items: &'a [T]) -> &'a T {
-        &items[self.below(items.len() as u64) as usize]
-    }
+    ids
+}
+
+fn tier_plan() -> impl Strategy<Value = TierPlan> {
+    let initially = prop_oneof![
+        2 => Just(Initially::Running),
+        2 => Just(Initially::Stopped),
+        1 => (1..=40u64).prop_map(|settles_in| Initially::Pending { settles_in }),
+        1 => (1..=40u64).prop_map(|settles_in| Initially::Stopping { settles_in }),
+    ];
+    (
+        proptest::bool::weighted(0.3),
+        select(vec![0u32, 0, 5, 20, 90]),
+        proptest::bool::weighted(0.3),
+        option::weighted(0.3, select(vec!["Continue", "Abort"])),
+        vec(initially, 1..=4),
+    )
+        .prop_map(
+            |(sync, delay, stop_readiness_state, start_readiness_state, instances)| TierPlan {
+                sync,
+                delay,
+                stop_readiness_state,
+                start_readiness_state,
+                instances,
+            },
+        )
+}
+
+/// A delivery with one of `time_left` (the first is where shrinking goes)
+/// that crashes with probability `crash`.
+fn delivery(time_left: Vec<u64>, crash: f64) -> impl Strategy<Value = Delivery> {
+    (select(time_left), option::weighted(crash, 1..=25u32)).prop_map(|(time_left, crash_after_polls)| Delivery {
+        time_left,
+        crash_after_polls,
+    })
+}
+
+fn request() -> impl Strategy<Value = Request> {
+    let copy = (select(vec![0u64, 30, 60]), delivery(vec![900, 300, 90, 40, 15], 0.2))
+        .prop_map(|(at, delivery)| InitialDelivery { at, delivery });
+    (
+        select(vec!["Stop", "Start"]),
+        select(vec![Kind::Scheduler, Kind::Envelope, Kind::RunId]),
+        vec(copy, 1..=3),
+    )
+        .prop_map(|(action, kind, copies)| Request { action, kind, copies })
+}
+
+fn resumption() -> impl Strategy<Value = Resumption> {
+    let copy = || delivery(vec![900, 300, 90, 40], 0.15);
+    (copy(), option::weighted(0.3, copy()), proptest::bool::ANY).prop_map(|(first, second, concurrent)| Resumption {
+        copies: std::iter::once(first).chain(second).collect(),
+        concurrent,
+    })
+}
+
+/// Up to three tiers of one to four instances, up to two throttling faults,
+/// sometimes a capacity fault, one to four requests of one to three copies,
+/// and how continuations are delivered.
+fn schedule() -> impl Strategy<Value = Schedule> {
+    (
+        vec(tier_plan(), 1..=3),
+        vec((select(vec!["StopInstances", "StartInstances"]), 1..=3usize), 0..=2),
+        option::weighted(0.3, (proptest::arbitrary::any::<Index>(), 1..=3usize)),
+        vec(request(), 1..=4),
+        vec(resumption(), 0..=CONTINUATIONS_DRAWN),
+    )
+        .prop_map(|(tiers, throttles, capacity, requests, continuations)| {
+            let ids = instance_ids(&tiers);
+            Schedule {
+                throttles: throttles
+                    .into_iter()
+                    .map(|(op, times)| Throttle { op, times })
+                    .collect(),
+                capacity: capacity.map(|(index, times)| CapacityFault {
+                    instance: index.get(&ids).clone(),
+                    times,
+                }),
+                tiers,
+                requests,
+                continuations,
+            }
+        })
 }
 
 /// One successful EC2 mutation, attributed to the invocation that made it.
@@ -212,9 +395,9 @@ struct Invocation {
     result: Option<Result<Value, String>>,
 }
 
-/// One case: a workload, its faults, a schedule, and the checks.
+/// One case: the workload and faults of a schedule, what its deliveries
+/// did, and the checks.
 struct Case {
-    rng: Rng,
     cloud: Tracked,
     ledger: FakeLedger,
     continuation: FakeContinuation,
@@ -229,76 +412,69 @@ struct Case {
 
 const REGION: &str = "us-west-2";
 
+/// Continuation deliveries drawn per schedule; later ones are plain.
+const CONTINUATIONS_DRAWN: usize = 8;
+
 impl Case {
-    fn new(seed: u64) -> Self {
-        let mut rng = Rng(seed);
+    fn new(schedule: &Schedule) -> Self {
         let fake = FakeCloud::new();
         fake.lock().workload_state = None; // the state rule is tested elsewhere
         let mut workload = workload_item("W");
         workload.as_object_mut().unwrap().remove("SNSTopicName");
-        let tiers = 1 + rng.below(3) as usize;
+        let tiers = schedule.tiers.len();
         let mut items = Vec::new();
         let mut delays = BTreeMap::new();
         let mut sequences = BTreeMap::new();
         let mut tier_of = BTreeMap::new();
-        for t in 0..tiers {
+        for (t, plan) in schedule.tiers.iter().enumerate() {
             let name = format!("T{t}");
-            let sync = rng.chance(30);
-            let delay = *rng.pick(&[0u32, 0, 5, 20, 90]);
             let (stop_seq, start_seq) = (t as u32, (tiers - 1 - t) as u32);
-            let mut item = tier_item("W", &name, stop_seq, start_seq, sync, delay);
+            let mut item = tier_item("W", &name, stop_seq, start_seq, plan.sync, plan.delay);
             item.as_object_mut().unwrap().remove("TierScaling");
-            if rng.chance(30) {
+            if plan.stop_readiness_state {
                 item["TierStop"]["TierReadiness"] = json!("State");
             }
-            if rng.chance(30) {
+            if let Some(on_timeout) = plan.start_readiness_state {
                 item["TierStart"]["TierReadiness"] = json!("State");
-                item["TierStart"]["TierReadinessOnTimeout"] = json!(*rng.pick(&["Continue", "Abort"]));
+                item["TierStart"]["TierReadinessOnTimeout"] = json!(on_timeout);
                 item["TierStart"]["TierReadinessTimeout"] = json!("120");
             }
             items.push(item);
-            delays.insert(name.clone(), u64::from(delay));
+            delays.insert(name.clone(), u64::from(plan.delay));
             sequences.insert(name.clone(), (u64::from(stop_seq), u64::from(start_seq)));
-            for n in 0..1 + rng.below(4) {
+            for (n, initially) in plan.instances.iter().enumerate() {
                 let id = format!("i-{t}{n}");
-                let state = *rng.pick(&[
-                    InstanceState::Running,
-                    InstanceState::Running,
-                    InstanceState::Stopped,
-                    InstanceState::Stopped,
-                    InstanceState::Pending,
-                    InstanceState::Stopping,
-                ]);
+                let (state, settles) = match *initially {
+                    Initially::Running => (InstanceState::Running, None),
+                    Initially::Stopped => (InstanceState::Stopped, None),
+                    Initially::Pending { settles_in } => {
+                        (InstanceState::Pending, Some((settles_in, InstanceState::Running)))
+                    }
+                    Initially::Stopping { settles_in } => {
+                        (InstanceState::Stopping, Some((settles_in, InstanceState::Stopped)))
+                    }
+                };
                 fake.add(&id, "ENV001", &name, state);
-                if matches!(state, InstanceState::Pending | InstanceState::Stopping) {
-                    let to = if state == InstanceState::Pending {
-                        InstanceState::Running
-                    } else {
-                        InstanceState::Stopped
-                    };
-                    let settles = Instant::now() + Duration::from_secs(1 + rng.below(40));
+                if let Some((settles_in, to)) = settles {
+                    let settles = Instant::now() + Duration::from_secs(settles_in);
                     fake.lock().instances.get_mut(&id).unwrap().settles = Some((settles, to));
                 }
                 tier_of.insert(id, name.clone());
             }
         }
         fake.put_config(workload, items);
-        let ids: Vec<String> = tier_of.keys().cloned().collect();
-        for _ in 0..rng.below(3) {
-            let op = *rng.pick(&["StopInstances", "StartInstances"]);
-            fake.fault(op, None, "RequestLimitExceeded", 1 + rng.below(3) as usize);
+        for throttle in &schedule.throttles {
+            fake.fault(throttle.op, None, "RequestLimitExceeded", throttle.times);
         }
-        if rng.chance(30) {
-            let id = rng.pick(&ids).clone();
+        if let Some(capacity) = &schedule.capacity {
             fake.fault(
                 "StartInstances",
-                Some(&id),
+                Some(&capacity.instance),
                 "InsufficientInstanceCapacity",
-                1 + rng.below(3) as usize,
+                capacity.times,
             );
         }
         Self {
-            rng,
             cloud: Tracked {
                 inner: fake,
                 log: Arc::default(),
@@ -322,20 +498,20 @@ impl Case {
         }
     }
 
-    /// A payload of a random kind for `action`; `n` tells deliveries apart.
-    fn payload(&mut self, action: &str, n: u64) -> Value {
+    /// A payload of `kind` for `action`; `n` tells requests apart.
+    fn payload(kind: Kind, action: &str, n: usize) -> Value {
         let detail = json!({"workloadIdentifier": "W", "action": action, "dynamoDBRegion": REGION});
-        match self.rng.below(3) {
-            0 => {
+        match kind {
+            Kind::Scheduler => {
                 let mut p = detail;
                 p["scheduleArn"] = json!(format!("arn:aws:scheduler:{REGION}:123456789012:schedule/g/W-{action}"));
                 p["scheduledTime"] = json!(format!("2026-11-25T0{n}:00:00Z"));
                 p
             }
-            1 => json!({"version": "0", "id": format!("e-{n}"), "detail-type": "Scheduled Event",
+            Kind::Envelope => json!({"version": "0", "id": format!("e-{n}"), "detail-type": "Scheduled Event",
                         "source": "aws.events", "time": "2026-11-25T08:00:00Z",
                         "resources": ["arn:aws:events:us-west-2:123456789012:rule/r"], "detail": detail}),
-            _ => {
+            Kind::RunId => {
                 let mut p = detail;
                 p["runId"] = json!(format!("run-{n}"));
                 p
@@ -367,25 +543,27 @@ impl Case {
         self.invocations.lock().unwrap().push(Invocation { id, key, result });
     }
 
-    async fn run(&mut self) {
+    async fn run(&self, schedule: &Schedule) {
         let mut next_id = 0u64;
         // Initial deliveries: up to four, of Start and/or Stop, some
         // repeated, some concurrent.
-        let count = 1 + self.rng.below(4);
         let mut batch = Vec::new();
-        for n in 0..count {
-            let action = *self.rng.pick(&["Stop", "Start"]);
-            let payload = self.payload(action, n);
-            let copies = 1 + self.rng.below(3);
-            for _ in 0..copies {
-                let offset = Duration::from_secs(self.rng.below(3) * 30);
-                let time_left = Duration::from_secs(*self.rng.pick(&[15u64, 40, 90, 300, 900]));
-                let crash = self.rng.chance(20).then(|| 1 + self.rng.below(25) as u32);
-                batch.push((next_id, payload.clone(), offset, time_left, crash));
+        for (n, request) in schedule.requests.iter().enumerate() {
+            let payload = Self::payload(request.kind, request.action, n);
+            for copy in &request.copies {
+                let offset = Duration::from_secs(copy.at);
+                let time_left = Duration::from_secs(copy.delivery.time_left);
+                batch.push((
+                    next_id,
+                    payload.clone(),
+                    offset,
+                    time_left,
+                    copy.delivery.crash_after_polls,
+                ));
                 next_id += 1;
             }
         }
-        let this = &*self;
+        let this = self;
         join_all(
             batch
                 .into_iter()
@@ -397,7 +575,14 @@ impl Case {
         .await;
 
         // Continuations, each at its time, sometimes delivered twice.
-        for _ in 0..60 {
+        let plain = Resumption {
+            copies: vec![Delivery {
+                time_left: 900,
+                crash_after_polls: None,
+            }],
+            concurrent: false,
+        };
+        for n in 0..60 {
             let next = {
                 let mut list = self.continuation.scheduled.lock().unwrap();
                 if list.is_empty() {
@@ -406,18 +591,16 @@ impl Case {
                 list.remove(0)
             };
             let (_, payload, at) = next;
-            tokio::time::sleep(Duration::from_secs(at.saturating_sub(epoch_now()))).await;
-            let copies = 1 + u64::from(self.rng.chance(30));
-            let concurrent = self.rng.chance(50);
+            tokio::time::sleep(Duration::from_secs(at.saturating_sub(clock::now()))).await;
+            let resumption = schedule.continuations.get(n).unwrap_or(&plain);
             let mut deliveries = Vec::new();
-            for _ in 0..copies {
-                let time_left = Duration::from_secs(*self.rng.pick(&[40u64, 90, 300, 900]));
-                let crash = self.rng.chance(15).then(|| 1 + self.rng.below(25) as u32);
-                deliveries.push((next_id, payload.clone(), time_left, crash));
+            for copy in &resumption.copies {
+                let time_left = Duration::from_secs(copy.time_left);
+                deliveries.push((next_id, payload.clone(), time_left, copy.crash_after_polls));
                 next_id += 1;
             }
-            let this = &*self;
-            if concurrent {
+            let this = self;
+            if resumption.concurrent {
                 join_all(
                     deliveries
                         .into_iter()
@@ -434,7 +617,8 @@ impl Case {
         tokio::time::sleep(Duration::from_secs(3600)).await;
     }
 
-    fn check(&self) {
+    /// The five invariants; the first one broken fails the case.
+    fn check(&self) -> Result<(), TestCaseError> {
         let log = self.cloud.log.lock().unwrap().clone();
         let invocations = self.invocations.lock().unwrap().clone();
         if std::env::var("MODEL_TRACE").is_ok() {
@@ -474,7 +658,7 @@ impl Case {
             }
         }
         for ((key, op, id), n) in &seen {
-            assert_eq!(*n, 1, "{op} of {id} happened {n} times in run {key}");
+            prop_assert_eq!(*n, 1, "{} of {} happened {} times in run {}", op, id, n, key);
         }
 
         // 2. One invocation acting at a time: in the order the mutations
@@ -488,9 +672,11 @@ impl Case {
         let list: Vec<(u64, (usize, usize))> = spans.into_iter().collect();
         for (i, (a, (a0, a1))) in list.iter().enumerate() {
             for (b, (b0, b1)) in &list[i + 1..] {
-                assert!(
+                prop_assert!(
                     a1 < b0 || b1 < a0,
-                    "invocations {a} and {b} acted on the workload at the same time"
+                    "invocations {} and {} acted on the workload at the same time",
+                    a,
+                    b
                 );
             }
         }
@@ -503,9 +689,10 @@ impl Case {
                 None => false,
             };
             if refused {
-                assert!(
+                prop_assert!(
                     !log.iter().any(|m| m.invocation == *id),
-                    "invocation {id} was refused or a duplicate ({:?}) but acted",
+                    "invocation {} was refused or a duplicate ({:?}) but acted",
+                    id,
                     invocation.result
                 );
             }
@@ -525,7 +712,7 @@ impl Case {
                     |i| matches!(&i.result, Some(Ok(r)) if r["status"] != "duplicate" && r["status"] != "continuing"),
                 )
                 .collect();
-            assert_eq!(finishing.len(), 1, "run {key} finished in exactly one invocation");
+            prop_assert_eq!(finishing.len(), 1, "run {} finished in exactly one invocation", key);
             let Some(Ok(response)) = &finishing[0].result else {
                 unreachable!()
             };
@@ -533,16 +720,21 @@ impl Case {
             for extra in ["runKey", "invocation", "ledgerError"] {
                 response.as_object_mut().unwrap().remove(extra);
             }
-            assert_eq!(record.summary.as_ref(), Some(&response), "ledger and summary of {key}");
-            assert_eq!(record.outcome.as_deref(), response["status"].as_str());
+            prop_assert_eq!(
+                record.summary.as_ref(),
+                Some(&response),
+                "ledger and summary of {}",
+                key
+            );
+            prop_assert_eq!(record.outcome.as_deref(), response["status"].as_str());
             for tier in response["tiers"].as_array().unwrap() {
                 for list in ["skipped", "bypassed", "notDone"] {
                     for noted in tier[list].as_array().unwrap() {
-                        assert!(!noted["reason"].as_str().unwrap().is_empty(), "{key}: {noted}");
+                        prop_assert!(!noted["reason"].as_str().unwrap().is_empty(), "{}: {}", key, noted);
                     }
                 }
                 for failure in tier["failed"].as_array().unwrap() {
-                    assert!(!failure["reason"].as_str().unwrap().is_empty(), "{key}: {failure}");
+                    prop_assert!(!failure["reason"].as_str().unwrap().is_empty(), "{}: {}", key, failure);
                 }
             }
         }
@@ -559,7 +751,7 @@ impl Case {
             } else {
                 InstanceState::Running
             };
-            assert_eq!(self.cloud.inner.state_of(id), want, "{id} after its last {op}");
+            prop_assert_eq!(self.cloud.inner.state_of(id), want, "{} after its last {}", id, op);
         }
 
         // 5. Delays owed after a group are waited, across invocations.
@@ -586,72 +778,70 @@ impl Case {
             for pair in groups.windows(2) {
                 let (s0, (_, last0, delay)) = pair[0];
                 let (s1, (first1, _, _)) = pair[1];
-                assert!(
+                prop_assert!(
                     first1 >= last0 + Duration::from_secs(delay),
-                    "run {key}: group {s1} began {:?} after group {s0}'s last action, owed {delay}s",
-                    first1 - last0
+                    "run {}: group {} began {:?} after group {}'s last action, owed {}s",
+                    key,
+                    s1,
+                    first1 - last0,
+                    s0,
+                    delay
                 );
             }
         }
+        Ok(())
     }
 }
 
-/// Prints how to reproduce the case when it fails.
-struct SeedGuard(u64);
-
-impl Drop for SeedGuard {
-    fn drop(&mut self) {
-        if std::thread::panicking() {
-            eprintln!("model test failed; reproduce with MODEL_SEED={}", self.0);
-        }
-    }
-}
-
-fn env_u64(name: &str) -> Option<u64> {
-    std::env::var(name).ok().and_then(|v| v.trim().parse().ok())
-}
-
+/// Runs `PROPTEST_CASES` (default 300) schedules; see the module doc.
 #[test]
 fn random_schedules_keep_one_run_per_key_and_one_run_per_workload() {
-    let seeds: Vec<u64> = match env_u64("MODEL_SEED") {
-        Some(seed) => vec![seed],
-        None => {
-            let base = env_u64("MODEL_BASE_SEED").unwrap_or(0x5EED_2026);
-            let cases = env_u64("MODEL_CASES").unwrap_or(300);
-            (0..cases)
-                .map(|n| base.wrapping_add(n.wrapping_mul(0x9E37_79B9)))
-                .collect()
-        }
+    let cases = std::env::var("PROPTEST_CASES")
+        .ok()
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(300);
+    let mut config = Config {
+        cases,
+        failure_persistence: None,
+        ..Config::default()
     };
-    let mut invocations = 0usize;
-    let mut crashed = 0usize;
-    let mut duplicates = 0usize;
-    for seed in &seeds {
-        let _guard = SeedGuard(*seed);
+    if std::env::var_os("PROPTEST_RNG_SEED").is_none() {
+        config.rng_seed = RngSeed::Fixed(0x5EED_2026);
+    }
+    let invocations = Cell::new(0usize);
+    let crashed = Cell::new(0usize);
+    let duplicates = Cell::new(0usize);
+    let mut runner = TestRunner::new(config);
+    let outcome = runner.run(&schedule(), |schedule| {
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_time()
             .start_paused(true)
             .build()
             .unwrap();
         runtime.block_on(async {
-            let mut case = Case::new(*seed);
-            case.run().await;
-            case.check();
+            let case = Case::new(&schedule);
+            case.run(&schedule).await;
+            case.check()?;
             let list = case.invocations.lock().unwrap();
-            invocations += list.len();
-            crashed += list.iter().filter(|i| i.result.is_none()).count();
-            duplicates += list
-                .iter()
-                .filter(|i| matches!(&i.result, Some(Ok(r)) if r["status"] == "duplicate"))
-                .count();
-        });
+            invocations.set(invocations.get() + list.len());
+            crashed.set(crashed.get() + list.iter().filter(|i| i.result.is_none()).count());
+            duplicates.set(
+                duplicates.get()
+                    + list
+                        .iter()
+                        .filter(|i| matches!(&i.result, Some(Ok(r)) if r["status"] == "duplicate"))
+                        .count(),
+            );
+            Ok(())
+        })
+    });
+    if let Err(failure) = outcome {
+        panic!("{failure}\n{runner}");
     }
-    eprintln!(
-        "model test: {} cases, {invocations} invocations ({crashed} crashed, {duplicates} duplicates)",
-        seeds.len()
-    );
+    let (invocations, crashed, duplicates) = (invocations.get(), crashed.get(), duplicates.get());
+    eprintln!("model test: {cases} cases, {invocations} invocations ({crashed} crashed, {duplicates} duplicates)");
     assert!(
-        seeds.len() == 1 || (crashed > 0 && duplicates > 0),
+        cases < 100 || (crashed > 0 && duplicates > 0),
         "the schedules exercise crashes and duplicates"
     );
 }

@@ -1,8 +1,8 @@
 //! The whole path against moto: DynamoDB config, EC2 discovery and actions
 //! through the real adapters.
 
+use ec2_tier_scheduler::action::Action;
 use ec2_tier_scheduler::handler;
-use ec2_tier_scheduler::plan::Action;
 use ec2_tier_scheduler::ports::Cloud;
 use ec2_tier_scheduler::summary::RunStatus;
 use serde_json::json;

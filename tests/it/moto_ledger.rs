@@ -2,9 +2,10 @@
 
 use std::time::Duration;
 
+use ec2_tier_scheduler::action::Action;
+use ec2_tier_scheduler::clock;
 use ec2_tier_scheduler::handler::{handle_with, Services};
-use ec2_tier_scheduler::ledger::{epoch_now, Claim, Continuation, Ledger, LedgerStatus, RunRecord};
-use ec2_tier_scheduler::plan::Action;
+use ec2_tier_scheduler::ledger::{Claim, Continuation, Ledger, LedgerStatus, RunRecord};
 use serde_json::json;
 
 use crate::support::moto::Stack;
@@ -59,7 +60,7 @@ pub(crate) async fn ledger_table(stack: &Stack) {
 }
 
 fn record(key: &str, workload: &str) -> RunRecord {
-    let now = epoch_now();
+    let now = clock::now();
     RunRecord {
         key: key.into(),
         workload: workload.into(),
@@ -86,7 +87,7 @@ async fn claims_are_atomic_and_locks_expire() {
     let stack = Stack::start().await;
     ledger_table(&stack).await;
     let ledger = stack.cloud().ledger("SchedulerRunLedger");
-    let now = epoch_now();
+    let now = clock::now();
     let a = record("run-a", "W");
     assert_eq!(ledger.claim(&a, now + 600, now).await.unwrap(), Claim::Claimed);
     // Same key again: a duplicate delivery.

@@ -2,9 +2,9 @@
 //! the CLI with the original's outcome, the WorkloadState rule and `-o`, and
 //! cross-account workloads acted on in the role's account only.
 
+use ec2_tier_scheduler::action::Action;
 use ec2_tier_scheduler::aws::ApiCounter;
 use ec2_tier_scheduler::error::RunError;
-use ec2_tier_scheduler::plan::Action;
 use ec2_tier_scheduler::summary::RunStatus;
 use serde_json::json;
 

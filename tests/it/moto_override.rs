@@ -7,11 +7,11 @@
 use std::time::Duration;
 
 use aws_sdk_ssm::types::{DocumentFormat, DocumentType};
+use ec2_tier_scheduler::action::Action;
 use ec2_tier_scheduler::aws::ApiCounter;
 use ec2_tier_scheduler::error::RunError;
 use ec2_tier_scheduler::orchestrator::{self, Budget, Settings};
 use ec2_tier_scheduler::override_check::{CheckDocuments, GuestOs, OverrideCheck, PATH_PARAMETER};
-use ec2_tier_scheduler::plan::Action;
 use serde_json::{json, Value};
 
 use crate::support::moto::Stack;

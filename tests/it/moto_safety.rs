@@ -1,6 +1,6 @@
 //! Issue 15 against moto: override tags through the CLI, hibernation.
 
-use ec2_tier_scheduler::plan::Action;
+use ec2_tier_scheduler::action::Action;
 
 use crate::support::moto::Stack;
 use crate::support::{request, run_fast, three_tiers, workload_item};

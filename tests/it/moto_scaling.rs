@@ -1,7 +1,7 @@
 //! Scaling profiles, config import/export and the StatusChecks gate against moto.
 
+use ec2_tier_scheduler::action::Action;
 use ec2_tier_scheduler::config::document;
-use ec2_tier_scheduler::plan::Action;
 use ec2_tier_scheduler::ports::Cloud;
 use ec2_tier_scheduler::summary::RunStatus;
 use serde_json::json;

@@ -4,14 +4,17 @@
 
 use std::time::Duration;
 
+use ec2_tier_scheduler::action::Action;
 use ec2_tier_scheduler::config::{ItemNaming, WorkloadConfig};
-use ec2_tier_scheduler::handler::{handle_delivery, Handled, HandlerError, Outcome, Services};
-use ec2_tier_scheduler::history::{self, InvocationTrace, TierTrace};
+use ec2_tier_scheduler::handler::{handle_delivery, Handled, HandlerError, Services};
+use ec2_tier_scheduler::history;
 use ec2_tier_scheduler::instance::{Instance, InstanceState::*};
 use ec2_tier_scheduler::ledger::{Continuation, Ledger, LedgerStatus, RunRecord};
-use ec2_tier_scheduler::metrics;
-use ec2_tier_scheduler::orchestrator::{RunRequest, Settings};
-use ec2_tier_scheduler::plan::{self, Action};
+use ec2_tier_scheduler::ledger::{InvocationTrace, TierTrace};
+use ec2_tier_scheduler::orchestrator::Settings;
+use ec2_tier_scheduler::plan;
+use ec2_tier_scheduler::run::RunRequest;
+use ec2_tier_scheduler::run_service::Outcome;
 use ec2_tier_scheduler::summary::{DelayWait, Failure, Phase, PhaseKind};
 use ec2_tier_scheduler::timeline::{Estimates, Timeline, FAILED_COLOUR};
 use serde_json::{json, Value};
@@ -129,7 +132,9 @@ async fn deliver(services: Services<'_>, payload: &Value, time_left: Duration, s
 }
 
 fn line_of(handled: &Handled, throttles: u64) -> Value {
-    let line = metrics::for_outcome("Ec2TierScheduler", &handled.outcome, throttles, 1_795_478_400_000)
+    let line = handled
+        .outcome
+        .metrics_line("Ec2TierScheduler", throttles, 1_795_478_400_000)
         .expect("a run writes a metrics line");
     valid_emf(&line)
 }
@@ -198,10 +203,10 @@ async fn each_run_writes_one_valid_emf_line_of_what_it_did() {
     // A repeated delivery and a dry run change nothing, and say nothing.
     let again = deliver(services, &payload, Duration::from_secs(900), &Settings::default()).await;
     assert!(matches!(again.outcome, Outcome::Duplicate(_)));
-    assert_eq!(metrics::for_outcome("N", &again.outcome, 0, 0), None);
+    assert_eq!(again.outcome.metrics_line("N", 0, 0), None);
     let dry = json!({"workloadIdentifier": "W", "action": "Stop", "dryRun": true});
     let dry = deliver(services, &dry, Duration::from_secs(900), &Settings::default()).await;
-    assert_eq!(metrics::for_outcome("N", &dry.outcome, 0, 0), None);
+    assert_eq!(dry.outcome.metrics_line("N", 0, 0), None);
 }
 
 #[tokio::test(start_paused = true)]
@@ -476,7 +481,13 @@ fn a_plans_timeline_estimates_each_step_and_keeps_the_delays() {
             })
         })
         .collect();
-    let plan = plan::build(&config, &instances, Action::Stop, None);
+    let plan = plan::build(
+        &config,
+        &instances,
+        Action::Stop,
+        None,
+        ec2_tier_scheduler::clock::now(),
+    );
     let estimates = Estimates::typical(Action::Stop);
     let timeline = Timeline::of_plan(&plan, &estimates);
     assert!(timeline.estimated);
@@ -692,7 +703,7 @@ async fn runs_and_status_commands_read_the_ledger_and_the_schedules() {
     assert_eq!(status["lastRuns"].as_array().unwrap().len(), 2);
     let next = status["nextRuns"].as_array().unwrap();
     assert_eq!(next.len(), 2);
-    let now = ec2_tier_scheduler::ledger::epoch_now();
+    let now = ec2_tier_scheduler::clock::now();
     for n in next {
         let at = n["at"].as_array().unwrap();
         assert_eq!(at.len(), 2, "{n}");
@@ -728,4 +739,63 @@ async fn runs_and_status_commands_read_the_ledger_and_the_schedules() {
     let doc = roxmltree::Document::parse(&svg).unwrap();
     assert_eq!(lanes(&doc), ["Role_Web", "Role_App", "Role_DB"]);
     assert_eq!(bars(&doc).iter().filter(|b| b.kind == "act").count(), 3);
+}
+
+#[tokio::test]
+async fn status_shows_what_it_can_when_the_ledger_cannot_be_read() {
+    // A ledger without the run indexes (a stack from before them): status
+    // says the last runs are unknown and why, and shows the rest.
+    use aws_sdk_dynamodb::types::{AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType};
+    let stack = Stack::start().await;
+    stack
+        .ddb
+        .create_table()
+        .table_name("OldLedger")
+        .attribute_definitions(
+            AttributeDefinition::builder()
+                .attribute_name("pk")
+                .attribute_type(ScalarAttributeType::S)
+                .build()
+                .unwrap(),
+        )
+        .key_schema(
+            KeySchemaElement::builder()
+                .attribute_name("pk")
+                .key_type(KeyType::Hash)
+                .build()
+                .unwrap(),
+        )
+        .billing_mode(BillingMode::PayPerRequest)
+        .send()
+        .await
+        .unwrap();
+    let (_, subnet) = stack.vpc("10.17.0.0").await;
+    stack.launch_tier(&subnet, "Role_Web", 2).await;
+    let mut workload = workload_item("W");
+    workload.as_object_mut().unwrap().remove("SNSTopicName");
+    stack.put_config(workload, three_tiers("W", 0)).await;
+    let status = ["status", "-w", "W", "-r", "us-west-2", "--ledger-table", "OldLedger"];
+    let (code, out, err) = stack.cli(&status).await;
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(
+        out.contains("TIER") && out.contains("Role_Web"),
+        "the tiers are shown: {out}"
+    );
+    assert!(
+        out.contains("unknown: the run ledger OldLedger could not be read"),
+        "says what it could not read: {out}"
+    );
+    assert!(out.contains("unknown: no --schedule-group"), "{out}");
+    assert!(err.contains("warning: run ledger OldLedger not read"), "{err}");
+    let mut with_json = status.to_vec();
+    with_json.push("--json");
+    let (code, out, _) = stack.cli(&with_json).await;
+    assert_eq!(code, 0);
+    let status: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(status["lastRuns"], json!([]));
+    assert!(
+        status["runsNote"].as_str().unwrap().contains("could not be read"),
+        "{status}"
+    );
+    assert_eq!(status["tiers"].as_array().unwrap().len(), 3);
 }

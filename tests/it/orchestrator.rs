@@ -3,10 +3,10 @@
 
 use std::time::Duration;
 
+use ec2_tier_scheduler::action::Action;
 use ec2_tier_scheduler::error::RunError;
 use ec2_tier_scheduler::instance::InstanceState::{self, *};
 use ec2_tier_scheduler::orchestrator::{self, Budget, Settings};
-use ec2_tier_scheduler::plan::Action;
 use ec2_tier_scheduler::summary::RunStatus;
 use serde_json::json;
 use tokio::time::Instant;

@@ -5,10 +5,11 @@
 
 use std::time::Duration;
 
+use ec2_tier_scheduler::action::Action;
 use ec2_tier_scheduler::error::RunError;
 use ec2_tier_scheduler::instance::InstanceState::*;
-use ec2_tier_scheduler::orchestrator::{self, Budget, RunReport, Settings};
-use ec2_tier_scheduler::plan::Action;
+use ec2_tier_scheduler::orchestrator::{self, Budget, Settings};
+use ec2_tier_scheduler::run::RunReport;
 use ec2_tier_scheduler::summary::RunStatus;
 use serde_json::{json, Value};
 use tokio::time::Instant;

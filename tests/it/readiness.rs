@@ -4,10 +4,10 @@
 
 use std::time::Duration;
 
+use ec2_tier_scheduler::action::Action;
 use ec2_tier_scheduler::config::ReadinessCheck;
 use ec2_tier_scheduler::instance::InstanceState::*;
 use ec2_tier_scheduler::orchestrator::{self, Budget, Settings};
-use ec2_tier_scheduler::plan::Action;
 use ec2_tier_scheduler::summary::{RunStatus, TierOutcome};
 use serde_json::{json, Value};
 use tokio::time::Instant;

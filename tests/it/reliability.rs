@@ -4,11 +4,14 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
+use ec2_tier_scheduler::action::Action;
 use ec2_tier_scheduler::event::ScheduleOrigin;
-use ec2_tier_scheduler::handler::{handle_with, run_event, HandlerError, Outcome, Services};
+use ec2_tier_scheduler::handler::{handle_with, HandlerError, Services};
 use ec2_tier_scheduler::instance::InstanceState::{self, *};
 use ec2_tier_scheduler::ledger::{Continuation, Ledger, LedgerStatus};
 use ec2_tier_scheduler::orchestrator::Settings;
+use ec2_tier_scheduler::run::RunRequest;
+use ec2_tier_scheduler::run_service::{Delivery, Outcome, RunService};
 use ec2_tier_scheduler::summary::RunStatus;
 use futures::future::join_all;
 use serde_json::{json, Value};
@@ -128,20 +131,20 @@ async fn ten_concurrent_deliveries_make_exactly_one_run() {
 async fn start_while_stop_runs_is_refused_and_a_crashed_runs_lock_expires() {
     let h = Harness::new(fleet(Running, 5, 1));
     // A Stop holds the workload (as if running in another invocation).
-    h.ledger.lock().locks.insert(
-        "W".into(),
-        ("stop-run".into(), ec2_tier_scheduler::ledger::epoch_now() + 600),
-    );
+    h.ledger
+        .lock()
+        .locks
+        .insert("W".into(), ("stop-run".into(), ec2_tier_scheduler::clock::now() + 600));
     let err = h.deliver(&scheduled("Start"), LONG).await.unwrap_err();
     assert_eq!(err.error_type(), "WorkloadBusy");
     assert!(err.to_string().contains("\"stop-run\""), "{err}");
     assert!(h.cloud.mutating_calls().is_empty());
 
     // The holder crashed: once its lock expired, the next schedule runs.
-    h.ledger.lock().locks.insert(
-        "W".into(),
-        ("stop-run".into(), ec2_tier_scheduler::ledger::epoch_now() - 1),
-    );
+    h.ledger
+        .lock()
+        .locks
+        .insert("W".into(), ("stop-run".into(), ec2_tier_scheduler::clock::now() - 1));
     let ok = h.deliver(&scheduled("Stop"), LONG).await.unwrap();
     assert_eq!(ok["status"], "completed");
 }
@@ -157,7 +160,7 @@ async fn deadline_mid_run_continues_exactly_where_it_stopped() {
     let scheduled_next = h.continuation.scheduled.lock().unwrap()[0].clone();
     assert_eq!(scheduled_next.1["continueRun"], first["runKey"]);
     assert!(
-        scheduled_next.2 >= ec2_tier_scheduler::ledger::epoch_now() + 120,
+        scheduled_next.2 >= ec2_tier_scheduler::clock::now() + 120,
         "resumes after the delay still owed"
     );
 
@@ -232,7 +235,7 @@ async fn long_delays_are_not_slept_through_when_continuations_exist() {
         "the hour is not paid as Lambda time"
     );
     let at = h.continuation.scheduled.lock().unwrap()[0].2;
-    assert!(at >= ec2_tier_scheduler::ledger::epoch_now() + 3590);
+    assert!(at >= ec2_tier_scheduler::clock::now() + 3590);
     assert_eq!(h.cloud.calls_of("StopInstances").len(), 1, "only Web so far");
 }
 
@@ -421,29 +424,23 @@ async fn the_delay_after_a_group_resumed_during_its_gate_is_still_owed() {
 #[tokio::test(start_paused = true)]
 async fn a_deadline_bounds_throttling_retries_for_the_cli_too() {
     // Defect 4: with an unlimited budget, throttling was retried for ever.
-    // The CLI passes its --timeout as the deadline (run_event).
+    // The CLI passes its --timeout as the deadline (the run service).
     let cloud = fleet(Running, 5, 1);
     cloud.fault("StopInstances", None, "RequestLimitExceeded", usize::MAX);
     let h = Harness::new(cloud);
-    let services = Services {
+    let settings = Settings::default();
+    let service = RunService {
+        cloud: &h.cloud,
         ledger: None,
         continuation: None,
-        ..h.services()
+        settings: &settings,
     };
-    let event = ec2_tier_scheduler::event::SchedulerEvent::from_value(&json!({
-        "workloadIdentifier": "W", "action": "Stop", "dynamoDBRegion": "us-west-2"
-    }))
-    .unwrap();
+    let request = RunRequest::new("W", Action::Stop, "us-west-2");
     let began = tokio::time::Instant::now();
-    let outcome = run_event(
-        services,
-        &event,
-        "cli test@host".into(),
-        Some(Duration::from_secs(600)),
-        &Settings::default(),
-    )
-    .await
-    .unwrap();
+    let outcome = service
+        .run(&request, Delivery::new("cli test@host"), Some(Duration::from_secs(600)))
+        .await
+        .unwrap();
     let Outcome::Ran { report, .. } = outcome else { panic!() };
     assert_eq!(
         report.summary.status,

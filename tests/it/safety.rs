@@ -4,11 +4,11 @@
 
 use std::time::Duration;
 
+use ec2_tier_scheduler::action::Action;
+use ec2_tier_scheduler::clock::utc_timestamp;
 use ec2_tier_scheduler::error::RunError;
 use ec2_tier_scheduler::instance::InstanceState::*;
-use ec2_tier_scheduler::ledger::utc_timestamp;
 use ec2_tier_scheduler::orchestrator::AUTO_SCALING_PROCESSES as PROCESSES;
-use ec2_tier_scheduler::plan::Action;
 use ec2_tier_scheduler::summary::{RunStatus, TierOutcome};
 use serde_json::json;
 
@@ -69,7 +69,7 @@ async fn auto_scaling_members_are_left_alone_by_default() {
 #[tokio::test(start_paused = true)]
 async fn override_tags_keep_instances_until_they_expire() {
     let cloud = web(Running);
-    let now = ec2_tier_scheduler::ledger::epoch_now();
+    let now = ec2_tier_scheduler::clock::now();
     let later = format!("keep-running until {}Z", utc_timestamp(now + 3 * 3600));
     let past = format!("keep-running until {}Z", utc_timestamp(now - 60));
     tag(&cloud, "i-1", "SchedulerOverride", &later);

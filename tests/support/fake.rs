@@ -21,12 +21,13 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use ec2_tier_scheduler::config::CrossAccount;
+use ec2_tier_scheduler::config::WorkloadItems;
 use ec2_tier_scheduler::error::CloudError;
 use ec2_tier_scheduler::instance::{Discovery, Instance, InstanceState};
 use ec2_tier_scheduler::override_check::OverrideCheck;
 use ec2_tier_scheduler::ports::{
     AutoScaling, CalendarState, ChangeCalendar, CheckPoll, Cloud, Compute, ConfigStore, GroupProcesses, Notifier,
-    OutputLocation, RemoteCheck, StateLookup, TypeFacts, WorkloadItems, WorkloadPorts, WorkloadState,
+    OutputLocation, RemoteCheck, StateLookup, TypeFacts, WorkloadPorts, WorkloadState,
 };
 use serde_json::Value;
 use tokio::time::Instant;

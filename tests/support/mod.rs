@@ -10,10 +10,11 @@ mod fake_tests;
 pub mod ledger;
 pub mod moto;
 
+use ec2_tier_scheduler::action::Action;
 use ec2_tier_scheduler::error::RunError;
-use ec2_tier_scheduler::orchestrator::{self, Budget, RunReport, RunRequest, Settings};
-use ec2_tier_scheduler::plan::Action;
+use ec2_tier_scheduler::orchestrator::{self, Budget, Settings};
 use ec2_tier_scheduler::ports::Cloud;
+use ec2_tier_scheduler::run::{RunReport, RunRequest};
 use serde_json::{json, Value};
 
 /// The seed README's workload item, with the region and bucket of the tests.

@@ -264,7 +264,8 @@ impl Stack {
 
     /// Writes a workload's items with the product's own store.
     pub async fn put_config(&self, workload: serde_json::Value, tiers: Vec<serde_json::Value>) {
-        use ec2_tier_scheduler::ports::{Cloud, WorkloadItems};
+        use ec2_tier_scheduler::config::WorkloadItems;
+        use ec2_tier_scheduler::ports::Cloud;
         self.cloud()
             .config_store("us-west-2")
             .save(&WorkloadItems { workload, tiers })

@@ -4,14 +4,20 @@
 //! nothing, two runs of one workload never overlap, and a run cut short by
 //! its deadline resumes from its checkpoint in a fresh invocation.
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+mod trace;
+
+pub use trace::{InvocationTrace, TierTrace, FAILURES_KEPT};
+
+use crate::action::Action;
+use crate::clock;
 use crate::error::CloudError;
-use crate::plan::{Action, Checkpoint};
+use crate::plan::Checkpoint;
 
 /// How long run records are kept (DynamoDB TTL).
 pub const RECORD_TTL: Duration = Duration::from_secs(30 * 24 * 3600);
@@ -76,12 +82,12 @@ pub struct RunRecord {
     /// Each invocation's timings and counts, oldest first: the run history
     /// and the timeline (the summary holds only the last invocation's).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub history: Vec<crate::history::InvocationTrace>,
+    pub history: Vec<InvocationTrace>,
 }
 
 impl RunRecord {
     /// A new in-progress record of a run of `workload`.
-    pub fn new(key: String, request: &crate::orchestrator::RunRequest, requested_by: String, now: u64) -> Self {
+    pub fn new(key: String, request: &crate::run::RunRequest, requested_by: String, now: u64) -> Self {
         Self {
             key,
             workload: request.workload.clone(),
@@ -104,7 +110,7 @@ impl RunRecord {
     }
 
     /// Marks the run finished with the report's outcome.
-    pub fn finish(&mut self, report: &crate::orchestrator::RunReport) {
+    pub fn finish(&mut self, report: &crate::run::RunReport) {
         self.status = LedgerStatus::Finished;
         self.outcome = serde_json::to_value(report.summary.status)
             .ok()
@@ -112,7 +118,7 @@ impl RunRecord {
         self.summary = serde_json::to_value(&report.summary).ok();
         self.checkpoint = report.checkpoint.clone();
         self.continuation_token = None;
-        self.updated_at = epoch_now();
+        self.updated_at = clock::now();
     }
 }
 
@@ -153,20 +159,57 @@ pub trait Ledger: Send + Sync {
     async fn runs(&self, workload: Option<&str>, since: u64, limit: usize) -> Result<Vec<RunRecord>, CloudError>;
 }
 
-/// A fresh random token (128 bits, hex) from the operating system's source.
-pub fn random_token() -> String {
-    use std::io::Read;
+/// A fresh random token (128 bits, hex) from the operating system's source
+/// (`getrandom`). No fallback: without randomness a continuation could be
+/// forged, so the run is not continued.
+pub fn random_token() -> Result<String, getrandom::Error> {
     let mut bytes = [0u8; 16];
-    let filled = std::fs::File::open("/dev/urandom").and_then(|mut f| f.read_exact(&mut bytes));
-    if filled.is_err() {
-        // RandomState keys come from the OS too; two hashes give 128 bits.
-        use std::hash::{BuildHasher, Hasher};
-        for half in bytes.chunks_mut(8) {
-            let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-            h.write_u64(epoch_now());
-            half.copy_from_slice(&h.finish().to_le_bytes());
-        }
+    getrandom::fill(&mut bytes)?;
+    Ok(hex(&bytes))
+}
+
+/// A ledger key: its kind and parts joined by `|`, each part encoded so
+/// that no value can forge another key (`%` and `|` are percent-encoded:
+/// workload `W|a` with run id `b` and workload `W` with run id `a|b` stay
+/// two keys). Values in keys are data, never separators.
+pub fn key(kind: &str, parts: &[&str]) -> String {
+    let mut key = kind.to_string();
+    for part in parts {
+        key.push('|');
+        key.push_str(&part.replace('%', "%25").replace('|', "%7C"));
     }
+    key
+}
+
+/// The key of a run a caller named with a run id (`run|<workload>|<id>`):
+/// callers naming the same id make one run between them.
+pub fn run_id_key(workload: &str, run_id: &str) -> String {
+    key("run", &[workload, run_id])
+}
+
+/// A fresh key for a run no delivery names: a random UUID (v4) under the
+/// workload, so two runs on two hosts in the same instant still differ.
+pub fn fresh_key(workload: &str) -> String {
+    key("once", &[workload, &uuid::Uuid::new_v4().to_string()])
+}
+
+/// The EventBridge Scheduler name of a run's `n`-th continuation:
+/// `ec2ts-` and the first 160 bits of the key's SHA-256 in hex, then `-n`
+/// (at most 57 characters, under Scheduler's 64). A chosen run id cannot
+/// collide with another run's key to take its schedule name.
+pub fn continuation_name(key: &str, n: u32) -> String {
+    format!("ec2ts-{}-{n}", key_digest(key))
+}
+
+/// The first 160 bits of the SHA-256 of a run key, in hex (40 characters):
+/// stable, name-safe, and not reversible into a chosen key.
+pub fn key_digest(key: &str) -> String {
+    use sha2::{Digest, Sha256};
+    hex(&Sha256::digest(key.as_bytes())[..20])
+}
+
+/// Lower-case hex of bytes (a one-liner; no crate needed for it).
+fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
@@ -177,86 +220,40 @@ pub trait Continuation: Send + Sync {
     async fn schedule(&self, name: &str, payload: &Value, at: u64) -> Result<(), CloudError>;
 }
 
-/// Seconds since the epoch, now.
-pub fn epoch_now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
-}
-
-/// Milliseconds since the epoch, now.
-pub fn epoch_now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0)
-}
-
-/// Seconds since the epoch, rounded up: a time computed from it is never
-/// earlier than meant (a delay owed is never cut by a fraction of a second).
-pub fn epoch_now_ceil() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs() + u64::from(d.subsec_nanos() > 0))
-        .unwrap_or(0)
-}
-
-/// `YYYY-MM-DDTHH:MM:SS` in UTC, as EventBridge Scheduler's `at()` wants.
-pub fn utc_timestamp(epoch: u64) -> String {
-    let days = (epoch / 86_400) as i64;
-    let secs = epoch % 86_400;
-    // Civil-from-days (Howard Hinnant's algorithm).
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}",
-        secs / 3600,
-        secs % 3600 / 60,
-        secs % 60
-    )
-}
-
-/// A short, stable, name-safe digest of a key (FNV-1a, hex).
-pub fn digest(key: &str) -> String {
-    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
-    for byte in key.bytes() {
-        hash ^= u64::from(byte);
-        hash = hash.wrapping_mul(0x0100_0000_01b3);
-    }
-    format!("{hash:016x}")
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn timestamps_are_utc_civil_time() {
-        assert_eq!(utc_timestamp(0), "1970-01-01T00:00:00");
-        assert_eq!(utc_timestamp(951_782_400), "2000-02-29T00:00:00");
-        assert_eq!(utc_timestamp(1_795_478_400 + 68_523), "2026-11-24T19:02:03");
-    }
-
-    #[test]
     fn tokens_are_random_hex() {
-        let (a, b) = (random_token(), random_token());
+        let (a, b) = (random_token().unwrap(), random_token().unwrap());
         assert_eq!(a.len(), 32);
         assert!(a.chars().all(|c| c.is_ascii_hexdigit()));
         assert_ne!(a, b);
     }
 
     #[test]
-    fn digests_are_stable_and_distinct() {
-        assert_eq!(digest("a"), digest("a"));
-        assert_ne!(digest("a"), digest("b"));
-        assert_eq!(digest("x").len(), 16);
+    fn continuation_names_fit_scheduler_and_differ_per_key() {
+        let name = continuation_name("run|w|x", 24);
+        assert_eq!(name, continuation_name("run|w|x", 24));
+        assert_ne!(name, continuation_name("run|w|y", 24));
+        assert!(name.len() <= 64 && name.starts_with("ec2ts-"), "{name}");
+        assert_eq!(name.len(), "ec2ts-".len() + 40 + "-24".len());
+        assert!(name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-'));
+    }
+
+    #[test]
+    fn key_parts_are_data_not_separators() {
+        assert_eq!(run_id_key("W", "demo-1"), "run|W|demo-1");
+        assert_ne!(run_id_key("W|a", "b"), run_id_key("W", "a|b"));
+        assert_eq!(run_id_key("W|a", "b"), "run|W%7Ca|b");
+        assert_ne!(run_id_key("W%7Ca", "b"), run_id_key("W|a", "b"));
+    }
+
+    #[test]
+    fn fresh_keys_are_unique_and_name_the_workload() {
+        let (a, b) = (fresh_key("w1"), fresh_key("w1"));
+        assert_ne!(a, b);
+        assert!(a.starts_with("once|w1|"));
     }
 }

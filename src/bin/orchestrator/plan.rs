@@ -1,0 +1,53 @@
+//! `plan`: the ordered plan, as a table, JSON or a timeline; no mutating call.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use clap::Args;
+use ec2_tier_scheduler::orchestrator::{self, Prepared};
+use ec2_tier_scheduler::plan::Plan;
+use ec2_tier_scheduler::timeline::{Estimates, Timeline};
+
+use crate::args::Target;
+use crate::{print_json, refused, write_svg};
+
+#[derive(Args, Debug)]
+pub struct PlanArgs {
+    #[command(flatten)]
+    pub target: Target,
+    /// Also draw the plan as a timeline with estimated durations (SVG)
+    #[arg(long, value_name = "FILE")]
+    pub svg: Option<PathBuf>,
+}
+
+/// Prepares a dry run and prints its plan.
+pub async fn command(args: PlanArgs) -> ExitCode {
+    let PlanArgs { target, svg } = args;
+    let action = match crate::action(&target) {
+        Ok(a) => a,
+        Err(code) => return code,
+    };
+    let cloud = crate::cloud().await;
+    let request = match crate::request(&target, action, true, &cloud) {
+        Ok(r) => r,
+        Err(code) => return code,
+    };
+    let plan = match orchestrator::prepare(&cloud, &request).await {
+        Ok(Prepared { plan, .. }) => plan,
+        Err(e) => return refused(&e),
+    };
+    if target.json {
+        print_json(&plan);
+    } else {
+        print!("{}", plan.to_table());
+    }
+    match svg.map(|path| draw(&path, &plan)) {
+        Some(Err(e)) => refused(&e),
+        _ => ExitCode::SUCCESS,
+    }
+}
+
+/// The plan as a timeline with typical durations.
+fn draw(path: &Path, plan: &Plan) -> Result<(), String> {
+    write_svg(path, &Timeline::of_plan(plan, &Estimates::typical(plan.action)))
+}

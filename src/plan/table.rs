@@ -1,0 +1,137 @@
+//! The plan as a readable table: a header, one row per instance (or per
+//! empty tier), then the tiers left out and the instances no tier claimed.
+
+use super::{InstancePlan, Plan, Step, TierGroup, TierPlan};
+use crate::config::show_secs;
+
+/// The table's column headings.
+const HEADINGS: [&str; 10] = [
+    "TIER", "SEQ", "MODE", "DELAY", "INSTANCE", "STATE", "TYPE", "OVERRIDE", "GATE", "ACTION",
+];
+
+impl Plan {
+    /// Renders the plan as a readable table.
+    pub fn to_table(&self) -> String {
+        let mut rows = vec![HEADINGS.map(String::from).to_vec()];
+        for group in &self.groups {
+            for tier in &group.tiers {
+                rows.extend(self.tier_rows(group, tier));
+            }
+        }
+        let mut out = self.table_header();
+        out.push_str(&crate::table::render(&rows));
+        out.push_str(&self.table_footer());
+        out
+    }
+
+    /// The lines above the table: what, where, as whom, and why not.
+    fn table_header(&self) -> String {
+        let mut out = format!(
+            "Plan: {} {} in {}{}\n",
+            self.action,
+            self.workload,
+            self.region,
+            self.scaling_profile
+                .as_ref()
+                .map(|p| format!(" (scaling profile {p})"))
+                .unwrap_or_default()
+        );
+        match &self.account {
+            Some(a) => out.push_str(&format!("Account: {} (role {})\n", a.account_id, a.role_arn)),
+            None => out.push_str("Account: the scheduler's own\n"),
+        }
+        for w in &self.warnings {
+            out.push_str(&format!("warning: {w}\n"));
+        }
+        if let Some(reason) = &self.disabled_reason {
+            out.push_str(&format!("DISABLED: {reason}\n"));
+        }
+        if let Some(reason) = &self.state_skip {
+            out.push_str(&format!("SKIPPED: {reason}\n"));
+        }
+        if let Some(reason) = &self.calendar_skip {
+            out.push_str(&format!("SKIPPED: {reason}\n"));
+        }
+        out
+    }
+
+    /// The lines below the table: tiers left out, instances of no tier.
+    fn table_footer(&self) -> String {
+        let mut out = String::new();
+        for l in &self.left_out {
+            out.push_str(&format!(
+                "left out: tier {} ({}; {} instance(s))\n",
+                l.tier, l.reason, l.instances
+            ));
+        }
+        for u in &self.unmatched {
+            out.push_str(&format!(
+                "not in any configured tier: {} (tier tag {:?})\n",
+                u.id, u.tier_tag
+            ));
+        }
+        out
+    }
+
+    /// One tier's rows: one per instance, or a "nothing to do" row.
+    fn tier_rows(&self, group: &TierGroup, tier: &TierPlan) -> Vec<Vec<String>> {
+        let mode = if tier.synchronous { "sync" } else { "async" };
+        let lead = [
+            tier.tier.clone(),
+            tier.sequence.to_string(),
+            mode.to_string(),
+            show_secs(group.delay_after),
+        ];
+        let gate = tier
+            .readiness
+            .as_ref()
+            .map(|r| format!("{:?}", r.check))
+            .unwrap_or_else(|| "-".into());
+        let row = |cells: [String; 4], action: String| -> Vec<String> {
+            lead.iter()
+                .cloned()
+                .chain(cells)
+                .chain([gate.clone(), action])
+                .collect()
+        };
+        if tier.instances.is_empty() {
+            return vec![row(["(none)", "-", "-", "-"].map(String::from), "nothing to do".into())];
+        }
+        tier.instances
+            .iter()
+            .map(|i| row(instance_cells(tier, i), self.action_cell(i)))
+            .collect()
+    }
+
+    /// An instance's ACTION cell: the step and its reason.
+    fn action_cell(&self, i: &InstancePlan) -> String {
+        let verb = if i.hibernate { "hibernate" } else { self.action.verb() };
+        match &i.step {
+            Step::Act => verb.to_string(),
+            Step::WaitThenAct { reason } => format!("wait, then {} ({reason})", self.action.verb()),
+            Step::Skip { reason } => format!("skip: {reason}"),
+            Step::DoneEarlier { reason } => format!("done: {reason}"),
+        }
+    }
+}
+
+/// An instance's INSTANCE, STATE, TYPE and OVERRIDE cells.
+fn instance_cells(tier: &TierPlan, i: &InstancePlan) -> [String; 4] {
+    let credits = match i.unlimited_credits {
+        Some(true) => " (unlimited)",
+        _ => "",
+    };
+    let ty = match &i.resize_to {
+        Some(to) => format!("{} -> {to}{credits}", i.instance_type),
+        None => format!("{}{credits}", i.instance_type),
+    };
+    let over = if i.check_override {
+        tier.override_check
+            .as_ref()
+            .map(|c| c.path().to_string())
+            .unwrap_or_default()
+    } else {
+        "-".into()
+    };
+    [i.id.clone(), i.state.to_string(), ty, over]
+}

@@ -1,0 +1,62 @@
+//! What a run is asked to do ([`RunRequest`]) and what became of it
+//! ([`RunReport`]): the vocabulary shared by the orchestrator, the run
+//! ledger and the run service, below all three.
+
+use crate::action::Action;
+use crate::plan::{Checkpoint, Plan};
+use crate::summary::RunSummary;
+
+/// What to run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RunRequest {
+    /// SpecName of the workload.
+    pub workload: String,
+    /// Stop or Start.
+    pub action: Action,
+    /// Scaling profile for Start.
+    pub scaling_profile: Option<String>,
+    /// Plan only; no mutating call of any kind.
+    pub dry_run: bool,
+    /// Region of the configuration tables.
+    pub dynamodb_region: String,
+    /// Run a Start even when the WorkloadState table says the last action
+    /// was already a Start (`-o/--overrideState`, `"overrideState": true`).
+    pub override_state: bool,
+    /// Where the SNS topic is looked up: the scheduler's own region (the
+    /// function's, or the CLI's configured region), as the original
+    /// published; `None` means the configuration tables' region.
+    pub notify_region: Option<String>,
+}
+
+impl RunRequest {
+    /// A request with the defaults: no profile, not a dry run, the state
+    /// check on, notifications in the tables' region.
+    pub fn new(workload: impl Into<String>, action: Action, dynamodb_region: impl Into<String>) -> Self {
+        Self {
+            workload: workload.into(),
+            action,
+            scaling_profile: None,
+            dry_run: false,
+            dynamodb_region: dynamodb_region.into(),
+            override_state: false,
+            notify_region: None,
+        }
+    }
+
+    /// Where notifications go: the scheduler's region, else the tables'.
+    pub fn notify_region(&self) -> &str {
+        self.notify_region.as_deref().unwrap_or(&self.dynamodb_region)
+    }
+}
+
+/// The outcome of a run, with the plan when it was a dry run.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct RunReport {
+    /// What happened.
+    pub summary: RunSummary,
+    /// What was planned.
+    pub plan: Plan,
+    /// Where to resume, when the run stopped early (deadline or an offloaded delay).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub checkpoint: Option<Checkpoint>,
+}
