@@ -15,6 +15,20 @@ const MAX_FN_LINES: usize = 80;
 const MAX_CLI_FILE_LINES: usize = 250;
 const CLI_DIR: &str = "src/bin/orchestrator";
 
+/// The layers of `src/lib.rs`'s crate map, bottom first: a module may name
+/// modules of its own layer or below, never above. A new module must be
+/// placed here (and in the crate map) for the tests to pass.
+const LAYERS: &[(&str, &[&str])] = &[
+    ("vocabulary", &["action", "clock", "instance", "table", "telemetry"]),
+    ("core", &["config", "override_check", "override_tag", "plan", "summary", "notify", "cron"]),
+    ("ports", &["error", "ports"]),
+    ("runs", &["run", "ledger", "event", "orchestrator"]),
+    ("views", &["history", "timeline", "status", "metrics"]),
+    ("service", &["run_service"]),
+    ("adapters", &["aws"]),
+    ("entry points", &["handler"]),
+];
+
 type Graph = BTreeMap<String, BTreeSet<String>>;
 
 fn src() -> PathBuf {
@@ -246,6 +260,24 @@ fn top_level_modules_form_no_cycle() {
         found.is_empty(),
         "import cycles between top-level modules of src/: {found:?}"
     );
+}
+
+#[test]
+fn no_module_names_a_layer_above_its_own() {
+    let layer_of = |module: &str| LAYERS.iter().position(|(_, modules)| modules.contains(&module));
+    let graph = module_graph();
+    let unplaced: Vec<&String> = graph.keys().filter(|m| layer_of(m).is_none()).collect();
+    assert!(unplaced.is_empty(), "modules in no layer of LAYERS: {unplaced:?}");
+    let mut upward = Vec::new();
+    for (module, edges) in &graph {
+        for target in edges {
+            let (from, to) = (layer_of(module), layer_of(target));
+            if to > from {
+                upward.push(format!("{module} ({}) -> {target} ({})", LAYERS[from.unwrap_or(0)].0, to.map_or("?", |t| LAYERS[t].0)));
+            }
+        }
+    }
+    assert!(upward.is_empty(), "lower modules naming higher ones: {upward:?}");
 }
 
 #[test]
