@@ -10,7 +10,7 @@ export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 export AWS_EC2_METADATA_DISABLED := true
 export CARGO_TERM_COLOR ?= never
 
-.PHONY: all venv fmt fmt-check lint test test-rust lint-infra structure demo build package bench soak clean
+.PHONY: all venv fmt fmt-check lint test test-rust build-tests lint-infra structure demo build package bench soak clean
 
 all: test
 
@@ -39,19 +39,25 @@ lint-infra: venv
 # and the dependencies (the AWS SDK) are compiled once instead of once for
 # clippy's check and again for the tests (BENCHMARKS.md, "Cold make test").
 CLIPPY_WRAPPER := RUSTC_WORKSPACE_WRAPPER=clippy-driver CLIPPY_ARGS=-D__CLIPPY_HACKERY__warnings__CLIPPY_HACKERY__
-test-rust: venv
+build-tests:
+	$(CLIPPY_WRAPPER) cargo test --all-targets --no-run
+
+test-rust: venv build-tests
 	$(CLIPPY_WRAPPER) cargo test --all-targets
 
 # The house rules with their figures: no import cycle between src/'s
 # top-level modules, no function over 80 lines, no CLI file over 250 lines
 # (tests/it/structure.rs; `make test` runs it with the rest).
 structure:
-	cargo test --test it structure:: -- --nocapture
+	$(CLIPPY_WRAPPER) cargo test --test it structure:: -- --nocapture
 
 # Formatting, clippy (during the test build), the unit and integration tests
 # (each moto test starts its own emulator; the structure rules), and the
-# infrastructure templates.
-test: venv fmt-check test-rust lint-infra
+# infrastructure templates. The virtualenv is installed while the tests
+# build (pip waits on I/O, the compiler on the CPU).
+test: fmt-check
+	$(MAKE) -j2 venv build-tests
+	$(MAKE) test-rust lint-infra
 
 build:
 	cargo build --bins

@@ -20,7 +20,18 @@ const CLI_DIR: &str = "src/bin/orchestrator";
 /// placed here (and in the crate map) for the tests to pass.
 const LAYERS: &[(&str, &[&str])] = &[
     ("vocabulary", &["action", "clock", "instance", "table", "telemetry"]),
-    ("core", &["config", "override_check", "override_tag", "plan", "summary", "notify", "cron"]),
+    (
+        "core",
+        &[
+            "config",
+            "override_check",
+            "override_tag",
+            "plan",
+            "summary",
+            "notify",
+            "cron",
+        ],
+    ),
     ("ports", &["error", "ports"]),
     ("runs", &["run", "ledger", "event", "orchestrator"]),
     ("views", &["history", "timeline", "status", "metrics"]),
@@ -273,7 +284,11 @@ fn no_module_names_a_layer_above_its_own() {
         for target in edges {
             let (from, to) = (layer_of(module), layer_of(target));
             if to > from {
-                upward.push(format!("{module} ({}) -> {target} ({})", LAYERS[from.unwrap_or(0)].0, to.map_or("?", |t| LAYERS[t].0)));
+                upward.push(format!(
+                    "{module} ({}) -> {target} ({})",
+                    LAYERS[from.unwrap_or(0)].0,
+                    to.map_or("?", |t| LAYERS[t].0)
+                ));
             }
         }
     }
