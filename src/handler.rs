@@ -18,27 +18,14 @@ use crate::run_service::{Delivery, Outcome, Resume, RunService, ServiceError};
 /// Why an invocation failed. No instance was touched in any of these cases.
 #[derive(Debug, thiserror::Error)]
 pub enum HandlerError {
-    /// The payload is invalid.
+    /// The payload is invalid (or names a continuation the ledger cannot
+    /// honour).
     #[error(transparent)]
     Event(#[from] EventError),
-    /// The run could not start.
+    /// The run service refused: the run could not start, another run holds
+    /// the workload, or the ledger is unavailable.
     #[error(transparent)]
-    Run(#[from] RunError),
-    /// Another run of the workload is in progress.
-    #[error(
-        "workload {workload:?} is in progress: run {holder:?} holds it (until {until} unless it finishes); nothing was done"
-    )]
-    Busy {
-        /// The workload.
-        workload: String,
-        /// The run holding the lock.
-        holder: String,
-        /// Lock expiry, seconds since the epoch.
-        until: u64,
-    },
-    /// The run ledger could not be read or written before the run.
-    #[error("run ledger unavailable: {0}; nothing was done")]
-    Ledger(crate::error::CloudError),
+    Service(ServiceError),
     /// No region for DynamoDB: neither `dynamoDBRegion` nor the function's.
     #[error("invalid event: dynamoDBRegion is required when the function has no region")]
     NoRegion,
@@ -49,12 +36,16 @@ impl HandlerError {
     pub fn error_type(&self) -> &'static str {
         match self {
             Self::Event(_) | Self::NoRegion => "InvalidEvent",
-            Self::Run(RunError::Request(_)) => "InvalidEvent",
-            Self::Run(RunError::Config(_)) => "InvalidConfiguration",
-            Self::Run(RunError::WorkloadNotFound { .. }) => "WorkloadNotFound",
-            Self::Run(RunError::Precondition { .. }) => "PreconditionFailed",
-            Self::Run(RunError::Cloud { .. }) | Self::Ledger(_) => "CloudError",
-            Self::Busy { .. } => "WorkloadBusy",
+            Self::Service(ServiceError::Invalid(_)) => "InvalidEvent",
+            Self::Service(ServiceError::Run(run)) => match run {
+                RunError::Request(_) => "InvalidEvent",
+                RunError::Config(_) => "InvalidConfiguration",
+                RunError::WorkloadNotFound { .. } => "WorkloadNotFound",
+                RunError::Precondition { .. } => "PreconditionFailed",
+                RunError::Cloud { .. } => "CloudError",
+            },
+            Self::Service(ServiceError::Ledger(_)) => "CloudError",
+            Self::Service(ServiceError::Busy { .. }) => "WorkloadBusy",
         }
     }
 }
@@ -63,17 +54,7 @@ impl From<ServiceError> for HandlerError {
     fn from(e: ServiceError) -> Self {
         match e {
             ServiceError::Invalid(message) => Self::Event(EventError(message)),
-            ServiceError::Run(e) => Self::Run(e),
-            ServiceError::Busy {
-                workload,
-                holder,
-                until,
-            } => Self::Busy {
-                workload,
-                holder,
-                until,
-            },
-            ServiceError::Ledger(e) => Self::Ledger(e),
+            other => Self::Service(other),
         }
     }
 }
