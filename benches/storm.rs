@@ -14,11 +14,11 @@ mod sim;
 use std::time::Duration;
 
 use ec2_tier_scheduler::action::Action;
-use ec2_tier_scheduler::handler::safety_margin;
 use ec2_tier_scheduler::instance::InstanceState;
 use ec2_tier_scheduler::orchestrator::{self, Budget, Settings};
 use ec2_tier_scheduler::ports::EC2_BATCH;
 use ec2_tier_scheduler::run::RunRequest;
+use ec2_tier_scheduler::run_service::safety_margin;
 use futures::future::join_all;
 use serde_json::json;
 use sim::fake::{FakeCloud, Latencies, SdkRetry, EC2_LIMITS};

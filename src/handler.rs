@@ -12,7 +12,6 @@ use crate::ledger::{Continuation, Ledger};
 use crate::orchestrator::Settings;
 use crate::ports::Cloud;
 use crate::run::RunRequest;
-pub use crate::run_service::safety_margin;
 use crate::run_service::{Delivery, Outcome, Resume, RunService, ServiceError};
 
 /// Why an invocation failed. No instance was touched in any of these cases.

@@ -117,11 +117,6 @@ pub fn show_ms(ms: u64) -> String {
     }
 }
 
-/// `2026-11-25 19:00:02` (UTC).
-pub fn show_time(epoch: u64) -> String {
-    clock::utc_timestamp(epoch).replace('T', " ")
-}
-
 /// One line of `runs list --json`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -186,7 +181,7 @@ pub fn list_table(records: &[RunRecord]) -> String {
         let c = counts(r);
         rows.push(vec![
             short_id(&r.key),
-            show_time(r.started_at),
+            clock::show_utc(r.started_at),
             r.workload.clone(),
             r.action.to_string(),
             status(r),
@@ -242,7 +237,7 @@ fn run_heading(record: &RunRecord) -> String {
     out.push_str(&format!(
         "requested by {}; started {} UTC; took {}; {} invocation(s){}\n",
         record.requested_by.as_deref().unwrap_or("-"),
-        show_time(record.started_at),
+        clock::show_utc(record.started_at),
         took_ms(record).map_or_else(|| "(still running)".into(), show_ms),
         record.invocations,
         record
@@ -260,7 +255,7 @@ fn invocation_text(trace: &InvocationTrace) -> String {
     let mut out = format!(
         "\nInvocation {}, {} UTC, {}: {}\n",
         trace.invocation,
-        show_time(trace.started_at_ms / 1000),
+        clock::show_utc(trace.started_at_ms / 1000),
         show_ms(trace.duration_ms),
         trace.status
     );

@@ -6,10 +6,11 @@
 use serde::Serialize;
 
 use crate::action::Action;
+use crate::clock::show_utc;
 use crate::config::WorkloadConfig;
 use crate::cron::{self, Expression};
 use crate::event::SchedulerEvent;
-use crate::history::{show_time, RunRow};
+use crate::history::RunRow;
 use crate::instance::{Instance, InstanceState};
 use crate::override_tag::{self, TagVerdict};
 use crate::ports::ScheduleInfo;
@@ -196,7 +197,7 @@ impl WorkloadStatus {
             out.push_str(&format!(
                 "  {:<5} {} UTC  {}  took {}  acted/failed/bypassed {}/{}/{}  run {} ({})\n",
                 r.action,
-                show_time(r.started_at),
+                show_utc(r.started_at),
                 r.status,
                 r.took_ms.map_or_else(|| "-".into(), crate::history::show_ms),
                 r.counts.acted,
@@ -220,13 +221,13 @@ impl WorkloadStatus {
         for n in &self.next_runs {
             let when = match n.at.first() {
                 Some(at) => {
-                    let more: Vec<String> = n.at[1..].iter().map(|t| show_time(*t)).collect();
+                    let more: Vec<String> = n.at[1..].iter().map(|t| show_utc(*t)).collect();
                     let more = if more.is_empty() {
                         String::new()
                     } else {
                         format!(", then {}", more.join(", "))
                     };
-                    format!("{} UTC{more}", show_time(*at))
+                    format!("{} UTC{more}", show_utc(*at))
                 }
                 None => "-".into(),
             };
@@ -358,7 +359,7 @@ mod tests {
             r#"{"workloadIdentifier": "W", "action": "Stop"}"#,
         )];
         let runs = next_runs("W", &schedules, now, 2);
-        let at: Vec<String> = runs[0].at.iter().map(|t| show_time(*t)).collect();
+        let at: Vec<String> = runs[0].at.iter().map(|t| show_utc(*t)).collect();
         assert_eq!(at, ["2027-03-08 05:30:00", "2027-03-15 04:30:00"]);
         let status = WorkloadStatus {
             workload: "W".into(),

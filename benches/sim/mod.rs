@@ -13,10 +13,10 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use ec2_tier_scheduler::action::Action;
-use ec2_tier_scheduler::handler::safety_margin;
 use ec2_tier_scheduler::instance::InstanceState;
 use ec2_tier_scheduler::orchestrator::{self, Budget, Settings};
 use ec2_tier_scheduler::run::RunRequest;
+use ec2_tier_scheduler::run_service::safety_margin;
 use ec2_tier_scheduler::summary::RunStatus;
 use fake::{ApiLimits, FakeCloud, Latencies, OpStats, SdkRetry, EC2_LIMITS, START_LIMITS, STOP_LIMITS};
 use serde_json::json;

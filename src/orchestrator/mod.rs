@@ -457,7 +457,7 @@ pub async fn execute_plan(
 async fn record_state(cloud: &dyn Cloud, request: &RunRequest, plan: &Plan) -> String {
     let state = WorkloadState {
         last_action_type: request.action.to_string(),
-        last_action_time: crate::clock::utc_timestamp(crate::clock::now()).replace('T', " "),
+        last_action_time: crate::clock::show_utc(crate::clock::now()),
         profile: match request.action {
             Action::Start => plan.scaling_profile.clone(),
             Action::Stop => None,

@@ -3,7 +3,8 @@
 
 use super::{Bar, BarKind, Marker, Timeline};
 use crate::action::Action;
-use crate::history::{short_id, show_ms, show_time, status, took_ms};
+use crate::clock::show_utc;
+use crate::history::{short_id, show_ms, status, took_ms};
 use crate::ledger::{InvocationTrace, RunRecord, TierTrace};
 use crate::summary::PhaseKind;
 
@@ -105,7 +106,7 @@ fn run_subtitle(record: &RunRecord) -> String {
         status(record),
         record.invocations,
         took_ms(record).map_or_else(|| "(still running)".into(), show_ms),
-        show_time(record.started_at),
+        show_utc(record.started_at),
         record.key
     )
 }

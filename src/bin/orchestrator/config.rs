@@ -59,22 +59,24 @@ pub async fn command(command: ConfigCommand) -> ExitCode {
     }
 }
 
-fn read(path: &Path) -> Result<String, String> {
-    std::fs::read_to_string(path).map_err(|e| format!("cannot read {}: {e}", path.display()))
+/// Reads and checks a document; on failure says why (and `after_error`,
+/// when given) and returns the exit code.
+fn parse_file(file: &Path, after_error: Option<&str>) -> Result<document::Parsed, ExitCode> {
+    let text = std::fs::read_to_string(file).map_err(|e| refused(&format!("cannot read {}: {e}", file.display())))?;
+    document::parse(&text).map_err(|e| {
+        eprintln!("{}: {e}", file.display());
+        if let Some(line) = after_error {
+            eprintln!("{line}");
+        }
+        ExitCode::FAILURE
+    })
 }
 
 /// Checks a document with the orchestrator's rules.
 fn validate(file: &Path) -> ExitCode {
-    let text = match read(file) {
-        Ok(t) => t,
-        Err(e) => return refused(&e),
-    };
-    let parsed = match document::parse(&text) {
+    let parsed = match parse_file(file, None) {
         Ok(parsed) => parsed,
-        Err(e) => {
-            eprintln!("{}: {e}", file.display());
-            return ExitCode::FAILURE;
-        }
+        Err(code) => return code,
     };
     let config = &parsed.config;
     println!(
@@ -98,17 +100,9 @@ fn validate(file: &Path) -> ExitCode {
 
 /// Validates a document and writes it to the tables, all or nothing.
 async fn import(file: &Path, region: &str) -> ExitCode {
-    let text = match read(file) {
-        Ok(t) => t,
-        Err(e) => return refused(&e),
-    };
-    let parsed = match document::parse(&text) {
+    let parsed = match parse_file(file, Some("nothing was written")) {
         Ok(parsed) => parsed,
-        Err(e) => {
-            eprintln!("{}: {e}", file.display());
-            eprintln!("nothing was written");
-            return ExitCode::FAILURE;
-        }
+        Err(code) => return code,
     };
     for w in &parsed.config.warnings {
         eprintln!("warning: {w}");
@@ -183,8 +177,7 @@ async fn seed_state(store: &dyn ConfigStore, workload: &str) {
         Ok(StateLookup::Missing) => {
             let state = WorkloadState {
                 last_action_type: "Unmanaged".into(),
-                last_action_time: ec2_tier_scheduler::clock::utc_timestamp(ec2_tier_scheduler::clock::now())
-                    .replace('T', " "),
+                last_action_time: ec2_tier_scheduler::clock::show_utc(ec2_tier_scheduler::clock::now()),
                 profile: None,
             };
             match store.save_state(workload, &state).await {

@@ -129,7 +129,7 @@ async fn list(ledger: &dyn Ledger, workload: Option<&str>, since: u64, limit: us
         println!(
             "no runs{} since {} UTC",
             workload.map(|w| format!(" of {w}")).unwrap_or_default(),
-            history::show_time(since)
+            ec2_tier_scheduler::clock::show_utc(since)
         );
     } else {
         print!("{}", history::list_table(&runs));
