@@ -15,15 +15,23 @@ moto 5.2.5 lacks, so the adapters' real paths run against the emulator:
   allowedPattern (InvalidParameters); so does this launcher for documents
   created with CreateDocument. The AWS-owned AWS-* documents are not modelled
   by moto and pass unchecked.
+- DynamoDB requests run concurrently in moto's threads, and a cancelled
+  TransactWriteItems restores the tables as they were when it began: a
+  transaction that commits in between (another run's claim) is silently
+  undone. Real DynamoDB serialises transactions with the writes and reads
+  they conflict with; here every DynamoDB backend call takes one lock.
 
 Usage: python moto_launcher.py [moto_server arguments]
 """
 
+import functools
 import json
 import re
 import sys
+import threading
 
 from moto.core.exceptions import ServiceException
+from moto.dynamodb.models import DynamoDBBackend
 from moto.ec2.responses.instances import InstanceResponse
 from moto.iam.models import iam_backends
 from moto.ssm.exceptions import InvalidDocument
@@ -272,6 +280,22 @@ def _instance_ids_from_targets(self):
 
 
 Command._get_instance_ids_from_targets = _instance_ids_from_targets
+
+_dynamodb_lock = threading.RLock()
+
+
+def _serialised(method):
+    @functools.wraps(method)
+    def call(*args, **kwargs):
+        with _dynamodb_lock:
+            return method(*args, **kwargs)
+
+    return call
+
+
+for _name, _method in list(vars(DynamoDBBackend).items()):
+    if callable(_method) and not _name.startswith("_"):
+        setattr(DynamoDBBackend, _name, _serialised(_method))
 
 if __name__ == "__main__":
     from moto.server import main
