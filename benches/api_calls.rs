@@ -18,7 +18,7 @@ use ec2_tier_scheduler::action::Action;
 use ec2_tier_scheduler::aws::{ApiCounter, AwsCloud};
 use ec2_tier_scheduler::config::CrossAccount;
 use ec2_tier_scheduler::error::CloudError;
-use ec2_tier_scheduler::instance::{Discovery, Instance, InstanceState};
+use ec2_tier_scheduler::instance::{Discovery, Instance, InstanceStatus};
 use ec2_tier_scheduler::orchestrator::{self, Budget, Settings, EC2_BATCH, SSM_BATCH, STATUS_BATCH};
 use ec2_tier_scheduler::override_check::OverrideCheck;
 use ec2_tier_scheduler::ports::{
@@ -107,7 +107,7 @@ impl Compute for ObservedCompute {
     async fn discover(&self, query: &Discovery) -> Result<Vec<Instance>, CloudError> {
         self.inner.discover(query).await
     }
-    async fn states(&self, ids: &[String]) -> Result<Vec<(String, InstanceState)>, CloudError> {
+    async fn states(&self, ids: &[String]) -> Result<Vec<InstanceStatus>, CloudError> {
         self.inner.states(ids).await
     }
     async fn stop(&self, ids: &[String]) -> Result<(), CloudError> {
@@ -167,6 +167,7 @@ impl Cloud for Observed {
             }),
             calendar: inner.calendar,
             auto_scaling: inner.auto_scaling,
+            keys: inner.keys,
         })
     }
 }

@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use crate::action::Action;
+use crate::clock;
 use crate::config::is_region;
 use crate::ledger;
 
@@ -25,6 +26,24 @@ const FIELDS: &[&str] = &[
     "continuationToken",
     "overrideState",
 ];
+
+/// How far in the future a `scheduledTime` may be: the clock skew allowed
+/// between EventBridge Scheduler and the function.
+pub const CLOCK_SKEW_SECS: u64 = 60;
+/// How long EventBridge Scheduler retries a delivery
+/// (`RetryPolicy.MaximumEventAgeInSeconds` of the templates' schedules).
+pub const SCHEDULE_RETRY_SECS: u64 = 600;
+/// How long Lambda keeps an asynchronous invocation before running it
+/// (`EventInvokeConfig.MaximumEventAgeInSeconds` of the function).
+pub const FUNCTION_EVENT_AGE_SECS: u64 = 300;
+/// How long after its time a schedule may fire (`FlexibleTimeWindow` of
+/// the templates' schedules: `OFF`).
+pub const FLEXIBLE_WINDOW_SECS: u64 = 0;
+/// The oldest `scheduledTime` a legitimate delivery can carry: the
+/// schedules' retries, the function's event age, the flexible window and
+/// the clock skew (`tests/it/infra.rs` checks them against the templates).
+pub const MAX_DELIVERY_DELAY_SECS: u64 =
+    SCHEDULE_RETRY_SECS + FUNCTION_EVENT_AGE_SECS + FLEXIBLE_WINDOW_SECS + CLOCK_SKEW_SECS;
 
 /// A validated invocation.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -135,14 +154,14 @@ impl SchedulerEvent {
         let override_state = flag(map, "overrideState")?;
         let dynamodb_region = dynamodb_region(map)?;
         Ok(Self {
-            workload_identifier: workload,
+            workload_identifier: workload.clone(),
             action,
             scaling_profile,
             dry_run,
             dynamodb_region,
             run_id: bounded(map, "runId", 512)?,
             schedule_arn: bounded(map, "scheduleArn", 1024)?,
-            scheduled_time: bounded(map, "scheduledTime", 64)?,
+            scheduled_time: scheduled_time(map, &workload)?,
             continue_run: bounded(map, "continueRun", 2048)?,
             continuation_token: bounded(map, "continuationToken", 128)?,
             override_state,
@@ -233,11 +252,58 @@ impl SchedulerEvent {
         Ok(())
     }
 
+    /// Refuses a `scheduledTime` that no real delivery at `now` (seconds
+    /// since the epoch) can carry: later than now plus the clock skew, or
+    /// older than [`MAX_DELIVERY_DELAY_SECS`]. Nobody can claim next week's
+    /// run today, nor replay last week's.
+    pub fn check_scheduled_time(&self, now: u64) -> Result<(), EventError> {
+        let Some(text) = &self.scheduled_time else {
+            return Ok(());
+        };
+        let w = &clip(&self.workload_identifier);
+        let at = clock::parse_time(text).map_err(|_| not_a_time(text, w))?;
+        if at > now + CLOCK_SKEW_SECS {
+            return Err(EventError(format!(
+                "scheduledTime {} of workload {w:?} is in the future (now {} UTC): a schedule's delivery \
+                 carries the time it fired",
+                clock::utc_timestamp(at),
+                clock::utc_timestamp(now)
+            )));
+        }
+        if at + MAX_DELIVERY_DELAY_SECS < now {
+            return Err(EventError(format!(
+                "scheduledTime {} of workload {w:?} is older than {MAX_DELIVERY_DELAY_SECS} s (now {} UTC), \
+                 the latest a schedule's delivery arrives",
+                clock::utc_timestamp(at),
+                clock::utc_timestamp(now)
+            )));
+        }
+        Ok(())
+    }
+
     /// Parses a payload from JSON text.
     pub fn from_json(text: &str) -> Result<Self, EventError> {
         let value: Value = serde_json::from_str(text).map_err(|e| EventError(format!("not valid JSON: {e}")))?;
         Self::from_value(&value)
     }
+}
+
+/// `scheduledTime`: optional, an RFC 3339 time (the schedule's
+/// `<aws.scheduler.scheduled-time>`), kept as written (it is part of the key).
+fn scheduled_time(map: &Map<String, Value>, workload: &str) -> Result<Option<String>, EventError> {
+    let time = bounded(map, "scheduledTime", 64)?;
+    if let Some(t) = &time {
+        clock::parse_time(t).map_err(|_| not_a_time(t, workload))?;
+    }
+    Ok(time)
+}
+
+fn not_a_time(text: &str, workload: &str) -> EventError {
+    EventError(format!(
+        "scheduledTime {:?} of workload {:?} is not an RFC 3339 time (like 2026-12-01T19:00:00Z)",
+        clip(text),
+        clip(workload)
+    ))
 }
 
 /// The envelope's `id` or `time`: an optional short string.

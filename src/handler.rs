@@ -12,7 +12,7 @@ use crate::ledger::{Continuation, Ledger};
 use crate::orchestrator::Settings;
 use crate::ports::Cloud;
 use crate::run::RunRequest;
-use crate::run_service::{Delivery, Outcome, Resume, RunService, ServiceError};
+use crate::run_service::{self, Delivery, Outcome, Resume, RunService, ServiceError};
 
 /// Why an invocation failed. No instance was touched in any of these cases.
 #[derive(Debug, thiserror::Error)]
@@ -43,7 +43,7 @@ impl HandlerError {
                 RunError::Precondition { .. } => "PreconditionFailed",
                 RunError::Cloud { .. } => "CloudError",
             },
-            Self::Service(ServiceError::Ledger(_)) => "CloudError",
+            Self::Service(ServiceError::Ledger(_) | ServiceError::Reschedule { .. }) => "CloudError",
             Self::Service(ServiceError::Busy { .. }) => "WorkloadBusy",
         }
     }
@@ -139,6 +139,7 @@ pub async fn handle_delivery(
 ) -> Result<Handled, HandlerError> {
     let event = SchedulerEvent::from_value(payload)?;
     event.check_schedule_origin(services.schedule_origin)?;
+    event.check_scheduled_time(run_service::now())?;
     let request = request_of(&event, services.function_region)?;
     let service = RunService {
         cloud: services.cloud,

@@ -203,6 +203,7 @@ fn phase_name(kind: PhaseKind) -> &'static str {
         PhaseKind::Scale => "scale",
         PhaseKind::AutoScaling => "auto scaling",
         PhaseKind::Act => "act",
+        PhaseKind::Confirm => "confirm",
         PhaseKind::Gate => "gate",
     }
 }

@@ -83,6 +83,28 @@ pub struct Instance {
     pub override_tag: Option<(String, Option<String>)>,
 }
 
+/// Why an instance is in its state, as EC2 says (`StateReason`): e.g.
+/// `Client.InternalError` when a start failed because EC2 could not use
+/// the KMS key of an encrypted volume.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct StateReason {
+    /// `Client.InternalError`, `Server.InsufficientInstanceCapacity`, ...
+    pub code: String,
+    /// EC2's message.
+    pub message: String,
+}
+
+/// An instance's state now, with EC2's reason for it when there is one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InstanceStatus {
+    /// `i-...`
+    pub id: String,
+    /// The state.
+    pub state: InstanceState,
+    /// EC2's `StateReason` (set after a stop, or a start that fell back).
+    pub reason: Option<StateReason>,
+}
+
 /// The tag EC2 Auto Scaling puts on its members.
 pub const AUTO_SCALING_GROUP_TAG: &str = "aws:autoscaling:groupName";
 

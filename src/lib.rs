@@ -20,11 +20,13 @@
 //!   override-file path safe and reads the guest's answer; [`override_tag`]
 //!   reads expiring override tags and builds them ([`override_tag::edit`]);
 //!   [`plan`] turns configuration plus discovered instances into ordered
-//!   tier groups with a step and a reason per instance; [`summary`] and
+//!   tier groups with a step and a reason per instance ([`plan::keys`]:
+//!   the KMS readiness of a Start, judged from facts the ports read); [`summary`] and
 //!   [`notify`] describe what happened; [`cron`] tells when EventBridge
 //!   schedules fire.
 //! - **ports**: [`error`] and [`ports`], the small traits the orchestrator
-//!   drives (EC2, SSM, SNS, DynamoDB, Auto Scaling, change calendars).
+//!   drives (EC2, SSM, SNS, DynamoDB, Auto Scaling, change calendars, the
+//!   KMS keys of encrypted volumes).
 //! - **runs**: [`run`] (what a run is asked, what became of it); [`ledger`]
 //!   (run records keyed on an idempotency key, workload locks, checkpoints,
 //!   the per-invocation trace, keys whose parts are encoded, never spliced);

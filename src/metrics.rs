@@ -37,6 +37,11 @@ pub const METRICS: [(&str, &str); 9] = [
     ("Continuations", "Count"),
 ];
 
+/// The metric of a delivery answered `duplicate` (nothing done): a line of
+/// its own, so the run metrics' statistics stay those of runs. Ordinary
+/// at-least-once redeliveries are expected: it is graphed, not alarmed on.
+pub const DUPLICATE_METRIC: (&str, &str) = ("DuplicateDeliveries", "Count");
+
 /// Failed instance ids carried in the line (a log field, not a metric).
 const FAILED_IDS_KEPT: usize = 20;
 
@@ -136,6 +141,29 @@ pub fn for_run(
         line.insert("failedInstances".into(), json!(failed_ids));
     }
     Some(Value::Object(line).to_string())
+}
+
+/// The EMF line of a delivery answered `duplicate`: [`DUPLICATE_METRIC`]
+/// 1 under the workload and action of `response` (the duplicate
+/// response), and its `runKey`. `None` when the response names no workload.
+pub fn for_duplicate(namespace: &str, response: &Value, timestamp_ms: u64) -> Option<String> {
+    let (name, unit) = DUPLICATE_METRIC;
+    let line = json!({
+        "_aws": {
+            "Timestamp": timestamp_ms,
+            "CloudWatchMetrics": [{
+                "Namespace": namespace,
+                "Dimensions": [DIMENSIONS, []],
+                "Metrics": [{"Name": name, "Unit": unit}],
+            }],
+        },
+        "Workload": response.get("workload")?.as_str()?,
+        "Action": response.get("action")?.as_str()?,
+        name: 1,
+        "status": "duplicate",
+        "runKey": response.get("runKey"),
+    });
+    Some(line.to_string())
 }
 
 #[cfg(test)]

@@ -8,7 +8,9 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use crate::action::Action;
-use crate::config::{secs, ActionSpec, AutoScalingMode, Readiness, ScalingTarget, TierSpec, WorkloadConfig};
+use crate::config::{
+    secs, ActionSpec, AutoScalingMode, Readiness, ScalingTarget, StartRules, TierSpec, WorkloadConfig,
+};
 use crate::instance::{Instance, InstanceState};
 use crate::override_check::OverrideCheck;
 use crate::override_tag::{self, TagVerdict};
@@ -88,6 +90,13 @@ pub struct TierPlan {
     pub override_check: Option<OverrideCheck>,
     /// The readiness gate before the next tier, if any.
     pub readiness: Option<Readiness>,
+    /// How starts are confirmed (Start plans only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub start_rules: Option<StartRules>,
+    /// When an earlier invocation of the run first acted on the tier's
+    /// group (ms since the epoch; see [`Checkpoint::acted_at_ms`]).
+    #[serde(skip)]
+    pub acted_at_ms: Option<u64>,
     /// The tier's InterTierOrchestrationDelay for this action.
     #[serde(skip)]
     pub inter_tier_delay: Duration,
@@ -150,6 +159,10 @@ pub struct InstancePlan {
     pub auto_scaling_group: Option<String>,
     /// The override file is checked before stopping this instance.
     pub check_override: bool,
+    /// Start: the keys of its encrypted EBS volumes that matter (customer
+    /// managed, or with a problem), once the key check ran ([`keys`]).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub keys: Vec<keys::KeyNote>,
 }
 
 /// The step planned for an instance.
@@ -192,6 +205,10 @@ pub struct Checkpoint {
     pub bypassed: Vec<(String, String)>,
     /// Seconds to wait before resuming (an inter-tier delay still owed).
     pub resume_after_secs: u64,
+    /// When the incomplete group first acted (ms since the epoch): the
+    /// bound on confirming its starts counts from it, across continuations.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub acted_at_ms: Option<u64>,
 }
 
 impl Checkpoint {
@@ -199,6 +216,9 @@ impl Checkpoint {
     pub fn apply(&self, plan: &mut Plan) {
         plan.groups.retain(|g| !self.done_sequences.contains(&g.sequence));
         for tier in plan.groups.iter_mut().flat_map(|g| g.tiers.iter_mut()) {
+            if tier.instances.iter().any(|i| self.acted.contains(&i.id)) {
+                tier.acted_at_ms = self.acted_at_ms;
+            }
             for instance in &mut tier.instances {
                 if self.acted.contains(&instance.id) {
                     instance.step = Step::DoneEarlier {
@@ -385,6 +405,8 @@ fn plan_tier<'a>(
         synchronous: spec.synchronous,
         override_check: spec.override_check.clone(),
         readiness: spec.readiness.clone(),
+        start_rules: spec.start_rules.clone(),
+        acted_at_ms: None,
         inter_tier_delay: spec.inter_tier_delay,
         instances,
     }
@@ -415,6 +437,7 @@ fn plan_instance(i: &Instance, context: &TierContext, warnings: &mut Vec<String>
             .clone()
             .filter(|_| spec.auto_scaling == AutoScalingMode::Suspend),
         step,
+        keys: Vec::new(),
     }
 }
 
@@ -571,6 +594,7 @@ impl Plan {
     }
 }
 
+pub mod keys;
 mod table;
 
 #[cfg(test)]

@@ -12,8 +12,10 @@ use async_trait::async_trait;
 
 use crate::config::{CrossAccount, WorkloadItems};
 use crate::error::CloudError;
-use crate::instance::{Discovery, Instance, InstanceState};
+use crate::instance::{Discovery, Instance, InstanceStatus};
 use crate::override_check::OverrideCheck;
+use crate::plan::keys::{self, GrantedKeys, KeyFacts, KeySurvey, VolumeKey};
+use crate::plan::Plan;
 
 /// Largest StopInstances / StartInstances batch.
 pub const EC2_BATCH: usize = 500;
@@ -28,7 +30,7 @@ pub trait Compute: Send + Sync {
     /// All non-terminated instances matching the discovery filter, every page.
     async fn discover(&self, query: &Discovery) -> Result<Vec<Instance>, CloudError>;
     /// Current states of the given instances.
-    async fn states(&self, ids: &[String]) -> Result<Vec<(String, InstanceState)>, CloudError>;
+    async fn states(&self, ids: &[String]) -> Result<Vec<InstanceStatus>, CloudError>;
     /// StopInstances for up to 500 ids.
     async fn stop(&self, ids: &[String]) -> Result<(), CloudError>;
     /// StopInstances with `Hibernate=true` for up to 500 ids.
@@ -223,6 +225,19 @@ pub trait AutoScaling: Send + Sync {
     async fn resume(&self, group: &str, processes: &[String]) -> Result<(), CloudError>;
 }
 
+/// The keys of encrypted EBS volumes: which key each volume of an instance
+/// uses (EC2 DescribeVolumes) and what KMS says of a key (DescribeKey), for
+/// the KMS readiness of a Start ([`crate::plan::keys`]).
+#[async_trait]
+pub trait Keys: Send + Sync {
+    /// The keys of the encrypted volumes attached to the instances, every
+    /// page (unencrypted volumes are left out).
+    async fn volume_keys(&self, instance_ids: &[String]) -> Result<Vec<VolumeKey>, CloudError>;
+    /// DescribeKey of each key: a key KMS will not describe (AccessDenied,
+    /// NotFound, ...) is [`crate::plan::keys::KeyLookup::Unreadable`], not an error.
+    async fn describe(&self, key_ids: &[String]) -> Result<Vec<KeyFacts>, CloudError>;
+}
+
 /// EC2 and SSM + S3 acting where a workload's instances live.
 #[derive(Clone)]
 pub struct WorkloadPorts {
@@ -234,6 +249,35 @@ pub struct WorkloadPorts {
     pub calendar: Arc<dyn ChangeCalendar>,
     /// EC2 Auto Scaling.
     pub auto_scaling: Arc<dyn AutoScaling>,
+    /// The keys of the instances' encrypted volumes (EC2 and KMS).
+    pub keys: Arc<dyn Keys>,
+}
+
+impl WorkloadPorts {
+    /// The KMS readiness of a Start plan (nothing for a Stop): the volume
+    /// keys of the instances it starts and the facts of each distinct key,
+    /// noted on the plan. A check that cannot look becomes a plan warning;
+    /// it never refuses the run.
+    pub async fn check_keys(&self, plan: &mut Plan, granted: &GrantedKeys) {
+        let ids = keys::instances_to_check(plan);
+        if ids.is_empty() {
+            return;
+        }
+        let volumes = match self.keys.volume_keys(&ids).await {
+            Ok(v) => v,
+            Err(e) => return plan.key_survey_failed(&e.to_string()),
+        };
+        let distinct = keys::distinct_keys(&volumes);
+        let facts = if distinct.is_empty() {
+            Vec::new()
+        } else {
+            match self.keys.describe(&distinct).await {
+                Ok(f) => f,
+                Err(e) => return plan.key_survey_failed(&e.to_string()),
+            }
+        };
+        plan.apply_key_survey(&KeySurvey { volumes, facts }, granted);
+    }
 }
 
 /// Gives the ports for a region; AWS clients are built once per region (and

@@ -18,8 +18,8 @@ use serde_json::{json, Value};
 use crate::clock;
 use crate::error::{CloudError, RunError};
 use crate::ledger::{
-    continuation_name, fresh_key, random_token, Claim, Continuation, InvocationTrace, Ledger, LedgerStatus, RunRecord,
-    MAX_INVOCATIONS,
+    continuation_name, fresh_key, random_token, run_key, Claim, Continuation, InvocationTrace, Ledger, LedgerStatus,
+    RunRecord, MAX_INVOCATIONS,
 };
 use crate::metrics;
 use crate::orchestrator::{self, Budget, Settings};
@@ -33,6 +33,30 @@ use crate::summary::RunStatus;
 /// time left, between 2 and 20 seconds, so short test timeouts stay usable.
 pub fn safety_margin(time_left: Duration) -> Duration {
     (time_left / 10).clamp(Duration::from_secs(2), Duration::from_secs(20))
+}
+
+/// Seconds since the epoch as the run service reads them: [`clock::now`]
+/// plus however far tokio's clock has run ahead of the real monotonic
+/// clock. In the function and the CLI the two are one clock and nothing is
+/// added; under tokio's paused test clock it adds the time a test let pass,
+/// so due times and delivery windows can be tested without real waiting.
+pub fn now() -> u64 {
+    clock::now() + tokio_ahead_secs()
+}
+
+/// How far tokio's clock runs ahead of the real one, in whole seconds.
+fn tokio_ahead_secs() -> u64 {
+    let real = std::time::Instant::now();
+    tokio::time::Instant::now()
+        .into_std()
+        .saturating_duration_since(real)
+        .as_secs()
+}
+
+/// [`now`], rounded up like [`clock::now_ceil`]: a due time computed from
+/// it is never earlier than meant.
+fn now_ceil() -> u64 {
+    clock::now_ceil() + tokio_ahead_secs()
 }
 
 /// The workload lock's length when the caller has no deadline.
@@ -105,13 +129,16 @@ pub enum Outcome {
         /// The ledger could not be updated after the run.
         ledger_error: Option<String>,
     },
-    /// A repeated delivery: the response saying so; nothing was done.
+    /// Nothing was done, and the response says why: a repeated delivery
+    /// (`status` `duplicate`), or a continuation that came before its due
+    /// time and was handed to a new schedule for it (`rescheduled`).
     Duplicate(Value),
 }
 
 impl Outcome {
     /// The Embedded Metric Format line of a run that ran (none for a dry
-    /// run or a duplicate, which change nothing); see [`metrics::for_run`].
+    /// run, which changes nothing; see [`metrics::for_run`]), or of a
+    /// duplicate delivery, counted ([`metrics::for_duplicate`]).
     pub fn metrics_line(&self, namespace: &str, throttles: u64, timestamp_ms: u64) -> Option<String> {
         match self {
             Self::Ran {
@@ -120,6 +147,9 @@ impl Outcome {
                 invocation,
                 ..
             } => metrics::for_run(namespace, report, key.as_deref(), *invocation, throttles, timestamp_ms),
+            Self::Duplicate(response) if response["status"] == "duplicate" => {
+                metrics::for_duplicate(namespace, response, timestamp_ms)
+            }
             Self::Duplicate(_) => None,
         }
     }
@@ -150,14 +180,29 @@ pub enum ServiceError {
     /// The run ledger could not be read or written before the run.
     #[error("run ledger unavailable: {0}; nothing was done")]
     Ledger(CloudError),
+    /// A continuation arrived before its due time, could not wait for it,
+    /// and no new schedule could be made for it.
+    #[error("continuation of run {key:?} arrived before its due time and could not be rescheduled: {reason}; nothing was done")]
+    Reschedule {
+        /// The run.
+        key: String,
+        /// Why.
+        reason: String,
+    },
 }
 
 /// The claim phase's answer: the run to carry out, or a duplicate.
 enum Claimed {
     /// Ours: the record, this invocation counted; its checkpoint is where
-    /// the run resumes.
-    Run(Box<RunRecord>),
-    /// A repeated delivery: its response.
+    /// the run resumes, after `wait` (a continuation that came early).
+    Run {
+        /// The run's record.
+        record: Box<RunRecord>,
+        /// How long until the continuation's due time.
+        wait: Duration,
+    },
+    /// A repeated delivery, or an early continuation rescheduled: its
+    /// response; nothing was done.
     Duplicate(Value),
 }
 
@@ -186,12 +231,26 @@ impl RunService<'_> {
         let Some(ledger) = self.ledger.filter(|_| !request.dry_run) else {
             return self.run_unledgered(request, &delivery, &budget).await;
         };
-        let now = clock::now();
+        let now = now();
         let lock_until = now + time_left.unwrap_or(DEFAULT_LOCK).as_secs() + 60;
-        let record = match claim(ledger, request, delivery, now, lock_until).await? {
-            Claimed::Run(record) => *record,
+        let claiming = Claiming {
+            ledger,
+            continuation: self.continuation,
+            now,
+            lock_until,
+            time_left,
+        };
+        let (record, wait) = match claiming.claim(request, delivery).await? {
+            Claimed::Run { record, wait } => (*record, wait),
             Claimed::Duplicate(response) => return Ok(Outcome::Duplicate(response)),
         };
+        if !wait.is_zero() {
+            tracing::info!(key = %record.key, wait_secs = wait.as_secs(), "continuation came early: waiting for its due time");
+            tokio::time::sleep(wait).await;
+        }
+        // What the run began with, not what this delivery says.
+        let stored = record.request();
+        let request = if std::env::var_os("REVERT_C").is_some() { request } else { &stored };
         let mut run = Ledgered {
             ledger,
             record,
@@ -317,10 +376,11 @@ impl Ledgered<'_> {
         checkpoint: Checkpoint,
         token: String,
     ) -> Result<u64, String> {
-        let at = clock::now_ceil() + checkpoint.resume_after_secs.max(60);
+        let at = now_ceil() + checkpoint.resume_after_secs.max(60);
         let record = &mut self.record;
         record.checkpoint = Some(checkpoint);
         record.continuation_token = Some(token.clone());
+        record.resume_at = Some(at);
         record.summary = serde_json::to_value(&report.summary).ok();
         record.history.push(InvocationTrace::of(
             record.invocations,
@@ -367,85 +427,167 @@ fn continuation_payload(request: &RunRequest, key: &str, token: &str) -> Value {
     })
 }
 
-/// The claim phase: a continuation claims its run by token, any other
-/// delivery claims its key and the workload lock.
-async fn claim(
-    ledger: &dyn Ledger,
-    request: &RunRequest,
-    delivery: Delivery,
+/// What the claim phase works with.
+struct Claiming<'a> {
+    ledger: &'a dyn Ledger,
+    continuation: Option<&'a dyn Continuation>,
+    /// Seconds since the epoch ([`now`]).
     now: u64,
+    /// Until when the workload lock is taken.
     lock_until: u64,
-) -> Result<Claimed, ServiceError> {
-    if let Some(resume) = &delivery.resume {
-        return claim_continuation(ledger, request, resume, lock_until).await;
-    }
-    let key = delivery.key.unwrap_or_else(|| fresh_key(&request.workload));
-    let mut record = RunRecord::new(key, request, delivery.requested_by, now);
-    record.invocations = 1;
-    match ledger
-        .claim(&record, lock_until, now)
-        .await
-        .map_err(ServiceError::Ledger)?
-    {
-        Claim::Claimed => Ok(Claimed::Run(Box::new(record))),
-        Claim::Duplicate(existing) => {
-            tracing::info!(key = %existing.key, "duplicate delivery: nothing to do");
-            Ok(Claimed::Duplicate(duplicate_response(&existing)))
-        }
-        Claim::Busy { holder, until } => Err(ServiceError::Busy {
-            workload: request.workload.clone(),
-            holder,
-            until,
-        }),
-    }
+    /// The invocation's time left.
+    time_left: Option<Duration>,
 }
 
-/// Claims a continuation delivery: only the one presenting the run
-/// record's current token proceeds (a conditional write replaces the
-/// token); a second copy is a duplicate, and an unknown token or key is
-/// refused with nothing done.
-async fn claim_continuation(
-    ledger: &dyn Ledger,
-    request: &RunRequest,
-    resume: &Resume,
-    lock_until: u64,
-) -> Result<Claimed, ServiceError> {
-    let key = resume.key.as_str();
-    let unknown = || {
-        ServiceError::Invalid(format!(
-            "continueRun: no run {key:?} of this workload and action waits for this continuation token; nothing was done"
-        ))
-    };
-    let token = resume.token.as_deref().ok_or_else(|| {
-        ServiceError::Invalid("continueRun needs the continuationToken the run scheduled it with".into())
-    })?;
-    let record = ledger
-        .load(key)
-        .await
-        .map_err(ServiceError::Ledger)?
-        .filter(|r| r.workload == request.workload && r.action == request.action)
-        .ok_or_else(unknown)?;
-    if record.spent_tokens.iter().any(|t| t == token) {
-        tracing::info!(key, "repeated continuation delivery: nothing to do");
-        return Ok(Claimed::Duplicate(duplicate_response(&record)));
+impl Claiming<'_> {
+    /// The claim phase: a continuation claims its run by token, any other
+    /// delivery claims its run's key and the workload lock. The key is the
+    /// delivery's identity and what decides the run ([`run_key`]), so a
+    /// delivery asking for another run never meets this one's record.
+    async fn claim(&self, request: &RunRequest, delivery: Delivery) -> Result<Claimed, ServiceError> {
+        if let Some(resume) = &delivery.resume {
+            return self.claim_continuation(request, resume).await;
+        }
+        let key = match &delivery.key {
+            Some(identity) if std::env::var_os("REVERT").is_some() => identity.clone(),
+            Some(identity) => run_key(identity, request),
+            None => fresh_key(&request.workload),
+        };
+        let mut record = RunRecord::new(key, request, delivery.requested_by, self.now);
+        record.invocations = 1;
+        let claim = self.ledger.claim(&record, self.lock_until, self.now).await;
+        match claim.map_err(ServiceError::Ledger)? {
+            Claim::Claimed => Ok(Claimed::Run {
+                record: Box::new(record),
+                wait: Duration::ZERO,
+            }),
+            Claim::Duplicate(existing)
+                if std::env::var_os("REVERT").is_none() && (existing.workload != request.workload
+                || existing.action != request.action
+                || existing.dynamodb_region != request.dynamodb_region
+                || existing.scaling_profile != request.scaling_profile
+                || existing.override_state != request.override_state) =>
+            {
+                Err(ServiceError::Invalid(format!(
+                    "run {:?} is a {} of workload {:?} (region {}); this {} delivery names the same run and did nothing",
+                    existing.key, existing.action, existing.workload, existing.dynamodb_region, request.action
+                )))
+            }
+            Claim::Duplicate(existing) => {
+                tracing::info!(key = %existing.key, "duplicate delivery: nothing to do");
+                Ok(Claimed::Duplicate(duplicate_response(&existing)))
+            }
+            Claim::Busy { holder, until } => Err(ServiceError::Busy {
+                workload: request.workload.clone(),
+                holder,
+                until,
+            }),
+        }
     }
-    if record.status != LedgerStatus::InProgress || record.continuation_token.as_deref() != Some(token) {
-        return Err(unknown());
+
+    /// Claims a continuation delivery: only the one presenting the run
+    /// record's current token proceeds (a conditional write replaces the
+    /// token); a second copy is a duplicate, and an unknown token or key is
+    /// refused with nothing done. One that comes before its due time waits
+    /// for it when this invocation can, else is rescheduled for it.
+    async fn claim_continuation(&self, request: &RunRequest, resume: &Resume) -> Result<Claimed, ServiceError> {
+        let key = resume.key.as_str();
+        let unknown = || {
+            ServiceError::Invalid(format!(
+                "continueRun: no run {key:?} of this workload and action waits for this continuation token; nothing was done"
+            ))
+        };
+        let token = resume.token.as_deref().ok_or_else(|| {
+            ServiceError::Invalid("continueRun needs the continuationToken the run scheduled it with".into())
+        })?;
+        let record = self
+            .ledger
+            .load(key)
+            .await
+            .map_err(ServiceError::Ledger)?
+            .filter(|r| r.workload == request.workload && r.action == request.action)
+            .ok_or_else(unknown)?;
+        if record.spent_tokens.iter().any(|t| t == token) {
+            tracing::info!(key, "repeated continuation delivery: nothing to do");
+            return Ok(Claimed::Duplicate(duplicate_response(&record)));
+        }
+        if record.status != LedgerStatus::InProgress || record.continuation_token.as_deref() != Some(token) {
+            return Err(unknown());
+        }
+        let wait = Duration::from_secs(record.resume_at.unwrap_or(0).saturating_sub(self.now));
+        let can_wait = self.time_left.is_none_or(|left| wait + safety_margin(left) < left);
+        if std::env::var_os("REVERT_W").is_some() {
+        } else if !can_wait {
+            return self.reschedule(record, token).await;
+        }
+        let wait = if std::env::var_os("REVERT_W").is_some() { Duration::ZERO } else { wait };
+        let mut record = record;
+        record.invocations += 1;
+        record.spent_tokens.push(token.to_string());
+        record.continuation_token = None;
+        record.resume_at = None;
+        record.updated_at = clock::now();
+        if self
+            .ledger
+            .resume(&record, token, self.lock_until)
+            .await
+            .map_err(ServiceError::Ledger)?
+        {
+            Ok(Claimed::Run {
+                record: Box::new(record),
+                wait,
+            })
+        } else {
+            tracing::info!(key, "another delivery claimed this continuation: nothing to do");
+            Ok(Claimed::Duplicate(duplicate_response(&record)))
+        }
     }
-    let mut record = record;
-    record.invocations += 1;
-    record.spent_tokens.push(token.to_string());
-    record.continuation_token = None;
-    record.updated_at = clock::now();
-    if ledger
-        .resume(&record, token, lock_until)
-        .await
-        .map_err(ServiceError::Ledger)?
-    {
-        Ok(Claimed::Run(Box::new(record)))
-    } else {
-        tracing::info!(key, "another delivery claimed this continuation: nothing to do");
-        Ok(Claimed::Duplicate(duplicate_response(&record)))
+
+    /// A continuation too early to wait for its due time in this
+    /// invocation: the token is replaced (a copy of this delivery is then a
+    /// duplicate) and a new one-time schedule carries the new token at the
+    /// due time. The run neither acts early nor is dropped (the schedule
+    /// that delivered this one has deleted itself).
+    async fn reschedule(&self, mut record: RunRecord, presented: &str) -> Result<Claimed, ServiceError> {
+        let at = record.resume_at.unwrap_or(self.now);
+        let failed = |reason: String| ServiceError::Reschedule {
+            key: record.key.clone(),
+            reason,
+        };
+        let continuation = self
+            .continuation
+            .ok_or_else(|| failed("this invocation schedules no continuations".into()))?;
+        let token = random_token().map_err(|e| failed(format!("no randomness for the continuation token: {e}")))?;
+        record.spent_tokens.push(presented.to_string());
+        record.continuation_token = Some(token.clone());
+        record.updated_at = clock::now();
+        if !self
+            .ledger
+            .resume(&record, presented, at + 900 + 60)
+            .await
+            .map_err(ServiceError::Ledger)?
+        {
+            return Ok(Claimed::Duplicate(duplicate_response(&record)));
+        }
+        let payload = continuation_payload(&record.request(), &record.key, &token);
+        // Named after the new token too: each reschedule is its own schedule.
+        let name = format!("{}-{}", continuation_name(&record.key, record.invocations), &token[..8]);
+        continuation
+            .schedule(&name, &payload, at)
+            .await
+            .map_err(|e| failed(e.to_string()))?;
+        tracing::info!(key = %record.key, at, "continuation came early: rescheduled for its due time");
+        Ok(Claimed::Duplicate(json!({
+            "workload": record.workload,
+            "action": record.action,
+            "status": "rescheduled",
+            "message": format!(
+                "run {:?} continues at {} UTC, its due time; this early delivery did nothing",
+                record.key,
+                clock::utc_timestamp(at)
+            ),
+            "runKey": record.key,
+        })))
     }
 }
 

@@ -147,6 +147,8 @@ pub enum PhaseKind {
     AutoScaling,
     /// The Stop/Start calls (and, in a synchronous tier, the waits).
     Act,
+    /// Started instances confirmed `running` (Start).
+    Confirm,
     /// The readiness gate.
     Gate,
 }

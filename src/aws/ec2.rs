@@ -9,7 +9,8 @@ use aws_sdk_ec2::Client;
 
 use super::cloud_error;
 use crate::error::CloudError;
-use crate::instance::{Discovery, Instance, InstanceState};
+use crate::instance::{Discovery, Instance, InstanceState, InstanceStatus, StateReason};
+use crate::plan::keys::VolumeKey;
 use crate::ports::{Compute, TypeFacts};
 
 /// EC2 allows up to 200 values in one filter.
@@ -27,6 +28,40 @@ impl Ec2Compute {
     /// Wraps a client for the workload's region.
     pub fn new(client: Client) -> Self {
         Self { client }
+    }
+
+    /// DescribeVolumes of the volumes attached to the instances (the
+    /// `attachment.instance-id` filter, 200 ids a call, every page): the key
+    /// of each encrypted one, per instance it is attached to.
+    pub async fn volume_keys(&self, instance_ids: &[String]) -> Result<Vec<VolumeKey>, CloudError> {
+        let mut out = Vec::new();
+        for chunk in instance_ids.chunks(FILTER_VALUES) {
+            let mut pages = self
+                .client
+                .describe_volumes()
+                .filters(filter("attachment.instance-id", chunk.iter().map(String::as_str)))
+                .max_results(500)
+                .into_paginator()
+                .send();
+            while let Some(page) = pages.next().await {
+                let page = page.map_err(|e| cloud_error("ec2", "DescribeVolumes", e))?;
+                for volume in page.volumes() {
+                    let (Some(volume_id), Some(key_id)) = (volume.volume_id(), volume.kms_key_id()) else {
+                        continue;
+                    };
+                    for attached in volume.attachments().iter().filter_map(|a| a.instance_id()) {
+                        if chunk.iter().any(|id| id == attached) {
+                            out.push(VolumeKey {
+                                instance_id: attached.to_string(),
+                                volume_id: volume_id.to_string(),
+                                key_id: key_id.to_string(),
+                            });
+                        }
+                    }
+                }
+            }
+        }
+        Ok(out)
     }
 }
 
@@ -101,7 +136,7 @@ impl Compute for Ec2Compute {
         Ok(found)
     }
 
-    async fn states(&self, ids: &[String]) -> Result<Vec<(String, InstanceState)>, CloudError> {
+    async fn states(&self, ids: &[String]) -> Result<Vec<InstanceStatus>, CloudError> {
         let mut out = Vec::with_capacity(ids.len());
         // The instance-id filter (not InstanceIds) so one vanished instance
         // does not fail the whole call with InvalidInstanceID.NotFound.
@@ -117,7 +152,15 @@ impl Compute for Ec2Compute {
                 let page = page.map_err(|e| cloud_error("ec2", "DescribeInstances", e))?;
                 for instance in page.reservations().iter().flat_map(|r| r.instances()) {
                     if let (Some(id), Some(state)) = (instance.instance_id(), state_of(instance)) {
-                        out.push((id.to_string(), state));
+                        let reason = instance.state_reason().map(|r| StateReason {
+                            code: r.code().unwrap_or_default().to_string(),
+                            message: r.message().unwrap_or_default().to_string(),
+                        });
+                        out.push(InstanceStatus {
+                            id: id.to_string(),
+                            state,
+                            reason,
+                        });
                     }
                 }
             }

@@ -83,11 +83,17 @@ impl DynamoLedger {
             )
             .item("expiresAt", n(record.expires_at))
             .item("startedAt", n(record.started_at))
+            .item("invocations", n(u64::from(record.invocations)))
             .item("kind", s(RUN_KIND))
             // The continuation fence, readable by condition expressions.
             .item("fence", s(record.continuation_token.as_deref().unwrap_or("-")));
         if only_if_new {
-            put = put.condition_expression("attribute_not_exists(pk)");
+            // New, or refused before anything was done (RunRecord::reclaimable).
+            put = put
+                .condition_expression("attribute_not_exists(pk) OR (#status = :refused AND invocations <= :one)")
+                .expression_attribute_names("#status", "status")
+                .expression_attribute_values(":refused", s("refused"))
+                .expression_attribute_values(":one", n(1));
         }
         Ok(TransactWriteItem::builder()
             .put(put.build().map_err(build_err)?)

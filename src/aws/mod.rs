@@ -11,6 +11,7 @@ mod calendar;
 mod dynamodb;
 mod ec2;
 mod error;
+mod kms;
 mod ledger;
 mod metrics;
 mod scheduler;
@@ -30,6 +31,7 @@ pub use calendar::SsmCalendar;
 pub use dynamodb::{DynamoConfigStore, Tables};
 pub use ec2::Ec2Compute;
 pub use error::cloud_error;
+pub use kms::KmsKeys;
 pub use ledger::{DynamoLedger, RUNS_BY_TIME_INDEX, RUNS_BY_WORKLOAD_INDEX, RUN_KIND};
 pub use metrics::ApiCounter;
 pub use scheduler::{ScheduleReader, SchedulerContinuation};
@@ -183,7 +185,7 @@ impl AwsCloud {
             .clone()
     }
 
-    /// EC2 and SSM + S3 clients in `region` on `config`'s credentials.
+    /// EC2, KMS, Auto Scaling and SSM + S3 clients in `region` on `config`'s credentials.
     fn workload_clients(&self, config: &SdkConfig, region: &str) -> WorkloadPorts {
         let region = Region::new(region.to_string());
         let counter = self.counter.clone();
@@ -218,9 +220,20 @@ impl AwsCloud {
                 .retry_config(standard_retry())
                 .timeout_config(timeouts())
         );
+        // KMS with the same credentials: for a member account, its role
+        // describes the keys of its own volumes.
+        let kms = counted!(
+            counter,
+            aws_sdk_kms::config::Builder::from(config)
+                .region(region.clone())
+                .retry_config(standard_retry())
+                .timeout_config(timeouts())
+        );
+        let compute = Ec2Compute::new(aws_sdk_ec2::Client::from_conf(ec2));
         WorkloadPorts {
             auto_scaling: Arc::new(Ec2AutoScaling::new(aws_sdk_autoscaling::Client::from_conf(asg))),
-            compute: Arc::new(Ec2Compute::new(aws_sdk_ec2::Client::from_conf(ec2))),
+            keys: Arc::new(KmsKeys::new(compute.clone(), aws_sdk_kms::Client::from_conf(kms))),
+            compute: Arc::new(compute),
             remote: Arc::new(SsmRemoteCheck::new(ssm.clone(), aws_sdk_s3::Client::from_conf(s3))),
             calendar: Arc::new(SsmCalendar::new(ssm)),
         }

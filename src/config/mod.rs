@@ -20,7 +20,7 @@ use serde_json::Value;
 pub(crate) use tier::secs;
 pub use tier::{
     show_secs, ActionSpec, AutoScalingMode, FleetSubset, Readiness, ReadinessCheck, ReadinessOnTimeout, ScalingTarget,
-    TierSpec, DEFAULT_INTER_TIER_DELAY_SECS,
+    StartFailure, StartRules, TierSpec, DEFAULT_INTER_TIER_DELAY_SECS, DEFAULT_START_CONFIRM_SECS,
 };
 pub(crate) use workload::is_region;
 pub use workload::{CalendarActions, CrossAccount, WorkloadSpec, DEFAULT_EXTERNAL_ID, DEFAULT_WORKLOAD_REGION};

@@ -122,7 +122,49 @@ pub struct ActionSpec {
     pub override_check: Option<OverrideCheck>,
     /// `TierReadiness` and friends: what must hold before the next tier begins.
     pub readiness: Option<Readiness>,
+    /// What only a TierStart section says: `None` in TierStop.
+    pub start_rules: Option<StartRules>,
 }
+
+/// How a tier's starts are confirmed, and what a start that failed means.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StartRules {
+    /// `TierStartConfirmTimeout`: how long a started instance may take to
+    /// be `running` before it counts as failed.
+    #[serde(with = "secs")]
+    pub confirm_timeout: Duration,
+    /// `TierStartFailure`: whether the next tiers start when an instance
+    /// of this one did not.
+    pub on_failure: StartFailure,
+    /// `TierFallbackTypes`: instance types tried in order when EC2 has no
+    /// capacity for an instance's own type.
+    pub fallback_types: Vec<String>,
+}
+
+impl Default for StartRules {
+    fn default() -> Self {
+        Self {
+            confirm_timeout: Duration::from_secs(DEFAULT_START_CONFIRM_SECS),
+            on_failure: StartFailure::Continue,
+            fallback_types: Vec::new(),
+        }
+    }
+}
+
+/// `TierStartFailure` values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+pub enum StartFailure {
+    /// Report the instances that did not start and start the next tiers.
+    #[default]
+    Continue,
+    /// Stop the run here: the next tiers need this one.
+    Abort,
+}
+
+/// Default `TierStartConfirmTimeout`: a start EC2 accepted is confirmed
+/// `running` within this, or it failed.
+pub const DEFAULT_START_CONFIRM_SECS: u64 = 300;
 
 /// `TierAutoScalingGroups` values.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
@@ -203,6 +245,7 @@ const COMMON_KEYS: &[&str] = &[
     "TierReadinessTimeout",
     "TierReadinessOnTimeout",
 ];
+const START_ONLY_KEYS: &[&str] = &["TierStartConfirmTimeout", "TierStartFailure", "TierFallbackTypes"];
 const STOP_ONLY_KEYS: &[&str] = &[
     "TierStopOverrideFilename",
     "TierStopOverrideOperatingSystem",
@@ -288,6 +331,7 @@ fn parse_section(map: &Map<String, Value>, action: Action, issues: &mut Issues) 
     if action == Action::Stop {
         check_stop_readiness(readiness.as_ref(), issues);
     }
+    let start_rules = (action == Action::Start).then(|| parse_start_rules(map, issues));
 
     Some(ActionSpec {
         sequence: sequence?,
@@ -298,7 +342,60 @@ fn parse_section(map: &Map<String, Value>, action: Action, issues: &mut Issues) 
         hibernate,
         override_check,
         readiness,
+        start_rules,
     })
+}
+
+/// `TierStartConfirmTimeout`, `TierStartFailure` and `TierFallbackTypes`
+/// (keys only TierStart accepts; see [`check_section_keys`]).
+fn parse_start_rules(map: &Map<String, Value>, issues: &mut Issues) -> StartRules {
+    let timeout = opt_u64(map, "TierStartConfirmTimeout", MAX_SECONDS, issues).unwrap_or(DEFAULT_START_CONFIRM_SECS);
+    if timeout == 0 {
+        issues.push("TierStartConfirmTimeout", "must be at least 1 second");
+    }
+    let failure_text = opt_string(map, "TierStartFailure", issues);
+    let on_failure = match failure_text.as_deref().map(str::to_ascii_lowercase).as_deref() {
+        None | Some("continue") => StartFailure::Continue,
+        Some("abort") => StartFailure::Abort,
+        Some(_) => {
+            issues.push(
+                "TierStartFailure",
+                format!(
+                    "{:?} is not \"Continue\" or \"Abort\"",
+                    failure_text.unwrap_or_default()
+                ),
+            );
+            StartFailure::Continue
+        }
+    };
+    let fallback = opt_string(map, "TierFallbackTypes", issues)
+        .map(|text| parse_type_list(&text, "TierFallbackTypes", issues))
+        .unwrap_or_default();
+    StartRules {
+        confirm_timeout: Duration::from_secs(timeout.max(1)),
+        on_failure,
+        fallback_types: fallback,
+    }
+}
+
+/// A comma-separated list of instance types (`m5.large, m5a.large`), in
+/// order, without repeats; each checked like a TierScaling type.
+pub(crate) fn parse_type_list(text: &str, field: &str, issues: &mut Issues) -> Vec<String> {
+    let mut types: Vec<String> = Vec::new();
+    let parts: Vec<&str> = text.split(',').map(str::trim).filter(|p| !p.is_empty()).collect();
+    for part in &parts {
+        if !is_instance_type(part) {
+            issues.push(field, format!("{part:?} is not an instance type such as \"m5.large\""));
+        } else if types.iter().any(|t| t == part) {
+            issues.push(field, format!("{part:?} is listed twice"));
+        } else {
+            types.push(part.to_string());
+        }
+    }
+    if parts.is_empty() {
+        issues.push(field, "lists no instance type");
+    }
+    types
 }
 
 /// Reports stop-only keys in `TierStart`, then keys the section does not know.
@@ -307,16 +404,22 @@ fn check_section_keys(map: &Map<String, Value>, action: Action, issues: &mut Iss
         Action::Start => COMMON_KEYS.to_vec(),
         Action::Stop => COMMON_KEYS.iter().chain(STOP_ONLY_KEYS).copied().collect(),
     };
-    if action == Action::Start {
-        for key in STOP_ONLY_KEYS {
-            if map.contains_key(*key) {
-                issues.push(key, "is only valid in TierStop");
-            }
+    let (known, elsewhere, section): (Vec<&str>, &[&str], &str) = match action {
+        Action::Start => (
+            known.into_iter().chain(START_ONLY_KEYS.iter().copied()).collect(),
+            STOP_ONLY_KEYS,
+            "TierStop",
+        ),
+        Action::Stop => (known, START_ONLY_KEYS, "TierStart"),
+    };
+    for key in elsewhere {
+        if map.contains_key(*key) {
+            issues.push(key, format!("is only valid in {section}"));
         }
     }
     let unknown: Map<String, Value> = map
         .iter()
-        .filter(|(k, _)| !(action == Action::Start && STOP_ONLY_KEYS.contains(&k.as_str())))
+        .filter(|(k, _)| !elsewhere.contains(&k.as_str()))
         .map(|(k, v)| (k.clone(), v.clone()))
         .collect();
     reject_unknown(&unknown, &known, issues);

@@ -51,6 +51,12 @@ pub struct RunRecord {
     pub scaling_profile: Option<String>,
     /// The configuration tables' region.
     pub dynamodb_region: String,
+    /// The run skips the WorkloadState check (`overrideState`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub override_state: bool,
+    /// Where the run's notification goes (the scheduler's region).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub notify_region: Option<String>,
     /// Where the run stands.
     pub status: LedgerStatus,
     /// The run summary's status once finished (e.g. `completed`).
@@ -72,6 +78,10 @@ pub struct RunRecord {
     /// resumes the run and nobody can resume it by guessing the key.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub continuation_token: Option<String>,
+    /// When the continuation waiting for the token is due (seconds since
+    /// the epoch): one that arrives earlier waits or is rescheduled.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resume_at: Option<u64>,
     /// Tokens already claimed, to tell a repeated delivery from a forged one.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub spent_tokens: Vec<String>,
@@ -94,6 +104,8 @@ impl RunRecord {
             action: request.action,
             scaling_profile: request.scaling_profile.clone(),
             dynamodb_region: request.dynamodb_region.clone(),
+            override_state: request.override_state,
+            notify_region: request.notify_region.clone(),
             status: LedgerStatus::InProgress,
             outcome: None,
             started_at: now,
@@ -103,10 +115,32 @@ impl RunRecord {
             summary: None,
             expires_at: now + RECORD_TTL.as_secs(),
             continuation_token: None,
+            resume_at: None,
             spent_tokens: Vec::new(),
             requested_by: Some(requested_by),
             history: Vec::new(),
         }
+    }
+
+    /// The request the run began with: what every invocation of the run
+    /// carries out, whatever a continuation's payload says.
+    pub fn request(&self) -> crate::run::RunRequest {
+        crate::run::RunRequest {
+            workload: self.workload.clone(),
+            action: self.action,
+            scaling_profile: self.scaling_profile.clone(),
+            dry_run: false,
+            dynamodb_region: self.dynamodb_region.clone(),
+            override_state: self.override_state,
+            notify_region: self.notify_region.clone(),
+        }
+    }
+
+    /// Whether a new delivery may claim this record's key: the run was
+    /// refused at its first invocation, so nothing was ever done under it
+    /// (a refusal must never turn a later delivery into a duplicate).
+    pub fn reclaimable(&self) -> bool {
+        self.status == LedgerStatus::Refused && self.invocations <= 1
     }
 
     /// Marks the run finished with the report's outcome.
@@ -118,6 +152,7 @@ impl RunRecord {
         self.summary = serde_json::to_value(&report.summary).ok();
         self.checkpoint = report.checkpoint.clone();
         self.continuation_token = None;
+        self.resume_at = None;
         self.updated_at = clock::now();
     }
 }
@@ -142,7 +177,9 @@ pub enum Claim {
 #[async_trait]
 pub trait Ledger: Send + Sync {
     /// Creates the record and takes the workload lock until `lock_until`,
-    /// both or neither. An expired lock (a crashed run) may be taken over.
+    /// both or neither. An expired lock (a crashed run) may be taken over,
+    /// and a [reclaimable](RunRecord::reclaimable) record replaced; any other
+    /// record under the key makes the claim a [`Claim::Duplicate`].
     async fn claim(&self, record: &RunRecord, lock_until: u64, now: u64) -> Result<Claim, CloudError>;
     /// Reads a record.
     async fn load(&self, key: &str) -> Result<Option<RunRecord>, CloudError>;
@@ -179,6 +216,30 @@ pub fn key(kind: &str, parts: &[&str]) -> String {
         key.push_str(&part.replace('%', "%25").replace('|', "%7C"));
     }
     key
+}
+
+/// The key of the run a delivery asks for: the delivery's identity (a
+/// [`key`]: the schedule and its time, the event, or the run id) followed
+/// by what else decides the run, so a delivery asking for anything else
+/// is another run and can never take, or refuse, this one:
+/// `region=<r>` when the tables' region is not the scheduler's own (the
+/// plain request keeps the plain key), `profile=<p>` and `overrideState`
+/// when asked for. Each part is encoded like every key part, and each
+/// added part is labelled, so no identity can end in another's parts.
+pub fn run_key(identity: &str, request: &crate::run::RunRequest) -> String {
+    let mut parts = Vec::new();
+    if request.notify_region.as_deref() != Some(request.dynamodb_region.as_str()) {
+        parts.push(format!("region={}", request.dynamodb_region));
+    }
+    if let Some(profile) = &request.scaling_profile {
+        parts.push(format!("profile={profile}"));
+    }
+    if request.override_state {
+        parts.push("overrideState".to_string());
+    }
+    let parts: Vec<&str> = parts.iter().map(String::as_str).collect();
+    let suffix = key("", &parts);
+    format!("{identity}{suffix}")
 }
 
 /// The key of a run a caller named with a run id (`run|<workload>|<id>`):
@@ -248,6 +309,46 @@ mod tests {
         assert_ne!(run_id_key("W|a", "b"), run_id_key("W", "a|b"));
         assert_eq!(run_id_key("W|a", "b"), "run|W%7Ca|b");
         assert_ne!(run_id_key("W%7Ca", "b"), run_id_key("W|a", "b"));
+    }
+
+    #[test]
+    fn run_keys_carry_what_decides_the_run() {
+        let mut request = crate::run::RunRequest::new("W", Action::Stop, "us-west-2");
+        request.notify_region = Some("us-west-2".into());
+        let identity = run_id_key("W", "x");
+        assert_eq!(
+            run_key(&identity, &request),
+            "run|W|x",
+            "the plain request keeps the plain key"
+        );
+        let mut elsewhere = request.clone();
+        elsewhere.dynamodb_region = "eu-west-1".into();
+        assert_eq!(run_key(&identity, &elsewhere), "run|W|x|region=eu-west-1");
+        let mut steered = request.clone();
+        steered.scaling_profile = Some("big|overrideState".into());
+        assert_eq!(run_key(&identity, &steered), "run|W|x|profile=big%7CoverrideState");
+        steered.override_state = true;
+        assert_eq!(
+            run_key(&identity, &steered),
+            "run|W|x|profile=big%7CoverrideState|overrideState"
+        );
+        // Without the scheduler's region known, the region is always named.
+        request.notify_region = None;
+        assert_eq!(run_key(&identity, &request), "run|W|x|region=us-west-2");
+    }
+
+    #[test]
+    fn only_a_run_refused_before_acting_is_reclaimable() {
+        let request = crate::run::RunRequest::new("W", Action::Stop, "us-west-2");
+        let mut record = RunRecord::new("k".into(), &request, "t".into(), 0);
+        record.invocations = 1;
+        assert!(!record.reclaimable(), "in progress");
+        record.status = LedgerStatus::Refused;
+        assert!(record.reclaimable());
+        record.invocations = 2;
+        assert!(!record.reclaimable(), "an earlier invocation acted");
+        record.status = LedgerStatus::Finished;
+        assert!(!record.reclaimable());
     }
 
     #[test]

@@ -75,7 +75,7 @@ impl Execution<'_> {
             ReadinessCheck::State => {
                 let want = self.action.target_state();
                 match self.compute.states(ids).await {
-                    Ok(states) => ready.extend(states.into_iter().filter(|(_, s)| *s == want).map(|(id, _)| id)),
+                    Ok(states) => ready.extend(states.into_iter().filter(|s| s.state == want).map(|s| s.id)),
                     Err(e) => tracing::warn!(error = %e, "gate: reading states failed"),
                 }
             }

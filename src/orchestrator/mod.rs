@@ -310,6 +310,7 @@ pub async fn run_resumed(
                 now.acted.push(id.clone());
             }
         }
+        now.acted_at_ms = now.acted_at_ms.or(earlier.acted_at_ms);
     }
     Ok(report)
 }
@@ -441,13 +442,31 @@ pub async fn execute_plan(
     };
     execution.preconditions(&plan).await?;
     let (mut summary, checkpoint) = execution.execute(&plan).await;
-    summary.workload_state = Some(record_state(cloud, request, &plan).await);
+    summary.workload_state = Some(match unrecorded_start(request, &summary) {
+        Some(why) => why,
+        None => record_state(cloud, request, &plan).await,
+    });
     summary.duration_ms = started.elapsed().as_millis() as u64;
     execution.notify_summary(&mut summary).await;
     Ok(RunReport {
         summary,
         plan,
         checkpoint,
+    })
+}
+
+/// Why a Start is not recorded in WorkloadState: one that did not start
+/// everything (the next Start would otherwise be skipped as a repeat and
+/// the instances stay down), or that a continuation is still carrying out.
+fn unrecorded_start(request: &RunRequest, summary: &RunSummary) -> Option<String> {
+    if request.action != Action::Start || summary.status == RunStatus::Completed {
+        return None;
+    }
+    let failed: usize = summary.tiers.iter().map(|t| t.failed.len()).sum();
+    Some(match (failed, summary.status) {
+        (1.., _) => format!("Start not recorded: {failed} instance(s) did not start, so the next Start is not skipped"),
+        (_, RunStatus::Continuing) => "Start not recorded yet: a continuation carries the run on".to_string(),
+        (_, status) => format!("Start not recorded: the run ended {status:?}"),
     })
 }
 
@@ -620,6 +639,7 @@ impl Execution<'_> {
             // The group is complete: a continuation never repeats it.
             progress.checkpoint.done_sequences.push(group.sequence);
             progress.checkpoint.acted.clear();
+            progress.checkpoint.acted_at_ms = None;
             if index < last && acted && !group.delay_after.is_zero() {
                 self.delay_after(group, &mut progress).await;
             }
@@ -648,6 +668,10 @@ impl Execution<'_> {
             .any(|i| matches!(i.step, plan::Step::DoneEarlier { .. }));
         for (outcome, end) in results {
             acted |= !outcome.acted.is_empty();
+            if let Some(at) = outcome.acted_at_ms {
+                let first = progress.checkpoint.acted_at_ms.map_or(at, |was| was.min(at));
+                progress.checkpoint.acted_at_ms = Some(first);
+            }
             progress.checkpoint.acted.extend(outcome.acted.iter().cloned());
             progress
                 .checkpoint
@@ -755,6 +779,9 @@ impl Execution<'_> {
 pub(crate) struct TierResult {
     pub(crate) outcome: TierOutcome,
     pub(crate) notification_errors: Vec<String>,
+    /// When the tier first acted, this invocation or an earlier one (ms
+    /// since the epoch).
+    pub(crate) acted_at_ms: Option<u64>,
 }
 
 impl std::ops::Deref for TierResult {

@@ -8,10 +8,13 @@ use tokio::time::Instant;
 
 use super::{Execution, TierEnd, TierResult, EC2_BATCH};
 use crate::action::Action;
+use crate::config::StartRules;
 use crate::error::CloudError;
 use crate::instance::InstanceState;
 use crate::plan::{InstancePlan, Step, TierPlan};
 use crate::summary::{Failure, Noted, PhaseKind, TierOutcome};
+
+mod confirm;
 
 /// Rounds of StartInstances for a just-resized instance that EC2 refused:
 /// the type change may not have propagated yet (why the original waits
@@ -53,6 +56,19 @@ struct TierRun<'t> {
     out: TierOutcome,
     notification_errors: Vec<String>,
     end: TierEnd,
+    /// When the tier's group first acted (ms since the epoch), in this
+    /// invocation or an earlier one.
+    acted_at_ms: Option<u64>,
+}
+
+/// How waiting for one instance of a synchronous tier ended.
+enum Waited {
+    /// It reached the action's target state.
+    Reached,
+    /// It will not: a start that fell back, or no arrival within the bound.
+    Failed(Failure),
+    /// Time ran out first; it was still in the state named.
+    Cut(String),
 }
 
 impl<'t> TierRun<'t> {
@@ -87,6 +103,7 @@ impl<'t> TierRun<'t> {
             out,
             notification_errors: Vec::new(),
             end: TierEnd::Done,
+            acted_at_ms: tier.acted_at_ms,
         }
     }
 
@@ -97,6 +114,7 @@ impl<'t> TierRun<'t> {
             TierResult {
                 outcome: self.out,
                 notification_errors: self.notification_errors,
+                acted_at_ms: self.acted_at_ms,
             },
             self.end,
         )
@@ -124,6 +142,11 @@ impl Execution<'_> {
             }
         }
         self.act_on_tier(&mut run).await;
+        if !tier.synchronous {
+            let started: Vec<String> = run.out.acted.iter().chain(&run.done_earlier).cloned().collect();
+            self.confirm_starts(&mut run, started).await;
+        }
+        self.abort_on_start_failure(&mut run);
         self.readiness_gate(&mut run).await;
         self.resume_tier_groups(&mut run).await;
         run.finish()
@@ -287,13 +310,17 @@ impl Execution<'_> {
         if run.tier.synchronous && run.end == TierEnd::Done && !ids.is_empty() {
             self.wait_in_transit(run).await;
         }
+        if run.end == TierEnd::Done && !ids.is_empty() {
+            run.acted_at_ms.get_or_insert_with(crate::clock::now_ms);
+        }
         let special = Special {
             hibernate: run.todo.iter().filter(|i| i.hibernate).map(|i| i.id.clone()).collect(),
             spot: run.todo.iter().filter(|i| i.spot).map(|i| i.id.clone()).collect(),
         };
         if run.end == TierEnd::Done && !ids.is_empty() {
             if run.tier.synchronous {
-                run.end = self.act_one_by_one(&ids, &special, &mut run.out).await;
+                let rules = run.tier.start_rules.as_ref();
+                run.end = self.act_one_by_one(&ids, &special, rules, &mut run.out).await;
             } else {
                 self.act_all_at_once(run, &ids, &special).await;
             }
@@ -316,11 +343,16 @@ impl Execution<'_> {
             Action::Stop => InstanceState::Stopping,
             Action::Start => InstanceState::Pending,
         };
+        if self.action == Action::Start {
+            // Started by an earlier invocation: confirmed like any start.
+            let earlier = run.done_earlier.clone();
+            self.confirm_starts(run, earlier).await;
+        }
         let in_transit: Vec<String> = run
             .tier
             .instances
             .iter()
-            .filter(|i| i.state == via || run.done_earlier.contains(&i.id))
+            .filter(|i| i.state == via || (self.action == Action::Stop && run.done_earlier.contains(&i.id)))
             .map(|i| i.id.clone())
             .collect();
         if in_transit.is_empty() {
@@ -486,9 +518,15 @@ impl Execution<'_> {
         result
     }
 
-    /// Synchronous tiers: one instance at a time, each waited for.
-    async fn act_one_by_one(&self, ids: &[String], special: &Special, out: &mut TierOutcome) -> TierEnd {
-        let target = self.action.target_state();
+    /// Synchronous tiers: one instance at a time, each waited for (a
+    /// start confirmed running).
+    async fn act_one_by_one(
+        &self,
+        ids: &[String],
+        special: &Special,
+        rules: Option<&StartRules>,
+        out: &mut TierOutcome,
+    ) -> TierEnd {
         for (index, id) in ids.iter().enumerate() {
             let result = self.act(std::slice::from_ref(id), special, out).await;
             out.failed.extend(result.failed);
@@ -503,38 +541,67 @@ impl Execution<'_> {
                 continue;
             }
             out.acted.push(id.clone());
-            let (limit, cut) = self.budget.cap(self.settings.state_timeout);
-            let states = self.wait_for_states(std::slice::from_ref(id), target, limit).await;
-            if states.get(id) == Some(&target) {
-                continue;
+            match self.wait_for_one(id, rules).await {
+                Waited::Reached => {}
+                Waited::Cut(now) => {
+                    out.not_done.extend(ids[index + 1..].iter().map(|id| Noted {
+                        id: id.clone(),
+                        reason: "time ran out before its turn".into(),
+                    }));
+                    return TierEnd::Deadline(format!(
+                        "time ran out in synchronous tier {} waiting for {id} (still {now})",
+                        out.tier
+                    ));
+                }
+                // Issued but not done: report it and go on with the next one.
+                Waited::Failed(failure) => {
+                    out.failed.push(failure);
+                    out.acted.retain(|a| a != id);
+                }
             }
-            let now = states
-                .get(id)
-                .map(|s| s.to_string())
-                .unwrap_or_else(|| "unknown".into());
-            if cut {
-                out.not_done.extend(ids[index + 1..].iter().map(|id| Noted {
-                    id: id.clone(),
-                    reason: "time ran out before its turn".into(),
-                }));
-                return TierEnd::Deadline(format!(
-                    "time ran out in synchronous tier {} waiting for {id} (still {now})",
-                    out.tier
-                ));
-            }
-            // Issued but not confirmed: report it and go on with the next one.
-            out.failed.push(Failure {
-                id: id.clone(),
-                reason: format!(
-                    "{} issued, but still {now} after {}s",
-                    self.action.verb(),
-                    limit.as_secs()
-                ),
-                code: None,
-            });
-            out.acted.retain(|a| a != id);
         }
         TierEnd::Done
+    }
+
+    /// Waits for one instance of a synchronous tier: a start is confirmed
+    /// running (within TierStartConfirmTimeout), a stop waited for within
+    /// the state timeout.
+    async fn wait_for_one(&self, id: &str, rules: Option<&StartRules>) -> Waited {
+        let ids = [id.to_string()];
+        if let (Action::Start, Some(rules)) = (self.action, rules) {
+            let found = self
+                .confirm_running(&ids, rules.confirm_timeout, rules.confirm_timeout)
+                .await;
+            if let Some(failure) = found.failed.into_iter().next() {
+                return Waited::Failed(failure);
+            }
+            return match found.unconfirmed.first() {
+                Some((_, state)) => Waited::Cut(state.to_string()),
+                None => Waited::Reached,
+            };
+        }
+        let target = self.action.target_state();
+        let (limit, cut) = self.budget.cap(self.settings.state_timeout);
+        let states = self.wait_for_states(&ids, target, limit).await;
+        if states.get(id) == Some(&target) {
+            return Waited::Reached;
+        }
+        let now = states
+            .get(id)
+            .map(|s| s.to_string())
+            .unwrap_or_else(|| "unknown".into());
+        if cut {
+            return Waited::Cut(now);
+        }
+        Waited::Failed(Failure {
+            id: id.to_string(),
+            reason: format!(
+                "{} issued, but still {now} after {}s",
+                self.action.verb(),
+                limit.as_secs()
+            ),
+            code: None,
+        })
     }
 
     /// Sleeps for `delay`, cut to what the budget allows.
@@ -592,7 +659,7 @@ impl Execution<'_> {
         loop {
             // The adapter pages; one call per poll here.
             match self.compute.states(&pending).await {
-                Ok(states) => seen.extend(states),
+                Ok(states) => seen.extend(states.into_iter().map(|s| (s.id, s.state))),
                 Err(e) => tracing::warn!(error = %e, "reading instance states failed; will poll again"),
             }
             pending.retain(|id| !matches!(seen.get(id), Some(s) if *s == want || matches!(s, InstanceState::Terminated | InstanceState::ShuttingDown)));

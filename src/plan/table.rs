@@ -1,6 +1,7 @@
 //! The plan as a readable table: a header, one row per instance (or per
 //! empty tier), then the tiers left out and the instances no tier claimed.
 
+use super::keys::Severity;
 use super::{InstancePlan, Plan, Step, TierGroup, TierPlan};
 use crate::config::show_secs;
 
@@ -70,6 +71,29 @@ impl Plan {
                 u.id, u.tier_tag
             ));
         }
+        out.push_str(&self.key_lines());
+        out
+    }
+
+    /// The keys of the encrypted volumes, per instance (Start, once checked).
+    fn key_lines(&self) -> String {
+        let mut out = String::new();
+        for (_, i) in self.instances() {
+            for note in &i.keys {
+                let severity = match note.severity {
+                    Severity::Ok => "ok",
+                    Severity::Warning => "warning",
+                    Severity::Error => "ERROR",
+                };
+                out.push_str(&format!(
+                    "kms key: {} {} ({}): {severity}: {}\n",
+                    i.id,
+                    note.key,
+                    note.volumes.join(", "),
+                    note.message
+                ));
+            }
+        }
         out
     }
 
@@ -106,6 +130,9 @@ impl Plan {
     /// An instance's ACTION cell: the step and its reason.
     fn action_cell(&self, i: &InstancePlan) -> String {
         let verb = if i.hibernate { "hibernate" } else { self.action.verb() };
+        if i.key_refusal().is_some() {
+            return "not started: a KMS key of its volumes makes the start fail (kms key below)".into();
+        }
         match &i.step {
             Step::Act => verb.to_string(),
             Step::WaitThenAct { reason } => format!("wait, then {} ({reason})", self.action.verb()),

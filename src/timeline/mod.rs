@@ -33,6 +33,7 @@ impl BarKind {
             Self::Step(PhaseKind::Scale) => "scale",
             Self::Step(PhaseKind::AutoScaling) => "auto-scaling",
             Self::Step(PhaseKind::Act) => "act",
+            Self::Step(PhaseKind::Confirm) => "confirm",
             Self::Step(PhaseKind::Gate) => "gate",
             Self::Delay => "delay",
         }
@@ -46,6 +47,7 @@ impl BarKind {
             Self::Step(PhaseKind::Scale) => "type change",
             Self::Step(PhaseKind::AutoScaling) => "Auto Scaling",
             Self::Step(PhaseKind::Act) => "acting",
+            Self::Step(PhaseKind::Confirm) => "confirming starts",
             Self::Step(PhaseKind::Gate) => "readiness gate",
             Self::Delay => "inter-tier delay",
         }
@@ -59,18 +61,20 @@ impl BarKind {
             Self::Step(PhaseKind::Scale) => "#72b7b2",
             Self::Step(PhaseKind::AutoScaling) => "#9d755d",
             Self::Step(PhaseKind::Act) => "#4c78a8",
+            Self::Step(PhaseKind::Confirm) => "#88d27a",
             Self::Step(PhaseKind::Gate) => "#54a24b",
             Self::Delay => "#bab0ac",
         }
     }
 
     /// Every kind, in legend order.
-    const ALL: [BarKind; 7] = [
+    const ALL: [BarKind; 8] = [
         Self::Step(PhaseKind::Settle),
         Self::Step(PhaseKind::OverrideCheck),
         Self::Step(PhaseKind::Scale),
         Self::Step(PhaseKind::AutoScaling),
         Self::Step(PhaseKind::Act),
+        Self::Step(PhaseKind::Confirm),
         Self::Step(PhaseKind::Gate),
         Self::Delay,
     ];

@@ -81,6 +81,15 @@ fn planned_steps(tier: &TierPlan, action: Action, estimates: &Estimates) -> Vec<
     }
     let mut steps = preparation_steps(&actionable, action, estimates);
     steps.push(act_step(tier, actionable.len() as u64, action, estimates));
+    if action == Action::Start && !tier.synchronous {
+        // Every start is confirmed running before the next tier (a
+        // synchronous tier already waited for each).
+        steps.push((
+            PhaseKind::Confirm,
+            estimates.sync_instance_ms,
+            format!("confirm {} running", actionable.len()),
+        ));
+    }
     steps.extend(gate_step(tier, estimates));
     steps
 }
@@ -129,8 +138,9 @@ fn act_step(tier: &TierPlan, n: u64, action: Action, estimates: &Estimates) -> P
 fn gate_step(tier: &TierPlan, estimates: &Estimates) -> Option<PlannedStep> {
     let readiness = tier.readiness.as_ref()?;
     let typical = match readiness.check {
-        // A synchronous tier already waited for each state.
-        ReadinessCheck::State if tier.synchronous => estimates.batch_ms,
+        // A synchronous tier already waited for each state, and every
+        // start was confirmed running.
+        ReadinessCheck::State if tier.synchronous || tier.start_rules.is_some() => estimates.batch_ms,
         ReadinessCheck::State => estimates.sync_instance_ms,
         ReadinessCheck::StatusChecks => estimates.status_checks_ms,
         ReadinessCheck::SsmOnline => estimates.ssm_online_ms,

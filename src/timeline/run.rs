@@ -133,6 +133,7 @@ fn step_label(tier: &TierTrace, kind: PhaseKind, action: Action) -> (String, boo
     match kind {
         PhaseKind::Act => (act_label(tier, action), tier.failed > 0),
         PhaseKind::Gate if tier.gate_timed_out => ("gate timed out".into(), true),
+        PhaseKind::Confirm if tier.failed > 0 => (format!("confirming starts, {} failed", tier.failed), true),
         PhaseKind::OverrideCheck if tier.bypassed > 0 => (format!("override check, {} kept", tier.bypassed), false),
         other => (BarKind::Step(other).legend().into(), false),
     }

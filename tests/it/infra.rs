@@ -172,6 +172,23 @@ const GRANTS: &[(&str, &str, Need)] = &[
         "ec2:DescribeInstanceCreditSpecifications",
         Adapter("src/aws/ec2.rs", "DescribeInstanceCreditSpecifications"),
     ),
+    // The keys of a Start's encrypted volumes (KMS readiness).
+    (
+        "DescribeInstances",
+        "ec2:DescribeVolumes",
+        Adapter("src/aws/ec2.rs", "DescribeVolumes"),
+    ),
+    // src/aws/kms.rs, and EbsKmsKeyArns (see `kms_violations`).
+    (
+        "DescribeEbsKeys",
+        "kms:DescribeKey",
+        Adapter("src/aws/kms.rs", "DescribeKey"),
+    ),
+    (
+        "CreateGrantsForEc2OnEbsKeys",
+        "kms:CreateGrant",
+        Service("EC2 creates a grant on a volume's customer managed key with the StartInstances caller's permissions"),
+    ),
     (
         "StartStopWorkloadInstances",
         "ec2:StartInstances",
@@ -732,6 +749,98 @@ fn mutations_are_scoped_to_the_workload_in_this_region() {
     }
 }
 
+/// What is wrong with the KMS grants of `template`: CreateGrant and
+/// DescribeKey only on `EbsKmsKeyArns`, only when the list is not empty
+/// (the `HasEbsKmsKeys` condition), CreateGrant alone, for AWS resources
+/// only and only through EC2 of this region.
+fn kms_violations(template: &Value) -> Vec<String> {
+    let mut problems = Vec::new();
+    let mut defined = Vec::new();
+    all_strings(&template["Conditions"]["HasEbsKmsKeys"], &mut defined);
+    if !defined.iter().any(|s| s == "EbsKmsKeyArns") {
+        problems.push(format!(
+            "HasEbsKmsKeys is not about the EbsKmsKeyArns list: {defined:?}"
+        ));
+    }
+    let mut conditional = Vec::new();
+    if_branches("HasEbsKmsKeys", template, &mut conditional);
+    for (id, statement) in policy_statements(template) {
+        let actions = strings(&statement["Action"]);
+        let sid = statement["Sid"].as_str().unwrap_or("?");
+        if !actions.iter().any(|a| a == "kms:CreateGrant" || a == "kms:DescribeKey") {
+            continue;
+        }
+        if ref_target(&statement["Resource"]) != Some("EbsKmsKeyArns") {
+            problems.push(format!(
+                "{id}/{sid}: KMS on {:?}, not only on EbsKmsKeyArns",
+                statement["Resource"]
+            ));
+        }
+        if !conditional.contains(&sid.to_string()) {
+            problems.push(format!(
+                "{id}/{sid}: granted even when EbsKmsKeyArns is empty (no HasEbsKmsKeys)"
+            ));
+        }
+        if !actions.iter().any(|a| a == "kms:CreateGrant") {
+            continue;
+        }
+        let condition = &statement["Condition"];
+        let for_aws = condition["Bool"]["kms:GrantIsForAWSResource"].as_str() == Some("true");
+        let via = strings(&condition["StringEquals"]["kms:ViaService"]);
+        if actions.len() != 1 || !for_aws || via != ["ec2.${AWS::Region}.amazonaws.com"] {
+            problems.push(format!(
+                "{id}/{sid}: kms:CreateGrant must stand alone, with kms:GrantIsForAWSResource true and \
+                 kms:ViaService ec2.${{AWS::Region}}.amazonaws.com (found {condition:?})"
+            ));
+        }
+    }
+    problems
+}
+
+/// The Sids of the statements under the true branch of `!If [condition, ...]`.
+fn if_branches(condition: &str, value: &Value, out: &mut Vec<String>) {
+    match value {
+        Value::Tagged(t) if t.tag == "!If" && t.value[0].as_str() == Some(condition) => {
+            let mut found = Vec::new();
+            statements(&t.value[1], &mut found);
+            out.extend(found.iter().filter_map(|s| s["Sid"].as_str()).map(str::to_string));
+        }
+        Value::Tagged(t) => if_branches(condition, &t.value, out),
+        Value::Mapping(m) => m.values().for_each(|v| if_branches(condition, v, out)),
+        Value::Sequence(seq) => seq.iter().for_each(|v| if_branches(condition, v, out)),
+        _ => {}
+    }
+}
+
+#[test]
+fn ebs_key_grants_are_for_ec2_only_and_only_on_the_listed_keys() {
+    for name in ROLE_TEMPLATES {
+        let template = template(name);
+        let problems = kms_violations(&template);
+        assert!(problems.is_empty(), "{name}:\n{}", problems.join("\n"));
+        let granted: Vec<String> = policy_statements(&template)
+            .iter()
+            .flat_map(|(_, s)| strings(&s["Action"]))
+            .collect();
+        for action in ["kms:CreateGrant", "kms:DescribeKey", "ec2:DescribeVolumes"] {
+            assert!(granted.iter().any(|a| a == action), "{name}: {action} is not granted");
+        }
+        assert!(
+            template["Parameters"]["EbsKmsKeyArns"]["Default"].as_str() == Some(""),
+            "{name}: EbsKmsKeyArns defaults to no key"
+        );
+    }
+    // The function learns the list: the variable the plan reads.
+    let main = template("template.yaml");
+    let variables = &main["Resources"]["SchedulerFunction"]["Properties"]["Environment"]["Variables"];
+    let mut texts = Vec::new();
+    all_strings(&variables[ec2_tier_scheduler::plan::keys::GRANTED_KEYS_ENV], &mut texts);
+    assert!(texts.iter().any(|t| t == "EbsKmsKeyArns"), "{texts:?}");
+    // The adapter scan covers the KMS adapter.
+    let kms = operations(&source("src/aws/kms.rs"));
+    assert_eq!(kms, [("kms".to_string(), "DescribeKey".to_string())]);
+}
+
 /// The statement with `sid` in the template, to broaden it.
 fn statement_mut<'a>(value: &'a mut Value, sid: &str) -> Option<&'a mut Value> {
     let is_it = value.get("Sid").and_then(Value::as_str) == Some(sid);
@@ -751,7 +860,7 @@ fn statement_mut<'a>(value: &'a mut Value, sid: &str) -> Option<&'a mut Value> {
 #[test]
 fn the_policy_checks_fail_on_a_broadened_statement() {
     type Broaden = fn(&mut Value);
-    let cases: [(&str, &str, Broaden, &str); 8] = [
+    let cases: [(&str, &str, Broaden, &str); 12] = [
         (
             "any value of the tag key",
             "StartStopWorkloadInstances",
@@ -823,6 +932,38 @@ fn the_policy_checks_fail_on_a_broadened_statement() {
             },
             "ssm:ListCommands is granted but no call needs it",
         ),
+        (
+            "grants for anything, not only AWS resources",
+            "CreateGrantsForEc2OnEbsKeys",
+            |s| {
+                s["Condition"].as_mapping_mut().unwrap().remove("Bool");
+            },
+            "kms:CreateGrant must stand alone",
+        ),
+        (
+            "grants through any service",
+            "CreateGrantsForEc2OnEbsKeys",
+            |s| {
+                s["Condition"].as_mapping_mut().unwrap().remove("StringEquals");
+            },
+            "kms:CreateGrant must stand alone",
+        ),
+        (
+            "grants on every key",
+            "CreateGrantsForEc2OnEbsKeys",
+            |s| {
+                s["Resource"] = Value::String("*".into());
+            },
+            "not only on EbsKmsKeyArns",
+        ),
+        (
+            "DescribeKey on every key",
+            "DescribeEbsKeys",
+            |s| {
+                s["Resource"] = Value::String("arn:${AWS::Partition}:kms:*:${AWS::AccountId}:key/*".into());
+            },
+            "not only on EbsKmsKeyArns",
+        ),
     ];
     for name in ROLE_TEMPLATES {
         for (what, sid, broaden, expected) in cases {
@@ -830,6 +971,7 @@ fn the_policy_checks_fail_on_a_broadened_statement() {
             broaden(statement_mut(&mut broadened, sid).unwrap_or_else(|| panic!("{name}: no {sid}")));
             let mut problems = scope_violations(&broadened);
             problems.extend(grant_violations(&broadened));
+            problems.extend(kms_violations(&broadened));
             assert!(
                 problems.iter().any(|p| p.contains(expected)),
                 "{name}: {what} ({sid}) went unnoticed: {problems:?}"

@@ -15,7 +15,19 @@
 //! 4. a delivery that was refused (or was a duplicate) made no EC2 mutation;
 //! 5. no delay owed after a group is skipped: a run's next group starts at
 //!    least its InterTierOrchestrationDelay after the previous group's last
-//!    action, across continuations too.
+//!    action, across continuations too;
+//! 6. no scheduled run is swallowed: a delivery answered `duplicate` names
+//!    a run of its own request, never the run of a delivery that asked for
+//!    something else under its key (another region, an unknown workload, a
+//!    scaling profile, `overrideState`) and was refused or ran;
+//! 7. a continuation carries out the request its run began with: one whose
+//!    payload was changed is never refused for the change;
+//! 8. no continuation acts before its due time, however early it came.
+//!
+//! Besides the real deliveries the schedules draw forgeries (a real
+//! request's key with another workload, region, profile or
+//! `overrideState`), continuations delivered early, and continuations
+//! whose payload changes the region, profile or `overrideState`.
 //!
 //! Schedules are drawn by `proptest` strategies ([`schedule`]): the
 //! workload, its faults and every delivery's choices are one [`Schedule`]
@@ -45,10 +57,12 @@ use ec2_tier_scheduler::config::CrossAccount;
 use ec2_tier_scheduler::error::CloudError;
 use ec2_tier_scheduler::event::SchedulerEvent;
 use ec2_tier_scheduler::handler::{handle_with, Services};
-use ec2_tier_scheduler::instance::{Discovery, Instance, InstanceState};
-use ec2_tier_scheduler::ledger::{Continuation, Ledger, LedgerStatus};
+use ec2_tier_scheduler::instance::{Discovery, Instance, InstanceState, InstanceStatus};
+use ec2_tier_scheduler::ledger::{self, Continuation, Ledger, LedgerStatus};
 use ec2_tier_scheduler::orchestrator::Settings;
 use ec2_tier_scheduler::ports::{Cloud, Compute, ConfigStore, Notifier, TypeFacts, WorkloadPorts};
+use ec2_tier_scheduler::run::RunRequest;
+use ec2_tier_scheduler::run_service;
 use futures::future::join_all;
 use proptest::collection::vec;
 use proptest::sample::{select, Index};
@@ -58,6 +72,7 @@ use proptest::{option, prop_assert, prop_assert_eq, prop_oneof};
 use serde_json::{json, Value};
 use tokio::time::Instant;
 
+use crate::steering::OneRegion;
 use crate::support::fake::FakeCloud;
 use crate::support::ledger::{FakeContinuation, FakeLedger};
 use crate::support::{tier_item, workload_item};
@@ -137,6 +152,45 @@ struct Request {
     kind: Kind,
     /// All copies of all requests are delivered concurrently.
     copies: Vec<InitialDelivery>,
+    /// Deliveries of the request's key asking for something else, among
+    /// the copies.
+    forgeries: Vec<Forgery>,
+}
+
+/// What a forged delivery (or a continuation's payload) changes.
+#[derive(Debug, Clone, Copy)]
+enum Steer {
+    /// A workload with no configuration item (refused).
+    UnknownWorkload,
+    /// Another `dynamoDBRegion`, with no configuration there (refused).
+    OtherRegion,
+    /// A scaling profile no tier defines.
+    Profile,
+    /// `overrideState`.
+    OverrideState,
+}
+
+impl Steer {
+    fn apply(self, payload: &mut Value) {
+        let detail = if payload.get("detail").is_some() {
+            &mut payload["detail"]
+        } else {
+            payload
+        };
+        match self {
+            Steer::UnknownWorkload => detail["workloadIdentifier"] = json!("Ghost"),
+            Steer::OtherRegion => detail["dynamoDBRegion"] = json!("eu-west-1"),
+            Steer::Profile => detail["scalingProfile"] = json!("nope"),
+            Steer::OverrideState => detail["overrideState"] = json!(true),
+        }
+    }
+}
+
+/// A forged delivery of a request's key, `at` seconds after the start.
+#[derive(Debug, Clone)]
+struct Forgery {
+    at: u64,
+    steer: Steer,
 }
 
 /// One copy of a request, delivered `at` seconds after the start.
@@ -155,11 +209,14 @@ struct Delivery {
 }
 
 /// One continuation's delivery: once or twice, the copies one after the
-/// other or concurrently.
+/// other or concurrently, maybe `early` seconds before its due time, maybe
+/// with its payload `changed`.
 #[derive(Debug, Clone)]
 struct Resumption {
     copies: Vec<Delivery>,
     concurrent: bool,
+    early: Option<u64>,
+    changed: Option<Steer>,
 }
 
 /// The ids of the instances `tiers` describes, in order.
@@ -207,23 +264,54 @@ fn delivery(time_left: Vec<u64>, crash: f64) -> impl Strategy<Value = Delivery> 
     })
 }
 
+fn steer() -> impl Strategy<Value = Steer> {
+    select(vec![
+        Steer::UnknownWorkload,
+        Steer::OtherRegion,
+        Steer::Profile,
+        Steer::OverrideState,
+    ])
+}
+
 fn request() -> impl Strategy<Value = Request> {
     let copy = (select(vec![0u64, 30, 60]), delivery(vec![900, 300, 90, 40, 15], 0.2))
         .prop_map(|(at, delivery)| InitialDelivery { at, delivery });
+    // Forgeries come first or together with the real copies.
+    let forgery = (select(vec![0u64, 0, 30]), steer()).prop_map(|(at, steer)| Forgery { at, steer });
     (
         select(vec!["Stop", "Start"]),
         select(vec![Kind::Scheduler, Kind::Envelope, Kind::RunId]),
         vec(copy, 1..=3),
+        vec(forgery, 0..=2),
     )
-        .prop_map(|(action, kind, copies)| Request { action, kind, copies })
+        .prop_map(|(action, kind, copies, forgeries)| Request {
+            action,
+            kind,
+            copies,
+            forgeries,
+        })
 }
 
 fn resumption() -> impl Strategy<Value = Resumption> {
     let copy = || delivery(vec![900, 300, 90, 40], 0.15);
-    (copy(), option::weighted(0.3, copy()), proptest::bool::ANY).prop_map(|(first, second, concurrent)| Resumption {
-        copies: std::iter::once(first).chain(second).collect(),
-        concurrent,
-    })
+    (
+        copy(),
+        option::weighted(0.3, copy()),
+        proptest::bool::ANY,
+        option::weighted(0.2, select(vec![30u64, 120, 600])),
+        // What the run does, not which run it is (the workload and action
+        // name the run: a continuation changing them names none).
+        option::weighted(
+            0.15,
+            select(vec![Steer::OtherRegion, Steer::Profile, Steer::OverrideState]),
+        ),
+    )
+        .prop_map(|(first, second, concurrent, early, changed)| Resumption {
+            copies: std::iter::once(first).chain(second).collect(),
+            concurrent,
+            early,
+            changed,
+        })
 }
 
 /// Up to three tiers of one to four instances, up to two throttling faults,
@@ -295,7 +383,7 @@ impl Compute for TrackedCompute {
     async fn discover(&self, query: &Discovery) -> Result<Vec<Instance>, CloudError> {
         self.inner.discover(query).await
     }
-    async fn states(&self, ids: &[String]) -> Result<Vec<(String, InstanceState)>, CloudError> {
+    async fn states(&self, ids: &[String]) -> Result<Vec<InstanceStatus>, CloudError> {
         self.inner.states(ids).await
     }
     async fn stop(&self, ids: &[String]) -> Result<(), CloudError> {
@@ -349,7 +437,8 @@ impl Compute for TrackedCompute {
 #[async_trait]
 impl Cloud for Tracked {
     fn config_store(&self, region: &str) -> Arc<dyn ConfigStore> {
-        self.inner.config_store(region)
+        // The tables are in REGION; elsewhere they hold no workload.
+        OneRegion::new(self.inner.clone()).config_store(region)
     }
     fn notifier(&self, region: &str) -> Arc<dyn Notifier> {
         self.inner.notifier(region)
@@ -364,6 +453,7 @@ impl Cloud for Tracked {
             remote: inner.remote,
             calendar: inner.calendar,
             auto_scaling: inner.auto_scaling,
+            keys: inner.keys,
         })
     }
 }
@@ -391,6 +481,13 @@ impl<F: Future> Future for CrashAfter<F> {
 struct Invocation {
     id: u64,
     key: String,
+    /// What the delivery asked for (workload, action, region, profile,
+    /// overrideState); `None` for a continuation.
+    asked: Option<(String, String, String, Option<String>, bool)>,
+    /// A continuation's due time, seconds since the epoch.
+    due: Option<u64>,
+    /// When it was delivered: the run service's clock, and tokio's.
+    delivered: (u64, Instant),
     /// `None`: crashed; `Some(Ok(response))` or `Some(Err(error type))`.
     result: Option<Result<Value, String>>,
 }
@@ -408,6 +505,8 @@ struct Case {
     /// Instance id -> tier.
     tier_of: BTreeMap<String, String>,
     invocations: Mutex<Vec<Invocation>>,
+    /// The due time of the schedules' deliveries (seconds since the epoch).
+    due: u64,
 }
 
 const REGION: &str = "us-west-2";
@@ -485,6 +584,7 @@ impl Case {
             sequences,
             tier_of,
             invocations: Mutex::new(Vec::new()),
+            due: run_service::now(),
         }
     }
 
@@ -499,13 +599,14 @@ impl Case {
     }
 
     /// A payload of `kind` for `action`; `n` tells requests apart.
-    fn payload(kind: Kind, action: &str, n: usize) -> Value {
+    fn payload(&self, kind: Kind, action: &str, n: usize) -> Value {
         let detail = json!({"workloadIdentifier": "W", "action": action, "dynamoDBRegion": REGION});
         match kind {
             Kind::Scheduler => {
                 let mut p = detail;
                 p["scheduleArn"] = json!(format!("arn:aws:scheduler:{REGION}:123456789012:schedule/g/W-{action}"));
-                p["scheduledTime"] = json!(format!("2026-11-25T0{n}:00:00Z"));
+                let due = self.due - 60 * n as u64;
+                p["scheduledTime"] = json!(format!("{}Z", clock::utc_timestamp(due)));
                 p
             }
             Kind::Envelope => json!({"version": "0", "id": format!("e-{n}"), "detail-type": "Scheduled Event",
@@ -519,12 +620,33 @@ impl Case {
         }
     }
 
-    /// Delivers `payload` once as invocation `id`, maybe crashing it.
-    async fn deliver(&self, id: u64, payload: Value, time_left: Duration, crash_polls: Option<u32>) {
-        let key = match payload["continueRun"].as_str() {
-            Some(k) => k.to_string(),
-            None => SchedulerEvent::from_value(&payload).unwrap().idempotency_key().unwrap(),
+    /// Delivers `payload` once as invocation `id`, maybe crashing it; `due`
+    /// is a continuation's due time.
+    async fn deliver(&self, id: u64, payload: Value, time_left: Duration, crash_polls: Option<u32>, due: Option<u64>) {
+        let (key, asked) = match payload["continueRun"].as_str() {
+            Some(k) => (k.to_string(), None),
+            None => {
+                let event = SchedulerEvent::from_value(&payload).unwrap();
+                let mut request = RunRequest::new(
+                    &event.workload_identifier,
+                    event.action,
+                    event.dynamodb_region.as_deref().unwrap_or(REGION),
+                );
+                request.scaling_profile = event.scaling_profile.clone();
+                request.override_state = event.override_state;
+                request.notify_region = Some(REGION.to_string());
+                let key = ledger::run_key(&event.idempotency_key().unwrap(), &request);
+                let asked = (
+                    request.workload,
+                    request.action.to_string(),
+                    request.dynamodb_region,
+                    request.scaling_profile,
+                    request.override_state,
+                );
+                (key, Some(asked))
+            }
         };
+        let delivered = (run_service::now(), Instant::now());
         let settings = Settings {
             poll_initial: Duration::from_secs(2),
             ..Settings::default()
@@ -540,7 +662,14 @@ impl Case {
             polls: crash_polls.unwrap_or(u32::MAX),
         }
         .await;
-        self.invocations.lock().unwrap().push(Invocation { id, key, result });
+        self.invocations.lock().unwrap().push(Invocation {
+            id,
+            key,
+            asked,
+            due,
+            delivered,
+            result,
+        });
     }
 
     async fn run(&self, schedule: &Schedule) {
@@ -549,7 +678,14 @@ impl Case {
         // repeated, some concurrent.
         let mut batch = Vec::new();
         for (n, request) in schedule.requests.iter().enumerate() {
-            let payload = Self::payload(request.kind, request.action, n);
+            let payload = self.payload(request.kind, request.action, n);
+            for forgery in &request.forgeries {
+                let mut forged = payload.clone();
+                forgery.steer.apply(&mut forged);
+                let offset = Duration::from_secs(forgery.at);
+                batch.push((next_id, forged, offset, Duration::from_secs(900), None));
+                next_id += 1;
+            }
             for copy in &request.copies {
                 let offset = Duration::from_secs(copy.at);
                 let time_left = Duration::from_secs(copy.delivery.time_left);
@@ -569,7 +705,7 @@ impl Case {
                 .into_iter()
                 .map(|(id, payload, offset, time_left, crash)| async move {
                     tokio::time::sleep(offset).await;
-                    this.deliver(id, payload, time_left, crash).await;
+                    this.deliver(id, payload, time_left, crash, None).await;
                 }),
         )
         .await;
@@ -581,6 +717,8 @@ impl Case {
                 crash_after_polls: None,
             }],
             concurrent: false,
+            early: None,
+            changed: None,
         };
         for n in 0..60 {
             let next = {
@@ -590,9 +728,13 @@ impl Case {
                 }
                 list.remove(0)
             };
-            let (_, payload, at) = next;
-            tokio::time::sleep(Duration::from_secs(at.saturating_sub(clock::now()))).await;
+            let (_, mut payload, at) = next;
             let resumption = schedule.continuations.get(n).unwrap_or(&plain);
+            let when = at.saturating_sub(resumption.early.unwrap_or(0));
+            tokio::time::sleep(Duration::from_secs(when.saturating_sub(run_service::now()))).await;
+            if let Some(steer) = resumption.changed {
+                steer.apply(&mut payload);
+            }
             let mut deliveries = Vec::new();
             for copy in &resumption.copies {
                 let time_left = Duration::from_secs(copy.time_left);
@@ -604,12 +746,12 @@ impl Case {
                 join_all(
                     deliveries
                         .into_iter()
-                        .map(|(id, p, t, c)| async move { this.deliver(id, p, t, c).await }),
+                        .map(|(id, p, t, c)| async move { this.deliver(id, p, t, c, Some(at)).await }),
                 )
                 .await;
             } else {
                 for (id, p, t, c) in deliveries {
-                    this.deliver(id, p, t, c).await;
+                    this.deliver(id, p, t, c, Some(at)).await;
                 }
             }
         }
@@ -617,7 +759,7 @@ impl Case {
         tokio::time::sleep(Duration::from_secs(3600)).await;
     }
 
-    /// The five invariants; the first one broken fails the case.
+    /// The eight invariants; the first one broken fails the case.
     fn check(&self) -> Result<(), TestCaseError> {
         let log = self.cloud.log.lock().unwrap().clone();
         let invocations = self.invocations.lock().unwrap().clone();
@@ -685,7 +827,7 @@ impl Case {
         for (id, invocation) in &by_id {
             let refused = match &invocation.result {
                 Some(Err(_)) => true,
-                Some(Ok(response)) => response["status"] == "duplicate",
+                Some(Ok(response)) => response["status"] == "duplicate" || response["status"] == "rescheduled",
                 None => false,
             };
             if refused {
@@ -709,7 +851,7 @@ impl Case {
                 .values()
                 .filter(|i| i.key == *key)
                 .filter(
-                    |i| matches!(&i.result, Some(Ok(r)) if r["status"] != "duplicate" && r["status"] != "continuing"),
+                    |i| matches!(&i.result, Some(Ok(r)) if !["duplicate", "continuing", "rescheduled"].contains(&r["status"].as_str().unwrap_or_default())),
                 )
                 .collect();
             prop_assert_eq!(finishing.len(), 1, "run {} finished in exactly one invocation", key);
@@ -786,6 +928,69 @@ impl Case {
                     first1 - last0,
                     s0,
                     delay
+                );
+            }
+        }
+        self.check_deliveries(&invocations, &records, &log)
+    }
+
+    /// Invariants 6 to 8: what deliveries steering a run got.
+    fn check_deliveries(
+        &self,
+        invocations: &[Invocation],
+        records: &HashMap<String, ledger::RunRecord>,
+        log: &[Mutation],
+    ) -> Result<(), TestCaseError> {
+        // 6. A duplicate answer names a run of the delivery's own request.
+        for i in invocations {
+            let (Some(asked), Some(Ok(response))) = (&i.asked, &i.result) else {
+                continue;
+            };
+            if response["status"] != "duplicate" {
+                continue;
+            }
+            let key = response["runKey"].as_str().unwrap_or_default();
+            let record = records.get(key);
+            let run = record.map(|r| {
+                (
+                    r.workload.clone(),
+                    r.action.to_string(),
+                    r.dynamodb_region.clone(),
+                    r.scaling_profile.clone(),
+                    r.override_state,
+                )
+            });
+            prop_assert_eq!(
+                run.as_ref(),
+                Some(asked),
+                "invocation {} was answered duplicate of run {} ({:?}), which another request made: swallowed",
+                i.id,
+                key,
+                record.map(|r| r.status)
+            );
+        }
+        for i in invocations.iter().filter(|i| i.asked.is_none()) {
+            // 7. A continuation is never refused for what its payload says.
+            if let Some(Err(kind)) = &i.result {
+                prop_assert!(
+                    !["InvalidEvent", "WorkloadNotFound", "InvalidConfiguration"].contains(&kind.as_str()),
+                    "continuation invocation {} of {} was refused ({})",
+                    i.id,
+                    i.key,
+                    kind
+                );
+            }
+            // 8. Nothing before the due time.
+            let due = i.due.unwrap_or(0);
+            for m in log.iter().filter(|m| m.invocation == i.id) {
+                let at = i.delivered.0 + m.at.saturating_duration_since(i.delivered.1).as_secs();
+                prop_assert!(
+                    at + 1 >= due,
+                    "continuation invocation {} of {} acted at {}, {} s before its due time",
+                    i.id,
+                    i.key,
+                    at,
+                    due - at
                 );
             }
         }

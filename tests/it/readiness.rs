@@ -31,8 +31,11 @@ fn gate(tiers: &mut [Value], index: usize, section: &str, check: &str, timeout: 
 }
 
 /// Web, App, DB with two instances each in `state`, and the given tiers.
+/// Stops take 30 s; starts run at once, so every start is confirmed at the
+/// first poll and the times below are the gates' own (tests/it/starts.rs
+/// times the confirmation).
 fn fleet(tiers: Vec<Value>, state: ec2_tier_scheduler::instance::InstanceState) -> FakeCloud {
-    let cloud = FakeCloud::new();
+    let cloud = FakeCloud::new().with_transitions(Duration::from_secs(30), Duration::ZERO);
     cloud.put_config(workload_item("W"), tiers);
     cloud.add_spec_instances(state);
     cloud
@@ -261,22 +264,27 @@ async fn an_ssm_online_gate_waits_for_the_agents() {
 #[tokio::test(start_paused = true)]
 async fn a_state_gate_waits_until_the_tier_is_running() {
     // GIVEN DB gated on State; instances take 30 s to reach running
-    let cloud = db_gate("State", Some(120), "Abort");
+    let mut tiers = three_tiers("W", 5);
+    gate(&mut tiers, DB, "TierStart", "State", Some(120), "Abort");
+    let cloud = FakeCloud::new();
+    cloud.put_config(workload_item("W"), tiers);
+    cloud.add_spec_instances(Stopped);
     let began = Instant::now();
 
     // WHEN the workload is started
     let report = run(&cloud, &request("W", Action::Start)).await;
 
-    // THEN App started only after DB was running (first seen at the 44 s poll),
-    // plus the 5 s delay
+    // THEN each tier started only after the one before was running (first
+    // seen at the 31 s poll: 0, 2, 6, then every 5 s), plus the 5 s delay:
+    // on Start, a State gate is the confirmation every start gets
     let s = &report.summary;
     assert_eq!(s.status, RunStatus::Completed, "{}", s.to_table());
     let at: Vec<u64> = starts(&cloud, began).into_iter().map(|(t, _)| t).collect();
-    assert_eq!(at, [0, 49, 54]);
+    assert_eq!(at, [0, 36, 72]);
     assert!(Duration::from_secs(at[1]) >= cloud.transition + Duration::from_secs(5));
     let g = tier(&s.tiers, "Role_DB").gate.clone().unwrap();
     assert_eq!(g.check, ReadinessCheck::State);
-    assert_eq!((g.ready, g.timed_out, g.waited_ms), (2, false, 44_000));
+    assert_eq!((g.ready, g.timed_out, g.waited_ms), (2, false, 0));
 }
 
 #[tokio::test(start_paused = true)]
@@ -298,7 +306,7 @@ async fn status_checks_are_read_100_ids_at_a_time() {
     // GIVEN 250 DB instances whose checks pass on the second poll
     let mut tiers = three_tiers("W", 5);
     gate(&mut tiers, DB, "TierStart", "StatusChecks", Some(300), "Abort");
-    let cloud = FakeCloud::new();
+    let cloud = FakeCloud::new().with_transitions(Duration::from_secs(30), Duration::ZERO);
     cloud.put_config(workload_item("W"), tiers);
     for n in 0..250 {
         let id = format!("i-{n:04}");

@@ -11,7 +11,7 @@ use ec2_tier_scheduler::instance::InstanceState::{self, *};
 use ec2_tier_scheduler::ledger::{Continuation, Ledger, LedgerStatus};
 use ec2_tier_scheduler::orchestrator::Settings;
 use ec2_tier_scheduler::run::RunRequest;
-use ec2_tier_scheduler::run_service::{Delivery, Outcome, RunService};
+use ec2_tier_scheduler::run_service::{self, Delivery, Outcome, RunService};
 use ec2_tier_scheduler::summary::RunStatus;
 use futures::future::join_all;
 use serde_json::{json, Value};
@@ -33,11 +33,22 @@ fn fleet(state: InstanceState, delay: u32, per_tier: usize) -> FakeCloud {
     cloud
 }
 
+thread_local! {
+    /// The due time of this test's schedule (each test runs on its own
+    /// thread): when it was first asked for, so every delivery of it in
+    /// the test carries the same time, a real delivery's.
+    static DUE: std::cell::OnceCell<String> = const { std::cell::OnceCell::new() };
+}
+
 fn scheduled(action: &str) -> Value {
+    let due = DUE.with(|due| {
+        due.get_or_init(|| format!("{}Z", ec2_tier_scheduler::clock::utc_timestamp(run_service::now())))
+            .clone()
+    });
     json!({
         "workloadIdentifier": "W", "action": action, "dynamoDBRegion": "us-west-2",
         "scheduleArn": "arn:aws:scheduler:us-west-2:123456789012:schedule/default/W-stop",
-        "scheduledTime": "2026-11-24T19:00:00Z"
+        "scheduledTime": due
     })
 }
 
@@ -81,7 +92,9 @@ impl Harness {
                 }
                 list.remove(0)
             };
-            let (_, payload, _) = next;
+            // Each at its due time, as EventBridge Scheduler delivers it.
+            let (_, payload, at) = next;
+            tokio::time::sleep(Duration::from_secs(at.saturating_sub(run_service::now()))).await;
             responses.push(self.deliver(&payload, time_left).await.expect("continuation runs"));
             assert!(responses.len() < 30, "runaway continuations");
         }

@@ -23,10 +23,11 @@ use async_trait::async_trait;
 use ec2_tier_scheduler::config::CrossAccount;
 use ec2_tier_scheduler::config::WorkloadItems;
 use ec2_tier_scheduler::error::CloudError;
-use ec2_tier_scheduler::instance::{Discovery, Instance, InstanceState};
+use ec2_tier_scheduler::instance::{Discovery, Instance, InstanceState, InstanceStatus, StateReason};
 use ec2_tier_scheduler::override_check::OverrideCheck;
+use ec2_tier_scheduler::plan::keys::{KeyFacts, KeyLookup, VolumeKey};
 use ec2_tier_scheduler::ports::{
-    AutoScaling, CalendarState, ChangeCalendar, CheckPoll, Cloud, Compute, ConfigStore, GroupProcesses, Notifier,
+    AutoScaling, CalendarState, ChangeCalendar, CheckPoll, Cloud, Compute, ConfigStore, GroupProcesses, Keys, Notifier,
     OutputLocation, RemoteCheck, StateLookup, TypeFacts, WorkloadPorts, WorkloadState,
 };
 use serde_json::Value;
@@ -145,6 +146,18 @@ pub struct State {
     pub hibernation_refused: std::collections::HashSet<String>,
     /// Auto Scaling groups: name -> (suspended processes, the scheduler's record).
     pub groups: BTreeMap<String, (std::collections::BTreeSet<String>, Vec<String>)>,
+    /// Instances whose starts EC2 accepts but which fall back to
+    /// `stopped` with this `StateReason` (a KMS key EC2 cannot use).
+    pub start_falls_back: HashMap<String, StateReason>,
+    /// The `StateReason` EC2 reports per instance, once there is one.
+    pub reasons: HashMap<String, StateReason>,
+    /// Instance types without capacity: StartInstances of an instance of
+    /// one of them fails with `InsufficientInstanceCapacity`.
+    pub no_capacity: HashSet<String>,
+    /// Encrypted EBS volumes per instance: (volume id, KMS key id).
+    pub volumes: HashMap<String, Vec<(String, String)>>,
+    /// What KMS says of each key (DescribeKey); a key not here is NotFound.
+    pub keys: HashMap<String, KeyLookup>,
     /// Opt-in behaviours (buckets, latencies, SDK retry) and counters.
     pub behaviour: Behaviour,
 }
@@ -536,6 +549,7 @@ fn service(op: &str) -> &'static str {
         "GetBucketLocation" => "s3",
         "GetItem" | "PutItem" | "TransactWriteItems" => "dynamodb",
         "AssumeRole" => "sts",
+        "DescribeKey" => "kms",
         "DescribeAutoScalingGroups" | "SuspendProcesses" | "ResumeProcesses" => "autoscaling",
         _ => "ec2",
     }
@@ -612,18 +626,26 @@ impl Compute for FakeCloud {
             .collect())
     }
 
-    async fn states(&self, ids: &[String]) -> Result<Vec<(String, InstanceState)>, CloudError> {
+    async fn states(&self, ids: &[String]) -> Result<Vec<InstanceStatus>, CloudError> {
         let requests: Vec<usize> = ids.chunks(FILTER_VALUES).map(<[_]>::len).collect();
         self.call("DescribeInstances", ids, &requests).await?;
         let now = Instant::now();
         let mut s = self.lock();
         let stuck = s.stuck.clone();
-        Ok(ids
+        let found: Vec<(String, InstanceState)> = ids
             .iter()
             .filter_map(|id| {
                 let i = s.instances.get_mut(id)?;
                 settle(i, now, stuck.contains(id));
                 Some((id.clone(), i.state))
+            })
+            .collect();
+        Ok(found
+            .into_iter()
+            .map(|(id, state)| InstanceStatus {
+                reason: s.reasons.get(&id).cloned(),
+                id,
+                state,
             })
             .collect())
     }
@@ -663,6 +685,20 @@ impl Compute for FakeCloud {
     async fn start(&self, ids: &[String]) -> Result<(), CloudError> {
         assert!(ids.len() <= 500, "StartInstances with {} ids", ids.len());
         self.record("StartInstances", ids).await?;
+        let short = {
+            let s = self.lock();
+            ids.iter()
+                .find(|id| s.no_capacity.contains(&s.instances[*id].instance_type))
+                .map(|id| s.instances[id].instance_type.clone())
+        };
+        if let Some(instance_type) = short {
+            return Err(CloudError::new(
+                "ec2",
+                "StartInstances",
+                Some("InsufficientInstanceCapacity"),
+                format!("We currently do not have sufficient {instance_type} capacity in the Availability Zone you requested."),
+            ));
+        }
         self.transition(
             ids,
             &[InstanceState::Stopped],
@@ -670,7 +706,21 @@ impl Compute for FakeCloud {
             InstanceState::Running,
             "StartInstances",
             self.start_transition.unwrap_or(self.transition),
-        )
+        )?;
+        // Starts EC2 accepted and then gave up on: pending, then stopped
+        // with the reason.
+        let mut s = self.lock();
+        for id in ids {
+            s.reasons.remove(id);
+            if let Some(reason) = s.start_falls_back.get(id).cloned() {
+                let i = s.instances.get_mut(id).unwrap();
+                if let Some((at, InstanceState::Running)) = i.settles {
+                    i.settles = Some((at, InstanceState::Stopped));
+                }
+                s.reasons.insert(id.clone(), reason);
+            }
+        }
+        Ok(())
     }
 
     async fn set_instance_type(&self, id: &str, instance_type: &str) -> Result<(), CloudError> {
@@ -941,6 +991,7 @@ impl Cloud for FakeCloud {
             remote: Arc::new(self.clone()),
             calendar: Arc::new(self.clone()),
             auto_scaling: Arc::new(self.clone()),
+            keys: Arc::new(self.clone()),
         })
     }
 }
@@ -1006,5 +1057,40 @@ impl ChangeCalendar for FakeCloud {
             open,
             next_transition: (!open).then(|| "2026-11-27T08:00:00Z".to_string()),
         })
+    }
+}
+
+#[async_trait]
+impl Keys for FakeCloud {
+    async fn volume_keys(&self, instance_ids: &[String]) -> Result<Vec<VolumeKey>, CloudError> {
+        let requests: Vec<usize> = instance_ids.chunks(FILTER_VALUES).map(<[_]>::len).collect();
+        self.call("DescribeVolumes", instance_ids, &requests).await?;
+        let s = self.lock();
+        Ok(instance_ids
+            .iter()
+            .flat_map(|id| {
+                s.volumes.get(id).into_iter().flatten().map(|(volume, key)| VolumeKey {
+                    instance_id: id.clone(),
+                    volume_id: volume.clone(),
+                    key_id: key.clone(),
+                })
+            })
+            .collect())
+    }
+
+    async fn describe(&self, key_ids: &[String]) -> Result<Vec<KeyFacts>, CloudError> {
+        let mut out = Vec::new();
+        for key in key_ids {
+            self.record("DescribeKey", std::slice::from_ref(key)).await?;
+            let lookup = self.lock().keys.get(key).cloned().unwrap_or(KeyLookup::Unreadable {
+                code: "NotFoundException".into(),
+                message: format!("Key '{key}' does not exist"),
+            });
+            out.push(KeyFacts {
+                key_id: key.clone(),
+                lookup,
+            });
+        }
+        Ok(out)
     }
 }

@@ -1,0 +1,307 @@
+//! Confirmed starts against the in-memory cloud: an instance counts as
+//! started only when EC2 reports it `running`; one that falls back to
+//! `stopped` (or is not running within TierStartConfirmTimeout) is a failed
+//! instance with EC2's reason, and `TierStartFailure` says whether the next
+//! tiers start.
+
+use std::time::Duration;
+
+use ec2_tier_scheduler::action::Action;
+use ec2_tier_scheduler::instance::InstanceState::*;
+use ec2_tier_scheduler::instance::StateReason;
+use ec2_tier_scheduler::orchestrator::{self, Budget, Settings};
+use ec2_tier_scheduler::summary::{RunStatus, TierOutcome};
+use serde_json::{json, Value};
+use tokio::time::Instant;
+
+use crate::support::fake::FakeCloud;
+use crate::support::{request, run, three_tiers, workload_item};
+
+/// Index of Role_DB in `three_tiers` (starts first), then App, then Web.
+const DB: usize = 2;
+const APP: usize = 1;
+
+fn kms_refusal() -> StateReason {
+    StateReason {
+        code: "Client.InternalError".into(),
+        message: "Client.InternalError: Client error on launch".into(),
+    }
+}
+
+/// The spec's fleet, stopped; starts and stops take 30 s.
+fn fleet(tiers: Vec<Value>) -> FakeCloud {
+    let cloud = FakeCloud::new();
+    cloud.put_config(workload_item("W"), tiers);
+    cloud.add_spec_instances(Stopped);
+    cloud
+}
+
+fn tier<'a>(tiers: &'a [TierOutcome], name: &str) -> &'a TierOutcome {
+    tiers.iter().find(|t| t.tier == name).unwrap()
+}
+
+/// Seconds from `began` of each StartInstances call, with its ids.
+fn starts(cloud: &FakeCloud, began: Instant) -> Vec<(u64, Vec<String>)> {
+    cloud
+        .calls_of("StartInstances")
+        .into_iter()
+        .map(|c| ((c.at - began).as_secs(), c.ids))
+        .collect()
+}
+
+fn ids(list: &[&str]) -> Vec<String> {
+    list.iter().map(|s| s.to_string()).collect()
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_start_that_falls_back_to_stopped_is_a_failure_with_ec2s_reason_and_the_fix() {
+    // GIVEN App's i-a1 has a volume whose KMS key EC2 may not use: its start
+    // is accepted, it goes pending, then stopped with Client.InternalError
+    let cloud = fleet(three_tiers("W", 5));
+    cloud.lock().start_falls_back.insert("i-a1".into(), kms_refusal());
+    let began = Instant::now();
+
+    // WHEN the workload is started
+    let report = run(&cloud, &request("W", Action::Start)).await;
+
+    // THEN the run is not completed, i-a1 failed with EC2's reason and the fix
+    let s = &report.summary;
+    assert_eq!(s.status, RunStatus::CompletedWithFailures, "{}", s.to_table());
+    let app = tier(&s.tiers, "Role_App");
+    assert_eq!(app.acted, ["i-a2"], "a start is counted only once it runs");
+    assert_eq!(app.failed.len(), 1);
+    let f = &app.failed[0];
+    assert_eq!(
+        (f.id.as_str(), f.code.as_deref()),
+        ("i-a1", Some("Client.InternalError"))
+    );
+    assert!(f.reason.contains("started, then stopped again"), "{}", f.reason);
+    assert!(
+        f.reason.contains("KMS key") && f.reason.contains("EbsKmsKeyArns"),
+        "{}",
+        f.reason
+    );
+    // and everywhere a run is read: the table, the JSON, the SNS summary
+    assert!(s.to_table().contains("Client.InternalError"), "{}", s.to_table());
+    let as_json = serde_json::to_value(s).unwrap();
+    assert!(as_json.to_string().contains("Client.InternalError"));
+    let published = cloud.lock().published.clone();
+    let (_, subject, body) = published.last().expect("the summary was published");
+    assert!(
+        body.contains("i-a1") && body.contains("Client.InternalError"),
+        "{subject}\n{body}"
+    );
+    // the healthy instances run, and the next tier started once App was confirmed
+    for id in ["i-d1", "i-d2", "i-a2", "i-w1", "i-w2"] {
+        assert_eq!(cloud.state_of(id), Running, "{id}");
+    }
+    assert_eq!(cloud.state_of("i-a1"), Stopped);
+    let at: Vec<u64> = starts(&cloud, began).into_iter().map(|(t, _)| t).collect();
+    assert_eq!(at, [0, 36, 72], "each tier 31 s (confirmed) + 5 s after the one before");
+    // and the Start is not recorded: the next Start must not be skipped
+    assert!(
+        s.workload_state.as_deref().unwrap_or_default().contains("not recorded"),
+        "{:?}",
+        s.workload_state
+    );
+    assert!(cloud.lock().workload_state.as_ref().unwrap().get("W").is_none());
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_start_still_pending_when_the_bound_passes_fails_and_the_run_goes_on() {
+    // GIVEN DB confirms starts for 60 s; i-d1 never leaves pending
+    let mut tiers = three_tiers("W", 5);
+    tiers[DB]["TierStart"]["TierStartConfirmTimeout"] = json!("60");
+    let cloud = fleet(tiers);
+    cloud.lock().stuck.insert("i-d1".into());
+    let began = Instant::now();
+
+    let report = run(&cloud, &request("W", Action::Start)).await;
+
+    let s = &report.summary;
+    assert_eq!(s.status, RunStatus::CompletedWithFailures, "{}", s.to_table());
+    let db = tier(&s.tiers, "Role_DB");
+    assert_eq!(db.acted, ["i-d2"]);
+    assert_eq!(db.failed[0].id, "i-d1");
+    assert!(
+        db.failed[0].reason.contains("still pending after 60s"),
+        "{}",
+        db.failed[0].reason
+    );
+    // TierStartFailure defaults to Continue: App started 60 s + 5 s later
+    let app_at = starts(&cloud, began)[1].0;
+    assert_eq!(app_at, 65);
+}
+
+#[tokio::test(start_paused = true)]
+async fn tier_start_failure_abort_keeps_the_next_tiers_down() {
+    // GIVEN DB says TierStartFailure: Abort, and i-d2's start falls back
+    let mut tiers = three_tiers("W", 5);
+    tiers[DB]["TierStart"]["TierStartFailure"] = json!("Abort");
+    let cloud = fleet(tiers);
+    cloud.lock().start_falls_back.insert("i-d2".into(), kms_refusal());
+
+    let report = run(&cloud, &request("W", Action::Start)).await;
+
+    // THEN the run stops after DB: App and Web are not started
+    let s = &report.summary;
+    assert_eq!(s.status, RunStatus::Aborted, "{}", s.to_table());
+    assert!(s.message.contains("TierStartFailure is Abort"), "{}", s.message);
+    assert_eq!(
+        cloud
+            .calls_of("StartInstances")
+            .into_iter()
+            .map(|c| c.ids)
+            .collect::<Vec<_>>(),
+        [ids(&["i-d1", "i-d2"])]
+    );
+    let app = tier(&s.tiers, "Role_App");
+    assert!(app.acted.is_empty());
+    assert_eq!(app.not_done.len(), 2, "{}", s.to_table());
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_synchronous_tier_confirms_each_start_before_the_next_one() {
+    // GIVEN App is synchronous and i-a1's start falls back
+    let mut tiers = three_tiers("W", 5);
+    tiers[APP]["TierStart"]["TierSynchronization"] = json!("True");
+    let cloud = fleet(tiers);
+    cloud.lock().start_falls_back.insert("i-a1".into(), kms_refusal());
+
+    let report = run(&cloud, &request("W", Action::Start)).await;
+
+    let app = tier(&report.summary.tiers, "Role_App");
+    assert_eq!(app.acted, ["i-a2"]);
+    assert_eq!(app.failed[0].code.as_deref(), Some("Client.InternalError"));
+    assert!(app.failed[0].reason.contains("KMS key"), "{}", app.failed[0].reason);
+    // i-a2 was started only after i-a1 had fallen back (one at a time)
+    let app_starts: Vec<Vec<String>> = cloud
+        .calls_of("StartInstances")
+        .into_iter()
+        .map(|c| c.ids)
+        .filter(|ids| ids.iter().any(|id| id.starts_with("i-a")))
+        .collect();
+    assert_eq!(app_starts, [ids(&["i-a1"]), ids(&["i-a2"])]);
+    assert_eq!(cloud.state_of("i-a2"), Running);
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_confirmation_bound_counts_from_the_first_start_across_continuations() {
+    // GIVEN DB confirms for 120 s; i-d1 never leaves pending, and the first
+    // invocation has 50 s
+    let mut tiers = three_tiers("W", 5);
+    tiers[DB]["TierStart"]["TierStartConfirmTimeout"] = json!("120");
+    let cloud = fleet(tiers);
+    cloud.lock().stuck.insert("i-d1".into());
+    let req = request("W", Action::Start);
+    let first = orchestrator::run(
+        &cloud,
+        &req,
+        &Budget::from_now(Duration::from_secs(50), Duration::ZERO),
+        &Settings::default(),
+    )
+    .await
+    .unwrap();
+
+    // THEN time ran out while confirming: not a failure, the continuation
+    // confirms it
+    assert_eq!(
+        first.summary.status,
+        RunStatus::DeadlineReached,
+        "{}",
+        first.summary.to_table()
+    );
+    let db = tier(&first.summary.tiers, "Role_DB");
+    assert!(db.failed.is_empty(), "{}", first.summary.to_table());
+    let mut checkpoint = first.checkpoint.clone().expect("a checkpoint");
+    assert!(checkpoint.acted.contains(&"i-d1".to_string()));
+    let acted_at = checkpoint.acted_at_ms.expect("when the group first acted");
+    assert!(first
+        .summary
+        .workload_state
+        .as_deref()
+        .unwrap_or_default()
+        .contains("not recorded"));
+
+    // WHEN the continuation runs 100 s after the first start (paused time
+    // does not move the wall clock: the checkpoint says so instead)
+    checkpoint.acted_at_ms = Some(acted_at - 100_000);
+    let resumed_at = Instant::now();
+    let second = orchestrator::run_resumed(
+        &cloud,
+        &req,
+        Some(&checkpoint),
+        &Budget::unlimited(),
+        &Settings::default(),
+    )
+    .await
+    .unwrap();
+
+    // THEN it waited only the 20 s left of the bound, not another 120 s
+    let db = tier(&second.summary.tiers, "Role_DB");
+    assert_eq!(db.failed.len(), 1, "{}", second.summary.to_table());
+    assert_eq!(db.failed[0].id, "i-d1");
+    assert!(db.failed[0].reason.contains("after 120s"), "{}", db.failed[0].reason);
+    let app_at = (cloud.calls_of("StartInstances")[1].at - resumed_at).as_secs();
+    // (the wall clock moved a little while the test ran)
+    assert!(
+        (23..=25).contains(&app_at),
+        "20 s of bound left, then the 5 s delay: {app_at}"
+    );
+    assert_eq!(second.summary.status, RunStatus::CompletedWithFailures);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_complete_start_is_recorded_and_an_instance_started_by_hand_is_not_a_failure() {
+    // A stopped instance whose last stop was asked for (UserInitiatedShutdown)
+    // is simply not started yet at the first poll: it is waited for.
+    let cloud = fleet(three_tiers("W", 0));
+    cloud.lock().reasons.insert(
+        "i-d1".into(),
+        StateReason {
+            code: "Client.UserInitiatedShutdown".into(),
+            message: "Client.UserInitiatedShutdown: User initiated shutdown".into(),
+        },
+    );
+    let report = run(&cloud, &request("W", Action::Start)).await;
+    assert_eq!(
+        report.summary.status,
+        RunStatus::Completed,
+        "{}",
+        report.summary.to_table()
+    );
+    assert!(report
+        .summary
+        .workload_state
+        .as_deref()
+        .unwrap_or_default()
+        .contains("recorded"));
+    assert_eq!(
+        cloud.lock().workload_state.as_ref().unwrap()["W"].last_action_type,
+        "Start"
+    );
+}
+
+#[test]
+fn start_rules_are_validated_and_only_accepted_in_tier_start() {
+    use ec2_tier_scheduler::config::{ItemNaming, WorkloadConfig};
+    let mut tiers = three_tiers("W", 5);
+    tiers[DB]["TierStart"]["TierStartFailure"] = json!("Sometimes");
+    tiers[DB]["TierStart"]["TierStartConfirmTimeout"] = json!("0");
+    tiers[DB]["TierStart"]["TierFallbackTypes"] = json!("m5.large, nonsense, m5.large");
+    tiers[APP]["TierStop"]["TierStartFailure"] = json!("Abort");
+    let err = WorkloadConfig::from_items("W", &workload_item("W"), &tiers, ItemNaming::Table)
+        .expect_err("invalid")
+        .to_string();
+    for expected in [
+        "TierStart.TierStartFailure",
+        "\"Sometimes\" is not \"Continue\" or \"Abort\"",
+        "TierStart.TierStartConfirmTimeout: must be at least 1 second",
+        "\"nonsense\" is not an instance type",
+        "\"m5.large\" is listed twice",
+        "TierStop.TierStartFailure: is only valid in TierStart",
+    ] {
+        assert!(err.contains(expected), "{expected}\n{err}");
+    }
+    assert!(err.contains("\"W\""), "names the workload: {err}");
+}
