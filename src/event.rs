@@ -532,6 +532,48 @@ mod tests {
     }
 
     #[test]
+    fn scheduled_times_are_times_within_the_delivery_window() {
+        let event = |time: &str| {
+            SchedulerEvent::from_value(&json!({"workloadIdentifier": "W", "action": "Stop",
+                "scheduleArn": "arn:aws:scheduler:us-west-2:123456789012:schedule/g/W-stop",
+                "scheduledTime": time}))
+        };
+        let due = clock::parse_time("2026-11-25T19:00:00Z").unwrap();
+        let on_time = event("2026-11-25T19:00:00Z").unwrap();
+        assert!(on_time.check_scheduled_time(due).is_ok());
+        assert!(
+            on_time.check_scheduled_time(due - CLOCK_SKEW_SECS).is_ok(),
+            "a clock a minute behind"
+        );
+        assert!(
+            on_time.check_scheduled_time(due + MAX_DELIVERY_DELAY_SECS).is_ok(),
+            "the last retry"
+        );
+        let early = on_time
+            .check_scheduled_time(due - CLOCK_SKEW_SECS - 1)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            early.contains("scheduledTime") && early.contains("in the future") && early.contains("\"W\""),
+            "{early}"
+        );
+        let stale = on_time
+            .check_scheduled_time(due + MAX_DELIVERY_DELAY_SECS + 1)
+            .unwrap_err()
+            .to_string();
+        assert!(stale.contains("older than"), "{stale}");
+        assert_eq!(MAX_DELIVERY_DELAY_SECS, 600 + 300 + 60);
+        let err = event("next week").unwrap_err().to_string();
+        assert!(
+            err.contains("scheduledTime \"next week\" of workload \"W\" is not an RFC 3339 time"),
+            "{err}"
+        );
+        // No scheduledTime: nothing to check.
+        let plain = SchedulerEvent::from_value(&json!({"workloadIdentifier": "W", "action": "Stop"})).unwrap();
+        assert!(plain.check_scheduled_time(0).is_ok());
+    }
+
+    #[test]
     fn bad_payloads_name_the_field() {
         let cases = [
             (json!([]), "JSON object"),

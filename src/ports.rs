@@ -293,4 +293,9 @@ pub trait Cloud: Send + Sync {
     /// When the role cannot be assumed this fails: it never falls back to
     /// the scheduler's own credentials.
     async fn workload_ports(&self, region: &str, role: Option<&CrossAccount>) -> Result<WorkloadPorts, CloudError>;
+    /// The customer managed KMS keys the scheduler may create grants on
+    /// (the stack's `EbsKmsKeyArns`); an error names a malformed entry.
+    fn granted_keys(&self) -> Result<GrantedKeys, String> {
+        Ok(GrantedKeys::default())
+    }
 }

@@ -249,8 +249,7 @@ impl RunService<'_> {
             tokio::time::sleep(wait).await;
         }
         // What the run began with, not what this delivery says.
-        let stored = record.request();
-        let request = if std::env::var_os("REVERT_C").is_some() { request } else { &stored };
+        let request = &record.request();
         let mut run = Ledgered {
             ledger,
             record,
@@ -449,7 +448,6 @@ impl Claiming<'_> {
             return self.claim_continuation(request, resume).await;
         }
         let key = match &delivery.key {
-            Some(identity) if std::env::var_os("REVERT").is_some() => identity.clone(),
             Some(identity) => run_key(identity, request),
             None => fresh_key(&request.workload),
         };
@@ -462,11 +460,11 @@ impl Claiming<'_> {
                 wait: Duration::ZERO,
             }),
             Claim::Duplicate(existing)
-                if std::env::var_os("REVERT").is_none() && (existing.workload != request.workload
+                if existing.workload != request.workload
                 || existing.action != request.action
                 || existing.dynamodb_region != request.dynamodb_region
                 || existing.scaling_profile != request.scaling_profile
-                || existing.override_state != request.override_state) =>
+                || existing.override_state != request.override_state =>
             {
                 Err(ServiceError::Invalid(format!(
                     "run {:?} is a {} of workload {:?} (region {}); this {} delivery names the same run and did nothing",
@@ -516,11 +514,9 @@ impl Claiming<'_> {
         }
         let wait = Duration::from_secs(record.resume_at.unwrap_or(0).saturating_sub(self.now));
         let can_wait = self.time_left.is_none_or(|left| wait + safety_margin(left) < left);
-        if std::env::var_os("REVERT_W").is_some() {
-        } else if !can_wait {
+        if !can_wait {
             return self.reschedule(record, token).await;
         }
-        let wait = if std::env::var_os("REVERT_W").is_some() { Duration::ZERO } else { wait };
         let mut record = record;
         record.invocations += 1;
         record.spent_tokens.push(token.to_string());

@@ -304,6 +304,11 @@ impl AwsCloud {
 
 #[async_trait::async_trait]
 impl Cloud for AwsCloud {
+    /// From `EBS_KMS_KEY_ARNS`, which the template sets from EbsKmsKeyArns.
+    fn granted_keys(&self) -> Result<crate::plan::keys::GrantedKeys, String> {
+        crate::plan::keys::GrantedKeys::from_env()
+    }
+
     fn config_store(&self, region: &str) -> Arc<dyn ConfigStore> {
         self.ports(region).store
     }

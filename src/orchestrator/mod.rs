@@ -166,13 +166,20 @@ pub async fn prepare(cloud: &dyn Cloud, request: &RunRequest) -> Result<Prepared
         });
     }
     let instances = ports.compute.discover(&w.discovery()).await.map_err(cloud_error)?;
-    let plan = plan::build(
+    let mut plan = plan::build(
         &config,
         &instances,
         request.action,
         request.scaling_profile.as_deref(),
         now,
     );
+    if request.action == Action::Start {
+        // KMS readiness: the keys of the volumes of the instances to start.
+        match cloud.granted_keys() {
+            Ok(granted) => ports.check_keys(&mut plan, &granted).await,
+            Err(e) => plan.key_survey_failed(&e),
+        }
+    }
     Ok(Prepared {
         config,
         plan,

@@ -79,6 +79,15 @@ impl<'t> TierRun<'t> {
         out.started_at_ms = started_at_ms;
         let mut done_earlier = Vec::new();
         for i in &tier.instances {
+            if let Some(why) = i.key_refusal() {
+                // A volume's key EC2 cannot use: the start would fall back.
+                out.failed.push(Failure {
+                    id: i.id.clone(),
+                    reason: why,
+                    code: Some("KmsKeyUnusable".into()),
+                });
+                continue;
+            }
             match &i.step {
                 Step::Skip { reason } => out.skipped.push(Noted {
                     id: i.id.clone(),
@@ -97,7 +106,7 @@ impl<'t> TierRun<'t> {
         Self {
             tier,
             began,
-            todo: tier.actionable().collect(),
+            todo: tier.actionable().filter(|i| i.key_refusal().is_none()).collect(),
             done_earlier,
             resized_ok: HashSet::new(),
             out,

@@ -34,9 +34,11 @@ fn subs(value: &Value, out: &mut Vec<String>) {
     }
 }
 
-/// Fills the template's parameters the way CloudFormation would.
+/// Fills the template's parameters the way CloudFormation would (and the
+/// schedule's time the way EventBridge Scheduler does).
 fn substitute(text: &str) -> String {
-    text.replace("${WorkloadIdentifier}", "BotoTestCase1")
+    text.replace("<aws.scheduler.scheduled-time>", "2026-12-01T19:00:00Z")
+        .replace("${WorkloadIdentifier}", "BotoTestCase1")
         .replace("${AWS::Region}", "us-west-2")
         .replace("${DynamoDBRegion}", "eu-west-1")
         .replace("${DryRun}", "false")
@@ -280,12 +282,12 @@ const GRANTS: &[(&str, &str, Need)] = &[
         Adapter("src/aws/autoscaling.rs", "ResumeProcesses"),
     ),
     (
-        "SuspendWorkloadAutoScalingGroups",
+        "TagWorkloadAutoScalingGroups",
         "autoscaling:CreateOrUpdateTags",
         Adapter("src/aws/autoscaling.rs", "CreateOrUpdateTags"),
     ),
     (
-        "SuspendWorkloadAutoScalingGroups",
+        "TagWorkloadAutoScalingGroups",
         "autoscaling:DeleteTags",
         Adapter("src/aws/autoscaling.rs", "DeleteTags"),
     ),
@@ -665,6 +667,115 @@ fn scope_violations(template: &Value) -> Vec<String> {
 
 const ROLE_TEMPLATES: [&str; 2] = ["template.yaml", "member-account-role.yaml"];
 
+/// The tag keys the scheduler writes on Auto Scaling groups
+/// (src/aws/autoscaling.rs; src/orchestrator/auto_scaling.rs writes through it).
+const SCHEDULER_ASG_TAG_KEYS: [&str; 1] = [ec2_tier_scheduler::aws::SUSPENDED_TAG];
+
+/// What is wrong with the Auto Scaling tag grants of `template`: each must
+/// stand alone (CreateOrUpdateTags, DeleteTags), on groups carrying the
+/// workload tag, for the scheduler's own tag keys only (`aws:TagKeys` with
+/// ForAllValues, and not null), so the function can neither retag a group
+/// into the workload nor touch anyone else's tags.
+fn asg_tag_violations(template: &Value) -> Vec<String> {
+    let tagging = ["autoscaling:CreateOrUpdateTags", "autoscaling:DeleteTags"];
+    let mut problems = Vec::new();
+    for (id, statement) in policy_statements(template) {
+        let actions = strings(&statement["Action"]);
+        if statement["Effect"].as_str() != Some("Allow") || !actions.iter().any(|a| tagging.contains(&a.as_str())) {
+            continue;
+        }
+        let sid = statement["Sid"].as_str().unwrap_or("?");
+        if actions.iter().any(|a| !tagging.contains(&a.as_str())) {
+            problems.push(format!(
+                "{id}/{sid}: Auto Scaling tag actions must stand alone: {actions:?}"
+            ));
+        }
+        let condition = &statement["Condition"];
+        let keys: Vec<String> = ["ForAllValues:StringEquals", "ForAllValues:StringLike"]
+            .iter()
+            .flat_map(|op| strings(&condition[*op]["aws:TagKeys"]))
+            .collect();
+        if keys.is_empty() || keys.iter().any(|k| !SCHEDULER_ASG_TAG_KEYS.contains(&k.as_str())) {
+            problems.push(format!(
+                "{id}/{sid}: Auto Scaling tags without aws:TagKeys limited to {SCHEDULER_ASG_TAG_KEYS:?} (found {keys:?})"
+            ));
+        }
+        if condition["Null"]["aws:TagKeys"].as_str() != Some("false") {
+            problems.push(format!(
+                "{id}/{sid}: Auto Scaling tags without Null aws:TagKeys = false"
+            ));
+        }
+        match tag_condition(statement) {
+            Some((operator, key, values))
+                if operator == "StringEquals"
+                    && key == "aws:ResourceTag/${TagKey}"
+                    && ref_target(&values) == Some("WorkloadTagValues") => {}
+            other => problems.push(format!(
+                "{id}/{sid}: Auto Scaling tags without StringEquals aws:ResourceTag/${{TagKey}} = WorkloadTagValues \
+                 (found {other:?})"
+            )),
+        }
+    }
+    if problems.is_empty()
+        && !policy_statements(template)
+            .iter()
+            .any(|(_, s)| strings(&s["Action"]).iter().any(|a| tagging.contains(&a.as_str())))
+    {
+        problems.push("no statement grants the Auto Scaling tags the scheduler writes".into());
+    }
+    problems
+}
+
+/// The oldest `scheduledTime` the function accepts is derived from these
+/// templates' values: the schedules' retry window, their flexible time
+/// window and the function's asynchronous event age.
+#[test]
+fn the_delivery_window_is_the_templates() {
+    use ec2_tier_scheduler::event::{
+        CLOCK_SKEW_SECS, FLEXIBLE_WINDOW_SECS, FUNCTION_EVENT_AGE_SECS, MAX_DELIVERY_DELAY_SECS, SCHEDULE_RETRY_SECS,
+    };
+    let (mut retry, mut window, mut schedules) = (0, 0, 0);
+    for name in ["template.yaml", "workload-schedule.yaml"] {
+        let t = template(name);
+        for (id, resource) in t["Resources"].as_mapping().unwrap() {
+            if resource["Type"].as_str() != Some("AWS::Scheduler::Schedule") {
+                continue;
+            }
+            schedules += 1;
+            let p = &resource["Properties"];
+            let age = p["Target"]["RetryPolicy"]["MaximumEventAgeInSeconds"].as_u64();
+            retry = retry.max(age.unwrap_or_else(|| panic!("{name}/{id:?}: no RetryPolicy age")));
+            let flexible = &p["FlexibleTimeWindow"];
+            if flexible["Mode"].as_str() != Some("OFF") {
+                let minutes = flexible["MaximumWindowInMinutes"].as_u64();
+                window = window.max(60 * minutes.unwrap_or_else(|| panic!("{name}/{id:?}: flexible window")));
+            }
+        }
+    }
+    assert!(schedules >= 4, "found {schedules} schedules");
+    assert_eq!(retry, SCHEDULE_RETRY_SECS, "the schedules' RetryPolicy age");
+    assert_eq!(window, FLEXIBLE_WINDOW_SECS, "the schedules' flexible time window");
+    let t = template("template.yaml");
+    let invoke = &t["Resources"]["SchedulerFunction"]["Properties"]["EventInvokeConfig"];
+    assert_eq!(
+        invoke["MaximumEventAgeInSeconds"].as_u64(),
+        Some(FUNCTION_EVENT_AGE_SECS),
+        "the function's asynchronous event age"
+    );
+    assert_eq!(
+        MAX_DELIVERY_DELAY_SECS,
+        SCHEDULE_RETRY_SECS + FUNCTION_EVENT_AGE_SECS + FLEXIBLE_WINDOW_SECS + CLOCK_SKEW_SECS
+    );
+}
+
+#[test]
+fn auto_scaling_tags_are_only_the_schedulers_own() {
+    for name in ROLE_TEMPLATES {
+        let problems = asg_tag_violations(&template(name));
+        assert!(problems.is_empty(), "{name}:\n{}", problems.join("\n"));
+    }
+}
+
 #[test]
 fn every_grant_is_tied_to_a_call() {
     for name in ROLE_TEMPLATES {
@@ -860,7 +971,7 @@ fn statement_mut<'a>(value: &'a mut Value, sid: &str) -> Option<&'a mut Value> {
 #[test]
 fn the_policy_checks_fail_on_a_broadened_statement() {
     type Broaden = fn(&mut Value);
-    let cases: [(&str, &str, Broaden, &str); 12] = [
+    let cases: [(&str, &str, Broaden, &str); 14] = [
         (
             "any value of the tag key",
             "StartStopWorkloadInstances",
@@ -964,6 +1075,24 @@ fn the_policy_checks_fail_on_a_broadened_statement() {
             },
             "not only on EbsKmsKeyArns",
         ),
+        (
+            "any Auto Scaling tag key (the workload tag too)",
+            "TagWorkloadAutoScalingGroups",
+            |s| {
+                let m = s["Condition"].as_mapping_mut().unwrap();
+                m.remove("ForAllValues:StringEquals");
+                m.remove("Null");
+            },
+            "without aws:TagKeys",
+        ),
+        (
+            "the workload tag among the Auto Scaling tag keys",
+            "TagWorkloadAutoScalingGroups",
+            |s| {
+                s["Condition"]["ForAllValues:StringEquals"]["aws:TagKeys"] = Value::String("*".into());
+            },
+            "without aws:TagKeys",
+        ),
     ];
     for name in ROLE_TEMPLATES {
         for (what, sid, broaden, expected) in cases {
@@ -972,6 +1101,7 @@ fn the_policy_checks_fail_on_a_broadened_statement() {
             let mut problems = scope_violations(&broadened);
             problems.extend(grant_violations(&broadened));
             problems.extend(kms_violations(&broadened));
+            problems.extend(asg_tag_violations(&broadened));
             assert!(
                 problems.iter().any(|p| p.contains(expected)),
                 "{name}: {what} ({sid}) went unnoticed: {problems:?}"
@@ -1428,9 +1558,9 @@ fn the_run_ledger_indexes_are_the_ones_the_cli_queries() {
 
 #[test]
 fn the_dashboard_and_the_alarm_read_the_metrics_runs_write() {
-    use ec2_tier_scheduler::metrics::{DEFAULT_NAMESPACE, DIMENSIONS, METRICS};
+    use ec2_tier_scheduler::metrics::{DEFAULT_NAMESPACE, DIMENSIONS, DUPLICATE_METRIC, METRICS};
     let t = template("template.yaml");
-    let names: Vec<&str> = METRICS.iter().map(|(n, _)| *n).collect();
+    let names: Vec<&str> = METRICS.iter().chain([&DUPLICATE_METRIC]).map(|(n, _)| *n).collect();
     assert_eq!(
         t["Parameters"]["MetricsNamespace"]["Default"].as_str(),
         Some(DEFAULT_NAMESPACE)

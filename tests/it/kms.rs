@@ -11,7 +11,7 @@ use ec2_tier_scheduler::action::Action;
 use ec2_tier_scheduler::aws::{Ec2Compute, KmsKeys};
 use ec2_tier_scheduler::instance::InstanceState::*;
 use ec2_tier_scheduler::orchestrator::{self, Prepared};
-use ec2_tier_scheduler::plan::keys::{GrantedKeys, KeyFacts, KeyLookup, KeyManager, Severity, VolumeKey};
+use ec2_tier_scheduler::plan::keys::{KeyFacts, KeyLookup, KeyManager, Severity, VolumeKey};
 use ec2_tier_scheduler::plan::Plan;
 use ec2_tier_scheduler::ports::Keys;
 
@@ -254,11 +254,11 @@ fn encrypted_cloud() -> FakeCloud {
     cloud
 }
 
-/// The CLI's `plan` path: prepare, then the key check through the ports.
+/// The plan every run and `plan` make: prepare checks the keys of a Start
+/// against the stack's EbsKmsKeyArns (here: CUSTOMER).
 async fn checked_plan(cloud: &FakeCloud, action: Action) -> Plan {
-    let Prepared { mut plan, ports, .. } = orchestrator::prepare(cloud, &request("W", action)).await.unwrap();
-    let granted = GrantedKeys::parse("EbsKmsKeyArns", CUSTOMER).unwrap();
-    ports.unwrap().check_keys(&mut plan, &granted).await;
+    cloud.lock().granted_keys = Some(CUSTOMER.to_string());
+    let Prepared { plan, .. } = orchestrator::prepare(cloud, &request("W", action)).await.unwrap();
     plan
 }
 
@@ -300,6 +300,27 @@ async fn a_start_plan_shows_each_instances_keys_and_a_disabled_key_as_an_error()
     assert_eq!(volumes[0].ids, ["i-1", "i-2", "i-3", "i-4"]);
     assert_eq!(cloud.calls_of("DescribeKey").len(), 4);
     assert!(cloud.mutating_calls().is_empty(), "the check only reads");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_start_run_does_not_start_an_instance_whose_key_ec2_cannot_use() {
+    let cloud = encrypted_cloud();
+    cloud.lock().granted_keys = Some(CUSTOMER.to_string());
+    let report = crate::support::run(&cloud, &request("W", Action::Start)).await;
+    let failed: Vec<_> = report.summary.tiers.iter().flat_map(|t| &t.failed).collect();
+    assert_eq!(failed.len(), 1, "{}", report.summary.to_table());
+    assert_eq!(
+        (failed[0].id.as_str(), failed[0].code.as_deref()),
+        ("i-2", Some("KmsKeyUnusable"))
+    );
+    assert!(failed[0].reason.contains("Disabled"), "{}", failed[0].reason);
+    let started: Vec<String> = cloud
+        .calls_of("StartInstances")
+        .into_iter()
+        .flat_map(|c| c.ids)
+        .collect();
+    assert!(!started.contains(&"i-2".to_string()), "{started:?}");
+    assert!(started.contains(&"i-1".to_string()), "the others start: {started:?}");
 }
 
 #[tokio::test(start_paused = true)]

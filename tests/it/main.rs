@@ -15,6 +15,7 @@ mod moto_migration;
 mod moto_override;
 mod moto_safety;
 mod moto_scaling;
+mod moto_starts;
 mod observability;
 mod orchestrator;
 mod overrides;

@@ -131,6 +131,47 @@ async fn claims_are_atomic_and_locks_expire() {
 }
 
 #[tokio::test]
+async fn a_run_refused_before_acting_can_be_claimed_again_and_no_other() {
+    // Issue 21: a refused claim must never make a later delivery a duplicate.
+    let stack = Stack::start().await;
+    ledger_table(&stack).await;
+    let ledger = stack.cloud().ledger("SchedulerRunLedger");
+    let now = clock::now();
+    let first = record("run-r", "W");
+    assert_eq!(ledger.claim(&first, now + 600, now).await.unwrap(), Claim::Claimed);
+    let mut refused = first.clone();
+    refused.status = LedgerStatus::Refused;
+    ledger.save(&refused, None).await.unwrap();
+    // Refused at its first invocation: the retry claims the key.
+    let mut retry = record("run-r", "W");
+    retry.requested_by = Some("retry".into());
+    assert_eq!(ledger.claim(&retry, now + 600, now).await.unwrap(), Claim::Claimed);
+    let stored = ledger.load("run-r").await.unwrap().unwrap();
+    assert_eq!(
+        (stored.status, stored.requested_by.as_deref()),
+        (LedgerStatus::InProgress, Some("retry"))
+    );
+    // Refused after an earlier invocation acted: a duplicate, never rerun.
+    let mut late = stored.clone();
+    late.status = LedgerStatus::Refused;
+    late.invocations = 2;
+    ledger.save(&late, None).await.unwrap();
+    assert!(matches!(
+        ledger.claim(&record("run-r", "W"), now + 600, now).await.unwrap(),
+        Claim::Duplicate(r) if r.invocations == 2
+    ));
+    // Finished: a duplicate.
+    let mut done = record("run-f", "W");
+    assert_eq!(ledger.claim(&done, now + 600, now).await.unwrap(), Claim::Claimed);
+    done.status = LedgerStatus::Finished;
+    ledger.save(&done, None).await.unwrap();
+    assert!(matches!(
+        ledger.claim(&record("run-f", "W"), now + 600, now).await.unwrap(),
+        Claim::Duplicate(_)
+    ));
+}
+
+#[tokio::test]
 async fn a_run_out_of_time_schedules_its_continuation_and_resumes_from_the_ledger() {
     let stack = Stack::start().await;
     ledger_table(&stack).await;

@@ -158,6 +158,8 @@ pub struct State {
     pub volumes: HashMap<String, Vec<(String, String)>>,
     /// What KMS says of each key (DescribeKey); a key not here is NotFound.
     pub keys: HashMap<String, KeyLookup>,
+    /// The stack's EbsKmsKeyArns, as the function's environment has it.
+    pub granted_keys: Option<String>,
     /// Opt-in behaviours (buckets, latencies, SDK retry) and counters.
     pub behaviour: Behaviour,
 }
@@ -965,6 +967,13 @@ impl ConfigStore for FakeCloud {
 
 #[async_trait]
 impl Cloud for FakeCloud {
+    fn granted_keys(&self) -> Result<ec2_tier_scheduler::plan::keys::GrantedKeys, String> {
+        match &self.lock().granted_keys {
+            Some(text) => ec2_tier_scheduler::plan::keys::GrantedKeys::parse("EbsKmsKeyArns", text),
+            None => Ok(Default::default()),
+        }
+    }
+
     fn config_store(&self, _region: &str) -> Arc<dyn ConfigStore> {
         Arc::new(self.clone())
     }

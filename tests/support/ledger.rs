@@ -46,7 +46,7 @@ impl Ledger for FakeLedger {
             s.fail_claims -= 1;
             return Err(injected("TransactWriteItems"));
         }
-        if let Some(existing) = s.records.get(&record.key) {
+        if let Some(existing) = s.records.get(&record.key).filter(|r| !r.reclaimable()) {
             return Ok(Claim::Duplicate(Box::new(existing.clone())));
         }
         if let Some((holder, until)) = s.locks.get(&record.workload) {

@@ -15,6 +15,12 @@ moto 5.2.5 lacks, so the adapters' real paths run against the emulator:
   allowedPattern (InvalidParameters); so does this launcher for documents
   created with CreateDocument. The AWS-owned AWS-* documents are not modelled
   by moto and pass unchecked.
+- EC2 StartInstances always starts. Real EC2 accepts the start of an
+  instance whose EBS volume is encrypted with a KMS key it may not use
+  (disabled, pending deletion, gone, or a key policy that denies the
+  kms:CreateGrant EC2 makes for the caller), and the instance goes pending,
+  then back to stopped with StateReason Client.InternalError; so does this
+  launcher.
 - DynamoDB requests run concurrently in moto's threads, and a cancelled
   TransactWriteItems restores the tables as they were when it began: a
   transaction that commits in between (another run's claim) is silently
@@ -32,6 +38,7 @@ import threading
 
 from moto.core.exceptions import ServiceException
 from moto.dynamodb.models import DynamoDBBackend
+from moto.ec2.models.instances import Instance, StateReason
 from moto.ec2.responses.instances import InstanceResponse
 from moto.iam.models import iam_backends
 from moto.ssm.exceptions import InvalidDocument
@@ -280,6 +287,52 @@ def _instance_ids_from_targets(self):
 
 
 Command._get_instance_ids_from_targets = _instance_ids_from_targets
+
+def _denies_grants(policy_text):
+    try:
+        statements = json.loads(policy_text or "{}").get("Statement", [])
+    except ValueError:
+        return False
+    if isinstance(statements, dict):
+        statements = [statements]
+    for statement in statements:
+        actions = statement.get("Action", [])
+        actions = [actions] if isinstance(actions, str) else actions
+        if statement.get("Effect") == "Deny" and any(a in ("kms:CreateGrant", "kms:*", "*") for a in actions):
+            return True
+    return False
+
+
+def _unusable_key(instance):
+    from moto.kms.models import kms_backends
+
+    kms = kms_backends[instance.ec2_backend.account_id][instance.region_name]
+    for mapping in instance.block_device_mapping.values():
+        key_id = instance.ec2_backend.get_volume(mapping.volume_id).kms_key_id
+        if not key_id:
+            continue
+        try:
+            key = kms.describe_key(key_id)
+        except Exception:  # noqa: BLE001 - a key KMS does not know
+            return key_id
+        if key.key_state != "Enabled" or _denies_grants(key.policy):
+            return key_id
+    return None
+
+
+_instance_start = Instance.start
+
+
+def _start(self):
+    previous = _instance_start(self)
+    if _unusable_key(self):
+        self._state.name = "stopped"
+        self._state.code = 80
+        self.state_reason = StateReason("Client.InternalError: Client error on launch", "Client.InternalError")
+    return previous
+
+
+Instance.start = _start
 
 _dynamodb_lock = threading.RLock()
 

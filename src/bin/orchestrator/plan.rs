@@ -4,9 +4,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::Args;
-use ec2_tier_scheduler::action::Action;
 use ec2_tier_scheduler::orchestrator::{self, Prepared};
-use ec2_tier_scheduler::plan::keys::{GrantedKeys, GRANTED_KEYS_ENV};
 use ec2_tier_scheduler::plan::Plan;
 use ec2_tier_scheduler::timeline::{Estimates, Timeline};
 
@@ -20,24 +18,11 @@ pub struct PlanArgs {
     /// Also draw the plan as a timeline with estimated durations (SVG)
     #[arg(long, value_name = "FILE")]
     pub svg: Option<PathBuf>,
-    /// Customer managed KMS keys the scheduler may create grants on (the
-    /// stack's EbsKmsKeyArns): a Start plan warns of volume keys not listed
-    #[arg(long = "ebs-kms-key-arns", env = GRANTED_KEYS_ENV, value_name = "ARNS", value_parser = granted_keys)]
-    pub ebs_kms_key_arns: Option<GrantedKeys>,
-}
-
-/// Parses `--ebs-kms-key-arns` (comma separated key ARNs).
-fn granted_keys(text: &str) -> Result<GrantedKeys, String> {
-    GrantedKeys::parse("EbsKmsKeyArns", text)
 }
 
 /// Prepares a dry run and prints its plan.
 pub async fn command(args: PlanArgs) -> ExitCode {
-    let PlanArgs {
-        target,
-        svg,
-        ebs_kms_key_arns,
-    } = args;
+    let PlanArgs { target, svg } = args;
     let action = match crate::action(&target) {
         Ok(a) => a,
         Err(code) => return code,
@@ -47,14 +32,13 @@ pub async fn command(args: PlanArgs) -> ExitCode {
         Ok(r) => r,
         Err(code) => return code,
     };
-    let (mut plan, ports) = match orchestrator::prepare(&cloud, &request).await {
-        Ok(Prepared { plan, ports, .. }) => (plan, ports),
+    // A Start plan includes its KMS readiness: the keys of the volumes of
+    // the instances it would start, judged against EBS_KMS_KEY_ARNS (the
+    // stack's EbsKmsKeyArns, as the function sees it).
+    let plan = match orchestrator::prepare(&cloud, &request).await {
+        Ok(Prepared { plan, .. }) => plan,
         Err(e) => return refused(&e),
     };
-    // A Start's KMS readiness: the keys of the volumes it would start.
-    if let Some(ports) = ports.filter(|_| plan.action == Action::Start) {
-        ports.check_keys(&mut plan, &ebs_kms_key_arns.unwrap_or_default()).await;
-    }
     if target.json {
         print_json(&plan);
     } else {
