@@ -38,6 +38,7 @@ impl CloudError {
             Some(
                 "IncorrectInstanceState"
                     | "InsufficientInstanceCapacity"
+                    | "Unsupported"
                     | "UnsupportedOperation"
                     | "InvalidInstanceID"
                     | "InvalidInstanceID.NotFound"

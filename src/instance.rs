@@ -81,6 +81,9 @@ pub struct Instance {
     /// The workload's override tag (`OverrideTagName`) and its reason tag.
     #[serde(default)]
     pub override_tag: Option<(String, Option<String>)>,
+    /// Its original-type and preferred-types tags.
+    #[serde(default)]
+    pub type_tags: TypeTags,
 }
 
 /// Why an instance is in its state, as EC2 says (`StateReason`): e.g.
@@ -119,4 +122,19 @@ pub struct Discovery {
     pub vpc_id: Option<String>,
     /// The tag key of expiring overrides (`OverrideTagName`).
     pub override_tag_key: String,
+    /// The tag key of the types to fall back to (`PreferredTypesTagName`).
+    pub preferred_types_tag_key: String,
+}
+
+/// The scheduler's own tag on an instance started in a fallback type: the
+/// type it had before, which the next Start tries first.
+pub const ORIGINAL_TYPE_TAG: &str = "ec2-tier-scheduler:original-type";
+
+/// The instance tags that steer its type at Start.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TypeTags {
+    /// [`ORIGINAL_TYPE_TAG`]: set while the instance runs in a fallback type.
+    pub original: Option<String>,
+    /// The workload's `PreferredTypesTagName` tag: types to fall back to.
+    pub preferred: Option<String>,
 }

@@ -163,6 +163,15 @@ pub struct InstancePlan {
     /// managed, or with a problem), once the key check ran ([`keys`]).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub keys: Vec<keys::KeyNote>,
+    /// Start: the types tried in order when EC2 has no capacity for its
+    /// own (its `SchedulerPreferredTypes` tag, else `TierFallbackTypes`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub fallback_types: Vec<String>,
+    /// The type it had before a capacity fallback (the scheduler's
+    /// [`crate::instance::ORIGINAL_TYPE_TAG`]): a Start goes back to it
+    /// first.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub original_type: Option<String>,
 }
 
 /// The step planned for an instance.
@@ -417,11 +426,21 @@ fn plan_instance(i: &Instance, context: &TierContext, warnings: &mut Vec<String>
     let TierContext { spec, target, .. } = *context;
     let step = instance_step(i, context, warnings);
     let acts = acting(&step);
-    let target_type = target.and_then(|t| t.instance_type.as_ref());
+    let starts = acts && context.request.action == Action::Start;
+    // A profile's type wins; else an instance left in a fallback type goes
+    // back to the type it had.
+    let original = i.type_tags.original.as_ref().filter(|_| starts);
+    let target_type = target.and_then(|t| t.instance_type.as_ref()).or(original);
     InstancePlan {
         id: i.id.clone(),
         state: i.state,
         instance_type: i.instance_type.clone(),
+        fallback_types: if starts {
+            fallback_types(i, spec, warnings)
+        } else {
+            Vec::new()
+        },
+        original_type: original.cloned(),
         resize_to: target_type.filter(|t| acts && **t != i.instance_type).cloned(),
         unlimited_credits: target
             .filter(|t| acts && t.instance_type.is_some())
@@ -438,6 +457,30 @@ fn plan_instance(i: &Instance, context: &TierContext, warnings: &mut Vec<String>
             .filter(|_| spec.auto_scaling == AutoScalingMode::Suspend),
         step,
         keys: Vec::new(),
+    }
+}
+
+/// The types a start falls back to: the instance's preferred-types tag, or
+/// its tier's `TierFallbackTypes`; a tag that does not read is a warning
+/// and the tier's list applies.
+fn fallback_types(i: &Instance, spec: &ActionSpec, warnings: &mut Vec<String>) -> Vec<String> {
+    let tier_list = || {
+        spec.start_rules
+            .as_ref()
+            .map(|r| r.fallback_types.clone())
+            .unwrap_or_default()
+    };
+    match i.type_tags.preferred.as_deref().map(crate::config::instance_types) {
+        Some(Ok(types)) => types,
+        Some(Err(problems)) => {
+            warnings.push(format!(
+                "{}: its preferred-types tag is ignored ({}); the tier's TierFallbackTypes apply",
+                i.id,
+                problems.join("; ")
+            ));
+            tier_list()
+        }
+        None => tier_list(),
     }
 }
 

@@ -199,6 +199,10 @@ pub struct TierOutcome {
     /// Instances whose hibernation EC2 refused; they were stopped normally.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub hibernation_fallback: Vec<Noted>,
+    /// Instances EC2 had no capacity for in their type, started in a
+    /// fallback type (`TierFallbackTypes`, `SchedulerPreferredTypes`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub capacity_fallback: Vec<Noted>,
     /// The readiness gate, when the tier has one.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub gate: Option<GateOutcome>,
@@ -228,6 +232,7 @@ impl TierOutcome {
             auto_scaling: Vec::new(),
             hibernated: Vec::new(),
             hibernation_fallback: Vec::new(),
+            capacity_fallback: Vec::new(),
             gate: None,
             started_at_ms: 0,
             duration_ms: 0,
@@ -384,6 +389,9 @@ impl RunSummary {
             }
             for n in &t.not_done {
                 out.push_str(&format!("  {} {}: NOT DONE, {}\n", t.tier, n.id, n.reason));
+            }
+            for n in &t.capacity_fallback {
+                out.push_str(&format!("  {} {}: FALLBACK TYPE, {}\n", t.tier, n.id, n.reason));
             }
             for g in &t.auto_scaling {
                 let mut what = Vec::new();

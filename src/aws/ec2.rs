@@ -114,7 +114,12 @@ impl Compute for Ec2Compute {
                 let tier = tag(&query.tier_tag_key).unwrap_or_default();
                 let override_tag =
                     tag(&query.override_tag_key).map(|value| (value, tag(crate::override_tag::OVERRIDE_REASON_TAG)));
+                let type_tags = crate::instance::TypeTags {
+                    original: tag(crate::instance::ORIGINAL_TYPE_TAG),
+                    preferred: tag(&query.preferred_types_tag_key),
+                };
                 found.push(Instance {
+                    type_tags,
                     id: id.to_string(),
                     state,
                     instance_type: instance

@@ -380,22 +380,39 @@ fn parse_start_rules(map: &Map<String, Value>, issues: &mut Issues) -> StartRule
 
 /// A comma-separated list of instance types (`m5.large, m5a.large`), in
 /// order, without repeats; each checked like a TierScaling type.
-pub(crate) fn parse_type_list(text: &str, field: &str, issues: &mut Issues) -> Vec<String> {
+fn parse_type_list(text: &str, field: &str, issues: &mut Issues) -> Vec<String> {
+    instance_types(text).unwrap_or_else(|problems| {
+        for p in problems {
+            issues.push(field, p);
+        }
+        Vec::new()
+    })
+}
+
+/// The instance types of a comma-separated list, in order, or what is
+/// wrong with it (a part that is not a type, a repeat, an empty list).
+/// For `TierFallbackTypes` and the `SchedulerPreferredTypes` tag.
+pub fn instance_types(text: &str) -> Result<Vec<String>, Vec<String>> {
     let mut types: Vec<String> = Vec::new();
+    let mut problems = Vec::new();
     let parts: Vec<&str> = text.split(',').map(str::trim).filter(|p| !p.is_empty()).collect();
     for part in &parts {
         if !is_instance_type(part) {
-            issues.push(field, format!("{part:?} is not an instance type such as \"m5.large\""));
+            problems.push(format!("{part:?} is not an instance type such as \"m5.large\""));
         } else if types.iter().any(|t| t == part) {
-            issues.push(field, format!("{part:?} is listed twice"));
+            problems.push(format!("{part:?} is listed twice"));
         } else {
             types.push(part.to_string());
         }
     }
     if parts.is_empty() {
-        issues.push(field, "lists no instance type");
+        problems.push("lists no instance type".to_string());
     }
-    types
+    if problems.is_empty() {
+        Ok(types)
+    } else {
+        Err(problems)
+    }
 }
 
 /// Reports stop-only keys in `TierStart`, then keys the section does not know.

@@ -30,6 +30,7 @@ const KNOWN: &[&str] = &[
     "CrossAccountRoleExternalId",
     "ScaleInstanceDelay",
     "OverrideTagName",
+    "PreferredTypesTagName",
     "ChangeCalendarNames",
     "ChangeCalendarActions",
 ];
@@ -66,6 +67,7 @@ impl WorkloadSpec {
             tier_tag_key: self.tier_tag_name.clone(),
             vpc_id: self.vpc_id.clone(),
             override_tag_key: self.override_tag.clone(),
+            preferred_types_tag_key: self.preferred_types_tag.clone(),
         }
     }
 }
@@ -119,6 +121,9 @@ pub struct WorkloadSpec {
     pub scale_instance_delay: Duration,
     /// `OverrideTagName`: the instance tag holding expiring overrides.
     pub override_tag: String,
+    /// `PreferredTypesTagName`: the instance tag listing the types tried,
+    /// in order, when EC2 has no capacity for the instance's own type.
+    pub preferred_types_tag: String,
     /// `ChangeCalendarNames`: SSM Change Calendars that must be OPEN.
     pub change_calendars: Vec<String>,
     /// `ChangeCalendarActions`: the actions the calendars gate.
@@ -160,7 +165,13 @@ pub(super) fn parse(
     let cross_account = parse_cross_account(map, issues);
     let scale_instance_delay = opt_secs(map, "ScaleInstanceDelay", 3600, issues)
         .unwrap_or(Duration::from_secs_f64(DEFAULT_SCALE_INSTANCE_DELAY_SECS));
-    let override_tag = parse_override_tag(map, issues);
+    let override_tag = parse_tag_name(
+        map,
+        "OverrideTagName",
+        crate::override_tag::DEFAULT_OVERRIDE_TAG,
+        issues,
+    );
+    let preferred_types_tag = parse_tag_name(map, "PreferredTypesTagName", DEFAULT_PREFERRED_TYPES_TAG, issues);
     let (change_calendars, calendar_actions) = parse_calendars(map, issues);
 
     Some(WorkloadSpec {
@@ -177,6 +188,7 @@ pub(super) fn parse(
         cross_account,
         scale_instance_delay,
         override_tag,
+        preferred_types_tag,
         change_calendars,
         calendar_actions,
     })
@@ -348,17 +360,20 @@ fn is_external_id(id: &str) -> bool {
     (2..=1224).contains(&id.len()) && id.chars().all(|c| c.is_ascii_alphanumeric() || "+=,.@:/-_".contains(c))
 }
 
-/// `OverrideTagName`, defaulting to the original's tag key.
-fn parse_override_tag(map: &Map<String, Value>, issues: &mut Issues) -> String {
-    let override_tag = opt_string(map, "OverrideTagName", issues)
-        .unwrap_or_else(|| crate::override_tag::DEFAULT_OVERRIDE_TAG.to_string());
-    if override_tag.chars().count() > 128 || override_tag.to_ascii_lowercase().starts_with("aws:") {
+/// The default `PreferredTypesTagName`.
+pub const DEFAULT_PREFERRED_TYPES_TAG: &str = "SchedulerPreferredTypes";
+
+/// A tag name attribute (`OverrideTagName`, `PreferredTypesTagName`),
+/// defaulting to `default`.
+fn parse_tag_name(map: &Map<String, Value>, field: &str, default: &str, issues: &mut Issues) -> String {
+    let name = opt_string(map, field, issues).unwrap_or_else(|| default.to_string());
+    if name.chars().count() > 128 || name.to_ascii_lowercase().starts_with("aws:") {
         issues.push(
-            "OverrideTagName",
+            field,
             "must be a tag key of at most 128 characters, not starting with \"aws:\"",
         );
     }
-    override_tag
+    name
 }
 
 /// `ChangeCalendarNames` and the actions they gate (`ChangeCalendarActions`).

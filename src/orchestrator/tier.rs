@@ -15,6 +15,7 @@ use crate::plan::{InstancePlan, Step, TierPlan};
 use crate::summary::{Failure, Noted, PhaseKind, TierOutcome};
 
 mod confirm;
+mod fallback;
 
 /// Rounds of StartInstances for a just-resized instance that EC2 refused:
 /// the type change may not have propagated yet (why the original waits
@@ -31,6 +32,8 @@ pub(crate) struct Special {
     hibernate: HashSet<String>,
     /// Spot instances.
     spot: HashSet<String>,
+    /// Instances with types to fall back to when EC2 has no capacity.
+    fallback: Vec<fallback::Candidate>,
 }
 
 /// What became of a list of ids sent to Stop/Start.
@@ -154,6 +157,9 @@ impl Execution<'_> {
         if !tier.synchronous {
             let started: Vec<String> = run.out.acted.iter().chain(&run.done_earlier).cloned().collect();
             self.confirm_starts(&mut run, started).await;
+        }
+        if self.action == Action::Start {
+            self.forget_original_types(&mut run).await;
         }
         self.abort_on_start_failure(&mut run);
         self.readiness_gate(&mut run).await;
@@ -325,6 +331,16 @@ impl Execution<'_> {
         let special = Special {
             hibernate: run.todo.iter().filter(|i| i.hibernate).map(|i| i.id.clone()).collect(),
             spot: run.todo.iter().filter(|i| i.spot).map(|i| i.id.clone()).collect(),
+            fallback: run
+                .todo
+                .iter()
+                .filter(|i| !i.fallback_types.is_empty())
+                .map(|i| {
+                    let resized = run.resized_ok.contains(&i.id);
+                    let now = i.resize_to.clone().filter(|_| resized);
+                    fallback::Candidate::new(i, now.unwrap_or_else(|| i.instance_type.clone()))
+                })
+                .collect(),
         };
         if run.end == TierEnd::Done && !ids.is_empty() {
             if run.tier.synchronous {
@@ -451,6 +467,9 @@ impl Execution<'_> {
         let (hibernating, normal): (Vec<String>, Vec<String>) =
             ids.iter().cloned().partition(|id| special.hibernate.contains(id));
         let mut result = self.act_in_batches(&normal, false).await;
+        if self.action == Action::Start && !special.fallback.is_empty() {
+            self.fall_back(&mut result, &special.fallback, out).await;
+        }
         if !hibernating.is_empty() {
             let hibernated = self.act_in_batches(&hibernating, true).await;
             out.hibernated.extend(hibernated.ok.iter().cloned());

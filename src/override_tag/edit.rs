@@ -127,6 +127,7 @@ mod tests {
             hibernation_configured: false,
             spot: false,
             override_tag: None,
+            type_tags: Default::default(),
         }
     }
 

@@ -41,6 +41,7 @@ fn inst(id: &str, tier: &str, state: InstanceState) -> Instance {
         hibernation_configured: false,
         spot: false,
         override_tag: None,
+        type_tags: Default::default(),
     }
 }
 

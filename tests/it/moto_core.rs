@@ -91,6 +91,7 @@ async fn discovery_pages_through_large_fleets_and_ignores_terminated() {
             tier_tag_key: "Role".into(),
             vpc_id: None,
             override_tag_key: "SchedulerOverride".into(),
+            preferred_types_tag_key: "SchedulerPreferredTypes".into(),
         })
         .await
         .unwrap();

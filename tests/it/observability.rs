@@ -480,6 +480,7 @@ fn a_plans_timeline_estimates_each_step_and_keeps_the_delays() {
                 hibernation_configured: false,
                 spot: false,
                 override_tag: None,
+                type_tags: Default::default(),
             })
         })
         .collect();

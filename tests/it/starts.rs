@@ -305,3 +305,177 @@ fn start_rules_are_validated_and_only_accepted_in_tier_start() {
     }
     assert!(err.contains("\"W\""), "names the workload: {err}");
 }
+
+/// App's i-a1 is an m5.large EC2 has no capacity for; App falls back to
+/// `types` (TierFallbackTypes).
+fn short_of_m5(types: &str) -> FakeCloud {
+    let mut tiers = three_tiers("W", 0);
+    tiers[APP]["TierStart"]["TierFallbackTypes"] = json!(types);
+    let cloud = fleet(tiers);
+    let mut s = cloud.lock();
+    s.instances.get_mut("i-a1").unwrap().instance_type = "m5.large".into();
+    s.no_capacity.insert("m5.large".into());
+    drop(s);
+    cloud
+}
+
+fn tag_of(cloud: &FakeCloud, id: &str, key: &str) -> Option<String> {
+    cloud.lock().instances[id].tags.get(key).cloned()
+}
+
+const ORIGINAL: &str = ec2_tier_scheduler::instance::ORIGINAL_TYPE_TAG;
+
+#[tokio::test(start_paused = true)]
+async fn a_start_without_capacity_falls_back_and_the_next_start_tries_the_original_type_first() {
+    // GIVEN no m5.large capacity, and App falls back to m5a.large then m4.large
+    let cloud = short_of_m5("m5a.large, m4.large");
+    cloud.lock().no_capacity.insert("m5a.large".into());
+
+    // WHEN the workload is started
+    let report = run(&cloud, &request("W", Action::Start)).await;
+
+    // THEN i-a1 started as m4.large (m5a.large had no capacity either),
+    // reported as such; the type it had is recorded on it
+    let s = &report.summary;
+    assert_eq!(s.status, RunStatus::Completed, "{}", s.to_table());
+    let app = tier(&s.tiers, "Role_App");
+    assert!(app.acted.contains(&"i-a1".to_string()));
+    assert_eq!(cloud.type_of("i-a1"), "m4.large");
+    assert_eq!(cloud.state_of("i-a1"), Running);
+    assert_eq!(app.capacity_fallback.len(), 1);
+    let note = &app.capacity_fallback[0].reason;
+    assert!(
+        note.contains("no capacity for m5.large") && note.contains("started as m4.large"),
+        "{note}"
+    );
+    assert!(s.details().contains("FALLBACK TYPE"), "{}", s.details());
+    assert_eq!(tag_of(&cloud, "i-a1", ORIGINAL).as_deref(), Some("m5.large"));
+    // the tag was written before the first type change
+    let calls: Vec<&str> = cloud
+        .calls()
+        .iter()
+        .filter(|c| c.ids == ["i-a1"])
+        .map(|c| c.op)
+        .filter(|op| *op == "CreateTags" || op.starts_with("ModifyInstanceAttribute"))
+        .collect();
+    assert_eq!(calls.first(), Some(&"CreateTags"), "{calls:?}");
+
+    // WHEN it is stopped and, with m5.large capacity back, started again
+    cloud.lock().no_capacity.clear();
+    run(&cloud, &request("W", Action::Stop)).await;
+    let report = run(&cloud, &request("W", Action::Start)).await;
+
+    // THEN it went back to m5.large first, and the record is gone
+    assert_eq!(
+        report.summary.status,
+        RunStatus::Completed,
+        "{}",
+        report.summary.to_table()
+    );
+    assert_eq!(cloud.type_of("i-a1"), "m5.large");
+    assert_eq!(cloud.state_of("i-a1"), Running);
+    assert_eq!(tag_of(&cloud, "i-a1", ORIGINAL), None);
+    let app = tier(&report.summary.tiers, "Role_App");
+    assert!(app.capacity_fallback.is_empty());
+    assert!(app.resized.iter().any(|r| r.id == "i-a1" && r.to == "m5.large"));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_run_that_died_after_recording_the_type_is_repaired_by_the_next_start() {
+    // GIVEN a run died after recording m5.large and setting m5a.large
+    let cloud = short_of_m5("m5a.large");
+    {
+        let mut s = cloud.lock();
+        s.no_capacity.clear();
+        let i = s.instances.get_mut("i-a1").unwrap();
+        i.instance_type = "m5a.large".into();
+        i.tags.insert(ORIGINAL.into(), "m5.large".into());
+    }
+    let report = run(&cloud, &request("W", Action::Start)).await;
+    assert_eq!(
+        report.summary.status,
+        RunStatus::Completed,
+        "{}",
+        report.summary.to_table()
+    );
+    assert_eq!(
+        cloud.type_of("i-a1"),
+        "m5.large",
+        "never left in the fallback type by accident"
+    );
+    assert_eq!(tag_of(&cloud, "i-a1", ORIGINAL), None);
+    // and a plan says so before any start
+    assert_eq!(
+        report.plan.groups[1].tiers[0].instances[0].original_type.as_deref(),
+        Some("m5.large")
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn when_no_type_has_capacity_the_instance_fails_naming_each_and_stays_recorded() {
+    let cloud = short_of_m5("m5a.large");
+    cloud.lock().no_capacity.insert("m5a.large".into());
+    let report = run(&cloud, &request("W", Action::Start)).await;
+    let app = tier(&report.summary.tiers, "Role_App");
+    assert_eq!(report.summary.status, RunStatus::CompletedWithFailures);
+    let f = &app.failed[0];
+    assert_eq!(
+        (f.id.as_str(), f.code.as_deref()),
+        ("i-a1", Some("InsufficientInstanceCapacity"))
+    );
+    assert!(
+        f.reason
+            .contains("m5.large (InsufficientInstanceCapacity), m5a.large (InsufficientInstanceCapacity)")
+            && f.reason.contains("next Start tries m5.large first"),
+        "{}",
+        f.reason
+    );
+    assert_eq!(tag_of(&cloud, "i-a1", ORIGINAL).as_deref(), Some("m5.large"));
+    assert_eq!(cloud.state_of("i-a2"), Running, "the others start");
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_instances_preferred_types_tag_wins_and_a_bad_one_is_a_warning() {
+    // GIVEN the tier says m4.large, i-a1's tag says m5a.large; i-a2's tag is bad
+    let cloud = short_of_m5("m4.large");
+    {
+        let mut s = cloud.lock();
+        s.instances
+            .get_mut("i-a1")
+            .unwrap()
+            .tags
+            .insert("SchedulerPreferredTypes".into(), "m5a.large".into());
+        let a2 = s.instances.get_mut("i-a2").unwrap();
+        a2.instance_type = "m5.large".into();
+        a2.tags
+            .insert("SchedulerPreferredTypes".into(), "m5a.large, huge".into());
+    }
+    let report = run(&cloud, &request("W", Action::Start)).await;
+    assert_eq!(cloud.type_of("i-a1"), "m5a.large");
+    assert_eq!(cloud.type_of("i-a2"), "m4.large", "the tier's list for the bad tag");
+    assert!(
+        report
+            .plan
+            .warnings
+            .iter()
+            .any(|w| w.contains("i-a2") && w.contains("\"huge\" is not an instance type")),
+        "{:?}",
+        report.plan.warnings
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn without_a_fallback_list_a_start_without_capacity_is_retried_then_failed() {
+    let cloud = short_of_m5("m4.large");
+    cloud.lock().instances.get_mut("i-d1").unwrap().instance_type = "m5.large".into();
+    let report = run(&cloud, &request("W", Action::Start)).await;
+    let db = tier(&report.summary.tiers, "Role_DB");
+    assert_eq!(db.failed[0].code.as_deref(), Some("InsufficientInstanceCapacity"));
+    assert_eq!(cloud.type_of("i-d1"), "m5.large", "never resized");
+    let tries = cloud
+        .calls()
+        .iter()
+        .filter(|c| c.op.starts_with("StartInstances") && c.ids == ["i-d1"])
+        .count();
+    assert_eq!(tries, 5, "retried like any transient error");
+}

@@ -605,6 +605,10 @@ impl Compute for FakeCloud {
             })
             .filter(|i| i.state != InstanceState::Terminated)
             .map(|i| Instance {
+                type_tags: ec2_tier_scheduler::instance::TypeTags {
+                    original: i.tags.get(ec2_tier_scheduler::instance::ORIGINAL_TYPE_TAG).cloned(),
+                    preferred: i.tags.get(&query.preferred_types_tag_key).cloned(),
+                },
                 id: i.id.clone(),
                 state: i.state,
                 instance_type: i.instance_type.clone(),

@@ -35,6 +35,7 @@ fn inst(id: &str, state: InstanceState) -> Instance {
         hibernation_configured: false,
         spot: false,
         override_tag: None,
+        type_tags: Default::default(),
     }
 }
 

@@ -25,6 +25,7 @@ fn query() -> Discovery {
         tier_tag_key: "Role".into(),
         vpc_id: None,
         override_tag_key: "SchedulerOverride".into(),
+        preferred_types_tag_key: "SchedulerPreferredTypes".into(),
     }
 }
 
