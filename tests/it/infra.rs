@@ -217,6 +217,18 @@ const GRANTS: &[(&str, &str, Need)] = &[
         "ec2:ModifyInstanceAttribute",
         Adapter("src/aws/ec2.rs", "ModifyInstanceAttribute"),
     ),
+    // the original type before a capacity fallback (the CLI's override
+    // tags use the operator's credentials)
+    (
+        "RecordOriginalTypes",
+        "ec2:CreateTags",
+        Adapter("src/aws/ec2.rs", "CreateTags"),
+    ),
+    (
+        "RecordOriginalTypes",
+        "ec2:DeleteTags",
+        Adapter("src/aws/ec2.rs", "DeleteTags"),
+    ),
     // src/aws/ssm.rs
     (
         "SendOverrideCheckDocuments",
@@ -439,16 +451,6 @@ const NOT_GRANTED: &[(&str, &str, &str)] = &[
         "only when the account is unknown (CLI); the function takes it from its ARN",
     ),
     (
-        "src/aws/ec2.rs",
-        "CreateTags",
-        "`override set` (CLI, operator's credentials); the function only reads override tags",
-    ),
-    (
-        "src/aws/ec2.rs",
-        "DeleteTags",
-        "`override clear` (CLI, operator's credentials); the function only reads override tags",
-    ),
-    (
         "src/aws/ledger.rs",
         "Query",
         "`runs list`, `runs show` and `status` (CLI, operator's credentials); the function never lists runs",
@@ -667,17 +669,39 @@ fn scope_violations(template: &Value) -> Vec<String> {
 
 const ROLE_TEMPLATES: [&str; 2] = ["template.yaml", "member-account-role.yaml"];
 
-/// The tag keys the scheduler writes on Auto Scaling groups
-/// (src/aws/autoscaling.rs; src/orchestrator/auto_scaling.rs writes through it).
-const SCHEDULER_ASG_TAG_KEYS: [&str; 1] = [ec2_tier_scheduler::aws::SUSPENDED_TAG];
+/// Tag writes the function makes on one kind of resource: the actions and
+/// the scheduler's own tag keys they may carry.
+struct TagGrant {
+    what: &'static str,
+    actions: [&'static str; 2],
+    keys: &'static [&'static str],
+}
 
-/// What is wrong with the Auto Scaling tag grants of `template`: each must
-/// stand alone (CreateOrUpdateTags, DeleteTags), on groups carrying the
-/// workload tag, for the scheduler's own tag keys only (`aws:TagKeys` with
-/// ForAllValues, and not null), so the function can neither retag a group
-/// into the workload nor touch anyone else's tags.
+/// On Auto Scaling groups (src/aws/autoscaling.rs; src/orchestrator/auto_scaling.rs writes through it).
+const ASG_TAGS: TagGrant = TagGrant {
+    what: "Auto Scaling",
+    actions: ["autoscaling:CreateOrUpdateTags", "autoscaling:DeleteTags"],
+    keys: &[ec2_tier_scheduler::aws::SUSPENDED_TAG],
+};
+
+/// On instances (src/orchestrator/tier/fallback.rs: the type before a capacity fallback).
+const INSTANCE_TAGS: TagGrant = TagGrant {
+    what: "instance",
+    actions: ["ec2:CreateTags", "ec2:DeleteTags"],
+    keys: &[ec2_tier_scheduler::instance::ORIGINAL_TYPE_TAG],
+};
+
 fn asg_tag_violations(template: &Value) -> Vec<String> {
-    let tagging = ["autoscaling:CreateOrUpdateTags", "autoscaling:DeleteTags"];
+    tag_violations(template, &ASG_TAGS)
+}
+
+/// What is wrong with the tag grants of `template` for `grant`: each must
+/// stand alone, on resources carrying the workload tag, for the
+/// scheduler's own tag keys only (`aws:TagKeys` with ForAllValues, and not
+/// null), so the function can neither retag a resource into the workload
+/// nor touch anyone else's tags.
+fn tag_violations(template: &Value, grant: &TagGrant) -> Vec<String> {
+    let (tagging, what, own) = (grant.actions, grant.what, grant.keys);
     let mut problems = Vec::new();
     for (id, statement) in policy_statements(template) {
         let actions = strings(&statement["Action"]);
@@ -686,24 +710,20 @@ fn asg_tag_violations(template: &Value) -> Vec<String> {
         }
         let sid = statement["Sid"].as_str().unwrap_or("?");
         if actions.iter().any(|a| !tagging.contains(&a.as_str())) {
-            problems.push(format!(
-                "{id}/{sid}: Auto Scaling tag actions must stand alone: {actions:?}"
-            ));
+            problems.push(format!("{id}/{sid}: {what} tag actions must stand alone: {actions:?}"));
         }
         let condition = &statement["Condition"];
         let keys: Vec<String> = ["ForAllValues:StringEquals", "ForAllValues:StringLike"]
             .iter()
             .flat_map(|op| strings(&condition[*op]["aws:TagKeys"]))
             .collect();
-        if keys.is_empty() || keys.iter().any(|k| !SCHEDULER_ASG_TAG_KEYS.contains(&k.as_str())) {
+        if keys.is_empty() || keys.iter().any(|k| !own.contains(&k.as_str())) {
             problems.push(format!(
-                "{id}/{sid}: Auto Scaling tags without aws:TagKeys limited to {SCHEDULER_ASG_TAG_KEYS:?} (found {keys:?})"
+                "{id}/{sid}: {what} tags without aws:TagKeys limited to {own:?} (found {keys:?})"
             ));
         }
         if condition["Null"]["aws:TagKeys"].as_str() != Some("false") {
-            problems.push(format!(
-                "{id}/{sid}: Auto Scaling tags without Null aws:TagKeys = false"
-            ));
+            problems.push(format!("{id}/{sid}: {what} tags without Null aws:TagKeys = false"));
         }
         match tag_condition(statement) {
             Some((operator, key, values))
@@ -711,7 +731,7 @@ fn asg_tag_violations(template: &Value) -> Vec<String> {
                     && key == "aws:ResourceTag/${TagKey}"
                     && ref_target(&values) == Some("WorkloadTagValues") => {}
             other => problems.push(format!(
-                "{id}/{sid}: Auto Scaling tags without StringEquals aws:ResourceTag/${{TagKey}} = WorkloadTagValues \
+                "{id}/{sid}: {what} tags without StringEquals aws:ResourceTag/${{TagKey}} = WorkloadTagValues \
                  (found {other:?})"
             )),
         }
@@ -721,7 +741,7 @@ fn asg_tag_violations(template: &Value) -> Vec<String> {
             .iter()
             .any(|(_, s)| strings(&s["Action"]).iter().any(|a| tagging.contains(&a.as_str())))
     {
-        problems.push("no statement grants the Auto Scaling tags the scheduler writes".into());
+        problems.push(format!("no statement grants the {what} tags the scheduler writes"));
     }
     problems
 }
@@ -774,6 +794,32 @@ fn auto_scaling_tags_are_only_the_schedulers_own() {
         let problems = asg_tag_violations(&template(name));
         assert!(problems.is_empty(), "{name}:\n{}", problems.join("\n"));
     }
+}
+
+#[test]
+fn instance_tags_are_only_the_schedulers_own() {
+    for name in ROLE_TEMPLATES {
+        let problems = tag_violations(&template(name), &INSTANCE_TAGS);
+        assert!(problems.is_empty(), "{name}:\n{}", problems.join("\n"));
+        // Broadened: any key, or any instance.
+        for (pointer, value) in [
+            ("/Condition/ForAllValues:StringEquals/aws:TagKeys", Value::from("*")),
+            ("/Condition/Null", Value::Null),
+        ] {
+            let mut broadened = template(name);
+            let statement = statement_mut(&mut broadened, "RecordOriginalTypes").expect("RecordOriginalTypes");
+            *pointer_mut(statement, pointer) = value;
+            assert!(
+                !tag_violations(&broadened, &INSTANCE_TAGS).is_empty(),
+                "{name}: {pointer} broadened"
+            );
+        }
+    }
+}
+
+/// The value at a `/`-separated path of map keys, created when missing.
+fn pointer_mut<'a>(value: &'a mut Value, pointer: &str) -> &'a mut Value {
+    pointer.split('/').skip(1).fold(value, |v, key| &mut v[key])
 }
 
 #[test]
