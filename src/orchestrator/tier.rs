@@ -60,8 +60,11 @@ struct TierRun<'t> {
     notification_errors: Vec<String>,
     end: TierEnd,
     /// When the tier's group first acted (ms since the epoch), in this
-    /// invocation or an earlier one.
+    /// invocation or an earlier one: what the checkpoint keeps.
     acted_at_ms: Option<u64>,
+    /// The same moment on the runtime's clock, which measures the
+    /// confirmation bound within this invocation.
+    acted_at: Option<Instant>,
 }
 
 /// How waiting for one instance of a synchronous tier ended.
@@ -116,6 +119,10 @@ impl<'t> TierRun<'t> {
             notification_errors: Vec::new(),
             end: TierEnd::Done,
             acted_at_ms: tier.acted_at_ms,
+            acted_at: tier.acted_at_ms.map(|ms| {
+                let ago = Duration::from_millis(crate::clock::now_ms().saturating_sub(ms));
+                began.checked_sub(ago).unwrap_or(began)
+            }),
         }
     }
 
@@ -325,8 +332,9 @@ impl Execution<'_> {
         if run.tier.synchronous && run.end == TierEnd::Done && !ids.is_empty() {
             self.wait_in_transit(run).await;
         }
-        if run.end == TierEnd::Done && !ids.is_empty() {
-            run.acted_at_ms.get_or_insert_with(crate::clock::now_ms);
+        if run.end == TierEnd::Done && !ids.is_empty() && run.acted_at_ms.is_none() {
+            run.acted_at_ms = Some(crate::clock::now_ms());
+            run.acted_at = Some(Instant::now());
         }
         let special = Special {
             hibernate: run.todo.iter().filter(|i| i.hibernate).map(|i| i.id.clone()).collect(),

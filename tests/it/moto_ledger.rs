@@ -225,8 +225,37 @@ async fn a_run_out_of_time_schedules_its_continuation_and_resumes_from_the_ledge
     assert_eq!(again["status"], "duplicate");
     assert!(again["message"].as_str().unwrap().contains("in progress"));
 
-    // The continuation fires: it resumes after Web and finishes.
-    let last = handle_with(services, &input, Some(Duration::from_secs(900)), &fast_settings())
+    // Delivered ten minutes early with two minutes left, it cannot wait:
+    // it schedules itself again for its due time, under a new token.
+    let early = handle_with(services, &input, Some(Duration::from_secs(120)), &fast_settings())
+        .await
+        .unwrap();
+    assert_eq!(early["status"], "rescheduled", "{early}");
+    assert_eq!(stack.instance(&app[0]).await.0, "running", "nothing done early");
+    let mut again_inputs = Vec::new();
+    for s in scheduler.list_schedules().send().await.unwrap().schedules() {
+        let s = scheduler.get_schedule().name(s.name().unwrap()).send().await.unwrap();
+        assert_eq!(
+            s.schedule_expression(),
+            schedule.schedule_expression(),
+            "the same due time"
+        );
+        again_inputs.push(s.target().unwrap().input().unwrap().to_string());
+    }
+    assert_eq!(again_inputs.len(), 2, "moto keeps the fired one");
+    let rescheduled: serde_json::Value = again_inputs
+        .iter()
+        .map(|i| serde_json::from_str::<serde_json::Value>(i).unwrap())
+        .find(|i| i["continuationToken"] != input["continuationToken"])
+        .unwrap();
+
+    // The due time comes (the record says so, rather than waiting ten
+    // minutes); the rescheduled continuation resumes after Web and finishes.
+    let key = first["runKey"].as_str().unwrap();
+    let mut due = ledger.load(key).await.unwrap().unwrap();
+    due.resume_at = Some(clock::now());
+    ledger.save(&due, Some(clock::now() + 900)).await.unwrap();
+    let last = handle_with(services, &rescheduled, Some(Duration::from_secs(900)), &fast_settings())
         .await
         .unwrap();
     assert_eq!(last["status"], "completed", "{last}");

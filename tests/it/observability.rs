@@ -202,10 +202,17 @@ async fn each_run_writes_one_valid_emf_line_of_what_it_did() {
     assert_eq!(line["status"], "completedWithFailures");
     assert_eq!(line["runKey"], "run|W|morning");
 
-    // A repeated delivery and a dry run change nothing, and say nothing.
+    // A repeated delivery changes nothing and is counted on its own line
+    // (DuplicateDeliveries, not a run's metrics); a dry run says nothing.
     let again = deliver(services, &payload, Duration::from_secs(900), &Settings::default()).await;
     assert!(matches!(again.outcome, Outcome::Duplicate(_)));
-    assert_eq!(again.outcome.metrics_line("N", 0, 0), None);
+    let duplicate = again
+        .outcome
+        .metrics_line("N", 0, 1_795_478_400_000)
+        .expect("a duplicate is counted");
+    let duplicate = valid_emf(&duplicate);
+    assert_eq!(duplicate["DuplicateDeliveries"], 1, "{duplicate}");
+    assert!(duplicate.get("InstancesActed").is_none(), "{duplicate}");
     let dry = json!({"workloadIdentifier": "W", "action": "Stop", "dryRun": true});
     let dry = deliver(services, &dry, Duration::from_secs(900), &Settings::default()).await;
     assert_eq!(dry.outcome.metrics_line("N", 0, 0), None);

@@ -147,8 +147,7 @@ impl Execution<'_> {
     /// The rest of the tier's confirmation bound: from when the tier's
     /// group first acted, in this invocation or an earlier one.
     fn confirm_bound(&self, run: &TierRun<'_>, rules: &StartRules) -> Duration {
-        let since = run.acted_at_ms.unwrap_or_else(crate::clock::now_ms);
-        let spent = Duration::from_millis(crate::clock::now_ms().saturating_sub(since));
+        let spent = run.acted_at.map(|at| at.elapsed()).unwrap_or_default();
         rules.confirm_timeout.saturating_sub(spent)
     }
 
