@@ -168,6 +168,7 @@ impl Cloud for Observed {
             calendar: inner.calendar,
             auto_scaling: inner.auto_scaling,
             keys: inner.keys,
+            databases: inner.databases,
         })
     }
 }

@@ -14,26 +14,30 @@
 //!
 //! - **vocabulary, no I/O**: [`action`] (Stop, Start), [`clock`] (the one
 //!   clock and time format; everything below the orchestrator takes `now` as
-//!   an argument), [`instance`], [`table`], [`telemetry`].
+//!   an argument), [`instance`], [`member`] (RDS and Aurora databases as
+//!   tier members, `TierResourceTypes`), [`table`], [`telemetry`].
 //! - **core, pure**: [`config`] parses and validates the items as a whole
 //!   (and the Loader's documents); [`override_check`] makes the
 //!   override-file path safe and reads the guest's answer; [`override_tag`]
 //!   reads expiring override tags and builds them ([`override_tag::edit`]);
 //!   [`plan`] turns configuration plus discovered instances into ordered
 //!   tier groups with a step and a reason per instance ([`plan::keys`]:
-//!   the KMS readiness of a Start, judged from facts the ports read); [`summary`] and
+//!   the KMS readiness of a Start, judged from facts the ports read;
+//!   [`plan::databases`]: each database's step); [`summary`] and
 //!   [`notify`] describe what happened; [`cron`] tells when EventBridge
 //!   schedules fire.
 //! - **ports**: [`error`] and [`ports`], the small traits the orchestrator
 //!   drives (EC2, SSM, SNS, DynamoDB, Auto Scaling, change calendars, the
-//!   KMS keys of encrypted volumes).
+//!   KMS keys of encrypted volumes, RDS databases).
 //! - **runs**: [`run`] (what a run is asked, what became of it); [`ledger`]
 //!   (run records keyed on an idempotency key, workload locks, checkpoints,
 //!   the per-invocation trace, keys whose parts are encoded, never spliced);
 //!   [`event`] validates the invocation payload and names its run;
 //!   [`orchestrator`] executes a plan through the
-//!   ports: batching, override checks, waits, readiness gates, and the
-//!   deadline budget that bounds every wait.
+//!   ports: batching, override checks, waits, starts confirmed running
+//!   (with EC2's reason when not), capacity fallback, databases acted on
+//!   beside the instances, readiness gates, and the deadline budget that
+//!   bounds every wait.
 //! - **views**: [`history`], [`timeline`], [`status`] and [`metrics`] show
 //!   operators what the scheduler did and will do.
 //! - **[`run_service`]**: the ledger protocol shared by both entry points
@@ -57,6 +61,7 @@ pub mod handler;
 pub mod history;
 pub mod instance;
 pub mod ledger;
+pub mod member;
 pub mod metrics;
 pub mod notify;
 pub mod orchestrator;

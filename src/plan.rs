@@ -12,6 +12,7 @@ use crate::config::{
     secs, ActionSpec, AutoScalingMode, Readiness, ScalingTarget, StartRules, TierSpec, WorkloadConfig,
 };
 use crate::instance::{Instance, InstanceState};
+use crate::member::MemberKind;
 use crate::override_check::OverrideCheck;
 use crate::override_tag::{self, TagVerdict};
 
@@ -102,6 +103,10 @@ pub struct TierPlan {
     pub inter_tier_delay: Duration,
     /// The tier's instances, sorted by id.
     pub instances: Vec<InstancePlan>,
+    /// Its RDS DB instances and Aurora DB clusters (`TierResourceTypes`),
+    /// by kind then id.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub databases: Vec<databases::DatabasePlan>,
 }
 
 impl TierPlan {
@@ -225,8 +230,18 @@ impl Checkpoint {
     pub fn apply(&self, plan: &mut Plan) {
         plan.groups.retain(|g| !self.done_sequences.contains(&g.sequence));
         for tier in plan.groups.iter_mut().flat_map(|g| g.tiers.iter_mut()) {
-            if tier.instances.iter().any(|i| self.acted.contains(&i.id)) {
+            let acted_here = tier
+                .instances
+                .iter()
+                .map(|i| &i.id)
+                .chain(tier.databases.iter().map(|d| &d.member));
+            if acted_here.into_iter().any(|id| self.acted.contains(id)) {
                 tier.acted_at_ms = self.acted_at_ms;
+            }
+            for db in tier.databases.iter_mut().filter(|d| self.acted.contains(&d.member)) {
+                db.step = Step::DoneEarlier {
+                    reason: format!("{} by an earlier invocation of this run", plan.action.done()),
+                };
             }
             for instance in &mut tier.instances {
                 if self.acted.contains(&instance.id) {
@@ -362,6 +377,14 @@ fn plan_tiers<'a>(
     let mut by_sequence: BTreeMap<u64, Vec<TierPlan>> = BTreeMap::new();
     for tier in &config.tiers {
         let mut members = by_tier.remove(tier.name.as_str()).unwrap_or_default();
+        if !tier.resource_types.contains(&MemberKind::Ec2) && !members.is_empty() {
+            warnings.push(format!(
+                "{} instance(s) carry the tier tag {} but its TierResourceTypes lists no EC2: left alone",
+                members.len(),
+                tier.name
+            ));
+            members.clear();
+        }
         members.sort_by(|a, b| a.id.cmp(&b.id));
         match tier_part(tier, request.action) {
             Ok(spec) => {
@@ -418,6 +441,7 @@ fn plan_tier<'a>(
         acted_at_ms: None,
         inter_tier_delay: spec.inter_tier_delay,
         instances,
+        databases: Vec::new(),
     }
 }
 
@@ -637,6 +661,7 @@ impl Plan {
     }
 }
 
+pub mod databases;
 pub mod keys;
 mod table;
 

@@ -13,6 +13,7 @@ use async_trait::async_trait;
 use crate::config::{CrossAccount, WorkloadItems};
 use crate::error::CloudError;
 use crate::instance::{Discovery, Instance, InstanceStatus};
+use crate::member::{Database, MemberKind};
 use crate::override_check::OverrideCheck;
 use crate::plan::keys::{self, GrantedKeys, KeyFacts, KeySurvey, VolumeKey};
 use crate::plan::Plan;
@@ -238,6 +239,23 @@ pub trait Keys: Send + Sync {
     async fn describe(&self, key_ids: &[String]) -> Result<Vec<KeyFacts>, CloudError>;
 }
 
+/// RDS DB instances and Aurora DB clusters of a workload (RDS).
+#[async_trait]
+pub trait Databases: Send + Sync {
+    /// The workload's databases of `kinds` ([`MemberKind::Rds`]: DB
+    /// instances that are not part of a cluster; [`MemberKind::Aurora`]: DB
+    /// clusters of an `aurora*` engine) carrying the workload tag and the
+    /// tier tag, in the query's VPC when it has one. O(pages) calls.
+    async fn discover(&self, query: &Discovery, kinds: &[MemberKind]) -> Result<Vec<Database>, CloudError>;
+    /// StopDBInstance / StopDBCluster.
+    async fn stop(&self, kind: MemberKind, id: &str) -> Result<(), CloudError>;
+    /// StartDBInstance / StartDBCluster.
+    async fn start(&self, kind: MemberKind, id: &str) -> Result<(), CloudError>;
+    /// RDS's status of each of `ids` (of one kind); a database that no
+    /// longer exists is absent. Batched by the adapter (filters of 100 ids).
+    async fn statuses(&self, kind: MemberKind, ids: &[String]) -> Result<Vec<(String, String)>, CloudError>;
+}
+
 /// EC2 and SSM + S3 acting where a workload's instances live.
 #[derive(Clone)]
 pub struct WorkloadPorts {
@@ -251,6 +269,8 @@ pub struct WorkloadPorts {
     pub auto_scaling: Arc<dyn AutoScaling>,
     /// The keys of the instances' encrypted volumes (EC2 and KMS).
     pub keys: Arc<dyn Keys>,
+    /// RDS DB instances and Aurora DB clusters.
+    pub databases: Arc<dyn Databases>,
 }
 
 impl WorkloadPorts {

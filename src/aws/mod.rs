@@ -14,6 +14,7 @@ mod error;
 mod kms;
 mod ledger;
 mod metrics;
+mod rds;
 mod scheduler;
 mod sns;
 mod ssm;
@@ -34,6 +35,7 @@ pub use error::cloud_error;
 pub use kms::KmsKeys;
 pub use ledger::{DynamoLedger, RUNS_BY_TIME_INDEX, RUNS_BY_WORKLOAD_INDEX, RUN_KIND};
 pub use metrics::ApiCounter;
+pub use rds::RdsDatabases;
 pub use scheduler::{ScheduleReader, SchedulerContinuation};
 pub use sns::SnsNotifier;
 pub use ssm::SsmRemoteCheck;
@@ -185,7 +187,7 @@ impl AwsCloud {
             .clone()
     }
 
-    /// EC2, KMS, Auto Scaling and SSM + S3 clients in `region` on `config`'s credentials.
+    /// EC2, KMS, RDS, Auto Scaling and SSM + S3 clients in `region` on `config`'s credentials.
     fn workload_clients(&self, config: &SdkConfig, region: &str) -> WorkloadPorts {
         let region = Region::new(region.to_string());
         let counter = self.counter.clone();
@@ -229,8 +231,18 @@ impl AwsCloud {
                 .retry_config(standard_retry())
                 .timeout_config(timeouts())
         );
+        // RDS with the same credentials: a member account's role stops and
+        // starts its own databases.
+        let rds = counted!(
+            counter,
+            aws_sdk_rds::config::Builder::from(config)
+                .region(region.clone())
+                .retry_config(standard_retry())
+                .timeout_config(timeouts())
+        );
         let compute = Ec2Compute::new(aws_sdk_ec2::Client::from_conf(ec2));
         WorkloadPorts {
+            databases: Arc::new(RdsDatabases::new(aws_sdk_rds::Client::from_conf(rds))),
             auto_scaling: Arc::new(Ec2AutoScaling::new(aws_sdk_autoscaling::Client::from_conf(asg))),
             keys: Arc::new(KmsKeys::new(compute.clone(), aws_sdk_kms::Client::from_conf(kms))),
             compute: Arc::new(compute),

@@ -94,6 +94,17 @@ pub struct WorkloadConfig {
 }
 
 impl WorkloadConfig {
+    /// The database kinds some tier holds (`TierResourceTypes`), in
+    /// [`MemberKind::ALL`] order: what discovery must look for beside the
+    /// instances.
+    pub fn database_kinds(&self) -> Vec<crate::member::MemberKind> {
+        crate::member::MemberKind::ALL
+            .into_iter()
+            .filter(|k| *k != crate::member::MemberKind::Ec2)
+            .filter(|k| self.tiers.iter().any(|t| t.resource_types.contains(k)))
+            .collect()
+    }
+
     /// Parses and validates a workload item and its tier items.
     ///
     /// `expected_name` is the workload that was asked for; the item's SpecName

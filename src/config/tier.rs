@@ -10,6 +10,7 @@ use super::fields::{
     opt_bool, opt_map, opt_secs, opt_string, opt_u64, reject_unknown, req_string, show, warn_unknown, Issues,
 };
 use crate::action::Action;
+use crate::member::MemberKind;
 use crate::override_check::{GuestOs, OverrideCheck};
 
 /// The seed's delay between tiers when `InterTierOrchestrationDelay` is absent.
@@ -31,6 +32,9 @@ pub struct TierSpec {
     pub stop: Option<ActionSpec>,
     /// `TierScaling`: profile name to what the profile does at start.
     pub scaling: BTreeMap<String, ScalingTarget>,
+    /// `TierResourceTypes`: the kinds of members the tier holds, in order
+    /// (default `EC2`).
+    pub resource_types: Vec<MemberKind>,
 }
 
 /// One `TierScaling` profile of a tier: either the README's instance type
@@ -234,7 +238,14 @@ pub fn show_secs(d: Duration) -> String {
     }
 }
 
-const KNOWN: &[&str] = &["SpecName", "TierTagValue", "TierStart", "TierStop", "TierScaling"];
+const KNOWN: &[&str] = &[
+    "SpecName",
+    "TierTagValue",
+    "TierStart",
+    "TierStop",
+    "TierScaling",
+    "TierResourceTypes",
+];
 
 const COMMON_KEYS: &[&str] = &[
     "TierAutoScalingGroups",
@@ -304,12 +315,41 @@ pub(super) fn parse(
         }
     }
 
+    let resource_types = parse_resource_types(map, issues);
     Some(TierSpec {
+        resource_types,
         name: name?,
         start,
         stop,
         scaling,
     })
+}
+
+/// `TierResourceTypes`: comma-separated member kinds, default `EC2`.
+fn parse_resource_types(map: &Map<String, Value>, issues: &mut Issues) -> Vec<MemberKind> {
+    let Some(text) = opt_string(map, "TierResourceTypes", issues) else {
+        return vec![MemberKind::Ec2];
+    };
+    let mut kinds = Vec::new();
+    for part in text.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        match MemberKind::parse(part) {
+            Some(kind) if kinds.contains(&kind) => {
+                issues.push("TierResourceTypes", format!("{part:?} is listed twice"))
+            }
+            Some(kind) => kinds.push(kind),
+            None => issues.push(
+                "TierResourceTypes",
+                format!("{part:?} is not one of \"EC2\", \"RDS\", \"Aurora\" (ECS services are not supported yet)"),
+            ),
+        }
+    }
+    if kinds.is_empty() && !text.trim().is_empty() {
+        return vec![MemberKind::Ec2];
+    }
+    if kinds.is_empty() {
+        issues.push("TierResourceTypes", "lists no kind");
+    }
+    kinds
 }
 
 /// Parses a `TierStart` or `TierStop` section, phase by phase.

@@ -6,6 +6,7 @@
 
 mod auto_scaling;
 mod budget;
+mod databases;
 mod gate;
 mod overrides;
 mod scaling;
@@ -173,6 +174,15 @@ pub async fn prepare(cloud: &dyn Cloud, request: &RunRequest) -> Result<Prepared
         request.scaling_profile.as_deref(),
         now,
     );
+    let kinds = config.database_kinds();
+    if !kinds.is_empty() {
+        let databases = ports
+            .databases
+            .discover(&w.discovery(), &kinds)
+            .await
+            .map_err(cloud_error)?;
+        plan.add_databases(&config, &databases, now);
+    }
     if request.action == Action::Start {
         // KMS readiness: the keys of the volumes of the instances to start.
         match cloud.granted_keys() {
@@ -437,6 +447,7 @@ pub async fn execute_plan(
             })?,
     };
     let execution = Execution {
+        databases: ports.databases,
         auto_scaling: ports.auto_scaling,
         compute: ports.compute,
         remote: ports.remote,
@@ -512,6 +523,7 @@ async fn record_state(cloud: &dyn Cloud, request: &RunRequest, plan: &Plan) -> S
 /// One run's execution state, shared by the tier tasks.
 pub(crate) struct Execution<'a> {
     pub(crate) compute: Arc<dyn Compute>,
+    pub(crate) databases: Arc<dyn crate::ports::Databases>,
     pub(crate) auto_scaling: Arc<dyn crate::ports::AutoScaling>,
     pub(crate) remote: Arc<dyn RemoteCheck>,
     pub(crate) notifier: Arc<dyn Notifier>,
@@ -548,16 +560,15 @@ fn not_reached(group: &TierGroup, end: &TierEnd) -> Vec<TierOutcome> {
     let mut outcomes = Vec::new();
     for tier in &group.tiers {
         let mut outcome = TierOutcome::new(&tier.tier, tier.sequence, tier.synchronous);
-        for i in &tier.instances {
-            match &i.step {
-                plan::Step::Skip { reason } | plan::Step::DoneEarlier { reason } => outcome.skipped.push(Noted {
-                    id: i.id.clone(),
-                    reason: reason.clone(),
-                }),
-                _ => outcome.not_done.push(Noted {
-                    id: i.id.clone(),
-                    reason: reason.clone(),
-                }),
+        let members = tier.instances.iter().map(|i| (&i.id, &i.step));
+        for (id, step) in members.chain(tier.databases.iter().map(|d| (&d.member, &d.step))) {
+            let noted = |reason: &String| Noted {
+                id: id.clone(),
+                reason: reason.clone(),
+            };
+            match step {
+                plan::Step::Skip { reason } | plan::Step::DoneEarlier { reason } => outcome.skipped.push(noted(reason)),
+                _ => outcome.not_done.push(noted(&reason)),
             }
         }
         outcomes.push(outcome);

@@ -147,7 +147,21 @@ impl Execution<'_> {
     /// Scaling processes resumed (Start).
     pub(crate) async fn run_tier(&self, tier: &TierPlan) -> (TierResult, TierEnd) {
         let began = Instant::now();
-        let mut run = TierRun::begin(tier, began, self.elapsed_ms());
+        let run = TierRun::begin(tier, began, self.elapsed_ms());
+        // The tier's instances and its databases act together.
+        let (mut run, databases) = tokio::join!(self.run_instances(run), self.run_databases(tier));
+        databases.merge_into(&mut run.out, &mut run.end);
+        self.abort_on_start_failure(&mut run);
+        self.readiness_gate(&mut run).await;
+        self.resume_tier_groups(&mut run).await;
+        run.finish()
+    }
+
+    /// Phases 1 to 5 for the tier's instances: transitions settled,
+    /// override files checked (Stop) or the scaling profile applied
+    /// (Start), Auto Scaling processes suspended (Stop), the action, and
+    /// the starts confirmed.
+    async fn run_instances<'t>(&self, mut run: TierRun<'t>) -> TierRun<'t> {
         self.settle_transitions(&mut run).await;
         // Not when the tier already ran out of time: those instances are
         // "not done".
@@ -161,17 +175,14 @@ impl Execution<'_> {
             }
         }
         self.act_on_tier(&mut run).await;
-        if !tier.synchronous {
+        if !run.tier.synchronous {
             let started: Vec<String> = run.out.acted.iter().chain(&run.done_earlier).cloned().collect();
             self.confirm_starts(&mut run, started).await;
         }
         if self.action == Action::Start {
             self.forget_original_types(&mut run).await;
         }
-        self.abort_on_start_failure(&mut run);
-        self.readiness_gate(&mut run).await;
-        self.resume_tier_groups(&mut run).await;
-        run.finish()
+        run
     }
 
     /// Phase 1, transitions: instances in transition (pending at Stop,

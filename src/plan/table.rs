@@ -118,13 +118,19 @@ impl Plan {
                 .chain([gate.clone(), action])
                 .collect()
         };
-        if tier.instances.is_empty() {
+        if tier.instances.is_empty() && tier.databases.is_empty() {
             return vec![row(["(none)", "-", "-", "-"].map(String::from), "nothing to do".into())];
         }
-        tier.instances
+        let instances = tier
+            .instances
             .iter()
-            .map(|i| row(instance_cells(tier, i), self.action_cell(i)))
-            .collect()
+            .map(|i| row(instance_cells(tier, i), self.action_cell(i)));
+        // Databases: their member id, RDS's status, the kind as the type.
+        let databases = tier.databases.iter().map(|d| {
+            let cells = [d.member.clone(), d.status.clone(), d.kind.to_string(), "-".into()];
+            row(cells, self.step_cell(&d.step, self.action.verb()))
+        });
+        instances.chain(databases).collect()
     }
 
     /// An instance's ACTION cell: the step and its reason.
@@ -133,7 +139,12 @@ impl Plan {
         if i.key_refusal().is_some() {
             return "not started: a KMS key of its volumes makes the start fail (kms key below)".into();
         }
-        match &i.step {
+        self.step_cell(&i.step, verb)
+    }
+
+    /// A member's ACTION cell for `step`, `verb` being what acting means.
+    fn step_cell(&self, step: &Step, verb: &str) -> String {
+        match step {
             Step::Act => verb.to_string(),
             Step::WaitThenAct { reason } => format!("wait, then {} ({reason})", self.action.verb()),
             Step::Skip { reason } => format!("skip: {reason}"),

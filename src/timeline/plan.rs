@@ -76,18 +76,24 @@ fn plan_subtitle(plan: &Plan, estimates: &Estimates) -> String {
 /// acted on.
 fn planned_steps(tier: &TierPlan, action: Action, estimates: &Estimates) -> Vec<PlannedStep> {
     let actionable: Vec<&InstancePlan> = tier.actionable().collect();
-    if actionable.is_empty() {
+    let databases = tier
+        .databases
+        .iter()
+        .filter(|d| matches!(d.step, Step::Act | Step::WaitThenAct { .. }))
+        .count();
+    let members = actionable.len() + databases;
+    if members == 0 {
         return Vec::new();
     }
     let mut steps = preparation_steps(&actionable, action, estimates);
-    steps.push(act_step(tier, actionable.len() as u64, action, estimates));
+    steps.push(act_step(tier, members as u64, action, estimates));
     if action == Action::Start && !tier.synchronous {
-        // Every start is confirmed running before the next tier (a
-        // synchronous tier already waited for each).
+        // Every start is confirmed running (a database available) before
+        // the next tier; a synchronous tier already waited for each.
         steps.push((
             PhaseKind::Confirm,
             estimates.sync_instance_ms,
-            format!("confirm {} running", actionable.len()),
+            format!("confirm {members} running"),
         ));
     }
     steps.extend(gate_step(tier, estimates));

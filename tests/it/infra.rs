@@ -370,6 +370,42 @@ const GRANTS: &[(&str, &str, Need)] = &[
         "sts:AssumeRole",
         Adapter("src/aws/mod.rs", "AssumeRole"),
     ),
+    // src/aws/rds.rs: the databases of a tier (TierResourceTypes).
+    (
+        "StopStartWorkloadDatabases",
+        "rds:StopDBInstance",
+        Adapter("src/aws/rds.rs", "StopDBInstance"),
+    ),
+    (
+        "StopStartWorkloadDatabases",
+        "rds:StartDBInstance",
+        Adapter("src/aws/rds.rs", "StartDBInstance"),
+    ),
+    (
+        "StopStartWorkloadDatabases",
+        "rds:StopDBCluster",
+        Adapter("src/aws/rds.rs", "StopDBCluster"),
+    ),
+    (
+        "StopStartWorkloadDatabases",
+        "rds:StartDBCluster",
+        Adapter("src/aws/rds.rs", "StartDBCluster"),
+    ),
+    (
+        "ReadDatabases",
+        "rds:DescribeDBInstances",
+        Adapter("src/aws/rds.rs", "DescribeDBInstances"),
+    ),
+    (
+        "ReadDatabases",
+        "rds:DescribeDBClusters",
+        Adapter("src/aws/rds.rs", "DescribeDBClusters"),
+    ),
+    (
+        "ReadDatabases",
+        "rds:DescribeDBSubnetGroups",
+        Adapter("src/aws/rds.rs", "DescribeDBSubnetGroups"),
+    ),
     // Services.
     (
         "WriteOwnLogGroup",
@@ -485,6 +521,50 @@ const EC2_MUTATIONS: [&str; 4] = [
 /// The workload scope of a mutation: this region and account's instances.
 const INSTANCES: &str = "arn:${AWS::Partition}:ec2:${AWS::Region}:${AWS::AccountId}:instance/*";
 
+/// Stops and starts of the tier's databases (src/aws/rds.rs).
+const DB_MUTATIONS: [&str; 4] = [
+    "rds:StopDBInstance",
+    "rds:StartDBInstance",
+    "rds:StopDBCluster",
+    "rds:StartDBCluster",
+];
+
+/// The workload scope of a database mutation: this region and account's DB
+/// clusters and DB instances (sorted).
+const DATABASES: [&str; 2] = [
+    "arn:${AWS::Partition}:rds:${AWS::Region}:${AWS::AccountId}:cluster:*",
+    "arn:${AWS::Partition}:rds:${AWS::Region}:${AWS::AccountId}:db:*",
+];
+
+/// What is wrong with one statement granting [`DB_MUTATIONS`]: only they,
+/// only on [`DATABASES`], only where the workload tag has one of
+/// `WorkloadTagValues`.
+fn db_scope_violations(id: &str, sid: &str, statement: &Value, actions: &[String]) -> Vec<String> {
+    let mut problems = Vec::new();
+    let mut resources = Vec::new();
+    all_strings(&statement["Resource"], &mut resources);
+    resources.sort();
+    if resources != DATABASES {
+        problems.push(format!(
+            "{id}/{sid}: database mutation on {resources:?}, not only on {DATABASES:?} (this region's databases)"
+        ));
+    }
+    if actions.iter().any(|a| !DB_MUTATIONS.contains(&a.as_str())) {
+        problems.push(format!("{id}/{sid}: database mutations must stand alone: {actions:?}"));
+    }
+    match tag_condition(statement) {
+        Some((operator, key, values))
+            if operator == "StringEquals"
+                && key == "aws:ResourceTag/${TagKey}"
+                && ref_target(&values) == Some("WorkloadTagValues") => {}
+        other => problems.push(format!(
+            "{id}/{sid}: database mutation without StringEquals aws:ResourceTag/${{TagKey}} = WorkloadTagValues \
+             (found {other:?})"
+        )),
+    }
+    problems
+}
+
 fn source(path: &str) -> String {
     std::fs::read_to_string(format!("{}/{path}", env!("CARGO_MANIFEST_DIR"))).unwrap()
 }
@@ -594,12 +674,18 @@ fn scope_violations(template: &Value) -> Vec<String> {
         let actions = strings(&statement["Action"]);
         for action in &actions {
             let service_wide = action == "*" || action.ends_with(":*") && action != "kms:*";
-            if service_wide || action.starts_with("ec2:") && action.contains('*') && !action.starts_with("ec2:Describe")
-            {
+            let wildcard_mutation = (action.starts_with("ec2:") || action.starts_with("rds:"))
+                && action.contains('*')
+                && !action.starts_with("ec2:Describe");
+            if service_wide || wildcard_mutation {
                 problems.push(format!("{id}/{sid}: wildcard action {action}"));
             }
         }
         let mutation = actions.iter().any(|a| EC2_MUTATIONS.contains(&a.as_str()));
+        if actions.iter().any(|a| DB_MUTATIONS.contains(&a.as_str())) {
+            granted.extend(actions.iter().cloned());
+            problems.extend(db_scope_violations(id.as_str(), sid, statement, &actions));
+        }
         let mut resources = Vec::new();
         all_strings(&statement["Resource"], &mut resources);
         let send_to_instances = actions.iter().any(|a| a == "ssm:SendCommand")
@@ -659,9 +745,9 @@ fn scope_violations(template: &Value) -> Vec<String> {
             }
         }
     }
-    for m in EC2_MUTATIONS.iter().chain(&["ssm:SendCommand"]) {
+    for m in EC2_MUTATIONS.iter().chain(&DB_MUTATIONS).chain(&["ssm:SendCommand"]) {
         if !granted.iter().any(|a| a == m) {
-            problems.push(format!("{m} is not granted on workload instances at all"));
+            problems.push(format!("{m} is not granted on workload resources at all"));
         }
     }
     problems
@@ -998,6 +1084,42 @@ fn ebs_key_grants_are_for_ec2_only_and_only_on_the_listed_keys() {
     assert_eq!(kms, [("kms".to_string(), "DescribeKey".to_string())]);
 }
 
+/// The RDS adapter's calls are what `every_adapter_call_is_granted` scans
+/// (every file of src/aws/), and both roles grant each of them.
+#[test]
+fn database_calls_are_scanned_and_granted_in_both_roles() {
+    let mut found: Vec<String> = operations(&source("src/aws/rds.rs"))
+        .into_iter()
+        .map(|(service, op)| {
+            assert_eq!(service, "rds", "{op}");
+            op
+        })
+        .collect();
+    found.sort();
+    found.dedup();
+    let expected = [
+        "DescribeDBClusters",
+        "DescribeDBInstances",
+        "DescribeDBSubnetGroups",
+        "StartDBCluster",
+        "StartDBInstance",
+        "StopDBCluster",
+        "StopDBInstance",
+    ];
+    assert_eq!(found, expected);
+    for name in ROLE_TEMPLATES {
+        let template = template(name);
+        let granted: Vec<String> = policy_statements(&template)
+            .iter()
+            .flat_map(|(_, s)| strings(&s["Action"]))
+            .collect();
+        for op in expected {
+            let action = format!("rds:{op}");
+            assert!(granted.contains(&action), "{name}: {action} is not granted");
+        }
+    }
+}
+
 /// The statement with `sid` in the template, to broaden it.
 fn statement_mut<'a>(value: &'a mut Value, sid: &str) -> Option<&'a mut Value> {
     let is_it = value.get("Sid").and_then(Value::as_str) == Some(sid);
@@ -1017,7 +1139,34 @@ fn statement_mut<'a>(value: &'a mut Value, sid: &str) -> Option<&'a mut Value> {
 #[test]
 fn the_policy_checks_fail_on_a_broadened_statement() {
     type Broaden = fn(&mut Value);
-    let cases: [(&str, &str, Broaden, &str); 14] = [
+    let cases: [(&str, &str, Broaden, &str); 17] = [
+        (
+            "databases of any workload",
+            "StopStartWorkloadDatabases",
+            |s| {
+                s.as_mapping_mut().unwrap().remove("Condition");
+            },
+            "database mutation without StringEquals aws:ResourceTag",
+        ),
+        (
+            "databases of any region",
+            "StopStartWorkloadDatabases",
+            |s| {
+                s["Resource"][0] = Value::String("arn:${AWS::Partition}:rds:*:${AWS::AccountId}:db:*".into());
+            },
+            "not only on",
+        ),
+        (
+            "any RDS mutation",
+            "StopStartWorkloadDatabases",
+            |s| {
+                s["Action"]
+                    .as_sequence_mut()
+                    .unwrap()
+                    .push(Value::String("rds:Modify*".into()));
+            },
+            "wildcard action rds:Modify*",
+        ),
         (
             "any value of the tag key",
             "StartStopWorkloadInstances",

@@ -5,6 +5,7 @@
 mod support;
 
 mod adapters;
+mod databases;
 mod events;
 mod infra;
 mod kms;
@@ -13,12 +14,14 @@ mod moto_core;
 mod moto_ledger;
 mod moto_migration;
 mod moto_override;
+mod moto_rds;
 mod moto_safety;
 mod moto_scaling;
 mod moto_starts;
 mod observability;
 mod orchestrator;
 mod overrides;
+mod rds;
 mod readiness;
 mod reliability;
 mod safety;

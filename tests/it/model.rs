@@ -454,6 +454,7 @@ impl Cloud for Tracked {
             calendar: inner.calendar,
             auto_scaling: inner.auto_scaling,
             keys: inner.keys,
+            databases: inner.databases,
         })
     }
 }

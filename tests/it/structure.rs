@@ -19,7 +19,10 @@ const CLI_DIR: &str = "src/bin/orchestrator";
 /// modules of its own layer or below, never above. A new module must be
 /// placed here (and in the crate map) for the tests to pass.
 const LAYERS: &[(&str, &[&str])] = &[
-    ("vocabulary", &["action", "clock", "instance", "table", "telemetry"]),
+    (
+        "vocabulary",
+        &["action", "clock", "instance", "member", "table", "telemetry"],
+    ),
     (
         "core",
         &[

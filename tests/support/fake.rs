@@ -14,6 +14,8 @@
 // otherwise look for its submodules next to it rather than in `fake/`.
 #[path = "fake/behaviour.rs"]
 mod behaviour;
+#[path = "fake/databases.rs"]
+mod databases;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::{Arc, Mutex};
@@ -40,6 +42,8 @@ pub use behaviour::{
     ApiLimits, Behaviour, BucketSpec, Latencies, Latency, OpStats, SdkRetry, TokenBuckets, DESCRIBE_LIMITS, EC2_LIMITS,
     START_LIMITS, STOP_LIMITS,
 };
+#[allow(unused_imports)]
+pub use databases::{DatabaseTimes, FakeDatabase};
 
 /// Instances per DescribeInstances page (the adapter's MaxResults).
 pub const DESCRIBE_PAGE: usize = 1000;
@@ -55,6 +59,10 @@ pub const MUTATING: &[&str] = &[
     "ModifyInstanceCreditSpecification",
     "SuspendProcesses",
     "ResumeProcesses",
+    "StopDBInstance",
+    "StartDBInstance",
+    "StopDBCluster",
+    "StartDBCluster",
     "SendCommand",
     "Publish",
     "TransactWriteItems",
@@ -160,6 +168,10 @@ pub struct State {
     pub keys: HashMap<String, KeyLookup>,
     /// The stack's EbsKmsKeyArns, as the function's environment has it.
     pub granted_keys: Option<String>,
+    /// RDS DB instances and Aurora DB clusters by kind and id.
+    pub databases: BTreeMap<(ec2_tier_scheduler::member::MemberKind, String), databases::FakeDatabase>,
+    /// How long database stops and starts take.
+    pub database_times: databases::DatabaseTimes,
     /// Opt-in behaviours (buckets, latencies, SDK retry) and counters.
     pub behaviour: Behaviour,
 }
@@ -553,6 +565,12 @@ fn service(op: &str) -> &'static str {
         "AssumeRole" => "sts",
         "DescribeKey" => "kms",
         "DescribeAutoScalingGroups" | "SuspendProcesses" | "ResumeProcesses" => "autoscaling",
+        "DescribeDBInstances"
+        | "DescribeDBClusters"
+        | "StopDBInstance"
+        | "StartDBInstance"
+        | "StopDBCluster"
+        | "StartDBCluster" => "rds",
         _ => "ec2",
     }
 }
@@ -1005,6 +1023,7 @@ impl Cloud for FakeCloud {
             calendar: Arc::new(self.clone()),
             auto_scaling: Arc::new(self.clone()),
             keys: Arc::new(self.clone()),
+            databases: Arc::new(self.clone()),
         })
     }
 }

@@ -145,6 +145,7 @@ pub struct Stack {
     pub s3: aws_sdk_s3::Client,
     pub sns: aws_sdk_sns::Client,
     pub ssm: aws_sdk_ssm::Client,
+    pub rds: aws_sdk_rds::Client,
 }
 
 impl Stack {
@@ -161,6 +162,7 @@ impl Stack {
             s3: aws_sdk_s3::Client::from_conf(s3_conf),
             sns: aws_sdk_sns::Client::new(&config),
             ssm: aws_sdk_ssm::Client::new(&config),
+            rds: aws_sdk_rds::Client::new(&config),
             config,
             moto,
         };

@@ -1,0 +1,286 @@
+//! RDS adapter: the workload's RDS DB instances (those outside a cluster)
+//! and Aurora DB clusters, found by their tags in the `TagList` that
+//! DescribeDBInstances and DescribeDBClusters return (no per-resource
+//! ListTagsForResource), stopped and started one at a time, and their
+//! statuses read through the identifier filters.
+
+use std::collections::HashMap;
+
+use async_trait::async_trait;
+use aws_sdk_rds::types::{Filter, Tag};
+use aws_sdk_rds::Client;
+
+use super::cloud_error;
+use crate::error::CloudError;
+use crate::instance::Discovery;
+use crate::member::{Database, MemberKind};
+use crate::ports::Databases;
+
+/// The largest page DescribeDBInstances / DescribeDBClusters return.
+const MAX_RECORDS: i32 = 100;
+/// RDS allows up to 100 values in one filter.
+const FILTER_VALUES: usize = 100;
+/// The engine prefix of Aurora clusters (the only clusters StopDBCluster
+/// accepts; DescribeDBClusters also lists Multi-AZ DB clusters, Neptune and
+/// DocumentDB).
+const AURORA_ENGINE_PREFIX: &str = "aurora";
+
+/// [`Databases`] on an RDS client.
+#[derive(Clone, Debug)]
+pub struct RdsDatabases {
+    client: Client,
+}
+
+/// A workload's database as a Describe call lists it, before the VPC check.
+struct Candidate {
+    database: Database,
+    /// The VPC id (DB instances) or the DB subnet group's name (clusters).
+    network: Option<String>,
+}
+
+impl RdsDatabases {
+    /// Wraps a client for the workload's account and region.
+    pub fn new(client: Client) -> Self {
+        Self { client }
+    }
+
+    /// DescribeDBInstances, every page: the workload's DB instances that are
+    /// not part of a cluster, with their VPC.
+    async fn instances(&self, query: &Discovery) -> Result<Vec<Candidate>, CloudError> {
+        let mut pages = self
+            .client
+            .describe_db_instances()
+            .max_records(MAX_RECORDS)
+            .into_paginator()
+            .send();
+        let mut found = Vec::new();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(|e| cloud_error("rds", "DescribeDBInstances", e))?;
+            for db in page.db_instances() {
+                // A cluster member is stopped and started with its cluster.
+                let (Some(id), None) = (db.db_instance_identifier(), db.db_cluster_identifier()) else {
+                    continue;
+                };
+                if let Some(database) = member(query, MemberKind::Rds, id, db.db_instance_status(), db.tag_list()) {
+                    let network = db.db_subnet_group().and_then(|g| g.vpc_id()).map(str::to_string);
+                    found.push(Candidate { database, network });
+                }
+            }
+        }
+        Ok(found)
+    }
+
+    /// DescribeDBClusters, every page: the workload's Aurora clusters, with
+    /// the name of their DB subnet group.
+    async fn clusters(&self, query: &Discovery) -> Result<Vec<Candidate>, CloudError> {
+        let mut pages = self
+            .client
+            .describe_db_clusters()
+            .max_records(MAX_RECORDS)
+            .into_paginator()
+            .send();
+        let mut found = Vec::new();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(|e| cloud_error("rds", "DescribeDBClusters", e))?;
+            for cluster in page.db_clusters() {
+                let aurora = cluster.engine().is_some_and(|e| e.starts_with(AURORA_ENGINE_PREFIX));
+                let Some(id) = cluster.db_cluster_identifier().filter(|_| aurora) else {
+                    continue;
+                };
+                if let Some(database) = member(query, MemberKind::Aurora, id, cluster.status(), cluster.tag_list()) {
+                    let network = cluster.db_subnet_group().map(str::to_string);
+                    found.push(Candidate { database, network });
+                }
+            }
+        }
+        Ok(found)
+    }
+
+    /// DescribeDBSubnetGroups, every page: the VPC of each DB subnet group.
+    async fn subnet_group_vpcs(&self) -> Result<HashMap<String, String>, CloudError> {
+        let mut pages = self
+            .client
+            .describe_db_subnet_groups()
+            .max_records(MAX_RECORDS)
+            .into_paginator()
+            .send();
+        let mut vpcs = HashMap::new();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(|e| cloud_error("rds", "DescribeDBSubnetGroups", e))?;
+            for group in page.db_subnet_groups() {
+                if let (Some(name), Some(vpc)) = (group.db_subnet_group_name(), group.vpc_id()) {
+                    vpcs.insert(name.to_string(), vpc.to_string());
+                }
+            }
+        }
+        Ok(vpcs)
+    }
+
+    /// DescribeDBInstances of `ids` (the `db-instance-id` filter, 100 a call).
+    async fn instance_statuses(&self, ids: &[String]) -> Result<Vec<(String, String)>, CloudError> {
+        let mut out = Vec::with_capacity(ids.len());
+        for chunk in ids.chunks(FILTER_VALUES) {
+            let mut pages = self
+                .client
+                .describe_db_instances()
+                .filters(filter("db-instance-id", chunk))
+                .max_records(MAX_RECORDS)
+                .into_paginator()
+                .send();
+            while let Some(page) = pages.next().await {
+                let page = page.map_err(|e| cloud_error("rds", "DescribeDBInstances", e))?;
+                out.extend(page.db_instances().iter().filter_map(|db| {
+                    Some((
+                        db.db_instance_identifier()?.to_string(),
+                        db.db_instance_status()?.to_string(),
+                    ))
+                }));
+            }
+        }
+        Ok(out)
+    }
+
+    /// DescribeDBClusters of `ids` (the `db-cluster-id` filter, 100 a call).
+    async fn cluster_statuses(&self, ids: &[String]) -> Result<Vec<(String, String)>, CloudError> {
+        let mut out = Vec::with_capacity(ids.len());
+        for chunk in ids.chunks(FILTER_VALUES) {
+            let mut pages = self
+                .client
+                .describe_db_clusters()
+                .filters(filter("db-cluster-id", chunk))
+                .max_records(MAX_RECORDS)
+                .into_paginator()
+                .send();
+            while let Some(page) = pages.next().await {
+                let page = page.map_err(|e| cloud_error("rds", "DescribeDBClusters", e))?;
+                out.extend(
+                    page.db_clusters()
+                        .iter()
+                        .filter_map(|c| Some((c.db_cluster_identifier()?.to_string(), c.status()?.to_string()))),
+                );
+            }
+        }
+        Ok(out)
+    }
+}
+
+fn filter(name: &str, values: &[String]) -> Filter {
+    Filter::builder().name(name).set_values(Some(values.to_vec())).build()
+}
+
+/// The database when its tags make it the workload's: the workload tag
+/// with the exact value and the tier tag (its value is the tier), with the
+/// override tag and its reason.
+fn member(query: &Discovery, kind: MemberKind, id: &str, status: Option<&str>, tags: &[Tag]) -> Option<Database> {
+    let tag = |key: &str| {
+        tags.iter()
+            .find(|t| t.key() == Some(key))
+            .map(|t| t.value().unwrap_or_default().to_string())
+    };
+    let (workload_key, workload_value) = &query.workload_tag;
+    if tag(workload_key).as_deref() != Some(workload_value.as_str()) {
+        return None;
+    }
+    let tier = tag(&query.tier_tag_key)?;
+    let override_tag = tag(&query.override_tag_key).map(|value| (value, tag(crate::override_tag::OVERRIDE_REASON_TAG)));
+    Some(Database {
+        kind,
+        id: id.to_string(),
+        status: status.unwrap_or_default().to_string(),
+        tier,
+        override_tag,
+    })
+}
+
+/// The refusal of an EC2 instance handed to the database port (a caller's
+/// bug): no call is made.
+fn not_a_database(operation: &'static str, id: &str) -> CloudError {
+    let message = format!("{id} is an EC2 instance, not an RDS DB instance or an Aurora DB cluster");
+    CloudError::new("rds", operation, Some("NotADatabase"), message)
+}
+
+#[async_trait]
+impl Databases for RdsDatabases {
+    async fn discover(&self, query: &Discovery, kinds: &[MemberKind]) -> Result<Vec<Database>, CloudError> {
+        let mut found = Vec::new();
+        if kinds.contains(&MemberKind::Rds) {
+            let instances = self.instances(query).await?;
+            found.extend(
+                instances
+                    .into_iter()
+                    .filter(|c| query.vpc_id.is_none() || c.network == query.vpc_id)
+                    .map(|c| c.database),
+            );
+        }
+        if kinds.contains(&MemberKind::Aurora) {
+            let clusters = self.clusters(query).await?;
+            // A cluster names its DB subnet group: its VPC is the group's.
+            let vpcs = match &query.vpc_id {
+                Some(_) if !clusters.is_empty() => self.subnet_group_vpcs().await?,
+                _ => HashMap::new(),
+            };
+            found.extend(
+                clusters
+                    .into_iter()
+                    .filter(|c| {
+                        query.vpc_id.is_none()
+                            || c.network.as_ref().and_then(|name| vpcs.get(name)) == query.vpc_id.as_ref()
+                    })
+                    .map(|c| c.database),
+            );
+        }
+        Ok(found)
+    }
+
+    async fn stop(&self, kind: MemberKind, id: &str) -> Result<(), CloudError> {
+        match kind {
+            MemberKind::Rds => self
+                .client
+                .stop_db_instance()
+                .db_instance_identifier(id)
+                .send()
+                .await
+                .map(|_| ())
+                .map_err(|e| cloud_error("rds", "StopDBInstance", e)),
+            MemberKind::Aurora => self
+                .client
+                .stop_db_cluster()
+                .db_cluster_identifier(id)
+                .send()
+                .await
+                .map(|_| ())
+                .map_err(|e| cloud_error("rds", "StopDBCluster", e)),
+            MemberKind::Ec2 => Err(not_a_database("StopDBInstance", id)),
+        }
+    }
+
+    async fn start(&self, kind: MemberKind, id: &str) -> Result<(), CloudError> {
+        match kind {
+            MemberKind::Rds => self
+                .client
+                .start_db_instance()
+                .db_instance_identifier(id)
+                .send()
+                .await
+                .map(|_| ())
+                .map_err(|e| cloud_error("rds", "StartDBInstance", e)),
+            MemberKind::Aurora => self
+                .client
+                .start_db_cluster()
+                .db_cluster_identifier(id)
+                .send()
+                .await
+                .map(|_| ())
+                .map_err(|e| cloud_error("rds", "StartDBCluster", e)),
+            MemberKind::Ec2 => Err(not_a_database("StartDBInstance", id)),
+        }
+    }
+
+    async fn statuses(&self, kind: MemberKind, ids: &[String]) -> Result<Vec<(String, String)>, CloudError> {
+        match kind {
+            MemberKind::Rds => self.instance_statuses(ids).await,
+            MemberKind::Aurora => self.cluster_statuses(ids).await,
+            MemberKind::Ec2 => Err(not_a_database("DescribeDBInstances", &ids.join(","))),
+        }
+    }
+}
