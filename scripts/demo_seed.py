@@ -121,6 +121,31 @@ for role in ["Role_Web", "Role_App", "Role_DB"]:
 launch("ENV002", "Role_Web", subnet, "other-workload-web")
 launch(workload["WorkloadFilterTagValue"], "Role_Web", other_subnet, "outside-vpc-web")
 
+# The DB tier also holds an RDS database (TierResourceTypes "EC2,RDS"): it
+# stops after the instances of the tiers before it and is available before
+# the App tier starts. Another workload's database stays as it is.
+rds = session.client("rds", endpoint_url=endpoint)
+rds.create_db_subnet_group(
+    DBSubnetGroupName="demo-db", DBSubnetGroupDescription="demo", SubnetIds=[subnet]
+)
+
+
+def database(identifier, env):
+    rds.create_db_instance(
+        DBInstanceIdentifier=identifier,
+        DBInstanceClass="db.t3.micro",
+        Engine="postgres",
+        MasterUsername="demo",
+        MasterUserPassword="demo-password",
+        AllocatedStorage=20,
+        DBSubnetGroupName="demo-db",
+        Tags=[{"Key": "Environment", "Value": env}, {"Key": "Role", "Value": "Role_DB"}],
+    )
+
+
+database("orders-db", workload["WorkloadFilterTagValue"])
+database("other-workload-db", "ENV002")
+
 # The stack's example schedules (infra/template.yaml's defaults) in a schedule
 # group, so `orchestrator status` can say when the workload runs next.
 scheduler = session.client("scheduler", endpoint_url=endpoint)

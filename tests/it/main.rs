@@ -18,6 +18,7 @@ mod moto_rds;
 mod moto_safety;
 mod moto_scaling;
 mod moto_starts;
+mod moto_workloads;
 mod observability;
 mod orchestrator;
 mod overrides;

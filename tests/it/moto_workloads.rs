@@ -1,0 +1,127 @@
+//! A workload whose DB tier holds an EC2 instance, an RDS DB instance and an
+//! Aurora DB cluster, stopped and started through the CLI against moto: the
+//! databases act in their tier's turn, come back `available` before the
+//! next tier starts, and same-tagged databases of another workload, or of a
+//! tier that does not hold RDS, are never touched.
+
+use aws_sdk_rds::types::Tag;
+use serde_json::{json, Value};
+
+use crate::support::moto::Stack;
+use crate::support::{three_tiers, workload_item};
+
+fn tags(env: &str, role: &str) -> Option<Vec<Tag>> {
+    Some(vec![
+        Tag::builder().key("Environment").value(env).build(),
+        Tag::builder().key("Role").value(role).build(),
+    ])
+}
+
+async fn postgres(stack: &Stack, id: &str, env: &str, role: &str) {
+    stack
+        .rds
+        .create_db_instance()
+        .db_instance_identifier(id)
+        .db_instance_class("db.t3.micro")
+        .engine("postgres")
+        .allocated_storage(20)
+        .master_username("scheduler")
+        .master_user_password("not-a-secret-1")
+        .set_tags(tags(env, role))
+        .send()
+        .await
+        .unwrap();
+}
+
+async fn statuses(stack: &Stack) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    let instances = stack.rds.describe_db_instances().send().await.unwrap();
+    for db in instances.db_instances() {
+        let id = db.db_instance_identifier().unwrap_or_default();
+        out.push((
+            format!("rds:{id}"),
+            db.db_instance_status().unwrap_or_default().to_string(),
+        ));
+    }
+    let clusters = stack.rds.describe_db_clusters().send().await.unwrap();
+    for c in clusters.db_clusters() {
+        let id = c.db_cluster_identifier().unwrap_or_default();
+        out.push((format!("aurora:{id}"), c.status().unwrap_or_default().to_string()));
+    }
+    out.sort();
+    out
+}
+
+fn tier<'a>(summary: &'a Value, name: &str) -> &'a Value {
+    summary["tiers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["tier"] == name)
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_db_tier_with_instances_rds_and_aurora_stops_last_and_starts_first() {
+    let stack = Stack::start().await;
+    let (_, subnet) = stack.vpc("10.8.0.0").await;
+    for tier in ["Role_Web", "Role_App", "Role_DB"] {
+        stack.launch_tier(&subnet, tier, 1).await;
+    }
+    postgres(&stack, "orders-db", "ENV001", "Role_DB").await;
+    postgres(&stack, "their-db", "ENV002", "Role_DB").await;
+    postgres(&stack, "app-db", "ENV001", "Role_App").await;
+    stack
+        .rds
+        .create_db_cluster()
+        .db_cluster_identifier("ledger")
+        .engine("aurora-postgresql")
+        .master_username("scheduler")
+        .master_user_password("not-a-secret-1")
+        .set_tags(tags("ENV001", "Role_DB"))
+        .send()
+        .await
+        .unwrap();
+    let mut workload = workload_item("W");
+    workload.as_object_mut().unwrap().remove("SNSTopicName");
+    let mut tiers = three_tiers("W", 0);
+    tiers[2]["TierResourceTypes"] = json!("EC2,RDS,Aurora");
+    stack.put_config(workload, tiers).await;
+
+    // Stop: Web, App, then DB with its databases.
+    let (code, out, err) = stack.cli(&["-w", "W", "-r", "us-west-2", "-a", "Stop", "--json"]).await;
+    assert_eq!(code, 0, "{out}\n{err}");
+    let printed: Value = serde_json::from_str(&out).unwrap();
+    let summary = &printed["summary"];
+    let db = tier(summary, "Role_DB");
+    for member in ["rds:orders-db", "aurora:ledger"] {
+        assert!(
+            db["acted"].as_array().unwrap().contains(&json!(member)),
+            "{member}: {db:#}"
+        );
+    }
+    assert!(
+        db["startedAtMs"].as_u64() >= tier(summary, "Role_App")["startedAtMs"].as_u64(),
+        "DB after App: {summary:#}"
+    );
+    assert_eq!(
+        statuses(&stack).await,
+        [
+            ("aurora:ledger".to_string(), "stopped".to_string()),
+            ("rds:app-db".to_string(), "available".to_string()),
+            ("rds:orders-db".to_string(), "stopped".to_string()),
+            ("rds:their-db".to_string(), "available".to_string()),
+        ],
+        "only the workload's databases of a tier that holds them"
+    );
+
+    // Start: DB first, confirmed available before App.
+    let (code, out, err) = stack
+        .cli(&["-w", "W", "-r", "us-west-2", "-a", "Start", "--json"])
+        .await;
+    assert_eq!(code, 0, "{out}\n{err}");
+    let printed: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(printed["summary"]["status"], "completed", "{printed:#}");
+    let statuses = statuses(&stack).await;
+    assert!(statuses.iter().all(|(_, s)| s == "available"), "{statuses:?}");
+}
