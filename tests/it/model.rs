@@ -59,8 +59,9 @@ use ec2_tier_scheduler::event::SchedulerEvent;
 use ec2_tier_scheduler::handler::{handle_with, Services};
 use ec2_tier_scheduler::instance::{Discovery, Instance, InstanceState, InstanceStatus};
 use ec2_tier_scheduler::ledger::{self, Continuation, Ledger, LedgerStatus};
+use ec2_tier_scheduler::member::{member_id, Database, MemberKind};
 use ec2_tier_scheduler::orchestrator::Settings;
-use ec2_tier_scheduler::ports::{Cloud, Compute, ConfigStore, Notifier, TypeFacts, WorkloadPorts};
+use ec2_tier_scheduler::ports::{Cloud, Compute, ConfigStore, Databases, Notifier, TypeFacts, WorkloadPorts};
 use ec2_tier_scheduler::run::RunRequest;
 use ec2_tier_scheduler::run_service;
 use futures::future::join_all;
@@ -368,14 +369,46 @@ struct TrackedCompute {
 
 impl TrackedCompute {
     fn note(&self, op: &'static str, ids: &[String]) {
-        let invocation = INVOCATION.try_with(|i| *i).unwrap_or(u64::MAX);
-        self.log.lock().unwrap().push(Mutation {
-            invocation,
-            op,
-            ids: ids.to_vec(),
-            at: Instant::now(),
-        });
+        note(&self.log, op, ids);
     }
+}
+
+/// The databases port, its stops and starts logged like instances' (as
+/// StopInstances / StartInstances of `rds:<id>`), so every invariant
+/// covers them.
+struct TrackedDatabases {
+    inner: Arc<dyn Databases>,
+    log: Log,
+}
+
+#[async_trait]
+impl Databases for TrackedDatabases {
+    async fn discover(&self, query: &Discovery, kinds: &[MemberKind]) -> Result<Vec<Database>, CloudError> {
+        self.inner.discover(query, kinds).await
+    }
+    async fn stop(&self, kind: MemberKind, id: &str) -> Result<(), CloudError> {
+        self.inner.stop(kind, id).await?;
+        note(&self.log, "StopInstances", &[member_id(kind, id)]);
+        Ok(())
+    }
+    async fn start(&self, kind: MemberKind, id: &str) -> Result<(), CloudError> {
+        self.inner.start(kind, id).await?;
+        note(&self.log, "StartInstances", &[member_id(kind, id)]);
+        Ok(())
+    }
+    async fn statuses(&self, kind: MemberKind, ids: &[String]) -> Result<Vec<(String, String)>, CloudError> {
+        self.inner.statuses(kind, ids).await
+    }
+}
+
+fn note(log: &Log, op: &'static str, ids: &[String]) {
+    let invocation = INVOCATION.try_with(|i| *i).unwrap_or(u64::MAX);
+    log.lock().unwrap().push(Mutation {
+        invocation,
+        op,
+        ids: ids.to_vec(),
+        at: Instant::now(),
+    });
 }
 
 #[async_trait]
@@ -454,7 +487,10 @@ impl Cloud for Tracked {
             calendar: inner.calendar,
             auto_scaling: inner.auto_scaling,
             keys: inner.keys,
-            databases: inner.databases,
+            databases: Arc::new(TrackedDatabases {
+                inner: inner.databases,
+                log: self.log.clone(),
+            }),
         })
     }
 }
@@ -538,6 +574,19 @@ impl Case {
                 item["TierStart"]["TierReadiness"] = json!("State");
                 item["TierStart"]["TierReadinessOnTimeout"] = json!(on_timeout);
                 item["TierStart"]["TierReadinessTimeout"] = json!("120");
+            }
+            if t == 0 {
+                // The first tier also holds an RDS database, up when its
+                // first instance is: members of every kind meet the
+                // invariants.
+                item["TierResourceTypes"] = json!("EC2,RDS");
+                let up = matches!(
+                    plan.instances.first(),
+                    Some(Initially::Running | Initially::Pending { .. })
+                );
+                let status = if up { "available" } else { "stopped" };
+                fake.add_database(MemberKind::Rds, "db-T0", "ENV001", &name, status);
+                tier_of.insert(member_id(MemberKind::Rds, "db-T0"), name.clone());
             }
             items.push(item);
             delays.insert(name.clone(), u64::from(plan.delay));
@@ -889,7 +938,14 @@ impl Case {
             }
         }
         for (id, op) in last {
-            let want = if op == "StopInstances" {
+            let stop = op == "StopInstances";
+            if let Some((kind, db)) = ec2_tier_scheduler::member::parse_member_id(id) {
+                let want = if stop { "stopped" } else { "available" };
+                let now = self.cloud.inner.database_status(kind, db);
+                prop_assert_eq!(now.as_str(), want, "{} after its last {}", id, op);
+                continue;
+            }
+            let want = if stop {
                 InstanceState::Stopped
             } else {
                 InstanceState::Running
