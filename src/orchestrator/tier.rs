@@ -444,7 +444,15 @@ impl Execution<'_> {
         let (Some(readiness), TierEnd::Done) = (&run.tier.readiness, &run.end) else {
             return;
         };
-        let gated: Vec<String> = run.out.acted.iter().chain(&run.done_earlier).cloned().collect();
+        // The gates are EC2's: a tier's databases were confirmed by their own wait.
+        let gated: Vec<String> = run
+            .out
+            .acted
+            .iter()
+            .chain(&run.done_earlier)
+            .filter(|id| crate::member::parse_member_id(id).is_none())
+            .cloned()
+            .collect();
         if gated.is_empty() {
             return;
         }

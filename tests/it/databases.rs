@@ -206,3 +206,24 @@ async fn a_tier_without_ec2_leaves_its_instances_alone() {
         report.plan.warnings
     );
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_readiness_gate_checks_the_instances_and_the_databases_their_own_wait() {
+    let cloud = fleet(Stopped, "stopped");
+    let mut tiers = three_tiers("W", 5);
+    tiers[DB]["TierResourceTypes"] = json!("EC2, RDS, Aurora");
+    tiers[DB]["TierStart"]["TierReadiness"] = json!("StatusChecks");
+    tiers[DB]["TierStart"]["TierReadinessOnTimeout"] = json!("Abort");
+    cloud.put_config(workload_item("W"), tiers);
+    let report = run(&cloud, &request("W", Action::Start)).await;
+    let s = &report.summary;
+    assert_eq!(s.status, RunStatus::Completed, "{}", s.to_table());
+    let gate = tier(&s.tiers, "Role_DB").gate.clone().expect("a gate");
+    assert_eq!((gate.ready, gate.timed_out), (2, false), "the two instances only");
+    let polled: Vec<String> = cloud
+        .calls_of("DescribeInstanceStatus")
+        .into_iter()
+        .flat_map(|c| c.ids)
+        .collect();
+    assert!(polled.iter().all(|id| id.starts_with("i-")), "{polled:?}");
+}
