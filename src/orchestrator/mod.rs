@@ -396,14 +396,24 @@ async fn skipped_summary(
 
 /// The report of a dry run: what would be acted on, nothing changed.
 fn dry_run_report(plan: Plan) -> RunReport {
-    let would = plan
+    let instances = plan
         .instances()
         .filter(|(t, i)| t.actionable().any(|a| a.id == i.id))
         .count();
-    let message = format!(
-        "dry run: {would} instance(s) would be {}; nothing was changed",
-        plan.action.done()
-    );
+    let databases = plan
+        .databases()
+        .filter(|d| matches!(d.step, plan::Step::Act | plan::Step::WaitThenAct { .. }))
+        .count();
+    let message = match databases {
+        0 => format!(
+            "dry run: {instances} instance(s) would be {}; nothing was changed",
+            plan.action.done()
+        ),
+        _ => format!(
+            "dry run: {instances} instance(s) and {databases} database(s) would be {}; nothing was changed",
+            plan.action.done()
+        ),
+    };
     let summary = RunSummary::for_plan(&plan, true, RunStatus::DryRun, message);
     RunReport {
         summary,
@@ -734,32 +744,27 @@ impl Execution<'_> {
     }
 
     /// The run's status and message, from its totals and why it stopped.
+    /// A workload with databases counts "members", others "instances".
     fn conclusion(&self, summary: &RunSummary, stop: Option<&TierEnd>) -> (RunStatus, String) {
         let [acted, _, bypassed, failed, not_done] = summary.totals();
+        let noun = if self.config.database_kinds().is_empty() {
+            "instance(s)"
+        } else {
+            "member(s)"
+        };
+        let done = format!("{acted} {noun} {}", self.action.done());
         match stop {
             Some(TierEnd::Deadline(why)) => (
                 RunStatus::DeadlineReached,
-                format!("{why}; {acted} instance(s) {}, {not_done} not done", self.action.done()),
+                format!("{why}; {done}, {not_done} not done"),
             ),
-            Some(TierEnd::Abort(why)) => (
-                RunStatus::Aborted,
-                format!("{why}; {acted} instance(s) {}, {not_done} not done", self.action.done()),
-            ),
+            Some(TierEnd::Abort(why)) => (RunStatus::Aborted, format!("{why}; {done}, {not_done} not done")),
             _ if failed > 0 => (
                 RunStatus::CompletedWithFailures,
-                format!(
-                    "{acted} instance(s) {}, {bypassed} bypassed, {failed} failed",
-                    self.action.done()
-                ),
+                format!("{done}, {bypassed} bypassed, {failed} failed"),
             ),
-            _ if bypassed > 0 => (
-                RunStatus::Completed,
-                format!("{acted} instance(s) {}, {bypassed} bypassed", self.action.done()),
-            ),
-            _ => (
-                RunStatus::Completed,
-                format!("{acted} instance(s) {}", self.action.done()),
-            ),
+            _ if bypassed > 0 => (RunStatus::Completed, format!("{done}, {bypassed} bypassed")),
+            _ => (RunStatus::Completed, done),
         }
     }
 

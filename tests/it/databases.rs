@@ -51,6 +51,7 @@ async fn databases_stop_after_the_tiers_before_them_and_start_first() {
     let report = run(&cloud, &request("W", Action::Stop)).await;
     let s = &report.summary;
     assert_eq!(s.status, RunStatus::Completed, "{}", s.to_table());
+    assert!(s.message.starts_with("8 member(s) stopped"), "{}", s.message);
     let db = tier(&s.tiers, "Role_DB");
     for member in ["i-d1", "i-d2", "rds:orders-db", "aurora:ledger"] {
         assert!(db.acted.contains(&member.to_string()), "{member}: {}", s.to_table());
