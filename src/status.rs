@@ -12,6 +12,7 @@ use crate::cron::{self, Expression};
 use crate::event::SchedulerEvent;
 use crate::history::RunRow;
 use crate::instance::{Instance, InstanceState};
+use crate::member::Database;
 use crate::override_tag::{self, TagVerdict};
 use crate::ports::ScheduleInfo;
 
@@ -31,6 +32,10 @@ pub struct TierStatus {
     pub overrides: Vec<String>,
     /// The override file checked before each Stop, if any.
     pub override_file: Option<String>,
+    /// Its databases (`TierResourceTypes`) with RDS's status:
+    /// `rds:orders-db stopped`.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub databases: Vec<String>,
 }
 
 /// When a workload's schedule fires next.
@@ -119,6 +124,7 @@ impl WorkloadStatus {
                         .as_ref()
                         .and_then(|s| s.override_check.as_ref())
                         .map(|c| c.path().to_string()),
+                    databases: Vec::new(),
                 }
             })
             .collect();
@@ -149,15 +155,38 @@ impl WorkloadStatus {
         out
     }
 
+    /// Adds the databases of the tiers that hold their kind.
+    pub fn add_databases(&mut self, config: &WorkloadConfig, databases: &[Database]) {
+        for t in &mut self.tiers {
+            let kinds = config
+                .tiers
+                .iter()
+                .find(|s| s.name == t.tier)
+                .map(|s| &s.resource_types);
+            t.databases = databases
+                .iter()
+                .filter(|d| d.tier == t.tier && kinds.is_some_and(|k| k.contains(&d.kind)))
+                .map(|d| format!("{} {}", d.member_id(), d.status))
+                .collect();
+        }
+    }
+
     /// The heading and the table of tiers.
     fn tiers_text(&self) -> String {
         let mut out = format!("Workload {} in {}\n", self.workload, self.region);
         if self.scheduling_disabled {
             out.push_str("DISABLED: DisableAllSchedulingActions is on; runs do nothing\n");
         }
-        let mut rows = vec![["TIER", "RUNNING", "STOPPED", "IN TRANSITION", "OVERRIDES IN FORCE"]
-            .map(String::from)
-            .to_vec()];
+        let mut rows = vec![[
+            "TIER",
+            "RUNNING",
+            "STOPPED",
+            "IN TRANSITION",
+            "DATABASES",
+            "OVERRIDES IN FORCE",
+        ]
+        .map(String::from)
+        .to_vec()];
         for t in &self.tiers {
             let mut overrides = t.overrides.clone();
             if let Some(file) = &t.override_file {
@@ -168,6 +197,11 @@ impl WorkloadStatus {
                 t.running.to_string(),
                 t.stopped.to_string(),
                 t.in_transition.to_string(),
+                if t.databases.is_empty() {
+                    "-".into()
+                } else {
+                    t.databases.join(", ")
+                },
                 if overrides.is_empty() {
                     "-".into()
                 } else {

@@ -114,6 +114,12 @@ async fn a_db_tier_with_instances_rds_and_aurora_stops_last_and_starts_first() {
         ],
         "only the workload's databases of a tier that holds them"
     );
+    // `status` shows them in their tier.
+    let (code, out, err) = stack.cli(&["status", "-w", "W", "-r", "us-west-2"]).await;
+    assert_eq!(code, 0, "{out}\n{err}");
+    assert!(out.contains("DATABASES"), "{out}");
+    assert!(out.contains("rds:orders-db stopped, aurora:ledger stopped"), "{out}");
+    assert!(!out.contains("their-db") && !out.contains("app-db"), "{out}");
 
     // Start: DB first, confirmed available before App.
     let (code, out, err) = stack

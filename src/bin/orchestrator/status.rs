@@ -39,11 +39,18 @@ pub async fn command(args: StatusArgs) -> ExitCode {
     let cloud = crate::cloud().await;
     let now = ec2_tier_scheduler::clock::now();
     let region = &args.region.region;
-    let (config, _, instances) = match orchestrator::workload_instances(&cloud, &args.workload, region).await {
+    let (config, ports, instances) = match orchestrator::workload_instances(&cloud, &args.workload, region).await {
         Ok(found) => found,
         Err(e) => return refused(&e),
     };
     let mut status = WorkloadStatus::new(&config, &instances, now);
+    let kinds = config.database_kinds();
+    if !kinds.is_empty() {
+        match ports.databases.discover(&config.workload.discovery(), &kinds).await {
+            Ok(databases) => status.add_databases(&config, &databases),
+            Err(e) => eprintln!("the workload's databases could not be read: {e}"),
+        }
+    }
     last_action(&cloud, &args, &mut status).await;
     last_runs(&cloud, &args, now, &mut status).await;
     next_scheduled(&cloud, &args, now, &mut status).await;
