@@ -809,3 +809,41 @@ async fn status_shows_what_it_can_when_the_ledger_cannot_be_read() {
     );
     assert_eq!(status["tiers"].as_array().unwrap().len(), 3);
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_start_ec2_gave_up_on_shows_as_a_failed_confirmation_in_the_timeline_and_the_metrics() {
+    let cloud = FakeCloud::new();
+    let mut workload = workload_item("W");
+    workload.as_object_mut().unwrap().remove("SNSTopicName");
+    cloud.put_config(workload, three_tiers("W", 5));
+    cloud.add_spec_instances(Stopped);
+    cloud.lock().start_falls_back.insert(
+        "i-a1".into(),
+        ec2_tier_scheduler::instance::StateReason {
+            code: "Client.InternalError".into(),
+            message: "Client.InternalError: Client error on launch".into(),
+        },
+    );
+    let (ledger, continuation) = (FakeLedger::default(), FakeContinuation::default());
+    let payload = json!({"workloadIdentifier": "W", "action": "Start", "runId": "morning"});
+    let handled = deliver(
+        services(&cloud, &ledger, &continuation),
+        &payload,
+        Duration::from_secs(900),
+        &Settings::default(),
+    )
+    .await;
+    let line = line_of(&handled, 0);
+    assert_eq!(line["InstancesFailed"], 1);
+    assert_eq!(line["failedInstances"], json!(["i-a1"]));
+    assert_eq!(line["status"], "completedWithFailures");
+
+    let record = ledger.lock().records.get("run|W|morning").cloned().unwrap();
+    let svg = Timeline::of_run(&record).to_svg();
+    let doc = roxmltree::Document::parse(&svg).expect("well-formed SVG");
+    let confirms: Vec<SvgBar> = bars(&doc).into_iter().filter(|b| b.kind == "confirm").collect();
+    assert_eq!(confirms.len(), 3, "one per tier: {confirms:?}");
+    let app = confirms.iter().find(|b| b.lane == "Role_App").unwrap();
+    assert!(app.failed && app.fill == FAILED_COLOUR, "{app:?}");
+    assert!(confirms.iter().filter(|b| b.lane != "Role_App").all(|b| !b.failed));
+}
