@@ -76,6 +76,11 @@ pub struct Database {
     /// The workload's override tag (`OverrideTagName`) and its reason tag.
     #[serde(default)]
     pub override_tag: Option<(String, Option<String>)>,
+    /// Why RDS refuses to stop it, when discovery can tell (a read replica,
+    /// the source of one, Aurora Serverless v1): a Stop skips it with this
+    /// reason rather than failing on RDS's refusal.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cannot_stop: Option<String>,
 }
 
 impl Database {

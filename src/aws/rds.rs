@@ -61,7 +61,8 @@ impl RdsDatabases {
                 let (Some(id), None) = (db.db_instance_identifier(), db.db_cluster_identifier()) else {
                     continue;
                 };
-                if let Some(database) = member(query, MemberKind::Rds, id, db.db_instance_status(), db.tag_list()) {
+                if let Some(mut database) = member(query, MemberKind::Rds, id, db.db_instance_status(), db.tag_list()) {
+                    database.cannot_stop = instance_refusal(db);
                     let network = db.db_subnet_group().and_then(|g| g.vpc_id()).map(str::to_string);
                     found.push(Candidate { database, network });
                 }
@@ -87,7 +88,10 @@ impl RdsDatabases {
                 let Some(id) = cluster.db_cluster_identifier().filter(|_| aurora) else {
                     continue;
                 };
-                if let Some(database) = member(query, MemberKind::Aurora, id, cluster.status(), cluster.tag_list()) {
+                if let Some(mut database) = member(query, MemberKind::Aurora, id, cluster.status(), cluster.tag_list())
+                {
+                    database.cannot_stop = (cluster.engine_mode() == Some("serverless"))
+                        .then(|| "Aurora Serverless v1: RDS cannot stop it (it scales to zero by itself)".to_string());
                     let network = cluster.db_subnet_group().map(str::to_string);
                     found.push(Candidate { database, network });
                 }
@@ -164,6 +168,21 @@ impl RdsDatabases {
     }
 }
 
+/// Why RDS refuses StopDBInstance for `db`, when its description says:
+/// read replicas and their sources cannot be stopped.
+fn instance_refusal(db: &aws_sdk_rds::types::DbInstance) -> Option<String> {
+    if let Some(source) = db.read_replica_source_db_instance_identifier() {
+        return Some(format!("a read replica of {source}: RDS cannot stop it"));
+    }
+    let replicas = db.read_replica_db_instance_identifiers();
+    (!replicas.is_empty()).then(|| {
+        format!(
+            "the source of read replica(s) {}: RDS cannot stop it",
+            replicas.join(", ")
+        )
+    })
+}
+
 fn filter(name: &str, values: &[String]) -> Filter {
     Filter::builder().name(name).set_values(Some(values.to_vec())).build()
 }
@@ -189,6 +208,7 @@ fn member(query: &Discovery, kind: MemberKind, id: &str, status: Option<&str>, t
         status: status.unwrap_or_default().to_string(),
         tier,
         override_tag,
+        cannot_stop: None,
     })
 }
 

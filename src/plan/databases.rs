@@ -67,7 +67,10 @@ impl Plan {
 
 /// A database's step: by RDS's status, unless its override tag keeps it.
 fn database_step(action: Action, d: &Database, now: u64, warnings: &mut Vec<String>) -> Step {
-    let step = status_step(action, &d.status);
+    let step = match (&d.cannot_stop, action, status_step(action, &d.status)) {
+        (Some(why), Action::Stop, Step::Act | Step::WaitThenAct { .. }) => Step::Skip { reason: why.clone() },
+        (_, _, step) => step,
+    };
     let (tag, reason) = match &d.override_tag {
         Some((tag, reason)) => (Some(tag.as_str()), reason.as_deref()),
         None => (None, None),

@@ -131,3 +131,55 @@ async fn a_db_tier_with_instances_rds_and_aurora_stops_last_and_starts_first() {
     let statuses = statuses(&stack).await;
     assert!(statuses.iter().all(|(_, s)| s == "available"), "{statuses:?}");
 }
+
+#[tokio::test]
+async fn read_replicas_and_their_sources_are_skipped_at_stop_with_rdss_reason() {
+    let stack = Stack::start().await;
+    postgres(&stack, "reports-db", "ENV001", "Role_DB").await;
+    stack
+        .rds
+        .create_db_instance_read_replica()
+        .db_instance_identifier("reports-replica")
+        .source_db_instance_identifier("reports-db")
+        .set_tags(tags("ENV001", "Role_DB"))
+        .send()
+        .await
+        .unwrap();
+    let mut workload = workload_item("W");
+    workload.as_object_mut().unwrap().remove("SNSTopicName");
+    let mut tiers = three_tiers("W", 0);
+    tiers[2]["TierResourceTypes"] = json!("RDS");
+    stack.put_config(workload, tiers).await;
+
+    let (code, out, err) = stack.cli(&["-w", "W", "-r", "us-west-2", "-a", "Stop", "--json"]).await;
+    assert_eq!(code, 0, "{out}\n{err}");
+    let printed: Value = serde_json::from_str(&out).unwrap();
+    let db = tier(&printed["summary"], "Role_DB");
+    let skipped: Vec<(String, String)> = db["skipped"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| {
+            (
+                n["id"].as_str().unwrap().to_string(),
+                n["reason"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        skipped,
+        [
+            (
+                "rds:reports-db".to_string(),
+                "the source of read replica(s) reports-replica: RDS cannot stop it".to_string()
+            ),
+            (
+                "rds:reports-replica".to_string(),
+                "a read replica of reports-db: RDS cannot stop it".to_string()
+            ),
+        ],
+        "{db:#}"
+    );
+    assert!(db["failed"].as_array().is_none_or(|f| f.is_empty()), "{db:#}");
+    assert!(statuses(&stack).await.iter().all(|(_, s)| s == "available"));
+}

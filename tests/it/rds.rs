@@ -199,6 +199,7 @@ async fn discovery_keeps_the_workloads_tiered_databases_outside_clusters() {
             status: "available".into(),
             tier: "Role_DB".into(),
             override_tag: Some(("Start".into(), Some("release".into()))),
+            cannot_stop: None,
         }
     );
     let far = found.iter().find(|d| d.id == "db-far").unwrap();

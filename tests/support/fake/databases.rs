@@ -173,6 +173,7 @@ impl Databases for FakeCloud {
                         .tags
                         .get(&query.override_tag_key)
                         .map(|t| (t.clone(), d.tags.get(OVERRIDE_REASON_TAG).cloned())),
+                    cannot_stop: None,
                 }
             })
             .collect())
