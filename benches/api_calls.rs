@@ -1,7 +1,8 @@
 //! API calls per run: every AWS call counted by service and operation (the
 //! SDK interceptor `ApiCounter`) for a workload of 3 tiers x 100 instances
-//! with override checks on one tier, stopped then started, against moto with
-//! the simulated SSM agent. Prints markdown for BENCHMARKS.md: each count
+//! with override checks on one tier, and a DB tier that also holds two RDS
+//! DB instances and an Aurora cluster, stopped then started, against moto
+//! with the simulated SSM agent. Prints markdown for BENCHMARKS.md: each count
 //! next to the formula it should follow.
 //!
 //! `cargo bench --bench api_calls` (skipped under `cargo test`).
@@ -61,6 +62,8 @@ struct Observed {
     inner: AwsCloud,
     check_polls: Rounds,
     status_polls: Rounds,
+    /// The number of ids of each state read (the starts' confirmation).
+    state_reads: Arc<Mutex<Vec<usize>>>,
 }
 
 struct ObservedRemote {
@@ -71,6 +74,7 @@ struct ObservedRemote {
 struct ObservedCompute {
     inner: Arc<dyn Compute>,
     polls: Rounds,
+    state_reads: Arc<Mutex<Vec<usize>>>,
 }
 
 #[async_trait]
@@ -108,6 +112,7 @@ impl Compute for ObservedCompute {
         self.inner.discover(query).await
     }
     async fn states(&self, ids: &[String]) -> Result<Vec<InstanceStatus>, CloudError> {
+        self.state_reads.lock().unwrap().push(ids.len());
         self.inner.states(ids).await
     }
     async fn stop(&self, ids: &[String]) -> Result<(), CloudError> {
@@ -160,6 +165,7 @@ impl Cloud for Observed {
             compute: Arc::new(ObservedCompute {
                 inner: inner.compute,
                 polls: self.status_polls.clone(),
+                state_reads: self.state_reads.clone(),
             }),
             remote: Arc::new(ObservedRemote {
                 inner: inner.remote,
@@ -325,7 +331,9 @@ async fn bench() -> bool {
     tiers[0]["TierStop"]["TierStopOverrideOperatingSystem"] = json!("Linux");
     tiers[2]["TierStart"]["TierReadiness"] = json!("StatusChecks");
     tiers[2]["TierStart"]["TierReadinessTimeout"] = json!("120");
+    tiers[2]["TierResourceTypes"] = json!("EC2,RDS,Aurora");
     stack.put_config(workload, tiers).await;
+    let (rds_instances, aurora_clusters) = databases(&stack).await;
 
     let holder = ids["Role_Web"][7].clone();
     let _agent = stack
@@ -341,6 +349,7 @@ async fn bench() -> bool {
         inner,
         check_polls: Rounds::default(),
         status_polls: Rounds::default(),
+        state_reads: Arc::default(),
     };
     let instances = TIERS.len() * PER_TIER;
     let discovery_pages = instances.div_ceil(1000);
@@ -403,6 +412,20 @@ async fn bench() -> bool {
             stop_batches.iter().sum(),
         ),
         expect("SNS", "Publish", format!("bypassed + 1 = {bypassed} + 1"), bypassed + 1),
+        expect("RDS", "DescribeDBInstances", "⌈d/100⌉ = 1 (discovery)", 1),
+        expect("RDS", "DescribeDBClusters", "⌈a/100⌉ = 1 (discovery)", 1),
+        expect(
+            "RDS",
+            "StopDBInstance",
+            format!("d = {rds_instances} (one call each)"),
+            rds_instances,
+        ),
+        expect(
+            "RDS",
+            "StopDBCluster",
+            format!("a = {aurora_clusters} (one call each)"),
+            aurora_clusters,
+        ),
     ];
     let (ok_stop, stop_total) = print_table("Stop", &stop, &measured, &expected_stop);
     let per_tier_sends = measured
@@ -412,7 +435,16 @@ async fn bench() -> bool {
         .unwrap_or(0);
 
     // Start.
+    cloud.state_reads.lock().unwrap().clear();
     let (start, measured) = run(&cloud, &counter, Action::Start).await;
+    let confirm_calls: Vec<usize> = cloud
+        .state_reads
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|n| n.div_ceil(200))
+        .collect();
+    let starting = TIERS.len() * PER_TIER;
     let acted = acted_per_tier(&start);
     let start_batches: Vec<usize> = acted.iter().map(|(_, a)| a.div_ceil(EC2_BATCH)).collect();
     let gate_rounds = cloud.status_polls.per_round();
@@ -424,8 +456,36 @@ async fn bench() -> bool {
         expect(
             "EC2",
             "DescribeInstances",
-            format!("⌈N/1000⌉ = ⌈{instances}/1000⌉"),
-            discovery_pages,
+            format!(
+                "⌈N/1000⌉ + Σ ⌈pending/200⌉ per confirmation poll = {discovery_pages} + {}",
+                sum_expr(&confirm_calls)
+            ),
+            discovery_pages + confirm_calls.iter().sum::<usize>(),
+        ),
+        expect(
+            "EC2",
+            "DescribeVolumes",
+            format!("⌈starting/200⌉ = ⌈{starting}/200⌉ (KMS readiness; no key to describe here)"),
+            starting.div_ceil(200),
+        ),
+        expect(
+            "RDS",
+            "DescribeDBInstances",
+            "⌈d/100⌉ (discovery) + 1 per confirmation poll = 1 + 1",
+            2,
+        ),
+        expect(
+            "RDS",
+            "DescribeDBClusters",
+            "⌈a/100⌉ (discovery) + 1 per confirmation poll = 1 + 1",
+            2,
+        ),
+        expect("RDS", "StartDBInstance", format!("d = {rds_instances}"), rds_instances),
+        expect(
+            "RDS",
+            "StartDBCluster",
+            format!("a = {aurora_clusters}"),
+            aurora_clusters,
         ),
         expect(
             "EC2",
@@ -453,7 +513,7 @@ async fn bench() -> bool {
     let all = ok_stop && ok_start;
     let met = all && per_tier_sends as usize == PER_TIER.div_ceil(SSM_BATCH);
     println!(
-        "SUMMARY|1. API calls per run (3 × {PER_TIER} instances, override checks on one tier, stop then start, moto)\
+        "SUMMARY|1. API calls per run (3 × {PER_TIER} instances + 3 databases, override checks on one tier, stop then start, moto)\
          |per tier ⌈n/50⌉ SSM and ⌈n/500⌉ EC2 mutation calls, plus polling; counts match the formula\
          |stop {stop_total} calls, start {start_total} calls; {per_tier_sends} SendCommand for the checked tier, 1 Stop/StartInstances per tier; \
          every count matches its formula: {}|{}",
@@ -461,6 +521,45 @@ async fn bench() -> bool {
         if met { "yes" } else { "no" }
     );
     all
+}
+
+/// Two RDS DB instances and an Aurora cluster in the DB tier; returns how
+/// many of each.
+async fn databases(stack: &Stack) -> (usize, usize) {
+    use aws_sdk_rds::types::Tag;
+    let tags = || {
+        Some(vec![
+            Tag::builder().key("Environment").value("ENV001").build(),
+            Tag::builder().key("Role").value("Role_DB").build(),
+        ])
+    };
+    for id in ["orders-db", "reports-db"] {
+        stack
+            .rds
+            .create_db_instance()
+            .db_instance_identifier(id)
+            .db_instance_class("db.t3.micro")
+            .engine("postgres")
+            .allocated_storage(20)
+            .master_username("bench")
+            .master_user_password("not-a-secret-1")
+            .set_tags(tags())
+            .send()
+            .await
+            .unwrap();
+    }
+    stack
+        .rds
+        .create_db_cluster()
+        .db_cluster_identifier("ledger")
+        .engine("aurora-postgresql")
+        .master_username("bench")
+        .master_user_password("not-a-secret-1")
+        .set_tags(tags())
+        .send()
+        .await
+        .unwrap();
+    (2, 1)
 }
 
 fn main() {
@@ -474,7 +573,8 @@ fn main() {
     println!(
         "Workload: 3 tiers x {PER_TIER} instances (N = {}); Role_Web stops first with an override check \
          (c = {PER_TIER} instances, Linux, one instance holds the file); Role_DB starts first with a \
-         StatusChecks gate; async tiers, no inter-tier delay; `Settings::default()`; moto with the \
+         StatusChecks gate and also holds d = 2 RDS DB instances and a = 1 Aurora cluster \
+         (`TierResourceTypes: EC2,RDS,Aurora`); every start confirmed; async tiers, no inter-tier delay; `Settings::default()`; moto with the \
          simulated SSM agent. Counted by `ApiCounter` (calls; attempts include SDK retries).",
         TIERS.len() * PER_TIER
     );
