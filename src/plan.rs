@@ -94,8 +94,8 @@ pub struct TierPlan {
     /// How starts are confirmed (Start plans only).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub start_rules: Option<StartRules>,
-    /// When an earlier invocation of the run first acted on the tier's
-    /// group (ms since the epoch; see [`Checkpoint::acted_at_ms`]).
+    /// When an earlier invocation of the run last acted on the tier's group
+    /// (ms since the epoch; see [`Checkpoint::acted_at_ms`]).
     #[serde(skip)]
     pub acted_at_ms: Option<u64>,
     /// The tier's InterTierOrchestrationDelay for this action.
@@ -219,8 +219,8 @@ pub struct Checkpoint {
     pub bypassed: Vec<(String, String)>,
     /// Seconds to wait before resuming (an inter-tier delay still owed).
     pub resume_after_secs: u64,
-    /// When the incomplete group first acted (ms since the epoch): the
-    /// bound on confirming its starts counts from it, across continuations.
+    /// When the incomplete group last acted (ms since the epoch): the bound
+    /// on confirming its starts counts from it, across continuations.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub acted_at_ms: Option<u64>,
 }

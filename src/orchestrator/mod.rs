@@ -697,8 +697,8 @@ impl Execution<'_> {
         for (outcome, end) in results {
             acted |= !outcome.acted.is_empty();
             if let Some(at) = outcome.acted_at_ms {
-                let first = progress.checkpoint.acted_at_ms.map_or(at, |was| was.min(at));
-                progress.checkpoint.acted_at_ms = Some(first);
+                let last = progress.checkpoint.acted_at_ms.map_or(at, |was| was.max(at));
+                progress.checkpoint.acted_at_ms = Some(last);
             }
             progress.checkpoint.acted.extend(outcome.acted.iter().cloned());
             progress
@@ -802,7 +802,7 @@ impl Execution<'_> {
 pub(crate) struct TierResult {
     pub(crate) outcome: TierOutcome,
     pub(crate) notification_errors: Vec<String>,
-    /// When the tier first acted, this invocation or an earlier one (ms
+    /// When the tier last acted, this invocation or an earlier one (ms
     /// since the epoch).
     pub(crate) acted_at_ms: Option<u64>,
 }

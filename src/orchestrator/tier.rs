@@ -59,8 +59,8 @@ struct TierRun<'t> {
     out: TierOutcome,
     notification_errors: Vec<String>,
     end: TierEnd,
-    /// When the tier's group first acted (ms since the epoch), in this
-    /// invocation or an earlier one: what the checkpoint keeps.
+    /// When the tier last acted (ms since the epoch), in this invocation or
+    /// an earlier one: what the checkpoint keeps.
     acted_at_ms: Option<u64>,
     /// The same moment on the runtime's clock, which measures the
     /// confirmation bound within this invocation.
@@ -343,10 +343,7 @@ impl Execution<'_> {
         if run.tier.synchronous && run.end == TierEnd::Done && !ids.is_empty() {
             self.wait_in_transit(run).await;
         }
-        if run.end == TierEnd::Done && !ids.is_empty() && run.acted_at_ms.is_none() {
-            run.acted_at_ms = Some(crate::clock::now_ms());
-            run.acted_at = Some(Instant::now());
-        }
+        let acting = run.end == TierEnd::Done && !ids.is_empty();
         let special = Special {
             hibernate: run.todo.iter().filter(|i| i.hibernate).map(|i| i.id.clone()).collect(),
             spot: run.todo.iter().filter(|i| i.spot).map(|i| i.id.clone()).collect(),
@@ -373,6 +370,13 @@ impl Execution<'_> {
                 id: id.clone(),
                 reason: "time ran out before the action".into(),
             }));
+        }
+        if acting {
+            // The last start was issued now: the confirmation bound counts
+            // from here (a tier whose starts are throttled for longer than
+            // the bound must not fail the ones started last).
+            run.acted_at_ms = Some(crate::clock::now_ms());
+            run.acted_at = Some(Instant::now());
         }
         if !ids.is_empty() && (run.end == TierEnd::Done || self.elapsed_ms() > acting_from) {
             run.out.phase(PhaseKind::Act, acting_from, self.elapsed_ms());

@@ -186,7 +186,7 @@ async fn a_synchronous_tier_confirms_each_start_before_the_next_one() {
 }
 
 #[tokio::test(start_paused = true)]
-async fn the_confirmation_bound_counts_from_the_first_start_across_continuations() {
+async fn the_confirmation_bound_counts_from_the_last_start_across_continuations() {
     // GIVEN DB confirms for 120 s; i-d1 never leaves pending, and the first
     // invocation has 50 s
     let mut tiers = three_tiers("W", 5);
@@ -478,4 +478,19 @@ async fn without_a_fallback_list_a_start_without_capacity_is_retried_then_failed
         .filter(|c| c.op.starts_with("StartInstances") && c.ids == ["i-d1"])
         .count();
     assert_eq!(tries, 5, "retried like any transient error");
+}
+
+#[tokio::test(start_paused = true)]
+async fn starts_throttled_for_longer_than_the_bound_are_still_confirmed() {
+    // GIVEN DB confirms for 60 s, and its StartInstances is throttled ten
+    // times first (about two minutes of backoff)
+    let mut tiers = three_tiers("W", 0);
+    tiers[DB]["TierStart"]["TierStartConfirmTimeout"] = json!("60");
+    let cloud = fleet(tiers);
+    cloud.fault("StartInstances", None, "RequestLimitExceeded", 10);
+    let report = run(&cloud, &request("W", Action::Start)).await;
+    // THEN the bound counts from the start that went through, not the first try
+    let s = &report.summary;
+    assert_eq!(s.status, RunStatus::Completed, "{}", s.to_table());
+    assert_eq!(tier(&s.tiers, "Role_DB").acted, ["i-d1", "i-d2"]);
 }

@@ -144,8 +144,8 @@ impl Execution<'_> {
         out
     }
 
-    /// The rest of the tier's confirmation bound: from when the tier's
-    /// group first acted, in this invocation or an earlier one.
+    /// The rest of the tier's confirmation bound: from the tier's last
+    /// start, in this invocation or an earlier one.
     fn confirm_bound(&self, run: &TierRun<'_>, rules: &StartRules) -> Duration {
         let spent = run.acted_at.map(|at| at.elapsed()).unwrap_or_default();
         rules.confirm_timeout.saturating_sub(spent)
