@@ -81,6 +81,11 @@ pub struct Database {
     /// reason rather than failing on RDS's refusal.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cannot_stop: Option<String>,
+    /// RDS's `AutomaticRestartTime` of a stopped database (seconds since
+    /// the epoch): RDS starts it by itself then, seven days after it
+    /// stopped; the next Stop run stops it again.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub restarts_at: Option<u64>,
 }
 
 impl Database {

@@ -166,7 +166,15 @@ impl WorkloadStatus {
             t.databases = databases
                 .iter()
                 .filter(|d| d.tier == t.tier && kinds.is_some_and(|k| k.contains(&d.kind)))
-                .map(|d| format!("{} {}", d.member_id(), d.status))
+                .map(|d| match d.restarts_at {
+                    Some(at) => format!(
+                        "{} {} (RDS starts it by itself at {} UTC; the next Stop stops it again)",
+                        d.member_id(),
+                        d.status,
+                        show_utc(at)
+                    ),
+                    None => format!("{} {}", d.member_id(), d.status),
+                })
                 .collect();
         }
     }
@@ -433,5 +441,43 @@ mod tests {
                 .starts_with("expression not understood"),
             "{runs:?}"
         );
+    }
+
+    #[test]
+    fn a_stopped_database_shows_when_rds_starts_it_by_itself() {
+        use crate::member::{Database, MemberKind};
+        let workload = serde_json::json!({
+            "SpecName": "W", "WorkloadFilterTagName": "Environment", "WorkloadFilterTagValue": "ENV001",
+            "WorkloadRegion": "us-west-2", "TierFilterTagName": "Role"
+        });
+        let tier = serde_json::json!({
+            "SpecName": "W", "TierTagValue": "Role_DB", "TierResourceTypes": "EC2,RDS",
+            "TierStart": {"TierSequence": "0"}, "TierStop": {"TierSequence": "0"}
+        });
+        let config =
+            WorkloadConfig::from_items("W", &workload, &[tier], crate::config::ItemNaming::Table).expect("valid");
+        let mut status = WorkloadStatus::new(&config, &[], 0);
+        let db = |id: &str, kind, restarts_at| Database {
+            kind,
+            id: id.into(),
+            status: "stopped".into(),
+            tier: "Role_DB".into(),
+            override_tag: None,
+            cannot_stop: None,
+            restarts_at,
+        };
+        // An Aurora cluster in a tier that does not hold Aurora is not shown.
+        status.add_databases(
+            &config,
+            &[
+                db("orders", MemberKind::Rds, Some(1_796_630_400)),
+                db("ledger", MemberKind::Aurora, None),
+            ],
+        );
+        assert_eq!(
+            status.tiers[0].databases,
+            ["rds:orders stopped (RDS starts it by itself at 2026-12-07 08:00:00 UTC; the next Stop stops it again)"]
+        );
+        assert!(status.to_text().contains("rds:orders stopped"));
     }
 }

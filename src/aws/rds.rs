@@ -63,6 +63,7 @@ impl RdsDatabases {
                 };
                 if let Some(mut database) = member(query, MemberKind::Rds, id, db.db_instance_status(), db.tag_list()) {
                     database.cannot_stop = instance_refusal(db);
+                    database.restarts_at = db.automatic_restart_time().map(epoch_secs);
                     let network = db.db_subnet_group().and_then(|g| g.vpc_id()).map(str::to_string);
                     found.push(Candidate { database, network });
                 }
@@ -90,6 +91,7 @@ impl RdsDatabases {
                 };
                 if let Some(mut database) = member(query, MemberKind::Aurora, id, cluster.status(), cluster.tag_list())
                 {
+                    database.restarts_at = cluster.automatic_restart_time().map(epoch_secs);
                     database.cannot_stop = (cluster.engine_mode() == Some("serverless"))
                         .then(|| "Aurora Serverless v1: RDS cannot stop it (it scales to zero by itself)".to_string());
                     let network = cluster.db_subnet_group().map(str::to_string);
@@ -209,7 +211,13 @@ fn member(query: &Discovery, kind: MemberKind, id: &str, status: Option<&str>, t
         tier,
         override_tag,
         cannot_stop: None,
+        restarts_at: None,
     })
+}
+
+/// An SDK time as seconds since the epoch (0 before it).
+fn epoch_secs(t: &aws_sdk_rds::primitives::DateTime) -> u64 {
+    u64::try_from(t.secs()).unwrap_or(0)
 }
 
 /// The refusal of an EC2 instance handed to the database port (a caller's

@@ -75,6 +75,7 @@ fn cluster(id: &str, engine: &str, group: &str, tag_list: &[(&str, &str)]) -> Db
     DbCluster::builder()
         .db_cluster_identifier(id)
         .status("stopped")
+        .automatic_restart_time(aws_sdk_rds::primitives::DateTime::from_secs(1_796_630_400))
         .engine(engine)
         .db_subnet_group(group)
         .set_tag_list(Some(tags(tag_list)))
@@ -200,12 +201,14 @@ async fn discovery_keeps_the_workloads_tiered_databases_outside_clusters() {
             tier: "Role_DB".into(),
             override_tag: Some(("Start".into(), Some("release".into()))),
             cannot_stop: None,
+            restarts_at: None,
         }
     );
     let far = found.iter().find(|d| d.id == "db-far").unwrap();
     assert_eq!((far.tier.as_str(), &far.override_tag), ("Role_App", &None));
     let orders = found.iter().find(|d| d.id == "orders").unwrap();
     assert_eq!((orders.kind, orders.status.as_str()), (MemberKind::Aurora, "stopped"));
+    assert_eq!(orders.restarts_at, Some(1_796_630_400), "RDS's AutomaticRestartTime");
     assert_eq!((instances.num_calls(), instances_2.num_calls()), (1, 1), "every page");
     assert_eq!(clusters.num_calls(), 1);
     assert_eq!(groups.num_calls(), 0, "no VPC filter: no subnet groups");

@@ -174,6 +174,7 @@ impl Databases for FakeCloud {
                         .get(&query.override_tag_key)
                         .map(|t| (t.clone(), d.tags.get(OVERRIDE_REASON_TAG).cloned())),
                     cannot_stop: None,
+                    restarts_at: None,
                 }
             })
             .collect())
