@@ -243,9 +243,10 @@ async fn the_confirmation_bound_counts_from_the_last_start_across_continuations(
     assert_eq!(db.failed[0].id, "i-d1");
     assert!(db.failed[0].reason.contains("after 120s"), "{}", db.failed[0].reason);
     let app_at = (cloud.calls_of("StartInstances")[1].at - resumed_at).as_secs();
-    // (the wall clock moved a little while the test ran)
+    // (the wall clock moves a little, more on a loaded machine, while the
+    // paused test runs: only a bound that started again would reach ~125 s)
     assert!(
-        (23..=25).contains(&app_at),
+        (15..=25).contains(&app_at),
         "20 s of bound left, then the 5 s delay: {app_at}"
     );
     assert_eq!(second.summary.status, RunStatus::CompletedWithFailures);
