@@ -228,3 +228,24 @@ async fn a_readiness_gate_checks_the_instances_and_the_databases_their_own_wait(
         .collect();
     assert!(polled.iter().all(|id| id.starts_with("i-")), "{polled:?}");
 }
+
+#[tokio::test(start_paused = true)]
+async fn an_expiring_override_tag_keeps_a_database_as_it_is() {
+    let cloud = fleet(Running, "available");
+    cloud
+        .lock()
+        .databases
+        .get_mut(&(Rds, "orders-db".into()))
+        .unwrap()
+        .tags
+        .insert(
+            "SchedulerOverride".into(),
+            "keep-running until 2099-01-01T00:00:00Z".into(),
+        );
+    let report = run(&cloud, &request("W", Action::Stop)).await;
+    let db = tier(&report.summary.tiers, "Role_DB");
+    let kept = db.skipped.iter().find(|n| n.id == "rds:orders-db").expect("kept");
+    assert!(kept.reason.contains("keep-running"), "{}", kept.reason);
+    assert_eq!(cloud.database_status(Rds, "orders-db"), "available");
+    assert_eq!(cloud.database_status(Aurora, "ledger"), "stopped");
+}
