@@ -330,26 +330,17 @@ fn parse_resource_types(map: &Map<String, Value>, issues: &mut Issues) -> Vec<Me
     let Some(text) = opt_string(map, "TierResourceTypes", issues) else {
         return vec![MemberKind::Ec2];
     };
-    let mut kinds = Vec::new();
-    for part in text.split(',').map(str::trim).filter(|p| !p.is_empty()) {
-        match MemberKind::parse(part) {
-            Some(kind) if kinds.contains(&kind) => {
-                issues.push("TierResourceTypes", format!("{part:?} is listed twice"))
-            }
-            Some(kind) => kinds.push(kind),
-            None => issues.push(
-                "TierResourceTypes",
-                format!("{part:?} is not one of \"EC2\", \"RDS\", \"Aurora\" (ECS services are not supported yet)"),
-            ),
+    let read = |part: &str| {
+        MemberKind::parse(part).ok_or_else(|| {
+            format!("{part:?} is not one of \"EC2\", \"RDS\", \"Aurora\" (ECS services are not supported yet)")
+        })
+    };
+    comma_list(&text, "kind", read).unwrap_or_else(|problems| {
+        for p in problems {
+            issues.push("TierResourceTypes", p);
         }
-    }
-    if kinds.is_empty() && !text.trim().is_empty() {
-        return vec![MemberKind::Ec2];
-    }
-    if kinds.is_empty() {
-        issues.push("TierResourceTypes", "lists no kind");
-    }
-    kinds
+        vec![MemberKind::Ec2]
+    })
 }
 
 /// Parses a `TierStart` or `TierStop` section, phase by phase.
@@ -393,20 +384,10 @@ fn parse_start_rules(map: &Map<String, Value>, issues: &mut Issues) -> StartRule
     if timeout == 0 {
         issues.push("TierStartConfirmTimeout", "must be at least 1 second");
     }
-    let failure_text = opt_string(map, "TierStartFailure", issues);
-    let on_failure = match failure_text.as_deref().map(str::to_ascii_lowercase).as_deref() {
-        None | Some("continue") => StartFailure::Continue,
-        Some("abort") => StartFailure::Abort,
-        Some(_) => {
-            issues.push(
-                "TierStartFailure",
-                format!(
-                    "{:?} is not \"Continue\" or \"Abort\"",
-                    failure_text.unwrap_or_default()
-                ),
-            );
-            StartFailure::Continue
-        }
+    let on_failure = if opt_abort(map, "TierStartFailure", issues) {
+        StartFailure::Abort
+    } else {
+        StartFailure::Continue
     };
     let fallback = opt_string(map, "TierFallbackTypes", issues)
         .map(|text| parse_type_list(&text, "TierFallbackTypes", issues))
@@ -433,23 +414,38 @@ fn parse_type_list(text: &str, field: &str, issues: &mut Issues) -> Vec<String> 
 /// wrong with it (a part that is not a type, a repeat, an empty list).
 /// For `TierFallbackTypes` and the `SchedulerPreferredTypes` tag.
 pub fn instance_types(text: &str) -> Result<Vec<String>, Vec<String>> {
-    let mut types: Vec<String> = Vec::new();
+    comma_list(text, "instance type", |part| {
+        if is_instance_type(part) {
+            Ok(part.to_string())
+        } else {
+            Err(format!("{part:?} is not an instance type such as \"m5.large\""))
+        }
+    })
+}
+
+/// The distinct entries of a comma-separated list, in order, each read by
+/// `read`, or every problem: an entry `read` refuses, a repeat, no entry
+/// at all (`lists no {what}`).
+fn comma_list<T: PartialEq>(
+    text: &str,
+    what: &str,
+    read: impl Fn(&str) -> Result<T, String>,
+) -> Result<Vec<T>, Vec<String>> {
+    let mut items = Vec::new();
     let mut problems = Vec::new();
     let parts: Vec<&str> = text.split(',').map(str::trim).filter(|p| !p.is_empty()).collect();
     for part in &parts {
-        if !is_instance_type(part) {
-            problems.push(format!("{part:?} is not an instance type such as \"m5.large\""));
-        } else if types.iter().any(|t| t == part) {
-            problems.push(format!("{part:?} is listed twice"));
-        } else {
-            types.push(part.to_string());
+        match read(part) {
+            Ok(item) if items.contains(&item) => problems.push(format!("{part:?} is listed twice")),
+            Ok(item) => items.push(item),
+            Err(problem) => problems.push(problem),
         }
     }
     if parts.is_empty() {
-        problems.push("lists no instance type".to_string());
+        problems.push(format!("lists no {what}"));
     }
     if problems.is_empty() {
-        Ok(types)
+        Ok(items)
     } else {
         Err(problems)
     }
@@ -577,24 +573,31 @@ fn parse_override(map: &Map<String, Value>, issues: &mut Issues) -> Option<Overr
     }
 }
 
+/// A `Continue` | `Abort` attribute (any case; absent is `Continue`):
+/// whether it says `Abort`. Any other value is an issue.
+fn opt_abort(map: &Map<String, Value>, key: &str, issues: &mut Issues) -> bool {
+    let text = opt_string(map, key, issues);
+    match text.as_deref().map(str::to_ascii_lowercase).as_deref() {
+        None | Some("continue") => false,
+        Some("abort") => true,
+        Some(_) => {
+            issues.push(
+                key,
+                format!("{:?} is not \"Continue\" or \"Abort\"", text.unwrap_or_default()),
+            );
+            false
+        }
+    }
+}
+
 /// `TierReadiness`, `TierReadinessTimeout` and `TierReadinessOnTimeout`.
 fn parse_readiness(map: &Map<String, Value>, issues: &mut Issues) -> Option<Readiness> {
     let check_text = opt_string(map, "TierReadiness", issues);
     let timeout = opt_u64(map, "TierReadinessTimeout", MAX_SECONDS, issues);
-    let on_timeout_text = opt_string(map, "TierReadinessOnTimeout", issues);
-    let on_timeout = match on_timeout_text.as_deref().map(str::to_ascii_lowercase).as_deref() {
-        None | Some("continue") => ReadinessOnTimeout::Continue,
-        Some("abort") => ReadinessOnTimeout::Abort,
-        Some(_) => {
-            issues.push(
-                "TierReadinessOnTimeout",
-                format!(
-                    "{:?} is not \"Continue\" or \"Abort\"",
-                    on_timeout_text.unwrap_or_default()
-                ),
-            );
-            ReadinessOnTimeout::Continue
-        }
+    let on_timeout = if opt_abort(map, "TierReadinessOnTimeout", issues) {
+        ReadinessOnTimeout::Abort
+    } else {
+        ReadinessOnTimeout::Continue
     };
     let Some(check_text) = check_text else {
         for key in ["TierReadinessTimeout", "TierReadinessOnTimeout"] {

@@ -54,6 +54,52 @@ impl Budget {
     }
 }
 
+/// Exponential backoff: `initial * 2^(attempt-1)`, at most `max`.
+pub(crate) fn backoff(initial: Duration, max: Duration, attempt: u32) -> Duration {
+    initial.saturating_mul(1 << attempt.saturating_sub(1).min(16)).min(max)
+}
+
+/// The pace of one polling loop: pauses with [`backoff`] from `initial` to
+/// `max`, never past `limit` (counted from its creation). Poll, then
+/// `if done || !pace.wait().await { break }`.
+pub(crate) struct Pacer {
+    began: Instant,
+    limit: Duration,
+    initial: Duration,
+    max: Duration,
+    attempt: u32,
+}
+
+impl Pacer {
+    pub(crate) fn new(limit: Duration, initial: Duration, max: Duration) -> Self {
+        Self {
+            began: Instant::now(),
+            limit,
+            initial,
+            max,
+            attempt: 1,
+        }
+    }
+
+    /// Time since the loop began.
+    pub(crate) fn waited(&self) -> Duration {
+        self.began.elapsed()
+    }
+
+    /// Sleeps until the next poll is due; `false` (at once) when the limit
+    /// has passed.
+    pub(crate) async fn wait(&mut self) -> bool {
+        let waited = self.began.elapsed();
+        if waited >= self.limit {
+            return false;
+        }
+        let pause = backoff(self.initial, self.max, self.attempt).min(self.limit - waited);
+        tokio::time::sleep(pause).await;
+        self.attempt += 1;
+        true
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

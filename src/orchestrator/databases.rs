@@ -9,9 +9,7 @@ use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
 use futures::stream::{self, StreamExt};
-use tokio::time::Instant;
 
-use super::tier::backoff;
 use super::{Execution, TierEnd};
 use crate::action::Action;
 use crate::member::{MemberKind, AVAILABLE, STOPPED};
@@ -238,8 +236,7 @@ impl Execution<'_> {
         let (limit, cut) = self.budget.cap(limit);
         let mut seen: HashMap<String, String> = HashMap::new();
         let mut left: Vec<&DatabasePlan> = dbs.to_vec();
-        let began = Instant::now();
-        let mut attempt = 1;
+        let mut pace = self.pacer(limit);
         loop {
             for kind in MemberKind::ALL {
                 let ids: Vec<String> = left.iter().filter(|d| d.kind == kind).map(|d| d.id.clone()).collect();
@@ -252,13 +249,9 @@ impl Execution<'_> {
                 }
             }
             left.retain(|d| seen.get(&d.member).is_none_or(|s| s != want && !start_failed(s)));
-            let waited = began.elapsed();
-            if left.is_empty() || waited >= limit {
+            if left.is_empty() || !pace.wait().await {
                 return (seen, cut && !left.is_empty());
             }
-            let pause = backoff(self.settings.poll_initial, self.settings.poll_max, attempt).min(limit - waited);
-            tokio::time::sleep(pause).await;
-            attempt += 1;
         }
     }
 }

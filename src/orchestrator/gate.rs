@@ -3,9 +3,6 @@
 
 use std::collections::HashSet;
 
-use tokio::time::Instant;
-
-use super::tier::backoff;
 use super::{Execution, TierEnd, STATUS_BATCH};
 use crate::config::{Readiness, ReadinessCheck, ReadinessOnTimeout};
 use crate::summary::GateOutcome;
@@ -15,23 +12,16 @@ impl Execution<'_> {
     /// passes, or the budget runs out.
     pub(crate) async fn gate(&self, tier: &str, readiness: &Readiness, ids: &[String]) -> (GateOutcome, TierEnd) {
         let (limit, cut) = self.budget.cap(readiness.timeout);
-        let began = Instant::now();
+        let mut pace = self.pacer(limit);
         let mut ready: HashSet<String> = HashSet::new();
-        let mut attempt = 1;
         loop {
             let waiting: Vec<String> = ids.iter().filter(|id| !ready.contains(*id)).cloned().collect();
             for id in self.ready_now(readiness.check, &waiting).await {
                 ready.insert(id);
             }
-            let waited = began.elapsed();
-            if ready.len() == ids.len() || waited >= limit {
+            if ready.len() == ids.len() || !pace.wait().await {
                 break;
             }
-            tokio::time::sleep(
-                backoff(self.settings.poll_initial, self.settings.poll_max, attempt).min(limit - waited),
-            )
-            .await;
-            attempt += 1;
         }
         let not_ready: Vec<String> = ids.iter().filter(|id| !ready.contains(*id)).cloned().collect();
         let outcome = GateOutcome {
@@ -39,7 +29,7 @@ impl Execution<'_> {
             ready: ready.len(),
             not_ready: not_ready.clone(),
             timed_out: !not_ready.is_empty(),
-            waited_ms: began.elapsed().as_millis() as u64,
+            waited_ms: pace.waited().as_millis() as u64,
         };
         let end = if not_ready.is_empty() {
             TierEnd::Done

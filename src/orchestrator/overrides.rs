@@ -8,9 +8,7 @@ use std::time::Duration;
 
 use futures::future::join_all;
 use futures::stream::{self, StreamExt};
-use tokio::time::Instant;
 
-use super::tier::backoff;
 use super::{Execution, SSM_BATCH};
 use crate::override_check::{read_verdict, OverrideCheck, Verdict};
 use crate::ports::{CheckPoll, OutputLocation};
@@ -114,20 +112,13 @@ impl Execution<'_> {
         // round. SSM typically answers within about a second, so the first
         // round comes one second after the sends, then the usual backoff
         // (2 s, 4 s, 8 s, 15 s, ...), all within the check timeout.
-        let began = Instant::now();
+        let mut pace = self.pacer(limit);
         tokio::time::sleep(FIRST_POLL.min(limit)).await;
-        let mut attempt = 1;
         while !pending.is_empty() {
             pending = self.poll_round(check, pending, output, verdicts).await;
-            let waited = began.elapsed();
-            if pending.is_empty() || waited >= limit {
+            if pending.is_empty() || !pace.wait().await {
                 break;
             }
-            tokio::time::sleep(
-                backoff(self.settings.poll_initial, self.settings.poll_max, attempt).min(limit - waited),
-            )
-            .await;
-            attempt += 1;
         }
         pending
     }

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
+use super::budget::{backoff, Pacer};
 use super::{Execution, TierEnd, TierResult, EC2_BATCH};
 use crate::action::Action;
 use crate::config::StartRules;
@@ -713,8 +714,7 @@ impl Execution<'_> {
     ) -> HashMap<String, InstanceState> {
         let mut seen: HashMap<String, InstanceState> = HashMap::new();
         let mut pending: Vec<String> = ids.to_vec();
-        let began = Instant::now();
-        let mut attempt = 1;
+        let mut pace = self.pacer(limit);
         loop {
             // The adapter pages; one call per poll here.
             match self.compute.states(&pending).await {
@@ -722,20 +722,16 @@ impl Execution<'_> {
                 Err(e) => tracing::warn!(error = %e, "reading instance states failed; will poll again"),
             }
             pending.retain(|id| !matches!(seen.get(id), Some(s) if *s == want || matches!(s, InstanceState::Terminated | InstanceState::ShuttingDown)));
-            let waited = began.elapsed();
-            if pending.is_empty() || waited >= limit {
+            if pending.is_empty() || !pace.wait().await {
                 return seen;
             }
-            let pause = backoff(self.settings.poll_initial, self.settings.poll_max, attempt).min(limit - waited);
-            tokio::time::sleep(pause).await;
-            attempt += 1;
         }
     }
-}
 
-/// Exponential backoff: `initial * 2^(attempt-1)`, at most `max`.
-pub(crate) fn backoff(initial: Duration, max: Duration, attempt: u32) -> Duration {
-    initial.saturating_mul(1 << attempt.saturating_sub(1).min(16)).min(max)
+    /// The pace of a polling loop bounded by `limit`: the settings' backoff.
+    pub(crate) fn pacer(&self, limit: Duration) -> Pacer {
+        Pacer::new(limit, self.settings.poll_initial, self.settings.poll_max)
+    }
 }
 
 fn failures(ids: &[String], e: &CloudError) -> Vec<Failure> {

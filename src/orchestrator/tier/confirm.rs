@@ -6,10 +6,9 @@
 use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
-use tokio::time::Instant;
-
+use super::super::budget::Pacer;
 use super::super::{Execution, TierEnd};
-use super::{backoff, TierRun};
+use super::TierRun;
 use crate::config::{StartFailure, StartRules};
 use crate::instance::{InstanceState, StateReason};
 use crate::summary::{Failure, PhaseKind};
@@ -75,8 +74,8 @@ impl Execution<'_> {
         let mut last: HashMap<String, InstanceState> = HashMap::new();
         let mut moved: HashSet<String> = HashSet::new();
         let mut out = Confirmation::default();
-        let began = Instant::now();
-        let mut attempt = 1;
+        let most = self.settings.poll_max.min(CONFIRM_POLL_MAX);
+        let mut pace = Pacer::new(limit, self.settings.poll_initial, most);
         loop {
             match self.compute.states(&left).await {
                 Ok(statuses) => {
@@ -117,14 +116,9 @@ impl Execution<'_> {
                 .chain(out.failed.iter().map(|f| f.id.as_str()))
                 .collect();
             left.retain(|id| !settled.contains(id.as_str()));
-            let waited = began.elapsed();
-            if left.is_empty() || waited >= limit {
+            if left.is_empty() || !pace.wait().await {
                 break;
             }
-            let most = self.settings.poll_max.min(CONFIRM_POLL_MAX);
-            let pause = backoff(self.settings.poll_initial, most, attempt).min(limit - waited);
-            tokio::time::sleep(pause).await;
-            attempt += 1;
         }
         for id in left {
             let state = last.get(&id).copied().unwrap_or(InstanceState::Pending);
