@@ -52,6 +52,23 @@ async fn statuses(stack: &Stack) -> Vec<(String, String)> {
     out
 }
 
+/// The spec's three tiers of workload W (no SNS topic), its DB tier
+/// holding `types`.
+async fn configure(stack: &Stack, types: &str) {
+    let mut workload = workload_item("W");
+    workload.as_object_mut().unwrap().remove("SNSTopicName");
+    let mut tiers = three_tiers("W", 0);
+    tiers[2]["TierResourceTypes"] = json!(types);
+    stack.put_config(workload, tiers).await;
+}
+
+/// `orchestrator -a <action> --json` for W: exit 0, and what it printed.
+async fn run(stack: &Stack, action: &str) -> Value {
+    let (code, out, err) = stack.cli(&["-w", "W", "-r", "us-west-2", "-a", action, "--json"]).await;
+    assert_eq!(code, 0, "{out}\n{err}");
+    serde_json::from_str(&out).unwrap()
+}
+
 fn tier<'a>(summary: &'a Value, name: &str) -> &'a Value {
     summary["tiers"]
         .as_array()
@@ -82,16 +99,10 @@ async fn a_db_tier_with_instances_rds_and_aurora_stops_last_and_starts_first() {
         .send()
         .await
         .unwrap();
-    let mut workload = workload_item("W");
-    workload.as_object_mut().unwrap().remove("SNSTopicName");
-    let mut tiers = three_tiers("W", 0);
-    tiers[2]["TierResourceTypes"] = json!("EC2,RDS,Aurora");
-    stack.put_config(workload, tiers).await;
+    configure(&stack, "EC2,RDS,Aurora").await;
 
     // Stop: Web, App, then DB with its databases.
-    let (code, out, err) = stack.cli(&["-w", "W", "-r", "us-west-2", "-a", "Stop", "--json"]).await;
-    assert_eq!(code, 0, "{out}\n{err}");
-    let printed: Value = serde_json::from_str(&out).unwrap();
+    let printed = run(&stack, "Stop").await;
     let summary = &printed["summary"];
     let db = tier(summary, "Role_DB");
     for member in ["rds:orders-db", "aurora:ledger"] {
@@ -122,11 +133,7 @@ async fn a_db_tier_with_instances_rds_and_aurora_stops_last_and_starts_first() {
     assert!(!out.contains("their-db") && !out.contains("app-db"), "{out}");
 
     // Start: DB first, confirmed available before App.
-    let (code, out, err) = stack
-        .cli(&["-w", "W", "-r", "us-west-2", "-a", "Start", "--json"])
-        .await;
-    assert_eq!(code, 0, "{out}\n{err}");
-    let printed: Value = serde_json::from_str(&out).unwrap();
+    let printed = run(&stack, "Start").await;
     assert_eq!(printed["summary"]["status"], "completed", "{printed:#}");
     let statuses = statuses(&stack).await;
     assert!(statuses.iter().all(|(_, s)| s == "available"), "{statuses:?}");
@@ -145,15 +152,9 @@ async fn read_replicas_and_their_sources_are_skipped_at_stop_with_rdss_reason() 
         .send()
         .await
         .unwrap();
-    let mut workload = workload_item("W");
-    workload.as_object_mut().unwrap().remove("SNSTopicName");
-    let mut tiers = three_tiers("W", 0);
-    tiers[2]["TierResourceTypes"] = json!("RDS");
-    stack.put_config(workload, tiers).await;
+    configure(&stack, "RDS").await;
 
-    let (code, out, err) = stack.cli(&["-w", "W", "-r", "us-west-2", "-a", "Stop", "--json"]).await;
-    assert_eq!(code, 0, "{out}\n{err}");
-    let printed: Value = serde_json::from_str(&out).unwrap();
+    let printed = run(&stack, "Stop").await;
     let db = tier(&printed["summary"], "Role_DB");
     let skipped: Vec<(String, String)> = db["skipped"]
         .as_array()
