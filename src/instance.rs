@@ -108,6 +108,25 @@ pub struct InstanceStatus {
     pub reason: Option<StateReason>,
 }
 
+impl Instance {
+    /// A plain instance: not EBS-optimised, in no Auto Scaling group, not
+    /// configured for hibernation, on demand, with no override or type tags.
+    pub fn new(id: &str, tier: &str, state: InstanceState, instance_type: &str) -> Self {
+        Self {
+            id: id.to_string(),
+            state,
+            instance_type: instance_type.to_string(),
+            tier: tier.to_string(),
+            ebs_optimized: false,
+            auto_scaling_group: None,
+            hibernation_configured: false,
+            spot: false,
+            override_tag: None,
+            type_tags: TypeTags::default(),
+        }
+    }
+}
+
 /// The tag EC2 Auto Scaling puts on its members.
 pub const AUTO_SCALING_GROUP_TAG: &str = "aws:autoscaling:groupName";
 

@@ -117,18 +117,7 @@ mod tests {
     const NOV_26_08: u64 = 1_795_680_000; // 2026-11-26T08:00:00Z
 
     fn instance(id: &str) -> Instance {
-        Instance {
-            id: id.into(),
-            state: InstanceState::Running,
-            instance_type: "t3.micro".into(),
-            tier: "Web".into(),
-            ebs_optimized: false,
-            auto_scaling_group: None,
-            hibernation_configured: false,
-            spot: false,
-            override_tag: None,
-            type_tags: Default::default(),
-        }
+        Instance::new(id, "Web", InstanceState::Running, "t3.micro")
     }
 
     #[test]

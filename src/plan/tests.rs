@@ -31,18 +31,7 @@ fn three_tiers() -> WorkloadConfig {
 }
 
 fn inst(id: &str, tier: &str, state: InstanceState) -> Instance {
-    Instance {
-        id: id.into(),
-        state,
-        instance_type: "t3.small".into(),
-        tier: tier.into(),
-        ebs_optimized: false,
-        auto_scaling_group: None,
-        hibernation_configured: false,
-        spot: false,
-        override_tag: None,
-        type_tags: Default::default(),
-    }
+    Instance::new(id, tier, state, "t3.small")
 }
 
 fn order(plan: &Plan) -> Vec<Vec<&str>> {

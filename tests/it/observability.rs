@@ -476,20 +476,7 @@ fn a_plans_timeline_estimates_each_step_and_keeps_the_delays() {
     let config = WorkloadConfig::from_items("W", &workload_item("W"), &tiers, ItemNaming::Table).unwrap();
     let instances: Vec<Instance> = ["Role_Web", "Role_App", "Role_DB"]
         .iter()
-        .flat_map(|tier| {
-            (0..2).map(move |n| Instance {
-                id: format!("i-{}{n}", &tier[5..]),
-                state: Running,
-                instance_type: "t3.small".into(),
-                tier: tier.to_string(),
-                ebs_optimized: false,
-                auto_scaling_group: None,
-                hibernation_configured: false,
-                spot: false,
-                override_tag: None,
-                type_tags: Default::default(),
-            })
-        })
+        .flat_map(|tier| (0..2).map(move |n| Instance::new(&format!("i-{}{n}", &tier[5..]), tier, Running, "t3.small")))
         .collect();
     let plan = plan::build(
         &config,

@@ -25,18 +25,7 @@ fn config(role: Option<&str>) -> WorkloadConfig {
 }
 
 fn inst(id: &str, state: InstanceState) -> Instance {
-    Instance {
-        id: id.into(),
-        state,
-        instance_type: "t3.small".into(),
-        tier: "Role_DB".into(),
-        ebs_optimized: false,
-        auto_scaling_group: None,
-        hibernation_configured: false,
-        spot: false,
-        override_tag: None,
-        type_tags: Default::default(),
-    }
+    Instance::new(id, "Role_DB", state, "t3.small")
 }
 
 fn volume(instance: &str, volume: &str, key: &str) -> VolumeKey {
