@@ -174,7 +174,7 @@ impl Cloud for Observed {
             calendar: inner.calendar,
             auto_scaling: inner.auto_scaling,
             keys: inner.keys,
-            databases: inner.databases,
+            members: inner.members,
         })
     }
 }

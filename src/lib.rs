@@ -14,8 +14,9 @@
 //!
 //! - **vocabulary, no I/O**: [`action`] (Stop, Start), [`clock`] (the one
 //!   clock and time format; everything below the orchestrator takes `now` as
-//!   an argument), [`instance`], [`member`] (RDS and Aurora databases as
-//!   tier members, `TierResourceTypes`), [`table`], [`telemetry`].
+//!   an argument), [`instance`], [`member`] (RDS and Aurora databases, ECS
+//!   services and Auto Scaling groups as tier members, one [`member::Phase`]
+//!   for every kind), [`table`], [`telemetry`].
 //! - **core, pure**: [`config`] parses and validates the items as a whole
 //!   (and the Loader's documents); [`override_check`] makes the
 //!   override-file path safe and reads the guest's answer; [`override_tag`]
@@ -23,20 +24,22 @@
 //!   [`plan`] turns configuration plus discovered instances into ordered
 //!   tier groups with a step and a reason per instance ([`plan::keys`]:
 //!   the KMS readiness of a Start, judged from facts the ports read;
-//!   [`plan::databases`]: each database's step); [`summary`] and
+//!   [`plan::members`]: each other member's step); [`summary`] and
 //!   [`notify`] describe what happened; [`cron`] tells when EventBridge
 //!   schedules fire.
 //! - **ports**: [`error`] and [`ports`], the small traits the orchestrator
 //!   drives (EC2, SSM, SNS, DynamoDB, Auto Scaling, change calendars, the
-//!   KMS keys of encrypted volumes, RDS databases).
+//!   KMS keys of encrypted volumes, and [`ports::MemberService`] for RDS,
+//!   ECS and Auto Scaling capacity).
 //! - **runs**: [`run`] (what a run is asked, what became of it); [`ledger`]
 //!   (run records keyed on an idempotency key, workload locks, checkpoints,
 //!   the per-invocation trace, keys whose parts are encoded, never spliced);
 //!   [`event`] validates the invocation payload and names its run;
 //!   [`orchestrator`] executes a plan through the
 //!   ports: batching, override checks, waits, starts confirmed running
-//!   (with EC2's reason when not), capacity fallback, databases acted on
-//!   beside the instances, readiness gates, and the deadline budget that
+//!   (with EC2's reason when not), capacity fallback, the other members
+//!   (databases, services, groups) acted on and confirmed beside the
+//!   instances, readiness gates, and the deadline budget that
 //!   bounds every wait.
 //! - **views**: [`history`], [`timeline`], [`status`] and [`metrics`] show
 //!   operators what the scheduler did and will do.

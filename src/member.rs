@@ -1,7 +1,13 @@
 //! Tier members other than EC2 instances, as the core sees them: RDS DB
-//! instances and Aurora DB clusters (`TierResourceTypes`). A member is named
-//! in reports by its kind and id (`rds:db-1`, `aurora:orders`), in the same
-//! lists as instance ids.
+//! instances and Aurora DB clusters and ECS services (`TierResourceTypes`),
+//! and Auto Scaling groups (`TierAutoScalingGroups: ScaleToZero`). A member
+//! is named in reports by its kind and id (`rds:db-1`, `aurora:orders`,
+//! `asg:web`, `ecs:cluster/service`), in the same lists as instance ids.
+//!
+//! Every kind is seen through one [`Phase`]: up, down, or on its way. What
+//! that means for each kind (RDS's status, a group's InService instances
+//! against its desired capacity, a service's running tasks against its
+//! desired count) is the adapters' business.
 
 use std::fmt;
 
@@ -18,17 +24,46 @@ pub enum MemberKind {
     Rds,
     /// Aurora DB clusters (the only clusters StopDBCluster accepts).
     Aurora,
+    /// ECS services: stopped by recording the desired count and setting it
+    /// to 0.
+    #[serde(rename = "ECS")]
+    Ecs,
+    /// EC2 Auto Scaling groups (`TierAutoScalingGroups: ScaleToZero`):
+    /// stopped by recording min/desired/max and setting them to 0.
+    #[serde(rename = "ASG")]
+    Asg,
 }
 
 impl MemberKind {
-    /// Every kind, in the order `TierResourceTypes` names them.
-    pub const ALL: [MemberKind; 3] = [MemberKind::Ec2, MemberKind::Rds, MemberKind::Aurora];
+    /// Every kind.
+    pub const ALL: [MemberKind; 5] = [
+        MemberKind::Ec2,
+        MemberKind::Rds,
+        MemberKind::Aurora,
+        MemberKind::Ecs,
+        MemberKind::Asg,
+    ];
 
-    /// Reads a `TierResourceTypes` entry (`EC2`, `RDS`, `Aurora`; any case).
+    /// Reads a `TierResourceTypes` entry (`EC2`, `RDS`, `Aurora`, `ECS`;
+    /// any case). Auto Scaling groups are not listed there: they are
+    /// members by `TierAutoScalingGroups: ScaleToZero`.
     pub fn parse(name: &str) -> Option<Self> {
         Self::ALL
             .into_iter()
+            .filter(|k| *k != MemberKind::Asg)
             .find(|k| k.name().eq_ignore_ascii_case(name.trim()))
+    }
+
+    /// A database (RDS or Aurora): its phase is RDS's status.
+    pub fn is_database(self) -> bool {
+        matches!(self, Self::Rds | Self::Aurora)
+    }
+
+    /// A capacity (an Auto Scaling group or an ECS service): stopped by
+    /// recording its capacity on itself and setting it to 0, started by
+    /// restoring the record.
+    pub fn is_capacity(self) -> bool {
+        matches!(self, Self::Ecs | Self::Asg)
     }
 
     /// The configuration's name of the kind.
@@ -37,6 +72,8 @@ impl MemberKind {
             Self::Ec2 => "EC2",
             Self::Rds => "RDS",
             Self::Aurora => "Aurora",
+            Self::Ecs => "ECS",
+            Self::Asg => "ASG",
         }
     }
 
@@ -46,6 +83,8 @@ impl MemberKind {
             Self::Ec2 => "",
             Self::Rds => "rds:",
             Self::Aurora => "aurora:",
+            Self::Ecs => "ecs:",
+            Self::Asg => "asg:",
         }
     }
 }
@@ -61,24 +100,141 @@ pub const AVAILABLE: &str = "available";
 /// RDS's status of a stopped database.
 pub const STOPPED: &str = "stopped";
 
-/// An RDS DB instance or an Aurora DB cluster of the workload.
+/// Where a member is, whatever its kind.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum Phase {
+    /// Serving: a database `available`; a group with as many InService
+    /// instances as its desired capacity (above 0); a service with as many
+    /// running tasks as its desired count (above 0).
+    Up,
+    /// Stopped: a database `stopped`; a group or service at 0 with nothing
+    /// left running.
+    Down,
+    /// On its way up: `starting`; capacity above 0 not yet all in service.
+    Starting,
+    /// On its way down: `stopping`; capacity 0 with instances or tasks
+    /// still draining away.
+    Stopping,
+    /// A status the scheduler neither acts on nor waits for (`backing-up`,
+    /// `modifying`, ...): reported as it is.
+    Other,
+    /// A start the service gave up on (`incompatible-parameters`,
+    /// `inaccessible-encryption-credentials`, ...).
+    Failed,
+}
+
+impl Phase {
+    /// The phase of RDS's status of a DB instance or cluster.
+    pub fn of_database(status: &str) -> Self {
+        match status {
+            AVAILABLE => Self::Up,
+            STOPPED => Self::Down,
+            "starting" => Self::Starting,
+            "stopping" => Self::Stopping,
+            s if s.starts_with("incompatible-")
+                || s.starts_with("inaccessible-encryption-credentials")
+                || matches!(s, "failed" | "storage-full") =>
+            {
+                Self::Failed
+            }
+            _ => Self::Other,
+        }
+    }
+
+    /// The phase of a capacity: `desired` of it, `serving` in service (a
+    /// group's InService instances, a service's running tasks) and
+    /// `present` there at all (instances in any lifecycle state, tasks
+    /// running or pending).
+    pub fn of_capacity(desired: u32, serving: u32, present: u32) -> Self {
+        match (desired, present) {
+            (0, 0) => Self::Down,
+            (0, _) => Self::Stopping,
+            _ if serving >= desired => Self::Up,
+            _ => Self::Starting,
+        }
+    }
+}
+
+/// The capacity an Auto Scaling group or an ECS service had before the
+/// scheduler set it to 0, recorded on the resource itself (a tag) so the
+/// Start that follows, or a later one after a crash, restores it exactly.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Capacity {
+    /// The group's MinSize (0 for a service).
+    pub min: u32,
+    /// The group's DesiredCapacity or the service's desiredCount.
+    pub desired: u32,
+    /// The group's MaxSize (0 for a service).
+    pub max: u32,
+}
+
+impl Capacity {
+    /// The tag value: `min,desired,max` for a group, `desired` for a service.
+    pub fn to_tag(self, kind: MemberKind) -> String {
+        match kind {
+            MemberKind::Asg => format!("{},{},{}", self.min, self.desired, self.max),
+            _ => self.desired.to_string(),
+        }
+    }
+
+    /// Reads a tag value written by [`Capacity::to_tag`]; `None` when it
+    /// does not read (a record somebody edited is not trusted).
+    pub fn from_tag(kind: MemberKind, value: &str) -> Option<Self> {
+        let numbers: Vec<u32> = value.split(',').map(|n| n.trim().parse().ok()).collect::<Option<_>>()?;
+        match (kind, numbers.as_slice()) {
+            (MemberKind::Asg, [min, desired, max]) if min <= desired && desired <= max => Some(Self {
+                min: *min,
+                desired: *desired,
+                max: *max,
+            }),
+            (MemberKind::Ecs, [desired]) => Some(Self {
+                min: 0,
+                desired: *desired,
+                max: 0,
+            }),
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Display for Capacity {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.max == 0 && self.min == 0 {
+            write!(f, "desired {}", self.desired)
+        } else {
+            write!(f, "min {}, desired {}, max {}", self.min, self.desired, self.max)
+        }
+    }
+}
+
+/// The tag on an Auto Scaling group or an ECS service that records the
+/// capacity the scheduler set to 0.
+pub const CAPACITY_TAG: &str = "ec2-tier-scheduler:capacity";
+
+/// A tier member that is not an EC2 instance: an RDS DB instance, an
+/// Aurora DB cluster, an ECS service or an Auto Scaling group.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Database {
-    /// [`MemberKind::Rds`] or [`MemberKind::Aurora`].
+pub struct Member {
+    /// Its kind.
     pub kind: MemberKind,
-    /// `DBInstanceIdentifier` or `DBClusterIdentifier`.
+    /// `DBInstanceIdentifier`, `DBClusterIdentifier`, the group's name, or
+    /// `cluster/service` (the cluster's and the service's names).
     pub id: String,
-    /// RDS's status (`available`, `stopped`, `stopping`, `starting`,
-    /// `backing-up`, ...).
+    /// The service's own words for its state: RDS's status (`available`,
+    /// `backing-up`, ...), or the capacity (`desired 2, 2 InService`).
     pub status: String,
+    /// Where it is.
+    pub phase: Phase,
     /// Value of the workload's tier tag.
     pub tier: String,
     /// The workload's override tag (`OverrideTagName`) and its reason tag.
     #[serde(default)]
     pub override_tag: Option<(String, Option<String>)>,
-    /// Why RDS refuses to stop it, when discovery can tell (a read replica,
-    /// the source of one, Aurora Serverless v1): a Stop skips it with this
-    /// reason rather than failing on RDS's refusal.
+    /// Why it cannot be stopped, when discovery can tell (a read replica,
+    /// the source of one, Aurora Serverless v1, a service that cannot be
+    /// tagged): a Stop skips it with this reason rather than failing.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cannot_stop: Option<String>,
     /// RDS's `AutomaticRestartTime` of a stopped database (seconds since
@@ -86,13 +242,52 @@ pub struct Database {
     /// stopped; the next Stop run stops it again.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub restarts_at: Option<u64>,
+    /// A group's or service's capacity now.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub capacity: Option<Capacity>,
+    /// The scheduler's record of the capacity it set to 0
+    /// ([`CAPACITY_TAG`]), which a Start restores.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recorded: Option<Capacity>,
+    /// What would undo a stop: a group's scheduled actions that raise its
+    /// capacity, a service's auto scaling with a minimum above 0.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub undoers: Vec<String>,
 }
 
-impl Database {
-    /// Its id in reports: `rds:db-1`, `aurora:orders`.
+impl Member {
+    /// A member of `kind` with only its identity, state and tier known.
+    pub fn new(kind: MemberKind, id: &str, status: &str, phase: Phase, tier: &str) -> Self {
+        Self {
+            kind,
+            id: id.to_string(),
+            status: status.to_string(),
+            phase,
+            tier: tier.to_string(),
+            override_tag: None,
+            cannot_stop: None,
+            restarts_at: None,
+            capacity: None,
+            recorded: None,
+            undoers: Vec::new(),
+        }
+    }
+
+    /// Its id in reports: `rds:db-1`, `aurora:orders`, `asg:web`.
     pub fn member_id(&self) -> String {
         member_id(self.kind, &self.id)
     }
+}
+
+/// One member's state now, as a status poll reads it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MemberStatus {
+    /// The resource's id (without the kind's prefix).
+    pub id: String,
+    /// The service's own words.
+    pub status: String,
+    /// Where it is.
+    pub phase: Phase,
 }
 
 /// A member's id in reports: the kind's prefix and the resource's id.
@@ -117,9 +312,32 @@ mod tests {
     fn kinds_read_in_any_case_and_ids_round_trip() {
         assert_eq!(MemberKind::parse(" aurora "), Some(MemberKind::Aurora));
         assert_eq!(MemberKind::parse("rds"), Some(MemberKind::Rds));
-        assert_eq!(MemberKind::parse("ECS"), None);
+        assert_eq!(MemberKind::parse("ecs"), Some(MemberKind::Ecs));
+        assert_eq!(MemberKind::parse("ASG"), None);
         assert_eq!(member_id(MemberKind::Rds, "db-1"), "rds:db-1");
         assert_eq!(parse_member_id("aurora:orders"), Some((MemberKind::Aurora, "orders")));
         assert_eq!(parse_member_id("i-0abc"), None);
+        assert_eq!(parse_member_id("ecs:prod/api"), Some((MemberKind::Ecs, "prod/api")));
+    }
+
+    #[test]
+    fn capacity_records_round_trip_and_refuse_edits() {
+        let c = Capacity { min: 1, desired: 2, max: 4 };
+        assert_eq!(Capacity::from_tag(MemberKind::Asg, &c.to_tag(MemberKind::Asg)), Some(c));
+        assert_eq!(Capacity::from_tag(MemberKind::Asg, "3,2,4"), None);
+        assert_eq!(Capacity::from_tag(MemberKind::Asg, "2"), None);
+        assert_eq!(Capacity::from_tag(MemberKind::Ecs, "3").map(|c| c.desired), Some(3));
+        assert_eq!(Capacity::from_tag(MemberKind::Ecs, "x"), None);
+    }
+
+    #[test]
+    fn phases_of_every_kind() {
+        assert_eq!(Phase::of_database("available"), Phase::Up);
+        assert_eq!(Phase::of_database("incompatible-parameters"), Phase::Failed);
+        assert_eq!(Phase::of_database("backing-up"), Phase::Other);
+        assert_eq!(Phase::of_capacity(0, 0, 0), Phase::Down);
+        assert_eq!(Phase::of_capacity(0, 0, 2), Phase::Stopping);
+        assert_eq!(Phase::of_capacity(3, 2, 3), Phase::Starting);
+        assert_eq!(Phase::of_capacity(3, 3, 3), Phase::Up);
     }
 }

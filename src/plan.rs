@@ -103,10 +103,11 @@ pub struct TierPlan {
     pub inter_tier_delay: Duration,
     /// The tier's instances, sorted by id.
     pub instances: Vec<InstancePlan>,
-    /// Its RDS DB instances and Aurora DB clusters (`TierResourceTypes`),
-    /// by kind then id.
+    /// Its members that are not instances (RDS, Aurora, ECS by
+    /// `TierResourceTypes`, Auto Scaling groups by `ScaleToZero`), in the
+    /// tier's kind order, then by id.
     #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub databases: Vec<databases::DatabasePlan>,
+    pub members: Vec<members::MemberPlan>,
 }
 
 impl TierPlan {
@@ -234,11 +235,11 @@ impl Checkpoint {
                 .instances
                 .iter()
                 .map(|i| &i.id)
-                .chain(tier.databases.iter().map(|d| &d.member));
+                .chain(tier.members.iter().map(|d| &d.member));
             if acted_here.into_iter().any(|id| self.acted.contains(id)) {
                 tier.acted_at_ms = self.acted_at_ms;
             }
-            for db in tier.databases.iter_mut().filter(|d| self.acted.contains(&d.member)) {
+            for db in tier.members.iter_mut().filter(|d| self.acted.contains(&d.member)) {
                 db.step = Step::DoneEarlier {
                     reason: format!("{} by an earlier invocation of this run", plan.action.done()),
                 };
@@ -352,6 +353,7 @@ struct Request<'a> {
 /// What every instance of one tier is planned against.
 struct TierContext<'a> {
     request: Request<'a>,
+    tier: &'a TierSpec,
     spec: &'a ActionSpec,
     target: Option<&'a ScalingTarget>,
 }
@@ -423,7 +425,12 @@ fn plan_tier<'a>(
     warnings: &mut Vec<String>,
 ) -> TierPlan {
     let target = request.profile.and_then(|p| tier.scaling.get(p));
-    let context = TierContext { request, spec, target };
+    let context = TierContext {
+        request,
+        tier,
+        spec,
+        target,
+    };
     let mut instances: Vec<InstancePlan> = members
         .into_iter()
         .map(|i| plan_instance(i, &context, warnings))
@@ -441,7 +448,7 @@ fn plan_tier<'a>(
         acted_at_ms: None,
         inter_tier_delay: spec.inter_tier_delay,
         instances,
-        databases: Vec::new(),
+        members: Vec::new(),
     }
 }
 
@@ -513,15 +520,22 @@ fn fallback_types(i: &Instance, spec: &ActionSpec, warnings: &mut Vec<String>) -
 fn instance_step(i: &Instance, context: &TierContext, warnings: &mut Vec<String>) -> Step {
     let action = context.request.action;
     let mut step = step_for(action, i.state);
-    if let (Some(group), true, AutoScalingMode::Skip) =
-        (&i.auto_scaling_group, acting(&step), context.spec.auto_scaling)
-    {
-        step = Step::Skip {
-            reason: format!(
-                "member of Auto Scaling group {group}: left alone (its group would replace a stopped member; \
-                 TierAutoScalingGroups \"Suspend\" opts in)"
-            ),
-        };
+    if let (Some(group), true) = (&i.auto_scaling_group, acting(&step)) {
+        if context.tier.holds_for(MemberKind::Asg, action) {
+            step = Step::Skip {
+                reason: format!(
+                    "member of Auto Scaling group {group}: the tier scales groups, not their instances \
+                     (TierAutoScalingGroups \"ScaleToZero\")"
+                ),
+            };
+        } else if context.spec.auto_scaling == AutoScalingMode::Skip {
+            step = Step::Skip {
+                reason: format!(
+                    "member of Auto Scaling group {group}: left alone (its group would replace a stopped member; \
+                     TierAutoScalingGroups \"Suspend\" or \"ScaleToZero\" opts in)"
+                ),
+            };
+        }
     }
     let (tag, reason) = match &i.override_tag {
         Some((tag, reason)) => (Some(tag.as_str()), reason.as_deref()),
@@ -661,7 +675,7 @@ impl Plan {
     }
 }
 
-pub mod databases;
+pub mod members;
 pub mod keys;
 mod table;
 

@@ -13,7 +13,7 @@ use async_trait::async_trait;
 use crate::config::{CrossAccount, WorkloadItems};
 use crate::error::CloudError;
 use crate::instance::{Discovery, Instance, InstanceStatus};
-use crate::member::{Database, MemberKind};
+use crate::member::{Member, MemberKind, MemberStatus};
 use crate::override_check::OverrideCheck;
 use crate::plan::keys::{self, GrantedKeys, KeyFacts, KeySurvey, VolumeKey};
 use crate::plan::Plan;
@@ -239,21 +239,84 @@ pub trait Keys: Send + Sync {
     async fn describe(&self, key_ids: &[String]) -> Result<Vec<KeyFacts>, CloudError>;
 }
 
-/// RDS DB instances and Aurora DB clusters of a workload (RDS).
+/// Tier members that are not EC2 instances, one implementation per
+/// service: RDS (DB instances and Aurora clusters), EC2 Auto Scaling
+/// (groups' capacity) and ECS (services' desired counts). The orchestrator
+/// drives every kind through these four calls and
+/// [`crate::member::Phase`].
 #[async_trait]
-pub trait Databases: Send + Sync {
-    /// The workload's databases of `kinds` ([`MemberKind::Rds`]: DB
-    /// instances that are not part of a cluster; [`MemberKind::Aurora`]: DB
-    /// clusters of an `aurora*` engine) carrying the workload tag and the
+pub trait MemberService: Send + Sync {
+    /// The workload's members of `kinds` ([`MemberKind::Rds`]: DB instances
+    /// that are not part of a cluster; [`MemberKind::Aurora`]: DB clusters
+    /// of an `aurora*` engine; [`MemberKind::Asg`]: groups;
+    /// [`MemberKind::Ecs`]: services) carrying the workload tag and the
     /// tier tag, in the query's VPC when it has one. O(pages) calls.
-    async fn discover(&self, query: &Discovery, kinds: &[MemberKind]) -> Result<Vec<Database>, CloudError>;
-    /// StopDBInstance / StopDBCluster.
+    async fn discover(&self, query: &Discovery, kinds: &[MemberKind]) -> Result<Vec<Member>, CloudError>;
+    /// Stops one member: StopDBInstance / StopDBCluster; for a group or a
+    /// service, records its capacity on it ([`crate::member::CAPACITY_TAG`])
+    /// and then sets it to 0.
     async fn stop(&self, kind: MemberKind, id: &str) -> Result<(), CloudError>;
-    /// StartDBInstance / StartDBCluster.
+    /// Starts one member: StartDBInstance / StartDBCluster; for a group or a
+    /// service, restores the recorded capacity and then removes the record.
     async fn start(&self, kind: MemberKind, id: &str) -> Result<(), CloudError>;
-    /// RDS's status of each of `ids` (of one kind); a database that no
-    /// longer exists is absent. Batched by the adapter (filters of 100 ids).
-    async fn statuses(&self, kind: MemberKind, ids: &[String]) -> Result<Vec<(String, String)>, CloudError>;
+    /// The state of each of `ids` (of one kind) now; a member that no
+    /// longer exists is absent. Batched by the adapter.
+    async fn statuses(&self, kind: MemberKind, ids: &[String]) -> Result<Vec<MemberStatus>, CloudError>;
+}
+
+/// The member services of a workload's account and region, one per
+/// service.
+#[derive(Clone)]
+pub struct MemberPorts {
+    /// RDS DB instances and Aurora DB clusters.
+    pub databases: Arc<dyn MemberService>,
+    /// Auto Scaling groups' capacity.
+    pub groups: Arc<dyn MemberService>,
+    /// ECS services' desired counts.
+    pub services: Arc<dyn MemberService>,
+}
+
+impl MemberPorts {
+    /// The same service for every kind (the in-memory cloud).
+    pub fn all(service: Arc<dyn MemberService>) -> Self {
+        Self {
+            databases: service.clone(),
+            groups: service.clone(),
+            services: service,
+        }
+    }
+
+    /// The service of a kind (`None` for EC2, which is [`Compute`]).
+    pub fn of(&self, kind: MemberKind) -> Option<&Arc<dyn MemberService>> {
+        match kind {
+            MemberKind::Ec2 => None,
+            MemberKind::Rds | MemberKind::Aurora => Some(&self.databases),
+            MemberKind::Asg => Some(&self.groups),
+            MemberKind::Ecs => Some(&self.services),
+        }
+    }
+
+    /// Every member of `kinds` of the workload, asking each service once
+    /// for its kinds.
+    pub async fn discover(&self, query: &Discovery, kinds: &[MemberKind]) -> Result<Vec<Member>, CloudError> {
+        let mut found = Vec::new();
+        let mut asked: Vec<&Arc<dyn MemberService>> = Vec::new();
+        for service in [&self.databases, &self.groups, &self.services] {
+            if asked.iter().any(|a| Arc::ptr_eq(a, service)) {
+                continue;
+            }
+            asked.push(service);
+            let mine: Vec<MemberKind> = kinds
+                .iter()
+                .copied()
+                .filter(|k| self.of(*k).is_some_and(|s| Arc::ptr_eq(s, service)))
+                .collect();
+            if !mine.is_empty() {
+                found.extend(service.discover(query, &mine).await?);
+            }
+        }
+        Ok(found)
+    }
 }
 
 /// EC2 and SSM + S3 acting where a workload's instances live.
@@ -269,8 +332,9 @@ pub struct WorkloadPorts {
     pub auto_scaling: Arc<dyn AutoScaling>,
     /// The keys of the instances' encrypted volumes (EC2 and KMS).
     pub keys: Arc<dyn Keys>,
-    /// RDS DB instances and Aurora DB clusters.
-    pub databases: Arc<dyn Databases>,
+    /// RDS, Auto Scaling capacity and ECS: the tier members that are not
+    /// instances.
+    pub members: MemberPorts,
 }
 
 impl WorkloadPorts {

@@ -12,7 +12,7 @@ use crate::cron::{self, Expression};
 use crate::event::SchedulerEvent;
 use crate::history::RunRow;
 use crate::instance::{Instance, InstanceState};
-use crate::member::Database;
+use crate::member::Member;
 use crate::override_tag::{self, TagVerdict};
 use crate::ports::ScheduleInfo;
 
@@ -32,10 +32,11 @@ pub struct TierStatus {
     pub overrides: Vec<String>,
     /// The override file checked before each Stop, if any.
     pub override_file: Option<String>,
-    /// Its databases (`TierResourceTypes`) with RDS's status:
-    /// `rds:orders-db stopped`.
+    /// Its members that are not instances, with their state:
+    /// `rds:orders-db stopped`, `asg:web desired 0 (recorded: min 1,
+    /// desired 2, max 4)`, and what would undo a stop.
     #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub databases: Vec<String>,
+    pub members: Vec<String>,
 }
 
 /// When a workload's schedule fires next.
@@ -85,6 +86,25 @@ pub struct WorkloadStatus {
     pub schedule_note: Option<String>,
 }
 
+/// One member in `status`: its id and state, when RDS starts it by itself,
+/// the capacity a Start restores, and what would undo a stop.
+fn member_line(m: &Member) -> String {
+    let mut line = format!("{} {}", m.member_id(), m.status);
+    if let Some(at) = m.restarts_at {
+        line.push_str(&format!(
+            " (RDS starts it by itself at {} UTC; the next Stop stops it again)",
+            show_utc(at)
+        ));
+    }
+    if let Some(record) = m.recorded {
+        line.push_str(&format!(" (a Start restores {record})"));
+    }
+    for undoer in &m.undoers {
+        line.push_str(&format!(" (would undo a stop: {undoer})"));
+    }
+    line
+}
+
 impl WorkloadStatus {
     /// The tiers' instances and overrides at `now` (seconds since the epoch).
     pub fn new(config: &WorkloadConfig, instances: &[Instance], now: u64) -> Self {
@@ -124,7 +144,7 @@ impl WorkloadStatus {
                         .as_ref()
                         .and_then(|s| s.override_check.as_ref())
                         .map(|c| c.path().to_string()),
-                    databases: Vec::new(),
+                    members: Vec::new(),
                 }
             })
             .collect();
@@ -155,26 +175,14 @@ impl WorkloadStatus {
         out
     }
 
-    /// Adds the databases of the tiers that hold their kind.
-    pub fn add_databases(&mut self, config: &WorkloadConfig, databases: &[Database]) {
+    /// Adds the members of the tiers that hold their kind.
+    pub fn add_members(&mut self, config: &WorkloadConfig, members: &[Member]) {
         for t in &mut self.tiers {
-            let kinds = config
-                .tiers
+            let spec = config.tiers.iter().find(|s| s.name == t.tier);
+            t.members = members
                 .iter()
-                .find(|s| s.name == t.tier)
-                .map(|s| &s.resource_types);
-            t.databases = databases
-                .iter()
-                .filter(|d| d.tier == t.tier && kinds.is_some_and(|k| k.contains(&d.kind)))
-                .map(|d| match d.restarts_at {
-                    Some(at) => format!(
-                        "{} {} (RDS starts it by itself at {} UTC; the next Stop stops it again)",
-                        d.member_id(),
-                        d.status,
-                        show_utc(at)
-                    ),
-                    None => format!("{} {}", d.member_id(), d.status),
-                })
+                .filter(|d| d.tier == t.tier && spec.is_some_and(|s| s.holds(d.kind)))
+                .map(member_line)
                 .collect();
         }
     }
@@ -190,7 +198,7 @@ impl WorkloadStatus {
             "RUNNING",
             "STOPPED",
             "IN TRANSITION",
-            "DATABASES",
+            "OTHER MEMBERS",
             "OVERRIDES IN FORCE",
         ]
         .map(String::from)
@@ -205,10 +213,10 @@ impl WorkloadStatus {
                 t.running.to_string(),
                 t.stopped.to_string(),
                 t.in_transition.to_string(),
-                if t.databases.is_empty() {
+                if t.members.is_empty() {
                     "-".into()
                 } else {
-                    t.databases.join(", ")
+                    t.members.join(", ")
                 },
                 if overrides.is_empty() {
                     "-".into()
@@ -445,7 +453,7 @@ mod tests {
 
     #[test]
     fn a_stopped_database_shows_when_rds_starts_it_by_itself() {
-        use crate::member::{Database, MemberKind};
+        use crate::member::{Member, MemberKind, Phase};
         let workload = serde_json::json!({
             "SpecName": "W", "WorkloadFilterTagName": "Environment", "WorkloadFilterTagValue": "ENV001",
             "WorkloadRegion": "us-west-2", "TierFilterTagName": "Role"
@@ -457,17 +465,12 @@ mod tests {
         let config =
             WorkloadConfig::from_items("W", &workload, &[tier], crate::config::ItemNaming::Table).expect("valid");
         let mut status = WorkloadStatus::new(&config, &[], 0);
-        let db = |id: &str, kind, restarts_at| Database {
-            kind,
-            id: id.into(),
-            status: "stopped".into(),
-            tier: "Role_DB".into(),
-            override_tag: None,
-            cannot_stop: None,
+        let db = |id: &str, kind, restarts_at| Member {
             restarts_at,
+            ..Member::new(kind, id, "stopped", Phase::Down, "Role_DB")
         };
         // An Aurora cluster in a tier that does not hold Aurora is not shown.
-        status.add_databases(
+        status.add_members(
             &config,
             &[
                 db("orders", MemberKind::Rds, Some(1_796_630_400)),
@@ -475,7 +478,7 @@ mod tests {
             ],
         );
         assert_eq!(
-            status.tiers[0].databases,
+            status.tiers[0].members,
             ["rds:orders stopped (RDS starts it by itself at 2026-12-07 08:00:00 UTC; the next Stop stops it again)"]
         );
         assert!(status.to_text().contains("rds:orders stopped"));

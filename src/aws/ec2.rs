@@ -1,5 +1,7 @@
 //! EC2 adapter.
 
+use std::collections::HashMap;
+
 use async_trait::async_trait;
 use aws_sdk_ec2::types::{
     AttributeBooleanValue, AttributeValue, EbsOptimizedSupport, Filter, Instance as Ec2Instance,
@@ -59,6 +61,30 @@ impl Ec2Compute {
                         }
                     }
                 }
+            }
+        }
+        Ok(out)
+    }
+
+    /// DescribeSubnets of `subnet_ids` (200 a call): the VPC of each, for
+    /// the VPC filter of members that name subnets (Auto Scaling groups,
+    /// ECS services with awsvpc networking).
+    pub async fn subnet_vpcs(&self, subnet_ids: &[String]) -> Result<HashMap<String, String>, CloudError> {
+        let mut out = HashMap::new();
+        for chunk in subnet_ids.chunks(FILTER_VALUES) {
+            let mut pages = self
+                .client
+                .describe_subnets()
+                .filters(filter("subnet-id", chunk.iter().map(String::as_str)))
+                .into_paginator()
+                .send();
+            while let Some(page) = pages.next().await {
+                let page = page.map_err(|e| cloud_error("ec2", "DescribeSubnets", e))?;
+                out.extend(
+                    page.subnets()
+                        .iter()
+                        .filter_map(|s| Some((s.subnet_id()?.to_string(), s.vpc_id()?.to_string()))),
+                );
             }
         }
         Ok(out)

@@ -10,7 +10,9 @@ mod autoscaling;
 mod calendar;
 mod dynamodb;
 mod ec2;
+mod ecs;
 mod error;
+mod group_capacity;
 mod kms;
 mod ledger;
 mod metrics;
@@ -31,7 +33,9 @@ pub use autoscaling::{Ec2AutoScaling, SUSPENDED_TAG};
 pub use calendar::SsmCalendar;
 pub use dynamodb::{DynamoConfigStore, Tables};
 pub use ec2::Ec2Compute;
+pub use ecs::EcsServices;
 pub use error::cloud_error;
+pub use group_capacity::GroupCapacity;
 pub use kms::KmsKeys;
 pub use ledger::{DynamoLedger, RUNS_BY_TIME_INDEX, RUNS_BY_WORKLOAD_INDEX, RUN_KIND};
 pub use metrics::ApiCounter;
@@ -44,7 +48,7 @@ use aws_credential_types::provider::{ProvideCredentials, SharedCredentialsProvid
 
 use crate::config::CrossAccount;
 use crate::error::CloudError;
-use crate::ports::{Cloud, ConfigStore, Notifier, WorkloadPorts};
+use crate::ports::{Cloud, ConfigStore, MemberPorts, Notifier, WorkloadPorts};
 
 /// Session name of the scheduler's AssumeRole sessions (CloudTrail shows it).
 pub const ASSUME_ROLE_SESSION: &str = "ec2-tier-scheduler";
@@ -187,22 +191,29 @@ impl AwsCloud {
             .clone()
     }
 
-    /// EC2, KMS, RDS, Auto Scaling and SSM + S3 clients in `region` on `config`'s credentials.
+    /// EC2, KMS, RDS, ECS, Auto Scaling and SSM + S3 clients in `region`
+    /// on `config`'s credentials: a member account's role acts on its own
+    /// resources with every one of them.
     fn workload_clients(&self, config: &SdkConfig, region: &str) -> WorkloadPorts {
         let region = Region::new(region.to_string());
         let counter = self.counter.clone();
+        // Every client but EC2 and S3: standard retry, the timeouts.
+        macro_rules! standard {
+            ($sdk:ident) => {
+                $sdk::Client::from_conf(counted!(
+                    counter,
+                    $sdk::config::Builder::from(config)
+                        .region(region.clone())
+                        .retry_config(standard_retry())
+                        .timeout_config(timeouts())
+                ))
+            };
+        }
         let ec2 = counted!(
             counter,
             aws_sdk_ec2::config::Builder::from(config)
                 .region(region.clone())
                 .retry_config(ec2_retry())
-                .timeout_config(timeouts())
-        );
-        let ssm = counted!(
-            counter,
-            aws_sdk_ssm::config::Builder::from(config)
-                .region(region.clone())
-                .retry_config(standard_retry())
                 .timeout_config(timeouts())
         );
         // Path-style: bucket names with dots and the emulator both need it.
@@ -214,37 +225,17 @@ impl AwsCloud {
                 .retry_config(standard_retry())
                 .timeout_config(timeouts())
         );
-        let ssm = aws_sdk_ssm::Client::from_conf(ssm);
-        let asg = counted!(
-            counter,
-            aws_sdk_autoscaling::config::Builder::from(config)
-                .region(region.clone())
-                .retry_config(standard_retry())
-                .timeout_config(timeouts())
-        );
-        // KMS with the same credentials: for a member account, its role
-        // describes the keys of its own volumes.
-        let kms = counted!(
-            counter,
-            aws_sdk_kms::config::Builder::from(config)
-                .region(region.clone())
-                .retry_config(standard_retry())
-                .timeout_config(timeouts())
-        );
-        // RDS with the same credentials: a member account's role stops and
-        // starts its own databases.
-        let rds = counted!(
-            counter,
-            aws_sdk_rds::config::Builder::from(config)
-                .region(region.clone())
-                .retry_config(standard_retry())
-                .timeout_config(timeouts())
-        );
+        let ssm = standard!(aws_sdk_ssm);
+        let asg = standard!(aws_sdk_autoscaling);
         let compute = Ec2Compute::new(aws_sdk_ec2::Client::from_conf(ec2));
         WorkloadPorts {
-            databases: Arc::new(RdsDatabases::new(aws_sdk_rds::Client::from_conf(rds))),
-            auto_scaling: Arc::new(Ec2AutoScaling::new(aws_sdk_autoscaling::Client::from_conf(asg))),
-            keys: Arc::new(KmsKeys::new(compute.clone(), aws_sdk_kms::Client::from_conf(kms))),
+            members: MemberPorts {
+                databases: Arc::new(RdsDatabases::new(standard!(aws_sdk_rds))),
+                groups: Arc::new(GroupCapacity::new(asg.clone(), compute.clone())),
+                services: Arc::new(EcsServices::new(standard!(aws_sdk_ecs), compute.clone())),
+            },
+            auto_scaling: Arc::new(Ec2AutoScaling::new(asg)),
+            keys: Arc::new(KmsKeys::new(compute.clone(), standard!(aws_sdk_kms))),
             compute: Arc::new(compute),
             remote: Arc::new(SsmRemoteCheck::new(ssm.clone(), aws_sdk_s3::Client::from_conf(s3))),
             calendar: Arc::new(SsmCalendar::new(ssm)),

@@ -13,8 +13,8 @@ use aws_sdk_rds::Client;
 use super::cloud_error;
 use crate::error::CloudError;
 use crate::instance::Discovery;
-use crate::member::{Database, MemberKind};
-use crate::ports::Databases;
+use crate::member::{Member, MemberKind, MemberStatus, Phase};
+use crate::ports::MemberService;
 
 /// The largest page DescribeDBInstances / DescribeDBClusters return.
 const MAX_RECORDS: i32 = 100;
@@ -25,7 +25,8 @@ const FILTER_VALUES: usize = 100;
 /// DocumentDB).
 const AURORA_ENGINE_PREFIX: &str = "aurora";
 
-/// [`Databases`] on an RDS client.
+/// [`MemberService`] for RDS DB instances and Aurora DB clusters, on an
+/// RDS client.
 #[derive(Clone, Debug)]
 pub struct RdsDatabases {
     client: Client,
@@ -33,7 +34,7 @@ pub struct RdsDatabases {
 
 /// A workload's database as a Describe call lists it, before the VPC check.
 struct Candidate {
-    database: Database,
+    database: Member,
     /// The VPC id (DB instances) or the DB subnet group's name (clusters).
     network: Option<String>,
 }
@@ -192,7 +193,7 @@ fn filter(name: &str, values: &[String]) -> Filter {
 /// The database when its tags make it the workload's: the workload tag
 /// with the exact value and the tier tag (its value is the tier), with the
 /// override tag and its reason.
-fn member(query: &Discovery, kind: MemberKind, id: &str, status: Option<&str>, tags: &[Tag]) -> Option<Database> {
+fn member(query: &Discovery, kind: MemberKind, id: &str, status: Option<&str>, tags: &[Tag]) -> Option<Member> {
     let tag = |key: &str| {
         tags.iter()
             .find(|t| t.key() == Some(key))
@@ -204,14 +205,10 @@ fn member(query: &Discovery, kind: MemberKind, id: &str, status: Option<&str>, t
     }
     let tier = tag(&query.tier_tag_key)?;
     let override_tag = tag(&query.override_tag_key).map(|value| (value, tag(crate::override_tag::OVERRIDE_REASON_TAG)));
-    Some(Database {
-        kind,
-        id: id.to_string(),
-        status: status.unwrap_or_default().to_string(),
-        tier,
+    let status = status.unwrap_or_default();
+    Some(Member {
         override_tag,
-        cannot_stop: None,
-        restarts_at: None,
+        ..Member::new(kind, id, status, Phase::of_database(status), &tier)
     })
 }
 
@@ -220,16 +217,16 @@ fn epoch_secs(t: &aws_sdk_rds::primitives::DateTime) -> u64 {
     u64::try_from(t.secs()).unwrap_or(0)
 }
 
-/// The refusal of an EC2 instance handed to the database port (a caller's
+/// The refusal of a member of another kind handed to RDS (a caller's
 /// bug): no call is made.
 fn not_a_database(operation: &'static str, id: &str) -> CloudError {
-    let message = format!("{id} is an EC2 instance, not an RDS DB instance or an Aurora DB cluster");
+    let message = format!("{id} is not an RDS DB instance or an Aurora DB cluster");
     CloudError::new("rds", operation, Some("NotADatabase"), message)
 }
 
 #[async_trait]
-impl Databases for RdsDatabases {
-    async fn discover(&self, query: &Discovery, kinds: &[MemberKind]) -> Result<Vec<Database>, CloudError> {
+impl MemberService for RdsDatabases {
+    async fn discover(&self, query: &Discovery, kinds: &[MemberKind]) -> Result<Vec<Member>, CloudError> {
         let mut found = Vec::new();
         if kinds.contains(&MemberKind::Rds) {
             let instances = self.instances(query).await?;
@@ -278,7 +275,7 @@ impl Databases for RdsDatabases {
                 .await
                 .map(|_| ())
                 .map_err(|e| cloud_error("rds", "StopDBCluster", e)),
-            MemberKind::Ec2 => Err(not_a_database("StopDBInstance", id)),
+            _ => Err(not_a_database("StopDBInstance", id)),
         }
     }
 
@@ -300,15 +297,23 @@ impl Databases for RdsDatabases {
                 .await
                 .map(|_| ())
                 .map_err(|e| cloud_error("rds", "StartDBCluster", e)),
-            MemberKind::Ec2 => Err(not_a_database("StartDBInstance", id)),
+            _ => Err(not_a_database("StartDBInstance", id)),
         }
     }
 
-    async fn statuses(&self, kind: MemberKind, ids: &[String]) -> Result<Vec<(String, String)>, CloudError> {
-        match kind {
-            MemberKind::Rds => self.instance_statuses(ids).await,
-            MemberKind::Aurora => self.cluster_statuses(ids).await,
-            MemberKind::Ec2 => Err(not_a_database("DescribeDBInstances", &ids.join(","))),
-        }
+    async fn statuses(&self, kind: MemberKind, ids: &[String]) -> Result<Vec<MemberStatus>, CloudError> {
+        let found = match kind {
+            MemberKind::Rds => self.instance_statuses(ids).await?,
+            MemberKind::Aurora => self.cluster_statuses(ids).await?,
+            _ => return Err(not_a_database("DescribeDBInstances", &ids.join(","))),
+        };
+        Ok(found
+            .into_iter()
+            .map(|(id, status)| MemberStatus {
+                id,
+                phase: Phase::of_database(&status),
+                status,
+            })
+            .collect())
     }
 }

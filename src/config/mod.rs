@@ -94,14 +94,16 @@ pub struct WorkloadConfig {
 }
 
 impl WorkloadConfig {
-    /// The database kinds some tier holds (`TierResourceTypes`), in
-    /// [`MemberKind::ALL`] order: what discovery must look for beside the
-    /// instances.
-    pub fn database_kinds(&self) -> Vec<crate::member::MemberKind> {
+    /// The member kinds other than EC2 some tier holds (`TierResourceTypes`,
+    /// and Auto Scaling groups by `ScaleToZero`), in [`MemberKind::ALL`]
+    /// order: what discovery must look for beside the instances.
+    ///
+    /// [`MemberKind::ALL`]: crate::member::MemberKind::ALL
+    pub fn member_kinds(&self) -> Vec<crate::member::MemberKind> {
         crate::member::MemberKind::ALL
             .into_iter()
             .filter(|k| *k != crate::member::MemberKind::Ec2)
-            .filter(|k| self.tiers.iter().any(|t| t.resource_types.contains(k)))
+            .filter(|k| self.tiers.iter().any(|t| t.holds(*k)))
             .collect()
     }
 

@@ -90,6 +90,37 @@ impl std::fmt::Display for FleetSubset {
 }
 
 impl TierSpec {
+    /// The tier holds members of `kind` in some action: listed in
+    /// `TierResourceTypes`, or for Auto Scaling groups, `ScaleToZero` in
+    /// either section.
+    pub fn holds(&self, kind: MemberKind) -> bool {
+        [Action::Stop, Action::Start].into_iter().any(|a| self.holds_for(kind, a))
+    }
+
+    /// The tier acts on members of `kind` in `action`. Auto Scaling groups:
+    /// a Stop scales them to zero when its own section says `ScaleToZero`;
+    /// a Start restores them when either section says so (what a Stop
+    /// recorded is restored whatever the TierStart mode says).
+    pub fn holds_for(&self, kind: MemberKind, action: Action) -> bool {
+        let scales = |s: &Option<ActionSpec>| s.as_ref().is_some_and(|s| s.auto_scaling == AutoScalingMode::ScaleToZero);
+        match (kind, action) {
+            (MemberKind::Asg, Action::Stop) => scales(&self.stop),
+            (MemberKind::Asg, Action::Start) => scales(&self.stop) || scales(&self.start),
+            _ => self.resource_types.contains(&kind),
+        }
+    }
+
+    /// Where members of `kind` come in a synchronous tier:
+    /// `TierResourceTypes` order, Auto Scaling groups with the EC2
+    /// instances (they are EC2 capacity), just after them.
+    pub fn order_of(&self, kind: MemberKind) -> (usize, bool) {
+        let listed = |k: MemberKind| self.resource_types.iter().position(|x| *x == k);
+        match kind {
+            MemberKind::Asg => (listed(MemberKind::Ec2).unwrap_or(0), true),
+            k => (listed(k).unwrap_or(usize::MAX), false),
+        }
+    }
+
     /// The section for an action, if the tier takes part in it.
     pub fn for_action(&self, action: Action) -> Option<&ActionSpec> {
         match action {
@@ -180,6 +211,11 @@ pub enum AutoScalingMode {
     /// The groups' processes are suspended before the members are stopped
     /// and resumed after they are started.
     Suspend,
+    /// The groups themselves are tier members, found by their own workload
+    /// and tier tags: a Stop records min/desired/max on the group and sets
+    /// them to 0 (the group terminates its instances); a Start restores
+    /// them. Their instances are never members themselves.
+    ScaleToZero,
 }
 
 /// What must hold for every instance of a tier before the next tier begins.
@@ -332,7 +368,7 @@ fn parse_resource_types(map: &Map<String, Value>, issues: &mut Issues) -> Vec<Me
     };
     let read = |part: &str| {
         MemberKind::parse(part).ok_or_else(|| {
-            format!("{part:?} is not one of \"EC2\", \"RDS\", \"Aurora\" (ECS services are not supported yet)")
+            format!("{part:?} is not one of \"EC2\", \"RDS\", \"Aurora\", \"ECS\" (Auto Scaling groups are members by TierAutoScalingGroups \"ScaleToZero\")")
         })
     };
     comma_list(&text, "kind", read).unwrap_or_else(|problems| {
@@ -493,7 +529,8 @@ fn parse_sequence(map: &Map<String, Value>, issues: &mut Issues) -> Option<u64> 
     sequence
 }
 
-/// `TierAutoScalingGroups`: `Skip` (the default) or `Suspend`, any case.
+/// `TierAutoScalingGroups`: `Skip` (the default), `Suspend` or
+/// `ScaleToZero`, any case.
 fn parse_auto_scaling(map: &Map<String, Value>, issues: &mut Issues) -> AutoScalingMode {
     match opt_string(map, "TierAutoScalingGroups", issues)
         .map(|m| m.to_ascii_lowercase())
@@ -501,10 +538,11 @@ fn parse_auto_scaling(map: &Map<String, Value>, issues: &mut Issues) -> AutoScal
     {
         None | Some("skip") => AutoScalingMode::Skip,
         Some("suspend") => AutoScalingMode::Suspend,
+        Some("scaletozero") => AutoScalingMode::ScaleToZero,
         Some(other) => {
             issues.push(
                 "TierAutoScalingGroups",
-                format!("{other:?} is not \"Skip\" or \"Suspend\""),
+                format!("{other:?} is not \"Skip\", \"Suspend\" or \"ScaleToZero\""),
             );
             AutoScalingMode::Skip
         }

@@ -6,7 +6,7 @@
 
 mod auto_scaling;
 mod budget;
-mod databases;
+mod members;
 mod gate;
 mod overrides;
 mod scaling;
@@ -174,14 +174,14 @@ pub async fn prepare(cloud: &dyn Cloud, request: &RunRequest) -> Result<Prepared
         request.scaling_profile.as_deref(),
         now,
     );
-    let kinds = config.database_kinds();
+    let kinds = config.member_kinds();
     if !kinds.is_empty() {
-        let databases = ports
-            .databases
+        let members = ports
+            .members
             .discover(&w.discovery(), &kinds)
             .await
             .map_err(cloud_error)?;
-        plan.add_databases(&config, &databases, now);
+        plan.add_members(&config, &members, now);
     }
     if request.action == Action::Start {
         // KMS readiness: the keys of the volumes of the instances to start.
@@ -400,17 +400,17 @@ fn dry_run_report(plan: Plan) -> RunReport {
         .instances()
         .filter(|(t, i)| t.actionable().any(|a| a.id == i.id))
         .count();
-    let databases = plan
-        .databases()
+    let members = plan
+        .members()
         .filter(|d| matches!(d.step, plan::Step::Act | plan::Step::WaitThenAct { .. }))
         .count();
-    let message = match databases {
+    let message = match members {
         0 => format!(
             "dry run: {instances} instance(s) would be {}; nothing was changed",
             plan.action.done()
         ),
         _ => format!(
-            "dry run: {instances} instance(s) and {databases} database(s) would be {}; nothing was changed",
+            "dry run: {instances} instance(s) and {members} other member(s) would be {}; nothing was changed",
             plan.action.done()
         ),
     };
@@ -457,7 +457,7 @@ pub async fn execute_plan(
             })?,
     };
     let execution = Execution {
-        databases: ports.databases,
+        members: ports.members,
         auto_scaling: ports.auto_scaling,
         compute: ports.compute,
         remote: ports.remote,
@@ -533,7 +533,7 @@ async fn record_state(cloud: &dyn Cloud, request: &RunRequest, plan: &Plan) -> S
 /// One run's execution state, shared by the tier tasks.
 pub(crate) struct Execution<'a> {
     pub(crate) compute: Arc<dyn Compute>,
-    pub(crate) databases: Arc<dyn crate::ports::Databases>,
+    pub(crate) members: crate::ports::MemberPorts,
     pub(crate) auto_scaling: Arc<dyn crate::ports::AutoScaling>,
     pub(crate) remote: Arc<dyn RemoteCheck>,
     pub(crate) notifier: Arc<dyn Notifier>,
@@ -571,7 +571,7 @@ fn not_reached(group: &TierGroup, end: &TierEnd) -> Vec<TierOutcome> {
     for tier in &group.tiers {
         let mut outcome = TierOutcome::new(&tier.tier, tier.sequence, tier.synchronous);
         let members = tier.instances.iter().map(|i| (&i.id, &i.step));
-        for (id, step) in members.chain(tier.databases.iter().map(|d| (&d.member, &d.step))) {
+        for (id, step) in members.chain(tier.members.iter().map(|d| (&d.member, &d.step))) {
             let noted = |reason: &String| Noted {
                 id: id.clone(),
                 reason: reason.clone(),
@@ -744,10 +744,10 @@ impl Execution<'_> {
     }
 
     /// The run's status and message, from its totals and why it stopped.
-    /// A workload with databases counts "members", others "instances".
+    /// A workload with other members counts "members", others "instances".
     fn conclusion(&self, summary: &RunSummary, stop: Option<&TierEnd>) -> (RunStatus, String) {
         let [acted, _, bypassed, failed, not_done] = summary.totals();
-        let noun = if self.config.database_kinds().is_empty() {
+        let noun = if self.config.member_kinds().is_empty() {
             "instance(s)"
         } else {
             "member(s)"

@@ -7,11 +7,13 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 use super::budget::{backoff, Pacer};
+use super::members::MemberOutcome;
 use super::{Execution, TierEnd, TierResult, EC2_BATCH};
 use crate::action::Action;
 use crate::config::StartRules;
 use crate::error::CloudError;
 use crate::instance::InstanceState;
+use crate::member::MemberKind;
 use crate::plan::{InstancePlan, Step, TierPlan};
 use crate::summary::{Failure, Noted, PhaseKind, TierOutcome};
 
@@ -149,13 +151,33 @@ impl Execution<'_> {
     pub(crate) async fn run_tier(&self, tier: &TierPlan) -> (TierResult, TierEnd) {
         let began = Instant::now();
         let run = TierRun::begin(tier, began, self.elapsed_ms());
-        // The tier's instances and its databases act together.
-        let (mut run, databases) = tokio::join!(self.run_instances(run), self.run_databases(tier));
-        databases.merge_into(&mut run.out, &mut run.end);
+        let (mut run, members) = self.instances_and_members(tier, run).await;
+        members.merge_into(&mut run.out, &mut run.end);
         self.abort_on_start_failure(&mut run);
         self.readiness_gate(&mut run).await;
         self.resume_tier_groups(&mut run).await;
         run.finish()
+    }
+
+    /// The tier's instances and its other members: together, or in a
+    /// synchronous tier one after the other in the tier's kind order (the
+    /// members of kinds listed before `EC2` first).
+    async fn instances_and_members<'t>(&self, tier: &'t TierPlan, run: TierRun<'t>) -> (TierRun<'t>, MemberOutcome) {
+        if !tier.synchronous {
+            return tokio::join!(self.run_instances(run), self.run_members(&tier.members, false));
+        }
+        let spec = self.config.tiers.iter().find(|t| t.name == tier.tier);
+        let ec2 = spec.map(|s| s.order_of(MemberKind::Ec2)).unwrap_or_default();
+        let split = tier
+            .members
+            .iter()
+            .position(|m| spec.map(|s| s.order_of(m.kind)).unwrap_or_default() > ec2)
+            .unwrap_or(tier.members.len());
+        let (before, after) = tier.members.split_at(split);
+        let first = self.run_members(before, true).await;
+        let run = self.run_instances(run).await;
+        let then = self.run_members(after, true).await;
+        (run, first.and(then))
     }
 
     /// Phases 1 to 5 for the tier's instances: transitions settled,
@@ -449,7 +471,7 @@ impl Execution<'_> {
         let (Some(readiness), TierEnd::Done) = (&run.tier.readiness, &run.end) else {
             return;
         };
-        // The gates are EC2's: a tier's databases were confirmed by their own wait.
+        // The gates are EC2's: a tier's other members were confirmed by their own wait.
         let gated: Vec<String> = run
             .out
             .acted

@@ -118,19 +118,25 @@ impl Plan {
                 .chain([gate.clone(), action])
                 .collect()
         };
-        if tier.instances.is_empty() && tier.databases.is_empty() {
+        if tier.instances.is_empty() && tier.members.is_empty() {
             return vec![row(["(none)", "-", "-", "-"].map(String::from), "nothing to do".into())];
         }
         let instances = tier
             .instances
             .iter()
             .map(|i| row(instance_cells(tier, i), self.action_cell(i)));
-        // Databases: their member id, RDS's status, the kind as the type.
-        let databases = tier.databases.iter().map(|d| {
+        // Other members: their member id, the service's words for their
+        // state, the kind as the type; a restore names the capacity.
+        let members = tier.members.iter().map(|d| {
             let cells = [d.member.clone(), d.status.clone(), d.kind.to_string(), "-".into()];
-            row(cells, self.step_cell(&d.step, self.action.verb()))
+            let verb = match (&d.restores, &d.step) {
+                (Some(c), Step::Act) => format!("restore {c}"),
+                (None, Step::Act) if d.kind.is_capacity() => "record and set to 0".into(),
+                _ => self.action.verb().into(),
+            };
+            row(cells, self.step_cell(&d.step, &verb))
         });
-        instances.chain(databases).collect()
+        instances.chain(members).collect()
     }
 
     /// An instance's ACTION cell: the step and its reason.

@@ -76,12 +76,12 @@ fn plan_subtitle(plan: &Plan, estimates: &Estimates) -> String {
 /// acted on.
 fn planned_steps(tier: &TierPlan, action: Action, estimates: &Estimates) -> Vec<PlannedStep> {
     let actionable: Vec<&InstancePlan> = tier.actionable().collect();
-    let databases = tier
-        .databases
+    let others = tier
+        .members
         .iter()
         .filter(|d| matches!(d.step, Step::Act | Step::WaitThenAct { .. }))
         .count();
-    let members = actionable.len() + databases;
+    let members = actionable.len() + others;
     if members == 0 {
         return Vec::new();
     }

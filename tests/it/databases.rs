@@ -67,7 +67,7 @@ async fn databases_stop_after_the_tiers_before_them_and_start_first() {
     assert_eq!(cloud.database_status(Rds, "app-cache"), "available");
     assert_eq!(cloud.database_status(Aurora, "ledger"), "stopped");
     // The plan shows them, by kind then id.
-    let members: Vec<&str> = report.plan.databases().map(|d| d.member.as_str()).collect();
+    let members: Vec<&str> = report.plan.members().map(|d| d.member.as_str()).collect();
     assert_eq!(members, ["rds:orders-db", "aurora:ledger"]);
 }
 

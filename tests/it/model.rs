@@ -59,9 +59,11 @@ use ec2_tier_scheduler::event::SchedulerEvent;
 use ec2_tier_scheduler::handler::{handle_with, Services};
 use ec2_tier_scheduler::instance::{Discovery, Instance, InstanceState, InstanceStatus};
 use ec2_tier_scheduler::ledger::{self, Continuation, Ledger, LedgerStatus};
-use ec2_tier_scheduler::member::{member_id, Database, MemberKind};
+use ec2_tier_scheduler::member::{member_id, Capacity, Member, MemberKind, MemberStatus};
 use ec2_tier_scheduler::orchestrator::Settings;
-use ec2_tier_scheduler::ports::{Cloud, Compute, ConfigStore, Databases, Notifier, TypeFacts, WorkloadPorts};
+use ec2_tier_scheduler::ports::{
+    Cloud, Compute, ConfigStore, MemberPorts, MemberService, Notifier, TypeFacts, WorkloadPorts,
+};
 use ec2_tier_scheduler::run::RunRequest;
 use ec2_tier_scheduler::run_service;
 use futures::future::join_all;
@@ -373,17 +375,17 @@ impl TrackedCompute {
     }
 }
 
-/// The databases port, its stops and starts logged like instances' (as
-/// StopInstances / StartInstances of `rds:<id>`), so every invariant
-/// covers them.
-struct TrackedDatabases {
-    inner: Arc<dyn Databases>,
+/// A member service, its stops and starts logged like instances' (as
+/// StopInstances / StartInstances of `rds:<id>`, `asg:<name>`, ...), so
+/// every invariant covers them.
+struct TrackedMembers {
+    inner: Arc<dyn MemberService>,
     log: Log,
 }
 
 #[async_trait]
-impl Databases for TrackedDatabases {
-    async fn discover(&self, query: &Discovery, kinds: &[MemberKind]) -> Result<Vec<Database>, CloudError> {
+impl MemberService for TrackedMembers {
+    async fn discover(&self, query: &Discovery, kinds: &[MemberKind]) -> Result<Vec<Member>, CloudError> {
         self.inner.discover(query, kinds).await
     }
     async fn stop(&self, kind: MemberKind, id: &str) -> Result<(), CloudError> {
@@ -396,7 +398,7 @@ impl Databases for TrackedDatabases {
         note(&self.log, "StartInstances", &[member_id(kind, id)]);
         Ok(())
     }
-    async fn statuses(&self, kind: MemberKind, ids: &[String]) -> Result<Vec<(String, String)>, CloudError> {
+    async fn statuses(&self, kind: MemberKind, ids: &[String]) -> Result<Vec<MemberStatus>, CloudError> {
         self.inner.statuses(kind, ids).await
     }
 }
@@ -487,10 +489,10 @@ impl Cloud for Tracked {
             calendar: inner.calendar,
             auto_scaling: inner.auto_scaling,
             keys: inner.keys,
-            databases: Arc::new(TrackedDatabases {
-                inner: inner.databases,
+            members: MemberPorts::all(Arc::new(TrackedMembers {
+                inner: inner.members.databases,
                 log: self.log.clone(),
-            }),
+            })),
         })
     }
 }
@@ -576,16 +578,27 @@ impl Case {
                 item["TierStart"]["TierReadinessTimeout"] = json!("120");
             }
             if t == 0 {
-                // The first tier also holds an RDS database, up when its
-                // first instance is: members of every kind meet the
+                // The first tier also holds an RDS database, an ECS
+                // service and an Auto Scaling group scaled to zero, up when
+                // its first instance is: members of every kind meet the
                 // invariants.
-                item["TierResourceTypes"] = json!("EC2,RDS");
+                item["TierResourceTypes"] = json!("EC2,RDS,ECS");
+                item["TierStop"]["TierAutoScalingGroups"] = json!("ScaleToZero");
                 let up = matches!(
                     plan.instances.first(),
                     Some(Initially::Running | Initially::Pending { .. })
                 );
                 let status = if up { "available" } else { "stopped" };
                 fake.add_database(MemberKind::Rds, "db-T0", "ENV001", &name, status);
+                let group = Capacity { min: 1, desired: 2, max: 4 };
+                let service = Capacity { min: 0, desired: 3, max: 0 };
+                for (kind, id, capacity) in [(MemberKind::Asg, "asg-T0", group), (MemberKind::Ecs, "c/svc-T0", service)] {
+                    fake.add_capacity(kind, id, "ENV001", &name, capacity);
+                    if !up {
+                        fake.scaled_to_zero(kind, id);
+                    }
+                    tier_of.insert(member_id(kind, id), name.clone());
+                }
                 tier_of.insert(member_id(MemberKind::Rds, "db-T0"), name.clone());
             }
             items.push(item);
@@ -939,9 +952,15 @@ impl Case {
         }
         for (id, op) in last {
             let stop = op == "StopInstances";
-            if let Some((kind, db)) = ec2_tier_scheduler::member::parse_member_id(id) {
+            if let Some((kind, member)) = ec2_tier_scheduler::member::parse_member_id(id) {
+                if kind.is_capacity() {
+                    let (capacity, _, record) = self.cloud.inner.capacity(kind, member);
+                    prop_assert_eq!(capacity.desired == 0, stop, "{} after its last {}", id, op);
+                    prop_assert_eq!(record.is_some(), stop, "{}: the record after its last {}", id, op);
+                    continue;
+                }
                 let want = if stop { "stopped" } else { "available" };
-                let now = self.cloud.inner.database_status(kind, db);
+                let now = self.cloud.inner.database_status(kind, member);
                 prop_assert_eq!(now.as_str(), want, "{} after its last {}", id, op);
                 continue;
             }

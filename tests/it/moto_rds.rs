@@ -103,7 +103,7 @@ async fn databases_are_found_by_tags_and_vpc_stopped_started_and_read() {
     db_instance(&stack, "db-far", "group-2", None, OURS).await;
 
     let ports = stack.cloud().workload_ports("us-west-2", None).await.unwrap();
-    let databases = ports.databases;
+    let databases = ports.members.databases;
     let kinds = [MemberKind::Ec2, MemberKind::Rds, MemberKind::Aurora];
     let found = databases.discover(&query(Some(&vpc)), &kinds).await.unwrap();
     assert_eq!(
@@ -125,14 +125,14 @@ async fn databases_are_found_by_tags_and_vpc_stopped_started_and_read() {
     databases.stop(MemberKind::Rds, "db-ours").await.unwrap();
     databases.stop(MemberKind::Aurora, "aurora-ours").await.unwrap();
     assert_eq!(
-        databases.statuses(MemberKind::Rds, &rds).await.unwrap(),
+        pairs(databases.statuses(MemberKind::Rds, &rds).await.unwrap()),
         [(rds[0].clone(), STOPPED.into())]
     );
     assert_eq!(
-        databases.statuses(MemberKind::Aurora, &aurora).await.unwrap(),
+        pairs(databases.statuses(MemberKind::Aurora, &aurora).await.unwrap()),
         [(aurora[0].clone(), STOPPED.into())]
     );
-    let far = databases.statuses(MemberKind::Rds, &["db-far".into()]).await.unwrap();
+    let far = pairs(databases.statuses(MemberKind::Rds, &["db-far".into()]).await.unwrap());
     assert_eq!(far, [("db-far".to_string(), AVAILABLE.to_string())], "untouched");
 
     let refused = databases.stop(MemberKind::Rds, "db-ours").await.unwrap_err();
@@ -146,12 +146,17 @@ async fn databases_are_found_by_tags_and_vpc_stopped_started_and_read() {
     databases.start(MemberKind::Aurora, "aurora-ours").await.unwrap();
     let gone = ["db-ours".to_string(), "db-never".to_string()];
     assert_eq!(
-        databases.statuses(MemberKind::Rds, &gone).await.unwrap(),
+        pairs(databases.statuses(MemberKind::Rds, &gone).await.unwrap()),
         [("db-ours".to_string(), AVAILABLE.to_string())],
         "an absent database is left out"
     );
     assert_eq!(
-        databases.statuses(MemberKind::Aurora, &aurora).await.unwrap(),
+        pairs(databases.statuses(MemberKind::Aurora, &aurora).await.unwrap()),
         [(aurora[0].clone(), AVAILABLE.into())]
     );
+}
+
+/// The statuses as (id, RDS's status).
+fn pairs(statuses: Vec<ec2_tier_scheduler::member::MemberStatus>) -> Vec<(String, String)> {
+    statuses.into_iter().map(|s| (s.id, s.status)).collect()
 }

@@ -12,9 +12,9 @@ use aws_sdk_rds::types::{DbCluster, DbInstance, DbSubnetGroup, Tag};
 use aws_smithy_mocks::{create_mock_http_client, mock, MockResponseInterceptor, Rule, RuleMode};
 use ec2_tier_scheduler::aws::RdsDatabases;
 use ec2_tier_scheduler::instance::Discovery;
-use ec2_tier_scheduler::member::{Database, MemberKind};
+use ec2_tier_scheduler::member::{Member, MemberKind, MemberStatus, Phase};
 use ec2_tier_scheduler::override_tag::OVERRIDE_REASON_TAG;
-use ec2_tier_scheduler::ports::Databases;
+use ec2_tier_scheduler::ports::MemberService;
 
 fn interceptor(rules: &[&Rule]) -> MockResponseInterceptor {
     rules
@@ -170,8 +170,8 @@ fn subnet_group_pages() -> (Rule, Rule) {
     (first, second)
 }
 
-fn ids(found: &[Database]) -> Vec<String> {
-    let mut ids: Vec<String> = found.iter().map(Database::member_id).collect();
+fn ids(found: &[Member]) -> Vec<String> {
+    let mut ids: Vec<String> = found.iter().map(Member::member_id).collect();
     ids.sort();
     ids
 }
@@ -194,14 +194,9 @@ async fn discovery_keeps_the_workloads_tiered_databases_outside_clusters() {
     let web = found.iter().find(|d| d.id == "db-web").unwrap();
     assert_eq!(
         web,
-        &Database {
-            kind: MemberKind::Rds,
-            id: "db-web".into(),
-            status: "available".into(),
-            tier: "Role_DB".into(),
+        &Member {
             override_tag: Some(("Start".into(), Some("release".into()))),
-            cannot_stop: None,
-            restarts_at: None,
+            ..Member::new(MemberKind::Rds, "db-web", "available", Phase::Up, "Role_DB")
         }
     );
     let far = found.iter().find(|d| d.id == "db-far").unwrap();
@@ -443,12 +438,19 @@ async fn statuses_filter_by_identifier_in_batches_of_100_and_omit_the_absent() {
     assert_eq!(statuses.len(), 250, "the absent database is left out");
     assert!(statuses
         .iter()
-        .all(|(id, status)| id != "db-gone" && status == "stopping"));
-    assert_eq!(statuses[249], ("db-249".to_string(), "stopping".to_string()));
+        .all(|s| s.id != "db-gone" && s.status == "stopping" && s.phase == Phase::Stopping));
+    assert_eq!(statuses[249].id, "db-249");
     let statuses = adapter
         .statuses(MemberKind::Aurora, &["orders".to_string()])
         .await
         .unwrap();
-    assert_eq!(statuses, [("orders".to_string(), "starting".to_string())]);
+    assert_eq!(
+        statuses,
+        [MemberStatus {
+            id: "orders".into(),
+            status: "starting".into(),
+            phase: Phase::Starting
+        }]
+    );
     assert_eq!((instances.num_calls(), clusters.num_calls()), (3, 1));
 }

@@ -14,8 +14,8 @@
 // otherwise look for its submodules next to it rather than in `fake/`.
 #[path = "fake/behaviour.rs"]
 mod behaviour;
-#[path = "fake/databases.rs"]
-mod databases;
+#[path = "fake/members.rs"]
+mod members;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::{Arc, Mutex};
@@ -43,7 +43,7 @@ pub use behaviour::{
     START_LIMITS, STOP_LIMITS,
 };
 #[allow(unused_imports)]
-pub use databases::{DatabaseTimes, FakeDatabase};
+pub use members::{DatabaseTimes, FakeCapacity, FakeDatabase};
 
 /// Instances per DescribeInstances page (the adapter's MaxResults).
 pub const DESCRIBE_PAGE: usize = 1000;
@@ -169,9 +169,12 @@ pub struct State {
     /// The stack's EbsKmsKeyArns, as the function's environment has it.
     pub granted_keys: Option<String>,
     /// RDS DB instances and Aurora DB clusters by kind and id.
-    pub databases: BTreeMap<(ec2_tier_scheduler::member::MemberKind, String), databases::FakeDatabase>,
-    /// How long database stops and starts take.
-    pub database_times: databases::DatabaseTimes,
+    pub databases: BTreeMap<(ec2_tier_scheduler::member::MemberKind, String), members::FakeDatabase>,
+    /// Auto Scaling groups and ECS services by kind and id.
+    pub capacities: BTreeMap<(ec2_tier_scheduler::member::MemberKind, String), members::FakeCapacity>,
+    /// How long member stops and starts take (databases; a group's or a
+    /// service's instances or tasks coming and going).
+    pub database_times: members::DatabaseTimes,
     /// Opt-in behaviours (buckets, latencies, SDK retry) and counters.
     pub behaviour: Behaviour,
 }
@@ -1023,7 +1026,7 @@ impl Cloud for FakeCloud {
             calendar: Arc::new(self.clone()),
             auto_scaling: Arc::new(self.clone()),
             keys: Arc::new(self.clone()),
-            databases: Arc::new(self.clone()),
+            members: ec2_tier_scheduler::ports::MemberPorts::all(Arc::new(self.clone())),
         })
     }
 }

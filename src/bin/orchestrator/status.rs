@@ -44,11 +44,11 @@ pub async fn command(args: StatusArgs) -> ExitCode {
         Err(e) => return refused(&e),
     };
     let mut status = WorkloadStatus::new(&config, &instances, now);
-    let kinds = config.database_kinds();
+    let kinds = config.member_kinds();
     if !kinds.is_empty() {
-        match ports.databases.discover(&config.workload.discovery(), &kinds).await {
-            Ok(databases) => status.add_databases(&config, &databases),
-            Err(e) => eprintln!("the workload's databases could not be read: {e}"),
+        match ports.members.discover(&config.workload.discovery(), &kinds).await {
+            Ok(members) => status.add_members(&config, &members),
+            Err(e) => eprintln!("the workload's other members could not be read: {e}"),
         }
     }
     last_action(&cloud, &args, &mut status).await;

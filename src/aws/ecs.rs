@@ -1,0 +1,276 @@
+//! ECS services as tier members (`TierResourceTypes: ECS`): found by their
+//! tags (ListClusters, ListServices, then DescribeServices with tags, 10
+//! services a call), stopped by recording the desired count on the service
+//! ([`CAPACITY_TAG`]) and then setting it to 0, started by restoring the
+//! record and then removing it. A service's phase is its running tasks
+//! against its desired count. Its id is `cluster/service` (names).
+
+use std::collections::HashMap;
+
+use async_trait::async_trait;
+use aws_sdk_ecs::types::{SchedulingStrategy, Service, ServiceField, Tag};
+use aws_sdk_ecs::Client;
+
+use super::{cloud_error, Ec2Compute};
+use crate::error::CloudError;
+use crate::instance::Discovery;
+use crate::member::{Capacity, Member, MemberKind, MemberStatus, Phase, CAPACITY_TAG};
+use crate::override_tag::OVERRIDE_REASON_TAG;
+use crate::ports::MemberService;
+
+/// The most services DescribeServices takes in one call.
+const SERVICES_PER_CALL: usize = 10;
+
+/// [`MemberService`] for ECS services, on the ECS client of the workload's
+/// account and region (and EC2 for the VPC of awsvpc subnets).
+#[derive(Clone, Debug)]
+pub struct EcsServices {
+    client: Client,
+    ec2: Ec2Compute,
+}
+
+impl EcsServices {
+    /// Wraps the clients.
+    pub fn new(client: Client, ec2: Ec2Compute) -> Self {
+        Self { client, ec2 }
+    }
+
+    /// ListClusters then ListServices of each, every page: (cluster ARN,
+    /// service ARNs).
+    async fn service_arns(&self) -> Result<Vec<(String, Vec<String>)>, CloudError> {
+        let mut clusters = Vec::new();
+        let mut pages = self.client.list_clusters().into_paginator().send();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(|e| cloud_error("ecs", "ListClusters", e))?;
+            clusters.extend(page.cluster_arns().iter().cloned());
+        }
+        let mut out = Vec::new();
+        for cluster in clusters {
+            let mut arns = Vec::new();
+            let mut pages = self.client.list_services().cluster(&cluster).into_paginator().send();
+            while let Some(page) = pages.next().await {
+                let page = page.map_err(|e| cloud_error("ecs", "ListServices", e))?;
+                arns.extend(page.service_arns().iter().cloned());
+            }
+            out.push((cluster, arns));
+        }
+        Ok(out)
+    }
+
+    /// DescribeServices with their tags, 10 a call.
+    async fn describe(&self, cluster: &str, services: &[String]) -> Result<Vec<Service>, CloudError> {
+        let mut out = Vec::new();
+        for chunk in services.chunks(SERVICES_PER_CALL) {
+            let page = self
+                .client
+                .describe_services()
+                .cluster(cluster)
+                .set_services(Some(chunk.to_vec()))
+                .include(ServiceField::Tags)
+                .send()
+                .await
+                .map_err(|e| cloud_error("ecs", "DescribeServices", e))?;
+            out.extend(page.services().iter().cloned());
+        }
+        Ok(out)
+    }
+
+    /// One service, fresh, by its member id (`cluster/service`).
+    async fn service(&self, id: &str) -> Result<Service, CloudError> {
+        let (cluster, name) = split_id(id)?;
+        self.describe(cluster, &[name.to_string()])
+            .await?
+            .into_iter()
+            .find(|s| s.status() != Some("INACTIVE"))
+            .ok_or_else(|| {
+                CloudError::new(
+                    "ecs",
+                    "DescribeServices",
+                    Some("ServiceNotFoundException"),
+                    format!("ECS service {id} not found"),
+                )
+            })
+    }
+
+    async fn set_desired(&self, id: &str, desired: u32) -> Result<(), CloudError> {
+        let (cluster, name) = split_id(id)?;
+        self.client
+            .update_service()
+            .cluster(cluster)
+            .service(name)
+            .desired_count(i32::try_from(desired).unwrap_or(i32::MAX))
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| cloud_error("ecs", "UpdateService", e))
+    }
+}
+
+/// `cluster/service` into its names.
+fn split_id(id: &str) -> Result<(&str, &str), CloudError> {
+    id.split_once('/').ok_or_else(|| {
+        CloudError::new(
+            "ecs",
+            "UpdateService",
+            Some("InvalidParameterException"),
+            format!("{id} is not cluster/service"),
+        )
+    })
+}
+
+/// The last part of an ARN's resource (`.../name`).
+fn last_name(arn: &str) -> &str {
+    arn.rsplit('/').next().unwrap_or(arn)
+}
+
+fn tag_of<'s>(s: &'s Service, key: &str) -> Option<&'s str> {
+    s.tags().iter().find(|t| t.key() == Some(key)).and_then(|t| t.value())
+}
+
+/// A service's state: its desired count and running tasks.
+fn status_of(s: &Service) -> MemberStatus {
+    let n = |v: i32| u32::try_from(v).unwrap_or(0);
+    let (desired, running, pending) = (n(s.desired_count()), n(s.running_count()), n(s.pending_count()));
+    MemberStatus {
+        id: format!(
+            "{}/{}",
+            last_name(s.cluster_arn().unwrap_or_default()),
+            s.service_name().unwrap_or_default()
+        ),
+        status: format!("desired {desired}, {running} running"),
+        phase: Phase::of_capacity(desired, running, running + pending),
+    }
+}
+
+/// Why the scheduler cannot stop the service, when it cannot.
+fn refusal(s: &Service) -> Option<String> {
+    // Long ARNs are service/cluster/name; only they carry tags (the record).
+    let long_arn = s.service_arn().is_some_and(|a| a.matches('/').count() >= 2);
+    if !long_arn {
+        return Some("its ARN is in the old short format, which cannot carry the scheduler's record: opt in to the long ARN format (serviceLongArnFormat) and recreate it".into());
+    }
+    (s.scheduling_strategy() == Some(&SchedulingStrategy::Daemon))
+        .then(|| "a DAEMON service runs one task per container instance: it has no desired count to set to 0".into())
+}
+
+/// The service as a member when its tags make it the workload's.
+fn member_of(s: &Service, query: &Discovery) -> Option<Member> {
+    let (key, value) = &query.workload_tag;
+    if tag_of(s, key) != Some(value.as_str()) || s.status() == Some("INACTIVE") {
+        return None;
+    }
+    let tier = tag_of(s, &query.tier_tag_key)?;
+    let status = status_of(s);
+    Some(Member {
+        override_tag: tag_of(s, &query.override_tag_key)
+            .map(|t| (t.to_string(), tag_of(s, OVERRIDE_REASON_TAG).map(str::to_string))),
+        cannot_stop: refusal(s),
+        capacity: Some(Capacity {
+            min: 0,
+            desired: u32::try_from(s.desired_count()).unwrap_or(0),
+            max: 0,
+        }),
+        recorded: tag_of(s, CAPACITY_TAG).and_then(|v| Capacity::from_tag(MemberKind::Ecs, v)),
+        ..Member::new(MemberKind::Ecs, &status.id, &status.status, status.phase, tier)
+    })
+}
+
+/// The subnets of a service with awsvpc networking.
+fn subnets_of(s: &Service) -> &[String] {
+    s.network_configuration()
+        .and_then(|n| n.awsvpc_configuration())
+        .map(|a| a.subnets())
+        .unwrap_or_default()
+}
+
+#[async_trait]
+impl MemberService for EcsServices {
+    async fn discover(&self, query: &Discovery, kinds: &[MemberKind]) -> Result<Vec<Member>, CloudError> {
+        if !kinds.contains(&MemberKind::Ecs) {
+            return Ok(Vec::new());
+        }
+        let mut services = Vec::new();
+        for (cluster, arns) in self.service_arns().await? {
+            let described = self.describe(&cluster, &arns).await?;
+            services.extend(described.into_iter().filter(|s| member_of(s, query).is_some()));
+        }
+        // A service with awsvpc networking is in its subnets' VPC; one
+        // without (bridge or host networking) has no VPC of its own and the
+        // VPC filter does not apply to it.
+        let vpcs: HashMap<String, String> = match &query.vpc_id {
+            Some(_) => {
+                let subnets: Vec<String> = services.iter().flat_map(|s| subnets_of(s).to_vec()).collect();
+                if subnets.is_empty() {
+                    HashMap::new()
+                } else {
+                    self.ec2.subnet_vpcs(&subnets).await?
+                }
+            }
+            None => HashMap::new(),
+        };
+        Ok(services
+            .iter()
+            .filter(|s| {
+                let subnets = subnets_of(s);
+                subnets.is_empty()
+                    || query.vpc_id.as_ref().is_none_or(|vpc| subnets.iter().any(|n| vpcs.get(n) == Some(vpc)))
+            })
+            .filter_map(|s| member_of(s, query))
+            .collect())
+    }
+
+    async fn stop(&self, _kind: MemberKind, id: &str) -> Result<(), CloudError> {
+        let service = self.service(id).await?;
+        let desired = u32::try_from(service.desired_count()).unwrap_or(0);
+        if desired == 0 {
+            return Ok(());
+        }
+        // The record first: a crash between the two calls leaves a record
+        // of the count the service still has, which a Start leaves alone
+        // and the next Stop replaces.
+        let record = Capacity { min: 0, desired, max: 0 }.to_tag(MemberKind::Ecs);
+        self.client
+            .tag_resource()
+            .resource_arn(service.service_arn().unwrap_or_default())
+            .tags(Tag::builder().key(CAPACITY_TAG).value(record).build())
+            .send()
+            .await
+            .map_err(|e| cloud_error("ecs", "TagResource", e))?;
+        self.set_desired(id, 0).await
+    }
+
+    async fn start(&self, _kind: MemberKind, id: &str) -> Result<(), CloudError> {
+        let service = self.service(id).await?;
+        let Some(record) = tag_of(&service, CAPACITY_TAG).and_then(|v| Capacity::from_tag(MemberKind::Ecs, v)) else {
+            return Err(CloudError::new(
+                "ecs",
+                "UpdateService",
+                Some("NoCapacityRecord"),
+                format!("ECS service {id} has no readable record of its desired count ({CAPACITY_TAG})"),
+            ));
+        };
+        self.set_desired(id, record.desired).await?;
+        self.client
+            .untag_resource()
+            .resource_arn(service.service_arn().unwrap_or_default())
+            .tag_keys(CAPACITY_TAG)
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| cloud_error("ecs", "UntagResource", e))
+    }
+
+    async fn statuses(&self, _kind: MemberKind, ids: &[String]) -> Result<Vec<MemberStatus>, CloudError> {
+        let mut by_cluster: HashMap<&str, Vec<String>> = HashMap::new();
+        for id in ids {
+            let (cluster, name) = split_id(id)?;
+            by_cluster.entry(cluster).or_default().push(name.to_string());
+        }
+        let mut out = Vec::new();
+        for (cluster, names) in by_cluster {
+            let described = self.describe(cluster, &names).await?;
+            out.extend(described.iter().filter(|s| s.status() != Some("INACTIVE")).map(status_of));
+        }
+        Ok(out)
+    }
+}
