@@ -179,12 +179,18 @@ async fn rds_refusals_and_statuses_are_reported_per_member() {
 fn tier_resource_types_are_validated() {
     use ec2_tier_scheduler::config::{ItemNaming, WorkloadConfig};
     let mut tiers = three_tiers("W", 5);
-    tiers[DB]["TierResourceTypes"] = json!("EC2, ECS, RDS, rds");
+    tiers[DB]["TierResourceTypes"] = json!("EC2, ASG, RDS, rds");
+    tiers[0]["TierStop"]["TierAutoScalingGroups"] = json!("ScaleDown");
     let err = WorkloadConfig::from_items("W", &workload_item("W"), &tiers, ItemNaming::Table)
         .expect_err("invalid")
         .to_string();
     assert!(
-        err.contains("TierResourceTypes") && err.contains("\"ECS\" is not one of"),
+        err.contains("TierResourceTypes") && err.contains("\"ASG\" is not one of"),
+        "{err}"
+    );
+    assert!(err.contains("by TierAutoScalingGroups \"ScaleToZero\""), "{err}");
+    assert!(
+        err.contains("TierAutoScalingGroups") && err.contains("\"scaledown\" is not \"Skip\", \"Suspend\" or \"ScaleToZero\""),
         "{err}"
     );
     assert!(err.contains("\"rds\" is listed twice"), "{err}");

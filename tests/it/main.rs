@@ -5,6 +5,7 @@
 mod support;
 
 mod adapters;
+mod capacity;
 mod databases;
 mod events;
 mod infra;

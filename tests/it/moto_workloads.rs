@@ -128,7 +128,7 @@ async fn a_db_tier_with_instances_rds_and_aurora_stops_last_and_starts_first() {
     // `status` shows them in their tier.
     let (code, out, err) = stack.cli(&["status", "-w", "W", "-r", "us-west-2"]).await;
     assert_eq!(code, 0, "{out}\n{err}");
-    assert!(out.contains("DATABASES"), "{out}");
+    assert!(out.contains("OTHER MEMBERS"), "{out}");
     assert!(out.contains("rds:orders-db stopped, aurora:ledger stopped"), "{out}");
     assert!(!out.contains("their-db") && !out.contains("app-db"), "{out}");
 
@@ -183,4 +183,157 @@ async fn read_replicas_and_their_sources_are_skipped_at_stop_with_rdss_reason() 
     );
     assert!(db["failed"].as_array().is_none_or(|f| f.is_empty()), "{db:#}");
     assert!(statuses(&stack).await.iter().all(|(_, s)| s == "available"));
+}
+
+/// Web holds an Auto Scaling group (ScaleToZero) and a plain instance, App
+/// an ECS service, DB an RDS instance and an Aurora cluster: each a member
+/// of its tier, every kind acted on in the tier order and its capacity
+/// restored exactly.
+#[tokio::test]
+async fn a_whole_workload_stops_web_app_db_and_starts_db_app_web_restoring_capacity() {
+    let stack = Stack::start().await;
+    let (_, subnet) = stack.vpc("10.9.0.0").await;
+    let plain = stack.launch_tier(&subnet, "Role_Web", 1).await;
+    stack.launch_tier(&subnet, "Role_App", 1).await;
+    stack.launch_tier(&subnet, "Role_DB", 1).await;
+    let asg = aws_sdk_autoscaling::Client::new(&stack.config);
+    web_group(&asg, &subnet).await;
+    let ecs = aws_sdk_ecs::Client::new(&stack.config);
+    api_service(&ecs).await;
+    postgres(&stack, "orders-db", "ENV001", "Role_DB").await;
+    postgres(&stack, "their-db", "ENV002", "Role_DB").await;
+    postgres(&stack, "app-db", "ENV001", "Role_App").await;
+    stack
+        .rds
+        .create_db_cluster()
+        .db_cluster_identifier("ledger")
+        .engine("aurora-postgresql")
+        .master_username("scheduler")
+        .master_user_password("not-a-secret-1")
+        .set_tags(tags("ENV001", "Role_DB"))
+        .send()
+        .await
+        .unwrap();
+    let mut workload = workload_item("W");
+    workload.as_object_mut().unwrap().remove("SNSTopicName");
+    let mut tiers = three_tiers("W", 0);
+    tiers[0]["TierStop"]["TierAutoScalingGroups"] = json!("ScaleToZero");
+    tiers[1]["TierResourceTypes"] = json!("EC2,ECS");
+    tiers[2]["TierResourceTypes"] = json!("EC2,RDS,Aurora");
+    stack.put_config(workload, tiers).await;
+
+    let printed = run(&stack, "Stop").await;
+    let summary = &printed["summary"];
+    assert_eq!(summary["status"], "completed", "{summary:#}");
+    let acted = |name: &str| tier(summary, name)["acted"].as_array().unwrap().clone();
+    assert!(acted("Role_Web").contains(&json!("asg:web")) && acted("Role_Web").contains(&json!(plain[0])));
+    assert!(acted("Role_App").contains(&json!("ecs:prod/api")), "{summary:#}");
+    assert!(acted("Role_DB").contains(&json!("rds:orders-db")) && acted("Role_DB").contains(&json!("aurora:ledger")));
+    let began = |name: &str| tier(summary, name)["startedAtMs"].as_u64().unwrap();
+    assert!(began("Role_Web") <= began("Role_App") && began("Role_App") <= began("Role_DB"));
+    assert_eq!(group_capacity(&asg).await, ((0, 0, 0), Some("1,2,3".into())));
+    assert_eq!(service_count(&ecs).await, (0, Some("2".into())));
+    let stopped = statuses(&stack).await;
+    let of = |id: &str| stopped.iter().find(|(m, _)| m == id).unwrap().1.clone();
+    assert_eq!((of("rds:orders-db"), of("aurora:ledger")), ("stopped".into(), "stopped".into()));
+    assert_eq!((of("rds:their-db"), of("rds:app-db")), ("available".into(), "available".into()));
+    let (code, out, err) = stack.cli(&["status", "-w", "W", "-r", "us-west-2"]).await;
+    assert_eq!(code, 0, "{out}\n{err}");
+    assert!(out.contains("asg:web desired 0, 0 InService"), "{out}");
+    assert!(out.contains("a Start restores min 1, desired 2, max 3"), "{out}");
+
+    let printed = run(&stack, "Start").await;
+    let summary = &printed["summary"];
+    assert_eq!(summary["status"], "completed", "{summary:#}");
+    let began = |name: &str| tier(summary, name)["startedAtMs"].as_u64().unwrap();
+    assert!(began("Role_DB") <= began("Role_App") && began("Role_App") <= began("Role_Web"));
+    assert_eq!(group_capacity(&asg).await, ((1, 2, 3), None), "restored exactly, record removed");
+    assert_eq!(service_count(&ecs).await, (2, None));
+    let statuses = statuses(&stack).await;
+    assert!(statuses.iter().all(|(_, s)| s == "available"), "{statuses:?}");
+}
+
+async fn web_group(asg: &aws_sdk_autoscaling::Client, subnet: &str) {
+    use aws_sdk_autoscaling::types::Tag;
+    asg.create_launch_configuration()
+        .launch_configuration_name("web-lc")
+        .image_id("ami-12c6146b")
+        .instance_type("t2.micro")
+        .send()
+        .await
+        .unwrap();
+    let tag = |k: &str, v: &str| {
+        Tag::builder()
+            .key(k)
+            .value(v)
+            .propagate_at_launch(true)
+            .resource_id("web")
+            .resource_type("auto-scaling-group")
+            .build()
+    };
+    asg.create_auto_scaling_group()
+        .auto_scaling_group_name("web")
+        .launch_configuration_name("web-lc")
+        .min_size(1)
+        .desired_capacity(2)
+        .max_size(3)
+        .vpc_zone_identifier(subnet)
+        .tags(tag("Environment", "ENV001"))
+        .tags(tag("Role", "Role_Web"))
+        .send()
+        .await
+        .unwrap();
+}
+
+/// (min, desired, max) of group `web` and the scheduler's record.
+async fn group_capacity(asg: &aws_sdk_autoscaling::Client) -> ((i32, i32, i32), Option<String>) {
+    let out = asg.describe_auto_scaling_groups().auto_scaling_group_names("web").send().await.unwrap();
+    let g = &out.auto_scaling_groups()[0];
+    let record = g
+        .tags()
+        .iter()
+        .find(|t| t.key() == Some(ec2_tier_scheduler::member::CAPACITY_TAG))
+        .and_then(|t| t.value().map(str::to_string));
+    let n = |v: Option<i32>| v.unwrap_or(-1);
+    ((n(g.min_size()), n(g.desired_capacity()), n(g.max_size())), record)
+}
+
+async fn api_service(ecs: &aws_sdk_ecs::Client) {
+    use aws_sdk_ecs::types::{ContainerDefinition, Tag};
+    ecs.create_cluster().cluster_name("prod").send().await.unwrap();
+    ecs.register_task_definition()
+        .family("api")
+        .container_definitions(ContainerDefinition::builder().name("api").image("nginx").memory(128).build())
+        .send()
+        .await
+        .unwrap();
+    ecs.create_service()
+        .cluster("prod")
+        .service_name("api")
+        .task_definition("api")
+        .desired_count(2)
+        .tags(Tag::builder().key("Environment").value("ENV001").build())
+        .tags(Tag::builder().key("Role").value("Role_App").build())
+        .send()
+        .await
+        .unwrap();
+}
+
+/// The desired count of service `prod/api` and the scheduler's record.
+async fn service_count(ecs: &aws_sdk_ecs::Client) -> (i32, Option<String>) {
+    let out = ecs
+        .describe_services()
+        .cluster("prod")
+        .services("api")
+        .include(aws_sdk_ecs::types::ServiceField::Tags)
+        .send()
+        .await
+        .unwrap();
+    let s = &out.services()[0];
+    let record = s
+        .tags()
+        .iter()
+        .find(|t| t.key() == Some(ec2_tier_scheduler::member::CAPACITY_TAG))
+        .and_then(|t| t.value().map(str::to_string));
+    (s.desired_count(), record)
 }
