@@ -205,6 +205,7 @@ fn phase_name(kind: PhaseKind) -> &'static str {
         PhaseKind::Act => "act",
         PhaseKind::Confirm => "confirm",
         PhaseKind::Gate => "gate",
+        PhaseKind::Members => "other members",
     }
 }
 

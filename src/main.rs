@@ -87,6 +87,9 @@ impl App {
         {
             println!("{line}");
         }
+        for line in handled.outcome.member_lines(&self.namespace, clock::now_ms()) {
+            println!("{line}");
+        }
         Ok(handled.response)
     }
 

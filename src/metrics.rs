@@ -2,7 +2,9 @@
 //! Embedded Metric Format (EMF) line per invocation on stdout, which
 //! CloudWatch Logs turns into metrics (namespace `METRICS_NAMESPACE`,
 //! dimensions Workload and Action, and the same metrics without dimensions
-//! so one alarm covers every workload).
+//! so one alarm covers every workload), and one line per member kind of
+//! the run (`MembersActed`, `MembersFailed`, `MembersNotDone` by Workload,
+//! Action and Kind: EC2, RDS, Aurora, ECS, ASG).
 //!
 //! A small module rather than a crate: the maintained EMF crates are
 //! exporters for the `metrics` facade with a global recorder, which fits a
@@ -11,6 +13,7 @@
 
 use serde_json::{json, Map, Value};
 
+use crate::member::{parse_member_id, MemberKind};
 use crate::run::RunReport;
 use crate::summary::RunStatus;
 
@@ -164,6 +167,58 @@ pub fn for_duplicate(namespace: &str, response: &Value, timestamp_ms: u64) -> Op
         "runKey": response.get("runKey"),
     });
     Some(line.to_string())
+}
+
+/// The dimensions of the per-kind member metrics.
+pub const MEMBER_DIMENSIONS: [&str; 3] = ["Workload", "Action", "Kind"];
+
+/// The per-kind member metrics, all counts.
+pub const MEMBER_METRICS: [&str; 3] = ["MembersActed", "MembersFailed", "MembersNotDone"];
+
+/// One EMF line per member kind the run's plan holds (none for a dry
+/// run): what this invocation acted on, failed and left not done of that
+/// kind.
+pub fn for_members(namespace: &str, report: &RunReport, timestamp_ms: u64) -> Vec<String> {
+    let summary = &report.summary;
+    if summary.dry_run {
+        return Vec::new();
+    }
+    let kind_of = |id: &str| parse_member_id(id).map_or(MemberKind::Ec2, |(k, _)| k);
+    let mut kinds: Vec<MemberKind> = report.plan.members().map(|m| m.kind).collect();
+    if report.plan.instances().next().is_some() {
+        kinds.push(MemberKind::Ec2);
+    }
+    kinds.sort();
+    kinds.dedup();
+    let count = |ids: &mut dyn Iterator<Item = &String>, kind| ids.filter(|id| kind_of(id) == kind).count();
+    kinds
+        .into_iter()
+        .map(|kind| {
+            let tiers = &summary.tiers;
+            let values = [
+                count(&mut tiers.iter().flat_map(|t| &t.acted), kind),
+                count(&mut tiers.iter().flat_map(|t| t.failed.iter().map(|f| &f.id)), kind),
+                count(&mut tiers.iter().flat_map(|t| t.not_done.iter().map(|n| &n.id)), kind),
+            ];
+            let mut line = json!({
+                "_aws": {
+                    "Timestamp": timestamp_ms,
+                    "CloudWatchMetrics": [{
+                        "Namespace": namespace,
+                        "Dimensions": [MEMBER_DIMENSIONS],
+                        "Metrics": MEMBER_METRICS.iter().map(|name| json!({"Name": name, "Unit": "Count"})).collect::<Vec<_>>(),
+                    }],
+                },
+                "Workload": summary.workload,
+                "Action": summary.action.to_string(),
+                "Kind": kind.name(),
+            });
+            for (name, value) in MEMBER_METRICS.iter().zip(values) {
+                line[*name] = json!(value);
+            }
+            line.to_string()
+        })
+        .collect()
 }
 
 #[cfg(test)]

@@ -153,6 +153,14 @@ impl Outcome {
             Self::Duplicate(_) => None,
         }
     }
+
+    /// The per-kind member lines of a run that ran ([`metrics::for_members`]).
+    pub fn member_lines(&self, namespace: &str, timestamp_ms: u64) -> Vec<String> {
+        match self {
+            Self::Ran { report, .. } => metrics::for_members(namespace, report, timestamp_ms),
+            Self::Duplicate(_) => Vec::new(),
+        }
+    }
 }
 
 /// Why a request did not run. No instance was touched in any of these cases.

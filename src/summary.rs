@@ -151,6 +151,9 @@ pub enum PhaseKind {
     Confirm,
     /// The readiness gate.
     Gate,
+    /// The tier's other members (databases, services, groups) acted on
+    /// and waited for, beside the instances.
+    Members,
 }
 
 /// An InterTierOrchestrationDelay waited inside the invocation.

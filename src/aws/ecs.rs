@@ -4,6 +4,9 @@
 //! ([`CAPACITY_TAG`]) and then setting it to 0, started by restoring the
 //! record and then removing it. A service's phase is its running tasks
 //! against its desired count. Its id is `cluster/service` (names).
+//! Service auto scaling with a minimum above 0 would undo a stop: discovery
+//! reads it (Application Auto Scaling's DescribeScalableTargets) and the
+//! plan and `status` report it.
 
 use std::collections::HashMap;
 
@@ -20,19 +23,51 @@ use crate::ports::MemberService;
 
 /// The most services DescribeServices takes in one call.
 const SERVICES_PER_CALL: usize = 10;
+/// The most resource ids DescribeScalableTargets takes in one call.
+const TARGETS_PER_CALL: usize = 50;
 
 /// [`MemberService`] for ECS services, on the ECS client of the workload's
 /// account and region (and EC2 for the VPC of awsvpc subnets).
 #[derive(Clone, Debug)]
 pub struct EcsServices {
     client: Client,
+    scaling: aws_sdk_applicationautoscaling::Client,
     ec2: Ec2Compute,
 }
 
 impl EcsServices {
     /// Wraps the clients.
-    pub fn new(client: Client, ec2: Ec2Compute) -> Self {
-        Self { client, ec2 }
+    pub fn new(client: Client, scaling: aws_sdk_applicationautoscaling::Client, ec2: Ec2Compute) -> Self {
+        Self { client, scaling, ec2 }
+    }
+
+    /// DescribeScalableTargets of the services (`service/cluster/name`, 50
+    /// a call): those whose minimum would bring a stopped service back.
+    async fn undoers(&self, ids: &[String]) -> Result<HashMap<String, Vec<String>>, CloudError> {
+        use aws_sdk_applicationautoscaling::types::{ScalableDimension, ServiceNamespace};
+        let mut out: HashMap<String, Vec<String>> = HashMap::new();
+        let resources: Vec<String> = ids.iter().map(|id| format!("service/{id}")).collect();
+        for chunk in resources.chunks(TARGETS_PER_CALL) {
+            let mut pages = self
+                .scaling
+                .describe_scalable_targets()
+                .service_namespace(ServiceNamespace::Ecs)
+                .scalable_dimension(ScalableDimension::EcsServiceDesiredCount)
+                .set_resource_ids(Some(chunk.to_vec()))
+                .into_paginator()
+                .send();
+            while let Some(page) = pages.next().await {
+                let page = page.map_err(|e| cloud_error("application-autoscaling", "DescribeScalableTargets", e))?;
+                for t in page.scalable_targets().iter().filter(|t| t.min_capacity() > 0) {
+                    let id = t.resource_id().trim_start_matches("service/").to_string();
+                    out.entry(id).or_default().push(format!(
+                        "service auto scaling keeps at least {} task(s) (its scalable target's minimum capacity)",
+                        t.min_capacity()
+                    ));
+                }
+            }
+        }
+        Ok(out)
     }
 
     /// ListClusters then ListServices of each, every page: (cluster ARN,
@@ -208,7 +243,7 @@ impl MemberService for EcsServices {
             }
             None => HashMap::new(),
         };
-        Ok(services
+        let mut members: Vec<Member> = services
             .iter()
             .filter(|s| {
                 let subnets = subnets_of(s);
@@ -216,7 +251,15 @@ impl MemberService for EcsServices {
                     || query.vpc_id.as_ref().is_none_or(|vpc| subnets.iter().any(|n| vpcs.get(n) == Some(vpc)))
             })
             .filter_map(|s| member_of(s, query))
-            .collect())
+            .collect();
+        if !members.is_empty() {
+            let ids: Vec<String> = members.iter().map(|m| m.id.clone()).collect();
+            let mut undoers = self.undoers(&ids).await?;
+            for m in &mut members {
+                m.undoers = undoers.remove(&m.id).unwrap_or_default();
+            }
+        }
+        Ok(members)
     }
 
     async fn stop(&self, _kind: MemberKind, id: &str) -> Result<(), CloudError> {

@@ -232,7 +232,11 @@ impl AwsCloud {
             members: MemberPorts {
                 databases: Arc::new(RdsDatabases::new(standard!(aws_sdk_rds))),
                 groups: Arc::new(GroupCapacity::new(asg.clone(), compute.clone())),
-                services: Arc::new(EcsServices::new(standard!(aws_sdk_ecs), compute.clone())),
+                services: Arc::new(EcsServices::new(
+                    standard!(aws_sdk_ecs),
+                    standard!(aws_sdk_applicationautoscaling),
+                    compute.clone(),
+                )),
             },
             auto_scaling: Arc::new(Ec2AutoScaling::new(asg)),
             keys: Arc::new(KmsKeys::new(compute.clone(), standard!(aws_sdk_kms))),

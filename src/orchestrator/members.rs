@@ -21,7 +21,7 @@ use crate::action::Action;
 use crate::member::{MemberKind, MemberStatus, Phase};
 use crate::plan::members::MemberPlan;
 use crate::plan::Step;
-use crate::summary::{Failure, Noted, TierOutcome};
+use crate::summary::{Failure, Noted, PhaseKind, TierOutcome};
 
 /// The longest a member is waited for, at Start (up) and in a synchronous
 /// tier at Stop (down): RDS and Aurora take minutes, sometimes ten or more;
@@ -40,6 +40,9 @@ pub(crate) struct MemberOutcome {
     pub(crate) failed: Vec<Failure>,
     pub(crate) not_done: Vec<Noted>,
     pub(crate) end: Option<TierEnd>,
+    /// When the members were acted on and waited for (ms from the
+    /// invocation's start): the timeline's bars.
+    pub(crate) spans: Vec<(u64, u64)>,
 }
 
 impl MemberOutcome {
@@ -51,6 +54,7 @@ impl MemberOutcome {
         self.failed.extend(later.failed);
         self.not_done.extend(later.not_done);
         self.end = self.end.or(later.end);
+        self.spans.extend(later.spans);
         self
     }
 
@@ -60,6 +64,9 @@ impl MemberOutcome {
         out.skipped.extend(self.skipped);
         out.failed.extend(self.failed);
         out.not_done.extend(self.not_done);
+        for (from, to) in self.spans {
+            out.phase(PhaseKind::Members, from, to);
+        }
         if let (Some(db_end), TierEnd::Done) = (self.end, &*end) {
             *end = db_end;
         }
@@ -87,12 +94,14 @@ impl Execution<'_> {
         if todo.is_empty() && earlier.is_empty() {
             return out;
         }
+        let from = self.elapsed_ms();
         let todo = self.settle_members(todo, &mut out).await;
         if synchronous {
             self.members_one_by_one(&earlier, &todo, &mut out).await;
         } else {
             self.members_at_once(&earlier, &todo, &mut out).await;
         }
+        out.spans.push((from, self.elapsed_ms()));
         out
     }
 

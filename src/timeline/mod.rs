@@ -35,6 +35,7 @@ impl BarKind {
             Self::Step(PhaseKind::Act) => "act",
             Self::Step(PhaseKind::Confirm) => "confirm",
             Self::Step(PhaseKind::Gate) => "gate",
+            Self::Step(PhaseKind::Members) => "members",
             Self::Delay => "delay",
         }
     }
@@ -49,6 +50,7 @@ impl BarKind {
             Self::Step(PhaseKind::Act) => "acting",
             Self::Step(PhaseKind::Confirm) => "confirming starts",
             Self::Step(PhaseKind::Gate) => "readiness gate",
+            Self::Step(PhaseKind::Members) => "databases, services, groups",
             Self::Delay => "inter-tier delay",
         }
     }
@@ -63,12 +65,13 @@ impl BarKind {
             Self::Step(PhaseKind::Act) => "#4c78a8",
             Self::Step(PhaseKind::Confirm) => "#88d27a",
             Self::Step(PhaseKind::Gate) => "#54a24b",
+            Self::Step(PhaseKind::Members) => "#eeca3b",
             Self::Delay => "#bab0ac",
         }
     }
 
     /// Every kind, in legend order.
-    const ALL: [BarKind; 8] = [
+    const ALL: [BarKind; 9] = [
         Self::Step(PhaseKind::Settle),
         Self::Step(PhaseKind::OverrideCheck),
         Self::Step(PhaseKind::Scale),
@@ -76,6 +79,7 @@ impl BarKind {
         Self::Step(PhaseKind::Act),
         Self::Step(PhaseKind::Confirm),
         Self::Step(PhaseKind::Gate),
+        Self::Step(PhaseKind::Members),
         Self::Delay,
     ];
 }

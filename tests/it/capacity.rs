@@ -161,3 +161,38 @@ async fn a_synchronous_tier_takes_its_members_in_resource_type_order() {
         .collect();
     assert!(app.iter().all(|t| *t >= service + 60), "service at {service} s, App's instances at {app:?}");
 }
+
+#[tokio::test(start_paused = true)]
+async fn each_kind_has_its_own_metrics_line() {
+    let cloud = workload(true);
+    let report = run(&cloud, &request("W", Action::Stop)).await;
+    let lines: Vec<serde_json::Value> = ec2_tier_scheduler::metrics::for_members("N", &report, 0)
+        .iter()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let by_kind: Vec<(&str, u64, u64)> = lines
+        .iter()
+        .map(|l| {
+            let n = |name: &str| l[name].as_u64().unwrap();
+            (l["Kind"].as_str().unwrap(), n("MembersActed"), n("MembersFailed"))
+        })
+        .collect();
+    assert_eq!(by_kind, [("EC2", 6, 0), ("RDS", 1, 0), ("ECS", 1, 0), ("ASG", 1, 0)]);
+    assert_eq!(lines[0]["_aws"]["CloudWatchMetrics"][0]["Dimensions"], json!([["Workload", "Action", "Kind"]]));
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_expiring_override_tag_keeps_a_service_running() {
+    let cloud = workload(true);
+    cloud
+        .lock()
+        .capacities
+        .get_mut(&(Ecs, "prod/api".into()))
+        .unwrap()
+        .tags
+        .insert("SchedulerOverride".into(), "keep-running until 2099-01-01T00:00:00Z".into());
+    let report = run(&cloud, &request("W", Action::Stop)).await;
+    let app = tier(&report.summary.tiers, "Role_App");
+    assert!(app.skipped.iter().any(|n| n.id == "ecs:prod/api"), "{}", report.summary.to_table());
+    assert_eq!(cloud.capacity(Ecs, "prod/api").0, API);
+}

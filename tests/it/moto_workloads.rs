@@ -200,6 +200,7 @@ async fn a_whole_workload_stops_web_app_db_and_starts_db_app_web_restoring_capac
     web_group(&asg, &subnet).await;
     let ecs = aws_sdk_ecs::Client::new(&stack.config);
     api_service(&ecs).await;
+    undoers(&stack, &asg).await;
     postgres(&stack, "orders-db", "ENV001", "Role_DB").await;
     postgres(&stack, "their-db", "ENV002", "Role_DB").await;
     postgres(&stack, "app-db", "ENV001", "Role_App").await;
@@ -225,6 +226,9 @@ async fn a_whole_workload_stops_web_app_db_and_starts_db_app_web_restoring_capac
     let printed = run(&stack, "Stop").await;
     let summary = &printed["summary"];
     assert_eq!(summary["status"], "completed", "{summary:#}");
+    let warnings = printed["plan"]["warnings"].to_string();
+    assert!(warnings.contains("asg:web: scheduled action morning sets min 1, desired 2"), "{warnings}");
+    assert!(warnings.contains("ecs:prod/api: service auto scaling keeps at least 1 task(s)"), "{warnings}");
     let acted = |name: &str| tier(summary, name)["acted"].as_array().unwrap().clone();
     assert!(acted("Role_Web").contains(&json!("asg:web")) && acted("Role_Web").contains(&json!(plain[0])));
     assert!(acted("Role_App").contains(&json!("ecs:prod/api")), "{summary:#}");
@@ -241,6 +245,7 @@ async fn a_whole_workload_stops_web_app_db_and_starts_db_app_web_restoring_capac
     assert_eq!(code, 0, "{out}\n{err}");
     assert!(out.contains("asg:web desired 0, 0 InService"), "{out}");
     assert!(out.contains("a Start restores min 1, desired 2, max 3"), "{out}");
+    assert!(out.contains("(would undo a stop: service auto scaling keeps at least 1"), "{out}");
 
     let printed = run(&stack, "Start").await;
     let summary = &printed["summary"];
@@ -251,6 +256,31 @@ async fn a_whole_workload_stops_web_app_db_and_starts_db_app_web_restoring_capac
     assert_eq!(service_count(&ecs).await, (2, None));
     let statuses = statuses(&stack).await;
     assert!(statuses.iter().all(|(_, s)| s == "available"), "{statuses:?}");
+}
+
+/// What would undo a stop: a scheduled action raising group `web`, and
+/// service auto scaling of `prod/api` with a minimum of 1.
+async fn undoers(stack: &Stack, asg: &aws_sdk_autoscaling::Client) {
+    use aws_sdk_applicationautoscaling::types::{ScalableDimension, ServiceNamespace};
+    asg.put_scheduled_update_group_action()
+        .auto_scaling_group_name("web")
+        .scheduled_action_name("morning")
+        .recurrence("0 7 * * *")
+        .min_size(1)
+        .desired_capacity(2)
+        .send()
+        .await
+        .unwrap();
+    aws_sdk_applicationautoscaling::Client::new(&stack.config)
+        .register_scalable_target()
+        .service_namespace(ServiceNamespace::Ecs)
+        .resource_id("service/prod/api")
+        .scalable_dimension(ScalableDimension::EcsServiceDesiredCount)
+        .min_capacity(1)
+        .max_capacity(4)
+        .send()
+        .await
+        .unwrap();
 }
 
 async fn web_group(asg: &aws_sdk_autoscaling::Client, subnet: &str) {
