@@ -1,7 +1,9 @@
 //! API calls per run: every AWS call counted by service and operation (the
 //! SDK interceptor `ApiCounter`) for a workload of 3 tiers x 100 instances
-//! with override checks on one tier, and a DB tier that also holds two RDS
-//! DB instances and an Aurora cluster, stopped then started, against moto
+//! with override checks on one tier, a Web tier that also scales an Auto
+//! Scaling group to zero, an App tier that also holds an ECS service, and a
+//! DB tier that also holds two RDS DB instances and an Aurora cluster,
+//! stopped then started, against moto
 //! with the simulated SSM agent. Prints markdown for BENCHMARKS.md: each count
 //! next to the formula it should follow.
 //!
@@ -332,8 +334,11 @@ async fn bench() -> bool {
     tiers[2]["TierStart"]["TierReadiness"] = json!("StatusChecks");
     tiers[2]["TierStart"]["TierReadinessTimeout"] = json!("120");
     tiers[2]["TierResourceTypes"] = json!("EC2,RDS,Aurora");
+    tiers[0]["TierStop"]["TierAutoScalingGroups"] = json!("ScaleToZero");
+    tiers[1]["TierResourceTypes"] = json!("EC2,ECS");
     stack.put_config(workload, tiers).await;
     let (rds_instances, aurora_clusters) = databases(&stack).await;
+    let (groups, services) = capacities(&stack).await;
 
     let holder = ids["Role_Web"][7].clone();
     let _agent = stack
@@ -427,6 +432,8 @@ async fn bench() -> bool {
             aurora_clusters,
         ),
     ];
+    let mut expected_stop = expected_stop;
+    expected_stop.extend(capacity_rows(Action::Stop, groups, services));
     let (ok_stop, stop_total) = print_table("Stop", &stop, &measured, &expected_stop);
     let per_tier_sends = measured
         .calls
@@ -509,11 +516,13 @@ async fn bench() -> bool {
         ),
         expect("SNS", "Publish", "1 (summary)", 1),
     ];
+    let mut expected_start = expected_start;
+    expected_start.extend(capacity_rows(Action::Start, groups, services));
     let (ok_start, start_total) = print_table("Start", &start, &measured, &expected_start);
     let all = ok_stop && ok_start;
     let met = all && per_tier_sends as usize == PER_TIER.div_ceil(SSM_BATCH);
     println!(
-        "SUMMARY|1. API calls per run (3 × {PER_TIER} instances + 3 databases, override checks on one tier, stop then start, moto)\
+        "SUMMARY|1. API calls per run (3 × {PER_TIER} instances + 3 databases, a group and a service, override checks on one tier, stop then start, moto)\
          |per tier ⌈n/50⌉ SSM and ⌈n/500⌉ EC2 mutation calls, plus polling; counts match the formula\
          |stop {stop_total} calls, start {start_total} calls; {per_tier_sends} SendCommand for the checked tier, 1 Stop/StartInstances per tier; \
          every count matches its formula: {}|{}",
@@ -521,6 +530,140 @@ async fn bench() -> bool {
         if met { "yes" } else { "no" }
     );
     all
+}
+
+/// The rows of the Auto Scaling groups (`g`, ScaleToZero in Web) and ECS
+/// services (`s`, in App, one cluster) of a Stop or a Start. Each member
+/// is read fresh before it is changed (its record or its capacity), and a
+/// Start confirms it serving with one status read per poll (one poll here:
+/// moto launches at once).
+fn capacity_rows(action: Action, g: usize, s: usize) -> Vec<Expect> {
+    let start = action == Action::Start;
+    let polls = usize::from(start);
+    let mut rows = vec![
+        expect(
+            "Auto Scaling",
+            "DescribeAutoScalingGroups",
+            format!(
+                "1 (discovery, tag filter) + g (read before the change){} = 1 + {g}{}",
+                if start { " + 1 per confirmation poll" } else { "" },
+                if start { " + 1" } else { "" }
+            ),
+            1 + g + polls,
+        ),
+        expect(
+            "Auto Scaling",
+            "DescribeScheduledActions",
+            format!("g = {g} (what would undo a stop)"),
+            g,
+        ),
+        expect("Auto Scaling", "UpdateAutoScalingGroup", format!("g = {g}"), g),
+        expect("ECS", "ListClusters", "1 (one page)", 1),
+        expect("ECS", "ListServices", "1 per cluster = 1", 1),
+        expect(
+            "ECS",
+            "DescribeServices",
+            format!(
+                "⌈s/10⌉ per cluster (discovery) + s (read before the change){} = 1 + {s}{}",
+                if start { " + 1 per confirmation poll" } else { "" },
+                if start { " + 1" } else { "" }
+            ),
+            1 + s + polls,
+        ),
+        expect(
+            "Application Auto Scaling",
+            "DescribeScalableTargets",
+            "⌈s/50⌉ = 1 (service auto scaling that would undo a stop)",
+            s.div_ceil(50),
+        ),
+        expect("ECS", "UpdateService", format!("s = {s}"), s),
+    ];
+    if start {
+        rows.push(expect(
+            "Auto Scaling",
+            "DeleteTags",
+            format!("g = {g} (the record, once restored)"),
+            g,
+        ));
+        rows.push(expect(
+            "ECS",
+            "UntagResource",
+            format!("s = {s} (the record, once restored)"),
+            s,
+        ));
+    } else {
+        rows.push(expect(
+            "Auto Scaling",
+            "CreateOrUpdateTags",
+            format!("g = {g} (the record, first)"),
+            g,
+        ));
+        rows.push(expect("ECS", "TagResource", format!("s = {s} (the record, first)"), s));
+    }
+    rows
+}
+
+/// An Auto Scaling group (min 1, desired 2, max 3) in Web, its instances
+/// not tagged as the workload's, and an ECS service (desired 2) in App;
+/// returns how many of each.
+async fn capacities(stack: &Stack) -> (usize, usize) {
+    use aws_sdk_autoscaling::types::Tag;
+    let asg = aws_sdk_autoscaling::Client::new(&stack.config);
+    asg.create_launch_configuration()
+        .launch_configuration_name("web-lc")
+        .image_id("ami-12c6146b")
+        .instance_type("t2.micro")
+        .send()
+        .await
+        .unwrap();
+    let tag = |k: &str, v: &str| {
+        Tag::builder()
+            .key(k)
+            .value(v)
+            .propagate_at_launch(false)
+            .resource_id("web")
+            .resource_type("auto-scaling-group")
+            .build()
+    };
+    let (_, subnet) = stack.vpc("10.40.0.0").await;
+    asg.create_auto_scaling_group()
+        .auto_scaling_group_name("web")
+        .launch_configuration_name("web-lc")
+        .min_size(1)
+        .desired_capacity(2)
+        .max_size(3)
+        .vpc_zone_identifier(subnet)
+        .tags(tag("Environment", "ENV001"))
+        .tags(tag("Role", "Role_Web"))
+        .send()
+        .await
+        .unwrap();
+    use aws_sdk_ecs::types::{ContainerDefinition, Tag as EcsTag};
+    let ecs = aws_sdk_ecs::Client::new(&stack.config);
+    ecs.create_cluster().cluster_name("prod").send().await.unwrap();
+    ecs.register_task_definition()
+        .family("api")
+        .container_definitions(
+            ContainerDefinition::builder()
+                .name("api")
+                .image("nginx")
+                .memory(128)
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    ecs.create_service()
+        .cluster("prod")
+        .service_name("api")
+        .task_definition("api")
+        .desired_count(2)
+        .tags(EcsTag::builder().key("Environment").value("ENV001").build())
+        .tags(EcsTag::builder().key("Role").value("Role_App").build())
+        .send()
+        .await
+        .unwrap();
+    (1, 1)
 }
 
 /// Two RDS DB instances and an Aurora cluster in the DB tier; returns how
@@ -574,7 +717,10 @@ fn main() {
         "Workload: 3 tiers x {PER_TIER} instances (N = {}); Role_Web stops first with an override check \
          (c = {PER_TIER} instances, Linux, one instance holds the file); Role_DB starts first with a \
          StatusChecks gate and also holds d = 2 RDS DB instances and a = 1 Aurora cluster \
-         (`TierResourceTypes: EC2,RDS,Aurora`); every start confirmed; async tiers, no inter-tier delay; `Settings::default()`; moto with the \
+         (`TierResourceTypes: EC2,RDS,Aurora`); Role_Web also scales g = 1 Auto Scaling group to zero \
+         (`TierAutoScalingGroups: ScaleToZero`, min 1, desired 2, max 3) and Role_App also holds s = 1 ECS \
+         service (`TierResourceTypes: EC2,ECS`, desired 2, one cluster); every start confirmed; async tiers, \
+         no inter-tier delay; `Settings::default()`; moto with the \
          simulated SSM agent. Counted by `ApiCounter` (calls; attempts include SDK retries).",
         TIERS.len() * PER_TIER
     );

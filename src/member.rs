@@ -322,7 +322,11 @@ mod tests {
 
     #[test]
     fn capacity_records_round_trip_and_refuse_edits() {
-        let c = Capacity { min: 1, desired: 2, max: 4 };
+        let c = Capacity {
+            min: 1,
+            desired: 2,
+            max: 4,
+        };
         assert_eq!(Capacity::from_tag(MemberKind::Asg, &c.to_tag(MemberKind::Asg)), Some(c));
         assert_eq!(Capacity::from_tag(MemberKind::Asg, "3,2,4"), None);
         assert_eq!(Capacity::from_tag(MemberKind::Asg, "2"), None);

@@ -675,8 +675,8 @@ impl Plan {
     }
 }
 
-pub mod members;
 pub mod keys;
+pub mod members;
 mod table;
 
 #[cfg(test)]

@@ -248,7 +248,10 @@ impl MemberService for EcsServices {
             .filter(|s| {
                 let subnets = subnets_of(s);
                 subnets.is_empty()
-                    || query.vpc_id.as_ref().is_none_or(|vpc| subnets.iter().any(|n| vpcs.get(n) == Some(vpc)))
+                    || query
+                        .vpc_id
+                        .as_ref()
+                        .is_none_or(|vpc| subnets.iter().any(|n| vpcs.get(n) == Some(vpc)))
             })
             .filter_map(|s| member_of(s, query))
             .collect();
@@ -271,7 +274,12 @@ impl MemberService for EcsServices {
         // The record first: a crash between the two calls leaves a record
         // of the count the service still has, which a Start leaves alone
         // and the next Stop replaces.
-        let record = Capacity { min: 0, desired, max: 0 }.to_tag(MemberKind::Ecs);
+        let record = Capacity {
+            min: 0,
+            desired,
+            max: 0,
+        }
+        .to_tag(MemberKind::Ecs);
         self.client
             .tag_resource()
             .resource_arn(service.service_arn().unwrap_or_default())
@@ -312,7 +320,12 @@ impl MemberService for EcsServices {
         let mut out = Vec::new();
         for (cluster, names) in by_cluster {
             let described = self.describe(cluster, &names).await?;
-            out.extend(described.iter().filter(|s| s.status() != Some("INACTIVE")).map(status_of));
+            out.extend(
+                described
+                    .iter()
+                    .filter(|s| s.status() != Some("INACTIVE"))
+                    .map(status_of),
+            );
         }
         Ok(out)
     }

@@ -39,14 +39,21 @@ impl GroupCapacity {
     /// DescribeAutoScalingGroups, every page: with `names`, those groups
     /// (50 a call); without, the groups carrying the workload tag (a tag
     /// filter; the tags are checked again here).
-    async fn groups(&self, names: Option<&[String]>, tag: Option<&(String, String)>) -> Result<Vec<AutoScalingGroup>, CloudError> {
+    async fn groups(
+        &self,
+        names: Option<&[String]>,
+        tag: Option<&(String, String)>,
+    ) -> Result<Vec<AutoScalingGroup>, CloudError> {
         let chunks: Vec<Option<Vec<String>>> = match names {
             Some(names) => names.chunks(NAMES_PER_CALL).map(|c| Some(c.to_vec())).collect(),
             None => vec![None],
         };
         let mut out = Vec::new();
         for chunk in chunks {
-            let mut request = self.client.describe_auto_scaling_groups().set_auto_scaling_group_names(chunk);
+            let mut request = self
+                .client
+                .describe_auto_scaling_groups()
+                .set_auto_scaling_group_names(chunk);
             if let Some((key, value)) = tag {
                 request = request.filters(Filter::builder().name(format!("tag:{key}")).values(value).build());
             }
@@ -215,7 +222,10 @@ impl MemberService for GroupCapacity {
         let mut members: Vec<Member> = groups
             .iter()
             .filter(|g| {
-                query.vpc_id.as_ref().is_none_or(|vpc| subnets_of(g).iter().any(|s| vpcs.get(s) == Some(vpc)))
+                query
+                    .vpc_id
+                    .as_ref()
+                    .is_none_or(|vpc| subnets_of(g).iter().any(|s| vpcs.get(s) == Some(vpc)))
             })
             .filter_map(|g| member_of(g, query))
             .collect();
@@ -242,7 +252,15 @@ impl MemberService for GroupCapacity {
             .send()
             .await
             .map_err(|e| cloud_error("autoscaling", "CreateOrUpdateTags", e))?;
-        self.update(id, Capacity { min: 0, desired: 0, max: 0 }).await
+        self.update(
+            id,
+            Capacity {
+                min: 0,
+                desired: 0,
+                max: 0,
+            },
+        )
+        .await
     }
 
     async fn start(&self, _kind: MemberKind, id: &str) -> Result<(), CloudError> {

@@ -94,7 +94,9 @@ impl TierSpec {
     /// `TierResourceTypes`, or for Auto Scaling groups, `ScaleToZero` in
     /// either section.
     pub fn holds(&self, kind: MemberKind) -> bool {
-        [Action::Stop, Action::Start].into_iter().any(|a| self.holds_for(kind, a))
+        [Action::Stop, Action::Start]
+            .into_iter()
+            .any(|a| self.holds_for(kind, a))
     }
 
     /// The tier acts on members of `kind` in `action`. Auto Scaling groups:
@@ -102,7 +104,10 @@ impl TierSpec {
     /// a Start restores them when either section says so (what a Stop
     /// recorded is restored whatever the TierStart mode says).
     pub fn holds_for(&self, kind: MemberKind, action: Action) -> bool {
-        let scales = |s: &Option<ActionSpec>| s.as_ref().is_some_and(|s| s.auto_scaling == AutoScalingMode::ScaleToZero);
+        let scales = |s: &Option<ActionSpec>| {
+            s.as_ref()
+                .is_some_and(|s| s.auto_scaling == AutoScalingMode::ScaleToZero)
+        };
         match (kind, action) {
             (MemberKind::Asg, Action::Stop) => scales(&self.stop),
             (MemberKind::Asg, Action::Start) => scales(&self.stop) || scales(&self.start),

@@ -269,7 +269,10 @@ impl Execution<'_> {
                     Err(e) => tracing::warn!(error = %e, "reading member states failed; will poll again"),
                 }
             }
-            left.retain(|d| seen.get(&d.member).is_none_or(|s| s.phase != want && s.phase != Phase::Failed));
+            left.retain(|d| {
+                seen.get(&d.member)
+                    .is_none_or(|s| s.phase != want && s.phase != Phase::Failed)
+            });
             if left.is_empty() || !pace.wait().await {
                 return (seen, cut && !left.is_empty());
             }

@@ -6,8 +6,8 @@
 
 mod auto_scaling;
 mod budget;
-mod members;
 mod gate;
+mod members;
 mod overrides;
 mod scaling;
 mod tier;

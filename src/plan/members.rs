@@ -56,7 +56,10 @@ impl Plan {
                 .map(|m| {
                     let step = member_step(action, m, now, &mut self.warnings);
                     if action == Action::Stop && super::acting(&step) {
-                        let undone = m.undoers.iter().map(|u| format!("{}: {u}: it would undo the stop", m.member_id()));
+                        let undone = m
+                            .undoers
+                            .iter()
+                            .map(|u| format!("{}: {u}: it would undo the stop", m.member_id()));
                         self.warnings.extend(undone);
                     }
                     MemberPlan {
@@ -182,17 +185,27 @@ mod tests {
             recorded,
             ..Member::new(MemberKind::Asg, "web", "desired 0", phase, "Web")
         };
-        let record = Some(Capacity { min: 1, desired: 2, max: 4 });
+        let record = Some(Capacity {
+            min: 1,
+            desired: 2,
+            max: 4,
+        });
         assert_eq!(capacity_step(Action::Stop, &member(Phase::Up, None)), Step::Act);
         assert_eq!(capacity_step(Action::Stop, &member(Phase::Starting, record)), Step::Act);
         assert_eq!(capacity_step(Action::Start, &member(Phase::Down, record)), Step::Act);
-        assert_eq!(capacity_step(Action::Start, &member(Phase::Stopping, record)), Step::Act);
+        assert_eq!(
+            capacity_step(Action::Start, &member(Phase::Stopping, record)),
+            Step::Act
+        );
         for (action, m) in [
             (Action::Stop, member(Phase::Down, record)),
             (Action::Start, member(Phase::Down, None)),
             (Action::Start, member(Phase::Up, record)),
         ] {
-            assert!(matches!(capacity_step(action, &m), Step::Skip { .. }), "{action:?} {m:?}");
+            assert!(
+                matches!(capacity_step(action, &m), Step::Skip { .. }),
+                "{action:?} {m:?}"
+            );
         }
     }
 }

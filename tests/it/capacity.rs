@@ -19,8 +19,16 @@ use tokio::time::Instant;
 use crate::support::fake::{DatabaseTimes, FakeCloud};
 use crate::support::{request, run, three_tiers, workload_item};
 
-const WEB_GROUP: Capacity = Capacity { min: 1, desired: 2, max: 4 };
-const API: Capacity = Capacity { min: 0, desired: 3, max: 0 };
+const WEB_GROUP: Capacity = Capacity {
+    min: 1,
+    desired: 2,
+    max: 4,
+};
+const API: Capacity = Capacity {
+    min: 0,
+    desired: 3,
+    max: 0,
+};
 
 /// Web: a plain instance pair, an Auto Scaling group scaled to zero (one of
 /// its instances is tagged like the tier) and another workload's group;
@@ -40,7 +48,13 @@ fn workload(up: bool) -> FakeCloud {
     cloud.add_capacity(Asg, "web", "ENV001", "Role_Web", WEB_GROUP);
     cloud.add_capacity(Asg, "their-web", "OTHER", "Role_Web", WEB_GROUP);
     cloud.add_capacity(Ecs, "prod/api", "ENV001", "Role_App", API);
-    cloud.add_database(Rds, "orders", "ENV001", "Role_DB", if up { "available" } else { "stopped" });
+    cloud.add_database(
+        Rds,
+        "orders",
+        "ENV001",
+        "Role_DB",
+        if up { "available" } else { "stopped" },
+    );
     if up {
         cloud.add("i-web-asg", "ENV001", "Role_Web", Running);
         let mut s = cloud.lock();
@@ -70,9 +84,23 @@ async fn a_stop_records_and_zeroes_groups_and_services_in_tier_order() {
     let web = tier(&s.tiers, "Role_Web");
     let skipped = web.skipped.iter().find(|n| n.id == "i-web-asg").expect("skipped");
     assert!(skipped.reason.contains("ScaleToZero"), "{}", skipped.reason);
-    assert!(cloud.calls_of("StopInstances").iter().all(|c| !c.ids.contains(&"i-web-asg".to_string())));
+    assert!(cloud
+        .calls_of("StopInstances")
+        .iter()
+        .all(|c| !c.ids.contains(&"i-web-asg".to_string())));
     // Recorded exactly, then at 0; another workload's group untouched.
-    assert_eq!(cloud.capacity(Asg, "web"), (Capacity { min: 0, desired: 0, max: 0 }, 0, Some("1,2,4".into())));
+    assert_eq!(
+        cloud.capacity(Asg, "web"),
+        (
+            Capacity {
+                min: 0,
+                desired: 0,
+                max: 0
+            },
+            0,
+            Some("1,2,4".into())
+        )
+    );
     assert_eq!(cloud.capacity(Ecs, "prod/api").2.as_deref(), Some("3"));
     assert_eq!(cloud.capacity(Asg, "their-web"), (WEB_GROUP, 2, None));
     // Web, then App, then DB.
@@ -89,7 +117,11 @@ async fn a_start_restores_exactly_and_each_tier_waits_for_its_members_to_serve()
     let report = run(&cloud, &request("W", Action::Start)).await;
     let s = &report.summary;
     assert_eq!(s.status, RunStatus::Completed, "{}", s.to_table());
-    assert_eq!(cloud.capacity(Asg, "web"), (WEB_GROUP, 2, None), "restored, record removed");
+    assert_eq!(
+        cloud.capacity(Asg, "web"),
+        (WEB_GROUP, 2, None),
+        "restored, record removed"
+    );
     assert_eq!(cloud.capacity(Ecs, "prod/api"), (API, 3, None));
     // DB's database takes 120 s to be available, App's service 120 s to
     // run its tasks: each next tier starts only after, plus the 5 s delay.
@@ -105,14 +137,23 @@ async fn a_start_restores_exactly_and_each_tier_waits_for_its_members_to_serve()
 #[tokio::test(start_paused = true)]
 async fn a_group_at_zero_without_a_record_is_left_alone_and_reported() {
     let cloud = workload(false);
-    cloud.lock().capacities.get_mut(&(Asg, "web".into())).unwrap().tags.clear();
     cloud
         .lock()
         .capacities
         .get_mut(&(Asg, "web".into()))
         .unwrap()
         .tags
-        .extend([("Environment".into(), "ENV001".into()), ("Role".into(), "Role_Web".into())]);
+        .clear();
+    cloud
+        .lock()
+        .capacities
+        .get_mut(&(Asg, "web".into()))
+        .unwrap()
+        .tags
+        .extend([
+            ("Environment".into(), "ENV001".into()),
+            ("Role".into(), "Role_Web".into()),
+        ]);
     let report = run(&cloud, &request("W", Action::Start)).await;
     let web = tier(&report.summary.tiers, "Role_Web");
     let skipped = web.skipped.iter().find(|n| n.id == "asg:web").expect("reported");
@@ -130,11 +171,19 @@ async fn what_would_undo_a_stop_is_a_plan_warning_and_a_dry_run_touches_nothing(
     req.dry_run = true;
     let report = run(&cloud, &req).await;
     assert!(
-        report.plan.warnings.iter().any(|w| w.starts_with("asg:web: scheduled action morning")),
+        report
+            .plan
+            .warnings
+            .iter()
+            .any(|w| w.starts_with("asg:web: scheduled action morning")),
         "{:?}",
         report.plan.warnings
     );
-    assert!(report.summary.message.contains("3 other member(s)"), "{}", report.summary.message);
+    assert!(
+        report.summary.message.contains("3 other member(s)"),
+        "{}",
+        report.summary.message
+    );
     assert!(cloud.calls_of("UpdateAutoScalingGroup").is_empty() && cloud.calls_of("UpdateService").is_empty());
     let plan = report.plan.members().find(|m| m.member == "asg:web").unwrap();
     assert_eq!(plan.step, Step::Act);
@@ -149,7 +198,12 @@ async fn a_synchronous_tier_takes_its_members_in_resource_type_order() {
     cloud.put_config(workload_item("W"), tiers);
     let began = Instant::now();
     let report = run(&cloud, &request("W", Action::Stop)).await;
-    assert_eq!(report.summary.status, RunStatus::Completed, "{}", report.summary.to_table());
+    assert_eq!(
+        report.summary.status,
+        RunStatus::Completed,
+        "{}",
+        report.summary.to_table()
+    );
     // ECS is listed first: the service is at 0 (60 s) before App's first
     // instance stops.
     let service = cloud.call_seconds("UpdateService", began)[0];
@@ -159,7 +213,10 @@ async fn a_synchronous_tier_takes_its_members_in_resource_type_order() {
         .filter(|c| c.ids[0].starts_with("i-a"))
         .map(|c| (c.at - began).as_secs())
         .collect();
-    assert!(app.iter().all(|t| *t >= service + 60), "service at {service} s, App's instances at {app:?}");
+    assert!(
+        app.iter().all(|t| *t >= service + 60),
+        "service at {service} s, App's instances at {app:?}"
+    );
 }
 
 #[tokio::test(start_paused = true)]
@@ -178,7 +235,10 @@ async fn each_kind_has_its_own_metrics_line() {
         })
         .collect();
     assert_eq!(by_kind, [("EC2", 6, 0), ("RDS", 1, 0), ("ECS", 1, 0), ("ASG", 1, 0)]);
-    assert_eq!(lines[0]["_aws"]["CloudWatchMetrics"][0]["Dimensions"], json!([["Workload", "Action", "Kind"]]));
+    assert_eq!(
+        lines[0]["_aws"]["CloudWatchMetrics"][0]["Dimensions"],
+        json!([["Workload", "Action", "Kind"]])
+    );
 }
 
 #[tokio::test(start_paused = true)]
@@ -190,9 +250,16 @@ async fn an_expiring_override_tag_keeps_a_service_running() {
         .get_mut(&(Ecs, "prod/api".into()))
         .unwrap()
         .tags
-        .insert("SchedulerOverride".into(), "keep-running until 2099-01-01T00:00:00Z".into());
+        .insert(
+            "SchedulerOverride".into(),
+            "keep-running until 2099-01-01T00:00:00Z".into(),
+        );
     let report = run(&cloud, &request("W", Action::Stop)).await;
     let app = tier(&report.summary.tiers, "Role_App");
-    assert!(app.skipped.iter().any(|n| n.id == "ecs:prod/api"), "{}", report.summary.to_table());
+    assert!(
+        app.skipped.iter().any(|n| n.id == "ecs:prod/api"),
+        "{}",
+        report.summary.to_table()
+    );
     assert_eq!(cloud.capacity(Ecs, "prod/api").0, API);
 }

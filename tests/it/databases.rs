@@ -190,7 +190,8 @@ fn tier_resource_types_are_validated() {
     );
     assert!(err.contains("by TierAutoScalingGroups \"ScaleToZero\""), "{err}");
     assert!(
-        err.contains("TierAutoScalingGroups") && err.contains("\"scaledown\" is not \"Skip\", \"Suspend\" or \"ScaleToZero\""),
+        err.contains("TierAutoScalingGroups")
+            && err.contains("\"scaledown\" is not \"Skip\", \"Suspend\" or \"ScaleToZero\""),
         "{err}"
     );
     assert!(err.contains("\"rds\" is listed twice"), "{err}");

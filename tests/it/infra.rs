@@ -3,7 +3,11 @@
 //! grants is tied to the adapter call (or the AWS service) that needs it, and
 //! every adapter call is granted; EC2 and SSM mutations reach only this
 //! region's instances whose workload tag has a configured value, and
-//! ModifyInstanceAttribute only the attributes the code sets; the function
+//! ModifyInstanceAttribute only the attributes the code sets; RDS, Auto
+//! Scaling and ECS mutations only this region and account's databases,
+//! groups and services with that tag, tag writes only the scheduler's own
+//! keys, and reads that cannot carry a tag condition only this region and
+//! account's resources; the function
 //! runs only the stack's override-check documents, whose one parameter is
 //! the path under the project's allow-list; schedules live in the stack's
 //! group; the data stores are protected; the member role trusts only the
@@ -180,6 +184,12 @@ const GRANTS: &[(&str, &str, Need)] = &[
         "ec2:DescribeVolumes",
         Adapter("src/aws/ec2.rs", "DescribeVolumes"),
     ),
+    // The VPC of an Auto Scaling group's or ECS service's subnets (VPC filter).
+    (
+        "DescribeInstances",
+        "ec2:DescribeSubnets",
+        Adapter("src/aws/ec2.rs", "DescribeSubnets"),
+    ),
     // src/aws/kms.rs, and EbsKmsKeyArns (see `kms_violations`).
     (
         "DescribeEbsKeys",
@@ -302,6 +312,71 @@ const GRANTS: &[(&str, &str, Need)] = &[
         "TagWorkloadAutoScalingGroups",
         "autoscaling:DeleteTags",
         Adapter("src/aws/autoscaling.rs", "DeleteTags"),
+    ),
+    // src/aws/group_capacity.rs: Auto Scaling groups as tier members
+    // (ScaleToZero), their capacity recorded in CAPACITY_TAG.
+    (
+        "ReadAutoScalingGroups",
+        "autoscaling:DescribeAutoScalingGroups",
+        Adapter("src/aws/group_capacity.rs", "DescribeAutoScalingGroups"),
+    ),
+    (
+        "ReadAutoScalingGroups",
+        "autoscaling:DescribeScheduledActions",
+        Adapter("src/aws/group_capacity.rs", "DescribeScheduledActions"),
+    ),
+    (
+        "ScaleWorkloadAutoScalingGroups",
+        "autoscaling:UpdateAutoScalingGroup",
+        Adapter("src/aws/group_capacity.rs", "UpdateAutoScalingGroup"),
+    ),
+    (
+        "TagWorkloadAutoScalingGroups",
+        "autoscaling:CreateOrUpdateTags",
+        Adapter("src/aws/group_capacity.rs", "CreateOrUpdateTags"),
+    ),
+    (
+        "TagWorkloadAutoScalingGroups",
+        "autoscaling:DeleteTags",
+        Adapter("src/aws/group_capacity.rs", "DeleteTags"),
+    ),
+    // src/aws/ecs.rs: ECS services as tier members, their desired count
+    // recorded in CAPACITY_TAG.
+    (
+        "ListEcsServices",
+        "ecs:ListClusters",
+        Adapter("src/aws/ecs.rs", "ListClusters"),
+    ),
+    (
+        "ListEcsServices",
+        "ecs:ListServices",
+        Adapter("src/aws/ecs.rs", "ListServices"),
+    ),
+    // Service auto scaling that would undo a stop.
+    (
+        "ReadEcsServiceAutoScaling",
+        "application-autoscaling:DescribeScalableTargets",
+        Adapter("src/aws/ecs.rs", "DescribeScalableTargets"),
+    ),
+    (
+        "DescribeEcsServices",
+        "ecs:DescribeServices",
+        Adapter("src/aws/ecs.rs", "DescribeServices"),
+    ),
+    (
+        "ScaleWorkloadEcsServices",
+        "ecs:UpdateService",
+        Adapter("src/aws/ecs.rs", "UpdateService"),
+    ),
+    (
+        "RecordEcsServiceCapacity",
+        "ecs:TagResource",
+        Adapter("src/aws/ecs.rs", "TagResource"),
+    ),
+    (
+        "RecordEcsServiceCapacity",
+        "ecs:UntagResource",
+        Adapter("src/aws/ecs.rs", "UntagResource"),
     ),
     // src/aws/dynamodb.rs: the function only reads configuration.
     (
@@ -536,21 +611,71 @@ const DATABASES: [&str; 2] = [
     "arn:${AWS::Partition}:rds:${AWS::Region}:${AWS::AccountId}:db:*",
 ];
 
-/// What is wrong with one statement granting [`DB_MUTATIONS`]: only they,
-/// only on [`DATABASES`], only where the workload tag has one of
+/// This region and account's Auto Scaling groups.
+const GROUPS: &str =
+    "arn:${AWS::Partition}:autoscaling:${AWS::Region}:${AWS::AccountId}:autoScalingGroup:*:autoScalingGroupName/*";
+
+/// This region and account's ECS services.
+const SERVICES: &str = "arn:${AWS::Partition}:ecs:${AWS::Region}:${AWS::AccountId}:service/*";
+
+/// Mutations of one kind of tier member other than instances: the actions,
+/// which stand alone in their statements, and the resources (sorted) they
+/// may reach.
+struct MemberMutations {
+    what: &'static str,
+    actions: &'static [&'static str],
+    resources: &'static [&'static str],
+}
+
+const MEMBER_MUTATIONS: [MemberMutations; 3] = [
+    // src/aws/rds.rs
+    MemberMutations {
+        what: "database",
+        actions: &DB_MUTATIONS,
+        resources: &DATABASES,
+    },
+    // src/aws/group_capacity.rs (ScaleToZero) and src/aws/autoscaling.rs
+    // (TierAutoScalingGroups "Suspend").
+    MemberMutations {
+        what: "Auto Scaling group",
+        actions: &[
+            "autoscaling:UpdateAutoScalingGroup",
+            "autoscaling:SuspendProcesses",
+            "autoscaling:ResumeProcesses",
+        ],
+        resources: &[GROUPS],
+    },
+    // src/aws/ecs.rs
+    MemberMutations {
+        what: "ECS service",
+        actions: &["ecs:UpdateService"],
+        resources: &[SERVICES],
+    },
+];
+
+/// What is wrong with one statement granting mutations of `kind`: only
+/// they, only on its resources, only where the workload tag has one of
 /// `WorkloadTagValues`.
-fn db_scope_violations(id: &str, sid: &str, statement: &Value, actions: &[String]) -> Vec<String> {
+fn member_scope_violations(
+    id: &str,
+    sid: &str,
+    statement: &Value,
+    actions: &[String],
+    kind: &MemberMutations,
+) -> Vec<String> {
+    let what = kind.what;
     let mut problems = Vec::new();
     let mut resources = Vec::new();
     all_strings(&statement["Resource"], &mut resources);
     resources.sort();
-    if resources != DATABASES {
+    if resources != kind.resources {
         problems.push(format!(
-            "{id}/{sid}: database mutation on {resources:?}, not only on {DATABASES:?} (this region's databases)"
+            "{id}/{sid}: {what} mutation on {resources:?}, not only on {:?} (this region and account's)",
+            kind.resources
         ));
     }
-    if actions.iter().any(|a| !DB_MUTATIONS.contains(&a.as_str())) {
-        problems.push(format!("{id}/{sid}: database mutations must stand alone: {actions:?}"));
+    if actions.iter().any(|a| !kind.actions.contains(&a.as_str())) {
+        problems.push(format!("{id}/{sid}: {what} mutations must stand alone: {actions:?}"));
     }
     match tag_condition(statement) {
         Some((operator, key, values))
@@ -558,9 +683,75 @@ fn db_scope_violations(id: &str, sid: &str, statement: &Value, actions: &[String
                 && key == "aws:ResourceTag/${TagKey}"
                 && ref_target(&values) == Some("WorkloadTagValues") => {}
         other => problems.push(format!(
-            "{id}/{sid}: database mutation without StringEquals aws:ResourceTag/${{TagKey}} = WorkloadTagValues \
+            "{id}/{sid}: {what} mutation without StringEquals aws:ResourceTag/${{TagKey}} = WorkloadTagValues \
              (found {other:?})"
         )),
+    }
+    problems
+}
+
+/// Reads that name a resource but cannot carry a tag condition (discovery
+/// lists every resource and keeps those whose returned tags match), and
+/// the resources of this region and account they may reach.
+const SCOPED_READS: &[(&str, &[&str])] = &[
+    ("rds:DescribeDBInstances", &RDS_READS),
+    ("rds:DescribeDBClusters", &RDS_READS),
+    ("rds:DescribeDBSubnetGroups", &RDS_READS),
+    ("ecs:DescribeServices", &[SERVICES]),
+];
+
+const RDS_READS: [&str; 3] = [
+    "arn:${AWS::Partition}:rds:${AWS::Region}:${AWS::AccountId}:cluster:*",
+    "arn:${AWS::Partition}:rds:${AWS::Region}:${AWS::AccountId}:db:*",
+    "arn:${AWS::Partition}:rds:${AWS::Region}:${AWS::AccountId}:subgrp:*",
+];
+
+/// Reads with no resource-level permissions (`"*"`) kept to the stack's
+/// region by `aws:RequestedRegion`.
+const REGION_READS: [&str; 3] = [
+    "ecs:ListClusters",
+    "ecs:ListServices",
+    "application-autoscaling:DescribeScalableTargets",
+];
+
+/// What is wrong with the reads of `template`: a [`SCOPED_READS`] action on
+/// another resource, a [`REGION_READS`] action without `aws:RequestedRegion`
+/// = `AWS::Region`, or either not granted at all.
+fn read_scope_violations(template: &Value) -> Vec<String> {
+    let mut problems = Vec::new();
+    let mut granted = Vec::new();
+    for (id, statement) in policy_statements(template) {
+        if statement["Effect"].as_str() != Some("Allow") {
+            continue;
+        }
+        let sid = statement["Sid"].as_str().unwrap_or("?");
+        let actions = strings(&statement["Action"]);
+        let mut resources = Vec::new();
+        all_strings(&statement["Resource"], &mut resources);
+        for (action, allowed) in SCOPED_READS {
+            if actions.iter().any(|a| a == action) {
+                granted.push(action.to_string());
+                if resources.is_empty() || resources.iter().any(|r| !allowed.contains(&r.as_str())) {
+                    problems.push(format!(
+                        "{id}/{sid}: {action} read on {resources:?}, not only on {allowed:?} (this region and account)"
+                    ));
+                }
+            }
+        }
+        if actions.iter().any(|a| REGION_READS.contains(&a.as_str())) {
+            granted.extend(actions.iter().cloned());
+            let region = &statement["Condition"]["StringEquals"]["aws:RequestedRegion"];
+            if ref_target(region) != Some("AWS::Region") {
+                problems.push(format!(
+                    "{id}/{sid}: {actions:?} without StringEquals aws:RequestedRegion = AWS::Region"
+                ));
+            }
+        }
+    }
+    for action in SCOPED_READS.iter().map(|(a, _)| *a).chain(REGION_READS) {
+        if !granted.iter().any(|a| a == action) {
+            problems.push(format!("{action} is not granted at all"));
+        }
     }
     problems
 }
@@ -662,7 +853,9 @@ fn tag_condition(statement: &Value) -> Option<(String, String, Value)> {
 /// What is wrong with the scope of the EC2 and SSM mutations of `template`:
 /// each must be limited to this region's instances whose workload tag equals
 /// one of `WorkloadTagValues`, ModifyInstanceAttribute to the two attributes
-/// the code sets, SendCommand to the stack's documents.
+/// the code sets, SendCommand to the stack's documents; and of the other
+/// members' mutations ([`MEMBER_MUTATIONS`]): their resources of this region
+/// and account with the workload tag.
 fn scope_violations(template: &Value) -> Vec<String> {
     let mut problems = Vec::new();
     let mut granted = Vec::new();
@@ -674,7 +867,9 @@ fn scope_violations(template: &Value) -> Vec<String> {
         let actions = strings(&statement["Action"]);
         for action in &actions {
             let service_wide = action == "*" || action.ends_with(":*") && action != "kms:*";
-            let wildcard_mutation = (action.starts_with("ec2:") || action.starts_with("rds:"))
+            let wildcard_mutation = ["ec2:", "rds:", "autoscaling:", "ecs:"]
+                .iter()
+                .any(|service| action.starts_with(service))
                 && action.contains('*')
                 && !action.starts_with("ec2:Describe");
             if service_wide || wildcard_mutation {
@@ -682,9 +877,11 @@ fn scope_violations(template: &Value) -> Vec<String> {
             }
         }
         let mutation = actions.iter().any(|a| EC2_MUTATIONS.contains(&a.as_str()));
-        if actions.iter().any(|a| DB_MUTATIONS.contains(&a.as_str())) {
-            granted.extend(actions.iter().cloned());
-            problems.extend(db_scope_violations(id.as_str(), sid, statement, &actions));
+        for kind in &MEMBER_MUTATIONS {
+            if actions.iter().any(|a| kind.actions.contains(&a.as_str())) {
+                granted.extend(actions.iter().cloned());
+                problems.extend(member_scope_violations(id.as_str(), sid, statement, &actions, kind));
+            }
         }
         let mut resources = Vec::new();
         all_strings(&statement["Resource"], &mut resources);
@@ -745,7 +942,11 @@ fn scope_violations(template: &Value) -> Vec<String> {
             }
         }
     }
-    for m in EC2_MUTATIONS.iter().chain(&DB_MUTATIONS).chain(&["ssm:SendCommand"]) {
+    for m in EC2_MUTATIONS
+        .iter()
+        .chain(MEMBER_MUTATIONS.iter().flat_map(|kind| kind.actions))
+        .chain(&["ssm:SendCommand"])
+    {
         if !granted.iter().any(|a| a == m) {
             problems.push(format!("{m} is not granted on workload resources at all"));
         }
@@ -763,11 +964,22 @@ struct TagGrant {
     keys: &'static [&'static str],
 }
 
-/// On Auto Scaling groups (src/aws/autoscaling.rs; src/orchestrator/auto_scaling.rs writes through it).
+/// On Auto Scaling groups (src/aws/autoscaling.rs; src/orchestrator/auto_scaling.rs writes through it;
+/// src/aws/group_capacity.rs, the capacity a ScaleToZero Stop leaves).
 const ASG_TAGS: TagGrant = TagGrant {
     what: "Auto Scaling",
     actions: ["autoscaling:CreateOrUpdateTags", "autoscaling:DeleteTags"],
-    keys: &[ec2_tier_scheduler::aws::SUSPENDED_TAG],
+    keys: &[
+        ec2_tier_scheduler::aws::SUSPENDED_TAG,
+        ec2_tier_scheduler::member::CAPACITY_TAG,
+    ],
+};
+
+/// On ECS services (src/aws/ecs.rs: the desired count a Stop leaves).
+const ECS_TAGS: TagGrant = TagGrant {
+    what: "ECS",
+    actions: ["ecs:TagResource", "ecs:UntagResource"],
+    keys: &[ec2_tier_scheduler::member::CAPACITY_TAG],
 };
 
 /// On instances (src/orchestrator/tier/fallback.rs: the type before a capacity fallback).
@@ -779,6 +991,10 @@ const INSTANCE_TAGS: TagGrant = TagGrant {
 
 fn asg_tag_violations(template: &Value) -> Vec<String> {
     tag_violations(template, &ASG_TAGS)
+}
+
+fn ecs_tag_violations(template: &Value) -> Vec<String> {
+    tag_violations(template, &ECS_TAGS)
 }
 
 /// What is wrong with the tag grants of `template` for `grant`: each must
@@ -879,6 +1095,74 @@ fn auto_scaling_tags_are_only_the_schedulers_own() {
     for name in ROLE_TEMPLATES {
         let problems = asg_tag_violations(&template(name));
         assert!(problems.is_empty(), "{name}:\n{}", problems.join("\n"));
+    }
+}
+
+#[test]
+fn ecs_tags_are_only_the_schedulers_own() {
+    for name in ROLE_TEMPLATES {
+        let problems = ecs_tag_violations(&template(name));
+        assert!(problems.is_empty(), "{name}:\n{}", problems.join("\n"));
+    }
+}
+
+#[test]
+fn reads_are_scoped_to_this_region_and_account() {
+    for name in ROLE_TEMPLATES {
+        let problems = read_scope_violations(&template(name));
+        assert!(problems.is_empty(), "{name}:\n{}", problems.join("\n"));
+    }
+}
+
+/// The calls of the adapters for Auto Scaling groups and ECS services as
+/// tier members (and the subnets' VPC they read) are granted in both roles:
+/// in a member account the function makes them with the member role.
+#[test]
+fn member_calls_are_granted_in_both_roles() {
+    let mut calls = Vec::new();
+    for (file, expected) in [
+        (
+            "src/aws/ecs.rs",
+            &[
+                "application-autoscaling:DescribeScalableTargets",
+                "ecs:DescribeServices",
+                "ecs:ListClusters",
+                "ecs:ListServices",
+                "ecs:TagResource",
+                "ecs:UntagResource",
+                "ecs:UpdateService",
+            ][..],
+        ),
+        (
+            "src/aws/group_capacity.rs",
+            &[
+                "autoscaling:CreateOrUpdateTags",
+                "autoscaling:DeleteTags",
+                "autoscaling:DescribeAutoScalingGroups",
+                "autoscaling:DescribeScheduledActions",
+                "autoscaling:UpdateAutoScalingGroup",
+            ][..],
+        ),
+    ] {
+        let mut found: Vec<String> = operations(&source(file))
+            .into_iter()
+            .map(|(service, op)| format!("{service}:{op}"))
+            .collect();
+        found.sort();
+        found.dedup();
+        assert_eq!(found, expected, "{file}");
+        calls.extend(found);
+    }
+    calls.push("ec2:DescribeSubnets".to_string());
+    for name in ROLE_TEMPLATES {
+        let template = template(name);
+        let granted: Vec<String> = policy_statements(&template)
+            .iter()
+            .flat_map(|(_, s)| strings(&s["Action"]))
+            .collect();
+        for call in &calls {
+            assert!(granted.contains(call), "{name}: {call} is not granted");
+        }
     }
 }
 
@@ -1139,7 +1423,7 @@ fn statement_mut<'a>(value: &'a mut Value, sid: &str) -> Option<&'a mut Value> {
 #[test]
 fn the_policy_checks_fail_on_a_broadened_statement() {
     type Broaden = fn(&mut Value);
-    let cases: [(&str, &str, Broaden, &str); 17] = [
+    let cases: [(&str, &str, Broaden, &str); 28] = [
         (
             "databases of any workload",
             "StopStartWorkloadDatabases",
@@ -1288,6 +1572,100 @@ fn the_policy_checks_fail_on_a_broadened_statement() {
             },
             "without aws:TagKeys",
         ),
+        (
+            "Auto Scaling groups of any workload",
+            "ScaleWorkloadAutoScalingGroups",
+            |s| {
+                s.as_mapping_mut().unwrap().remove("Condition");
+            },
+            "Auto Scaling group mutation without StringEquals aws:ResourceTag",
+        ),
+        (
+            "Auto Scaling groups of any region",
+            "ScaleWorkloadAutoScalingGroups",
+            |s| {
+                s["Resource"] = Value::String(
+                    "arn:${AWS::Partition}:autoscaling:*:${AWS::AccountId}:autoScalingGroup:*:autoScalingGroupName/*"
+                        .into(),
+                );
+            },
+            "Auto Scaling group mutation on",
+        ),
+        (
+            "UpdateAutoScalingGroup with another action",
+            "ScaleWorkloadAutoScalingGroups",
+            |s| {
+                s["Action"] = Value::Sequence(vec![
+                    "autoscaling:UpdateAutoScalingGroup".into(),
+                    "autoscaling:DeleteAutoScalingGroup".into(),
+                ]);
+            },
+            "Auto Scaling group mutations must stand alone",
+        ),
+        (
+            "suspending any group's processes",
+            "SuspendWorkloadAutoScalingGroups",
+            |s| {
+                s.as_mapping_mut().unwrap().remove("Condition");
+            },
+            "Auto Scaling group mutation without StringEquals aws:ResourceTag",
+        ),
+        (
+            "ECS services of any workload",
+            "ScaleWorkloadEcsServices",
+            |s| {
+                s.as_mapping_mut().unwrap().remove("Condition");
+            },
+            "ECS service mutation without StringEquals aws:ResourceTag",
+        ),
+        (
+            "ECS services of any account",
+            "ScaleWorkloadEcsServices",
+            |s| {
+                s["Resource"] = Value::String("arn:${AWS::Partition}:ecs:${AWS::Region}:*:service/*".into());
+            },
+            "ECS service mutation on",
+        ),
+        (
+            "any ECS mutation",
+            "ScaleWorkloadEcsServices",
+            |s| {
+                s["Action"] = Value::String("ecs:Update*".into());
+            },
+            "wildcard action ecs:Update*",
+        ),
+        (
+            "any ECS tag key (the workload tag too)",
+            "RecordEcsServiceCapacity",
+            |s| {
+                s["Condition"]["ForAllValues:StringEquals"]["aws:TagKeys"] = Value::String("*".into());
+            },
+            "ECS tags without aws:TagKeys",
+        ),
+        (
+            "ECS tags on any service",
+            "RecordEcsServiceCapacity",
+            |s| {
+                s["Condition"].as_mapping_mut().unwrap().remove("StringEquals");
+            },
+            "ECS tags without StringEquals aws:ResourceTag",
+        ),
+        (
+            "DescribeServices on every service",
+            "DescribeEcsServices",
+            |s| {
+                s["Resource"] = Value::String("*".into());
+            },
+            "ecs:DescribeServices read on",
+        ),
+        (
+            "ECS lists in every region",
+            "ListEcsServices",
+            |s| {
+                s.as_mapping_mut().unwrap().remove("Condition");
+            },
+            "without StringEquals aws:RequestedRegion",
+        ),
     ];
     for name in ROLE_TEMPLATES {
         for (what, sid, broaden, expected) in cases {
@@ -1297,6 +1675,8 @@ fn the_policy_checks_fail_on_a_broadened_statement() {
             problems.extend(grant_violations(&broadened));
             problems.extend(kms_violations(&broadened));
             problems.extend(asg_tag_violations(&broadened));
+            problems.extend(ecs_tag_violations(&broadened));
+            problems.extend(read_scope_violations(&broadened));
             assert!(
                 problems.iter().any(|p| p.contains(expected)),
                 "{name}: {what} ({sid}) went unnoticed: {problems:?}"

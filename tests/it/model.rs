@@ -590,9 +590,20 @@ impl Case {
                 );
                 let status = if up { "available" } else { "stopped" };
                 fake.add_database(MemberKind::Rds, "db-T0", "ENV001", &name, status);
-                let group = Capacity { min: 1, desired: 2, max: 4 };
-                let service = Capacity { min: 0, desired: 3, max: 0 };
-                for (kind, id, capacity) in [(MemberKind::Asg, "asg-T0", group), (MemberKind::Ecs, "c/svc-T0", service)] {
+                let group = Capacity {
+                    min: 1,
+                    desired: 2,
+                    max: 4,
+                };
+                let service = Capacity {
+                    min: 0,
+                    desired: 3,
+                    max: 0,
+                };
+                for (kind, id, capacity) in [
+                    (MemberKind::Asg, "asg-T0", group),
+                    (MemberKind::Ecs, "c/svc-T0", service),
+                ] {
                     fake.add_capacity(kind, id, "ENV001", &name, capacity);
                     if !up {
                         fake.scaled_to_zero(kind, id);

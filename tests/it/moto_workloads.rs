@@ -227,8 +227,14 @@ async fn a_whole_workload_stops_web_app_db_and_starts_db_app_web_restoring_capac
     let summary = &printed["summary"];
     assert_eq!(summary["status"], "completed", "{summary:#}");
     let warnings = printed["plan"]["warnings"].to_string();
-    assert!(warnings.contains("asg:web: scheduled action morning sets min 1, desired 2"), "{warnings}");
-    assert!(warnings.contains("ecs:prod/api: service auto scaling keeps at least 1 task(s)"), "{warnings}");
+    assert!(
+        warnings.contains("asg:web: scheduled action morning sets min 1, desired 2"),
+        "{warnings}"
+    );
+    assert!(
+        warnings.contains("ecs:prod/api: service auto scaling keeps at least 1 task(s)"),
+        "{warnings}"
+    );
     let acted = |name: &str| tier(summary, name)["acted"].as_array().unwrap().clone();
     assert!(acted("Role_Web").contains(&json!("asg:web")) && acted("Role_Web").contains(&json!(plain[0])));
     assert!(acted("Role_App").contains(&json!("ecs:prod/api")), "{summary:#}");
@@ -239,20 +245,33 @@ async fn a_whole_workload_stops_web_app_db_and_starts_db_app_web_restoring_capac
     assert_eq!(service_count(&ecs).await, (0, Some("2".into())));
     let stopped = statuses(&stack).await;
     let of = |id: &str| stopped.iter().find(|(m, _)| m == id).unwrap().1.clone();
-    assert_eq!((of("rds:orders-db"), of("aurora:ledger")), ("stopped".into(), "stopped".into()));
-    assert_eq!((of("rds:their-db"), of("rds:app-db")), ("available".into(), "available".into()));
+    assert_eq!(
+        (of("rds:orders-db"), of("aurora:ledger")),
+        ("stopped".into(), "stopped".into())
+    );
+    assert_eq!(
+        (of("rds:their-db"), of("rds:app-db")),
+        ("available".into(), "available".into())
+    );
     let (code, out, err) = stack.cli(&["status", "-w", "W", "-r", "us-west-2"]).await;
     assert_eq!(code, 0, "{out}\n{err}");
     assert!(out.contains("asg:web desired 0, 0 InService"), "{out}");
     assert!(out.contains("a Start restores min 1, desired 2, max 3"), "{out}");
-    assert!(out.contains("(would undo a stop: service auto scaling keeps at least 1"), "{out}");
+    assert!(
+        out.contains("(would undo a stop: service auto scaling keeps at least 1"),
+        "{out}"
+    );
 
     let printed = run(&stack, "Start").await;
     let summary = &printed["summary"];
     assert_eq!(summary["status"], "completed", "{summary:#}");
     let began = |name: &str| tier(summary, name)["startedAtMs"].as_u64().unwrap();
     assert!(began("Role_DB") <= began("Role_App") && began("Role_App") <= began("Role_Web"));
-    assert_eq!(group_capacity(&asg).await, ((1, 2, 3), None), "restored exactly, record removed");
+    assert_eq!(
+        group_capacity(&asg).await,
+        ((1, 2, 3), None),
+        "restored exactly, record removed"
+    );
     assert_eq!(service_count(&ecs).await, (2, None));
     let statuses = statuses(&stack).await;
     assert!(statuses.iter().all(|(_, s)| s == "available"), "{statuses:?}");
@@ -317,7 +336,12 @@ async fn web_group(asg: &aws_sdk_autoscaling::Client, subnet: &str) {
 
 /// (min, desired, max) of group `web` and the scheduler's record.
 async fn group_capacity(asg: &aws_sdk_autoscaling::Client) -> ((i32, i32, i32), Option<String>) {
-    let out = asg.describe_auto_scaling_groups().auto_scaling_group_names("web").send().await.unwrap();
+    let out = asg
+        .describe_auto_scaling_groups()
+        .auto_scaling_group_names("web")
+        .send()
+        .await
+        .unwrap();
     let g = &out.auto_scaling_groups()[0];
     let record = g
         .tags()
@@ -333,7 +357,13 @@ async fn api_service(ecs: &aws_sdk_ecs::Client) {
     ecs.create_cluster().cluster_name("prod").send().await.unwrap();
     ecs.register_task_definition()
         .family("api")
-        .container_definitions(ContainerDefinition::builder().name("api").image("nginx").memory(128).build())
+        .container_definitions(
+            ContainerDefinition::builder()
+                .name("api")
+                .image("nginx")
+                .memory(128)
+                .build(),
+        )
         .send()
         .await
         .unwrap();

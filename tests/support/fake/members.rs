@@ -10,9 +10,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use ec2_tier_scheduler::error::CloudError;
 use ec2_tier_scheduler::instance::Discovery;
-use ec2_tier_scheduler::member::{
-    Capacity, Member, MemberKind, MemberStatus, Phase, AVAILABLE, CAPACITY_TAG, STOPPED,
-};
+use ec2_tier_scheduler::member::{Capacity, Member, MemberKind, MemberStatus, Phase, AVAILABLE, CAPACITY_TAG, STOPPED};
 use ec2_tier_scheduler::override_tag::OVERRIDE_REASON_TAG;
 use ec2_tier_scheduler::ports::MemberService;
 use tokio::time::Instant;
@@ -194,7 +192,11 @@ impl FakeCapacity {
     }
 
     fn status(&self) -> MemberStatus {
-        let noun = if self.kind == MemberKind::Asg { "InService" } else { "running" };
+        let noun = if self.kind == MemberKind::Asg {
+            "InService"
+        } else {
+            "running"
+        };
         MemberStatus {
             id: self.id.clone(),
             status: format!("{}, {} {noun}", self.capacity, self.serving),
@@ -210,9 +212,18 @@ impl FakeCapacity {
                 .get(&query.override_tag_key)
                 .map(|t| (t.clone(), self.tags.get(OVERRIDE_REASON_TAG).cloned())),
             capacity: Some(self.capacity),
-            recorded: self.tags.get(CAPACITY_TAG).and_then(|v| Capacity::from_tag(self.kind, v)),
+            recorded: self
+                .tags
+                .get(CAPACITY_TAG)
+                .and_then(|v| Capacity::from_tag(self.kind, v)),
             undoers: self.undoers.clone(),
-            ..Member::new(self.kind, &self.id, &status.status, status.phase, &self.tags[&query.tier_tag_key])
+            ..Member::new(
+                self.kind,
+                &self.id,
+                &status.status,
+                status.phase,
+                &self.tags[&query.tier_tag_key],
+            )
         }
     }
 }
@@ -246,9 +257,16 @@ impl FakeCloud {
     /// its capacity recorded in the tag, nothing serving.
     pub fn scaled_to_zero(&self, kind: MemberKind, id: &str) {
         let mut s = self.lock();
-        let c = s.capacities.get_mut(&(kind, id.to_string())).expect("a group or service");
+        let c = s
+            .capacities
+            .get_mut(&(kind, id.to_string()))
+            .expect("a group or service");
         c.tags.insert(CAPACITY_TAG.into(), c.capacity.to_tag(kind));
-        c.capacity = Capacity { min: 0, desired: 0, max: 0 };
+        c.capacity = Capacity {
+            min: 0,
+            desired: 0,
+            max: 0,
+        };
         (c.serving, c.present) = (0, 0);
     }
 
@@ -256,7 +274,10 @@ impl FakeCloud {
     pub fn capacity(&self, kind: MemberKind, id: &str) -> (Capacity, u32, Option<String>) {
         let now = Instant::now();
         let mut s = self.lock();
-        let c = s.capacities.get_mut(&(kind, id.to_string())).expect("a group or service");
+        let c = s
+            .capacities
+            .get_mut(&(kind, id.to_string()))
+            .expect("a group or service");
         c.settle(now);
         (c.capacity, c.serving, c.tags.get(CAPACITY_TAG).cloned())
     }
@@ -267,9 +288,18 @@ impl FakeCloud {
         let now = Instant::now();
         let (service, op) = capacity_operation(kind);
         let mut s = self.lock();
-        let took = if stop { s.database_times.stop } else { s.database_times.start };
+        let took = if stop {
+            s.database_times.stop
+        } else {
+            s.database_times.start
+        };
         let Some(c) = s.capacities.get_mut(&(kind, id.to_string())) else {
-            return Err(CloudError::new(service, op, Some("NotFound"), format!("{id} not found")));
+            return Err(CloudError::new(
+                service,
+                op,
+                Some("NotFound"),
+                format!("{id} not found"),
+            ));
         };
         c.settle(now);
         if stop {
@@ -277,12 +307,21 @@ impl FakeCloud {
                 return Ok(());
             }
             c.tags.insert(CAPACITY_TAG.into(), c.capacity.to_tag(kind));
-            c.capacity = Capacity { min: 0, desired: 0, max: 0 };
+            c.capacity = Capacity {
+                min: 0,
+                desired: 0,
+                max: 0,
+            };
             c.serving = 0;
         } else {
             let record = c.tags.get(CAPACITY_TAG).and_then(|v| Capacity::from_tag(kind, v));
             let Some(record) = record else {
-                return Err(CloudError::new(service, op, Some("NoCapacityRecord"), format!("{id} has no record")));
+                return Err(CloudError::new(
+                    service,
+                    op,
+                    Some("NoCapacityRecord"),
+                    format!("{id} has no record"),
+                ));
             };
             c.capacity = record;
             c.tags.remove(CAPACITY_TAG);
