@@ -146,6 +146,45 @@ def database(identifier, env):
 database("orders-db", workload["WorkloadFilterTagValue"])
 database("other-workload-db", "ENV002")
 
+# The Web tier also scales an Auto Scaling group to zero (TierAutoScalingGroups
+# "ScaleToZero": its capacity recorded on it, restored at Start) and the App
+# tier holds an ECS service (TierResourceTypes "EC2,ECS": its desired count
+# recorded, set to 0, restored). Both are in the workload's VPC through their
+# subnets.
+autoscaling = session.client("autoscaling", endpoint_url=endpoint)
+autoscaling.create_launch_configuration(
+    LaunchConfigurationName="web-lc", ImageId="ami-12c6146b", InstanceType="t2.micro"
+)
+autoscaling.create_auto_scaling_group(
+    AutoScalingGroupName="web-asg",
+    LaunchConfigurationName="web-lc",
+    MinSize=1,
+    DesiredCapacity=2,
+    MaxSize=4,
+    VPCZoneIdentifier=subnet,
+    Tags=[
+        {"Key": k, "Value": v, "PropagateAtLaunch": False, "ResourceId": "web-asg", "ResourceType": "auto-scaling-group"}
+        for k, v in (("Environment", workload["WorkloadFilterTagValue"]), ("Role", "Role_Web"))
+    ],
+)
+api_group = ec2.create_security_group(GroupName="api", Description="demo api", VpcId=vpc)["GroupId"]
+ecs = session.client("ecs", endpoint_url=endpoint)
+ecs.create_cluster(clusterName="demo")
+ecs.register_task_definition(
+    family="api", networkMode="awsvpc", containerDefinitions=[{"name": "api", "image": "nginx", "memory": 128}]
+)
+ecs.create_service(
+    cluster="demo",
+    serviceName="api",
+    taskDefinition="api",
+    desiredCount=3,
+    networkConfiguration={"awsvpcConfiguration": {"subnets": [subnet], "securityGroups": [api_group]}},
+    tags=[
+        {"key": "Environment", "value": workload["WorkloadFilterTagValue"]},
+        {"key": "Role", "value": "Role_App"},
+    ],
+)
+
 # The stack's example schedules (infra/template.yaml's defaults) in a schedule
 # group, so `orchestrator status` can say when the workload runs next.
 scheduler = session.client("scheduler", endpoint_url=endpoint)

@@ -1,4 +1,5 @@
-"""Prints every instance and RDS database in the emulator with its state."""
+"""Prints every instance, RDS database, Auto Scaling group and ECS service in the
+emulator with its state."""
 
 import os
 
@@ -17,3 +18,17 @@ rds = boto3.client("rds", endpoint_url=os.environ["AWS_ENDPOINT_URL"], region_na
 for db in rds.describe_db_instances()["DBInstances"]:
     tags = {t["Key"]: t["Value"] for t in db.get("TagList", [])}
     print(f"  {'rds:' + db['DBInstanceIdentifier']:<20} {tags.get('Environment', ''):<21} {db['DBInstanceClass']:<10} {'':<22} {db['DBInstanceStatus']}")
+
+autoscaling = boto3.client("autoscaling", endpoint_url=os.environ["AWS_ENDPOINT_URL"], region_name="us-west-2")
+for g in autoscaling.describe_auto_scaling_groups()["AutoScalingGroups"]:
+    record = {t["Key"]: t["Value"] for t in g.get("Tags", [])}.get("ec2-tier-scheduler:capacity", "-")
+    capacity = f"min {g['MinSize']}, desired {g['DesiredCapacity']}, max {g['MaxSize']}"
+    print(f"  {'asg:' + g['AutoScalingGroupName']:<20} {'record ' + record:<21} {capacity}")
+
+ecs = boto3.client("ecs", endpoint_url=os.environ["AWS_ENDPOINT_URL"], region_name="us-west-2")
+for cluster in ecs.list_clusters()["clusterArns"]:
+    arns = ecs.list_services(cluster=cluster)["serviceArns"]
+    for s in ecs.describe_services(cluster=cluster, services=arns, include=["TAGS"])["services"] if arns else []:
+        record = {t["key"]: t["value"] for t in s.get("tags", [])}.get("ec2-tier-scheduler:capacity", "-")
+        name = "ecs:" + cluster.split("/")[-1] + "/" + s["serviceName"]
+        print(f"  {name:<20} {'record ' + record:<21} desired {s['desiredCount']}, {s['runningCount']} running")
