@@ -294,13 +294,25 @@ impl WorkloadStatus {
     }
 }
 
+/// A schedule's stored input as a delivery would carry it: EventBridge
+/// Scheduler fills the context placeholders its template uses
+/// (`<aws.scheduler.scheduled-time>`, ...) at delivery; a stored input still
+/// has them, and the scheduled time is the one field validated as a time.
+fn as_delivered(input: &str, now: u64) -> String {
+    input.replace(
+        "<aws.scheduler.scheduled-time>",
+        &format!("{}Z", crate::clock::utc_timestamp(now)),
+    )
+}
+
 /// The next runs of `workload` among `schedules`: those whose input is an
 /// event for it (continuations included), each with its next `count` times
 /// after `now`, soonest first.
 pub fn next_runs(workload: &str, schedules: &[ScheduleInfo], now: u64, count: usize) -> Vec<NextRun> {
     let mut runs: Vec<NextRun> = Vec::new();
     for s in schedules {
-        let Some(event) = s.input.as_deref().and_then(|i| SchedulerEvent::from_json(i).ok()) else {
+        let input = s.input.as_deref().map(|i| as_delivered(i, now));
+        let Some(event) = input.and_then(|i| SchedulerEvent::from_json(&i).ok()) else {
             continue;
         };
         if event.workload_identifier != workload {
@@ -365,7 +377,8 @@ mod tests {
                 "w-stop",
                 "cron(0 19 ? * MON-FRI *)",
                 "UTC",
-                r#"{"workloadIdentifier": "W", "action": "Stop"}"#,
+                // The stack's schedules carry the delivery placeholders.
+                r#"{"workloadIdentifier": "W", "action": "Stop", "scheduleArn": "<aws.scheduler.schedule-arn>", "scheduledTime": "<aws.scheduler.scheduled-time>"}"#,
             ),
             schedule(
                 "w-start",
