@@ -263,3 +263,72 @@ async fn an_expiring_override_tag_keeps_a_service_running() {
     );
     assert_eq!(cloud.capacity(Ecs, "prod/api").0, API);
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_refused_restore_is_that_members_failure_and_the_next_tiers_go_on() {
+    let cloud = workload(false);
+    cloud.fault("UpdateService", Some("prod/api"), "AccessDeniedException", 1);
+    let report = run(&cloud, &request("W", Action::Start)).await;
+    let s = &report.summary;
+    assert_eq!(s.status, RunStatus::CompletedWithFailures, "{}", s.to_table());
+    let app = tier(&s.tiers, "Role_App");
+    assert_eq!(app.failed.len(), 1, "{}", s.to_table());
+    assert_eq!(
+        (app.failed[0].id.as_str(), app.failed[0].code.as_deref()),
+        ("ecs:prod/api", Some("AccessDeniedException"))
+    );
+    assert_eq!(
+        cloud.capacity(Ecs, "prod/api").2.as_deref(),
+        Some("3"),
+        "the record stays for the next Start"
+    );
+    assert_eq!(
+        cloud.capacity(Asg, "web").0,
+        WEB_GROUP,
+        "Web still starts (TierStartFailure Continue)"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_group_slower_than_the_invocation_is_confirmed_by_the_continuation() {
+    use ec2_tier_scheduler::orchestrator::{self, Budget, Settings};
+    // Every member takes 400 s: DB up at ~400 s, App's service at ~805 s,
+    // Web's group restored at ~810 s and cut at 1000 s while it launches.
+    let cloud = workload(false);
+    cloud.lock().database_times.start = Duration::from_secs(400);
+    let req = request("W", Action::Start);
+    let budget = Budget::from_now(Duration::from_secs(1000), Duration::ZERO);
+    let first = orchestrator::run(&cloud, &req, &budget, &Settings::default())
+        .await
+        .unwrap();
+    assert_eq!(
+        first.summary.status,
+        RunStatus::DeadlineReached,
+        "{}",
+        first.summary.to_table()
+    );
+    let checkpoint = first.checkpoint.clone().expect("a checkpoint");
+    assert!(checkpoint.acted.contains(&"asg:web".to_string()), "{checkpoint:?}");
+    assert_ne!(cloud.capacity(Asg, "web").1, 2, "still launching");
+    let second = orchestrator::run_resumed(
+        &cloud,
+        &req,
+        Some(&checkpoint),
+        &Budget::unlimited(),
+        &Settings::default(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        second.summary.status,
+        RunStatus::Completed,
+        "{}",
+        second.summary.to_table()
+    );
+    assert_eq!(
+        cloud.calls_of("UpdateAutoScalingGroup").len(),
+        1,
+        "restored once, confirmed by the continuation"
+    );
+    assert_eq!(cloud.capacity(Asg, "web"), (WEB_GROUP, 2, None));
+}
