@@ -607,62 +607,11 @@ fn capacity_rows(action: Action, g: usize, s: usize) -> Vec<Expect> {
 /// not tagged as the workload's, and an ECS service (desired 2) in App;
 /// returns how many of each.
 async fn capacities(stack: &Stack) -> (usize, usize) {
-    use aws_sdk_autoscaling::types::Tag;
-    let asg = aws_sdk_autoscaling::Client::new(&stack.config);
-    asg.create_launch_configuration()
-        .launch_configuration_name("web-lc")
-        .image_id("ami-12c6146b")
-        .instance_type("t2.micro")
-        .send()
-        .await
-        .unwrap();
-    let tag = |k: &str, v: &str| {
-        Tag::builder()
-            .key(k)
-            .value(v)
-            .propagate_at_launch(false)
-            .resource_id("web")
-            .resource_type("auto-scaling-group")
-            .build()
-    };
     let (_, subnet) = stack.vpc("10.40.0.0").await;
-    asg.create_auto_scaling_group()
-        .auto_scaling_group_name("web")
-        .launch_configuration_name("web-lc")
-        .min_size(1)
-        .desired_capacity(2)
-        .max_size(3)
-        .vpc_zone_identifier(subnet)
-        .tags(tag("Environment", "ENV001"))
-        .tags(tag("Role", "Role_Web"))
-        .send()
-        .await
-        .unwrap();
-    use aws_sdk_ecs::types::{ContainerDefinition, Tag as EcsTag};
-    let ecs = aws_sdk_ecs::Client::new(&stack.config);
-    ecs.create_cluster().cluster_name("prod").send().await.unwrap();
-    ecs.register_task_definition()
-        .family("api")
-        .container_definitions(
-            ContainerDefinition::builder()
-                .name("api")
-                .image("nginx")
-                .memory(128)
-                .build(),
-        )
-        .send()
-        .await
-        .unwrap();
-    ecs.create_service()
-        .cluster("prod")
-        .service_name("api")
-        .task_definition("api")
-        .desired_count(2)
-        .tags(EcsTag::builder().key("Environment").value("ENV001").build())
-        .tags(EcsTag::builder().key("Role").value("Role_App").build())
-        .send()
-        .await
-        .unwrap();
+    let web = [("Environment", "ENV001"), ("Role", "Role_Web")];
+    stack.auto_scaling_group("web", &subnet, (1, 2, 3), &web, false).await;
+    let app = [("Environment", "ENV001"), ("Role", "Role_App")];
+    stack.ecs_service("prod", "api", 2, &app).await;
     (1, 1)
 }
 

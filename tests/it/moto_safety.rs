@@ -112,38 +112,12 @@ async fn hibernation_configured_instances_are_hibernated() {
 
 #[tokio::test]
 async fn auto_scaling_members_are_skipped_or_stopped_with_their_group_suspended() {
-    use aws_sdk_autoscaling::types::Tag;
     let stack = Stack::start().await;
     let (_, subnet) = stack.vpc("10.13.0.0").await;
-    let asg = aws_sdk_autoscaling::Client::new(&stack.config);
-    asg.create_launch_configuration()
-        .launch_configuration_name("web-lc")
-        .image_id("ami-12c6146b")
-        .instance_type("t2.micro")
-        .send()
-        .await
-        .unwrap();
-    let tag = |k: &str, v: &str| {
-        Tag::builder()
-            .key(k)
-            .value(v)
-            .propagate_at_launch(true)
-            .resource_id("web-asg")
-            .resource_type("auto-scaling-group")
-            .build()
-    };
-    asg.create_auto_scaling_group()
-        .auto_scaling_group_name("web-asg")
-        .launch_configuration_name("web-lc")
-        .min_size(1)
-        .max_size(1)
-        .desired_capacity(1)
-        .vpc_zone_identifier(&subnet)
-        .tags(tag("Environment", "ENV001"))
-        .tags(tag("Role", "Role_Web"))
-        .send()
-        .await
-        .unwrap();
+    let ours = [("Environment", "ENV001"), ("Role", "Role_Web")];
+    let asg = stack
+        .auto_scaling_group("web-asg", &subnet, (1, 1, 1), &ours, true)
+        .await;
     let plain = stack.launch_tier(&subnet, "Role_Web", 1).await;
     let mut workload = workload_item("W");
     workload.as_object_mut().unwrap().remove("SNSTopicName");

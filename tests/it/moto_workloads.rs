@@ -33,6 +33,20 @@ async fn postgres(stack: &Stack, id: &str, env: &str, role: &str) {
         .unwrap();
 }
 
+async fn aurora(stack: &Stack, id: &str, env: &str, role: &str) {
+    stack
+        .rds
+        .create_db_cluster()
+        .db_cluster_identifier(id)
+        .engine("aurora-postgresql")
+        .master_username("scheduler")
+        .master_user_password("not-a-secret-1")
+        .set_tags(tags(env, role))
+        .send()
+        .await
+        .unwrap();
+}
+
 async fn statuses(stack: &Stack) -> Vec<(String, String)> {
     let mut out = Vec::new();
     let instances = stack.rds.describe_db_instances().send().await.unwrap();
@@ -88,17 +102,7 @@ async fn a_db_tier_with_instances_rds_and_aurora_stops_last_and_starts_first() {
     postgres(&stack, "orders-db", "ENV001", "Role_DB").await;
     postgres(&stack, "their-db", "ENV002", "Role_DB").await;
     postgres(&stack, "app-db", "ENV001", "Role_App").await;
-    stack
-        .rds
-        .create_db_cluster()
-        .db_cluster_identifier("ledger")
-        .engine("aurora-postgresql")
-        .master_username("scheduler")
-        .master_user_password("not-a-secret-1")
-        .set_tags(tags("ENV001", "Role_DB"))
-        .send()
-        .await
-        .unwrap();
+    aurora(&stack, "ledger", "ENV001", "Role_DB").await;
     configure(&stack, "EC2,RDS,Aurora").await;
 
     // Stop: Web, App, then DB with its databases.
@@ -196,25 +200,16 @@ async fn a_whole_workload_stops_web_app_db_and_starts_db_app_web_restoring_capac
     let plain = stack.launch_tier(&subnet, "Role_Web", 1).await;
     stack.launch_tier(&subnet, "Role_App", 1).await;
     stack.launch_tier(&subnet, "Role_DB", 1).await;
-    let asg = aws_sdk_autoscaling::Client::new(&stack.config);
-    web_group(&asg, &subnet).await;
-    let ecs = aws_sdk_ecs::Client::new(&stack.config);
-    api_service(&ecs).await;
+    let ours = [("Environment", "ENV001"), ("Role", "Role_Web")];
+    let asg = stack.auto_scaling_group("web", &subnet, (1, 2, 3), &ours, true).await;
+    let ecs = stack
+        .ecs_service("prod", "api", 2, &[("Environment", "ENV001"), ("Role", "Role_App")])
+        .await;
     undoers(&stack, &asg).await;
     postgres(&stack, "orders-db", "ENV001", "Role_DB").await;
     postgres(&stack, "their-db", "ENV002", "Role_DB").await;
     postgres(&stack, "app-db", "ENV001", "Role_App").await;
-    stack
-        .rds
-        .create_db_cluster()
-        .db_cluster_identifier("ledger")
-        .engine("aurora-postgresql")
-        .master_username("scheduler")
-        .master_user_password("not-a-secret-1")
-        .set_tags(tags("ENV001", "Role_DB"))
-        .send()
-        .await
-        .unwrap();
+    aurora(&stack, "ledger", "ENV001", "Role_DB").await;
     let mut workload = workload_item("W");
     workload.as_object_mut().unwrap().remove("SNSTopicName");
     let mut tiers = three_tiers("W", 0);
@@ -302,38 +297,6 @@ async fn undoers(stack: &Stack, asg: &aws_sdk_autoscaling::Client) {
         .unwrap();
 }
 
-async fn web_group(asg: &aws_sdk_autoscaling::Client, subnet: &str) {
-    use aws_sdk_autoscaling::types::Tag;
-    asg.create_launch_configuration()
-        .launch_configuration_name("web-lc")
-        .image_id("ami-12c6146b")
-        .instance_type("t2.micro")
-        .send()
-        .await
-        .unwrap();
-    let tag = |k: &str, v: &str| {
-        Tag::builder()
-            .key(k)
-            .value(v)
-            .propagate_at_launch(true)
-            .resource_id("web")
-            .resource_type("auto-scaling-group")
-            .build()
-    };
-    asg.create_auto_scaling_group()
-        .auto_scaling_group_name("web")
-        .launch_configuration_name("web-lc")
-        .min_size(1)
-        .desired_capacity(2)
-        .max_size(3)
-        .vpc_zone_identifier(subnet)
-        .tags(tag("Environment", "ENV001"))
-        .tags(tag("Role", "Role_Web"))
-        .send()
-        .await
-        .unwrap();
-}
-
 /// (min, desired, max) of group `web` and the scheduler's record.
 async fn group_capacity(asg: &aws_sdk_autoscaling::Client) -> ((i32, i32, i32), Option<String>) {
     let out = asg
@@ -350,33 +313,6 @@ async fn group_capacity(asg: &aws_sdk_autoscaling::Client) -> ((i32, i32, i32), 
         .and_then(|t| t.value().map(str::to_string));
     let n = |v: Option<i32>| v.unwrap_or(-1);
     ((n(g.min_size()), n(g.desired_capacity()), n(g.max_size())), record)
-}
-
-async fn api_service(ecs: &aws_sdk_ecs::Client) {
-    use aws_sdk_ecs::types::{ContainerDefinition, Tag};
-    ecs.create_cluster().cluster_name("prod").send().await.unwrap();
-    ecs.register_task_definition()
-        .family("api")
-        .container_definitions(
-            ContainerDefinition::builder()
-                .name("api")
-                .image("nginx")
-                .memory(128)
-                .build(),
-        )
-        .send()
-        .await
-        .unwrap();
-    ecs.create_service()
-        .cluster("prod")
-        .service_name("api")
-        .task_definition("api")
-        .desired_count(2)
-        .tags(Tag::builder().key("Environment").value("ENV001").build())
-        .tags(Tag::builder().key("Role").value("Role_App").build())
-        .send()
-        .await
-        .unwrap();
 }
 
 /// The desired count of service `prod/api` and the scheduler's record.

@@ -330,6 +330,86 @@ impl Stack {
             .await
     }
 
+    /// An Auto Scaling group `name` in `subnet` at (min, desired, max),
+    /// carrying `tags` (propagated to its instances when `propagate`).
+    pub async fn auto_scaling_group(
+        &self,
+        name: &str,
+        subnet: &str,
+        (min, desired, max): (i32, i32, i32),
+        tags: &[(&str, &str)],
+        propagate: bool,
+    ) -> aws_sdk_autoscaling::Client {
+        use aws_sdk_autoscaling::types::Tag;
+        let asg = aws_sdk_autoscaling::Client::new(&self.config);
+        let config = format!("{name}-lc");
+        asg.create_launch_configuration()
+            .launch_configuration_name(&config)
+            .image_id("ami-12c6146b")
+            .instance_type("t2.micro")
+            .send()
+            .await
+            .unwrap();
+        let tags = tags.iter().map(|(k, v)| {
+            Tag::builder()
+                .key(*k)
+                .value(*v)
+                .propagate_at_launch(propagate)
+                .resource_id(name)
+                .resource_type("auto-scaling-group")
+                .build()
+        });
+        asg.create_auto_scaling_group()
+            .auto_scaling_group_name(name)
+            .launch_configuration_name(&config)
+            .min_size(min)
+            .desired_capacity(desired)
+            .max_size(max)
+            .vpc_zone_identifier(subnet)
+            .set_tags(Some(tags.collect()))
+            .send()
+            .await
+            .unwrap();
+        asg
+    }
+
+    /// An ECS service `cluster/name` (cluster created) at `desired`,
+    /// carrying `tags`.
+    pub async fn ecs_service(
+        &self,
+        cluster: &str,
+        name: &str,
+        desired: i32,
+        tags: &[(&str, &str)],
+    ) -> aws_sdk_ecs::Client {
+        use aws_sdk_ecs::types::{ContainerDefinition, Tag};
+        let ecs = aws_sdk_ecs::Client::new(&self.config);
+        ecs.create_cluster().cluster_name(cluster).send().await.unwrap();
+        ecs.register_task_definition()
+            .family(name)
+            .container_definitions(
+                ContainerDefinition::builder()
+                    .name(name)
+                    .image("nginx")
+                    .memory(128)
+                    .build(),
+            )
+            .send()
+            .await
+            .unwrap();
+        let tags = tags.iter().map(|(k, v)| Tag::builder().key(*k).value(*v).build());
+        ecs.create_service()
+            .cluster(cluster)
+            .service_name(name)
+            .task_definition(name)
+            .desired_count(desired)
+            .set_tags(Some(tags.collect()))
+            .send()
+            .await
+            .unwrap();
+        ecs
+    }
+
     /// Current state and type of an instance.
     pub async fn instance(&self, id: &str) -> (String, String) {
         let out = self.ec2.describe_instances().instance_ids(id).send().await.unwrap();
