@@ -578,11 +578,12 @@ impl Case {
                 item["TierStart"]["TierReadinessTimeout"] = json!("120");
             }
             if t == 0 {
-                // The first tier also holds an RDS database, an ECS
-                // service and an Auto Scaling group scaled to zero, up when
+                // The first tier also holds an RDS database, an Aurora
+                // cluster, an ECS service and an Auto Scaling group scaled
+                // to zero, up when
                 // its first instance is: members of every kind meet the
                 // invariants.
-                item["TierResourceTypes"] = json!("EC2,RDS,ECS");
+                item["TierResourceTypes"] = json!("EC2,RDS,Aurora,ECS");
                 item["TierStop"]["TierAutoScalingGroups"] = json!("ScaleToZero");
                 let up = matches!(
                     plan.instances.first(),
@@ -590,6 +591,8 @@ impl Case {
                 );
                 let status = if up { "available" } else { "stopped" };
                 fake.add_database(MemberKind::Rds, "db-T0", "ENV001", &name, status);
+                fake.add_database(MemberKind::Aurora, "ledger-T0", "ENV001", &name, status);
+                tier_of.insert(member_id(MemberKind::Aurora, "ledger-T0"), name.clone());
                 let group = Capacity {
                     min: 1,
                     desired: 2,

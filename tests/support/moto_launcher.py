@@ -31,6 +31,11 @@ moto 5.2.5 lacks, so the adapters' real paths run against the emulator:
   transaction that commits in between (another run's claim) is silently
   undone. Real DynamoDB serialises transactions with the writes and reads
   they conflict with; here every DynamoDB backend call takes one lock.
+- CloudWatch: the Rust SDK speaks Smithy RPC v2 CBOR to it, moto 5.2.5 only
+  the query protocol. A CBOR request (`smithy-protocol: rpc-v2-cbor`) is
+  translated here with botocore's own model of the API: its parameters
+  serialised as the query request moto understands, moto's XML answer parsed
+  back and sent as CBOR (errors as `__type` and `message`).
 
 Usage: python moto_launcher.py [moto_server arguments]
 """
@@ -384,6 +389,92 @@ def _serialised(method):
 for _name, _method in list(vars(DynamoDBBackend).items()):
     if callable(_method) and not _name.startswith("_"):
         setattr(DynamoDBBackend, _name, _serialised(_method))
+
+_CBOR_PATH = re.compile(r"^/service/GraniteServiceVersion20100801/operation/(\w+)$")
+
+
+def _cloudwatch_operation(name):
+    import botocore.session
+
+    return botocore.session.get_session().get_service_model("cloudwatch").operation_model(name)
+
+
+def _cbor_to_query(environ, operation):
+    """The CBOR request in `environ` as the query request moto serves."""
+    import io
+    import urllib.parse
+
+    import cbor2
+    from botocore.serialize import create_serializer
+
+    length = int(environ.get("CONTENT_LENGTH") or 0)
+    raw = environ["wsgi.input"].read(length) if length else b""
+    params = cbor2.loads(raw) if raw else {}
+    request = create_serializer("query").serialize_to_request(params, operation)
+    body = urllib.parse.urlencode(request["body"]).encode()
+    query = dict(environ)
+    for key in ("HTTP_SMITHY_PROTOCOL", "HTTP_ACCEPT", "HTTP_CONTENT_ENCODING"):
+        query.pop(key, None)
+    query.update(
+        PATH_INFO="/",
+        RAW_URI="/",
+        REQUEST_URI="/",
+        QUERY_STRING="",
+        REQUEST_METHOD="POST",
+        CONTENT_TYPE="application/x-www-form-urlencoded",
+        CONTENT_LENGTH=str(len(body)),
+        **{"wsgi.input": io.BytesIO(body)},
+    )
+    return query
+
+
+def _query_to_cbor(status, headers, body, operation):
+    """moto's XML answer as the CBOR answer the SDK expects."""
+    import cbor2
+    from botocore.parsers import create_parser
+
+    code = int(status.split()[0])
+    response = {"status_code": code, "headers": dict(headers), "body": body}
+    if code >= 300:
+        parsed = create_parser("query").parse(response, None)
+        error = parsed.get("Error", {})
+        out = {"__type": error.get("Code", "InternalFailure"), "message": error.get("Message", "")}
+    else:
+        out = create_parser("query").parse(response, operation.output_shape) if operation.output_shape else {}
+        out.pop("ResponseMetadata", None)
+    return code, cbor2.dumps(out, datetime_as_timestamp=True)
+
+
+def _dispatch(original):
+    @functools.wraps(original)
+    def call(self, environ, start_response):
+        match = _CBOR_PATH.match(environ.get("PATH_INFO", ""))
+        if environ.get("HTTP_SMITHY_PROTOCOL") != "rpc-v2-cbor" or not match:
+            return original(self, environ, start_response)
+        operation = _cloudwatch_operation(match.group(1))
+        answer = {}
+
+        def capture(status, headers, exc_info=None):
+            answer.update(status=status, headers=headers)
+
+        body = b"".join(original(self, _cbor_to_query(environ, operation), capture))
+        code, payload = _query_to_cbor(answer["status"], answer["headers"], body, operation)
+        start_response(
+            f"{code} {'OK' if code < 300 else 'Error'}",
+            [
+                ("Content-Type", "application/cbor"),
+                ("smithy-protocol", "rpc-v2-cbor"),
+                ("Content-Length", str(len(payload))),
+            ],
+        )
+        return [payload]
+
+    return call
+
+
+from moto.moto_server.werkzeug_app import DomainDispatcherApplication  # noqa: E402
+
+DomainDispatcherApplication.__call__ = _dispatch(DomainDispatcherApplication.__call__)
 
 if __name__ == "__main__":
     from moto.server import main
