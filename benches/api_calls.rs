@@ -177,6 +177,8 @@ impl Cloud for Observed {
             auto_scaling: inner.auto_scaling,
             keys: inner.keys,
             members: inner.members,
+            load_balancers: inner.load_balancers,
+            alarms: inner.alarms,
         })
     }
 }

@@ -167,6 +167,35 @@ autoscaling.create_auto_scaling_group(
         for k, v in (("Environment", workload["WorkloadFilterTagValue"]), ("Role", "Role_Web"))
     ],
 )
+# The Web tier drains its target group before it stops (TierLoadBalancing
+# "Drain"): its registrations are recorded on the instances and put back at
+# Start. Another workload's instance shares the group and is never touched.
+elbv2 = session.client("elbv2", endpoint_url=endpoint)
+web_group = elbv2.create_target_group(
+    Name="web-http", Protocol="HTTP", Port=80, VpcId=vpc, TargetType="instance"
+)["TargetGroups"][0]["TargetGroupArn"]
+elbv2.register_targets(
+    TargetGroupArn=web_group,
+    Targets=[{"Id": ids["Role_Web-1"], "Port": 80}, {"Id": ids["Role_Web-2"], "Port": 80}],
+)
+
+# Alarms kept quiet while the workload is stopped (AlarmPrefixes), and one an
+# operator disabled, which the scheduler never turns back on.
+cloudwatch = session.client("cloudwatch", endpoint_url=endpoint)
+for name in ("BotoTestCase1-web-5xx", "BotoTestCase1-db-cpu-paused"):
+    cloudwatch.put_metric_alarm(
+        AlarmName=name,
+        MetricName="HTTPCode_Target_5XX_Count",
+        Namespace="AWS/ApplicationELB",
+        Statistic="Sum",
+        Period=60,
+        EvaluationPeriods=1,
+        Threshold=1,
+        ComparisonOperator="GreaterThanThreshold",
+        AlarmActions=[f"arn:aws:sns:{REGION}:123456789012:SchedulerTesting"],
+    )
+cloudwatch.disable_alarm_actions(AlarmNames=["BotoTestCase1-db-cpu-paused"])
+
 api_group = ec2.create_security_group(GroupName="api", Description="demo api", VpcId=vpc)["GroupId"]
 ecs = session.client("ecs", endpoint_url=endpoint)
 ecs.create_cluster(clusterName="demo")

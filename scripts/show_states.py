@@ -1,5 +1,5 @@
-"""Prints every instance, RDS database, Auto Scaling group and ECS service in the
-emulator with its state."""
+"""Prints every instance, RDS database, Auto Scaling group, ECS service, target
+group and alarm in the emulator with its state."""
 
 import os
 
@@ -32,3 +32,16 @@ for cluster in ecs.list_clusters()["clusterArns"]:
         record = {t["key"]: t["value"] for t in s.get("tags", [])}.get("ec2-tier-scheduler:capacity", "-")
         name = "ecs:" + cluster.split("/")[-1] + "/" + s["serviceName"]
         print(f"  {name:<20} {'record ' + record:<21} desired {s['desiredCount']}, {s['runningCount']} running")
+
+elbv2 = boto3.client("elbv2", endpoint_url=os.environ["AWS_ENDPOINT_URL"], region_name="us-west-2")
+for g in elbv2.describe_target_groups()["TargetGroups"]:
+    health = elbv2.describe_target_health(TargetGroupArn=g["TargetGroupArn"])["TargetHealthDescriptions"]
+    targets = ", ".join(sorted(f"{t['Target']['Id']}:{t['Target']['Port']}" for t in health)) or "(none)"
+    print(f"  {'tg:' + g['TargetGroupName']:<20} {targets}")
+
+cloudwatch = boto3.client("cloudwatch", endpoint_url=os.environ["AWS_ENDPOINT_URL"], region_name="us-west-2")
+for a in cloudwatch.describe_alarms()["MetricAlarms"]:
+    tags = {t["Key"] for t in cloudwatch.list_tags_for_resource(ResourceARN=a["AlarmArn"])["Tags"]}
+    muted = " (muted by the scheduler)" if "ec2-tier-scheduler:muted" in tags else ""
+    state = "actions on" if a["ActionsEnabled"] else "actions off"
+    print(f"  {'alarm:' + a['AlarmName']:<40} {state}{muted}")

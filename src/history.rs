@@ -206,6 +206,8 @@ fn phase_name(kind: PhaseKind) -> &'static str {
         PhaseKind::Confirm => "confirm",
         PhaseKind::Gate => "gate",
         PhaseKind::Members => "other members",
+        PhaseKind::Drain => "drain",
+        PhaseKind::Register => "register targets",
     }
 }
 

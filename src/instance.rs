@@ -4,6 +4,8 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
+use crate::traffic::Registrations;
+
 /// The EC2 instance lifecycle states the scheduler reasons about.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
@@ -84,6 +86,13 @@ pub struct Instance {
     /// Its original-type and preferred-types tags.
     #[serde(default)]
     pub type_tags: TypeTags,
+    /// Its VPC.
+    #[serde(default)]
+    pub vpc_id: Option<String>,
+    /// The target group registrations a drain removed and recorded on it
+    /// (`TierLoadBalancing: Drain`), which the next Start puts back.
+    #[serde(default)]
+    pub registrations: Registrations,
 }
 
 /// Why an instance is in its state, as EC2 says (`StateReason`): e.g.
@@ -123,6 +132,8 @@ impl Instance {
             spot: false,
             override_tag: None,
             type_tags: TypeTags::default(),
+            vpc_id: None,
+            registrations: Registrations::default(),
         }
     }
 }

@@ -16,7 +16,8 @@
 //!   clock and time format; everything below the orchestrator takes `now` as
 //!   an argument), [`instance`], [`member`] (RDS and Aurora databases, ECS
 //!   services and Auto Scaling groups as tier members, one [`member::Phase`]
-//!   for every kind), [`table`], [`telemetry`].
+//!   for every kind), [`table`], [`telemetry`], [`traffic`] (load balancer
+//!   targets, the registrations a drain recorded, alarms kept quiet).
 //! - **core, pure**: [`config`] parses and validates the items as a whole
 //!   (and the Loader's documents); [`override_check`] makes the
 //!   override-file path safe and reads the guest's answer; [`override_tag`]
@@ -79,3 +80,4 @@ pub mod summary;
 pub mod table;
 pub mod telemetry;
 pub mod timeline;
+pub mod traffic;

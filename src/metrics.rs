@@ -25,7 +25,7 @@ pub const DIMENSIONS: [&str; 2] = ["Workload", "Action"];
 
 /// Each metric and its CloudWatch unit. Counts add up over a run's
 /// invocations (a continuation reports only what it did itself).
-pub const METRICS: [(&str, &str); 9] = [
+pub const METRICS: [(&str, &str); 13] = [
     ("InstancesActed", "Count"),
     ("InstancesSkipped", "Count"),
     ("InstancesBypassed", "Count"),
@@ -38,6 +38,13 @@ pub const METRICS: [(&str, &str); 9] = [
     ("Throttles", "Count"),
     // 1 when this invocation handed over to a continuation.
     ("Continuations", "Count"),
+    // Instances deregistered from their target groups before a Stop
+    // (TierLoadBalancing Drain), and the time spent draining.
+    ("TargetsDrained", "Count"),
+    ("DrainWait", "Milliseconds"),
+    // Alarms whose actions a Stop disabled, and a Start enabled again.
+    ("AlarmsMuted", "Count"),
+    ("AlarmsUnmuted", "Count"),
 ];
 
 /// The metric of a delivery answered `duplicate` (nothing done): a line of
@@ -84,31 +91,7 @@ pub fn for_run(
     if summary.dry_run {
         return None;
     }
-    let [acted, skipped, bypassed, failed, not_done] = summary.totals();
-    let carried: usize = report
-        .plan
-        .groups
-        .iter()
-        .flat_map(|g| &g.tiers)
-        .map(|t| t.carried_over())
-        .sum();
-    let gate_wait: u64 = summary
-        .tiers
-        .iter()
-        .filter_map(|t| t.gate.as_ref())
-        .map(|g| g.waited_ms)
-        .sum();
-    let values: [u64; 9] = [
-        acted as u64,
-        skipped.saturating_sub(carried) as u64,
-        bypassed as u64,
-        failed as u64,
-        not_done as u64,
-        summary.duration_ms,
-        gate_wait,
-        throttles,
-        u64::from(summary.status == RunStatus::Continuing),
-    ];
+    let values = run_values(report, throttles);
     let failed_ids: Vec<&str> = summary
         .tiers
         .iter()
@@ -144,6 +127,62 @@ pub fn for_run(
         line.insert("failedInstances".into(), json!(failed_ids));
     }
     Some(Value::Object(line).to_string())
+}
+
+/// The values of [`METRICS`] for a run, in order.
+fn run_values(report: &RunReport, throttles: u64) -> [u64; 13] {
+    let summary = &report.summary;
+    let [acted, skipped, bypassed, failed, not_done] = summary.totals();
+    let carried: usize = report
+        .plan
+        .groups
+        .iter()
+        .flat_map(|g| &g.tiers)
+        .map(|t| t.carried_over())
+        .sum();
+    let gate_wait: u64 = summary
+        .tiers
+        .iter()
+        .filter_map(|t| t.gate.as_ref())
+        .map(|g| g.waited_ms)
+        .sum();
+    let drained = summary
+        .tiers
+        .iter()
+        .flat_map(|t| &t.traffic)
+        .filter(|n| n.reason.starts_with("deregistered"))
+        .count() as u64;
+    let drain_wait: u64 = summary
+        .tiers
+        .iter()
+        .flat_map(|t| &t.phases)
+        .filter(|p| p.kind == crate::summary::PhaseKind::Drain)
+        .map(|p| p.duration_ms)
+        .sum();
+    let alarms = summary
+        .alarms
+        .iter()
+        .filter(|a| !a.reason.starts_with("FAILED"))
+        .count() as u64;
+    let (muted, unmuted) = match summary.action {
+        crate::action::Action::Stop => (alarms, 0),
+        crate::action::Action::Start => (0, alarms),
+    };
+    [
+        acted as u64,
+        skipped.saturating_sub(carried) as u64,
+        bypassed as u64,
+        failed as u64,
+        not_done as u64,
+        summary.duration_ms,
+        gate_wait,
+        throttles,
+        u64::from(summary.status == RunStatus::Continuing),
+        drained,
+        drain_wait,
+        muted,
+        unmuted,
+    ]
 }
 
 /// The EMF line of a delivery answered `duplicate`: [`DUPLICATE_METRIC`]

@@ -9,12 +9,13 @@ use serde::{Deserialize, Serialize};
 
 use crate::action::Action;
 use crate::config::{
-    secs, ActionSpec, AutoScalingMode, Readiness, ScalingTarget, StartRules, TierSpec, WorkloadConfig,
+    secs, ActionSpec, AutoScalingMode, LoadBalancing, Readiness, ScalingTarget, StartRules, TierSpec, WorkloadConfig,
 };
 use crate::instance::{Instance, InstanceState};
 use crate::member::MemberKind;
 use crate::override_check::OverrideCheck;
 use crate::override_tag::{self, TagVerdict};
+use crate::traffic::{Alarm, AlarmStep, Registrations};
 
 /// The whole ordered plan for one run.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -51,6 +52,40 @@ pub struct Plan {
     pub left_out: Vec<LeftOut>,
     /// Workload instances whose tier tag names no configured tier.
     pub unmatched: Vec<Unmatched>,
+    /// The alarms the workload keeps quiet while stopped (`AlarmPrefixes`)
+    /// and what this run does to each.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub alarms: Vec<AlarmPlan>,
+}
+
+/// One alarm of the plan and its step.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AlarmPlan {
+    /// The alarm as selected.
+    pub alarm: Alarm,
+    /// What the run does to it.
+    pub step: AlarmStep,
+    /// Why.
+    pub reason: String,
+}
+
+impl Plan {
+    /// Notes the selected alarms with their steps for this action.
+    pub fn add_alarms(&mut self, alarms: Vec<Alarm>) {
+        let stopping = self.action == Action::Stop;
+        self.alarms = alarms
+            .into_iter()
+            .map(|alarm| {
+                let (step, reason) = crate::traffic::alarm_step(&alarm, stopping);
+                AlarmPlan {
+                    alarm,
+                    step,
+                    reason: reason.to_string(),
+                }
+            })
+            .collect();
+    }
 }
 
 /// Another account's instances, reached through `CrossAccountRole`.
@@ -101,6 +136,8 @@ pub struct TierPlan {
     /// The tier's InterTierOrchestrationDelay for this action.
     #[serde(skip)]
     pub inter_tier_delay: Duration,
+    /// `TierLoadBalancing` for this action.
+    pub load_balancing: LoadBalancing,
     /// The tier's instances, sorted by id.
     pub instances: Vec<InstancePlan>,
     /// Its members that are not instances (RDS, Aurora, ECS by
@@ -178,6 +215,13 @@ pub struct InstancePlan {
     /// first.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub original_type: Option<String>,
+    /// Its VPC (where its target groups are looked for).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub vpc_id: Option<String>,
+    /// The registrations a drain removed and recorded on it: a Start puts
+    /// them back, whatever the tier's `TierLoadBalancing`.
+    #[serde(skip_serializing_if = "Registrations::is_empty")]
+    pub registrations: Registrations,
 }
 
 /// The step planned for an instance.
@@ -339,6 +383,7 @@ pub fn build(
         groups: order_groups(by_sequence),
         left_out,
         unmatched: unmatched(by_tier),
+        alarms: Vec::new(),
     }
 }
 
@@ -447,6 +492,7 @@ fn plan_tier<'a>(
         start_rules: spec.start_rules.clone(),
         acted_at_ms: None,
         inter_tier_delay: spec.inter_tier_delay,
+        load_balancing: spec.load_balancing,
         instances,
         members: Vec::new(),
     }
@@ -488,6 +534,8 @@ fn plan_instance(i: &Instance, context: &TierContext, warnings: &mut Vec<String>
             .filter(|_| spec.auto_scaling == AutoScalingMode::Suspend),
         step,
         keys: Vec::new(),
+        vpc_id: i.vpc_id.clone(),
+        registrations: i.registrations.clone(),
     }
 }
 

@@ -10,13 +10,14 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 
-use crate::config::{CrossAccount, WorkloadItems};
+use crate::config::{AlarmChoice, CrossAccount, WorkloadItems};
 use crate::error::CloudError;
 use crate::instance::{Discovery, Instance, InstanceStatus};
 use crate::member::{Member, MemberKind, MemberStatus};
 use crate::override_check::OverrideCheck;
 use crate::plan::keys::{self, GrantedKeys, KeyFacts, KeySurvey, VolumeKey};
 use crate::plan::Plan;
+use crate::traffic::{Alarm, Target, TargetGroup};
 
 /// Largest StopInstances / StartInstances batch.
 pub const EC2_BATCH: usize = 500;
@@ -264,6 +265,40 @@ pub trait MemberService: Send + Sync {
     async fn statuses(&self, kind: MemberKind, ids: &[String]) -> Result<Vec<MemberStatus>, CloudError>;
 }
 
+/// Elastic Load Balancing (v2): the `instance` target groups around a
+/// tier's instances. IAM authorises Register/DeregisterTargets on the
+/// target group, not the target: which targets are touched (the tier's own
+/// instances only) is the orchestrator's business.
+#[async_trait]
+pub trait LoadBalancers: Send + Sync {
+    /// DescribeTargetGroups, every page: the target groups of target type
+    /// `instance` in `vpcs`, each with its deregistration delay
+    /// (DescribeTargetGroupAttributes).
+    async fn target_groups(&self, vpcs: &[String]) -> Result<Vec<TargetGroup>, CloudError>;
+    /// DescribeTargetHealth: every target of one group.
+    async fn targets(&self, group_arn: &str) -> Result<Vec<Target>, CloudError>;
+    /// DeregisterTargets: (instance id, port) pairs of one group.
+    async fn deregister(&self, group_arn: &str, targets: &[(String, u16)]) -> Result<(), CloudError>;
+    /// RegisterTargets: (instance id, port) pairs of one group.
+    async fn register(&self, group_arn: &str, targets: &[(String, u16)]) -> Result<(), CloudError>;
+}
+
+/// CloudWatch alarms (`AlarmPrefixes`, `AlarmSelection`).
+#[async_trait]
+pub trait Alarms: Send + Sync {
+    /// The alarms `choice` selects (DescribeAlarms by prefix, every page;
+    /// with `by_tag`, every alarm and one ListTagsForResource each for the
+    /// workload tag), each with whether the scheduler muted it (its
+    /// [`crate::traffic::MUTED_TAG`]).
+    async fn select(&self, choice: &AlarmChoice, workload_tag: &(String, String)) -> Result<Vec<Alarm>, CloudError>;
+    /// Records the scheduler's mute on each alarm (TagResource), then
+    /// DisableAlarmActions (100 names a call).
+    async fn mute(&self, alarms: &[Alarm]) -> Result<(), CloudError>;
+    /// EnableAlarmActions (100 names a call), then removes the record
+    /// (UntagResource).
+    async fn unmute(&self, alarms: &[Alarm]) -> Result<(), CloudError>;
+}
+
 /// The member services of a workload's account and region, one per
 /// service.
 #[derive(Clone)]
@@ -335,6 +370,10 @@ pub struct WorkloadPorts {
     /// RDS, Auto Scaling capacity and ECS: the tier members that are not
     /// instances.
     pub members: MemberPorts,
+    /// Load balancer target groups (`TierLoadBalancing`, `TargetsHealthy`).
+    pub load_balancers: Arc<dyn LoadBalancers>,
+    /// CloudWatch alarms (`AlarmPrefixes`).
+    pub alarms: Arc<dyn Alarms>,
 }
 
 impl WorkloadPorts {

@@ -690,6 +690,7 @@ mod tests {
             groups: Vec::new(),
             left_out: Vec::new(),
             unmatched: Vec::new(),
+            alarms: Vec::new(),
         };
         RunReport {
             summary: RunSummary::for_plan(&plan, false, RunStatus::DeadlineReached, "out of time"),

@@ -37,6 +37,10 @@ pub struct TierStatus {
     /// desired 2, max 4)`, and what would undo a stop.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub members: Vec<String>,
+    /// Load balancer registrations a drain recorded on its instances,
+    /// which the next Start puts back: `i-0abc web:80`.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub recorded_targets: Vec<String>,
 }
 
 /// When a workload's schedule fires next.
@@ -84,6 +88,10 @@ pub struct WorkloadStatus {
     /// Why the next runs are unknown (no schedule group given).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub schedule_note: Option<String>,
+    /// The workload's alarms (`AlarmPrefixes`) and whether their actions
+    /// are on, muted by the scheduler, or disabled by someone else.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub alarms: Vec<String>,
 }
 
 /// One member in `status`: its id and state, when RDS starts it by itself,
@@ -145,6 +153,11 @@ impl WorkloadStatus {
                         .and_then(|s| s.override_check.as_ref())
                         .map(|c| c.path().to_string()),
                     members: Vec::new(),
+                    recorded_targets: mine
+                        .iter()
+                        .filter(|i| !i.registrations.is_empty())
+                        .map(|i| format!("{} {}", i.id, i.registrations))
+                        .collect(),
                 }
             })
             .collect();
@@ -163,6 +176,7 @@ impl WorkloadStatus {
             runs_note: None,
             next_runs: Vec::new(),
             schedule_note: None,
+            alarms: Vec::new(),
         }
     }
 
@@ -229,10 +243,32 @@ impl WorkloadStatus {
         if self.unmatched > 0 {
             out.push_str(&format!("{} instance(s) in no configured tier\n", self.unmatched));
         }
+        for t in self.tiers.iter().filter(|t| !t.recorded_targets.is_empty()) {
+            out.push_str(&format!(
+                "{}: registrations recorded by a drain (the next Start puts them back): {}\n",
+                t.tier,
+                t.recorded_targets.join("; ")
+            ));
+        }
+        if !self.alarms.is_empty() {
+            out.push_str(&format!("Alarms: {}\n", self.alarms.join("; ")));
+        }
         if let Some(state) = &self.last_action {
             out.push_str(&format!("WorkloadState: {state}\n"));
         }
         out
+    }
+
+    /// Notes the workload's alarms and who holds their actions off.
+    pub fn add_alarms(&mut self, alarms: &[crate::traffic::Alarm]) {
+        self.alarms = alarms
+            .iter()
+            .map(|a| match (a.actions_enabled, a.muted_by_us) {
+                (true, _) => format!("{} actions on", a.name),
+                (false, true) => format!("{} MUTED by the scheduler while the workload is stopped", a.name),
+                (false, false) => format!("{} actions disabled by someone else", a.name),
+            })
+            .collect();
     }
 
     /// The latest run of each action.
@@ -435,6 +471,7 @@ mod tests {
             runs_note: None,
             next_runs: runs,
             schedule_note: None,
+            alarms: Vec::new(),
         };
         let text = status.to_text();
         let line = "  Stop  2027-03-08 05:30:00 UTC, then 2027-03-15 04:30:00  \

@@ -119,6 +119,10 @@ pub struct GateOutcome {
     pub timed_out: bool,
     /// How long the gate waited.
     pub waited_ms: u64,
+    /// `TargetsHealthy`: targets in a group no listener uses, which never
+    /// become healthy: reported, not waited for (`instance in group:port`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub unused: Vec<String>,
 }
 
 /// A timed step of a tier, for the run's timeline.
@@ -154,6 +158,10 @@ pub enum PhaseKind {
     /// The tier's other members (databases, services, groups) acted on
     /// and waited for, beside the instances.
     Members,
+    /// Load balancer targets deregistered and drained before a Stop.
+    Drain,
+    /// Recorded load balancer registrations put back after a Start.
+    Register,
 }
 
 /// An InterTierOrchestrationDelay waited inside the invocation.
@@ -206,6 +214,10 @@ pub struct TierOutcome {
     /// fallback type (`TierFallbackTypes`, `SchedulerPreferredTypes`).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub capacity_fallback: Vec<Noted>,
+    /// Load balancer registrations removed before a Stop (drained) or put
+    /// back after a Start, per instance.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub traffic: Vec<Noted>,
     /// The readiness gate, when the tier has one.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub gate: Option<GateOutcome>,
@@ -236,6 +248,7 @@ impl TierOutcome {
             hibernated: Vec::new(),
             hibernation_fallback: Vec::new(),
             capacity_fallback: Vec::new(),
+            traffic: Vec::new(),
             gate: None,
             started_at_ms: 0,
             duration_ms: 0,
@@ -291,6 +304,10 @@ pub struct RunSummary {
     /// Inter-tier delays waited in this invocation.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub delays: Vec<DelayWait>,
+    /// Alarms muted before a Stop or unmuted after a Start (`AlarmPrefixes`),
+    /// and any that could not be.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub alarms: Vec<Noted>,
     /// Wall time of the run.
     pub duration_ms: u64,
 }
@@ -313,6 +330,7 @@ impl RunSummary {
             left_out: plan.left_out.clone(),
             notification_errors: Vec::new(),
             delays: Vec::new(),
+            alarms: Vec::new(),
             duration_ms: 0,
         }
     }
@@ -374,78 +392,16 @@ impl RunSummary {
         out
     }
 
-    /// One line per acted, bypassed, failed, not-done or resized instance.
+    /// One line per acted, bypassed, failed, not-done or resized instance
+    /// (and per alarm muted or unmuted).
     pub fn details(&self) -> String {
         let mut out = String::new();
+        for a in &self.alarms {
+            out.push_str(&format!("  alarm {}: {}\n", a.id, a.reason));
+        }
         for t in &self.tiers {
-            for id in &t.acted {
-                out.push_str(&format!("  {} {id}: {}\n", t.tier, past_tense(self.action)));
-            }
-            for n in &t.skipped {
-                out.push_str(&format!("  {} {}: skipped, {}\n", t.tier, n.id, n.reason));
-            }
-            for n in &t.bypassed {
-                out.push_str(&format!("  {} {}: BYPASSED, {}\n", t.tier, n.id, n.reason));
-            }
-            for f in &t.failed {
-                out.push_str(&format!("  {} {}: FAILED, {}\n", t.tier, f.id, f.reason));
-            }
-            for n in &t.not_done {
-                out.push_str(&format!("  {} {}: NOT DONE, {}\n", t.tier, n.id, n.reason));
-            }
-            for n in &t.capacity_fallback {
-                out.push_str(&format!("  {} {}: FALLBACK TYPE, {}\n", t.tier, n.id, n.reason));
-            }
-            for g in &t.auto_scaling {
-                let mut what = Vec::new();
-                if !g.suspended.is_empty() {
-                    what.push(format!("suspended {}", g.suspended.join(",")));
-                }
-                if !g.resumed.is_empty() {
-                    what.push(format!("resumed {}", g.resumed.join(",")));
-                }
-                if !g.left_alone.is_empty() {
-                    what.push(format!("left {} as found", g.left_alone.join(",")));
-                }
-                if let Some(e) = &g.error {
-                    what.push(format!("FAILED: {e}"));
-                }
-                out.push_str(&format!(
-                    "  {} Auto Scaling group {}: {}\n",
-                    t.tier,
-                    g.group,
-                    what.join("; ")
-                ));
-            }
-            for c in &t.credits {
-                match &c.error {
-                    None => out.push_str(&format!("  {} {}: CPU credits {}\n", t.tier, c.id, c.cpu_credits)),
-                    Some(e) => out.push_str(&format!(
-                        "  {} {}: CPU credits not set to {}: {e}\n",
-                        t.tier, c.id, c.cpu_credits
-                    )),
-                }
-            }
-            for r in &t.resized {
-                match &r.error {
-                    None => out.push_str(&format!("  {} {}: type {} -> {}\n", t.tier, r.id, r.from, r.to)),
-                    Some(e) => out.push_str(&format!(
-                        "  {} {}: type change {} -> {} refused ({e}); started as {}\n",
-                        t.tier, r.id, r.from, r.to, r.from
-                    )),
-                }
-            }
-            if let Some(g) = &t.gate {
-                out.push_str(&format!(
-                    "  {} gate {:?}: {} ready, {} not ready{} after {:.1}s\n",
-                    t.tier,
-                    g.check,
-                    g.ready,
-                    g.not_ready.len(),
-                    if g.timed_out { " (timed out)" } else { "" },
-                    g.waited_ms as f64 / 1000.0
-                ));
-            }
+            out.push_str(&tier_members(t, self.action));
+            out.push_str(&tier_changes(t));
         }
         for l in &self.left_out {
             out.push_str(&format!("  {}: left out, {}\n", l.tier, l.reason));
@@ -455,6 +411,96 @@ impl RunSummary {
         }
         out
     }
+}
+
+/// A tier's lines for what became of each member, and its traffic.
+fn tier_members(t: &TierOutcome, action: Action) -> String {
+    let mut out = String::new();
+    for id in &t.acted {
+        out.push_str(&format!("  {} {id}: {}\n", t.tier, past_tense(action)));
+    }
+    for n in &t.skipped {
+        out.push_str(&format!("  {} {}: skipped, {}\n", t.tier, n.id, n.reason));
+    }
+    for n in &t.bypassed {
+        out.push_str(&format!("  {} {}: BYPASSED, {}\n", t.tier, n.id, n.reason));
+    }
+    for f in &t.failed {
+        out.push_str(&format!("  {} {}: FAILED, {}\n", t.tier, f.id, f.reason));
+    }
+    for n in &t.not_done {
+        out.push_str(&format!("  {} {}: NOT DONE, {}\n", t.tier, n.id, n.reason));
+    }
+    for n in &t.capacity_fallback {
+        out.push_str(&format!("  {} {}: FALLBACK TYPE, {}\n", t.tier, n.id, n.reason));
+    }
+    for n in &t.traffic {
+        out.push_str(&format!("  {} {}: load balancing, {}\n", t.tier, n.id, n.reason));
+    }
+    if let Some(unused) = t.gate.as_ref().map(|g| &g.unused).filter(|u| !u.is_empty()) {
+        out.push_str(&format!(
+            "  {} targets no listener uses (never healthy, not waited for): {}\n",
+            t.tier,
+            unused.join(", ")
+        ));
+    }
+    out
+}
+
+/// A tier's lines for its groups, CPU credits, type changes and gate.
+fn tier_changes(t: &TierOutcome) -> String {
+    let mut out = String::new();
+    for g in &t.auto_scaling {
+        let mut what = Vec::new();
+        if !g.suspended.is_empty() {
+            what.push(format!("suspended {}", g.suspended.join(",")));
+        }
+        if !g.resumed.is_empty() {
+            what.push(format!("resumed {}", g.resumed.join(",")));
+        }
+        if !g.left_alone.is_empty() {
+            what.push(format!("left {} as found", g.left_alone.join(",")));
+        }
+        if let Some(e) = &g.error {
+            what.push(format!("FAILED: {e}"));
+        }
+        out.push_str(&format!(
+            "  {} Auto Scaling group {}: {}\n",
+            t.tier,
+            g.group,
+            what.join("; ")
+        ));
+    }
+    for c in &t.credits {
+        match &c.error {
+            None => out.push_str(&format!("  {} {}: CPU credits {}\n", t.tier, c.id, c.cpu_credits)),
+            Some(e) => out.push_str(&format!(
+                "  {} {}: CPU credits not set to {}: {e}\n",
+                t.tier, c.id, c.cpu_credits
+            )),
+        }
+    }
+    for r in &t.resized {
+        match &r.error {
+            None => out.push_str(&format!("  {} {}: type {} -> {}\n", t.tier, r.id, r.from, r.to)),
+            Some(e) => out.push_str(&format!(
+                "  {} {}: type change {} -> {} refused ({e}); started as {}\n",
+                t.tier, r.id, r.from, r.to, r.from
+            )),
+        }
+    }
+    if let Some(g) = &t.gate {
+        out.push_str(&format!(
+            "  {} gate {:?}: {} ready, {} not ready{} after {:.1}s\n",
+            t.tier,
+            g.check,
+            g.ready,
+            g.not_ready.len(),
+            if g.timed_out { " (timed out)" } else { "" },
+            g.waited_ms as f64 / 1000.0
+        ));
+    }
+    out
 }
 
 fn past_tense(action: Action) -> &'static str {

@@ -161,6 +161,10 @@ impl Compute for Ec2Compute {
                         .unwrap_or(false),
                     spot: instance.instance_lifecycle() == Some(&aws_sdk_ec2::types::InstanceLifecycleType::Spot),
                     override_tag,
+                    vpc_id: instance.vpc_id().map(str::to_string),
+                    registrations: crate::traffic::Registrations::from_tags(
+                        instance.tags().iter().filter_map(|t| Some((t.key()?, t.value()?))),
+                    ),
                 });
             }
         }

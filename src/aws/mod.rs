@@ -6,6 +6,7 @@
 //! `RequestLimitExceeded`), the others standard retry; every operation has a
 //! total and a per-attempt timeout so no call can eat the Lambda deadline.
 
+mod alarms;
 mod autoscaling;
 mod calendar;
 mod dynamodb;
@@ -15,6 +16,7 @@ mod error;
 mod group_capacity;
 mod kms;
 mod ledger;
+mod load_balancers;
 mod metrics;
 mod rds;
 mod scheduler;
@@ -29,6 +31,7 @@ use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 
+pub use alarms::CloudWatchAlarms;
 pub use autoscaling::{Ec2AutoScaling, SUSPENDED_TAG};
 pub use calendar::SsmCalendar;
 pub use dynamodb::{DynamoConfigStore, Tables};
@@ -38,6 +41,7 @@ pub use error::cloud_error;
 pub use group_capacity::GroupCapacity;
 pub use kms::KmsKeys;
 pub use ledger::{DynamoLedger, RUNS_BY_TIME_INDEX, RUNS_BY_WORKLOAD_INDEX, RUN_KIND};
+pub use load_balancers::ElbTargets;
 pub use metrics::ApiCounter;
 pub use rds::RdsDatabases;
 pub use scheduler::{ScheduleReader, SchedulerContinuation};
@@ -239,6 +243,8 @@ impl AwsCloud {
                 )),
             },
             auto_scaling: Arc::new(Ec2AutoScaling::new(asg)),
+            load_balancers: Arc::new(ElbTargets::new(standard!(aws_sdk_elasticloadbalancingv2))),
+            alarms: Arc::new(CloudWatchAlarms::new(standard!(aws_sdk_cloudwatch))),
             keys: Arc::new(KmsKeys::new(compute.clone(), standard!(aws_sdk_kms))),
             compute: Arc::new(compute),
             remote: Arc::new(SsmRemoteCheck::new(ssm.clone(), aws_sdk_s3::Client::from_conf(s3))),

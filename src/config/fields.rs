@@ -230,3 +230,31 @@ pub(crate) fn reject_unknown(map: &Map<String, Value>, known: &[&str], issues: &
         }
     }
 }
+
+/// The distinct entries of a comma-separated list, in order, each read by
+/// `read`, or every problem: an entry `read` refuses, a repeat, no entry
+/// at all (`lists no {what}`).
+pub(super) fn comma_list<T: PartialEq>(
+    text: &str,
+    what: &str,
+    read: impl Fn(&str) -> Result<T, String>,
+) -> Result<Vec<T>, Vec<String>> {
+    let mut items = Vec::new();
+    let mut problems = Vec::new();
+    let parts: Vec<&str> = text.split(',').map(str::trim).filter(|p| !p.is_empty()).collect();
+    for part in &parts {
+        match read(part) {
+            Ok(item) if items.contains(&item) => problems.push(format!("{part:?} is listed twice")),
+            Ok(item) => items.push(item),
+            Err(problem) => problems.push(problem),
+        }
+    }
+    if parts.is_empty() {
+        problems.push(format!("lists no {what}"));
+    }
+    if problems.is_empty() {
+        Ok(items)
+    } else {
+        Err(problems)
+    }
+}

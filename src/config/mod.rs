@@ -19,12 +19,13 @@ use serde_json::Value;
 
 pub(crate) use tier::secs;
 pub use tier::{
-    instance_types, show_secs, ActionSpec, AutoScalingMode, FleetSubset, Readiness, ReadinessCheck, ReadinessOnTimeout,
-    ScalingTarget, StartFailure, StartRules, TierSpec, DEFAULT_INTER_TIER_DELAY_SECS, DEFAULT_START_CONFIRM_SECS,
+    instance_types, show_secs, ActionSpec, AutoScalingMode, FleetSubset, LoadBalancing, Readiness, ReadinessCheck,
+    ReadinessOnTimeout, ScalingTarget, StartFailure, StartRules, TierSpec, DEFAULT_INTER_TIER_DELAY_SECS,
+    DEFAULT_START_CONFIRM_SECS,
 };
 pub(crate) use workload::is_region;
 pub use workload::{
-    CalendarActions, CrossAccount, WorkloadSpec, DEFAULT_EXTERNAL_ID, DEFAULT_PREFERRED_TYPES_TAG,
+    AlarmChoice, CalendarActions, CrossAccount, WorkloadSpec, DEFAULT_EXTERNAL_ID, DEFAULT_PREFERRED_TYPES_TAG,
     DEFAULT_WORKLOAD_REGION,
 };
 

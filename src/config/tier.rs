@@ -7,7 +7,8 @@ use serde::Serialize;
 use serde_json::{Map, Value};
 
 use super::fields::{
-    opt_bool, opt_map, opt_secs, opt_string, opt_u64, reject_unknown, req_string, show, warn_unknown, Issues,
+    comma_list, opt_bool, opt_map, opt_secs, opt_string, opt_u64, reject_unknown, req_string, show, warn_unknown,
+    Issues,
 };
 use crate::action::Action;
 use crate::member::MemberKind;
@@ -156,6 +157,9 @@ pub struct ActionSpec {
     pub ignore: bool,
     /// `TierAutoScalingGroups`: what happens to Auto Scaling group members.
     pub auto_scaling: AutoScalingMode,
+    /// `TierLoadBalancing`: whether the tier's instances are drained from
+    /// their target groups before a Stop (and waited healthy after a Start).
+    pub load_balancing: LoadBalancing,
     /// `TierHibernate` (TierStop only): hibernate instances configured for it.
     pub hibernate: bool,
     /// `TierStopOverrideFilename` + `TierStopOverrideOperatingSystem` (stop only).
@@ -223,6 +227,19 @@ pub enum AutoScalingMode {
     ScaleToZero,
 }
 
+/// `TierLoadBalancing` values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+pub enum LoadBalancing {
+    /// Target groups are left as they are (the default).
+    #[default]
+    Ignore,
+    /// Stop: the instances are deregistered from every `instance` target
+    /// group of their VPCs, recorded on the instances, and stopped once
+    /// their targets have left `draining`. Start: the readiness wait is
+    /// `TargetsHealthy` unless the tier names another.
+    Drain,
+}
+
 /// What must hold for every instance of a tier before the next tier begins.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Readiness {
@@ -244,6 +261,10 @@ pub enum ReadinessCheck {
     StatusChecks,
     /// The SSM agent reports `Online`.
     SsmOnline,
+    /// Every target of the instances in an `instance` target group of
+    /// their VPCs is `healthy` (one that reports `unused`, in a group no
+    /// listener uses, is reported, not waited for).
+    TargetsHealthy,
 }
 
 /// `TierReadinessOnTimeout` values.
@@ -290,6 +311,7 @@ const KNOWN: &[&str] = &[
 
 const COMMON_KEYS: &[&str] = &[
     "TierAutoScalingGroups",
+    "TierLoadBalancing",
     "TierSequence",
     "TierSynchronization",
     "InterTierOrchestrationDelay",
@@ -394,14 +416,22 @@ fn parse_section(map: &Map<String, Value>, action: Action, issues: &mut Issues) 
     let ignore = action == Action::Stop && opt_bool(map, "IgnoreStop", issues).unwrap_or(false);
     let hibernate = action == Action::Stop && opt_bool(map, "TierHibernate", issues).unwrap_or(false);
     let auto_scaling = parse_auto_scaling(map, issues);
+    let load_balancing = parse_load_balancing(map, issues);
     let override_check = if action == Action::Stop {
         parse_override(map, issues)
     } else {
         None
     };
-    let readiness = parse_readiness(map, issues);
+    let mut readiness = parse_readiness(map, issues);
     if action == Action::Stop {
         check_stop_readiness(readiness.as_ref(), issues);
+    } else if load_balancing == LoadBalancing::Drain && readiness.is_none() {
+        // A Start of a drained tier waits for its targets unless told otherwise.
+        readiness = Some(Readiness {
+            check: ReadinessCheck::TargetsHealthy,
+            timeout: Duration::from_secs(DEFAULT_READINESS_TIMEOUT_SECS),
+            on_timeout: ReadinessOnTimeout::Continue,
+        });
     }
     let start_rules = (action == Action::Start).then(|| parse_start_rules(map, issues));
 
@@ -411,11 +441,27 @@ fn parse_section(map: &Map<String, Value>, action: Action, issues: &mut Issues) 
         inter_tier_delay: delay,
         ignore,
         auto_scaling,
+        load_balancing,
         hibernate,
         override_check,
         readiness,
         start_rules,
     })
+}
+
+/// `TierLoadBalancing`: `Ignore` (the default) or `Drain`, any case.
+fn parse_load_balancing(map: &Map<String, Value>, issues: &mut Issues) -> LoadBalancing {
+    match opt_string(map, "TierLoadBalancing", issues)
+        .map(|m| m.to_ascii_lowercase())
+        .as_deref()
+    {
+        None | Some("ignore") => LoadBalancing::Ignore,
+        Some("drain") => LoadBalancing::Drain,
+        Some(other) => {
+            issues.push("TierLoadBalancing", format!("{other:?} is not \"Ignore\" or \"Drain\""));
+            LoadBalancing::Ignore
+        }
+    }
 }
 
 /// `TierStartConfirmTimeout`, `TierStartFailure` and `TierFallbackTypes`
@@ -462,34 +508,6 @@ pub fn instance_types(text: &str) -> Result<Vec<String>, Vec<String>> {
             Err(format!("{part:?} is not an instance type such as \"m5.large\""))
         }
     })
-}
-
-/// The distinct entries of a comma-separated list, in order, each read by
-/// `read`, or every problem: an entry `read` refuses, a repeat, no entry
-/// at all (`lists no {what}`).
-fn comma_list<T: PartialEq>(
-    text: &str,
-    what: &str,
-    read: impl Fn(&str) -> Result<T, String>,
-) -> Result<Vec<T>, Vec<String>> {
-    let mut items = Vec::new();
-    let mut problems = Vec::new();
-    let parts: Vec<&str> = text.split(',').map(str::trim).filter(|p| !p.is_empty()).collect();
-    for part in &parts {
-        match read(part) {
-            Ok(item) if items.contains(&item) => problems.push(format!("{part:?} is listed twice")),
-            Ok(item) => items.push(item),
-            Err(problem) => problems.push(problem),
-        }
-    }
-    if parts.is_empty() {
-        problems.push(format!("lists no {what}"));
-    }
-    if problems.is_empty() {
-        Ok(items)
-    } else {
-        Err(problems)
-    }
 }
 
 /// Reports stop-only keys in `TierStart`, then keys the section does not know.
@@ -654,10 +672,11 @@ fn parse_readiness(map: &Map<String, Value>, issues: &mut Issues) -> Option<Read
         "state" => ReadinessCheck::State,
         "statuschecks" => ReadinessCheck::StatusChecks,
         "ssmonline" => ReadinessCheck::SsmOnline,
+        "targetshealthy" => ReadinessCheck::TargetsHealthy,
         _ => {
             issues.push(
                 "TierReadiness",
-                format!("{check_text:?} is not one of \"State\", \"StatusChecks\", \"SsmOnline\""),
+                format!("{check_text:?} is not one of \"State\", \"StatusChecks\", \"SsmOnline\", \"TargetsHealthy\""),
             );
             return None;
         }

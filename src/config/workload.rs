@@ -33,7 +33,27 @@ const KNOWN: &[&str] = &[
     "PreferredTypesTagName",
     "ChangeCalendarNames",
     "ChangeCalendarActions",
+    "AlarmPrefixes",
+    "AlarmSelection",
 ];
+
+/// `AlarmPrefixes` and `AlarmSelection`: the CloudWatch alarms kept quiet
+/// while the workload is stopped.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AlarmChoice {
+    /// Alarms whose names start with one of these.
+    pub prefixes: Vec<String>,
+    /// `AlarmSelection: Tag`: also the alarms tagged with the workload tag.
+    pub by_tag: bool,
+}
+
+impl AlarmChoice {
+    /// Some alarm can be selected.
+    pub fn any(&self) -> bool {
+        !self.prefixes.is_empty() || self.by_tag
+    }
+}
 
 /// Which actions `ChangeCalendarNames` gates (`ChangeCalendarActions`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -128,6 +148,8 @@ pub struct WorkloadSpec {
     pub change_calendars: Vec<String>,
     /// `ChangeCalendarActions`: the actions the calendars gate.
     pub calendar_actions: CalendarActions,
+    /// `AlarmPrefixes` and `AlarmSelection`: alarms muted while stopped.
+    pub alarms: AlarmChoice,
 }
 
 /// The identifying attributes, each `None` when missing or invalid.
@@ -173,6 +195,7 @@ pub(super) fn parse(
     );
     let preferred_types_tag = parse_tag_name(map, "PreferredTypesTagName", DEFAULT_PREFERRED_TYPES_TAG, issues);
     let (change_calendars, calendar_actions) = parse_calendars(map, issues);
+    let alarms = parse_alarms(map, issues);
 
     Some(WorkloadSpec {
         spec_name: identity.spec_name?,
@@ -191,7 +214,43 @@ pub(super) fn parse(
         preferred_types_tag,
         change_calendars,
         calendar_actions,
+        alarms,
     })
+}
+
+/// `AlarmPrefixes` (comma-separated alarm name prefixes) and
+/// `AlarmSelection` (`Prefix`, the default, or `Tag`: the alarms tagged
+/// with the workload tag too).
+fn parse_alarms(map: &Map<String, Value>, issues: &mut Issues) -> AlarmChoice {
+    let prefixes = opt_string(map, "AlarmPrefixes", issues)
+        .map(|text| {
+            super::fields::comma_list(&text, "prefix", |part| {
+                if part.len() > 255 || part.chars().any(char::is_control) {
+                    Err(format!("{part:?} is not an alarm name prefix (at most 255 characters)"))
+                } else {
+                    Ok(part.to_string())
+                }
+            })
+            .unwrap_or_else(|problems| {
+                for p in problems {
+                    issues.push("AlarmPrefixes", p);
+                }
+                Vec::new()
+            })
+        })
+        .unwrap_or_default();
+    let by_tag = match opt_string(map, "AlarmSelection", issues)
+        .map(|s| s.to_ascii_lowercase())
+        .as_deref()
+    {
+        None | Some("prefix") => false,
+        Some("tag") => true,
+        Some(other) => {
+            issues.push("AlarmSelection", format!("{other:?} is not \"Prefix\" or \"Tag\""));
+            false
+        }
+    };
+    AlarmChoice { prefixes, by_tag }
 }
 
 /// `SpecName` and the tag names and value that find the workload's instances.

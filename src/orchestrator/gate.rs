@@ -3,6 +3,7 @@
 
 use std::collections::HashSet;
 
+use super::traffic::TargetWatch;
 use super::{Execution, TierEnd, STATUS_BATCH};
 use crate::config::{Readiness, ReadinessCheck, ReadinessOnTimeout};
 use crate::summary::GateOutcome;
@@ -14,11 +15,14 @@ impl Execution<'_> {
         let (limit, cut) = self.budget.cap(readiness.timeout);
         let mut pace = self.pacer(limit);
         let mut ready: HashSet<String> = HashSet::new();
+        let mut targets = TargetWatch::default();
         loop {
             let waiting: Vec<String> = ids.iter().filter(|id| !ready.contains(*id)).cloned().collect();
-            for id in self.ready_now(readiness.check, &waiting).await {
-                ready.insert(id);
-            }
+            let now_ready = match readiness.check {
+                ReadinessCheck::TargetsHealthy => self.targets_healthy(&mut targets, &waiting).await,
+                check => self.ready_now(check, &waiting).await,
+            };
+            ready.extend(now_ready);
             if ready.len() == ids.len() || !pace.wait().await {
                 break;
             }
@@ -30,6 +34,7 @@ impl Execution<'_> {
             not_ready: not_ready.clone(),
             timed_out: !not_ready.is_empty(),
             waited_ms: pace.waited().as_millis() as u64,
+            unused: targets.unused.into_iter().collect(),
         };
         let end = if not_ready.is_empty() {
             TierEnd::Done
@@ -77,6 +82,8 @@ impl Execution<'_> {
                     }
                 }
             }
+            // Polled by `targets_healthy`, with the target groups it keeps.
+            ReadinessCheck::TargetsHealthy => {}
             ReadinessCheck::SsmOnline => {
                 for chunk in ids.chunks(STATUS_BATCH) {
                     match self.remote.online(chunk).await {

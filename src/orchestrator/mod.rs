@@ -11,6 +11,7 @@ mod members;
 mod overrides;
 mod scaling;
 mod tier;
+mod traffic;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -183,6 +184,7 @@ pub async fn prepare(cloud: &dyn Cloud, request: &RunRequest) -> Result<Prepared
             .map_err(cloud_error)?;
         plan.add_members(&config, &members, now);
     }
+    traffic::survey(&ports, &config, &mut plan).await;
     if request.action == Action::Start {
         // KMS readiness: the keys of the volumes of the instances to start.
         match cloud.granted_keys() {
@@ -458,6 +460,12 @@ pub async fn execute_plan(
     };
     let execution = Execution {
         members: ports.members,
+        load_balancers: ports.load_balancers,
+        alarms: ports.alarms,
+        vpcs: plan
+            .instances()
+            .filter_map(|(_, i)| Some((i.id.clone(), i.vpc_id.clone()?)))
+            .collect(),
         auto_scaling: ports.auto_scaling,
         compute: ports.compute,
         remote: ports.remote,
@@ -534,6 +542,10 @@ async fn record_state(cloud: &dyn Cloud, request: &RunRequest, plan: &Plan) -> S
 pub(crate) struct Execution<'a> {
     pub(crate) compute: Arc<dyn Compute>,
     pub(crate) members: crate::ports::MemberPorts,
+    pub(crate) load_balancers: Arc<dyn crate::ports::LoadBalancers>,
+    pub(crate) alarms: Arc<dyn crate::ports::Alarms>,
+    /// The VPC of each instance of the plan (its target groups' VPC).
+    pub(crate) vpcs: std::collections::HashMap<String, String>,
     pub(crate) auto_scaling: Arc<dyn crate::ports::AutoScaling>,
     pub(crate) remote: Arc<dyn RemoteCheck>,
     pub(crate) notifier: Arc<dyn Notifier>,
@@ -648,6 +660,10 @@ impl Execution<'_> {
             checkpoint: Checkpoint::default(),
             stop: None,
         };
+        if self.action == Action::Stop {
+            // Before the first tier acts: a stopping instance must not page.
+            self.mute_alarms(plan, &mut progress.summary).await;
+        }
         let last = plan.groups.len().saturating_sub(1);
         for (index, group) in plan.groups.iter().enumerate() {
             if progress.stop.is_none() && self.budget.expired() {
@@ -678,6 +694,10 @@ impl Execution<'_> {
             stop,
         } = progress;
         let checkpoint = matches!(stop, Some(TierEnd::Deadline(_))).then_some(checkpoint);
+        if self.action == Action::Start && checkpoint.is_none() {
+            // The run ends here, failures included: a failed Start must page.
+            self.unmute_alarms(plan, &mut summary).await;
+        }
         (summary.status, summary.message) = self.conclusion(&summary, stop.as_ref());
         (summary, checkpoint)
     }

@@ -19,6 +19,7 @@ use crate::summary::{Failure, Noted, PhaseKind, TierOutcome};
 
 mod confirm;
 mod fallback;
+mod traffic;
 
 /// Rounds of StartInstances for a just-resized instance that EC2 refused:
 /// the type change may not have propagated yet (why the original waits
@@ -68,6 +69,8 @@ struct TierRun<'t> {
     /// The same moment on the runtime's clock, which measures the
     /// confirmation bound within this invocation.
     acted_at: Option<Instant>,
+    /// The registrations this run's drain removed, per instance.
+    drained: std::collections::BTreeMap<String, crate::traffic::Registrations>,
 }
 
 /// How waiting for one instance of a synchronous tier ended.
@@ -118,6 +121,7 @@ impl<'t> TierRun<'t> {
             todo: tier.actionable().filter(|i| i.key_refusal().is_none()).collect(),
             done_earlier,
             resized_ok: HashSet::new(),
+            drained: Default::default(),
             out,
             notification_errors: Vec::new(),
             end: TierEnd::Done,
@@ -193,6 +197,7 @@ impl Execution<'_> {
                 Action::Stop => {
                     self.check_tier_overrides(&mut run).await;
                     self.suspend_tier_groups(&mut run).await;
+                    self.drain_tier(&mut run).await;
                 }
                 Action::Start => self.apply_scaling_profile(&mut run).await,
             }
@@ -202,8 +207,12 @@ impl Execution<'_> {
             let started: Vec<String> = run.out.acted.iter().chain(&run.done_earlier).cloned().collect();
             self.confirm_starts(&mut run, started).await;
         }
-        if self.action == Action::Start {
-            self.forget_original_types(&mut run).await;
+        match self.action {
+            Action::Start => {
+                self.forget_original_types(&mut run).await;
+                self.reregister_tier(&mut run).await;
+            }
+            Action::Stop => self.reregister_failed_stops(&mut run).await,
         }
         run
     }

@@ -36,6 +36,8 @@ impl BarKind {
             Self::Step(PhaseKind::Confirm) => "confirm",
             Self::Step(PhaseKind::Gate) => "gate",
             Self::Step(PhaseKind::Members) => "members",
+            Self::Step(PhaseKind::Drain) => "drain",
+            Self::Step(PhaseKind::Register) => "register",
             Self::Delay => "delay",
         }
     }
@@ -51,6 +53,8 @@ impl BarKind {
             Self::Step(PhaseKind::Confirm) => "confirming starts",
             Self::Step(PhaseKind::Gate) => "readiness gate",
             Self::Step(PhaseKind::Members) => "databases, services, groups",
+            Self::Step(PhaseKind::Drain) => "draining targets",
+            Self::Step(PhaseKind::Register) => "registering targets",
             Self::Delay => "inter-tier delay",
         }
     }
@@ -66,12 +70,14 @@ impl BarKind {
             Self::Step(PhaseKind::Confirm) => "#88d27a",
             Self::Step(PhaseKind::Gate) => "#54a24b",
             Self::Step(PhaseKind::Members) => "#eeca3b",
+            Self::Step(PhaseKind::Drain) => "#e45756",
+            Self::Step(PhaseKind::Register) => "#ff9da6",
             Self::Delay => "#bab0ac",
         }
     }
 
     /// Every kind, in legend order.
-    const ALL: [BarKind; 9] = [
+    const ALL: [BarKind; 11] = [
         Self::Step(PhaseKind::Settle),
         Self::Step(PhaseKind::OverrideCheck),
         Self::Step(PhaseKind::Scale),
@@ -80,6 +86,8 @@ impl BarKind {
         Self::Step(PhaseKind::Confirm),
         Self::Step(PhaseKind::Gate),
         Self::Step(PhaseKind::Members),
+        Self::Step(PhaseKind::Drain),
+        Self::Step(PhaseKind::Register),
         Self::Delay,
     ];
 }
@@ -199,6 +207,11 @@ pub struct Estimates {
     pub status_checks_ms: u64,
     /// The SSM agent coming online after a start.
     pub ssm_online_ms: u64,
+    /// Deregistered targets draining (connections close; at most the
+    /// target group's deregistration delay, 300 s by default).
+    pub drain_ms: u64,
+    /// Registered targets passing their load balancer health checks.
+    pub targets_healthy_ms: u64,
 }
 
 impl Estimates {
@@ -218,6 +231,8 @@ impl Estimates {
             },
             status_checks_ms: 180_000,
             ssm_online_ms: 90_000,
+            drain_ms: 30_000,
+            targets_healthy_ms: 60_000,
         }
     }
 }

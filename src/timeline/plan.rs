@@ -85,7 +85,12 @@ fn planned_steps(tier: &TierPlan, action: Action, estimates: &Estimates) -> Vec<
     if members == 0 {
         return Vec::new();
     }
-    let mut steps = preparation_steps(&actionable, action, estimates);
+    let mut steps = preparation_steps(
+        &actionable,
+        tier.load_balancing == crate::config::LoadBalancing::Drain,
+        action,
+        estimates,
+    );
     steps.push(act_step(tier, members as u64, action, estimates));
     if action == Action::Start && !tier.synchronous {
         // Every start is confirmed running (a database available) before
@@ -102,7 +107,12 @@ fn planned_steps(tier: &TierPlan, action: Action, estimates: &Estimates) -> Vec<
 
 /// What comes before acting: settling transitions, the override check
 /// (stop), type changes (start).
-fn preparation_steps(actionable: &[&InstancePlan], action: Action, estimates: &Estimates) -> Vec<PlannedStep> {
+fn preparation_steps(
+    actionable: &[&InstancePlan],
+    drains: bool,
+    action: Action,
+    estimates: &Estimates,
+) -> Vec<PlannedStep> {
     let count = |keep: fn(&InstancePlan) -> bool| actionable.iter().filter(|i| keep(i)).count();
     let waiting = count(|i| matches!(i.step, Step::WaitThenAct { .. }));
     let checked = count(|i| i.check_override);
@@ -118,6 +128,10 @@ fn preparation_steps(actionable: &[&InstancePlan], action: Action, estimates: &E
     if action == Action::Stop && checked > 0 {
         let label = format!("override check ({checked})");
         steps.push((PhaseKind::OverrideCheck, estimates.override_check_ms, label));
+    }
+    let drained = actionable.first().is_some_and(|_| action == Action::Stop) && drains;
+    if drained {
+        steps.push((PhaseKind::Drain, estimates.drain_ms, "drain targets".into()));
     }
     if action == Action::Start && resized > 0 {
         steps.push((
@@ -150,6 +164,7 @@ fn gate_step(tier: &TierPlan, estimates: &Estimates) -> Option<PlannedStep> {
         ReadinessCheck::State => estimates.sync_instance_ms,
         ReadinessCheck::StatusChecks => estimates.status_checks_ms,
         ReadinessCheck::SsmOnline => estimates.ssm_online_ms,
+        ReadinessCheck::TargetsHealthy => estimates.targets_healthy_ms,
     };
     let ms = typical.min(readiness.timeout.as_millis() as u64);
     Some((PhaseKind::Gate, ms, format!("gate {:?}", readiness.check)))

@@ -7,7 +7,9 @@
 //! Scaling and ECS mutations only this region and account's databases,
 //! groups and services with that tag, tag writes only the scheduler's own
 //! keys, and reads that cannot carry a tag condition only this region and
-//! account's resources; the function
+//! account's resources; target registrations only this region and
+//! account's target groups, alarm muting only the alarms named by
+//! `AlarmNamePrefixes` and only when it is set; the function
 //! runs only the stack's override-check documents, whose one parameter is
 //! the path under the project's allow-list; schedules live in the stack's
 //! group; the data stores are protected; the member role trusts only the
@@ -81,13 +83,31 @@ fn schedule_payloads_deserialise_into_the_handler_event() {
     }
 }
 
+/// The statements of a `Statement` value: an `!If` item stands for both
+/// its branches (`!Ref AWS::NoValue` for none), so a conditional statement
+/// is checked like any other.
+fn listed<'a>(value: &'a Value, out: &mut Vec<&'a Value>) {
+    match value {
+        Value::Sequence(seq) => seq.iter().for_each(|v| listed(v, out)),
+        Value::Tagged(t) if t.tag == "!If" => t
+            .value
+            .as_sequence()
+            .into_iter()
+            .flatten()
+            .skip(1)
+            .for_each(|v| listed(v, out)),
+        Value::Mapping(_) => out.push(value),
+        _ => {}
+    }
+}
+
 /// Every IAM statement below `value`.
 fn statements<'a>(value: &'a Value, out: &mut Vec<&'a Value>) {
     match value {
         Value::Mapping(m) => {
             for (k, v) in m {
                 if k.as_str() == Some("Statement") {
-                    out.extend(v.as_sequence().into_iter().flatten());
+                    listed(v, out);
                 } else {
                     statements(v, out);
                 }
@@ -227,15 +247,16 @@ const GRANTS: &[(&str, &str, Need)] = &[
         "ec2:ModifyInstanceAttribute",
         Adapter("src/aws/ec2.rs", "ModifyInstanceAttribute"),
     ),
-    // the original type before a capacity fallback (the CLI's override
-    // tags use the operator's credentials)
+    // the original type before a capacity fallback, and the target group
+    // registrations a drain removed (the CLI's override tags use the
+    // operator's credentials)
     (
-        "RecordOriginalTypes",
+        "TagWorkloadInstances",
         "ec2:CreateTags",
         Adapter("src/aws/ec2.rs", "CreateTags"),
     ),
     (
-        "RecordOriginalTypes",
+        "TagWorkloadInstances",
         "ec2:DeleteTags",
         Adapter("src/aws/ec2.rs", "DeleteTags"),
     ),
@@ -377,6 +398,66 @@ const GRANTS: &[(&str, &str, Need)] = &[
         "RecordEcsServiceCapacity",
         "ecs:UntagResource",
         Adapter("src/aws/ecs.rs", "UntagResource"),
+    ),
+    // src/aws/load_balancers.rs: the target groups of the workload's VPCs,
+    // their targets' health, a drain and its restore (TierLoadBalancing,
+    // TierReadiness TargetsHealthy).
+    (
+        "ReadTargetGroups",
+        "elasticloadbalancing:DescribeTargetGroups",
+        Adapter("src/aws/load_balancers.rs", "DescribeTargetGroups"),
+    ),
+    (
+        "ReadTargetGroups",
+        "elasticloadbalancing:DescribeTargetGroupAttributes",
+        Adapter("src/aws/load_balancers.rs", "DescribeTargetGroupAttributes"),
+    ),
+    (
+        "ReadTargetGroups",
+        "elasticloadbalancing:DescribeTargetHealth",
+        Adapter("src/aws/load_balancers.rs", "DescribeTargetHealth"),
+    ),
+    (
+        "DrainAndRestoreTargets",
+        "elasticloadbalancing:DeregisterTargets",
+        Adapter("src/aws/load_balancers.rs", "DeregisterTargets"),
+    ),
+    (
+        "DrainAndRestoreTargets",
+        "elasticloadbalancing:RegisterTargets",
+        Adapter("src/aws/load_balancers.rs", "RegisterTargets"),
+    ),
+    // src/aws/alarms.rs: the alarms kept quiet while a workload is stopped
+    // (AlarmPrefixes, AlarmSelection), their record in MUTED_TAG.
+    (
+        "ReadAlarms",
+        "cloudwatch:DescribeAlarms",
+        Adapter("src/aws/alarms.rs", "DescribeAlarms"),
+    ),
+    (
+        "ReadAlarmTags",
+        "cloudwatch:ListTagsForResource",
+        Adapter("src/aws/alarms.rs", "ListTagsForResource"),
+    ),
+    (
+        "MuteWorkloadAlarms",
+        "cloudwatch:DisableAlarmActions",
+        Adapter("src/aws/alarms.rs", "DisableAlarmActions"),
+    ),
+    (
+        "MuteWorkloadAlarms",
+        "cloudwatch:EnableAlarmActions",
+        Adapter("src/aws/alarms.rs", "EnableAlarmActions"),
+    ),
+    (
+        "RecordMutedAlarms",
+        "cloudwatch:TagResource",
+        Adapter("src/aws/alarms.rs", "TagResource"),
+    ),
+    (
+        "RecordMutedAlarms",
+        "cloudwatch:UntagResource",
+        Adapter("src/aws/alarms.rs", "UntagResource"),
     ),
     // src/aws/dynamodb.rs: the function only reads configuration.
     (
@@ -690,6 +771,189 @@ fn member_scope_violations(
     problems
 }
 
+/// Target registrations (src/aws/load_balancers.rs: a drain, and its
+/// restore at Start).
+const TARGET_MUTATIONS: [&str; 2] = [
+    "elasticloadbalancing:DeregisterTargets",
+    "elasticloadbalancing:RegisterTargets",
+];
+
+/// This region and account's target groups. IAM authorises
+/// Register/DeregisterTargets on the group, not on the target, and target
+/// groups carry no workload tag: which targets are touched (the tier's own
+/// instances) is the code's to enforce, not IAM's.
+const TARGET_GROUPS: &str =
+    "arn:${AWS::Partition}:elasticloadbalancing:${AWS::Region}:${AWS::AccountId}:targetgroup/*/*";
+
+/// What is wrong with the target registrations of `template`: only on
+/// [`TARGET_GROUPS`], standing alone, granted at all.
+fn target_violations(template: &Value) -> Vec<String> {
+    let mut problems = Vec::new();
+    let mut granted = Vec::new();
+    for (id, statement) in policy_statements(template) {
+        let actions = strings(&statement["Action"]);
+        if statement["Effect"].as_str() != Some("Allow")
+            || !actions.iter().any(|a| TARGET_MUTATIONS.contains(&a.as_str()))
+        {
+            continue;
+        }
+        let sid = statement["Sid"].as_str().unwrap_or("?");
+        granted.extend(actions.iter().cloned());
+        let mut resources = Vec::new();
+        all_strings(&statement["Resource"], &mut resources);
+        if resources != [TARGET_GROUPS] {
+            problems.push(format!(
+                "{id}/{sid}: target registration on {resources:?}, not only on {TARGET_GROUPS} \
+                 (this region and account's target groups)"
+            ));
+        }
+        if actions.iter().any(|a| !TARGET_MUTATIONS.contains(&a.as_str())) {
+            problems.push(format!(
+                "{id}/{sid}: target registrations must stand alone: {actions:?}"
+            ));
+        }
+    }
+    for action in TARGET_MUTATIONS {
+        if !granted.iter().any(|a| a == action) {
+            problems.push(format!("{action} is not granted at all"));
+        }
+    }
+    problems
+}
+
+/// Alarm mutations (src/aws/alarms.rs): the actions of the muted alarms,
+/// and the scheduler's record tag on them.
+const ALARM_MUTATIONS: [&str; 4] = [
+    "cloudwatch:DisableAlarmActions",
+    "cloudwatch:EnableAlarmActions",
+    "cloudwatch:TagResource",
+    "cloudwatch:UntagResource",
+];
+
+/// The alarms of a name prefix, as the muting statements build them from
+/// `AlarmNamePrefixes`: an Fn::Join delimiter takes no `${AWS::...}`, so
+/// the partition and region are wildcards (the region pinned by
+/// aws:RequestedRegion) and the account is the IAM policy variable.
+fn alarm_arn(prefix: &str) -> String {
+    format!("arn:*:cloudwatch:*:${{aws:PrincipalAccount}}:alarm:{prefix}*")
+}
+
+/// What a value of strings, `!Ref`s to the list parameters in `params`,
+/// `!Join` and `!Split` comes to once deployed (`None`: it uses anything
+/// else, `!Sub` included).
+fn evaluate(value: &Value, params: &[(&str, &[&str])]) -> Option<Vec<String>> {
+    match value {
+        Value::String(s) => Some(vec![s.clone()]),
+        Value::Sequence(seq) => seq
+            .iter()
+            .map(|v| evaluate(v, params))
+            .collect::<Option<Vec<_>>>()
+            .map(|parts| parts.concat()),
+        Value::Tagged(t) if t.tag == "!Ref" => {
+            let name = t.value.as_str()?;
+            let (_, values) = params.iter().find(|(n, _)| *n == name)?;
+            Some(values.iter().map(|v| v.to_string()).collect())
+        }
+        Value::Tagged(t) if t.tag == "!Join" || t.tag == "!Split" => {
+            let [delimiter, operand] = t.value.as_sequence()?.as_slice() else {
+                return None;
+            };
+            let (delimiter, operand) = (delimiter.as_str()?, evaluate(operand, params)?);
+            if t.tag == "!Join" {
+                return Some(vec![operand.join(delimiter)]);
+            }
+            let [text]: [String; 1] = operand.try_into().ok()?;
+            Some(text.split(delimiter).map(str::to_string).collect())
+        }
+        _ => None,
+    }
+}
+
+/// What is wrong with the alarm mutations of `template`: each standing
+/// alone, pinned to this region, on exactly the alarms of each prefix of
+/// `AlarmNamePrefixes` (evaluated for sample lists), granted only when the
+/// list is set (`HasAlarmNamePrefixes`, on the statement's policy or an
+/// `!If` around it) and a rule refusing an empty entry (the prefix "": every
+/// alarm); and the parameter a list that is empty by default.
+fn alarm_violations(template: &Value) -> Vec<String> {
+    let mut problems = Vec::new();
+    let param = &template["Parameters"]["AlarmNamePrefixes"];
+    if param["Type"].as_str() != Some("CommaDelimitedList")
+        || param["Default"].as_str() != Some("")
+        || param["AllowedPattern"].as_str() != Some("^$|^[^*?$,]{1,255}$")
+    {
+        problems.push(format!(
+            "AlarmNamePrefixes is not an empty-by-default list of prefixes without * ? $: {param:?}"
+        ));
+    }
+    let mut defined = Vec::new();
+    all_strings(&template["Conditions"]["HasAlarmNamePrefixes"], &mut defined);
+    if !defined.iter().any(|s| s == "AlarmNamePrefixes") {
+        problems.push(format!(
+            "HasAlarmNamePrefixes is not about the AlarmNamePrefixes list: {defined:?}"
+        ));
+    }
+    let no_empty_entry: Value = serde_yaml::from_str(
+        r#"
+Fn::Or:
+  - Fn::EachMemberEquals: [!Ref AlarmNamePrefixes, ""]
+  - Fn::Not:
+      - Fn::Contains: [!Ref AlarmNamePrefixes, ""]
+"#,
+    )
+    .unwrap();
+    let rules = template["Rules"].as_mapping().into_iter().flatten();
+    let asserted = rules
+        .flat_map(|(_, rule)| rule["Assertions"].as_sequence().into_iter().flatten())
+        .any(|a| a["Assert"] == no_empty_entry);
+    if !asserted {
+        problems.push("no rule refuses an empty entry of AlarmNamePrefixes (the prefix \"\": every alarm)".to_string());
+    }
+    let mut conditional = Vec::new();
+    if_branches("HasAlarmNamePrefixes", template, &mut conditional);
+    let mut granted = Vec::new();
+    for (id, statement) in policy_statements(template) {
+        let actions = strings(&statement["Action"]);
+        if statement["Effect"].as_str() != Some("Allow")
+            || !actions.iter().any(|a| ALARM_MUTATIONS.contains(&a.as_str()))
+        {
+            continue;
+        }
+        let sid = statement["Sid"].as_str().unwrap_or("?");
+        granted.extend(actions.iter().cloned());
+        if actions.iter().any(|a| !ALARM_MUTATIONS.contains(&a.as_str())) {
+            problems.push(format!("{id}/{sid}: alarm mutations must stand alone: {actions:?}"));
+        }
+        let policy = &template["Resources"][id.as_str()];
+        if policy["Condition"].as_str() != Some("HasAlarmNamePrefixes") && !conditional.iter().any(|c| c == sid) {
+            problems.push(format!(
+                "{id}/{sid}: granted even when AlarmNamePrefixes is empty (no HasAlarmNamePrefixes)"
+            ));
+        }
+        for prefixes in [&["web-"][..], &["web-", "batch/"][..]] {
+            let want: Vec<String> = prefixes.iter().copied().map(alarm_arn).collect();
+            let arns = evaluate(&statement["Resource"], &[("AlarmNamePrefixes", prefixes)]);
+            if arns.as_ref() != Some(&want) {
+                problems.push(format!(
+                    "{id}/{sid}: alarm mutation on {arns:?} with AlarmNamePrefixes {prefixes:?}, not only on {want:?}"
+                ));
+            }
+        }
+        let region = &statement["Condition"]["StringEquals"]["aws:RequestedRegion"];
+        if ref_target(region) != Some("AWS::Region") {
+            problems.push(format!(
+                "{id}/{sid}: alarm mutation without StringEquals aws:RequestedRegion = AWS::Region"
+            ));
+        }
+    }
+    for action in ALARM_MUTATIONS {
+        if !granted.iter().any(|a| a == action) {
+            problems.push(format!("{action} is not granted at all"));
+        }
+    }
+    problems
+}
+
 /// Reads that name a resource but cannot carry a tag condition (discovery
 /// lists every resource and keeps those whose returned tags match), and
 /// the resources of this region and account they may reach.
@@ -698,7 +962,13 @@ const SCOPED_READS: &[(&str, &[&str])] = &[
     ("rds:DescribeDBClusters", &RDS_READS),
     ("rds:DescribeDBSubnetGroups", &RDS_READS),
     ("ecs:DescribeServices", &[SERVICES]),
+    // Whether an alarm is the workload's (AlarmSelection Tag) or muted by
+    // the scheduler.
+    ("cloudwatch:ListTagsForResource", &[ALARMS]),
 ];
+
+/// This region and account's alarms.
+const ALARMS: &str = "arn:${AWS::Partition}:cloudwatch:${AWS::Region}:${AWS::AccountId}:alarm:*";
 
 const RDS_READS: [&str; 3] = [
     "arn:${AWS::Partition}:rds:${AWS::Region}:${AWS::AccountId}:cluster:*",
@@ -706,12 +976,17 @@ const RDS_READS: [&str; 3] = [
     "arn:${AWS::Partition}:rds:${AWS::Region}:${AWS::AccountId}:subgrp:*",
 ];
 
-/// Reads with no resource-level permissions (`"*"`) kept to the stack's
-/// region by `aws:RequestedRegion`.
-const REGION_READS: [&str; 3] = [
+/// Reads with no resource-level permissions (`"*"`; DescribeAlarms is
+/// called without names) kept to the stack's region by
+/// `aws:RequestedRegion`.
+const REGION_READS: [&str; 7] = [
     "ecs:ListClusters",
     "ecs:ListServices",
     "application-autoscaling:DescribeScalableTargets",
+    "elasticloadbalancing:DescribeTargetGroups",
+    "elasticloadbalancing:DescribeTargetGroupAttributes",
+    "elasticloadbalancing:DescribeTargetHealth",
+    "cloudwatch:DescribeAlarms",
 ];
 
 /// What is wrong with the reads of `template`: a [`SCOPED_READS`] action on
@@ -792,7 +1067,7 @@ fn policy_statements(template: &Value) -> Vec<(String, &Value)> {
                 for (k, v) in m {
                     match k.as_str() {
                         Some("AssumeRolePolicyDocument") => {}
-                        Some("Statement") => out.extend(v.as_sequence().into_iter().flatten()),
+                        Some("Statement") => listed(v, out),
                         _ => walk(v, out),
                     }
                 }
@@ -850,6 +1125,17 @@ fn tag_condition(statement: &Value) -> Option<(String, String, Value)> {
     None
 }
 
+/// Services whose mutations a statement must name one by one: a wildcard
+/// action of theirs (`ecs:Update*`) is refused.
+const MUTATING_SERVICES: [&str; 6] = [
+    "ec2:",
+    "rds:",
+    "autoscaling:",
+    "ecs:",
+    "elasticloadbalancing:",
+    "cloudwatch:",
+];
+
 /// What is wrong with the scope of the EC2 and SSM mutations of `template`:
 /// each must be limited to this region's instances whose workload tag equals
 /// one of `WorkloadTagValues`, ModifyInstanceAttribute to the two attributes
@@ -867,9 +1153,7 @@ fn scope_violations(template: &Value) -> Vec<String> {
         let actions = strings(&statement["Action"]);
         for action in &actions {
             let service_wide = action == "*" || action.ends_with(":*") && action != "kms:*";
-            let wildcard_mutation = ["ec2:", "rds:", "autoscaling:", "ecs:"]
-                .iter()
-                .any(|service| action.starts_with(service))
+            let wildcard_mutation = MUTATING_SERVICES.iter().any(|service| action.starts_with(service))
                 && action.contains('*')
                 && !action.starts_with("ec2:Describe");
             if service_wide || wildcard_mutation {
@@ -956,12 +1240,14 @@ fn scope_violations(template: &Value) -> Vec<String> {
 
 const ROLE_TEMPLATES: [&str; 2] = ["template.yaml", "member-account-role.yaml"];
 
-/// Tag writes the function makes on one kind of resource: the actions and
-/// the scheduler's own tag keys they may carry.
+/// Tag writes the function makes on one kind of resource: the actions,
+/// the scheduler's own tag keys (or `ForAllValues:StringLike` patterns)
+/// they may carry, and whether only on resources with the workload tag.
 struct TagGrant {
     what: &'static str,
     actions: [&'static str; 2],
     keys: &'static [&'static str],
+    workload_tag: bool,
 }
 
 /// On Auto Scaling groups (src/aws/autoscaling.rs; src/orchestrator/auto_scaling.rs writes through it;
@@ -973,6 +1259,7 @@ const ASG_TAGS: TagGrant = TagGrant {
         ec2_tier_scheduler::aws::SUSPENDED_TAG,
         ec2_tier_scheduler::member::CAPACITY_TAG,
     ],
+    workload_tag: true,
 };
 
 /// On ECS services (src/aws/ecs.rs: the desired count a Stop leaves).
@@ -980,13 +1267,32 @@ const ECS_TAGS: TagGrant = TagGrant {
     what: "ECS",
     actions: ["ecs:TagResource", "ecs:UntagResource"],
     keys: &[ec2_tier_scheduler::member::CAPACITY_TAG],
+    workload_tag: true,
 };
 
-/// On instances (src/orchestrator/tier/fallback.rs: the type before a capacity fallback).
+/// The keys of the registrations a drain records on an instance, one per
+/// target group (`REGISTRATION_TAG_PREFIX` followed by the group), as an
+/// `aws:TagKeys` pattern.
+const REGISTRATION_KEYS: &str = "ec2-tier-scheduler:lb:*";
+
+/// On instances (src/orchestrator/tier/fallback.rs: the type before a
+/// capacity fallback; src/orchestrator/tier/traffic.rs: the target group
+/// registrations a drain removed).
 const INSTANCE_TAGS: TagGrant = TagGrant {
     what: "instance",
     actions: ["ec2:CreateTags", "ec2:DeleteTags"],
-    keys: &[ec2_tier_scheduler::instance::ORIGINAL_TYPE_TAG],
+    keys: &[ec2_tier_scheduler::instance::ORIGINAL_TYPE_TAG, REGISTRATION_KEYS],
+    workload_tag: true,
+};
+
+/// On alarms (src/aws/alarms.rs: the record of an alarm the scheduler
+/// muted). Alarms carry no workload tag: which alarms is
+/// `alarm_violations`'s (the `AlarmNamePrefixes` ARNs).
+const ALARM_TAGS: TagGrant = TagGrant {
+    what: "alarm",
+    actions: ["cloudwatch:TagResource", "cloudwatch:UntagResource"],
+    keys: &[ec2_tier_scheduler::traffic::MUTED_TAG],
+    workload_tag: false,
 };
 
 fn asg_tag_violations(template: &Value) -> Vec<String> {
@@ -998,10 +1304,10 @@ fn ecs_tag_violations(template: &Value) -> Vec<String> {
 }
 
 /// What is wrong with the tag grants of `template` for `grant`: each must
-/// stand alone, on resources carrying the workload tag, for the
-/// scheduler's own tag keys only (`aws:TagKeys` with ForAllValues, and not
-/// null), so the function can neither retag a resource into the workload
-/// nor touch anyone else's tags.
+/// stand alone, on resources carrying the workload tag (where the grant
+/// says so), for the scheduler's own tag keys only (`aws:TagKeys` with
+/// ForAllValues, and not null), so the function can neither retag a
+/// resource into the workload nor touch anyone else's tags.
 fn tag_violations(template: &Value, grant: &TagGrant) -> Vec<String> {
     let (tagging, what, own) = (grant.actions, grant.what, grant.keys);
     let mut problems = Vec::new();
@@ -1026,6 +1332,9 @@ fn tag_violations(template: &Value, grant: &TagGrant) -> Vec<String> {
         }
         if condition["Null"]["aws:TagKeys"].as_str() != Some("false") {
             problems.push(format!("{id}/{sid}: {what} tags without Null aws:TagKeys = false"));
+        }
+        if !grant.workload_tag {
+            continue;
         }
         match tag_condition(statement) {
             Some((operator, key, values))
@@ -1115,8 +1424,10 @@ fn reads_are_scoped_to_this_region_and_account() {
 }
 
 /// The calls of the adapters for Auto Scaling groups and ECS services as
-/// tier members (and the subnets' VPC they read) are granted in both roles:
-/// in a member account the function makes them with the member role.
+/// tier members (and the subnets' VPC they read), and for the traffic
+/// around a workload (target groups, alarms, and the registrations a drain
+/// records on its instances) are granted in both roles: in a member account
+/// the function makes them with the member role.
 #[test]
 fn member_calls_are_granted_in_both_roles() {
     let mut calls = Vec::new();
@@ -1143,6 +1454,27 @@ fn member_calls_are_granted_in_both_roles() {
                 "autoscaling:UpdateAutoScalingGroup",
             ][..],
         ),
+        (
+            "src/aws/load_balancers.rs",
+            &[
+                "elasticloadbalancing:DeregisterTargets",
+                "elasticloadbalancing:DescribeTargetGroupAttributes",
+                "elasticloadbalancing:DescribeTargetGroups",
+                "elasticloadbalancing:DescribeTargetHealth",
+                "elasticloadbalancing:RegisterTargets",
+            ][..],
+        ),
+        (
+            "src/aws/alarms.rs",
+            &[
+                "cloudwatch:DescribeAlarms",
+                "cloudwatch:DisableAlarmActions",
+                "cloudwatch:EnableAlarmActions",
+                "cloudwatch:ListTagsForResource",
+                "cloudwatch:TagResource",
+                "cloudwatch:UntagResource",
+            ][..],
+        ),
     ] {
         let mut found: Vec<String> = operations(&source(file))
             .into_iter()
@@ -1153,7 +1485,9 @@ fn member_calls_are_granted_in_both_roles() {
         assert_eq!(found, expected, "{file}");
         calls.extend(found);
     }
-    calls.push("ec2:DescribeSubnets".to_string());
+    for call in ["ec2:DescribeSubnets", "ec2:CreateTags", "ec2:DeleteTags"] {
+        calls.push(call.to_string());
+    }
     for name in ROLE_TEMPLATES {
         let template = template(name);
         let granted: Vec<String> = policy_statements(&template)
@@ -1168,22 +1502,85 @@ fn member_calls_are_granted_in_both_roles() {
 
 #[test]
 fn instance_tags_are_only_the_schedulers_own() {
+    use ec2_tier_scheduler::instance::ORIGINAL_TYPE_TAG;
+    use ec2_tier_scheduler::traffic::REGISTRATION_TAG_PREFIX;
+    assert_eq!(REGISTRATION_KEYS, format!("{REGISTRATION_TAG_PREFIX}*"));
     for name in ROLE_TEMPLATES {
         let problems = tag_violations(&template(name), &INSTANCE_TAGS);
         assert!(problems.is_empty(), "{name}:\n{}", problems.join("\n"));
-        // Broadened: any key, or any instance.
+        // Broadened: any key (the workload tag too), any key of the
+        // scheduler's namespace, or a DeleteTags without keys.
+        let keys = "/Condition/ForAllValues:StringLike/aws:TagKeys";
+        let namespace = Value::from(vec![ORIGINAL_TYPE_TAG, "ec2-tier-scheduler:*"]);
+        let lb_anything = Value::from(vec![ORIGINAL_TYPE_TAG, "ec2-tier-scheduler:lb*"]);
         for (pointer, value) in [
+            (keys, Value::from("*")),
+            (keys, namespace),
+            (keys, lb_anything),
             ("/Condition/ForAllValues:StringEquals/aws:TagKeys", Value::from("*")),
             ("/Condition/Null", Value::Null),
         ] {
             let mut broadened = template(name);
-            let statement = statement_mut(&mut broadened, "RecordOriginalTypes").expect("RecordOriginalTypes");
-            *pointer_mut(statement, pointer) = value;
+            let statement = statement_mut(&mut broadened, "TagWorkloadInstances").expect("TagWorkloadInstances");
+            *pointer_mut(statement, pointer) = value.clone();
             assert!(
                 !tag_violations(&broadened, &INSTANCE_TAGS).is_empty(),
-                "{name}: {pointer} broadened"
+                "{name}: {pointer} broadened to {value:?}"
             );
         }
+    }
+}
+
+#[test]
+fn alarm_tags_are_only_the_schedulers_own() {
+    for name in ROLE_TEMPLATES {
+        let problems = tag_violations(&template(name), &ALARM_TAGS);
+        assert!(problems.is_empty(), "{name}:\n{}", problems.join("\n"));
+    }
+}
+
+/// Alarms are muted only where `AlarmNamePrefixes` names them: with the
+/// list empty (the default) no muting is granted at all, and an empty entry
+/// (the prefix "", every alarm) is refused by a rule.
+#[test]
+fn alarm_muting_needs_alarm_name_prefixes() {
+    for (name, role, policy) in [
+        ("template.yaml", "FunctionRole", "FunctionAlarmMutingPolicy"),
+        ("member-account-role.yaml", "MemberRole", "MemberAlarmMutingPolicy"),
+    ] {
+        let t = template(name);
+        let problems = alarm_violations(&t);
+        assert!(problems.is_empty(), "{name}:\n{}", problems.join("\n"));
+        // The muting policy exists only with the list set, and the role
+        // attaches it only then.
+        let arns = &t["Resources"][role]["Properties"]["ManagedPolicyArns"];
+        let conditional = |arn: &Value| match arn {
+            Value::Tagged(cond) if cond.tag == "!If" => {
+                cond.value[0].as_str() == Some("HasAlarmNamePrefixes") && ref_target(&cond.value[1]) == Some(policy)
+            }
+            _ => false,
+        };
+        assert!(
+            arns.as_sequence().is_some_and(|list| list.iter().any(conditional)),
+            "{name}: {role} does not attach {policy} under HasAlarmNamePrefixes"
+        );
+        let mut unconditional = template(name);
+        let resource = unconditional["Resources"][policy].as_mapping_mut().unwrap();
+        resource.remove("Condition");
+        let problems = alarm_violations(&unconditional);
+        assert!(
+            problems
+                .iter()
+                .any(|p| p.contains("even when AlarmNamePrefixes is empty")),
+            "{name}: unconditional {policy} went unnoticed: {problems:?}"
+        );
+        let mut no_rule = template(name);
+        no_rule.as_mapping_mut().unwrap().remove("Rules");
+        let problems = alarm_violations(&no_rule);
+        assert!(
+            problems.iter().any(|p| p.contains("refuses an empty entry")),
+            "{name}: no rule went unnoticed: {problems:?}"
+        );
     }
 }
 
@@ -1271,7 +1668,10 @@ fn every_adapter_call_is_granted() {
 #[test]
 fn mutations_are_scoped_to_the_workload_in_this_region() {
     for name in ROLE_TEMPLATES {
-        let problems = scope_violations(&template(name));
+        let template = template(name);
+        let mut problems = scope_violations(&template);
+        problems.extend(target_violations(&template));
+        problems.extend(alarm_violations(&template));
         assert!(problems.is_empty(), "{name}:\n{}", problems.join("\n"));
     }
 }
@@ -1423,7 +1823,7 @@ fn statement_mut<'a>(value: &'a mut Value, sid: &str) -> Option<&'a mut Value> {
 #[test]
 fn the_policy_checks_fail_on_a_broadened_statement() {
     type Broaden = fn(&mut Value);
-    let cases: [(&str, &str, Broaden, &str); 28] = [
+    let cases: [(&str, &str, Broaden, &str); 41] = [
         (
             "databases of any workload",
             "StopStartWorkloadDatabases",
@@ -1666,6 +2066,116 @@ fn the_policy_checks_fail_on_a_broadened_statement() {
             },
             "without StringEquals aws:RequestedRegion",
         ),
+        (
+            "targets on any resource",
+            "DrainAndRestoreTargets",
+            |s| {
+                s["Resource"] = Value::String("*".into());
+            },
+            "target registration on",
+        ),
+        (
+            "target groups of any region and account",
+            "DrainAndRestoreTargets",
+            |s| {
+                s["Resource"] = Value::from("arn:${AWS::Partition}:elasticloadbalancing:*:*:targetgroup/*/*");
+            },
+            "target registration on",
+        ),
+        (
+            "target registration with another action",
+            "DrainAndRestoreTargets",
+            |s| {
+                s["Action"]
+                    .as_sequence_mut()
+                    .unwrap()
+                    .push(Value::String("elasticloadbalancing:ModifyTargetGroup".into()));
+            },
+            "target registrations must stand alone",
+        ),
+        (
+            "any load balancer mutation",
+            "DrainAndRestoreTargets",
+            |s| {
+                s["Action"] = Value::String("elasticloadbalancing:*Targets".into());
+            },
+            "wildcard action elasticloadbalancing:*Targets",
+        ),
+        (
+            "target group reads in every region",
+            "ReadTargetGroups",
+            |s| {
+                s.as_mapping_mut().unwrap().remove("Condition");
+            },
+            "without StringEquals aws:RequestedRegion",
+        ),
+        (
+            "alarm reads in every region",
+            "ReadAlarms",
+            |s| {
+                s.as_mapping_mut().unwrap().remove("Condition");
+            },
+            "without StringEquals aws:RequestedRegion",
+        ),
+        (
+            "alarm tag reads on every alarm",
+            "ReadAlarmTags",
+            |s| {
+                s["Resource"] = Value::String("*".into());
+            },
+            "cloudwatch:ListTagsForResource read on",
+        ),
+        (
+            "alarm actions of every alarm",
+            "MuteWorkloadAlarms",
+            |s| {
+                s["Resource"] = Value::String("arn:*:cloudwatch:*:${aws:PrincipalAccount}:alarm:*".into());
+            },
+            "alarm mutation on",
+        ),
+        (
+            "alarm actions in every region",
+            "MuteWorkloadAlarms",
+            |s| {
+                s.as_mapping_mut().unwrap().remove("Condition");
+            },
+            "alarm mutation without StringEquals aws:RequestedRegion",
+        ),
+        (
+            "alarm mutation with another action",
+            "MuteWorkloadAlarms",
+            |s| {
+                s["Action"]
+                    .as_sequence_mut()
+                    .unwrap()
+                    .push(Value::String("cloudwatch:DeleteAlarms".into()));
+            },
+            "alarm mutations must stand alone",
+        ),
+        (
+            "alarm tags on every alarm",
+            "RecordMutedAlarms",
+            |s| {
+                s["Resource"] = Value::String(ALARMS.into());
+            },
+            "alarm mutation on",
+        ),
+        (
+            "any alarm tag key (the workload tag too)",
+            "RecordMutedAlarms",
+            |s| {
+                s["Condition"]["ForAllValues:StringEquals"]["aws:TagKeys"] = Value::String("*".into());
+            },
+            "alarm tags without aws:TagKeys",
+        ),
+        (
+            "any instance tag key of the scheduler's namespace",
+            "TagWorkloadInstances",
+            |s| {
+                s["Condition"]["ForAllValues:StringLike"]["aws:TagKeys"] = Value::from("ec2-tier-scheduler:*");
+            },
+            "instance tags without aws:TagKeys",
+        ),
     ];
     for name in ROLE_TEMPLATES {
         for (what, sid, broaden, expected) in cases {
@@ -1676,7 +2186,11 @@ fn the_policy_checks_fail_on_a_broadened_statement() {
             problems.extend(kms_violations(&broadened));
             problems.extend(asg_tag_violations(&broadened));
             problems.extend(ecs_tag_violations(&broadened));
+            problems.extend(tag_violations(&broadened, &INSTANCE_TAGS));
+            problems.extend(tag_violations(&broadened, &ALARM_TAGS));
             problems.extend(read_scope_violations(&broadened));
+            problems.extend(target_violations(&broadened));
+            problems.extend(alarm_violations(&broadened));
             assert!(
                 problems.iter().any(|p| p.contains(expected)),
                 "{name}: {what} ({sid}) went unnoticed: {problems:?}"
@@ -2133,9 +2647,16 @@ fn the_run_ledger_indexes_are_the_ones_the_cli_queries() {
 
 #[test]
 fn the_dashboard_and_the_alarm_read_the_metrics_runs_write() {
-    use ec2_tier_scheduler::metrics::{DEFAULT_NAMESPACE, DIMENSIONS, DUPLICATE_METRIC, METRICS};
+    use ec2_tier_scheduler::metrics::{
+        DEFAULT_NAMESPACE, DIMENSIONS, DUPLICATE_METRIC, MEMBER_DIMENSIONS, MEMBER_METRICS, METRICS,
+    };
     let t = template("template.yaml");
-    let names: Vec<&str> = METRICS.iter().chain([&DUPLICATE_METRIC]).map(|(n, _)| *n).collect();
+    let names: Vec<&str> = METRICS
+        .iter()
+        .chain([&DUPLICATE_METRIC])
+        .map(|(n, _)| *n)
+        .chain(MEMBER_METRICS)
+        .collect();
     assert_eq!(
         t["Parameters"]["MetricsNamespace"]["Default"].as_str(),
         Some(DEFAULT_NAMESPACE)
@@ -2163,8 +2684,13 @@ fn the_dashboard_and_the_alarm_read_the_metrics_runs_write() {
     for w in widgets {
         for series in w["properties"]["metrics"].as_array().into_iter().flatten() {
             let expression = series[0]["expression"].as_str().unwrap();
+            // Member metrics are per kind too (their own line per kind).
+            let dimensions = match MEMBER_METRICS.iter().any(|m| expression.contains(&format!("\"{m}\""))) {
+                true => MEMBER_DIMENSIONS.join(","),
+                false => DIMENSIONS.join(","),
+            };
             assert!(
-                expression.contains(&format!("{{\"MetricsNamespace\",{}}}", DIMENSIONS.join(","))),
+                expression.contains(&format!("{{\"MetricsNamespace\",{dimensions}}}")),
                 "{expression}"
             );
             // The quoted words: the namespace, then the metric names.

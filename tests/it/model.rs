@@ -489,6 +489,8 @@ impl Cloud for Tracked {
             calendar: inner.calendar,
             auto_scaling: inner.auto_scaling,
             keys: inner.keys,
+            load_balancers: inner.load_balancers,
+            alarms: inner.alarms,
             members: MemberPorts::all(Arc::new(TrackedMembers {
                 inner: inner.members.databases,
                 log: self.log.clone(),

@@ -181,7 +181,11 @@ async fn each_run_writes_one_valid_emf_line_of_what_it_did() {
             "RunDuration",
             "GateWait",
             "Throttles",
-            "Continuations"
+            "Continuations",
+            "TargetsDrained",
+            "DrainWait",
+            "AlarmsMuted",
+            "AlarmsUnmuted"
         ]
     );
     assert_eq!(

@@ -21,7 +21,7 @@ const CLI_DIR: &str = "src/bin/orchestrator";
 const LAYERS: &[(&str, &[&str])] = &[
     (
         "vocabulary",
-        &["action", "clock", "instance", "member", "table", "telemetry"],
+        &["action", "clock", "instance", "member", "table", "telemetry", "traffic"],
     ),
     (
         "core",

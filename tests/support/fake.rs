@@ -16,6 +16,8 @@
 mod behaviour;
 #[path = "fake/members.rs"]
 mod members;
+#[path = "fake/traffic.rs"]
+mod traffic;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::{Arc, Mutex};
@@ -44,6 +46,8 @@ pub use behaviour::{
 };
 #[allow(unused_imports)]
 pub use members::{DatabaseTimes, FakeCapacity, FakeDatabase};
+#[allow(unused_imports)]
+pub use traffic::{group_arn, FakeAlarm, FakeTargetGroup};
 
 /// Instances per DescribeInstances page (the adapter's MaxResults).
 pub const DESCRIBE_PAGE: usize = 1000;
@@ -175,6 +179,10 @@ pub struct State {
     /// How long member stops and starts take (databases; a group's or a
     /// service's instances or tasks coming and going).
     pub database_times: members::DatabaseTimes,
+    /// Load balancer target groups by ARN.
+    pub target_groups: BTreeMap<String, traffic::FakeTargetGroup>,
+    /// CloudWatch alarms by name.
+    pub alarms: BTreeMap<String, traffic::FakeAlarm>,
     /// Opt-in behaviours (buckets, latencies, SDK retry) and counters.
     pub behaviour: Behaviour,
 }
@@ -649,6 +657,10 @@ impl Compute for FakeCloud {
                             .cloned(),
                     )
                 }),
+                vpc_id: Some(i.vpc.clone()),
+                registrations: ec2_tier_scheduler::traffic::Registrations::from_tags(
+                    i.tags.iter().map(|(k, v)| (k.as_str(), v.as_str())),
+                ),
             })
             .collect())
     }
@@ -1027,6 +1039,8 @@ impl Cloud for FakeCloud {
             auto_scaling: Arc::new(self.clone()),
             keys: Arc::new(self.clone()),
             members: ec2_tier_scheduler::ports::MemberPorts::all(Arc::new(self.clone())),
+            load_balancers: Arc::new(self.clone()),
+            alarms: Arc::new(self.clone()),
         })
     }
 }

@@ -51,6 +51,14 @@ pub async fn command(args: StatusArgs) -> ExitCode {
             Err(e) => eprintln!("the workload's other members could not be read: {e}"),
         }
     }
+    let w = &config.workload;
+    if w.alarms.any() {
+        let tag = (w.filter_tag_name.clone(), w.filter_tag_value.clone());
+        match ports.alarms.select(&w.alarms, &tag).await {
+            Ok(alarms) => status.add_alarms(&alarms),
+            Err(e) => eprintln!("the workload's alarms could not be read: {e}"),
+        }
+    }
     last_action(&cloud, &args, &mut status).await;
     last_runs(&cloud, &args, now, &mut status).await;
     next_scheduled(&cloud, &args, now, &mut status).await;
