@@ -20,3 +20,7 @@ for tier in summary["tiers"]:
         notes.append(f"gate {gate['check']}: {gate['ready']} ready after {gate['waitedMs'] / 1000:.1f}s")
     print(f"{tier['tier']:<10} {tier['sequence']:>3}  {', '.join(tier['acted']) or '-':<45} {'; '.join(notes) or '-'}")
     print(f"{'':<10} {'':>3}  started at +{tier['startedAtMs'] / 1000:.1f}s, took {tier['durationMs'] / 1000:.1f}s")
+    for note in tier.get("traffic", []):
+        print(f"{'':<10} {'':>3}  load balancing {note['id']}: {note['reason']}")
+for alarm in summary.get("alarms", []):
+    print(f"alarm {alarm['id']}: {alarm['reason']}")
