@@ -17,7 +17,7 @@ use serde_json::json;
 use tokio::time::Instant;
 
 use crate::support::fake::{DatabaseTimes, FakeCloud};
-use crate::support::{request, run, three_tiers, workload_item};
+use crate::support::{request, resume, run, run_until_deadline, three_tiers, workload_item};
 
 const WEB_GROUP: Capacity = Capacity {
     min: 1,
@@ -291,40 +291,15 @@ async fn a_refused_restore_is_that_members_failure_and_the_next_tiers_go_on() {
 
 #[tokio::test(start_paused = true)]
 async fn a_group_slower_than_the_invocation_is_confirmed_by_the_continuation() {
-    use ec2_tier_scheduler::orchestrator::{self, Budget, Settings};
     // Every member takes 400 s: DB up at ~400 s, App's service at ~805 s,
     // Web's group restored at ~810 s and cut at 1000 s while it launches.
     let cloud = workload(false);
     cloud.lock().database_times.start = Duration::from_secs(400);
     let req = request("W", Action::Start);
-    let budget = Budget::from_now(Duration::from_secs(1000), Duration::ZERO);
-    let first = orchestrator::run(&cloud, &req, &budget, &Settings::default())
-        .await
-        .unwrap();
-    assert_eq!(
-        first.summary.status,
-        RunStatus::DeadlineReached,
-        "{}",
-        first.summary.to_table()
-    );
-    let checkpoint = first.checkpoint.clone().expect("a checkpoint");
+    let (_, checkpoint) = run_until_deadline(&cloud, &req, 1000).await;
     assert!(checkpoint.acted.contains(&"asg:web".to_string()), "{checkpoint:?}");
     assert_ne!(cloud.capacity(Asg, "web").1, 2, "still launching");
-    let second = orchestrator::run_resumed(
-        &cloud,
-        &req,
-        Some(&checkpoint),
-        &Budget::unlimited(),
-        &Settings::default(),
-    )
-    .await
-    .unwrap();
-    assert_eq!(
-        second.summary.status,
-        RunStatus::Completed,
-        "{}",
-        second.summary.to_table()
-    );
+    resume(&cloud, &req, &checkpoint).await;
     assert_eq!(
         cloud.calls_of("UpdateAutoScalingGroup").len(),
         1,

@@ -8,13 +8,12 @@ use std::time::Duration;
 use ec2_tier_scheduler::action::Action;
 use ec2_tier_scheduler::instance::InstanceState::*;
 use ec2_tier_scheduler::member::MemberKind::{Aurora, Rds};
-use ec2_tier_scheduler::orchestrator::{self, Budget, Settings};
 use ec2_tier_scheduler::summary::{RunStatus, TierOutcome};
 use serde_json::json;
 use tokio::time::Instant;
 
 use crate::support::fake::{DatabaseTimes, FakeCloud};
-use crate::support::{request, run, three_tiers, workload_item};
+use crate::support::{request, resume, run, run_until_deadline, three_tiers, workload_item};
 
 /// Index of Role_DB in `three_tiers`: it stops last and starts first.
 const DB: usize = 2;
@@ -95,17 +94,7 @@ async fn a_database_still_starting_when_time_runs_out_is_confirmed_by_the_contin
     let cloud = fleet(Stopped, "stopped");
     cloud.lock().database_times.start = Duration::from_secs(480);
     let req = request("W", Action::Start);
-    let budget = Budget::from_now(Duration::from_secs(300), Duration::ZERO);
-    let first = orchestrator::run(&cloud, &req, &budget, &Settings::default())
-        .await
-        .unwrap();
-    assert_eq!(
-        first.summary.status,
-        RunStatus::DeadlineReached,
-        "{}",
-        first.summary.to_table()
-    );
-    let checkpoint = first.checkpoint.clone().expect("a checkpoint");
+    let (_, checkpoint) = run_until_deadline(&cloud, &req, 300).await;
     assert!(
         checkpoint.acted.contains(&"rds:orders-db".to_string()),
         "{checkpoint:?}"
@@ -118,21 +107,7 @@ async fn a_database_still_starting_when_time_runs_out_is_confirmed_by_the_contin
         "App waits"
     );
 
-    let second = orchestrator::run_resumed(
-        &cloud,
-        &req,
-        Some(&checkpoint),
-        &Budget::unlimited(),
-        &Settings::default(),
-    )
-    .await
-    .unwrap();
-    assert_eq!(
-        second.summary.status,
-        RunStatus::Completed,
-        "{}",
-        second.summary.to_table()
-    );
+    resume(&cloud, &req, &checkpoint).await;
     assert_eq!(cloud.calls_of("StartDBInstance").len(), 1, "never started twice");
     assert_eq!(cloud.state_of("i-w1"), Running);
 }

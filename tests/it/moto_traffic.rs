@@ -61,9 +61,7 @@ async fn actions_enabled(cw: &aws_sdk_cloudwatch::Client, name: &str) -> bool {
 }
 
 async fn run(stack: &Stack, action: &str) -> Value {
-    let (code, out, err) = stack.cli(&["-w", "W", "-r", "us-west-2", "-a", action, "--json"]).await;
-    assert_eq!(code, 0, "{out}\n{err}");
-    serde_json::from_str(&out).unwrap()
+    stack.run_json("W", action).await
 }
 
 fn tier<'a>(summary: &'a Value, name: &str) -> &'a Value {

@@ -78,9 +78,7 @@ async fn configure(stack: &Stack, types: &str) {
 
 /// `orchestrator -a <action> --json` for W: exit 0, and what it printed.
 async fn run(stack: &Stack, action: &str) -> Value {
-    let (code, out, err) = stack.cli(&["-w", "W", "-r", "us-west-2", "-a", action, "--json"]).await;
-    assert_eq!(code, 0, "{out}\n{err}");
-    serde_json::from_str(&out).unwrap()
+    stack.run_json("W", action).await
 }
 
 fn tier<'a>(summary: &'a Value, name: &str) -> &'a Value {

@@ -9,14 +9,13 @@ use std::time::Duration;
 
 use ec2_tier_scheduler::action::Action;
 use ec2_tier_scheduler::instance::InstanceState::*;
-use ec2_tier_scheduler::orchestrator::{self, Budget, Settings};
 use ec2_tier_scheduler::summary::{RunStatus, TierOutcome};
 use ec2_tier_scheduler::traffic::REGISTRATION_TAG_PREFIX;
 use serde_json::json;
 use tokio::time::Instant;
 
 use crate::support::fake::FakeCloud;
-use crate::support::{request, run, tier_item, workload_item};
+use crate::support::{request, resume, run, run_until_deadline, tier_item, workload_item};
 
 const WEB_KEY: &str = "ec2-tier-scheduler:lb:targetgroup/web/0123456789abcdef";
 
@@ -118,34 +117,10 @@ async fn a_drain_longer_than_the_invocation_is_finished_by_the_continuation() {
         group.drain = Duration::from_secs(200);
     }
     let req = request("W", Action::Stop);
-    let budget = Budget::from_now(Duration::from_secs(120), Duration::ZERO);
-    let first = orchestrator::run(&cloud, &req, &budget, &Settings::default())
-        .await
-        .unwrap();
-    assert_eq!(
-        first.summary.status,
-        RunStatus::DeadlineReached,
-        "{}",
-        first.summary.to_table()
-    );
+    let (first, checkpoint) = run_until_deadline(&cloud, &req, 120).await;
     assert_eq!(cloud.state_of("i-w1"), Running, "not stopped while it drains");
     assert_eq!(tier(&first.summary.tiers, "Role_Web").not_done.len(), 2);
-    let checkpoint = first.checkpoint.clone().expect("a checkpoint");
-    let second = orchestrator::run_resumed(
-        &cloud,
-        &req,
-        Some(&checkpoint),
-        &Budget::unlimited(),
-        &Settings::default(),
-    )
-    .await
-    .unwrap();
-    assert_eq!(
-        second.summary.status,
-        RunStatus::Completed,
-        "{}",
-        second.summary.to_table()
-    );
+    resume(&cloud, &req, &checkpoint).await;
     tokio::time::sleep(Duration::from_secs(60)).await;
     assert_eq!((cloud.state_of("i-w1"), cloud.state_of("i-w2")), (Stopped, Stopped));
     assert_eq!(

@@ -86,6 +86,52 @@ pub async fn run_refused(cloud: &dyn Cloud, request: &RunRequest) -> RunError {
 }
 
 /// Runs with no deadline and the fast polling of [`fast_settings`].
+/// Runs with `secs` of budget, expecting the deadline to cut the run:
+/// the report and its checkpoint.
+pub async fn run_until_deadline(
+    cloud: &dyn Cloud,
+    request: &RunRequest,
+    secs: u64,
+) -> (RunReport, ec2_tier_scheduler::plan::Checkpoint) {
+    let budget = Budget::from_now(std::time::Duration::from_secs(secs), std::time::Duration::ZERO);
+    let first = orchestrator::run(cloud, request, &budget, &Settings::default())
+        .await
+        .expect("run");
+    assert_eq!(
+        first.summary.status,
+        ec2_tier_scheduler::summary::RunStatus::DeadlineReached,
+        "{}",
+        first.summary.to_table()
+    );
+    let checkpoint = first.checkpoint.clone().expect("a checkpoint");
+    (first, checkpoint)
+}
+
+/// The continuation of a cut run, with no deadline, expecting it to
+/// complete.
+pub async fn resume(
+    cloud: &dyn Cloud,
+    request: &RunRequest,
+    checkpoint: &ec2_tier_scheduler::plan::Checkpoint,
+) -> RunReport {
+    let second = orchestrator::run_resumed(
+        cloud,
+        request,
+        Some(checkpoint),
+        &Budget::unlimited(),
+        &Settings::default(),
+    )
+    .await
+    .expect("run");
+    assert_eq!(
+        second.summary.status,
+        ec2_tier_scheduler::summary::RunStatus::Completed,
+        "{}",
+        second.summary.to_table()
+    );
+    second
+}
+
 pub async fn run_fast(cloud: &dyn Cloud, request: &RunRequest) -> RunReport {
     orchestrator::run(cloud, request, &Budget::unlimited(), &fast_settings())
         .await

@@ -330,6 +330,16 @@ impl Stack {
             .await
     }
 
+    /// `orchestrator -w <workload> -r us-west-2 -a <action> --json`: exit 0,
+    /// and what it printed.
+    pub async fn run_json(&self, workload: &str, action: &str) -> serde_json::Value {
+        let (code, out, err) = self
+            .cli(&["-w", workload, "-r", "us-west-2", "-a", action, "--json"])
+            .await;
+        assert_eq!(code, 0, "{out}\n{err}");
+        serde_json::from_str(&out).unwrap()
+    }
+
     /// An Auto Scaling group `name` in `subnet` at (min, desired, max),
     /// carrying `tags` (propagated to its instances when `propagate`).
     pub async fn auto_scaling_group(
