@@ -43,6 +43,12 @@ pub fn summary_message(summary: &RunSummary) -> (String, String) {
         for n in &t.not_done {
             body.push_str(&format!("  not done {}: {}\n", n.id, n.reason));
         }
+        for n in &t.traffic {
+            body.push_str(&format!("  load balancing {}: {}\n", n.id, n.reason));
+        }
+    }
+    for a in &summary.alarms {
+        body.push_str(&format!("Alarm {}: {}\n", a.id, a.reason));
     }
     (subject, body)
 }

@@ -3,7 +3,9 @@
 
 use super::keys::Severity;
 use super::{InstancePlan, Plan, Step, TierGroup, TierPlan};
-use crate::config::show_secs;
+use crate::action::Action;
+use crate::config::{show_secs, LoadBalancing};
+use crate::traffic::AlarmStep;
 
 /// The table's column headings.
 const HEADINGS: [&str; 10] = [
@@ -72,6 +74,14 @@ impl Plan {
             ));
         }
         out.push_str(&self.key_lines());
+        for a in &self.alarms {
+            let step = match a.step {
+                AlarmStep::Mute => "mute",
+                AlarmStep::Unmute => "unmute",
+                AlarmStep::Leave => "leave",
+            };
+            out.push_str(&format!("alarm {}: {step} ({})\n", a.alarm.name, a.reason));
+        }
         out
     }
 
@@ -124,7 +134,7 @@ impl Plan {
         let instances = tier
             .instances
             .iter()
-            .map(|i| row(instance_cells(tier, i), self.action_cell(i)));
+            .map(|i| row(instance_cells(tier, i), self.action_cell(tier, i)));
         // Other members: their member id, the service's words for their
         // state, the kind as the type; a restore names the capacity.
         let members = tier.members.iter().map(|d| {
@@ -140,12 +150,22 @@ impl Plan {
     }
 
     /// An instance's ACTION cell: the step and its reason.
-    fn action_cell(&self, i: &InstancePlan) -> String {
+    fn action_cell(&self, tier: &TierPlan, i: &InstancePlan) -> String {
         let verb = if i.hibernate { "hibernate" } else { self.action.verb() };
         if i.key_refusal().is_some() {
             return "not started: a KMS key of its volumes makes the start fail (kms key below)".into();
         }
-        self.step_cell(&i.step, verb)
+        let cell = self.step_cell(&i.step, verb);
+        match self.action {
+            Action::Stop
+                if tier.load_balancing == LoadBalancing::Drain
+                    && matches!(i.step, Step::Act | Step::WaitThenAct { .. }) =>
+            {
+                format!("drain targets, then {cell}")
+            }
+            Action::Start if !i.registrations.is_empty() => format!("{cell}; register again in {}", i.registrations),
+            _ => cell,
+        }
     }
 
     /// A member's ACTION cell for `step`, `verb` being what acting means.

@@ -104,6 +104,8 @@ async fn a_group_left_empty_is_named_in_the_plan_and_the_summary() {
     let warned = |w: &String| w.starts_with("target group api would be left with no registered target");
     assert!(report.plan.warnings.iter().any(warned), "{:?}", report.plan.warnings);
     assert!(report.summary.warnings.iter().any(warned));
+    let table = report.plan.to_table();
+    assert!(table.contains("drain targets, then stop"), "{table}");
     assert!(
         !report.plan.warnings.iter().any(|w| w.contains("group web ")),
         "web keeps i-other"
@@ -250,6 +252,11 @@ async fn alarms_are_muted_before_a_stop_and_unmuted_after_a_start_but_never_an_o
         "before the first tier acts"
     );
     assert_eq!(report.summary.alarms.len(), 1);
+    assert!(report.plan.to_table().contains("alarm w-5xx: mute"));
+    let published = cloud.lock().published.clone();
+    let body = &published.last().expect("a summary").2;
+    assert!(body.contains("Alarm w-5xx: actions disabled while the workload is stopped"), "{body}");
+    assert!(body.contains("load balancing i-w1: deregistered from api:8080, web:80"), "{body}");
     // A Start that fails still unmutes.
     cloud.fault("StartInstances", None, "UnauthorizedOperation", 100);
     let report = run(&cloud, &request("W", Action::Start)).await;
