@@ -272,9 +272,11 @@ pub trait MemberService: Send + Sync {
 #[async_trait]
 pub trait LoadBalancers: Send + Sync {
     /// DescribeTargetGroups, every page: the target groups of target type
-    /// `instance` in `vpcs`, each with its deregistration delay
-    /// (DescribeTargetGroupAttributes).
+    /// `instance` in `vpcs`.
     async fn target_groups(&self, vpcs: &[String]) -> Result<Vec<TargetGroup>, CloudError>;
+    /// DescribeTargetGroupAttributes: how long a deregistered target of the
+    /// group stays `draining` at most (`deregistration_delay.timeout_seconds`).
+    async fn deregistration_delay(&self, group_arn: &str) -> Result<Duration, CloudError>;
     /// DescribeTargetHealth: every target of one group.
     async fn targets(&self, group_arn: &str) -> Result<Vec<Target>, CloudError>;
     /// DeregisterTargets: (instance id, port) pairs of one group.

@@ -7,11 +7,9 @@
 //! The records live on the resources themselves (tags), so a Start after a
 //! crash, or in another process, still knows what to put back.
 
+use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::fmt;
-use std::time::Duration;
-
-use serde::{Deserialize, Serialize};
 
 /// The prefix of the scheduler's tags on an instance recording the target
 /// group registrations a drain removed: the key names the target group
@@ -33,9 +31,6 @@ pub struct TargetGroup {
     pub name: String,
     /// Its VPC.
     pub vpc_id: String,
-    /// `deregistration_delay.timeout_seconds`: how long a deregistered
-    /// target stays `draining` at most.
-    pub deregistration_delay: Duration,
 }
 
 impl TargetGroup {

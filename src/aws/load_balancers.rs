@@ -32,23 +32,6 @@ impl ElbTargets {
     pub fn new(client: Client) -> Self {
         Self { client }
     }
-
-    /// DescribeTargetGroupAttributes: `deregistration_delay.timeout_seconds`.
-    async fn delay(&self, arn: &str) -> Result<Duration, CloudError> {
-        let out = self
-            .client
-            .describe_target_group_attributes()
-            .target_group_arn(arn)
-            .send()
-            .await
-            .map_err(|e| cloud_error("elasticloadbalancing", "DescribeTargetGroupAttributes", e))?;
-        Ok(out
-            .attributes()
-            .iter()
-            .find(|a| a.key() == Some("deregistration_delay.timeout_seconds"))
-            .and_then(|a| a.value()?.parse().ok())
-            .map_or(DEFAULT_DELAY, Duration::from_secs))
-    }
 }
 
 fn descriptions(targets: &[(String, u16)]) -> Vec<TargetDescription> {
@@ -99,17 +82,26 @@ impl LoadBalancers for ElbTargets {
                 }
             }
         }
-        let mut groups = Vec::with_capacity(found.len());
-        for (arn, name, vpc_id) in found {
-            let deregistration_delay = self.delay(&arn).await?;
-            groups.push(TargetGroup {
-                arn,
-                name,
-                vpc_id,
-                deregistration_delay,
-            });
-        }
-        Ok(groups)
+        Ok(found
+            .into_iter()
+            .map(|(arn, name, vpc_id)| TargetGroup { arn, name, vpc_id })
+            .collect())
+    }
+
+    async fn deregistration_delay(&self, group_arn: &str) -> Result<Duration, CloudError> {
+        let out = self
+            .client
+            .describe_target_group_attributes()
+            .target_group_arn(group_arn)
+            .send()
+            .await
+            .map_err(|e| cloud_error("elasticloadbalancing", "DescribeTargetGroupAttributes", e))?;
+        Ok(out
+            .attributes()
+            .iter()
+            .find(|a| a.key() == Some("deregistration_delay.timeout_seconds"))
+            .and_then(|a| a.value()?.parse().ok())
+            .map_or(DEFAULT_DELAY, Duration::from_secs))
     }
 
     async fn targets(&self, group_arn: &str) -> Result<Vec<Target>, CloudError> {

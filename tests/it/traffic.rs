@@ -255,8 +255,14 @@ async fn alarms_are_muted_before_a_stop_and_unmuted_after_a_start_but_never_an_o
     assert!(report.plan.to_table().contains("alarm w-5xx: mute"));
     let published = cloud.lock().published.clone();
     let body = &published.last().expect("a summary").2;
-    assert!(body.contains("Alarm w-5xx: actions disabled while the workload is stopped"), "{body}");
-    assert!(body.contains("load balancing i-w1: deregistered from api:8080, web:80"), "{body}");
+    assert!(
+        body.contains("Alarm w-5xx: actions disabled while the workload is stopped"),
+        "{body}"
+    );
+    assert!(
+        body.contains("load balancing i-w1: deregistered from api:8080, web:80"),
+        "{body}"
+    );
     // A Start that fails still unmutes.
     cloud.fault("StartInstances", None, "UnauthorizedOperation", 100);
     let report = run(&cloud, &request("W", Action::Start)).await;

@@ -9,7 +9,7 @@
 //! mode: the recorded registrations of its running instances are put back
 //! and the records removed.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::time::Duration;
 
 use super::{TierEnd, TierRun};
@@ -22,6 +22,8 @@ use crate::traffic::{Registrations, TargetGroup, TargetState};
 /// Extra time past the longest deregistration delay before the stop goes
 /// on regardless (the load balancer has stopped routing by then).
 const DRAIN_MARGIN: Duration = Duration::from_secs(10);
+/// ELB's largest deregistration delay.
+const MAX_DELAY: Duration = Duration::from_secs(3600);
 
 /// The registrations found for the instances of a drain, per group.
 type Found = Vec<(TargetGroup, Vec<(String, u16, bool)>)>;
@@ -131,13 +133,16 @@ impl Execution<'_> {
     /// margin), cut to the budget: a cut ends the tier (not done), and its
     /// continuation drains on.
     async fn await_drained(&self, run: &mut TierRun<'_>, groups: &[(TargetGroup, Vec<(String, u16)>)]) {
-        let longest = groups
-            .iter()
-            .map(|(g, _)| g.deregistration_delay)
-            .max()
-            .unwrap_or_default();
         if groups.iter().all(|(_, t)| t.is_empty()) {
             return;
+        }
+        // The longest deregistration delay of the groups drained: a delay
+        // that does not read counts as the most ELB allows (an hour, still
+        // cut to the budget).
+        let mut longest = Duration::ZERO;
+        for (group, _) in groups.iter().filter(|(_, t)| !t.is_empty()) {
+            let delay = self.load_balancers.deregistration_delay(&group.arn).await;
+            longest = longest.max(delay.unwrap_or(MAX_DELAY));
         }
         let (limit, cut) = self.budget.cap(longest + DRAIN_MARGIN);
         let mut pace = self.pacer(limit);
@@ -249,33 +254,35 @@ impl Execution<'_> {
                     .extend(ports.iter().map(|p| (id.clone(), *p)));
             }
         }
-        let mut refused: HashSet<String> = HashSet::new();
+        let mut refused: HashMap<String, String> = HashMap::new();
         for (key, targets) in by_group {
             let Some(group) = groups.iter().find(|g| g.key() == key) else {
                 continue;
             };
             if let Err(e) = self.load_balancers.register(&group.arn, &targets).await {
-                refused.extend(targets.iter().map(|(id, _)| id.clone()));
-                tracing::warn!(error = %e, group = %group.name, "registering targets again failed");
+                refused.extend(
+                    targets
+                        .iter()
+                        .map(|(id, _)| (id.clone(), format!("{}: {e}", group.name))),
+                );
             }
         }
         for (id, r) in &records {
-            let gone: Vec<&String> =
-                r.0.keys()
-                    .filter(|k| !groups.iter().any(|g| g.key() == k.as_str()))
-                    .collect();
-            let reason = if refused.contains(id) {
-                format!("NOT registered again in {r} (kept recorded for the next Start)")
+            let reason = if let Some(why) = refused.get(id) {
+                format!("NOT registered again in {r} (kept recorded for the next Start): {why}")
             } else {
                 if let Err(e) = self.compute.untag(std::slice::from_ref(id), &r.tag_keys()).await {
                     tracing::warn!(error = %e, id, "removing registration records failed");
                 }
-                match gone.is_empty() {
-                    true => format!("{done} in {r}"),
-                    false => format!(
-                        "{done} in {r}; gone since: {}",
-                        gone.into_iter().cloned().collect::<Vec<_>>().join(", ")
-                    ),
+                let gone: Vec<&str> =
+                    r.0.keys()
+                        .filter(|k| !groups.iter().any(|g| g.key() == k.as_str()))
+                        .map(String::as_str)
+                        .collect();
+                if gone.is_empty() {
+                    format!("{done} in {r}")
+                } else {
+                    format!("{done} in {r}; gone since, record dropped: {}", gone.join(", "))
                 }
             };
             run.out.traffic.push(Noted { id: id.clone(), reason });

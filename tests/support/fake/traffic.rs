@@ -140,9 +140,15 @@ impl LoadBalancers for FakeCloud {
                 arn: arn.clone(),
                 name: g.name.clone(),
                 vpc_id: g.vpc.clone(),
-                deregistration_delay: g.delay,
             })
             .collect())
+    }
+
+    async fn deregistration_delay(&self, group_arn: &str) -> Result<Duration, CloudError> {
+        self.record("DescribeTargetGroupAttributes", &[group_arn.to_string()])
+            .await?;
+        let mut s = self.lock();
+        Ok(Self::group_mut(&mut s, group_arn, "DescribeTargetGroupAttributes")?.delay)
     }
 
     async fn targets(&self, group_arn: &str) -> Result<Vec<Target>, CloudError> {
