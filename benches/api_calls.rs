@@ -1,7 +1,8 @@
 //! API calls per run: every AWS call counted by service and operation (the
 //! SDK interceptor `ApiCounter`) for a workload of 3 tiers x 100 instances
 //! with override checks on one tier, a Web tier that also scales an Auto
-//! Scaling group to zero, an App tier that also holds an ECS service, and a
+//! Scaling group to zero and drains its target group before it stops, two
+//! alarms kept quiet while the workload is stopped, an App tier that also holds an ECS service, and a
 //! DB tier that also holds two RDS DB instances and an Aurora cluster,
 //! stopped then started, against moto
 //! with the simulated SSM agent. Prints markdown for BENCHMARKS.md: each count
@@ -307,9 +308,11 @@ async fn bench() -> bool {
         .bucket_and_topic("ssm-output", "us-west-2", "SchedulerTesting")
         .await;
     let mut ids: HashMap<&str, Vec<String>> = HashMap::new();
+    let mut vpcs: HashMap<&str, String> = HashMap::new();
     for (k, tier) in TIERS.iter().enumerate() {
         // A VPC per tier: a /24 subnet has too few addresses for 300.
-        let (_, subnet) = stack.vpc(&format!("10.{}.0.0", 30 + k)).await;
+        let (vpc, subnet) = stack.vpc(&format!("10.{}.0.0", 30 + k)).await;
+        vpcs.insert(tier, vpc);
         let launched = stack
             .launch(&subnet, &[("Environment", "ENV001"), ("Role", tier)], PER_TIER as i32)
             .await;
@@ -324,7 +327,8 @@ async fn bench() -> bool {
       "SNSTopicName": "SchedulerTesting",
       "SSMS3BucketName": "ssm-output",
       "SSMS3KeyPrefixName": "ssmRemoteComandResults",
-      "TierFilterTagName": "Role"
+      "TierFilterTagName": "Role",
+      "AlarmPrefixes": "bench-"
     });
     let mut tiers = vec![
         tier_item("Role_Web", 0, 2),
@@ -337,10 +341,12 @@ async fn bench() -> bool {
     tiers[2]["TierStart"]["TierReadinessTimeout"] = json!("120");
     tiers[2]["TierResourceTypes"] = json!("EC2,RDS,Aurora");
     tiers[0]["TierStop"]["TierAutoScalingGroups"] = json!("ScaleToZero");
+    tiers[0]["TierStop"]["TierLoadBalancing"] = json!("Drain");
     tiers[1]["TierResourceTypes"] = json!("EC2,ECS");
     stack.put_config(workload, tiers).await;
     let (rds_instances, aurora_clusters) = databases(&stack).await;
     let (groups, services) = capacities(&stack).await;
+    let alarms = traffic(&stack, &vpcs["Role_Web"], &ids["Role_Web"]).await;
 
     let holder = ids["Role_Web"][7].clone();
     let _agent = stack
@@ -436,6 +442,7 @@ async fn bench() -> bool {
     ];
     let mut expected_stop = expected_stop;
     expected_stop.extend(capacity_rows(Action::Stop, groups, services));
+    expected_stop.extend(traffic_rows(Action::Stop, alarms));
     let (ok_stop, stop_total) = print_table("Stop", &stop, &measured, &expected_stop);
     let per_tier_sends = measured
         .calls
@@ -520,6 +527,7 @@ async fn bench() -> bool {
     ];
     let mut expected_start = expected_start;
     expected_start.extend(capacity_rows(Action::Start, groups, services));
+    expected_start.extend(traffic_rows(Action::Start, alarms));
     let (ok_start, start_total) = print_table("Start", &start, &measured, &expected_start);
     let all = ok_stop && ok_start;
     let met = all && per_tier_sends as usize == PER_TIER.div_ceil(SSM_BATCH);
@@ -605,6 +613,121 @@ fn capacity_rows(action: Action, g: usize, s: usize) -> Vec<Expect> {
     rows
 }
 
+/// The rows of the Web tier's drain (one target group holding its 100
+/// instances on port 80, `TierLoadBalancing: Drain` at Stop only) and of
+/// `a` alarms under the workload's `AlarmPrefixes`. The Web tier's 99
+/// drained instances share one record: one CreateTags, one DeleteTags.
+fn traffic_rows(action: Action, a: usize) -> Vec<Expect> {
+    if action == Action::Stop {
+        // moto deregisters at once: the first drain poll finds none draining.
+        let polls = 1;
+        vec![
+            expect(
+                "Elastic Load Balancing v2",
+                "DescribeTargetGroups",
+                "1 (plan: groups left empty) + 1 (drain)",
+                2,
+            ),
+            expect(
+                "Elastic Load Balancing v2",
+                "DescribeTargetHealth",
+                format!("g (plan) + g (drain: registrations) + g per drain poll = 1 + 1 + {polls}"),
+                2 + polls,
+            ),
+            expect(
+                "Elastic Load Balancing v2",
+                "DescribeTargetGroupAttributes",
+                "g drained = 1",
+                1,
+            ),
+            expect(
+                "Elastic Load Balancing v2",
+                "DeregisterTargets",
+                "⌈drained/500⌉ per group = 1",
+                1,
+            ),
+            expect("EC2", "CreateTags", "⌈drained/500⌉ per distinct record = 1", 1),
+            expect("CloudWatch", "DescribeAlarms", "1 page per prefix", 1),
+            expect(
+                "CloudWatch",
+                "ListTagsForResource",
+                format!("a = {a} (the scheduler's record)"),
+                a,
+            ),
+            expect("CloudWatch", "TagResource", format!("a = {a} (the record, first)"), a),
+            expect("CloudWatch", "DisableAlarmActions", "⌈a/100⌉ = 1", a.div_ceil(100)),
+        ]
+    } else {
+        vec![
+            expect(
+                "Elastic Load Balancing v2",
+                "DescribeTargetGroups",
+                "1 (registrations put back)",
+                1,
+            ),
+            expect(
+                "Elastic Load Balancing v2",
+                "RegisterTargets",
+                "⌈recorded/500⌉ per group = 1",
+                1,
+            ),
+            expect("EC2", "DeleteTags", "⌈recorded/500⌉ per distinct record = 1", 1),
+            expect("CloudWatch", "DescribeAlarms", "1 page per prefix", 1),
+            expect("CloudWatch", "ListTagsForResource", format!("a = {a}"), a),
+            expect("CloudWatch", "EnableAlarmActions", "⌈a/100⌉ = 1", a.div_ceil(100)),
+            expect(
+                "CloudWatch",
+                "UntagResource",
+                format!("a = {a} (the record, once enabled)"),
+                a,
+            ),
+        ]
+    }
+}
+
+/// A target group in Web's VPC holding its instances on port 80, and two
+/// alarms under the prefix `bench-`; returns how many alarms.
+async fn traffic(stack: &Stack, vpc: &str, web: &[String]) -> usize {
+    use aws_sdk_elasticloadbalancingv2::types::{ProtocolEnum, TargetDescription, TargetTypeEnum};
+    let elb = aws_sdk_elasticloadbalancingv2::Client::new(&stack.config);
+    let group = elb
+        .create_target_group()
+        .name("web")
+        .protocol(ProtocolEnum::Http)
+        .port(80)
+        .vpc_id(vpc)
+        .target_type(TargetTypeEnum::Instance)
+        .send()
+        .await
+        .unwrap();
+    let arn = group.target_groups()[0].target_group_arn().unwrap().to_string();
+    let targets = web
+        .iter()
+        .map(|id| TargetDescription::builder().id(id).port(80).build());
+    elb.register_targets()
+        .target_group_arn(&arn)
+        .set_targets(Some(targets.collect()))
+        .send()
+        .await
+        .unwrap();
+    let cw = aws_sdk_cloudwatch::Client::new(&stack.config);
+    for name in ["bench-web-5xx", "bench-db-cpu"] {
+        cw.put_metric_alarm()
+            .alarm_name(name)
+            .metric_name("CPUUtilization")
+            .namespace("AWS/EC2")
+            .statistic(aws_sdk_cloudwatch::types::Statistic::Average)
+            .period(60)
+            .evaluation_periods(1)
+            .threshold(90.0)
+            .comparison_operator(aws_sdk_cloudwatch::types::ComparisonOperator::GreaterThanThreshold)
+            .send()
+            .await
+            .unwrap();
+    }
+    2
+}
+
 /// An Auto Scaling group (min 1, desired 2, max 3) in Web, its instances
 /// not tagged as the workload's, and an ECS service (desired 2) in App;
 /// returns how many of each.
@@ -670,7 +793,9 @@ fn main() {
          StatusChecks gate and also holds d = 2 RDS DB instances and a = 1 Aurora cluster \
          (`TierResourceTypes: EC2,RDS,Aurora`); Role_Web also scales g = 1 Auto Scaling group to zero \
          (`TierAutoScalingGroups: ScaleToZero`, min 1, desired 2, max 3) and Role_App also holds s = 1 ECS \
-         service (`TierResourceTypes: EC2,ECS`, desired 2, one cluster); every start confirmed; async tiers, \
+         service (`TierResourceTypes: EC2,ECS`, desired 2, one cluster); Role_Web drains g = 1 target group \
+         holding its instances on port 80 before it stops (`TierLoadBalancing: Drain` in TierStop) and a = 2 \
+         alarms are muted at Stop and unmuted at Start (`AlarmPrefixes: bench-`); every start confirmed; async tiers, \
          no inter-tier delay; `Settings::default()`; moto with the \
          simulated SSM agent. Counted by `ApiCounter` (calls; attempts include SDK retries).",
         TIERS.len() * PER_TIER

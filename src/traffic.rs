@@ -79,7 +79,7 @@ pub struct Target {
 
 /// The registrations of one instance a drain removed: for each target
 /// group (by [`group_key`]), the ports.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct Registrations(pub BTreeMap<String, Vec<u16>>);
 
 impl Registrations {

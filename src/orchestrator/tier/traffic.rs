@@ -15,7 +15,7 @@ use std::time::Duration;
 use super::{TierEnd, TierRun};
 use crate::config::LoadBalancing;
 use crate::error::CloudError;
-use crate::orchestrator::Execution;
+use crate::orchestrator::{Execution, EC2_BATCH};
 use crate::summary::{Failure, Noted, PhaseKind};
 use crate::traffic::{Registrations, TargetGroup, TargetState};
 
@@ -106,22 +106,24 @@ impl Execution<'_> {
             }
         }
         let mut recorded: HashSet<String> = run.todo.iter().map(|i| i.id.clone()).collect();
-        for (id, registrations) in &per_instance {
-            match self.compute.tag(std::slice::from_ref(id), &registrations.tags()).await {
-                Ok(()) => {
+        // Instances with the same registrations share one CreateTags call.
+        let mut by_record: BTreeMap<Registrations, Vec<String>> = BTreeMap::new();
+        for (id, registrations) in per_instance {
+            by_record.entry(registrations).or_default().push(id);
+        }
+        for (registrations, ids) in &by_record {
+            for chunk in ids.chunks(EC2_BATCH) {
+                if let Err(e) = self.compute.tag(chunk, &registrations.tags()).await {
+                    recorded.retain(|id| !chunk.contains(id));
+                    self.keep_serving(run, chunk, &format!("its registrations could not be recorded: {e}"));
+                    continue;
+                }
+                for id in chunk {
                     run.out.traffic.push(Noted {
                         id: id.clone(),
                         reason: format!("deregistered from {registrations} (recorded on the instance)"),
                     });
                     run.drained.insert(id.clone(), registrations.clone());
-                }
-                Err(e) => {
-                    recorded.remove(id);
-                    self.keep_serving(
-                        run,
-                        std::slice::from_ref(id),
-                        &format!("its registrations could not be recorded: {e}"),
-                    );
                 }
             }
         }
@@ -267,13 +269,13 @@ impl Execution<'_> {
                 );
             }
         }
+        // The records of what is back go, one DeleteTags per key set.
+        let mut untag: BTreeMap<Vec<String>, Vec<String>> = BTreeMap::new();
         for (id, r) in &records {
             let reason = if let Some(why) = refused.get(id) {
                 format!("NOT registered again in {r} (kept recorded for the next Start): {why}")
             } else {
-                if let Err(e) = self.compute.untag(std::slice::from_ref(id), &r.tag_keys()).await {
-                    tracing::warn!(error = %e, id, "removing registration records failed");
-                }
+                untag.entry(r.tag_keys()).or_default().push(id.clone());
                 let gone: Vec<&str> =
                     r.0.keys()
                         .filter(|k| !groups.iter().any(|g| g.key() == k.as_str()))
@@ -286,6 +288,13 @@ impl Execution<'_> {
                 }
             };
             run.out.traffic.push(Noted { id: id.clone(), reason });
+        }
+        for (keys, ids) in &untag {
+            for chunk in ids.chunks(EC2_BATCH) {
+                if let Err(e) = self.compute.untag(chunk, keys).await {
+                    tracing::warn!(error = %e, "removing registration records failed; the next Start registers again");
+                }
+            }
         }
     }
 }
