@@ -532,7 +532,7 @@ async fn bench() -> bool {
     let all = ok_stop && ok_start;
     let met = all && per_tier_sends as usize == PER_TIER.div_ceil(SSM_BATCH);
     println!(
-        "SUMMARY|1. API calls per run (3 × {PER_TIER} instances + 3 databases, a group and a service, override checks on one tier, stop then start, moto)\
+        "SUMMARY|1. API calls per run (3 × {PER_TIER} instances + 3 databases, a group, a service, a drained target group and 2 alarms, override checks on one tier, stop then start, moto)\
          |per tier ⌈n/50⌉ SSM and ⌈n/500⌉ EC2 mutation calls, plus polling; counts match the formula\
          |stop {stop_total} calls, start {start_total} calls; {per_tier_sends} SendCommand for the checked tier, 1 Stop/StartInstances per tier; \
          every count matches its formula: {}|{}",
