@@ -324,3 +324,32 @@ fn traffic_attributes_are_validated_naming_the_field() {
         Some(ReadinessCheck::TargetsHealthy)
     );
 }
+
+#[tokio::test(start_paused = true)]
+async fn an_instance_a_group_will_not_release_keeps_serving_everywhere() {
+    let cloud = workload(Running);
+    // `api` (its ARN sorts first) refuses to let i-w1 go.
+    cloud.fault("DeregisterTargets", Some("i-w1"), "InvalidTarget", 1);
+    let report = run(&cloud, &request("W", Action::Stop)).await;
+    let web = tier(&report.summary.tiers, "Role_Web");
+    let failed = web.failed.iter().find(|f| f.id == "i-w1").expect("i-w1 failed");
+    assert!(
+        failed.reason.starts_with("not stopped: deregistering it from"),
+        "{}",
+        failed.reason
+    );
+    assert_eq!(cloud.state_of("i-w1"), Running);
+    assert!(
+        cloud.registered("web").contains(&("i-w1".to_string(), 80)),
+        "serving in web"
+    );
+    assert!(
+        cloud.registered("api").contains(&("i-w1".to_string(), 8080)),
+        "and in api"
+    );
+    assert_eq!(tag(&cloud, "i-w1", WEB_KEY), None, "no record left behind");
+    assert!(
+        !cloud.registered("web").contains(&("i-w2".to_string(), 80)),
+        "i-w2 drained and stopped"
+    );
+}

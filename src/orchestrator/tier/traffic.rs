@@ -44,25 +44,35 @@ impl Execution<'_> {
         };
         let recorded = self.record_registrations(run, &found).await;
         let mut draining: Vec<(TargetGroup, Vec<(String, u16)>)> = Vec::new();
+        let mut refused: Vec<String> = Vec::new();
         for (group, targets) in &found {
             let ours: Vec<(String, u16)> = targets
                 .iter()
-                .filter(|(id, _, _)| recorded.contains(id))
+                .filter(|(id, _, _)| recorded.contains(id) && !refused.contains(id))
                 .map(|(id, port, _)| (id.clone(), *port))
                 .collect();
             let fresh: Vec<(String, u16)> = targets
                 .iter()
-                .filter(|(id, _, already)| recorded.contains(id) && !already)
+                .filter(|(id, _, already)| recorded.contains(id) && !refused.contains(id) && !already)
                 .map(|(id, port, _)| (id.clone(), *port))
                 .collect();
             if !fresh.is_empty() {
                 if let Err(e) = self.load_balancers.deregister(&group.arn, &fresh).await {
                     let ids: Vec<String> = fresh.iter().map(|(id, _)| id.clone()).collect();
                     self.keep_serving(run, &ids, &format!("deregistering it from {} failed: {e}", group.name));
+                    refused.extend(ids);
                     continue;
                 }
             }
             draining.push((group.clone(), ours));
+        }
+        // An instance that keeps serving goes back into the groups it left.
+        let back: BTreeMap<String, Registrations> = refused
+            .iter()
+            .filter_map(|id| Some((id.clone(), run.drained.remove(id)?)))
+            .collect();
+        if !back.is_empty() {
+            self.put_back(run, back, "registered again: its drain failed").await;
         }
         self.await_drained(run, &draining).await;
         run.out.phase(PhaseKind::Drain, from, self.elapsed_ms());
