@@ -10,7 +10,7 @@ use aws_sdk_elasticloadbalancingv2::types::{ProtocolEnum, TargetDescription, Tar
 use serde_json::{json, Value};
 
 use crate::support::moto::Stack;
-use crate::support::{tier_item, workload_item};
+use crate::support::{tier_item, tier_json, workload_item};
 
 /// (instance, port) registered in target group `arn`.
 async fn registered(elb: &aws_sdk_elasticloadbalancingv2::Client, arn: &str) -> Vec<(String, i32)> {
@@ -62,15 +62,6 @@ async fn actions_enabled(cw: &aws_sdk_cloudwatch::Client, name: &str) -> bool {
 
 async fn run(stack: &Stack, action: &str) -> Value {
     stack.run_json("W", action).await
-}
-
-fn tier<'a>(summary: &'a Value, name: &str) -> &'a Value {
-    summary["tiers"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|t| t["tier"] == name)
-        .unwrap()
 }
 
 #[tokio::test]
@@ -145,14 +136,14 @@ async fn a_web_tier_in_two_groups_is_drained_stopped_started_and_registered_agai
     both.sort();
     assert_eq!(registered(&elb, &http).await, both, "the same groups and ports");
     assert_eq!(registered(&elb, &admin).await, [(web[0].clone(), 8080)]);
-    let gate = &tier(summary, "Role_Web")["gate"];
+    let gate = &tier_json(summary, "Role_Web")["gate"];
     assert_eq!(
         (gate["check"].as_str(), gate["ready"].as_u64()),
         (Some("TargetsHealthy"), Some(2)),
         "{summary:#}"
     );
-    let began = |name: &str| tier(summary, name)["startedAtMs"].as_u64().unwrap();
-    let web_took = tier(summary, "Role_Web")["durationMs"].as_u64().unwrap();
+    let began = |name: &str| tier_json(summary, name)["startedAtMs"].as_u64().unwrap();
+    let web_took = tier_json(summary, "Role_Web")["durationMs"].as_u64().unwrap();
     assert!(
         began("Role_App") >= began("Role_Web") + web_took,
         "App after Web's targets are healthy"

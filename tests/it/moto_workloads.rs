@@ -8,7 +8,7 @@ use aws_sdk_rds::types::Tag;
 use serde_json::{json, Value};
 
 use crate::support::moto::Stack;
-use crate::support::{three_tiers, workload_item};
+use crate::support::{three_tiers, tier_json, workload_item};
 
 fn tags(env: &str, role: &str) -> Option<Vec<Tag>> {
     Some(vec![
@@ -76,18 +76,8 @@ async fn configure(stack: &Stack, types: &str) {
     stack.put_config(workload, tiers).await;
 }
 
-/// `orchestrator -a <action> --json` for W: exit 0, and what it printed.
 async fn run(stack: &Stack, action: &str) -> Value {
     stack.run_json("W", action).await
-}
-
-fn tier<'a>(summary: &'a Value, name: &str) -> &'a Value {
-    summary["tiers"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|t| t["tier"] == name)
-        .unwrap()
 }
 
 #[tokio::test]
@@ -106,7 +96,7 @@ async fn a_db_tier_with_instances_rds_and_aurora_stops_last_and_starts_first() {
     // Stop: Web, App, then DB with its databases.
     let printed = run(&stack, "Stop").await;
     let summary = &printed["summary"];
-    let db = tier(summary, "Role_DB");
+    let db = tier_json(summary, "Role_DB");
     for member in ["rds:orders-db", "aurora:ledger"] {
         assert!(
             db["acted"].as_array().unwrap().contains(&json!(member)),
@@ -114,7 +104,7 @@ async fn a_db_tier_with_instances_rds_and_aurora_stops_last_and_starts_first() {
         );
     }
     assert!(
-        db["startedAtMs"].as_u64() >= tier(summary, "Role_App")["startedAtMs"].as_u64(),
+        db["startedAtMs"].as_u64() >= tier_json(summary, "Role_App")["startedAtMs"].as_u64(),
         "DB after App: {summary:#}"
     );
     assert_eq!(
@@ -157,7 +147,7 @@ async fn read_replicas_and_their_sources_are_skipped_at_stop_with_rdss_reason() 
     configure(&stack, "RDS").await;
 
     let printed = run(&stack, "Stop").await;
-    let db = tier(&printed["summary"], "Role_DB");
+    let db = tier_json(&printed["summary"], "Role_DB");
     let skipped: Vec<(String, String)> = db["skipped"]
         .as_array()
         .unwrap()
@@ -228,11 +218,11 @@ async fn a_whole_workload_stops_web_app_db_and_starts_db_app_web_restoring_capac
         warnings.contains("ecs:prod/api: service auto scaling keeps at least 1 task(s)"),
         "{warnings}"
     );
-    let acted = |name: &str| tier(summary, name)["acted"].as_array().unwrap().clone();
+    let acted = |name: &str| tier_json(summary, name)["acted"].as_array().unwrap().clone();
     assert!(acted("Role_Web").contains(&json!("asg:web")) && acted("Role_Web").contains(&json!(plain[0])));
     assert!(acted("Role_App").contains(&json!("ecs:prod/api")), "{summary:#}");
     assert!(acted("Role_DB").contains(&json!("rds:orders-db")) && acted("Role_DB").contains(&json!("aurora:ledger")));
-    let began = |name: &str| tier(summary, name)["startedAtMs"].as_u64().unwrap();
+    let began = |name: &str| tier_json(summary, name)["startedAtMs"].as_u64().unwrap();
     assert!(began("Role_Web") <= began("Role_App") && began("Role_App") <= began("Role_DB"));
     assert_eq!(group_capacity(&asg).await, ((0, 0, 0), Some("1,2,3".into())));
     assert_eq!(service_count(&ecs).await, (0, Some("2".into())));
@@ -258,7 +248,7 @@ async fn a_whole_workload_stops_web_app_db_and_starts_db_app_web_restoring_capac
     let printed = run(&stack, "Start").await;
     let summary = &printed["summary"];
     assert_eq!(summary["status"], "completed", "{summary:#}");
-    let began = |name: &str| tier(summary, name)["startedAtMs"].as_u64().unwrap();
+    let began = |name: &str| tier_json(summary, name)["startedAtMs"].as_u64().unwrap();
     assert!(began("Role_DB") <= began("Role_App") && began("Role_App") <= began("Role_Web"));
     assert_eq!(
         group_capacity(&asg).await,

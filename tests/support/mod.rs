@@ -86,6 +86,16 @@ pub async fn run_refused(cloud: &dyn Cloud, request: &RunRequest) -> RunError {
 }
 
 /// Runs with no deadline and the fast polling of [`fast_settings`].
+/// A tier of a run summary printed as JSON (`--json`), by name.
+pub fn tier_json<'a>(summary: &'a Value, name: &str) -> &'a Value {
+    summary["tiers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["tier"] == name)
+        .unwrap()
+}
+
 /// Runs with `secs` of budget, expecting the deadline to cut the run:
 /// the report and its checkpoint.
 pub async fn run_until_deadline(
