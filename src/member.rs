@@ -54,11 +54,6 @@ impl MemberKind {
             .find(|k| k.name().eq_ignore_ascii_case(name.trim()))
     }
 
-    /// A database (RDS or Aurora): its phase is RDS's status.
-    pub fn is_database(self) -> bool {
-        matches!(self, Self::Rds | Self::Aurora)
-    }
-
     /// A capacity (an Auto Scaling group or an ECS service): stopped by
     /// recording its capacity on itself and setting it to 0, started by
     /// restoring the record.
@@ -242,9 +237,6 @@ pub struct Member {
     /// stopped; the next Stop run stops it again.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub restarts_at: Option<u64>,
-    /// A group's or service's capacity now.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub capacity: Option<Capacity>,
     /// The scheduler's record of the capacity it set to 0
     /// ([`CAPACITY_TAG`]), which a Start restores.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -267,7 +259,6 @@ impl Member {
             override_tag: None,
             cannot_stop: None,
             restarts_at: None,
-            capacity: None,
             recorded: None,
             undoers: Vec::new(),
         }

@@ -14,11 +14,10 @@ use async_trait::async_trait;
 use aws_sdk_ecs::types::{SchedulingStrategy, Service, ServiceField, Tag};
 use aws_sdk_ecs::Client;
 
-use super::{cloud_error, Ec2Compute};
+use super::{cloud_error, in_vpc, tagged_member, Ec2Compute};
 use crate::error::CloudError;
 use crate::instance::Discovery;
 use crate::member::{Capacity, Member, MemberKind, MemberStatus, Phase, CAPACITY_TAG};
-use crate::override_tag::OVERRIDE_REASON_TAG;
 use crate::ports::MemberService;
 
 /// The most services DescribeServices takes in one call.
@@ -190,23 +189,16 @@ fn refusal(s: &Service) -> Option<String> {
 
 /// The service as a member when its tags make it the workload's.
 fn member_of(s: &Service, query: &Discovery) -> Option<Member> {
-    let (key, value) = &query.workload_tag;
-    if tag_of(s, key) != Some(value.as_str()) || s.status() == Some("INACTIVE") {
+    if s.status() == Some("INACTIVE") {
         return None;
     }
-    let tier = tag_of(s, &query.tier_tag_key)?;
-    let status = status_of(s);
+    let member = tagged_member(query, MemberKind::Ecs, &status_of(s), |k| {
+        tag_of(s, k).map(str::to_string)
+    })?;
     Some(Member {
-        override_tag: tag_of(s, &query.override_tag_key)
-            .map(|t| (t.to_string(), tag_of(s, OVERRIDE_REASON_TAG).map(str::to_string))),
         cannot_stop: refusal(s),
-        capacity: Some(Capacity {
-            min: 0,
-            desired: u32::try_from(s.desired_count()).unwrap_or(0),
-            max: 0,
-        }),
         recorded: tag_of(s, CAPACITY_TAG).and_then(|v| Capacity::from_tag(MemberKind::Ecs, v)),
-        ..Member::new(MemberKind::Ecs, &status.id, &status.status, status.phase, tier)
+        ..member
     })
 }
 
@@ -224,37 +216,19 @@ impl MemberService for EcsServices {
         if !kinds.contains(&MemberKind::Ecs) {
             return Ok(Vec::new());
         }
-        let mut services = Vec::new();
+        let mut found = Vec::new();
         for (cluster, arns) in self.service_arns().await? {
             let described = self.describe(&cluster, &arns).await?;
-            services.extend(described.into_iter().filter(|s| member_of(s, query).is_some()));
+            found.extend(
+                described
+                    .iter()
+                    .filter_map(|s| Some((subnets_of(s).to_vec(), member_of(s, query)?))),
+            );
         }
         // A service with awsvpc networking is in its subnets' VPC; one
         // without (bridge or host networking) has no VPC of its own and the
         // VPC filter does not apply to it.
-        let vpcs: HashMap<String, String> = match &query.vpc_id {
-            Some(_) => {
-                let subnets: Vec<String> = services.iter().flat_map(|s| subnets_of(s).to_vec()).collect();
-                if subnets.is_empty() {
-                    HashMap::new()
-                } else {
-                    self.ec2.subnet_vpcs(&subnets).await?
-                }
-            }
-            None => HashMap::new(),
-        };
-        let mut members: Vec<Member> = services
-            .iter()
-            .filter(|s| {
-                let subnets = subnets_of(s);
-                subnets.is_empty()
-                    || query
-                        .vpc_id
-                        .as_ref()
-                        .is_none_or(|vpc| subnets.iter().any(|n| vpcs.get(n) == Some(vpc)))
-            })
-            .filter_map(|s| member_of(s, query))
-            .collect();
+        let mut members = in_vpc(&self.ec2, query.vpc_id.as_ref(), found, true).await?;
         if !members.is_empty() {
             let ids: Vec<String> = members.iter().map(|m| m.id.clone()).collect();
             let mut undoers = self.undoers(&ids).await?;

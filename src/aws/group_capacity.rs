@@ -11,11 +11,10 @@ use async_trait::async_trait;
 use aws_sdk_autoscaling::types::{AutoScalingGroup, Filter, LifecycleState, Tag};
 use aws_sdk_autoscaling::Client;
 
-use super::{cloud_error, Ec2Compute};
+use super::{cloud_error, in_vpc, tagged_member, Ec2Compute};
 use crate::error::CloudError;
 use crate::instance::Discovery;
 use crate::member::{Capacity, Member, MemberKind, MemberStatus, Phase, CAPACITY_TAG};
-use crate::override_tag::OVERRIDE_REASON_TAG;
 use crate::ports::MemberService;
 
 /// The most group names DescribeAutoScalingGroups takes in one call.
@@ -116,15 +115,6 @@ impl GroupCapacity {
         Ok(out)
     }
 
-    /// The VPC of each group's subnets (its `VPCZoneIdentifier`).
-    async fn vpcs(&self, groups: &[AutoScalingGroup]) -> Result<HashMap<String, String>, CloudError> {
-        let subnets: Vec<String> = groups.iter().flat_map(subnets_of).collect();
-        if subnets.is_empty() {
-            return Ok(HashMap::new());
-        }
-        self.ec2.subnet_vpcs(&subnets).await
-    }
-
     async fn update(&self, name: &str, to: Capacity) -> Result<(), CloudError> {
         self.client
             .update_auto_scaling_group()
@@ -190,18 +180,12 @@ fn status_of(g: &AutoScalingGroup) -> MemberStatus {
 
 /// The group as a member when its tags make it the workload's.
 fn member_of(g: &AutoScalingGroup, query: &Discovery) -> Option<Member> {
-    let (key, value) = &query.workload_tag;
-    if tag_of(g, key) != Some(value.as_str()) {
-        return None;
-    }
-    let tier = tag_of(g, &query.tier_tag_key)?;
-    let status = status_of(g);
+    let member = tagged_member(query, MemberKind::Asg, &status_of(g), |k| {
+        tag_of(g, k).map(str::to_string)
+    })?;
     Some(Member {
-        override_tag: tag_of(g, &query.override_tag_key)
-            .map(|t| (t.to_string(), tag_of(g, OVERRIDE_REASON_TAG).map(str::to_string))),
-        capacity: Some(capacity_of(g)),
         recorded: tag_of(g, CAPACITY_TAG).and_then(|v| Capacity::from_tag(MemberKind::Asg, v)),
-        ..Member::new(MemberKind::Asg, &status.id, &status.status, status.phase, tier)
+        ..member
     })
 }
 
@@ -212,23 +196,12 @@ impl MemberService for GroupCapacity {
             return Ok(Vec::new());
         }
         let groups = self.groups(None, Some(&query.workload_tag)).await?;
-        let groups: Vec<AutoScalingGroup> = groups.into_iter().filter(|g| member_of(g, query).is_some()).collect();
+        let found = groups
+            .iter()
+            .filter_map(|g| Some((subnets_of(g), member_of(g, query)?)));
         // A group's VPC is its subnets'; a group with none (EC2-Classic) has
         // no VPC and is kept only without a VPC filter.
-        let vpcs = match &query.vpc_id {
-            Some(_) => self.vpcs(&groups).await?,
-            None => HashMap::new(),
-        };
-        let mut members: Vec<Member> = groups
-            .iter()
-            .filter(|g| {
-                query
-                    .vpc_id
-                    .as_ref()
-                    .is_none_or(|vpc| subnets_of(g).iter().any(|s| vpcs.get(s) == Some(vpc)))
-            })
-            .filter_map(|g| member_of(g, query))
-            .collect();
+        let mut members = in_vpc(&self.ec2, query.vpc_id.as_ref(), found.collect(), false).await?;
         let names: Vec<String> = members.iter().map(|m| m.id.clone()).collect();
         let mut undoers = self.undoers(&names).await?;
         for m in &mut members {

@@ -54,6 +54,54 @@ use crate::config::CrossAccount;
 use crate::error::CloudError;
 use crate::ports::{Cloud, ConfigStore, MemberPorts, Notifier, WorkloadPorts};
 
+/// A resource as a member of the workload when its tags say so (RDS, Auto
+/// Scaling and ECS list tags with the resource): the workload tag with the
+/// exact value and a tier tag (its value is the tier); with the override
+/// tag and its reason. `tag` reads one tag of the resource.
+fn tagged_member(
+    query: &crate::instance::Discovery,
+    kind: crate::member::MemberKind,
+    state: &crate::member::MemberStatus,
+    tag: impl Fn(&str) -> Option<String>,
+) -> Option<crate::member::Member> {
+    let (key, value) = &query.workload_tag;
+    if tag(key).as_ref() != Some(value) {
+        return None;
+    }
+    let tier = tag(&query.tier_tag_key)?;
+    let reason = tag(crate::override_tag::OVERRIDE_REASON_TAG);
+    Some(crate::member::Member {
+        override_tag: tag(&query.override_tag_key).map(|t| (t, reason)),
+        ..crate::member::Member::new(kind, &state.id, &state.status, state.phase, &tier)
+    })
+}
+
+/// What the `VpcId` filter keeps of members found with the subnets they
+/// run in: with a filter, those in a subnet of its VPC (one DescribeSubnets
+/// per 200 subnets); a member with no subnets has no VPC of its own and is
+/// kept when `no_subnets_kept` (ECS bridge or host networking).
+async fn in_vpc(
+    ec2: &Ec2Compute,
+    vpc: Option<&String>,
+    found: Vec<(Vec<String>, crate::member::Member)>,
+    no_subnets_kept: bool,
+) -> Result<Vec<crate::member::Member>, CloudError> {
+    let Some(vpc) = vpc else {
+        return Ok(found.into_iter().map(|(_, m)| m).collect());
+    };
+    let subnets: Vec<String> = found.iter().flat_map(|(s, _)| s.clone()).collect();
+    let vpcs = if subnets.is_empty() {
+        HashMap::new()
+    } else {
+        ec2.subnet_vpcs(&subnets).await?
+    };
+    Ok(found
+        .into_iter()
+        .filter(|(s, _)| (s.is_empty() && no_subnets_kept) || s.iter().any(|n| vpcs.get(n) == Some(vpc)))
+        .map(|(_, m)| m)
+        .collect())
+}
+
 /// Session name of the scheduler's AssumeRole sessions (CloudTrail shows it).
 pub const ASSUME_ROLE_SESSION: &str = "ec2-tier-scheduler";
 

@@ -10,7 +10,7 @@ use async_trait::async_trait;
 use aws_sdk_rds::types::{Filter, Tag};
 use aws_sdk_rds::Client;
 
-use super::cloud_error;
+use super::{cloud_error, tagged_member};
 use crate::error::CloudError;
 use crate::instance::Discovery;
 use crate::member::{Member, MemberKind, MemberStatus, Phase};
@@ -194,21 +194,16 @@ fn filter(name: &str, values: &[String]) -> Filter {
 /// with the exact value and the tier tag (its value is the tier), with the
 /// override tag and its reason.
 fn member(query: &Discovery, kind: MemberKind, id: &str, status: Option<&str>, tags: &[Tag]) -> Option<Member> {
-    let tag = |key: &str| {
+    let status = status.unwrap_or_default();
+    let state = MemberStatus {
+        id: id.to_string(),
+        status: status.to_string(),
+        phase: Phase::of_database(status),
+    };
+    tagged_member(query, kind, &state, |key| {
         tags.iter()
             .find(|t| t.key() == Some(key))
             .map(|t| t.value().unwrap_or_default().to_string())
-    };
-    let (workload_key, workload_value) = &query.workload_tag;
-    if tag(workload_key).as_deref() != Some(workload_value.as_str()) {
-        return None;
-    }
-    let tier = tag(&query.tier_tag_key)?;
-    let override_tag = tag(&query.override_tag_key).map(|value| (value, tag(crate::override_tag::OVERRIDE_REASON_TAG)));
-    let status = status.unwrap_or_default();
-    Some(Member {
-        override_tag,
-        ..Member::new(kind, id, status, Phase::of_database(status), &tier)
     })
 }
 

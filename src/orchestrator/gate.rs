@@ -18,11 +18,7 @@ impl Execution<'_> {
         let mut targets = TargetWatch::default();
         loop {
             let waiting: Vec<String> = ids.iter().filter(|id| !ready.contains(*id)).cloned().collect();
-            let now_ready = match readiness.check {
-                ReadinessCheck::TargetsHealthy => self.targets_healthy(&mut targets, &waiting).await,
-                check => self.ready_now(check, &waiting).await,
-            };
-            ready.extend(now_ready);
+            ready.extend(self.ready_now(readiness.check, &waiting, &mut targets).await);
             if ready.len() == ids.len() || !pace.wait().await {
                 break;
             }
@@ -64,7 +60,7 @@ impl Execution<'_> {
 
     /// The subset of `ids` that meets `check` now. Read errors count as not
     /// ready yet: the gate polls again.
-    async fn ready_now(&self, check: ReadinessCheck, ids: &[String]) -> Vec<String> {
+    async fn ready_now(&self, check: ReadinessCheck, ids: &[String], targets: &mut TargetWatch) -> Vec<String> {
         let mut ready = Vec::new();
         match check {
             ReadinessCheck::State => {
@@ -82,8 +78,7 @@ impl Execution<'_> {
                     }
                 }
             }
-            // Polled by `targets_healthy`, with the target groups it keeps.
-            ReadinessCheck::TargetsHealthy => {}
+            ReadinessCheck::TargetsHealthy => ready = self.targets_healthy(targets, ids).await,
             ReadinessCheck::SsmOnline => {
                 for chunk in ids.chunks(STATUS_BATCH) {
                     match self.remote.online(chunk).await {

@@ -105,13 +105,14 @@ impl Execution<'_> {
     /// recorded) as its tags; returns the instances recorded (those that
     /// had none to record included). The others are not stopped.
     async fn record_registrations(&self, run: &mut TierRun<'_>, found: &Found) -> HashSet<String> {
+        let earlier: HashMap<&str, &Registrations> =
+            run.todo.iter().map(|i| (i.id.as_str(), &i.registrations)).collect();
         let mut per_instance: BTreeMap<String, Registrations> = BTreeMap::new();
         for (group, targets) in found {
             for (id, port, _) in targets {
-                let earlier = run.todo.iter().find(|i| i.id == *id).map(|i| i.registrations.clone());
                 per_instance
                     .entry(id.clone())
-                    .or_insert_with(|| earlier.unwrap_or_default())
+                    .or_insert_with(|| earlier.get(id.as_str()).map(|r| (*r).clone()).unwrap_or_default())
                     .add(group.key(), *port);
             }
         }

@@ -211,7 +211,6 @@ impl FakeCapacity {
                 .tags
                 .get(&query.override_tag_key)
                 .map(|t| (t.clone(), self.tags.get(OVERRIDE_REASON_TAG).cloned())),
-            capacity: Some(self.capacity),
             recorded: self
                 .tags
                 .get(CAPACITY_TAG)
