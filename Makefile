@@ -16,9 +16,17 @@ all: test
 
 venv: $(VENV)/.installed
 
+# uv installs the pinned requirements: pip's resolver and byte-compiler took
+# about 105 s of CPU, which `make test` took from the build it overlaps; uv
+# takes about 30 s, bytecode included (the moto tests start a Python process
+# each, so bytecode must be there: PYTHONDONTWRITEBYTECODE may be set).
+UV_VERSION := 0.13.9
 $(VENV)/.installed: requirements-dev.txt
+	rm -rf $(VENV)
 	$(PYTHON) -m venv $(VENV)
-	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
+	UV_NATIVE_TLS=true $(VENV)/bin/uv pip install --quiet --compile-bytecode \
+		--python $(VENV)/bin/python -r requirements-dev.txt
 	touch $@
 
 fmt:
@@ -38,12 +46,20 @@ lint-infra: venv
 # targets are linted with -D warnings while they are compiled for the tests,
 # and the dependencies (the AWS SDK) are compiled once instead of once for
 # clippy's check and again for the tests (BENCHMARKS.md, "Cold make test").
+# `--tests --benches` is `--all-targets` without a test harness of each binary
+# (they have none: `test = false` in Cargo.toml); the binaries themselves are
+# built, and linted, for the integration tests.
 CLIPPY_WRAPPER := RUSTC_WORKSPACE_WRAPPER=clippy-driver CLIPPY_ARGS=-D__CLIPPY_HACKERY__warnings__CLIPPY_HACKERY__
+TEST_TARGETS := --tests --benches
 build-tests:
-	$(CLIPPY_WRAPPER) cargo test --all-targets --no-run
+	$(CLIPPY_WRAPPER) cargo test $(TEST_TARGETS) --no-run
 
+# Four tests at a time on the 2 cores: the integration tests wait on their
+# emulator's Python process and on the SDK's retry pauses more than they use
+# the CPU (105 s with two, 72 s with four; BENCHMARKS.md, "Cold make test").
+TEST_THREADS ?= 4
 test-rust: venv build-tests
-	$(CLIPPY_WRAPPER) cargo test --all-targets
+	RUST_TEST_THREADS=$(TEST_THREADS) $(CLIPPY_WRAPPER) cargo test $(TEST_TARGETS)
 
 # The house rules with their figures: no import cycle between src/'s
 # top-level modules, no function over 80 lines, no CLI file over 250 lines
@@ -54,10 +70,11 @@ structure:
 # Formatting, clippy (during the test build), the unit and integration tests
 # (each moto test starts its own emulator; the structure rules), and the
 # infrastructure templates. The virtualenv is installed while the tests
-# build (pip waits on I/O, the compiler on the CPU).
+# build, and the templates are linted while the tests run (the tests wait on
+# their emulators); -O keeps each one's output together.
 test: fmt-check
 	$(MAKE) -j2 venv build-tests
-	$(MAKE) test-rust lint-infra
+	$(MAKE) -j2 -O test-rust lint-infra
 
 build:
 	cargo build --bins

@@ -30,6 +30,10 @@ use std::time::Duration;
 use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, Region, SdkConfig};
+use aws_smithy_http_client::proxy::ProxyConfig;
+use aws_smithy_http_client::tls::{rustls_provider::CryptoMode, Provider};
+use aws_smithy_http_client::{Builder as HttpClientBuilder, ConnectorBuilder};
+use aws_smithy_runtime_api::client::http::SharedHttpClient;
 
 pub use alarms::CloudWatchAlarms;
 pub use autoscaling::{Ec2AutoScaling, SUSPENDED_TAG};
@@ -117,9 +121,29 @@ macro_rules! counted {
 }
 
 /// Loads the shared SDK configuration from the environment (credentials,
-/// `AWS_ENDPOINT_URL` for the emulator, region).
+/// `AWS_ENDPOINT_URL` for the emulator, region), with [`https_client`].
 pub async fn load_sdk_config() -> SdkConfig {
-    aws_config::defaults(BehaviorVersion::latest()).load().await
+    aws_config::defaults(BehaviorVersion::latest())
+        .http_client(https_client())
+        .load()
+        .await
+}
+
+/// The HTTPS client of every SDK client: the SDK's default one (hyper 1,
+/// rustls, the environment's proxy settings, the SDK's connect timeout and
+/// sleep), built here because it runs rustls on `ring` instead of the
+/// default `aws-lc`, whose C build cost every cold build more than any
+/// crate but the largest service crates (BENCHMARKS.md, "Cold make test").
+pub fn https_client() -> SharedHttpClient {
+    HttpClientBuilder::new().build_with_connector_fn(|settings, components| {
+        let mut connector = ConnectorBuilder::default().tls_provider(Provider::Rustls(CryptoMode::Ring));
+        connector.set_connector_settings(settings.cloned());
+        if let Some(components) = components {
+            connector.set_sleep_impl(components.sleep_impl());
+        }
+        connector.set_proxy_config(Some(ProxyConfig::from_env()));
+        connector.build()
+    })
 }
 
 /// Retry policy for EC2: adaptive, so a throttled account slows down instead

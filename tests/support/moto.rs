@@ -59,6 +59,7 @@ impl Moto {
     /// SDK configuration for this server in `region`, with dummy keys.
     pub async fn sdk_config(&self, region: &str) -> SdkConfig {
         aws_config::defaults(BehaviorVersion::latest())
+            .http_client(ec2_tier_scheduler::aws::https_client())
             .endpoint_url(&self.endpoint)
             .region(Region::new(region.to_string()))
             .credentials_provider(Credentials::new("testing", "testing", None, None, "moto"))
