@@ -238,13 +238,15 @@ fn mutate(action: &str) -> String {
     )
 }
 
-/// Shared by the connections: which event comes next, and the action of
-/// the one being handled (it decides the states the canned EC2 reports).
+/// Shared by the connections: which event comes next, the action of the
+/// one being handled and whether it has acted yet (they decide the states
+/// the canned EC2 reports: a Start confirms its instances running).
 struct Shared {
     fixture: Fixture,
     events: Vec<String>,
     next: usize,
     action: String,
+    acted: bool,
 }
 
 fn serve(mut stream: TcpStream, seen: Sender<Seen>, shared: Arc<Mutex<Shared>>) {
@@ -260,6 +262,7 @@ fn serve(mut stream: TcpStream, seen: Sender<Seen>, shared: Arc<Mutex<Shared>>) 
                 if let Some(e) = &event {
                     let v: Value = serde_json::from_str(e).expect("event");
                     s.action = v["action"].as_str().unwrap_or_default().to_string();
+                    s.acted = false;
                     s.next += 1;
                 }
                 event
@@ -320,9 +323,12 @@ fn serve(mut stream: TcpStream, seen: Sender<Seen>, shared: Arc<Mutex<Shared>>) 
             respond(&mut stream, "200 OK", "application/x-amz-json-1.0", &[], &body);
         } else {
             let form = String::from_utf8_lossy(&request.body).into_owned();
-            let (fixture, action) = {
-                let s = shared.lock().unwrap();
-                (s.fixture, s.action.clone())
+            let (fixture, action, acted) = {
+                let mut s = shared.lock().unwrap();
+                if form.contains("Action=StopInstances") || form.contains("Action=StartInstances") {
+                    s.acted = true;
+                }
+                (s.fixture, s.action.clone(), s.acted)
             };
             let body = if form.contains("Action=DescribeInstances") {
                 let page = form
@@ -330,16 +336,23 @@ fn serve(mut stream: TcpStream, seen: Sender<Seen>, shared: Arc<Mutex<Shared>>) 
                     .find_map(|kv| kv.strip_prefix("NextToken=page-"))
                     .and_then(|p| p.parse().ok())
                     .unwrap_or(0);
-                let state = if action == "Start" {
-                    (80, "stopped")
-                } else {
+                let state = if (action == "Start") == acted {
                     (16, "running")
+                } else {
+                    (80, "stopped")
                 };
                 describe_instances(fixture, page, state)
             } else if form.contains("Action=StopInstances") {
                 mutate("StopInstances")
             } else if form.contains("Action=StartInstances") {
                 mutate("StartInstances")
+            } else if form.contains("Action=DescribeVolumes") {
+                // The Start's KMS readiness reads the instances' volumes:
+                // none here, so there is no key to check.
+                "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\
+                 <DescribeVolumesResponse xmlns=\"http://ec2.amazonaws.com/doc/2016-11-15/\">\
+                 <requestId>r-3</requestId><volumeSet/></DescribeVolumesResponse>"
+                    .to_string()
             } else {
                 let _ = seen.send(Seen::Error(format!("unexpected {} {path}: {form}", request.method)));
                 String::new()
@@ -372,6 +385,7 @@ pub fn run_function(bin: &PathBuf, fixture: Fixture, events: &[Value]) -> Outcom
         events: events.iter().map(Value::to_string).collect(),
         next: 0,
         action: String::new(),
+        acted: false,
     }));
     thread::spawn(move || {
         for stream in listener.incoming().flatten() {

@@ -20,7 +20,7 @@ use ec2_tier_scheduler::action::Action;
 use ec2_tier_scheduler::event::SchedulerEvent;
 use serde_yaml::Value;
 
-fn template(name: &str) -> Value {
+pub(crate) fn template(name: &str) -> Value {
     let path = format!("{}/infra/{name}", env!("CARGO_MANIFEST_DIR"));
     serde_yaml::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
 }

@@ -24,6 +24,7 @@ mod moto_workloads;
 mod observability;
 mod orchestrator;
 mod overrides;
+mod policy_size;
 mod rds;
 mod readiness;
 mod reliability;
