@@ -323,14 +323,16 @@ fn serve(mut stream: TcpStream, seen: Sender<Seen>, shared: Arc<Mutex<Shared>>) 
             respond(&mut stream, "200 OK", "application/x-amz-json-1.0", &[], &body);
         } else {
             let form = String::from_utf8_lossy(&request.body).into_owned();
+            let operation = form
+                .split('&')
+                .find_map(|kv| kv.strip_prefix("Action="))
+                .unwrap_or_default();
             let (fixture, action, acted) = {
                 let mut s = shared.lock().unwrap();
-                if form.contains("Action=StopInstances") || form.contains("Action=StartInstances") {
-                    s.acted = true;
-                }
+                s.acted |= matches!(operation, "StopInstances" | "StartInstances");
                 (s.fixture, s.action.clone(), s.acted)
             };
-            let body = if form.contains("Action=DescribeInstances") {
+            let body = if operation == "DescribeInstances" {
                 let page = form
                     .split('&')
                     .find_map(|kv| kv.strip_prefix("NextToken=page-"))
@@ -342,11 +344,9 @@ fn serve(mut stream: TcpStream, seen: Sender<Seen>, shared: Arc<Mutex<Shared>>) 
                     (80, "stopped")
                 };
                 describe_instances(fixture, page, state)
-            } else if form.contains("Action=StopInstances") {
-                mutate("StopInstances")
-            } else if form.contains("Action=StartInstances") {
-                mutate("StartInstances")
-            } else if form.contains("Action=DescribeVolumes") {
+            } else if matches!(operation, "StopInstances" | "StartInstances") {
+                mutate(operation)
+            } else if operation == "DescribeVolumes" {
                 // The Start's KMS readiness reads the instances' volumes:
                 // none here, so there is no key to check.
                 "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\

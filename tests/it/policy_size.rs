@@ -129,6 +129,13 @@ fn chars(document: &Json) -> usize {
         .count()
 }
 
+/// The characters of a role's inline `policies`, all together.
+fn inline_chars(policies: &Value, template: &Value) -> usize {
+    deployed(policies, template)
+        .as_array()
+        .map_or(0, |policies| policies.iter().map(|p| chars(&p["PolicyDocument"])).sum())
+}
+
 /// The roles of `name` and what is wrong with their sizes; each role's
 /// figures are printed (`--nocapture`).
 fn size_violations(name: &str) -> Vec<String> {
@@ -142,10 +149,7 @@ fn size_violations(name: &str) -> Vec<String> {
         match resource["Type"].as_str() {
             Some("AWS::IAM::Role") => {
                 roles += 1;
-                let inline: usize = deployed(&properties["Policies"], &template)
-                    .as_array()
-                    .map(|policies| policies.iter().map(|p| chars(&p["PolicyDocument"])).sum())
-                    .unwrap_or(0);
+                let inline = inline_chars(&properties["Policies"], &template);
                 let managed = deployed(&properties["ManagedPolicyArns"], &template)
                     .as_array()
                     .map_or(0, Vec::len);
@@ -198,12 +202,7 @@ fn the_size_check_fails_on_the_old_inline_policies() {
     let role = &mut resources.get_mut("FunctionRole").unwrap()["Properties"];
     role["Policies"].as_sequence_mut().unwrap().extend(moved);
     let policies = role["Policies"].clone();
-    let inline: usize = deployed(&policies, &template)
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|p| chars(&p["PolicyDocument"]))
-        .sum();
+    let inline = inline_chars(&policies, &template);
     assert!(
         inline > INLINE_LIMIT,
         "{inline} characters inline would fit: the check is too lenient"
