@@ -189,7 +189,7 @@ fn delivery_of(event: &SchedulerEvent) -> Delivery {
 /// run), the run key and invocation, and a ledger error when there was one.
 fn respond(outcome: &Outcome, dry_run: bool) -> Value {
     match outcome {
-        Outcome::Duplicate(response) => response.clone(),
+        Outcome::Duplicate(response) | Outcome::Interrupted(response) => response.clone(),
         Outcome::Ran {
             report,
             key,

@@ -68,6 +68,9 @@ pub fn status(record: &RunRecord) -> String {
     match record.status {
         LedgerStatus::Finished => record.outcome.clone().unwrap_or_else(|| "finished".into()),
         LedgerStatus::Refused => "refused".into(),
+        LedgerStatus::Interrupted => "interrupted".into(),
+        // A later run began: its continuation will be refused.
+        LedgerStatus::InProgress if record.superseded_by.is_some() => "interrupted".into(),
         LedgerStatus::InProgress if record.continuation_token.is_some() => "continuing".into(),
         LedgerStatus::InProgress => "inProgress".into(),
     }
@@ -250,6 +253,12 @@ fn run_heading(record: &RunRecord) -> String {
             .map(|p| format!("; scaling profile {p}"))
             .unwrap_or_default()
     ));
+    if let Some(later) = &record.superseded_by {
+        out.push_str(&format!(
+            "superseded by run {} ({later}), a later run of the workload: this run's claim to continue ended\n",
+            short_id(later)
+        ));
+    }
     out
 }
 

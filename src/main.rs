@@ -8,7 +8,8 @@
 //! `OVERRIDE_CHECK_TIMEOUT_SECS` (how long a tier's override checks may take; 120),
 //! `SCHEDULE_GROUP_NAME` (the stack's EventBridge Scheduler group: a
 //! `scheduleArn` must be a schedule of this account in it; continuations are
-//! created in it), `METRICS_NAMESPACE` (the CloudWatch namespace of the
+//! created in it), `SCHEDULE_DEAD_LETTER_QUEUE_ARN` (where a continuation
+//! EventBridge Scheduler cannot deliver goes), `METRICS_NAMESPACE` (the CloudWatch namespace of the
 //! Embedded Metric Format line each run prints; `Ec2TierScheduler`).
 
 use std::sync::OnceLock;
@@ -36,6 +37,8 @@ struct App {
     role: Option<String>,
     /// The stack's schedule group (`SCHEDULE_GROUP_NAME`).
     group: Option<String>,
+    /// The stack's schedule dead-letter queue (`SCHEDULE_DEAD_LETTER_QUEUE_ARN`).
+    dead_letter: Option<String>,
     /// Continuations, made at the first invocation (they need the function's ARN).
     continuation: OnceLock<SchedulerContinuation>,
     /// How runs are carried out.
@@ -65,6 +68,7 @@ impl App {
             ledger,
             role,
             group: env("SCHEDULE_GROUP_NAME"),
+            dead_letter: env("SCHEDULE_DEAD_LETTER_QUEUE_ARN"),
             continuation: OnceLock::new(),
             settings,
             counter,
@@ -98,9 +102,12 @@ impl App {
         self.cloud.learn_account_from_arn(arn);
         let group = self.group.as_deref();
         let continuation = self.role.as_deref().map(|role| {
-            self.continuation
-                .get_or_init(|| self.cloud.continuation(arn, role).in_group(group.map(str::to_string)))
-                as &dyn Continuation
+            self.continuation.get_or_init(|| {
+                self.cloud
+                    .continuation(arn, role)
+                    .in_group(group.map(str::to_string))
+                    .with_dead_letter(self.dead_letter.clone())
+            }) as &dyn Continuation
         });
         // arn:aws:lambda:region:ACCOUNT:function:name
         let account = arn.split(':').nth(4).filter(|a| !a.is_empty());

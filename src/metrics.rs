@@ -52,6 +52,11 @@ pub const METRICS: [(&str, &str); 13] = [
 /// at-least-once redeliveries are expected: it is graphed, not alarmed on.
 pub const DUPLICATE_METRIC: (&str, &str) = ("DuplicateDeliveries", "Count");
 
+/// The metric of a continuation refused because it came after its
+/// hand-over window or after a later run began (its run ends interrupted):
+/// never expected, so graphed on the dashboard beside the alarms.
+pub const LATE_CONTINUATION_METRIC: (&str, &str) = ("LateContinuations", "Count");
+
 /// Failed instance ids carried in the line (a log field, not a metric).
 const FAILED_IDS_KEPT: usize = 20;
 
@@ -189,7 +194,27 @@ fn run_values(report: &RunReport, throttles: u64) -> [u64; 13] {
 /// 1 under the workload and action of `response` (the duplicate
 /// response), and its `runKey`. `None` when the response names no workload.
 pub fn for_duplicate(namespace: &str, response: &Value, timestamp_ms: u64) -> Option<String> {
-    let (name, unit) = DUPLICATE_METRIC;
+    delivery_line(namespace, DUPLICATE_METRIC, response, timestamp_ms)
+}
+
+/// The EMF line of a refused continuation: [`LATE_CONTINUATION_METRIC`] 1
+/// under the workload and action of `response` (the `interrupted`
+/// response), with its `runKey` and why (`refused`).
+pub fn for_late_continuation(namespace: &str, response: &Value, timestamp_ms: u64) -> Option<String> {
+    let mut line: Value = serde_json::from_str(&delivery_line(
+        namespace,
+        LATE_CONTINUATION_METRIC,
+        response,
+        timestamp_ms,
+    )?)
+    .ok()?;
+    line["refused"] = response["refused"].clone();
+    Some(line.to_string())
+}
+
+/// One count of `metric` for a delivery that did nothing, under the
+/// workload and action its response names.
+fn delivery_line(namespace: &str, (name, unit): (&str, &str), response: &Value, timestamp_ms: u64) -> Option<String> {
     let line = json!({
         "_aws": {
             "Timestamp": timestamp_ms,
@@ -202,7 +227,7 @@ pub fn for_duplicate(namespace: &str, response: &Value, timestamp_ms: u64) -> Op
         "Workload": response.get("workload")?.as_str()?,
         "Action": response.get("action")?.as_str()?,
         name: 1,
-        "status": "duplicate",
+        "status": response.get("status")?.as_str()?,
         "runKey": response.get("runKey"),
     });
     Some(line.to_string())

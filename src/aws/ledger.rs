@@ -11,7 +11,7 @@ use aws_sdk_dynamodb::Client;
 
 use super::cloud_error;
 use crate::error::CloudError;
-use crate::ledger::{Claim, Ledger, RunRecord};
+use crate::ledger::{Claim, Ledger, Resumed, RunRecord};
 
 /// Index of run items by `workload` (hash) and `startedAt` (range, number).
 pub const RUNS_BY_WORKLOAD_INDEX: &str = "workload-startedAt";
@@ -53,6 +53,9 @@ fn lock_lost(record: &RunRecord, reasons: &[Option<String>]) -> CloudError {
 
 /// The lock is free or this run's.
 const OURS: &str = "attribute_not_exists(pk) OR runKey = :key";
+/// The lock is this run's and still held: what a continuation needs (an
+/// absent lock was taken and released by a later run, or never existed).
+const HELD: &str = "runKey = :key AND lockUntil >= :now";
 
 fn build_err(e: impl std::fmt::Display) -> CloudError {
     CloudError::new("dynamodb", "TransactWriteItems", None, e.to_string())
@@ -120,6 +123,16 @@ impl DynamoLedger {
             .build()
             .map_err(build_err)?;
         Ok(TransactWriteItem::builder().put(put).build())
+    }
+
+    /// The run item, written only if its stored fence is `presented`.
+    fn fenced_run(&self, record: &RunRecord, presented: &str) -> Result<TransactWriteItem, CloudError> {
+        let mut run = self.put_run(record, false)?;
+        if let Some(put) = run.put.as_mut() {
+            put.condition_expression = Some("fence = :presented".into());
+            put.expression_attribute_values = Some([(":presented".to_string(), s(presented))].into_iter().collect());
+        }
+        Ok(run)
     }
 
     fn lock_key(workload: &str) -> AttributeValue {
@@ -223,14 +236,36 @@ impl Ledger for DynamoLedger {
             .map_err(|e| CloudError::new("dynamodb", "GetItem", None, format!("unreadable run record: {e}")))
     }
 
-    async fn resume(&self, record: &RunRecord, presented: &str, lock_until: u64) -> Result<bool, CloudError> {
-        let mut run = self.put_run(record, false)?;
-        if let Some(put) = run.put.as_mut() {
-            put.condition_expression = Some("fence = :presented".into());
-            put.expression_attribute_values = Some([(":presented".to_string(), s(presented))].into_iter().collect());
+    async fn resume(
+        &self,
+        record: &RunRecord,
+        presented: &str,
+        now: u64,
+        lock_until: u64,
+    ) -> Result<Resumed, CloudError> {
+        let run = self.fenced_run(record, presented)?;
+        let mut lock = self.put_lock(record, lock_until, HELD, (":key", s(&record.key)))?;
+        if let Some(put) = lock.put.as_mut() {
+            put.expression_attribute_values
+                .get_or_insert_with(Default::default)
+                .insert(":now".into(), n(now));
         }
-        let lock = self.put_lock(record, lock_until, OURS, (":key", s(&record.key)))?;
-        match self.transact(vec![run, lock]).await? {
+        let Some(reasons) = self.transact(vec![run, lock]).await? else {
+            return Ok(Resumed::Claimed);
+        };
+        let failed = |i: usize| reasons.get(i).cloned().flatten().as_deref() == Some("ConditionalCheckFailed");
+        if failed(0) {
+            Ok(Resumed::Taken)
+        } else if failed(1) {
+            Ok(Resumed::NotOurs)
+        } else {
+            Err(lock_lost(record, &reasons))
+        }
+    }
+
+    async fn interrupt(&self, record: &RunRecord, presented: &str) -> Result<bool, CloudError> {
+        let run = self.fenced_run(record, presented)?;
+        match self.transact(vec![run]).await? {
             None => Ok(true),
             Some(reasons) if reasons.first().cloned().flatten().as_deref() == Some("ConditionalCheckFailed") => {
                 Ok(false)

@@ -48,7 +48,10 @@ pub use ledger::{DynamoLedger, RUNS_BY_TIME_INDEX, RUNS_BY_WORKLOAD_INDEX, RUN_K
 pub use load_balancers::ElbTargets;
 pub use metrics::ApiCounter;
 pub use rds::RdsDatabases;
-pub use scheduler::{ScheduleReader, SchedulerContinuation};
+pub use scheduler::{
+    continuation_target, ScheduleReader, SchedulerContinuation, CONTINUATION_MAX_EVENT_AGE_SECS,
+    CONTINUATION_RETRY_ATTEMPTS,
+};
 pub use sns::SnsNotifier;
 pub use ssm::SsmRemoteCheck;
 

@@ -6,16 +6,24 @@
 //! the resume time costs nothing while it waits, where a self-invoke would
 //! have to sleep inside a billed invocation. The schedule deletes itself
 //! after it fires.
+//!
+//! Every continuation carries a RetryPolicy that keeps its deliveries inside
+//! the hand-over window ([`HANDOVER_WINDOW_SECS`]: a later one would be
+//! refused anyway) and, when the stack gives one, its schedule dead-letter
+//! queue, so a continuation that is never delivered lands there and raises
+//! the stack's dead-letter alarm instead of vanishing.
 
 use async_trait::async_trait;
-use aws_sdk_scheduler::types::{ActionAfterCompletion, FlexibleTimeWindow, FlexibleTimeWindowMode, Target};
+use aws_sdk_scheduler::types::{
+    ActionAfterCompletion, DeadLetterConfig, FlexibleTimeWindow, FlexibleTimeWindowMode, RetryPolicy, Target,
+};
 use aws_sdk_scheduler::Client;
 use serde_json::Value;
 
 use super::cloud_error;
 use crate::clock;
 use crate::error::CloudError;
-use crate::ledger::Continuation;
+use crate::ledger::{Continuation, HANDOVER_WINDOW_SECS};
 use crate::ports::ScheduleInfo;
 
 /// [`Continuation`] that targets `function_arn` through `role_arn`.
@@ -25,6 +33,37 @@ pub struct SchedulerContinuation {
     function_arn: String,
     role_arn: String,
     group: Option<String>,
+    dead_letter_arn: Option<String>,
+}
+
+/// How long EventBridge Scheduler keeps trying to deliver a continuation:
+/// its retries end a minute before the hand-over window does.
+pub const CONTINUATION_MAX_EVENT_AGE_SECS: i32 = HANDOVER_WINDOW_SECS as i32 - 60;
+/// Retries of a continuation's delivery after the first attempt.
+pub const CONTINUATION_RETRY_ATTEMPTS: i32 = 3;
+
+/// The target of a continuation schedule: the function through the
+/// scheduler role, the payload, the RetryPolicy inside the hand-over window,
+/// and the dead-letter queue when there is one.
+pub fn continuation_target(
+    function_arn: &str,
+    role_arn: &str,
+    dead_letter_arn: Option<&str>,
+    payload: &Value,
+) -> Result<Target, CloudError> {
+    let retry = RetryPolicy::builder()
+        .maximum_event_age_in_seconds(CONTINUATION_MAX_EVENT_AGE_SECS)
+        .maximum_retry_attempts(CONTINUATION_RETRY_ATTEMPTS)
+        .build();
+    let dead_letter = dead_letter_arn.map(|arn| DeadLetterConfig::builder().arn(arn).build());
+    Target::builder()
+        .arn(function_arn)
+        .role_arn(role_arn)
+        .input(payload.to_string())
+        .retry_policy(retry)
+        .set_dead_letter_config(dead_letter)
+        .build()
+        .map_err(|e| CloudError::new("scheduler", "CreateSchedule", None, e.to_string()))
 }
 
 impl SchedulerContinuation {
@@ -35,6 +74,7 @@ impl SchedulerContinuation {
             function_arn: function_arn.into(),
             role_arn: role_arn.into(),
             group: None,
+            dead_letter_arn: None,
         }
     }
 
@@ -44,17 +84,24 @@ impl SchedulerContinuation {
         self.group = group;
         self
     }
+
+    /// Sends a continuation that cannot be delivered to the stack's
+    /// schedule dead-letter queue (`SCHEDULE_DEAD_LETTER_QUEUE_ARN`).
+    pub fn with_dead_letter(mut self, arn: Option<String>) -> Self {
+        self.dead_letter_arn = arn;
+        self
+    }
 }
 
 #[async_trait]
 impl Continuation for SchedulerContinuation {
     async fn schedule(&self, name: &str, payload: &Value, at: u64) -> Result<(), CloudError> {
-        let target = Target::builder()
-            .arn(&self.function_arn)
-            .role_arn(&self.role_arn)
-            .input(payload.to_string())
-            .build()
-            .map_err(|e| CloudError::new("scheduler", "CreateSchedule", None, e.to_string()))?;
+        let target = continuation_target(
+            &self.function_arn,
+            &self.role_arn,
+            self.dead_letter_arn.as_deref(),
+            payload,
+        )?;
         let window = FlexibleTimeWindow::builder()
             .mode(FlexibleTimeWindowMode::Off)
             .build()

@@ -24,6 +24,15 @@ pub const RECORD_TTL: Duration = Duration::from_secs(30 * 24 * 3600);
 /// Most invocations one run may use, so a run that never finishes cannot
 /// continue for ever.
 pub const MAX_INVOCATIONS: u32 = 24;
+/// A continuation's hand-over window, seconds after its due time: the
+/// workload lock is held for the run until then, and a continuation is
+/// honoured only until then. One that arrives later (a throttled or failing
+/// function, a deployment, EventBridge Scheduler's retries) is refused with
+/// nothing done and the run ends [interrupted](LedgerStatus::Interrupted):
+/// after the window another run of the workload may have begun, and a late
+/// Stop must never undo the morning's Start. The continuation schedules'
+/// RetryPolicy keeps their retries inside it.
+pub const HANDOVER_WINDOW_SECS: u64 = 960;
 
 /// Where a run stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -35,6 +44,10 @@ pub enum LedgerStatus {
     Finished,
     /// Refused before any action (bad config, precondition).
     Refused,
+    /// Ended before its last tier: its continuation came after the
+    /// hand-over window, or after a later run of the workload began, and was
+    /// refused. The summary lists what it never reached as not done.
+    Interrupted,
 }
 
 /// One run in the ledger.
@@ -93,6 +106,10 @@ pub struct RunRecord {
     /// and the timeline (the summary holds only the last invocation's).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub history: Vec<InvocationTrace>,
+    /// The run of the same workload that began after this one and ended its
+    /// claim to continue (an interrupted run).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub superseded_by: Option<String>,
 }
 
 impl RunRecord {
@@ -119,6 +136,7 @@ impl RunRecord {
             spent_tokens: Vec::new(),
             requested_by: Some(requested_by),
             history: Vec::new(),
+            superseded_by: None,
         }
     }
 
@@ -155,6 +173,46 @@ impl RunRecord {
         self.resume_at = None;
         self.updated_at = clock::now();
     }
+
+    /// Ends the run as [interrupted](LedgerStatus::Interrupted) because
+    /// `why` (its continuation was refused), `superseded_by` the later run of
+    /// the workload when there is one: the fence is dropped, and what the
+    /// last summary lists as not done stays not done, with `why` beside it.
+    pub fn interrupt(&mut self, why: &str, superseded_by: Option<String>, now: u64) {
+        self.status = LedgerStatus::Interrupted;
+        self.outcome = Some("interrupted".into());
+        self.continuation_token = None;
+        self.resume_at = None;
+        self.superseded_by = superseded_by;
+        self.updated_at = now;
+        let summary = self.summary.get_or_insert_with(|| serde_json::json!({}));
+        if let Some(summary) = summary.as_object_mut() {
+            summary.insert("status".into(), "interrupted".into());
+            summary.insert("message".into(), format!("{why}; the run ends as interrupted").into());
+        }
+        let tiers = summary.get_mut("tiers").and_then(Value::as_array_mut);
+        for noted in tiers
+            .into_iter()
+            .flatten()
+            .filter_map(|t| t.get_mut("notDone").and_then(Value::as_array_mut))
+            .flatten()
+        {
+            let reason = noted["reason"].as_str().unwrap_or_default();
+            noted["reason"] = format!("{reason}; never done: {why}").into();
+        }
+    }
+}
+
+/// What became of a continuation's claim ([`Ledger::resume`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Resumed {
+    /// The continuation is ours: the record written, the lock extended.
+    Claimed,
+    /// Another delivery claimed it first (the fence moved): a duplicate.
+    Taken,
+    /// The workload lock is not this run's (absent, expired, or another
+    /// run's): nothing was written, and the run may not continue.
+    NotOurs,
 }
 
 /// The result of claiming a run.
@@ -188,12 +246,34 @@ pub trait Ledger: Send + Sync {
     async fn save(&self, record: &RunRecord, lock_until: Option<u64>) -> Result<(), CloudError>;
     /// Claims a continuation: writes `record` (whose token no longer is
     /// `presented`) and extends the lock to `lock_until`, only if the stored
-    /// record's token is `presented` and the lock is this run's; both or
-    /// neither. `Ok(false)`: another delivery claimed it first.
-    async fn resume(&self, record: &RunRecord, presented: &str, lock_until: u64) -> Result<bool, CloudError>;
+    /// record's token is `presented` and the lock is this run's and still
+    /// held at `now` (an absent lock is not ours: a later run took and
+    /// released it); both or neither.
+    async fn resume(
+        &self,
+        record: &RunRecord,
+        presented: &str,
+        now: u64,
+        lock_until: u64,
+    ) -> Result<Resumed, CloudError>;
+    /// Writes `record` (an [interrupted](RunRecord::interrupt) run) only if
+    /// the stored record's token is still `presented`; the lock is not
+    /// touched (it may be another run's). `Ok(false)`: the fence moved.
+    async fn interrupt(&self, record: &RunRecord, presented: &str) -> Result<bool, CloudError>;
     /// Runs that started at or after `since` (seconds since the epoch), of
     /// `workload` or of every workload, newest first, at most `limit`.
     async fn runs(&self, workload: Option<&str>, since: u64, limit: usize) -> Result<Vec<RunRecord>, CloudError>;
+}
+
+/// The earliest of `runs` (newest first, as [`Ledger::runs`] gives them)
+/// that is not `record` and began no earlier than it: the lock was the
+/// run's from its claim until its continuation, so a run that began in the
+/// same second began after it.
+pub fn first_later(record: &RunRecord, runs: &[RunRecord]) -> Option<String> {
+    runs.iter()
+        .rev()
+        .find(|r| r.key != record.key && r.workload == record.workload && r.started_at >= record.started_at)
+        .map(|r| r.key.clone())
 }
 
 /// A fresh random token (128 bits, hex) from the operating system's source

@@ -1400,6 +1400,67 @@ fn the_delivery_window_is_the_templates() {
 }
 
 #[test]
+fn continuation_schedules_retry_inside_the_hand_over_window_into_the_stacks_dead_letter_queue() {
+    use ec2_tier_scheduler::aws::{continuation_target, CONTINUATION_MAX_EVENT_AGE_SECS, CONTINUATION_RETRY_ATTEMPTS};
+    use ec2_tier_scheduler::ledger::HANDOVER_WINDOW_SECS;
+    let t = template("template.yaml");
+    let resources = &t["Resources"];
+    // The function is told the queue the stack's own schedules use, and
+    // the scheduler role may send to it.
+    let env = &resources["SchedulerFunction"]["Properties"]["Environment"]["Variables"];
+    let Value::Tagged(dlq) = &env["SCHEDULE_DEAD_LETTER_QUEUE_ARN"] else {
+        panic!(
+            "SCHEDULE_DEAD_LETTER_QUEUE_ARN: {:?}",
+            env["SCHEDULE_DEAD_LETTER_QUEUE_ARN"]
+        )
+    };
+    assert_eq!(
+        (dlq.tag.to_string().as_str(), dlq.value.as_str()),
+        ("!GetAtt", Some("ScheduleDeadLetterQueue.Arn"))
+    );
+    let stop = &resources["ExampleStopSchedule"]["Properties"]["Target"]["DeadLetterConfig"]["Arn"];
+    assert_eq!(
+        stop, &env["SCHEDULE_DEAD_LETTER_QUEUE_ARN"],
+        "the stack's schedules' queue"
+    );
+    let role = &resources["SchedulerRole"]["Properties"]["Policies"][0]["PolicyDocument"]["Statement"];
+    assert!(
+        role.as_sequence()
+            .unwrap()
+            .iter()
+            .any(|s| s["Action"].as_str() == Some("sqs:SendMessage")
+                && s["Resource"] == env["SCHEDULE_DEAD_LETTER_QUEUE_ARN"]),
+        "the scheduler role sends undeliverable continuations to the queue"
+    );
+    // The queue's alarm is the dead-letter alarm on the dashboard.
+    let alarm = &resources["ScheduleDeadLetterAlarm"]["Properties"];
+    assert_eq!(alarm["MetricName"].as_str(), Some("ApproximateNumberOfMessagesVisible"));
+    // What the adapter sends with every CreateSchedule of a continuation.
+    let arn = "arn:aws:sqs:us-west-2:123456789012:stack-ScheduleDeadLetterQueue-X";
+    let payload =
+        serde_json::json!({"workloadIdentifier": "W", "action": "Stop", "continueRun": "k", "continuationToken": "t"});
+    let target = continuation_target(
+        "arn:aws:lambda:us-west-2:1:function:f",
+        "arn:aws:iam::1:role/r",
+        Some(arn),
+        &payload,
+    )
+    .unwrap();
+    let retry = target.retry_policy().expect("a RetryPolicy");
+    let age = retry.maximum_event_age_in_seconds().expect("an event age");
+    assert_eq!(age, CONTINUATION_MAX_EVENT_AGE_SECS);
+    assert!(
+        (60..=HANDOVER_WINDOW_SECS as i32).contains(&age),
+        "retries end inside the hand-over window: {age}"
+    );
+    let attempts = retry.maximum_retry_attempts().expect("bounded attempts");
+    assert_eq!(attempts, CONTINUATION_RETRY_ATTEMPTS);
+    assert!((1..=10).contains(&attempts), "{attempts}");
+    assert_eq!(target.dead_letter_config().and_then(|d| d.arn()), Some(arn));
+    assert_eq!(target.input(), Some(payload.to_string().as_str()));
+}
+
+#[test]
 fn auto_scaling_tags_are_only_the_schedulers_own() {
     for name in ROLE_TEMPLATES {
         let problems = asg_tag_violations(&template(name));
@@ -2648,12 +2709,13 @@ fn the_run_ledger_indexes_are_the_ones_the_cli_queries() {
 #[test]
 fn the_dashboard_and_the_alarm_read_the_metrics_runs_write() {
     use ec2_tier_scheduler::metrics::{
-        DEFAULT_NAMESPACE, DIMENSIONS, DUPLICATE_METRIC, MEMBER_DIMENSIONS, MEMBER_METRICS, METRICS,
+        DEFAULT_NAMESPACE, DIMENSIONS, DUPLICATE_METRIC, LATE_CONTINUATION_METRIC, MEMBER_DIMENSIONS, MEMBER_METRICS,
+        METRICS,
     };
     let t = template("template.yaml");
     let names: Vec<&str> = METRICS
         .iter()
-        .chain([&DUPLICATE_METRIC])
+        .chain([&DUPLICATE_METRIC, &LATE_CONTINUATION_METRIC])
         .map(|(n, _)| *n)
         .chain(MEMBER_METRICS)
         .collect();

@@ -10,6 +10,7 @@ mod databases;
 mod events;
 mod infra;
 mod kms;
+mod late_continuations;
 mod model;
 mod moto_core;
 mod moto_ledger;

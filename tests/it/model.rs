@@ -22,12 +22,17 @@
 //!    scaling profile, `overrideState`) and was refused or ran;
 //! 7. a continuation carries out the request its run began with: one whose
 //!    payload was changed is never refused for the change;
-//! 8. no continuation acts before its due time, however early it came.
+//! 8. no continuation acts before its due time, however early it came;
+//! 9. no run acts after a later run of its workload began (a continuation
+//!    that comes after the later run took the lock does nothing);
+//! 10. no continuation delivered after its hand-over window acts.
 //!
 //! Besides the real deliveries the schedules draw forgeries (a real
 //! request's key with another workload, region, profile or
-//! `overrideState`), continuations delivered early, and continuations
-//! whose payload changes the region, profile or `overrideState`.
+//! `overrideState`), continuations delivered early or late (inside or far
+//! past their hand-over window, maybe just after a fresh run of the
+//! workload), and continuations whose payload changes the region, profile
+//! or `overrideState`.
 //!
 //! Schedules are drawn by `proptest` strategies ([`schedule`]): the
 //! workload, its faults and every delivery's choices are one [`Schedule`]
@@ -212,13 +217,17 @@ struct Delivery {
 }
 
 /// One continuation's delivery: once or twice, the copies one after the
-/// other or concurrently, maybe `early` seconds before its due time, maybe
-/// with its payload `changed`.
+/// other or concurrently, maybe `early` seconds before its due time or
+/// `late` seconds after it, maybe just after a fresh run of the workload
+/// with the other action (`later_run`: the morning's Start before a late
+/// Stop), maybe with its payload `changed`.
 #[derive(Debug, Clone)]
 struct Resumption {
     copies: Vec<Delivery>,
     concurrent: bool,
     early: Option<u64>,
+    late: Option<u64>,
+    later_run: bool,
     changed: Option<Steer>,
 }
 
@@ -302,6 +311,9 @@ fn resumption() -> impl Strategy<Value = Resumption> {
         option::weighted(0.3, copy()),
         proptest::bool::ANY,
         option::weighted(0.2, select(vec![30u64, 120, 600])),
+        // Inside the hand-over window (600 s), or well past it.
+        option::weighted(0.3, select(vec![600u64, 1200, 3600, 30000])),
+        proptest::bool::weighted(0.3),
         // What the run does, not which run it is (the workload and action
         // name the run: a continuation changing them names none).
         option::weighted(
@@ -309,12 +321,16 @@ fn resumption() -> impl Strategy<Value = Resumption> {
             select(vec![Steer::OtherRegion, Steer::Profile, Steer::OverrideState]),
         ),
     )
-        .prop_map(|(first, second, concurrent, early, changed)| Resumption {
-            copies: std::iter::once(first).chain(second).collect(),
-            concurrent,
-            early,
-            changed,
-        })
+        .prop_map(
+            |(first, second, concurrent, early, late, later_run, changed)| Resumption {
+                copies: std::iter::once(first).chain(second).collect(),
+                concurrent,
+                early,
+                late,
+                later_run,
+                changed,
+            },
+        )
 }
 
 /// Up to three tiers of one to four instances, up to two throttling faults,
@@ -797,6 +813,8 @@ impl Case {
             }],
             concurrent: false,
             early: None,
+            late: None,
+            later_run: false,
             changed: None,
         };
         for n in 0..60 {
@@ -809,8 +827,17 @@ impl Case {
             };
             let (_, mut payload, at) = next;
             let resumption = schedule.continuations.get(n).unwrap_or(&plain);
-            let when = at.saturating_sub(resumption.early.unwrap_or(0));
+            let when = at.saturating_sub(resumption.early.unwrap_or(0)) + resumption.late.unwrap_or(0);
             tokio::time::sleep(Duration::from_secs(when.saturating_sub(run_service::now()))).await;
+            if resumption.later_run {
+                // A fresh run of the workload, the other action, just
+                // before the continuation.
+                let other = if payload["action"] == "Stop" { "Start" } else { "Stop" };
+                let payload = self.payload(Kind::RunId, other, 100 + n);
+                self.deliver(next_id, payload, Duration::from_secs(900), None, None)
+                    .await;
+                next_id += 1;
+            }
             if let Some(steer) = resumption.changed {
                 steer.apply(&mut payload);
             }
@@ -838,7 +865,7 @@ impl Case {
         tokio::time::sleep(Duration::from_secs(3600)).await;
     }
 
-    /// The eight invariants; the first one broken fails the case.
+    /// The ten invariants; the first one broken fails the case.
     fn check(&self) -> Result<(), TestCaseError> {
         let log = self.cloud.log.lock().unwrap().clone();
         let invocations = self.invocations.lock().unwrap().clone();
@@ -906,7 +933,8 @@ impl Case {
         for (id, invocation) in &by_id {
             let refused = match &invocation.result {
                 Some(Err(_)) => true,
-                Some(Ok(response)) => response["status"] == "duplicate" || response["status"] == "rescheduled",
+                Some(Ok(response)) => ["duplicate", "rescheduled", "interrupted"]
+                    .contains(&response["status"].as_str().unwrap_or_default()),
                 None => false,
             };
             if refused {
@@ -930,7 +958,7 @@ impl Case {
                 .values()
                 .filter(|i| i.key == *key)
                 .filter(
-                    |i| matches!(&i.result, Some(Ok(r)) if !["duplicate", "continuing", "rescheduled"].contains(&r["status"].as_str().unwrap_or_default())),
+                    |i| matches!(&i.result, Some(Ok(r)) if !["duplicate", "continuing", "rescheduled", "interrupted"].contains(&r["status"].as_str().unwrap_or_default())),
                 )
                 .collect();
             prop_assert_eq!(finishing.len(), 1, "run {} finished in exactly one invocation", key);
@@ -1023,7 +1051,60 @@ impl Case {
                 );
             }
         }
-        self.check_deliveries(&invocations, &records, &log)
+        self.check_deliveries(&invocations, &records, &log)?;
+        self.check_later_runs(&invocations, &records, &log)
+    }
+
+    /// Invariants 9 and 10: a run never acts after a later run of its
+    /// workload began, and a continuation delivered after its hand-over
+    /// window never acts.
+    fn check_later_runs(
+        &self,
+        invocations: &[Invocation],
+        records: &HashMap<String, ledger::RunRecord>,
+        log: &[Mutation],
+    ) -> Result<(), TestCaseError> {
+        let by_id: HashMap<u64, &Invocation> = invocations.iter().map(|i| (i.id, i)).collect();
+        // A mutation's time on the run service's clock (seconds).
+        let at = |m: &Mutation| {
+            let i = by_id[&m.invocation];
+            i.delivered.0 + m.at.saturating_duration_since(i.delivered.1).as_secs()
+        };
+        for m in log {
+            let i = by_id[&m.invocation];
+            let Some(run) = records.get(&i.key) else { continue };
+            // 9. Later runs began strictly after this one (a run that began
+            // in the same second is left out: the clock cannot order them;
+            // and both times are whole seconds of the run service's clock,
+            // each floored, so a second of slack).
+            for later in records.values() {
+                if later.key != run.key && later.workload == run.workload && later.started_at > run.started_at {
+                    prop_assert!(
+                        at(m) <= later.started_at + 1,
+                        "run {} acted ({} of {:?}) at {}, after run {} of its workload began at {}",
+                        i.key,
+                        m.op,
+                        m.ids,
+                        at(m),
+                        later.key,
+                        later.started_at
+                    );
+                }
+            }
+            // 10. Nothing from a continuation delivered after its window.
+            if let Some(due) = i.due {
+                prop_assert!(
+                    i.delivered.0 <= due + ledger::HANDOVER_WINDOW_SECS,
+                    "continuation invocation {} of {} was delivered {} s after its due time and acted ({} of {:?})",
+                    i.id,
+                    i.key,
+                    i.delivered.0 - due,
+                    m.op,
+                    m.ids
+                );
+            }
+        }
+        Ok(())
     }
 
     /// Invariants 6 to 8: what deliveries steering a run got.
@@ -1108,6 +1189,7 @@ fn random_schedules_keep_one_run_per_key_and_one_run_per_workload() {
     let invocations = Cell::new(0usize);
     let crashed = Cell::new(0usize);
     let duplicates = Cell::new(0usize);
+    let interrupted = Cell::new(0usize);
     let mut runner = TestRunner::new(config);
     let outcome = runner.run(&schedule(), |schedule| {
         let runtime = tokio::runtime::Builder::new_current_thread()
@@ -1129,6 +1211,13 @@ fn random_schedules_keep_one_run_per_key_and_one_run_per_workload() {
                         .filter(|i| matches!(&i.result, Some(Ok(r)) if r["status"] == "duplicate"))
                         .count(),
             );
+            interrupted.set(
+                interrupted.get()
+                    + list
+                        .iter()
+                        .filter(|i| matches!(&i.result, Some(Ok(r)) if r["status"] == "interrupted"))
+                        .count(),
+            );
             Ok(())
         })
     });
@@ -1136,9 +1225,13 @@ fn random_schedules_keep_one_run_per_key_and_one_run_per_workload() {
         panic!("{failure}\n{runner}");
     }
     let (invocations, crashed, duplicates) = (invocations.get(), crashed.get(), duplicates.get());
-    eprintln!("model test: {cases} cases, {invocations} invocations ({crashed} crashed, {duplicates} duplicates)");
+    let interrupted = interrupted.get();
+    eprintln!(
+        "model test: {cases} cases, {invocations} invocations ({crashed} crashed, {duplicates} duplicates, \
+         {interrupted} late continuations refused)"
+    );
     assert!(
-        cases < 100 || (crashed > 0 && duplicates > 0),
-        "the schedules exercise crashes and duplicates"
+        cases < 100 || (crashed > 0 && duplicates > 0 && interrupted > 0),
+        "the schedules exercise crashes, duplicates and late continuations"
     );
 }

@@ -82,6 +82,7 @@ fn record(key: &str, workload: &str) -> RunRecord {
         spent_tokens: Vec::new(),
         requested_by: None,
         history: Vec::new(),
+        superseded_by: None,
     }
 }
 
@@ -184,10 +185,13 @@ async fn a_run_out_of_time_schedules_its_continuation_and_resumes_from_the_ledge
 
     let cloud = stack.cloud();
     let ledger = cloud.ledger("SchedulerRunLedger");
-    let continuation = cloud.continuation(
-        "arn:aws:lambda:us-west-2:123456789012:function:scheduler",
-        "arn:aws:iam::123456789012:role/scheduler",
-    );
+    let dlq = "arn:aws:sqs:us-west-2:123456789012:schedule-dlq";
+    let continuation = cloud
+        .continuation(
+            "arn:aws:lambda:us-west-2:123456789012:function:scheduler",
+            "arn:aws:iam::123456789012:role/scheduler",
+        )
+        .with_dead_letter(Some(dlq.to_string()));
     let services = Services {
         cloud: &cloud,
         function_region: Some("us-west-2"),
@@ -217,6 +221,12 @@ async fn a_run_out_of_time_schedules_its_continuation_and_resumes_from_the_ledge
     assert!(schedule.schedule_expression().unwrap().starts_with("at(20"));
     let input: serde_json::Value = serde_json::from_str(schedule.target().unwrap().input().unwrap()).unwrap();
     assert_eq!(input["continueRun"], first["runKey"]);
+    // Retried inside the hand-over window, then the dead-letter queue.
+    let target = schedule.target().unwrap();
+    let retry = target.retry_policy().expect("a RetryPolicy");
+    assert_eq!(retry.maximum_event_age_in_seconds(), Some(900));
+    assert_eq!(retry.maximum_retry_attempts(), Some(3));
+    assert_eq!(target.dead_letter_config().and_then(|d| d.arn()), Some(dlq));
 
     // A duplicate of the original delivery does nothing while the run is in progress.
     let again = handle_with(services, &event, Some(Duration::from_secs(120)), &fast_settings())

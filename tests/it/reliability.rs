@@ -20,7 +20,7 @@ use crate::support::fake::FakeCloud;
 use crate::support::ledger::{FakeContinuation, FakeLedger};
 use crate::support::{three_tiers, tier_item, workload_item};
 
-fn fleet(state: InstanceState, delay: u32, per_tier: usize) -> FakeCloud {
+pub(crate) fn fleet(state: InstanceState, delay: u32, per_tier: usize) -> FakeCloud {
     let cloud = FakeCloud::new();
     let mut workload = workload_item("W");
     workload.as_object_mut().unwrap().remove("SNSTopicName");
@@ -40,7 +40,7 @@ thread_local! {
     static DUE: std::cell::OnceCell<String> = const { std::cell::OnceCell::new() };
 }
 
-fn scheduled(action: &str) -> Value {
+pub(crate) fn scheduled(action: &str) -> Value {
     let due = DUE.with(|due| {
         due.get_or_init(|| format!("{}Z", ec2_tier_scheduler::clock::utc_timestamp(run_service::now())))
             .clone()
@@ -52,14 +52,14 @@ fn scheduled(action: &str) -> Value {
     })
 }
 
-struct Harness {
-    cloud: FakeCloud,
-    ledger: FakeLedger,
-    continuation: FakeContinuation,
+pub(crate) struct Harness {
+    pub(crate) cloud: FakeCloud,
+    pub(crate) ledger: FakeLedger,
+    pub(crate) continuation: FakeContinuation,
 }
 
 impl Harness {
-    fn new(cloud: FakeCloud) -> Self {
+    pub(crate) fn new(cloud: FakeCloud) -> Self {
         Self {
             cloud,
             ledger: FakeLedger::default(),
@@ -67,7 +67,7 @@ impl Harness {
         }
     }
 
-    fn services(&self) -> Services<'_> {
+    pub(crate) fn services(&self) -> Services<'_> {
         Services {
             cloud: &self.cloud,
             function_region: Some("us-west-2"),
@@ -77,12 +77,12 @@ impl Harness {
         }
     }
 
-    async fn deliver(&self, payload: &Value, time_left: Duration) -> Result<Value, HandlerError> {
+    pub(crate) async fn deliver(&self, payload: &Value, time_left: Duration) -> Result<Value, HandlerError> {
         handle_with(self.services(), payload, Some(time_left), &Settings::default()).await
     }
 
     /// Delivers scheduled continuations until none is left; returns the responses.
-    async fn drain_continuations(&self, time_left: Duration) -> Vec<Value> {
+    pub(crate) async fn drain_continuations(&self, time_left: Duration) -> Vec<Value> {
         let mut responses = Vec::new();
         loop {
             let next = {
@@ -106,7 +106,7 @@ impl Harness {
     }
 }
 
-const LONG: Duration = Duration::from_secs(900);
+pub(crate) const LONG: Duration = Duration::from_secs(900);
 
 #[tokio::test(start_paused = true)]
 async fn a_second_delivery_of_the_same_schedule_does_nothing() {

@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use ec2_tier_scheduler::error::CloudError;
-use ec2_tier_scheduler::ledger::{Claim, Continuation, Ledger, RunRecord};
+use ec2_tier_scheduler::ledger::{Claim, Continuation, Ledger, Resumed, RunRecord};
 use serde_json::Value;
 
 #[derive(Default)]
@@ -97,20 +97,46 @@ impl Ledger for FakeLedger {
         Ok(())
     }
 
-    async fn resume(&self, record: &RunRecord, presented: &str, lock_until: u64) -> Result<bool, CloudError> {
+    async fn resume(
+        &self,
+        record: &RunRecord,
+        presented: &str,
+        now: u64,
+        lock_until: u64,
+    ) -> Result<Resumed, CloudError> {
         // Yield so concurrent continuation deliveries really interleave.
         tokio::task::yield_now().await;
-        let fence = self
-            .lock()
-            .records
-            .get(&record.key)
-            .and_then(|r| r.continuation_token.clone());
+        let mut s = self.lock();
+        // The fence check, the lock check and the write are one step, as
+        // DynamoDB's conditions in one transaction.
+        let fence = s.records.get(&record.key).and_then(|r| r.continuation_token.clone());
+        if fence.as_deref() != Some(presented) {
+            return Ok(Resumed::Taken);
+        }
+        if s.fail_saves > 0 {
+            s.fail_saves -= 1;
+            return Err(injected("TransactWriteItems"));
+        }
+        let held = s.locks.get(&record.workload);
+        if !held.is_some_and(|(holder, until)| *holder == record.key && *until >= now) {
+            return Ok(Resumed::NotOurs);
+        }
+        s.records.insert(record.key.clone(), record.clone());
+        s.locks
+            .insert(record.workload.clone(), (record.key.clone(), lock_until));
+        s.writes += 1;
+        Ok(Resumed::Claimed)
+    }
+
+    async fn interrupt(&self, record: &RunRecord, presented: &str) -> Result<bool, CloudError> {
+        let mut s = self.lock();
+        let fence = s.records.get(&record.key).and_then(|r| r.continuation_token.clone());
         if fence.as_deref() != Some(presented) {
             return Ok(false);
         }
-        // `save` holds the state lock throughout (no await inside): the
-        // fence check and the write are one step, as DynamoDB's condition.
-        self.save(record, Some(lock_until)).await.map(|()| true)
+        s.records.insert(record.key.clone(), record.clone());
+        s.writes += 1;
+        Ok(true)
     }
 
     async fn runs(&self, workload: Option<&str>, since: u64, limit: usize) -> Result<Vec<RunRecord>, CloudError> {

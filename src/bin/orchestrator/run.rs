@@ -149,6 +149,15 @@ async fn run_one(cloud: &AwsCloud, request: &RunRequest, options: &RunOptions<'_
             }
             ExitCode::SUCCESS
         }
+        // A refused continuation (the CLI claims none): its run ended interrupted.
+        Ok(Outcome::Interrupted(response)) => {
+            if options.json {
+                print_json(&response);
+            } else {
+                println!("interrupted: {}", response["message"].as_str().unwrap_or_default());
+            }
+            ExitCode::from(3)
+        }
         Err(e) => refused(&e),
     }
 }

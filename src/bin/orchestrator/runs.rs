@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use clap::{Args, Subcommand};
 use ec2_tier_scheduler::aws::DynamoLedger;
 use ec2_tier_scheduler::history::{self, RunRow};
-use ec2_tier_scheduler::ledger::{Ledger, RunRecord};
+use ec2_tier_scheduler::ledger::{self, Ledger, LedgerStatus, RunRecord};
 use ec2_tier_scheduler::override_tag::parse_span;
 use ec2_tier_scheduler::timeline::Timeline;
 
@@ -85,10 +85,11 @@ pub async fn command(command: RunsCommand) -> ExitCode {
                 Ok(l) => l,
                 Err(code) => return code,
             };
-            let record = match find_run(&ledger, &run, now).await {
+            let mut record = match find_run(&ledger, &run, now).await {
                 Ok(r) => r,
                 Err(e) => return refused(&e),
             };
+            superseding(&ledger, &mut record).await;
             if json {
                 print_json(&record);
             } else {
@@ -99,6 +100,18 @@ pub async fn command(command: RunsCommand) -> ExitCode {
                 _ => ExitCode::SUCCESS,
             }
         }
+    }
+}
+
+/// A run still waiting for its continuation when a later run of its
+/// workload began: that run ended its claim to continue (its continuation
+/// will be refused), and `runs show` says which run it was.
+async fn superseding(ledger: &dyn Ledger, record: &mut RunRecord) {
+    if record.status != LedgerStatus::InProgress || record.superseded_by.is_some() {
+        return;
+    }
+    if let Ok(later) = ledger.runs(Some(&record.workload), record.started_at, 50).await {
+        record.superseded_by = ledger::first_later(record, &later);
     }
 }
 
