@@ -4,7 +4,8 @@
 //! Scaling group to zero and drains its target group before it stops, two
 //! alarms kept quiet while the workload is stopped, an App tier that also holds an ECS service, and a
 //! DB tier that also holds two RDS DB instances and an Aurora cluster,
-//! stopped then started, against moto
+//! stopped then started, against moto (what a Start restores recorded in
+//! the run ledger table)
 //! with the simulated SSM agent. Prints markdown for BENCHMARKS.md: each count
 //! next to the formula it should follow.
 //!
@@ -19,17 +20,18 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use ec2_tier_scheduler::action::Action;
-use ec2_tier_scheduler::aws::{ApiCounter, AwsCloud};
+use ec2_tier_scheduler::aws::{ApiCounter, AwsCloud, Tables};
 use ec2_tier_scheduler::config::CrossAccount;
 use ec2_tier_scheduler::error::CloudError;
-use ec2_tier_scheduler::instance::{Discovery, Instance, InstanceStatus};
+use ec2_tier_scheduler::instance::{Discovery, Instance, InstanceState, InstanceStatus};
 use ec2_tier_scheduler::orchestrator::{self, Budget, Settings, EC2_BATCH, SSM_BATCH, STATUS_BATCH};
 use ec2_tier_scheduler::override_check::OverrideCheck;
 use ec2_tier_scheduler::ports::{
     CheckPoll, Cloud, Compute, ConfigStore, Notifier, OutputLocation, RemoteCheck, TypeFacts, WorkloadPorts,
 };
+use ec2_tier_scheduler::records::RECORDS_PER_WRITE;
 use ec2_tier_scheduler::run::{RunReport, RunRequest};
-use moto::Stack;
+use moto::{Stack, LEDGER_TABLE};
 use serde_json::{json, Value};
 
 const PER_TIER: usize = 100;
@@ -59,14 +61,26 @@ impl Rounds {
     }
 }
 
+/// The state reads of a run: the number of ids of each read, split into
+/// the starts' confirmation polls and re-reads of instances already seen
+/// running since their start (a Start's registrations put back read the
+/// states of the instances recorded; confirmation drops an id once
+/// running, so it never reads one again).
+#[derive(Default)]
+struct StateReads {
+    confirmation: Vec<usize>,
+    running_again: Vec<usize>,
+    /// Ids seen running since their last StartInstances.
+    running: std::collections::HashSet<String>,
+}
+
 /// The product's cloud, observed: records which ids each poll covered so
 /// the formulas can use the number of polling rounds actually needed.
 struct Observed {
     inner: AwsCloud,
     check_polls: Rounds,
     status_polls: Rounds,
-    /// The number of ids of each state read (the starts' confirmation).
-    state_reads: Arc<Mutex<Vec<usize>>>,
+    state_reads: Arc<Mutex<StateReads>>,
 }
 
 struct ObservedRemote {
@@ -77,7 +91,7 @@ struct ObservedRemote {
 struct ObservedCompute {
     inner: Arc<dyn Compute>,
     polls: Rounds,
-    state_reads: Arc<Mutex<Vec<usize>>>,
+    state_reads: Arc<Mutex<StateReads>>,
 }
 
 #[async_trait]
@@ -115,8 +129,21 @@ impl Compute for ObservedCompute {
         self.inner.discover(query).await
     }
     async fn states(&self, ids: &[String]) -> Result<Vec<InstanceStatus>, CloudError> {
-        self.state_reads.lock().unwrap().push(ids.len());
-        self.inner.states(ids).await
+        let states = self.inner.states(ids).await;
+        {
+            let mut reads = self.state_reads.lock().unwrap();
+            if !ids.is_empty() && ids.iter().all(|id| reads.running.contains(id)) {
+                reads.running_again.push(ids.len());
+            } else {
+                reads.confirmation.push(ids.len());
+            }
+            for s in states.iter().flatten() {
+                if s.state == InstanceState::Running {
+                    reads.running.insert(s.id.clone());
+                }
+            }
+        }
+        states
     }
     async fn stop(&self, ids: &[String]) -> Result<(), CloudError> {
         self.inner.stop(ids).await
@@ -125,6 +152,12 @@ impl Compute for ObservedCompute {
         self.inner.hibernate(ids).await
     }
     async fn start(&self, ids: &[String]) -> Result<(), CloudError> {
+        {
+            let mut reads = self.state_reads.lock().unwrap();
+            for id in ids {
+                reads.running.remove(id);
+            }
+        }
         self.inner.start(ids).await
     }
     async fn set_instance_type(&self, id: &str, instance_type: &str) -> Result<(), CloudError> {
@@ -158,6 +191,9 @@ impl Compute for ObservedCompute {
 impl Cloud for Observed {
     fn config_store(&self, region: &str) -> Arc<dyn ConfigStore> {
         self.inner.config_store(region)
+    }
+    fn records(&self) -> Option<Arc<dyn ec2_tier_scheduler::ports::Records>> {
+        self.inner.records()
     }
     fn notifier(&self, region: &str) -> Arc<dyn Notifier> {
         self.inner.notifier(region)
@@ -307,6 +343,8 @@ async fn bench() -> bool {
     stack
         .bucket_and_topic("ssm-output", "us-west-2", "SchedulerTesting")
         .await;
+    // The run ledger table keeps what a Start restores (the records).
+    stack.ledger_table().await;
     let mut ids: HashMap<&str, Vec<String>> = HashMap::new();
     let mut vpcs: HashMap<&str, String> = HashMap::new();
     for (k, tier) in TIERS.iter().enumerate() {
@@ -354,7 +392,11 @@ async fn bench() -> bool {
         .agent("us-west-2", &[format!("--file={holder}:/tmp/StopOverride")]);
 
     let counter = ApiCounter::new();
-    let inner = stack.cloud().with_counter(counter.clone());
+    // The counter first, as in Lambda: the records' DynamoDB client is
+    // built by `with_records` and counts only once the counter is set.
+    let inner = AwsCloud::new(stack.config.clone(), Tables::default())
+        .with_counter(counter.clone())
+        .with_records(Some(LEDGER_TABLE));
     // As in Lambda: the account comes from the function ARN, so SNS topic
     // names become ARNs without ListTopics (moto's account).
     inner.learn_account_from_arn("arn:aws:lambda:us-west-2:123456789012:function:ec2-tier-scheduler");
@@ -377,7 +419,12 @@ async fn bench() -> bool {
     let expected_stop = vec![
         expect("DynamoDB", "GetItem", "1 (workload item)", 1),
         expect("DynamoDB", "PutItem", "1 (WorkloadState row)", 1),
-        expect("DynamoDB", "Query", "1 (tier items, one page)", 1),
+        expect(
+            "DynamoDB",
+            "Query",
+            "1 (tier items, one page) + 1 (the workload's records, ledger table)",
+            2,
+        ),
         expect(
             "EC2",
             "DescribeInstances",
@@ -440,9 +487,11 @@ async fn bench() -> bool {
             aurora_clusters,
         ),
     ];
+    let drained = traffic_notes(&stop, "deregistered from");
     let mut expected_stop = expected_stop;
     expected_stop.extend(capacity_rows(Action::Stop, groups, services));
     expected_stop.extend(traffic_rows(Action::Stop, alarms));
+    expected_stop.push(record_writes(Action::Stop, groups, services, drained, alarms));
     let (ok_stop, stop_total) = print_table("Stop", &stop, &measured, &expected_stop);
     let per_tier_sends = measured
         .calls
@@ -451,15 +500,14 @@ async fn bench() -> bool {
         .unwrap_or(0);
 
     // Start.
-    cloud.state_reads.lock().unwrap().clear();
+    *cloud.state_reads.lock().unwrap() = StateReads::default();
     let (start, measured) = run(&cloud, &counter, Action::Start).await;
-    let confirm_calls: Vec<usize> = cloud
-        .state_reads
-        .lock()
-        .unwrap()
-        .iter()
-        .map(|n| n.div_ceil(200))
-        .collect();
+    let (confirm_calls, running_calls) = {
+        let reads = cloud.state_reads.lock().unwrap();
+        let calls = |v: &[usize]| v.iter().map(|n| n.div_ceil(200)).collect::<Vec<usize>>();
+        (calls(&reads.confirmation), calls(&reads.running_again))
+    };
+    let recorded = traffic_notes(&start, "registered again");
     let starting = TIERS.len() * PER_TIER;
     let acted = acted_per_tier(&start);
     let start_batches: Vec<usize> = acted.iter().map(|(_, a)| a.div_ceil(EC2_BATCH)).collect();
@@ -468,15 +516,22 @@ async fn bench() -> bool {
     let expected_start = vec![
         expect("DynamoDB", "GetItem", "2 (workload item, WorkloadState row)", 2),
         expect("DynamoDB", "PutItem", "1 (WorkloadState row)", 1),
-        expect("DynamoDB", "Query", "1", 1),
+        expect(
+            "DynamoDB",
+            "Query",
+            "1 (tier items) + 1 (the workload's records, ledger table)",
+            2,
+        ),
         expect(
             "EC2",
             "DescribeInstances",
             format!(
-                "⌈N/1000⌉ + Σ ⌈pending/200⌉ per confirmation poll = {discovery_pages} + {}",
-                sum_expr(&confirm_calls)
+                "⌈N/1000⌉ + Σ ⌈pending/200⌉ per confirmation poll + ⌈recorded/{STATUS_BATCH}⌉ (states of the \
+                 instances whose registrations go back) = {discovery_pages} + {} + {}",
+                sum_expr(&confirm_calls),
+                sum_expr(&running_calls)
             ),
-            discovery_pages + confirm_calls.iter().sum::<usize>(),
+            discovery_pages + confirm_calls.iter().sum::<usize>() + recorded.div_ceil(STATUS_BATCH),
         ),
         expect(
             "EC2",
@@ -528,6 +583,7 @@ async fn bench() -> bool {
     let mut expected_start = expected_start;
     expected_start.extend(capacity_rows(Action::Start, groups, services));
     expected_start.extend(traffic_rows(Action::Start, alarms));
+    expected_start.push(record_writes(Action::Start, groups, services, recorded, alarms));
     let (ok_start, start_total) = print_table("Start", &start, &measured, &expected_start);
     let all = ok_stop && ok_start;
     let met = all && per_tier_sends as usize == PER_TIER.div_ceil(SSM_BATCH);
@@ -550,7 +606,7 @@ async fn bench() -> bool {
 fn capacity_rows(action: Action, g: usize, s: usize) -> Vec<Expect> {
     let start = action == Action::Start;
     let polls = usize::from(start);
-    let mut rows = vec![
+    vec![
         expect(
             "Auto Scaling",
             "DescribeAutoScalingGroups",
@@ -587,36 +643,45 @@ fn capacity_rows(action: Action, g: usize, s: usize) -> Vec<Expect> {
             s.div_ceil(50),
         ),
         expect("ECS", "UpdateService", format!("s = {s}"), s),
-    ];
-    if start {
-        rows.push(expect(
-            "Auto Scaling",
-            "DeleteTags",
-            format!("g = {g} (the record, once restored)"),
-            g,
-        ));
-        rows.push(expect(
-            "ECS",
-            "UntagResource",
-            format!("s = {s} (the record, once restored)"),
-            s,
-        ));
-    } else {
-        rows.push(expect(
-            "Auto Scaling",
-            "CreateOrUpdateTags",
-            format!("g = {g} (the record, first)"),
-            g,
-        ));
-        rows.push(expect("ECS", "TagResource", format!("s = {s} (the record, first)"), s));
-    }
-    rows
+    ]
+}
+
+/// The instances of the run's tiers with a traffic note starting with
+/// `what`: one per instance drained (Stop) or registered again (Start).
+fn traffic_notes(report: &RunReport, what: &str) -> usize {
+    report
+        .summary
+        .tiers
+        .iter()
+        .flat_map(|t| &t.traffic)
+        .filter(|n| n.reason.starts_with(what))
+        .count()
+}
+
+/// The row of the records written (Stop) or removed (Start) in the run
+/// ledger table: one TransactWriteItems per group or service (its
+/// capacity), ⌈drained/100⌉ for the drained instances' registrations (one
+/// record per instance) and ⌈a/100⌉ for the alarms' mutes.
+fn record_writes(action: Action, g: usize, s: usize, drained: usize, a: usize) -> Expect {
+    let n = RECORDS_PER_WRITE;
+    let (who, when) = match action {
+        Action::Stop => ("drained", "first"),
+        Action::Start => ("recorded", "once restored"),
+    };
+    let registrations = drained.div_ceil(n);
+    let alarms = a.div_ceil(n);
+    expect(
+        "DynamoDB",
+        "TransactWriteItems",
+        format!("g + s + ⌈{who}/{n}⌉ + ⌈a/{n}⌉ (the records, {when}) = {g} + {s} + ⌈{drained}/{n}⌉ + ⌈{a}/{n}⌉"),
+        g + s + registrations + alarms,
+    )
 }
 
 /// The rows of the Web tier's drain (one target group holding its 100
-/// instances on port 80, `TierLoadBalancing: Drain` at Stop only) and of
-/// `a` alarms under the workload's `AlarmPrefixes`. The Web tier's 99
-/// drained instances share one record: one CreateTags, one DeleteTags.
+/// instances on port 80 and carrying the workload tag, `TierLoadBalancing:
+/// Drain` at Stop only) and of `a` alarms under the workload's
+/// `AlarmPrefixes`. Their records are in [`record_writes`].
 fn traffic_rows(action: Action, a: usize) -> Vec<Expect> {
     if action == Action::Stop {
         // moto deregisters at once: the first drain poll finds none draining.
@@ -630,8 +695,14 @@ fn traffic_rows(action: Action, a: usize) -> Vec<Expect> {
             ),
             expect(
                 "Elastic Load Balancing v2",
+                "DescribeTags",
+                "⌈G/20⌉ (plan: the groups' workload tag) + ⌈G/20⌉ (drain) = 1 + 1",
+                2,
+            ),
+            expect(
+                "Elastic Load Balancing v2",
                 "DescribeTargetHealth",
-                format!("g (plan) + g (drain: registrations) + g per drain poll = 1 + 1 + {polls}"),
+                format!("G (plan) + G (drain: registrations) + g per drain poll = 1 + 1 + {polls}"),
                 2 + polls,
             ),
             expect(
@@ -646,15 +717,13 @@ fn traffic_rows(action: Action, a: usize) -> Vec<Expect> {
                 "⌈drained/500⌉ per group = 1",
                 1,
             ),
-            expect("EC2", "CreateTags", "⌈drained/500⌉ per distinct record = 1", 1),
             expect("CloudWatch", "DescribeAlarms", "1 page per prefix", 1),
             expect(
                 "CloudWatch",
                 "ListTagsForResource",
-                format!("a = {a} (the scheduler's record)"),
+                format!("a = {a} (per candidate: a record tag the ledger does not hold is reported)"),
                 a,
             ),
-            expect("CloudWatch", "TagResource", format!("a = {a} (the record, first)"), a),
             expect("CloudWatch", "DisableAlarmActions", "⌈a/100⌉ = 1", a.div_ceil(100)),
         ]
     } else {
@@ -671,24 +740,18 @@ fn traffic_rows(action: Action, a: usize) -> Vec<Expect> {
                 "⌈recorded/500⌉ per group = 1",
                 1,
             ),
-            expect("EC2", "DeleteTags", "⌈recorded/500⌉ per distinct record = 1", 1),
             expect("CloudWatch", "DescribeAlarms", "1 page per prefix", 1),
             expect("CloudWatch", "ListTagsForResource", format!("a = {a}"), a),
             expect("CloudWatch", "EnableAlarmActions", "⌈a/100⌉ = 1", a.div_ceil(100)),
-            expect(
-                "CloudWatch",
-                "UntagResource",
-                format!("a = {a} (the record, once enabled)"),
-                a,
-            ),
         ]
     }
 }
 
-/// A target group in Web's VPC holding its instances on port 80, and two
-/// alarms under the prefix `bench-`; returns how many alarms.
+/// A target group in Web's VPC holding its instances on port 80 (tagged
+/// as the workload's), and two alarms under the prefix `bench-`; returns
+/// how many alarms.
 async fn traffic(stack: &Stack, vpc: &str, web: &[String]) -> usize {
-    use aws_sdk_elasticloadbalancingv2::types::{ProtocolEnum, TargetDescription, TargetTypeEnum};
+    use aws_sdk_elasticloadbalancingv2::types::{ProtocolEnum, Tag, TargetDescription, TargetTypeEnum};
     let elb = aws_sdk_elasticloadbalancingv2::Client::new(&stack.config);
     let group = elb
         .create_target_group()
@@ -697,6 +760,8 @@ async fn traffic(stack: &Stack, vpc: &str, web: &[String]) -> usize {
         .port(80)
         .vpc_id(vpc)
         .target_type(TargetTypeEnum::Instance)
+        // The workload's: a drain takes part only in groups that carry it.
+        .tags(Tag::builder().key("Environment").value("ENV001").build())
         .send()
         .await
         .unwrap();
@@ -794,8 +859,10 @@ fn main() {
          (`TierResourceTypes: EC2,RDS,Aurora`); Role_Web also scales g = 1 Auto Scaling group to zero \
          (`TierAutoScalingGroups: ScaleToZero`, min 1, desired 2, max 3) and Role_App also holds s = 1 ECS \
          service (`TierResourceTypes: EC2,ECS`, desired 2, one cluster); Role_Web drains g = 1 target group \
-         holding its instances on port 80 before it stops (`TierLoadBalancing: Drain` in TierStop) and a = 2 \
-         alarms are muted at Stop and unmuted at Start (`AlarmPrefixes: bench-`); every start confirmed; async tiers, \
+         (G = 1 in its VPC, carrying the workload tag `Environment=ENV001`) holding its instances on port 80 \
+         before it stops (`TierLoadBalancing: Drain` in TierStop) and a = 2 alarms are muted at Stop and \
+         unmuted at Start (`AlarmPrefixes: bench-`); what a Start restores is recorded in the run ledger table \
+         (`record|...` items, at most 100 to a TransactWriteItems); every start confirmed; async tiers, \
          no inter-tier delay; `Settings::default()`; moto with the \
          simulated SSM agent. Counted by `ApiCounter` (calls; attempts include SDK retries).",
         TIERS.len() * PER_TIER

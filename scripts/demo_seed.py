@@ -168,11 +168,13 @@ autoscaling.create_auto_scaling_group(
     ],
 )
 # The Web tier drains its target group before it stops (TierLoadBalancing
-# "Drain"): its registrations are recorded on the instances and put back at
-# Start. Another workload's instance shares the group and is never touched.
+# "Drain"): its registrations are recorded in the run ledger and put back at
+# Start. The group carries the workload tag: a drain takes part only in such
+# groups (and IAM allows registrations only there).
 elbv2 = session.client("elbv2", endpoint_url=endpoint)
 web_group = elbv2.create_target_group(
-    Name="web-http", Protocol="HTTP", Port=80, VpcId=vpc, TargetType="instance"
+    Name="web-http", Protocol="HTTP", Port=80, VpcId=vpc, TargetType="instance",
+    Tags=[{"Key": "Environment", "Value": workload["WorkloadFilterTagValue"]}],
 )["TargetGroups"][0]["TargetGroupArn"]
 elbv2.register_targets(
     TargetGroupArn=web_group,

@@ -156,6 +156,21 @@ pub struct Discovery {
     pub preferred_types_tag_key: String,
 }
 
+/// Whether `t` reads as an EC2 instance type: `t2.nano`,
+/// `m7i-flex.large`, `u-6tb1.metal`, `c6gn.16xlarge` (a family and a size
+/// of lower-case letters, digits and dashes).
+pub fn looks_like_instance_type(t: &str) -> bool {
+    let Some((family, size)) = t.split_once('.') else {
+        return false;
+    };
+    let part_ok = |p: &str| {
+        !p.is_empty()
+            && p.chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+    };
+    t.len() <= 64 && part_ok(family) && part_ok(size)
+}
+
 /// The scheduler's own tag on an instance started in a fallback type: the
 /// type it had before, which the next Start tries first.
 pub const ORIGINAL_TYPE_TAG: &str = "ec2-tier-scheduler:original-type";

@@ -16,7 +16,8 @@
 //!   clock and time format; everything below the orchestrator takes `now` as
 //!   an argument), [`instance`], [`member`] (RDS and Aurora databases, ECS
 //!   services and Auto Scaling groups as tier members, one [`member::Phase`]
-//!   for every kind), [`table`], [`telemetry`], [`traffic`] (load balancer
+//!   for every kind), [`key`] (keys whose parts are encoded, never
+//!   spliced), [`table`], [`telemetry`], [`traffic`] (load balancer
 //!   targets, the registrations a drain recorded, alarms kept quiet).
 //! - **core, pure**: [`config`] parses and validates the items as a whole
 //!   (and the Loader's documents); [`override_check`] makes the
@@ -25,13 +26,16 @@
 //!   [`plan`] turns configuration plus discovered instances into ordered
 //!   tier groups with a step and a reason per instance ([`plan::keys`]:
 //!   the KMS readiness of a Start, judged from facts the ports read;
-//!   [`plan::members`]: each other member's step); [`summary`] and
+//!   [`plan::members`]: each other member's step); [`records`] holds what
+//!   a Start restores, as only the scheduler records it (never a tag),
+//!   bounded, and reports the tags it does not trust; [`summary`] and
 //!   [`notify`] describe what happened; [`cron`] tells when EventBridge
 //!   schedules fire.
 //! - **ports**: [`error`] and [`ports`], the small traits the orchestrator
 //!   drives (EC2, SSM, SNS, DynamoDB, Auto Scaling, change calendars, the
-//!   KMS keys of encrypted volumes, and [`ports::MemberService`] for RDS,
-//!   ECS and Auto Scaling capacity).
+//!   KMS keys of encrypted volumes, [`ports::MemberService`] for RDS,
+//!   ECS and Auto Scaling capacity, and [`ports::Records`] for the
+//!   records only the scheduler writes).
 //! - **runs**: [`run`] (what a run is asked, what became of it); [`ledger`]
 //!   (run records keyed on an idempotency key, workload locks, checkpoints,
 //!   the per-invocation trace, keys whose parts are encoded, never spliced);
@@ -64,6 +68,7 @@ pub mod event;
 pub mod handler;
 pub mod history;
 pub mod instance;
+pub mod key;
 pub mod ledger;
 pub mod member;
 pub mod metrics;
@@ -73,6 +78,7 @@ pub mod override_check;
 pub mod override_tag;
 pub mod plan;
 pub mod ports;
+pub mod records;
 pub mod run;
 pub mod run_service;
 pub mod status;

@@ -9,7 +9,9 @@
 //! `SCHEDULE_GROUP_NAME` (the stack's EventBridge Scheduler group: a
 //! `scheduleArn` must be a schedule of this account in it; continuations are
 //! created in it), `SCHEDULE_DEAD_LETTER_QUEUE_ARN` (where a continuation
-//! EventBridge Scheduler cannot deliver goes), `METRICS_NAMESPACE` (the CloudWatch namespace of the
+//! EventBridge Scheduler cannot deliver goes), `ALLOWED_INSTANCE_TYPES` and
+//! `MAX_RESTORED_CAPACITY` (the bounds of a type change and of a restored
+//! capacity), `METRICS_NAMESPACE` (the CloudWatch namespace of the
 //! Embedded Metric Format line each run prints; `Ec2TierScheduler`).
 
 use std::sync::OnceLock;
@@ -55,6 +57,7 @@ impl App {
         let env = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
         let counter = ApiCounter::new();
         let cloud = AwsCloud::new(load_sdk_config().await, Tables::from_env()).with_counter(counter.clone());
+        let cloud = cloud.with_records(env("RUN_LEDGER_TABLE").as_deref());
         let ledger = env("RUN_LEDGER_TABLE").map(|t| cloud.ledger(&t));
         let role = env("CONTINUATION_ROLE_ARN").filter(|_| ledger.is_some());
         let settings = Settings {

@@ -56,6 +56,10 @@ pub struct Plan {
     /// and what this run does to each.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub alarms: Vec<AlarmPlan>,
+    /// Record tags on the workload's resources that the ledger does not
+    /// hold: not trusted, not acted on; a Start reports each as a failure.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub untrusted: Vec<crate::records::Untrusted>,
 }
 
 /// One alarm of the plan and its step.
@@ -71,6 +75,15 @@ pub struct AlarmPlan {
 }
 
 impl Plan {
+    /// Notes the record tags the ledger does not hold, with a warning each.
+    pub fn note_untrusted(&mut self, untrusted: Vec<crate::records::Untrusted>) {
+        for u in &untrusted {
+            self.warnings
+                .push(format!("{}: {}", u.member, u.reason(&self.workload)));
+        }
+        self.untrusted = untrusted;
+    }
+
     /// Notes the selected alarms with their steps for this action.
     pub fn add_alarms(&mut self, alarms: Vec<Alarm>) {
         let stopping = self.action == Action::Stop;
@@ -384,6 +397,7 @@ pub fn build(
         left_out,
         unmatched: unmatched(by_tier),
         alarms: Vec::new(),
+        untrusted: Vec::new(),
     }
 }
 

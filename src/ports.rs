@@ -13,10 +13,11 @@ use async_trait::async_trait;
 use crate::config::{AlarmChoice, CrossAccount, WorkloadItems};
 use crate::error::CloudError;
 use crate::instance::{Discovery, Instance, InstanceStatus};
-use crate::member::{Member, MemberKind, MemberStatus};
+use crate::member::{Capacity, Member, MemberKind, MemberStatus};
 use crate::override_check::OverrideCheck;
 use crate::plan::keys::{self, GrantedKeys, KeyFacts, KeySurvey, VolumeKey};
 use crate::plan::Plan;
+use crate::records::Record;
 use crate::traffic::{Alarm, Target, TargetGroup};
 
 /// Largest StopInstances / StartInstances batch.
@@ -67,6 +68,9 @@ pub struct TypeFacts {
     pub ebs_optimizable: bool,
     /// CPU credits apply (`BurstablePerformanceSupported`).
     pub burstable: bool,
+    /// `ProcessorInfo.SupportedArchitectures` (`x86_64`, `arm64`); empty
+    /// when EC2 does not say.
+    pub architectures: Vec<String>,
 }
 
 /// Where SSM writes command output.
@@ -253,16 +257,37 @@ pub trait MemberService: Send + Sync {
     /// [`MemberKind::Ecs`]: services) carrying the workload tag and the
     /// tier tag, in the query's VPC when it has one. O(pages) calls.
     async fn discover(&self, query: &Discovery, kinds: &[MemberKind]) -> Result<Vec<Member>, CloudError>;
-    /// Stops one member: StopDBInstance / StopDBCluster; for a group or a
-    /// service, records its capacity on it ([`crate::member::CAPACITY_TAG`])
-    /// and then sets it to 0.
+    /// Stops one database: StopDBInstance / StopDBCluster. (A group or a
+    /// service is scaled with [`Self::set_capacity`], after the run records
+    /// its capacity in the ledger.)
     async fn stop(&self, kind: MemberKind, id: &str) -> Result<(), CloudError>;
-    /// Starts one member: StartDBInstance / StartDBCluster; for a group or a
-    /// service, restores the recorded capacity and then removes the record.
+    /// Starts one database: StartDBInstance / StartDBCluster.
     async fn start(&self, kind: MemberKind, id: &str) -> Result<(), CloudError>;
+    /// A group's (min, desired, max) or a service's desired count now, read
+    /// fresh.
+    async fn capacity(&self, kind: MemberKind, id: &str) -> Result<Capacity, CloudError> {
+        Err(not_scalable(kind, id))
+    }
+    /// Sets a group's or a service's capacity (UpdateAutoScalingGroup,
+    /// UpdateService); the caller bounds it.
+    async fn set_capacity(&self, kind: MemberKind, id: &str, to: Capacity) -> Result<(), CloudError> {
+        let _ = to;
+        Err(not_scalable(kind, id))
+    }
     /// The state of each of `ids` (of one kind) now; a member that no
     /// longer exists is absent. Batched by the adapter.
     async fn statuses(&self, kind: MemberKind, ids: &[String]) -> Result<Vec<MemberStatus>, CloudError>;
+}
+
+/// The error of a capacity call on a member that has none, or of a stop
+/// or start of a group or service (they are scaled through their capacity).
+pub fn not_scalable(kind: MemberKind, id: &str) -> CloudError {
+    CloudError::new(
+        "scheduler",
+        "SetCapacity",
+        Some("Unsupported"),
+        format!("{kind} member {id} has no capacity to set"),
+    )
 }
 
 /// Elastic Load Balancing (v2): the `instance` target groups around a
@@ -283,6 +308,10 @@ pub trait LoadBalancers: Send + Sync {
     async fn deregister(&self, group_arn: &str, targets: &[(String, u16)]) -> Result<(), CloudError>;
     /// RegisterTargets: (instance id, port) pairs of one group.
     async fn register(&self, group_arn: &str, targets: &[(String, u16)]) -> Result<(), CloudError>;
+    /// DescribeTags (20 ARNs a call): the ARNs of `groups` that carry the
+    /// tag `key` = `value` (the workload's: a drain takes part only in
+    /// groups the workload may touch, as IAM allows).
+    async fn tagged(&self, groups: &[String], key: &str, value: &str) -> Result<Vec<String>, CloudError>;
 }
 
 /// CloudWatch alarms (`AlarmPrefixes`, `AlarmSelection`).
@@ -290,14 +319,15 @@ pub trait LoadBalancers: Send + Sync {
 pub trait Alarms: Send + Sync {
     /// The alarms `choice` selects (DescribeAlarms by prefix, every page;
     /// with `by_tag`, every alarm and one ListTagsForResource each for the
-    /// workload tag), each with whether the scheduler muted it (its
-    /// [`crate::traffic::MUTED_TAG`]).
+    /// workload tag), each with whether it carries the mute tag of an
+    /// earlier version ([`crate::traffic::MUTED_TAG`]: reported, never
+    /// trusted; the run ledger says what the scheduler muted).
     async fn select(&self, choice: &AlarmChoice, workload_tag: &(String, String)) -> Result<Vec<Alarm>, CloudError>;
-    /// Records the scheduler's mute on each alarm (TagResource), then
-    /// DisableAlarmActions (100 names a call).
+    /// DisableAlarmActions (100 names a call); the run has recorded the
+    /// mute in its ledger first.
     async fn mute(&self, alarms: &[Alarm]) -> Result<(), CloudError>;
-    /// EnableAlarmActions (100 names a call), then removes the record
-    /// (UntagResource).
+    /// EnableAlarmActions (100 names a call); the run removes its records
+    /// after.
     async fn unmute(&self, alarms: &[Alarm]) -> Result<(), CloudError>;
 }
 
@@ -405,6 +435,19 @@ impl WorkloadPorts {
     }
 }
 
+/// Storage for the records only the scheduler writes
+/// ([`crate::records`]): the run ledger table.
+#[async_trait]
+pub trait Records: Send + Sync {
+    /// Writes `records`, all or none ([`RECORDS_PER_WRITE`] at most), each
+    /// only if no other workload holds a record under its key.
+    async fn put(&self, records: &[Record]) -> Result<(), CloudError>;
+    /// Every record of `workload`.
+    async fn of_workload(&self, workload: &str) -> Result<Vec<Record>, CloudError>;
+    /// Removes `records` (by key), each only if it is still `workload`'s.
+    async fn remove(&self, workload: &str, keys: &[String]) -> Result<(), CloudError>;
+}
+
 /// Gives the ports for a region; AWS clients are built once per region (and
 /// role) and reused.
 #[async_trait]
@@ -418,6 +461,11 @@ pub trait Cloud: Send + Sync {
     /// When the role cannot be assumed this fails: it never falls back to
     /// the scheduler's own credentials.
     async fn workload_ports(&self, region: &str, role: Option<&CrossAccount>) -> Result<WorkloadPorts, CloudError>;
+    /// The records only the scheduler writes (the run ledger table), when
+    /// one is configured: a run that restores anything later needs them.
+    fn records(&self) -> Option<Arc<dyn Records>> {
+        None
+    }
     /// The customer managed KMS keys the scheduler may create grants on
     /// (the stack's `EbsKmsKeyArns`); an error names a malformed entry.
     fn granted_keys(&self) -> Result<GrantedKeys, String> {

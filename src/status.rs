@@ -92,6 +92,10 @@ pub struct WorkloadStatus {
     /// are on, muted by the scheduler, or disabled by someone else.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub alarms: Vec<String>,
+    /// Record tags on the workload's resources that the run ledger does
+    /// not hold (not trusted, never acted on).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub untrusted: Vec<String>,
 }
 
 /// One member in `status`: its id and state, when RDS starts it by itself,
@@ -177,6 +181,7 @@ impl WorkloadStatus {
             next_runs: Vec::new(),
             schedule_note: None,
             alarms: Vec::new(),
+            untrusted: Vec::new(),
         }
     }
 
@@ -253,10 +258,22 @@ impl WorkloadStatus {
         if !self.alarms.is_empty() {
             out.push_str(&format!("Alarms: {}\n", self.alarms.join("; ")));
         }
+        for u in &self.untrusted {
+            out.push_str(&format!("NOT TRUSTED: {u}\n"));
+        }
         if let Some(state) = &self.last_action {
             out.push_str(&format!("WorkloadState: {state}\n"));
         }
         out
+    }
+
+    /// Notes the record tags the run ledger does not hold.
+    pub fn add_untrusted(&mut self, untrusted: &[crate::records::Untrusted]) {
+        self.untrusted.extend(
+            untrusted
+                .iter()
+                .map(|u| format!("{}: {}", u.member, u.reason(&self.workload))),
+        );
     }
 
     /// Notes the workload's alarms and who holds their actions off.
@@ -472,6 +489,7 @@ mod tests {
             next_runs: runs,
             schedule_note: None,
             alarms: Vec::new(),
+            untrusted: Vec::new(),
         };
         let text = status.to_text();
         let line = "  Stop  2027-03-08 05:30:00 UTC, then 2027-03-15 04:30:00  \

@@ -218,6 +218,11 @@ pub struct TierOutcome {
     /// back after a Start, per instance.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub traffic: Vec<Noted>,
+    /// What became of members' records in the run ledger when there is
+    /// something to tell: a record kept (a Stop found one not restored
+    /// yet), a record not removed after its restore (a warning).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub records: Vec<Noted>,
     /// The readiness gate, when the tier has one.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub gate: Option<GateOutcome>,
@@ -249,6 +254,7 @@ impl TierOutcome {
             hibernation_fallback: Vec::new(),
             capacity_fallback: Vec::new(),
             traffic: Vec::new(),
+            records: Vec::new(),
             gate: None,
             started_at_ms: 0,
             duration_ms: 0,

@@ -1,10 +1,11 @@
 //! CloudWatch alarms adapter: the alarms a workload keeps quiet while it
 //! is stopped (by name prefix, and with `AlarmSelection: Tag` by the
-//! workload tag), and the scheduler's own record of which alarms it muted,
-//! kept as a tag on each alarm.
+//! workload tag), their actions disabled and enabled. Which alarms the
+//! scheduler muted is kept in the run ledger; the mute tag an earlier
+//! version wrote ([`MUTED_TAG`]) is read only to be reported.
 
 use async_trait::async_trait;
-use aws_sdk_cloudwatch::types::{AlarmType, Tag};
+use aws_sdk_cloudwatch::types::AlarmType;
 use aws_sdk_cloudwatch::Client;
 
 use super::cloud_error;
@@ -118,17 +119,6 @@ impl Alarms for CloudWatchAlarms {
     }
 
     async fn mute(&self, alarms: &[Alarm]) -> Result<(), CloudError> {
-        // The record first: a crash between leaves a recorded alarm with
-        // its actions on, which the next Stop mutes and a Start enables.
-        for alarm in alarms.iter().filter(|a| !a.muted_by_us) {
-            self.client
-                .tag_resource()
-                .resource_arn(&alarm.arn)
-                .tags(Tag::builder().key(MUTED_TAG).value("true").build())
-                .send()
-                .await
-                .map_err(|e| cloud_error("cloudwatch", "TagResource", e))?;
-        }
         let names: Vec<String> = alarms.iter().map(|a| a.name.clone()).collect();
         for chunk in names.chunks(NAMES_PER_CALL) {
             self.client
@@ -150,15 +140,6 @@ impl Alarms for CloudWatchAlarms {
                 .send()
                 .await
                 .map_err(|e| cloud_error("cloudwatch", "EnableAlarmActions", e))?;
-        }
-        for alarm in alarms {
-            self.client
-                .untag_resource()
-                .resource_arn(&alarm.arn)
-                .tag_keys(MUTED_TAG)
-                .send()
-                .await
-                .map_err(|e| cloud_error("cloudwatch", "UntagResource", e))?;
         }
         Ok(())
     }

@@ -275,6 +275,15 @@ impl Compute for Ec2Compute {
                         ebs_optimizable: info.ebs_info().and_then(|e| e.ebs_optimized_support())
                             != Some(&EbsOptimizedSupport::Unsupported),
                         burstable: info.burstable_performance_supported().unwrap_or(false),
+                        architectures: info
+                            .processor_info()
+                            .map(|p| {
+                                p.supported_architectures()
+                                    .iter()
+                                    .map(|a| a.as_str().to_string())
+                                    .collect()
+                            })
+                            .unwrap_or_default(),
                     });
                 }
             }

@@ -1,8 +1,9 @@
 //! ECS services as tier members (`TierResourceTypes: ECS`): found by their
 //! tags (ListClusters, ListServices, then DescribeServices with tags, 10
-//! services a call), stopped by recording the desired count on the service
-//! ([`CAPACITY_TAG`]) and then setting it to 0, started by restoring the
-//! record and then removing it. A service's phase is its running tasks
+//! services a call), its desired count read and set: the run records it in
+//! its ledger before it sets it to 0 and restores it from there (a record
+//! tag an earlier version left, [`CAPACITY_TAG`], is only reported). A
+//! service's phase is its running tasks
 //! against its desired count. Its id is `cluster/service` (names).
 //! Service auto scaling with a minimum above 0 would undo a stop: discovery
 //! reads it (Application Auto Scaling's DescribeScalableTargets) and the
@@ -11,7 +12,7 @@
 use std::collections::HashMap;
 
 use async_trait::async_trait;
-use aws_sdk_ecs::types::{SchedulingStrategy, Service, ServiceField, Tag};
+use aws_sdk_ecs::types::{SchedulingStrategy, Service, ServiceField};
 use aws_sdk_ecs::Client;
 
 use super::{cloud_error, in_vpc, tagged_member, Ec2Compute};
@@ -132,7 +133,14 @@ impl EcsServices {
             .update_service()
             .cluster(cluster)
             .service(name)
-            .desired_count(i32::try_from(desired).unwrap_or(i32::MAX))
+            .desired_count(i32::try_from(desired).map_err(|_| {
+                CloudError::new(
+                    "ecs",
+                    "UpdateService",
+                    Some("InvalidParameterException"),
+                    format!("desired count {desired} of {id} is out of range"),
+                )
+            })?)
             .send()
             .await
             .map(|_| ())
@@ -239,50 +247,25 @@ impl MemberService for EcsServices {
         Ok(members)
     }
 
-    async fn stop(&self, _kind: MemberKind, id: &str) -> Result<(), CloudError> {
-        let service = self.service(id).await?;
-        let desired = u32::try_from(service.desired_count()).unwrap_or(0);
-        if desired == 0 {
-            return Ok(());
-        }
-        // The record first: a crash between the two calls leaves a record
-        // of the count the service still has, which a Start leaves alone
-        // and the next Stop replaces.
-        let record = Capacity {
-            min: 0,
-            desired,
-            max: 0,
-        }
-        .to_tag(MemberKind::Ecs);
-        self.client
-            .tag_resource()
-            .resource_arn(service.service_arn().unwrap_or_default())
-            .tags(Tag::builder().key(CAPACITY_TAG).value(record).build())
-            .send()
-            .await
-            .map_err(|e| cloud_error("ecs", "TagResource", e))?;
-        self.set_desired(id, 0).await
+    async fn stop(&self, kind: MemberKind, id: &str) -> Result<(), CloudError> {
+        Err(crate::ports::not_scalable(kind, id))
     }
 
-    async fn start(&self, _kind: MemberKind, id: &str) -> Result<(), CloudError> {
+    async fn start(&self, kind: MemberKind, id: &str) -> Result<(), CloudError> {
+        Err(crate::ports::not_scalable(kind, id))
+    }
+
+    async fn capacity(&self, _kind: MemberKind, id: &str) -> Result<Capacity, CloudError> {
         let service = self.service(id).await?;
-        let Some(record) = tag_of(&service, CAPACITY_TAG).and_then(|v| Capacity::from_tag(MemberKind::Ecs, v)) else {
-            return Err(CloudError::new(
-                "ecs",
-                "UpdateService",
-                Some("NoCapacityRecord"),
-                format!("ECS service {id} has no readable record of its desired count ({CAPACITY_TAG})"),
-            ));
-        };
-        self.set_desired(id, record.desired).await?;
-        self.client
-            .untag_resource()
-            .resource_arn(service.service_arn().unwrap_or_default())
-            .tag_keys(CAPACITY_TAG)
-            .send()
-            .await
-            .map(|_| ())
-            .map_err(|e| cloud_error("ecs", "UntagResource", e))
+        Ok(Capacity {
+            min: 0,
+            desired: u32::try_from(service.desired_count()).unwrap_or(0),
+            max: 0,
+        })
+    }
+
+    async fn set_capacity(&self, _kind: MemberKind, id: &str, to: Capacity) -> Result<(), CloudError> {
+        self.set_desired(id, to.desired).await
     }
 
     async fn statuses(&self, _kind: MemberKind, ids: &[String]) -> Result<Vec<MemberStatus>, CloudError> {

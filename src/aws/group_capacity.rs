@@ -1,14 +1,15 @@
 //! Auto Scaling groups as tier members (`TierAutoScalingGroups:
 //! ScaleToZero`): found by their own workload and tier tags (a group at 0
-//! has no instances to find it by), stopped by recording min/desired/max on
-//! the group ([`CAPACITY_TAG`]) and then setting all three to 0, started by
-//! restoring the record and then removing it. A group's phase is its
-//! InService instances against its desired capacity.
+//! has no instances to find it by), read and set (min, desired, max): the
+//! run records the capacity in its ledger before it sets it to 0 and
+//! restores it from there. A record tag an earlier version left on a group
+//! ([`CAPACITY_TAG`]) is read only to be reported, never acted on. A
+//! group's phase is its InService instances against its desired capacity.
 
 use std::collections::HashMap;
 
 use async_trait::async_trait;
-use aws_sdk_autoscaling::types::{AutoScalingGroup, Filter, LifecycleState, Tag};
+use aws_sdk_autoscaling::types::{AutoScalingGroup, Filter, LifecycleState};
 use aws_sdk_autoscaling::Client;
 
 use super::{cloud_error, in_vpc, tagged_member, Ec2Compute};
@@ -116,26 +117,26 @@ impl GroupCapacity {
     }
 
     async fn update(&self, name: &str, to: Capacity) -> Result<(), CloudError> {
+        let size = |n: u32| {
+            i32::try_from(n).map_err(|_| {
+                CloudError::new(
+                    "autoscaling",
+                    "UpdateAutoScalingGroup",
+                    Some("ValidationError"),
+                    format!("capacity {to} of {name} is out of range"),
+                )
+            })
+        };
         self.client
             .update_auto_scaling_group()
             .auto_scaling_group_name(name)
-            .min_size(to.min as i32)
-            .desired_capacity(to.desired as i32)
-            .max_size(to.max as i32)
+            .min_size(size(to.min)?)
+            .desired_capacity(size(to.desired)?)
+            .max_size(size(to.max)?)
             .send()
             .await
             .map(|_| ())
             .map_err(|e| cloud_error("autoscaling", "UpdateAutoScalingGroup", e))
-    }
-
-    fn record(name: &str, value: Option<String>) -> Tag {
-        Tag::builder()
-            .resource_id(name)
-            .resource_type("auto-scaling-group")
-            .key(CAPACITY_TAG)
-            .set_value(value)
-            .propagate_at_launch(false)
-            .build()
     }
 }
 
@@ -210,50 +211,20 @@ impl MemberService for GroupCapacity {
         Ok(members)
     }
 
-    async fn stop(&self, _kind: MemberKind, id: &str) -> Result<(), CloudError> {
-        let group = self.group(id).await?;
-        let now = capacity_of(&group);
-        if now.desired == 0 && now.min == 0 {
-            return Ok(());
-        }
-        // The record first: a crash between the two calls leaves a record
-        // of the capacity the group still has, which a Start leaves alone
-        // and the next Stop replaces.
-        self.client
-            .create_or_update_tags()
-            .tags(Self::record(id, Some(now.to_tag(MemberKind::Asg))))
-            .send()
-            .await
-            .map_err(|e| cloud_error("autoscaling", "CreateOrUpdateTags", e))?;
-        self.update(
-            id,
-            Capacity {
-                min: 0,
-                desired: 0,
-                max: 0,
-            },
-        )
-        .await
+    async fn stop(&self, kind: MemberKind, id: &str) -> Result<(), CloudError> {
+        Err(crate::ports::not_scalable(kind, id))
     }
 
-    async fn start(&self, _kind: MemberKind, id: &str) -> Result<(), CloudError> {
-        let group = self.group(id).await?;
-        let Some(record) = tag_of(&group, CAPACITY_TAG).and_then(|v| Capacity::from_tag(MemberKind::Asg, v)) else {
-            return Err(CloudError::new(
-                "autoscaling",
-                "UpdateAutoScalingGroup",
-                Some("NoCapacityRecord"),
-                format!("Auto Scaling group {id} has no readable record of its capacity ({CAPACITY_TAG})"),
-            ));
-        };
-        self.update(id, record).await?;
-        self.client
-            .delete_tags()
-            .tags(Self::record(id, None))
-            .send()
-            .await
-            .map(|_| ())
-            .map_err(|e| cloud_error("autoscaling", "DeleteTags", e))
+    async fn start(&self, kind: MemberKind, id: &str) -> Result<(), CloudError> {
+        Err(crate::ports::not_scalable(kind, id))
+    }
+
+    async fn capacity(&self, _kind: MemberKind, id: &str) -> Result<Capacity, CloudError> {
+        Ok(capacity_of(&self.group(id).await?))
+    }
+
+    async fn set_capacity(&self, _kind: MemberKind, id: &str, to: Capacity) -> Result<(), CloudError> {
+        self.update(id, to).await
     }
 
     async fn statuses(&self, _kind: MemberKind, ids: &[String]) -> Result<Vec<MemberStatus>, CloudError> {

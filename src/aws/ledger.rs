@@ -70,6 +70,16 @@ impl DynamoLedger {
         }
     }
 
+    /// The DynamoDB client (the records in the same table use it).
+    pub(super) fn client(&self) -> &Client {
+        &self.client
+    }
+
+    /// The table's name.
+    pub fn table(&self) -> &str {
+        &self.table
+    }
+
     fn put_run(&self, record: &RunRecord, only_if_new: bool) -> Result<TransactWriteItem, CloudError> {
         let json = serde_json::to_string(record).map_err(build_err)?;
         let mut put = Put::builder()

@@ -14,6 +14,9 @@ use crate::error::CloudError;
 use crate::ports::LoadBalancers;
 use crate::traffic::{Target, TargetGroup, TargetState};
 
+/// The most ARNs DescribeTags takes in one call.
+const TAGS_PER_CALL: usize = 20;
+
 /// The largest DescribeTargetGroups page.
 const PAGE: i32 = 400;
 /// The most targets one Register/DeregisterTargets call takes.
@@ -152,5 +155,28 @@ impl LoadBalancers for ElbTargets {
                 .map_err(|e| cloud_error("elasticloadbalancing", "RegisterTargets", e))?;
         }
         Ok(())
+    }
+
+    async fn tagged(&self, groups: &[String], key: &str, value: &str) -> Result<Vec<String>, CloudError> {
+        let mut out = Vec::new();
+        for chunk in groups.chunks(TAGS_PER_CALL) {
+            let described = self
+                .client
+                .describe_tags()
+                .set_resource_arns(Some(chunk.to_vec()))
+                .send()
+                .await
+                .map_err(|e| cloud_error("elasticloadbalancing", "DescribeTags", e))?;
+            for d in described.tag_descriptions() {
+                let ours = d
+                    .tags()
+                    .iter()
+                    .any(|t| t.key() == Some(key) && t.value() == Some(value));
+                if let (true, Some(arn)) = (ours, d.resource_arn()) {
+                    out.push(arn.to_string());
+                }
+            }
+        }
+        Ok(out)
     }
 }

@@ -19,6 +19,7 @@ mod ledger;
 mod load_balancers;
 mod metrics;
 mod rds;
+mod records;
 mod scheduler;
 mod sns;
 mod ssm;
@@ -193,6 +194,7 @@ pub struct AwsCloud {
     assumed: tokio::sync::Mutex<HashMap<AssumedKey, WorkloadPorts>>,
     account: Arc<OnceLock<(String, String)>>,
     counter: Option<ApiCounter>,
+    records: Option<Arc<DynamoLedger>>,
 }
 
 impl AwsCloud {
@@ -205,12 +207,24 @@ impl AwsCloud {
             assumed: tokio::sync::Mutex::new(HashMap::new()),
             account: Arc::new(OnceLock::new()),
             counter: None,
+            records: None,
         }
     }
 
-    /// Counts every call made through this cloud's clients.
+    /// Keeps the records only the scheduler writes in the run ledger
+    /// `table` (`RUN_LEDGER_TABLE`, the CLI's `--ledger-table`).
+    pub fn with_records(mut self, table: Option<&str>) -> Self {
+        self.records = table.map(|t| Arc::new(self.ledger(t)));
+        self
+    }
+
+    /// Counts every call made through this cloud's clients (the records'
+    /// too, whichever of the two is set first).
     pub fn with_counter(mut self, counter: ApiCounter) -> Self {
         self.counter = Some(counter);
+        if let Some(table) = self.records.as_ref().map(|r| r.table().to_string()) {
+            self.records = Some(Arc::new(self.ledger(&table)));
+        }
         self
     }
 
@@ -399,6 +413,9 @@ impl Cloud for AwsCloud {
 
     fn config_store(&self, region: &str) -> Arc<dyn ConfigStore> {
         self.ports(region).store
+    }
+    fn records(&self) -> Option<Arc<dyn crate::ports::Records>> {
+        self.records.clone().map(|r| r as Arc<dyn crate::ports::Records>)
     }
     fn notifier(&self, region: &str) -> Arc<dyn Notifier> {
         self.ports(region).notifier

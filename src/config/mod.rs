@@ -108,6 +108,32 @@ impl WorkloadConfig {
             .collect()
     }
 
+    /// What of the workload a Start restores from records only the
+    /// scheduler writes (the run ledger table): drained registrations,
+    /// groups and services scaled to zero, fallback types, muted alarms.
+    /// Empty: the workload needs no records.
+    pub fn record_uses(&self) -> Vec<&'static str> {
+        use crate::member::MemberKind;
+        let sections = || self.tiers.iter().flat_map(|t| t.sections().map(|(_, s)| s));
+        let mut uses = Vec::new();
+        if sections().any(|s| s.load_balancing == LoadBalancing::Drain) {
+            uses.push("TierLoadBalancing Drain");
+        }
+        if self.tiers.iter().any(|t| t.holds(MemberKind::Asg)) {
+            uses.push("TierAutoScalingGroups ScaleToZero");
+        }
+        if self.tiers.iter().any(|t| t.holds(MemberKind::Ecs)) {
+            uses.push("ECS services");
+        }
+        if sections().any(|s| s.start_rules.as_ref().is_some_and(|r| !r.fallback_types.is_empty())) {
+            uses.push("TierFallbackTypes");
+        }
+        if self.workload.alarms.any() {
+            uses.push("AlarmPrefixes");
+        }
+        uses
+    }
+
     /// Parses and validates a workload item and its tier items.
     ///
     /// `expected_name` is the workload that was asked for; the item's SpecName

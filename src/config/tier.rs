@@ -802,15 +802,4 @@ fn parse_subset(value: &Value) -> Result<Option<FleetSubset>, String> {
         .ok_or_else(|| format!("{text:?} is not a count or a whole percentage such as '2' or '50%'"))
 }
 
-/// `t2.nano`, `m7i-flex.large`, `u-6tb1.metal`, `c6gn.16xlarge`.
-fn is_instance_type(t: &str) -> bool {
-    let Some((family, size)) = t.split_once('.') else {
-        return false;
-    };
-    let part_ok = |p: &str| {
-        !p.is_empty()
-            && p.chars()
-                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
-    };
-    t.len() <= 64 && part_ok(family) && part_ok(size)
-}
+use crate::instance::looks_like_instance_type as is_instance_type;

@@ -285,18 +285,7 @@ pub fn random_token() -> Result<String, getrandom::Error> {
     Ok(hex(&bytes))
 }
 
-/// A ledger key: its kind and parts joined by `|`, each part encoded so
-/// that no value can forge another key (`%` and `|` are percent-encoded:
-/// workload `W|a` with run id `b` and workload `W` with run id `a|b` stay
-/// two keys). Values in keys are data, never separators.
-pub fn key(kind: &str, parts: &[&str]) -> String {
-    let mut key = kind.to_string();
-    for part in parts {
-        key.push('|');
-        key.push_str(&part.replace('%', "%25").replace('|', "%7C"));
-    }
-    key
-}
+pub use crate::key::key;
 
 /// The key of the run a delivery asks for: the delivery's identity (a
 /// [`key`]: the schedule and its time, the event, or the run id) followed

@@ -10,12 +10,21 @@ use crate::summary::GateOutcome;
 
 impl Execution<'_> {
     /// Polls `readiness` for `ids` until all are ready, the gate's timeout
-    /// passes, or the budget runs out.
-    pub(crate) async fn gate(&self, tier: &str, readiness: &Readiness, ids: &[String]) -> (GateOutcome, TierEnd) {
+    /// passes, or the budget runs out. For `TargetsHealthy`, an instance of
+    /// `unrestored` (its recorded registrations could not be put back) is
+    /// never ready.
+    pub(crate) async fn gate(
+        &self,
+        tier: &str,
+        readiness: &Readiness,
+        ids: &[String],
+        unrestored: &HashSet<String>,
+    ) -> (GateOutcome, TierEnd) {
         let (limit, cut) = self.budget.cap(readiness.timeout);
         let mut pace = self.pacer(limit);
         let mut ready: HashSet<String> = HashSet::new();
         let mut targets = TargetWatch::default();
+        targets.unrestored = unrestored.clone();
         loop {
             let waiting: Vec<String> = ids.iter().filter(|id| !ready.contains(*id)).cloned().collect();
             ready.extend(self.ready_now(readiness.check, &waiting, &mut targets).await);

@@ -39,6 +39,8 @@ pub(crate) struct MemberOutcome {
     pub(crate) skipped: Vec<Noted>,
     pub(crate) failed: Vec<Failure>,
     pub(crate) not_done: Vec<Noted>,
+    /// What became of their records (kept, cleanup warnings).
+    pub(crate) records: Vec<Noted>,
     pub(crate) end: Option<TierEnd>,
     /// When the members were acted on and waited for (ms from the
     /// invocation's start): the timeline's bars.
@@ -53,6 +55,7 @@ impl MemberOutcome {
         self.skipped.extend(later.skipped);
         self.failed.extend(later.failed);
         self.not_done.extend(later.not_done);
+        self.records.extend(later.records);
         self.end = self.end.or(later.end);
         self.spans.extend(later.spans);
         self
@@ -64,6 +67,7 @@ impl MemberOutcome {
         out.skipped.extend(self.skipped);
         out.failed.extend(self.failed);
         out.not_done.extend(self.not_done);
+        out.records.extend(self.records);
         for (from, to) in self.spans {
             out.phase(PhaseKind::Members, from, to);
         }
@@ -139,15 +143,19 @@ impl Execution<'_> {
     /// A tier that is not synchronous: every member's call (a few at a
     /// time), then at Start the wait until each is up.
     async fn members_at_once(&self, earlier: &[&MemberPlan], todo: &[&MemberPlan], out: &mut MemberOutcome) {
-        let called: Vec<(&MemberPlan, Result<(), crate::error::CloudError>)> = stream::iter(todo.iter().copied())
-            .map(|d| async move { (d, self.call_member(d).await) })
-            .buffered(CONCURRENT_CALLS)
-            .collect()
-            .await;
+        let called: Vec<(&MemberPlan, Result<Option<String>, crate::error::CloudError>)> =
+            stream::iter(todo.iter().copied())
+                .map(|d| async move { (d, self.call_member(d).await) })
+                .buffered(CONCURRENT_CALLS)
+                .collect()
+                .await;
         let mut acted: Vec<&MemberPlan> = earlier.to_vec();
         for (d, result) in called {
             match result {
-                Ok(()) => acted.push(d),
+                Ok(note) => {
+                    out.records.extend(note.map(|n| noted(&d.member, &n)));
+                    acted.push(d)
+                }
                 Err(e) => out.failed.push(Failure {
                     id: d.member.clone(),
                     reason: e.to_string(),
@@ -176,13 +184,16 @@ impl Execution<'_> {
                     .get_or_insert_with(|| TierEnd::Deadline("time ran out in a synchronous tier's members".into()));
                 return;
             }
-            if let Err(e) = self.call_member(d).await {
-                out.failed.push(Failure {
-                    id: d.member.clone(),
-                    reason: e.to_string(),
-                    code: e.code.clone(),
-                });
-                continue;
+            match self.call_member(d).await {
+                Ok(note) => out.records.extend(note.map(|n| noted(&d.member, &n))),
+                Err(e) => {
+                    out.failed.push(Failure {
+                        id: d.member.clone(),
+                        reason: e.to_string(),
+                        code: e.code.clone(),
+                    });
+                    continue;
+                }
             }
             self.confirm_members(&[d], out).await;
         }
@@ -234,13 +245,19 @@ impl Execution<'_> {
         }
     }
 
-    async fn call_member(&self, d: &MemberPlan) -> Result<(), crate::error::CloudError> {
+    /// One member's call: a database stopped or started; a group or
+    /// service scaled through its ledger record ([`Self::scale_member`]).
+    /// A note on its record, when there is one to tell.
+    async fn call_member(&self, d: &MemberPlan) -> Result<Option<String>, crate::error::CloudError> {
         let Some(service) = self.members.of(d.kind) else {
-            return Ok(());
+            return Ok(None);
         };
+        if d.kind.is_capacity() {
+            return self.scale_member(service.as_ref(), d).await;
+        }
         match self.action {
-            Action::Stop => service.stop(d.kind, &d.id).await,
-            Action::Start => service.start(d.kind, &d.id).await,
+            Action::Stop => service.stop(d.kind, &d.id).await.map(|()| None),
+            Action::Start => service.start(d.kind, &d.id).await.map(|()| None),
         }
     }
 

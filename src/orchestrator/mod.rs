@@ -6,9 +6,11 @@
 
 mod auto_scaling;
 mod budget;
+mod capacity;
 mod gate;
 mod members;
 mod overrides;
+mod records;
 mod scaling;
 mod tier;
 mod traffic;
@@ -23,6 +25,7 @@ pub use crate::ports::{EC2_BATCH, SSM_BATCH, STATUS_BATCH};
 pub use crate::run::{RunReport, RunRequest};
 pub use auto_scaling::PROCESSES as AUTO_SCALING_PROCESSES;
 pub use budget::Budget;
+pub use records::{record_survey, workload_records};
 
 use crate::action::Action;
 use crate::config::{ItemNaming, WorkloadConfig};
@@ -43,6 +46,8 @@ pub struct Prepared {
     pub plan: Plan,
     /// EC2 and SSM in the workload's account and region.
     pub ports: Option<WorkloadPorts>,
+    /// The workload's records (what a Start restores), read before the plan.
+    pub book: crate::records::Book,
 }
 
 /// Tunables with production defaults; tests shorten them.
@@ -68,6 +73,14 @@ pub struct Settings {
     /// AWS-RunShellScript / AWS-RunPowerShellScript (tests, embedding);
     /// [`Settings::from_env`] reads the stack's documents and the opt-in.
     pub override_documents: CheckDocuments,
+    /// The instance types a type change may set (`ALLOWED_INSTANCE_TYPES`,
+    /// the stack's `AllowedInstanceTypes`: IAM `StringLike` patterns);
+    /// empty: any. A profile's type, a fallback type and a recorded
+    /// original type are all held to it.
+    pub allowed_instance_types: Vec<String>,
+    /// The largest capacity a Start restores (`MAX_RESTORED_CAPACITY`, the
+    /// stack's `MaxRestoredCapacity`), at most [`crate::records::MAX_RESTORED`].
+    pub max_restored_capacity: u32,
 }
 
 impl Default for Settings {
@@ -81,6 +94,8 @@ impl Default for Settings {
             offload_delays_over: None,
             on_plan: None,
             override_documents: CheckDocuments::aws_run_script(),
+            allowed_instance_types: Vec::new(),
+            max_restored_capacity: crate::records::MAX_RESTORED,
         }
     }
 }
@@ -103,7 +118,30 @@ impl Settings {
         {
             settings.override_timeout = Duration::from_secs(secs.clamp(30, 3600));
         }
+        if let Ok(types) = std::env::var("ALLOWED_INSTANCE_TYPES") {
+            settings.allowed_instance_types = types
+                .split(',')
+                .map(str::trim)
+                .filter(|t| !t.is_empty() && *t != "*")
+                .map(str::to_string)
+                .collect();
+        }
+        if let Some(n) = std::env::var("MAX_RESTORED_CAPACITY")
+            .ok()
+            .and_then(|v| v.trim().parse::<u32>().ok())
+        {
+            settings.max_restored_capacity = n.min(crate::records::MAX_RESTORED);
+        }
         settings
+    }
+
+    /// Whether a type change to `instance_type` is allowed.
+    pub fn allows_type(&self, instance_type: &str) -> bool {
+        self.allowed_instance_types.is_empty()
+            || self
+                .allowed_instance_types
+                .iter()
+                .any(|p| wildmatch::WildMatch::new(p).matches(instance_type))
     }
 }
 
@@ -151,6 +189,7 @@ pub async fn prepare(cloud: &dyn Cloud, request: &RunRequest) -> Result<Prepared
             config,
             plan,
             ports: None,
+            book: Default::default(),
         });
     }
     let w = &config.workload;
@@ -165,9 +204,16 @@ pub async fn prepare(cloud: &dyn Cloud, request: &RunRequest) -> Result<Prepared
             config,
             plan,
             ports: Some(ports),
+            book: Default::default(),
         });
     }
-    let instances = ports.compute.discover(&w.discovery()).await.map_err(cloud_error)?;
+    let records = cloud.records();
+    let book = records::load_book(records.as_ref(), &config)
+        .await
+        .map_err(cloud_error)?;
+    let place = records::place_of(&config);
+    let mut instances = ports.compute.discover(&w.discovery()).await.map_err(cloud_error)?;
+    let mut untrusted = crate::records::trust_instances(&book, &place, &mut instances);
     let mut plan = plan::build(
         &config,
         &instances,
@@ -177,14 +223,20 @@ pub async fn prepare(cloud: &dyn Cloud, request: &RunRequest) -> Result<Prepared
     );
     let kinds = config.member_kinds();
     if !kinds.is_empty() {
-        let members = ports
+        let mut members = ports
             .members
             .discover(&w.discovery(), &kinds)
             .await
             .map_err(cloud_error)?;
+        untrusted.extend(crate::records::trust_members(&book, &place, &mut members));
         plan.add_members(&config, &members, now);
     }
-    traffic::survey(&ports, &config, &mut plan).await;
+    traffic::survey(&ports, &config, &mut plan, (&book, &place, &mut untrusted)).await;
+    plan.note_untrusted(untrusted);
+    let uses = config.record_uses();
+    if records.is_none() && !uses.is_empty() {
+        plan.warnings.push(records::missing_ledger(&uses));
+    }
     if request.action == Action::Start {
         // KMS readiness: the keys of the volumes of the instances to start.
         match cloud.granted_keys() {
@@ -196,6 +248,7 @@ pub async fn prepare(cloud: &dyn Cloud, request: &RunRequest) -> Result<Prepared
         config,
         plan,
         ports: Some(ports),
+        book,
     })
 }
 
@@ -434,7 +487,12 @@ pub async fn execute_plan(
     settings: &Settings,
     started: Instant,
 ) -> Result<RunReport, RunError> {
-    let Prepared { config, plan, ports } = prepared;
+    let Prepared {
+        config,
+        plan,
+        ports,
+        book,
+    } = prepared;
     let config = &config;
     if let Some(skip) = skip_of(config, &plan) {
         let summary = skipped_summary(cloud, request, config, &plan, skip).await;
@@ -470,12 +528,14 @@ pub async fn execute_plan(
         compute: ports.compute,
         remote: ports.remote,
         notifier: cloud.notifier(request.notify_region()),
+        recorder: records::Recorder::new(cloud.records(), config, book),
         config,
         action: plan.action,
         budget,
         settings,
         started,
     };
+    execution.records_precondition()?;
     execution.preconditions(&plan).await?;
     let (mut summary, checkpoint) = execution.execute(&plan).await;
     summary.workload_state = Some(match unrecorded_start(request, &summary) {
@@ -549,6 +609,8 @@ pub(crate) struct Execution<'a> {
     pub(crate) auto_scaling: Arc<dyn crate::ports::AutoScaling>,
     pub(crate) remote: Arc<dyn RemoteCheck>,
     pub(crate) notifier: Arc<dyn Notifier>,
+    /// The records only the scheduler writes, read and written.
+    pub(crate) recorder: records::Recorder,
     pub(crate) config: &'a WorkloadConfig,
     pub(crate) action: Action,
     pub(crate) budget: &'a Budget,
@@ -698,7 +760,11 @@ impl Execution<'_> {
             // The run ends here, failures included: a failed Start must page.
             self.unmute_alarms(plan, &mut summary).await;
         }
+        self.report_untrusted(plan, &mut summary);
         (summary.status, summary.message) = self.conclusion(&summary, stop.as_ref());
+        if self.action == Action::Stop && checkpoint.is_none() {
+            self.settle_alarms_after_stop(plan, &mut summary).await;
+        }
         (summary, checkpoint)
     }
 

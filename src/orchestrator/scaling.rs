@@ -48,10 +48,13 @@ impl Execution<'_> {
         (resized, credits)
     }
 
-    /// Scaling, first step: what EC2 says of the types the instances will
-    /// have (none when DescribeInstanceTypes fails).
+    /// Scaling, first step: what EC2 says of the types the instances have
+    /// and will have (none when DescribeInstanceTypes fails).
     async fn final_type_facts(&self, scaled: &[&InstancePlan]) -> HashMap<String, TypeFacts> {
-        let mut types: Vec<String> = scaled.iter().map(|i| final_type(i)).collect();
+        let mut types: Vec<String> = scaled
+            .iter()
+            .flat_map(|i| [final_type(i), i.instance_type.clone()])
+            .collect();
         types.sort();
         types.dedup();
         match self.compute.type_facts(&types).await {
@@ -69,8 +72,11 @@ impl Execution<'_> {
         stream::iter(scaled.iter().filter_map(|i| i.resize_to.as_ref().map(|to| (*i, to))))
             .map(|(i, to)| {
                 let clear_ebs = i.ebs_optimized && facts.get(to).is_some_and(|f| !f.ebs_optimizable);
+                let refusal = self.refusal(i, to, facts);
+                let allowed = refusal.is_none();
                 async move {
-                    let mut error = None;
+                    let mut error = refusal;
+                    let clear_ebs = clear_ebs && allowed;
                     if clear_ebs {
                         error = self
                             .compute
@@ -99,6 +105,29 @@ impl Execution<'_> {
             .buffered(8)
             .collect()
             .await
+    }
+
+    /// Why a change of `i` to `to` is not made, whoever asked for it (a
+    /// profile, a fallback list, a recorded original type): a type the
+    /// stack does not allow (`AllowedInstanceTypes`), or one of another
+    /// architecture than the instance's (its image would not boot).
+    fn refusal(&self, i: &InstancePlan, to: &str, facts: &HashMap<String, TypeFacts>) -> Option<String> {
+        if !self.settings.allows_type(to) {
+            return Some(format!(
+                "{to} is not among the types the stack allows (AllowedInstanceTypes): not set"
+            ));
+        }
+        let (now, then) = (facts.get(&i.instance_type)?, facts.get(to)?);
+        let known = !now.architectures.is_empty() && !then.architectures.is_empty();
+        let shared = now.architectures.iter().any(|a| then.architectures.contains(a));
+        (known && !shared).then(|| {
+            format!(
+                "{to} ({}) is not of {}'s architecture ({}): not set",
+                then.architectures.join(", "),
+                i.instance_type,
+                now.architectures.join(", ")
+            )
+        })
     }
 
     /// Scaling, last step: the CPU credit options `wanted`, set where they

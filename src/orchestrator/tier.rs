@@ -71,6 +71,9 @@ struct TierRun<'t> {
     acted_at: Option<Instant>,
     /// The registrations this run's drain removed, per instance.
     drained: std::collections::BTreeMap<String, crate::traffic::Registrations>,
+    /// Instances whose recorded registrations could not be put back: not
+    /// ready for a `TargetsHealthy` gate.
+    unrestored: HashSet<String>,
 }
 
 /// How waiting for one instance of a synchronous tier ended.
@@ -122,6 +125,7 @@ impl<'t> TierRun<'t> {
             done_earlier,
             resized_ok: HashSet::new(),
             drained: Default::default(),
+            unrestored: HashSet::new(),
             out,
             notification_errors: Vec::new(),
             end: TierEnd::Done,
@@ -493,7 +497,7 @@ impl Execution<'_> {
             return;
         }
         let from = self.elapsed_ms();
-        let (gate, gate_end) = self.gate(&run.tier.tier, readiness, &gated).await;
+        let (gate, gate_end) = self.gate(&run.tier.tier, readiness, &gated, &run.unrestored).await;
         run.out.phase(PhaseKind::Gate, from, self.elapsed_ms());
         run.out.gate = Some(gate);
         run.end = gate_end;

@@ -8,10 +8,11 @@ use std::collections::{BTreeSet, HashMap, HashSet};
 use super::Execution;
 use crate::action::Action;
 use crate::config::{LoadBalancing, WorkloadConfig};
-use crate::plan::Plan;
+use crate::plan::{Plan, Step};
 use crate::ports::WorkloadPorts;
+use crate::records::{Book, Place, Restore, Untrusted};
 use crate::summary::{Noted, RunSummary};
-use crate::traffic::{AlarmStep, Target, TargetGroup, TargetState};
+use crate::traffic::{Alarm, AlarmStep, Target, TargetGroup, TargetState};
 
 /// What a `TargetsHealthy` gate keeps between polls: the target groups
 /// around the tier's instances (read once), and the targets found in a
@@ -20,6 +21,8 @@ use crate::traffic::{AlarmStep, Target, TargetGroup, TargetState};
 pub(crate) struct TargetWatch {
     groups: Option<Vec<TargetGroup>>,
     pub(crate) unused: BTreeSet<String>,
+    /// Instances whose recorded registrations are not back: never ready.
+    pub(crate) unrestored: HashSet<String>,
 }
 
 /// Whether a target of a starting instance lets it count as ready.
@@ -74,72 +77,152 @@ impl Execution<'_> {
                 }
             }
         }
-        ids.iter().filter(|id| !waiting.contains(*id)).cloned().collect()
+        ids.iter()
+            .filter(|id| !waiting.contains(*id) && !watch.unrestored.contains(*id))
+            .cloned()
+            .collect()
     }
 
-    /// Stop: records, then disables the actions of the plan's alarms to
-    /// mute, before the first tier acts. A failure is noted, never fatal:
-    /// the instances still stop.
+    /// Stop: records (in the run ledger), then disables the actions of the
+    /// plan's alarms to mute, before the first tier acts. A failure is
+    /// noted, never fatal: the instances still stop. An alarm whose actions
+    /// could not be disabled (IAM allows only `AlarmNamePrefixes`) has its
+    /// record removed again: it is reported once, never unmuted later.
     pub(crate) async fn mute_alarms(&self, plan: &Plan, summary: &mut RunSummary) {
-        self.alarm_step(
-            plan,
-            AlarmStep::Mute,
-            "actions disabled while the workload is stopped",
-            summary,
-        )
-        .await;
-    }
-
-    /// Start, at the end of the run (failures included: a failed morning
-    /// Start must still page): enables the actions of the alarms the
-    /// scheduler muted, then drops its record.
-    pub(crate) async fn unmute_alarms(&self, plan: &Plan, summary: &mut RunSummary) {
-        self.alarm_step(plan, AlarmStep::Unmute, "actions enabled again", summary)
-            .await;
-    }
-
-    async fn alarm_step(&self, plan: &Plan, step: AlarmStep, done: &str, summary: &mut RunSummary) {
-        let alarms: Vec<_> = plan
-            .alarms
-            .iter()
-            .filter(|a| a.step == step)
-            .map(|a| a.alarm.clone())
-            .collect();
+        let alarms = plan_alarms(plan, AlarmStep::Mute);
         if alarms.is_empty() {
             return;
         }
-        let result = match step {
-            AlarmStep::Mute => self.alarms.mute(&alarms).await,
-            _ => self.alarms.unmute(&alarms).await,
+        let place = self.recorder.place();
+        let restores = alarms
+            .iter()
+            .map(|a| (place.alarm(&a.name), Restore::MutedAlarm { arn: a.arn.clone() }))
+            .collect();
+        let reason = match self.recorder.put(restores).await {
+            Err(e) => format!("NOT muted: the mute could not be recorded: {e}"),
+            Ok(()) => match self.alarms.mute(&alarms).await {
+                Ok(()) => "actions disabled while the workload is stopped (recorded in the run ledger)".to_string(),
+                Err(e) => {
+                    let subjects: Vec<_> = alarms.iter().map(|a| place.alarm(&a.name)).collect();
+                    let _ = self.recorder.remove("muted", &subjects).await;
+                    format!("FAILED, not retried: {e}")
+                }
+            },
         };
-        let reason = match &result {
-            Ok(()) => done.to_string(),
-            Err(e) => format!("FAILED: {e}"),
-        };
-        summary.alarms.extend(alarms.iter().map(|a| Noted {
-            id: a.name.clone(),
-            reason: reason.clone(),
-        }));
+        note_alarms(summary, &alarms, &reason);
     }
+
+    /// Start, at the end of the run (failures included: a failed morning
+    /// Start must still page): enables the actions of every alarm the run
+    /// ledger says the scheduler muted for the workload, then drops the
+    /// records (a failure there is a warning).
+    pub(crate) async fn unmute_alarms(&self, plan: &Plan, summary: &mut RunSummary) {
+        let alarms = plan_alarms(plan, AlarmStep::Unmute);
+        self.unmute(&alarms, "actions enabled again", summary).await;
+    }
+
+    /// After a Stop that is over (no continuation follows): one that
+    /// stopped nothing of what it was to stop (every member due kept
+    /// running, or it ended before any tier acted) enables again what it
+    /// muted and says so; one that stopped part of the workload keeps them
+    /// muted, and its summary names the alarms muted while members still
+    /// run. (A Stop of a workload already stopped keeps its alarms muted.)
+    pub(crate) async fn settle_alarms_after_stop(&self, plan: &Plan, summary: &mut RunSummary) {
+        let muted: Vec<Alarm> = plan
+            .alarms
+            .iter()
+            .filter(|a| a.step == AlarmStep::Mute || a.alarm.muted_by_us)
+            .map(|a| a.alarm.clone())
+            .collect();
+        if muted.is_empty() {
+            return;
+        }
+        let [acted, _, bypassed, failed, not_done] = summary.totals();
+        let earlier = plan.members().any(|m| matches!(m.step, Step::DoneEarlier { .. }))
+            || plan
+                .instances()
+                .any(|(_, i)| matches!(i.step, Step::DoneEarlier { .. }));
+        let kept_running = bypassed + failed + not_done > 0;
+        if acted == 0 && !earlier && kept_running {
+            let muted = plan_alarms(plan, AlarmStep::Mute);
+            summary.alarms.clear();
+            let why = "actions enabled again: the Stop stopped nothing";
+            self.unmute(&muted, why, summary).await;
+        } else if bypassed + failed + not_done > 0 {
+            let names: Vec<&str> = muted.iter().map(|a| a.name.as_str()).collect();
+            summary
+                .message
+                .push_str(&format!("; alarms muted while members still run: {}", names.join(", ")));
+        }
+    }
+
+    /// EnableAlarmActions of `alarms`, then their records removed.
+    async fn unmute(&self, alarms: &[Alarm], done: &str, summary: &mut RunSummary) {
+        if alarms.is_empty() {
+            return;
+        }
+        let reason = match self.alarms.unmute(alarms).await {
+            Err(e) => format!("FAILED: {e}"),
+            Ok(()) => {
+                let place = self.recorder.place();
+                let subjects: Vec<_> = alarms.iter().map(|a| place.alarm(&a.name)).collect();
+                match self.recorder.remove("muted", &subjects).await {
+                    Ok(()) => done.to_string(),
+                    Err(e) => format!("{done}; warning: its record was not removed: {e}"),
+                }
+            }
+        };
+        note_alarms(summary, alarms, &reason);
+    }
+}
+
+/// The plan's alarms whose step is `step`.
+fn plan_alarms(plan: &Plan, step: AlarmStep) -> Vec<Alarm> {
+    plan.alarms
+        .iter()
+        .filter(|a| a.step == step)
+        .map(|a| a.alarm.clone())
+        .collect()
+}
+
+/// One summary line per alarm.
+fn note_alarms(summary: &mut RunSummary, alarms: &[Alarm], reason: &str) {
+    summary.alarms.extend(alarms.iter().map(|a| Noted {
+        id: a.name.clone(),
+        reason: reason.to_string(),
+    }));
 }
 
 /// Read-only additions to a plan from the load balancers and alarms: the
 /// alarms `AlarmPrefixes` selects, with their steps, and at Stop the
 /// target groups a drain would leave with no registered target. A check
 /// that cannot look is a plan warning, never a refusal.
-pub(crate) async fn survey(ports: &WorkloadPorts, config: &WorkloadConfig, plan: &mut Plan) {
+pub(crate) async fn survey(
+    ports: &WorkloadPorts,
+    config: &WorkloadConfig,
+    plan: &mut Plan,
+    (book, place, untrusted): (&Book, &Place, &mut Vec<Untrusted>),
+) {
     let w = &config.workload;
-    if w.alarms.any() {
+    let starting = plan.action == Action::Start;
+    if w.alarms.any() || (starting && book.all().any(|r| r.subject.kind == "Alarm")) {
         let tag = (w.filter_tag_name.clone(), w.filter_tag_value.clone());
-        match ports.alarms.select(&w.alarms, &tag).await {
-            Ok(alarms) => plan.add_alarms(alarms),
+        let selected = match w.alarms.any() {
+            true => ports.alarms.select(&w.alarms, &tag).await,
+            false => Ok(Vec::new()),
+        };
+        match selected {
+            Ok(mut alarms) => {
+                untrusted.extend(crate::records::trust_alarms(book, place, &mut alarms, starting));
+                plan.add_alarms(alarms)
+            }
             Err(e) => plan
                 .warnings
                 .push(format!("the workload's alarms could not be read: {e}")),
         }
     }
     if plan.action == Action::Stop {
-        if let Err(e) = emptied_groups(ports, plan).await {
+        if let Err(e) = emptied_groups(ports, config, plan).await {
             plan.warnings.push(format!("target groups could not be read: {e}"));
         }
     }
@@ -147,8 +230,13 @@ pub(crate) async fn survey(ports: &WorkloadPorts, config: &WorkloadConfig, plan:
 
 /// Warns of each target group whose registered targets all belong to the
 /// instances a draining tier stops: it would serve nothing (503s) until
-/// they return.
-async fn emptied_groups(ports: &WorkloadPorts, plan: &mut Plan) -> Result<(), crate::error::CloudError> {
+/// they return; and of each group holding such instances that does not
+/// carry the workload tag: they are not stopped (tag the group first).
+async fn emptied_groups(
+    ports: &WorkloadPorts,
+    config: &WorkloadConfig,
+    plan: &mut Plan,
+) -> Result<(), crate::error::CloudError> {
     let mut stopping: HashMap<String, String> = HashMap::new();
     let mut vpcs: BTreeSet<String> = BTreeSet::new();
     for tier in plan.groups.iter().flat_map(|g| &g.tiers) {
@@ -164,10 +252,42 @@ async fn emptied_groups(ports: &WorkloadPorts, plan: &mut Plan) -> Result<(), cr
         return Ok(());
     }
     let vpcs: Vec<String> = vpcs.into_iter().collect();
-    for group in ports.load_balancers.target_groups(&vpcs).await? {
+    let groups = ports.load_balancers.target_groups(&vpcs).await?;
+    let arns: Vec<String> = groups.iter().map(|g| g.arn.clone()).collect();
+    let w = &config.workload;
+    let tagged: HashSet<String> = match arns.is_empty() {
+        true => HashSet::new(),
+        false => ports
+            .load_balancers
+            .tagged(&arns, &w.filter_tag_name, &w.filter_tag_value)
+            .await?
+            .into_iter()
+            .collect(),
+    };
+    for group in groups {
         let targets = ports.load_balancers.targets(&group.arn).await?;
         let registered: Vec<&Target> = targets.iter().filter(|t| t.state != TargetState::Draining).collect();
         let tiers: BTreeSet<&String> = registered.iter().filter_map(|t| stopping.get(&t.instance_id)).collect();
+        if !tagged.contains(&group.arn) {
+            if !tiers.is_empty() {
+                let ids: BTreeSet<&str> = registered
+                    .iter()
+                    .filter(|t| stopping.contains_key(&t.instance_id))
+                    .map(|t| t.instance_id.as_str())
+                    .collect();
+                let ids: Vec<&str> = ids.into_iter().collect();
+                plan.warnings.push(format!(
+                    "target group {} does not carry the workload tag {}={}: {} in it {} not stopped \
+                     (tag the group to let the drain take part in it)",
+                    group.name,
+                    w.filter_tag_name,
+                    w.filter_tag_value,
+                    ids.join(", "),
+                    if ids.len() == 1 { "is" } else { "are" }
+                ));
+            }
+            continue;
+        }
         if !registered.is_empty() && registered.iter().all(|t| stopping.contains_key(&t.instance_id)) {
             let tiers: Vec<&str> = tiers.into_iter().map(String::as_str).collect();
             plan.warnings.push(format!(

@@ -5,9 +5,11 @@
 //!
 //! A database is stopped only when `available` and started only when
 //! `stopped`; every other status (`backing-up`, `modifying`, ...) is
-//! reported as it is. A group or a service is stopped when it has capacity
-//! and started only when it is at zero with the scheduler's record of what
-//! it had: one without a record is left alone and reported.
+//! reported as it is. A group or a service is stopped when it has capacity,
+//! and started when the run ledger holds the scheduler's record of what it
+//! had (at zero, or raised below it while stopped: it is restored to the
+//! record, never below what it has); one without a record is left alone
+//! and reported.
 
 use serde::Serialize;
 
@@ -131,8 +133,9 @@ fn database_step(action: Action, phase: Phase, status: &str) -> Step {
 }
 
 /// A group's or service's step: a Stop sets capacity to 0 (after recording
-/// it); a Start restores the record of a member at 0, and leaves alone one
-/// with no record or with capacity again.
+/// it, or keeping a record a Start has not restored yet); a Start restores
+/// the ledger's record (a member raised while stopped, by a scheduled
+/// action say, is brought up to it), and leaves alone one with no record.
 fn capacity_step(action: Action, m: &Member) -> Step {
     let skip = |reason: String| Step::Skip { reason };
     let at_zero = matches!(m.phase, Phase::Down | Phase::Stopping);
@@ -140,16 +143,12 @@ fn capacity_step(action: Action, m: &Member) -> Step {
         (Action::Stop, false, _) => Step::Act,
         (Action::Stop, true, Some(record)) => skip(format!("already at 0 (its record: {record})")),
         (Action::Stop, true, None) => skip("already at 0".into()),
-        (Action::Start, true, Some(_)) => Step::Act,
+        (Action::Start, _, Some(_)) => Step::Act,
         (Action::Start, true, None) => skip(
-            "at 0 with no record of its capacity: left alone (a Stop with the scheduler records it; \
-             set it by hand otherwise)"
+            "at 0 with no record of its capacity in the run ledger: left alone (a Stop with the scheduler \
+             records it; set it by hand otherwise)"
                 .into(),
         ),
-        (Action::Start, false, Some(record)) => skip(format!(
-            "has capacity already ({}); its record ({record}) is kept for the next Stop to replace",
-            m.status
-        )),
         (Action::Start, false, None) => skip(format!("has capacity already ({})", m.status)),
     }
 }
@@ -197,10 +196,15 @@ mod tests {
             capacity_step(Action::Start, &member(Phase::Stopping, record)),
             Step::Act
         );
+        assert_eq!(
+            capacity_step(Action::Start, &member(Phase::Up, record)),
+            Step::Act,
+            "raised while stopped: brought up to its record"
+        );
         for (action, m) in [
             (Action::Stop, member(Phase::Down, record)),
             (Action::Start, member(Phase::Down, None)),
-            (Action::Start, member(Phase::Up, record)),
+            (Action::Start, member(Phase::Up, None)),
         ] {
             assert!(
                 matches!(capacity_step(action, &m), Step::Skip { .. }),

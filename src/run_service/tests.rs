@@ -79,6 +79,7 @@ fn cut_short() -> RunReport {
         left_out: Vec::new(),
         unmatched: Vec::new(),
         alarms: Vec::new(),
+        untrusted: Vec::new(),
     };
     RunReport {
         summary: RunSummary::for_plan(&plan, false, RunStatus::DeadlineReached, "out of time"),

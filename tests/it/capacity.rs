@@ -137,23 +137,11 @@ async fn a_start_restores_exactly_and_each_tier_waits_for_its_members_to_serve()
 #[tokio::test(start_paused = true)]
 async fn a_group_at_zero_without_a_record_is_left_alone_and_reported() {
     let cloud = workload(false);
-    cloud
-        .lock()
-        .capacities
-        .get_mut(&(Asg, "web".into()))
-        .unwrap()
-        .tags
-        .clear();
-    cloud
-        .lock()
-        .capacities
-        .get_mut(&(Asg, "web".into()))
-        .unwrap()
-        .tags
-        .extend([
-            ("Environment".into(), "ENV001".into()),
-            ("Role".into(), "Role_Web".into()),
-        ]);
+    let key = {
+        let record = cloud.recorded("ASG", "capacity", "web").expect("recorded");
+        record.key()
+    };
+    cloud.lock().records.remove(&key);
     let report = run(&cloud, &request("W", Action::Start)).await;
     let web = tier(&report.summary.tiers, "Role_Web");
     let skipped = web.skipped.iter().find(|n| n.id == "asg:web").expect("reported");

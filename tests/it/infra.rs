@@ -5,11 +5,15 @@
 //! region's instances whose workload tag has a configured value, and
 //! ModifyInstanceAttribute only the attributes the code sets; RDS, Auto
 //! Scaling and ECS mutations only this region and account's databases,
-//! groups and services with that tag, tag writes only the scheduler's own
-//! keys, and reads that cannot carry a tag condition only this region and
-//! account's resources; target registrations only this region and
-//! account's target groups, alarm muting only the alarms named by
-//! `AlarmNamePrefixes` and only when it is set; the function
+//! groups and services with that tag, and of those only a capacity change
+//! (no launch template, subnets, instance types, capacity reservations,
+//! task definition, capacity provider or execute command; sizes up to
+//! `MaxRestoredCapacity`); no record tag is written (records live in the
+//! run ledger), the only tag write the Auto Scaling processes record; reads
+//! that cannot carry a tag condition only this region and account's
+//! resources; target registrations only in this region and account's
+//! target groups with the workload tag, alarm muting only the alarms named
+//! by `AlarmNamePrefixes` and only when it is set; the function
 //! runs only the stack's override-check documents, whose one parameter is
 //! the path under the project's allow-list; schedules live in the stack's
 //! group; the data stores are protected; the member role trusts only the
@@ -247,19 +251,6 @@ const GRANTS: &[(&str, &str, Need)] = &[
         "ec2:ModifyInstanceAttribute",
         Adapter("src/aws/ec2.rs", "ModifyInstanceAttribute"),
     ),
-    // the original type before a capacity fallback, and the target group
-    // registrations a drain removed (the CLI's override tags use the
-    // operator's credentials)
-    (
-        "TagWorkloadInstances",
-        "ec2:CreateTags",
-        Adapter("src/aws/ec2.rs", "CreateTags"),
-    ),
-    (
-        "TagWorkloadInstances",
-        "ec2:DeleteTags",
-        Adapter("src/aws/ec2.rs", "DeleteTags"),
-    ),
     // src/aws/ssm.rs
     (
         "SendOverrideCheckDocuments",
@@ -335,7 +326,7 @@ const GRANTS: &[(&str, &str, Need)] = &[
         Adapter("src/aws/autoscaling.rs", "DeleteTags"),
     ),
     // src/aws/group_capacity.rs: Auto Scaling groups as tier members
-    // (ScaleToZero), their capacity recorded in CAPACITY_TAG.
+    // (ScaleToZero), their capacity recorded in the run ledger.
     (
         "ReadAutoScalingGroups",
         "autoscaling:DescribeAutoScalingGroups",
@@ -351,18 +342,8 @@ const GRANTS: &[(&str, &str, Need)] = &[
         "autoscaling:UpdateAutoScalingGroup",
         Adapter("src/aws/group_capacity.rs", "UpdateAutoScalingGroup"),
     ),
-    (
-        "TagWorkloadAutoScalingGroups",
-        "autoscaling:CreateOrUpdateTags",
-        Adapter("src/aws/group_capacity.rs", "CreateOrUpdateTags"),
-    ),
-    (
-        "TagWorkloadAutoScalingGroups",
-        "autoscaling:DeleteTags",
-        Adapter("src/aws/group_capacity.rs", "DeleteTags"),
-    ),
     // src/aws/ecs.rs: ECS services as tier members, their desired count
-    // recorded in CAPACITY_TAG.
+    // recorded in the run ledger.
     (
         "ListEcsServices",
         "ecs:ListClusters",
@@ -389,19 +370,9 @@ const GRANTS: &[(&str, &str, Need)] = &[
         "ecs:UpdateService",
         Adapter("src/aws/ecs.rs", "UpdateService"),
     ),
-    (
-        "RecordEcsServiceCapacity",
-        "ecs:TagResource",
-        Adapter("src/aws/ecs.rs", "TagResource"),
-    ),
-    (
-        "RecordEcsServiceCapacity",
-        "ecs:UntagResource",
-        Adapter("src/aws/ecs.rs", "UntagResource"),
-    ),
     // src/aws/load_balancers.rs: the target groups of the workload's VPCs,
-    // their targets' health, a drain and its restore (TierLoadBalancing,
-    // TierReadiness TargetsHealthy).
+    // their workload tag, their targets' health, a drain and its restore
+    // (TierLoadBalancing, TierReadiness TargetsHealthy).
     (
         "ReadTargetGroups",
         "elasticloadbalancing:DescribeTargetGroups",
@@ -418,6 +389,11 @@ const GRANTS: &[(&str, &str, Need)] = &[
         Adapter("src/aws/load_balancers.rs", "DescribeTargetHealth"),
     ),
     (
+        "ReadTargetGroups",
+        "elasticloadbalancing:DescribeTags",
+        Adapter("src/aws/load_balancers.rs", "DescribeTags"),
+    ),
+    (
         "DrainAndRestoreTargets",
         "elasticloadbalancing:DeregisterTargets",
         Adapter("src/aws/load_balancers.rs", "DeregisterTargets"),
@@ -428,7 +404,8 @@ const GRANTS: &[(&str, &str, Need)] = &[
         Adapter("src/aws/load_balancers.rs", "RegisterTargets"),
     ),
     // src/aws/alarms.rs: the alarms kept quiet while a workload is stopped
-    // (AlarmPrefixes, AlarmSelection), their record in MUTED_TAG.
+    // (AlarmPrefixes, AlarmSelection); what was muted is a record in the
+    // run ledger.
     (
         "ReadAlarms",
         "cloudwatch:DescribeAlarms",
@@ -448,16 +425,6 @@ const GRANTS: &[(&str, &str, Need)] = &[
         "MuteWorkloadAlarms",
         "cloudwatch:EnableAlarmActions",
         Adapter("src/aws/alarms.rs", "EnableAlarmActions"),
-    ),
-    (
-        "RecordMutedAlarms",
-        "cloudwatch:TagResource",
-        Adapter("src/aws/alarms.rs", "TagResource"),
-    ),
-    (
-        "RecordMutedAlarms",
-        "cloudwatch:UntagResource",
-        Adapter("src/aws/alarms.rs", "UntagResource"),
     ),
     // src/aws/dynamodb.rs: the function only reads configuration.
     (
@@ -496,6 +463,24 @@ const GRANTS: &[(&str, &str, Need)] = &[
         "ReadWriteRunLedger",
         "dynamodb:DeleteItem",
         Adapter("src/aws/ledger.rs", "TransactWriteItems"),
+    ),
+    // src/aws/records.rs: the records a Start restores, items of the run
+    // ledger written and removed in transactions, listed per workload on
+    // its index (see `the_function_reads_its_records_on_one_index_only`).
+    (
+        "ReadWriteRunLedger",
+        "dynamodb:PutItem",
+        Adapter("src/aws/records.rs", "TransactWriteItems"),
+    ),
+    (
+        "ReadWriteRunLedger",
+        "dynamodb:DeleteItem",
+        Adapter("src/aws/records.rs", "TransactWriteItems"),
+    ),
+    (
+        "QueryWorkloadRecords",
+        "dynamodb:Query",
+        Adapter("src/aws/records.rs", "Query"),
     ),
     // src/aws/sns.rs, publishing to the KMS-encrypted topic.
     ("PublishToTopic", "sns:Publish", Adapter("src/aws/sns.rs", "Publish")),
@@ -645,7 +630,18 @@ const NOT_GRANTED: &[(&str, &str, &str)] = &[
     (
         "src/aws/ledger.rs",
         "Query",
-        "`runs list`, `runs show` and `status` (CLI, operator's credentials); the function never lists runs",
+        "`runs list`, `runs show` and `status` (CLI, operator's credentials); the function lists no runs \
+         (its one Query grant, on the workload index, is for its records)",
+    ),
+    (
+        "src/aws/ec2.rs",
+        "CreateTags",
+        "`override set` (CLI, operator's credentials); the function writes no tags on instances",
+    ),
+    (
+        "src/aws/ec2.rs",
+        "DeleteTags",
+        "`override clear` (CLI, operator's credentials); the function writes no tags on instances",
     ),
     (
         "src/aws/scheduler.rs",
@@ -778,15 +774,17 @@ const TARGET_MUTATIONS: [&str; 2] = [
     "elasticloadbalancing:RegisterTargets",
 ];
 
-/// This region and account's target groups. IAM authorises
-/// Register/DeregisterTargets on the group, not on the target, and target
-/// groups carry no workload tag: which targets are touched (the tier's own
-/// instances) is the code's to enforce, not IAM's.
+/// This region and account's target groups, of which only those whose
+/// workload tag has one of `WorkloadTagValues` (a drain reads the tag with
+/// DescribeTags and leaves other groups alone). IAM authorises
+/// Register/DeregisterTargets on the group, not on the target: which
+/// targets are touched (the tier's own instances) is the code's to enforce.
 const TARGET_GROUPS: &str =
     "arn:${AWS::Partition}:elasticloadbalancing:${AWS::Region}:${AWS::AccountId}:targetgroup/*/*";
 
 /// What is wrong with the target registrations of `template`: only on
-/// [`TARGET_GROUPS`], standing alone, granted at all.
+/// [`TARGET_GROUPS`] carrying the workload tag, standing alone, granted at
+/// all.
 fn target_violations(template: &Value) -> Vec<String> {
     let mut problems = Vec::new();
     let mut granted = Vec::new();
@@ -812,6 +810,16 @@ fn target_violations(template: &Value) -> Vec<String> {
                 "{id}/{sid}: target registrations must stand alone: {actions:?}"
             ));
         }
+        match tag_condition(statement) {
+            Some((operator, key, values))
+                if operator == "StringEquals"
+                    && key == "aws:ResourceTag/${TagKey}"
+                    && ref_target(&values) == Some("WorkloadTagValues") => {}
+            other => problems.push(format!(
+                "{id}/{sid}: target registration without StringEquals aws:ResourceTag/${{TagKey}} = \
+                 WorkloadTagValues: any target group of the account (found {other:?})"
+            )),
+        }
     }
     for action in TARGET_MUTATIONS {
         if !granted.iter().any(|a| a == action) {
@@ -821,14 +829,9 @@ fn target_violations(template: &Value) -> Vec<String> {
     problems
 }
 
-/// Alarm mutations (src/aws/alarms.rs): the actions of the muted alarms,
-/// and the scheduler's record tag on them.
-const ALARM_MUTATIONS: [&str; 4] = [
-    "cloudwatch:DisableAlarmActions",
-    "cloudwatch:EnableAlarmActions",
-    "cloudwatch:TagResource",
-    "cloudwatch:UntagResource",
-];
+/// Alarm mutations (src/aws/alarms.rs): the actions of the muted alarms
+/// (what was muted is recorded in the run ledger, not on the alarm).
+const ALARM_MUTATIONS: [&str; 2] = ["cloudwatch:DisableAlarmActions", "cloudwatch:EnableAlarmActions"];
 
 /// The alarms of a name prefix, as the muting statements build them from
 /// `AlarmNamePrefixes`: an Fn::Join delimiter takes no `${AWS::...}`, so
@@ -962,8 +965,8 @@ const SCOPED_READS: &[(&str, &[&str])] = &[
     ("rds:DescribeDBClusters", &RDS_READS),
     ("rds:DescribeDBSubnetGroups", &RDS_READS),
     ("ecs:DescribeServices", &[SERVICES]),
-    // Whether an alarm is the workload's (AlarmSelection Tag) or muted by
-    // the scheduler.
+    // Whether an alarm is the workload's (AlarmSelection Tag), or carries
+    // a record tag an earlier version wrote (reported, never trusted).
     ("cloudwatch:ListTagsForResource", &[ALARMS]),
 ];
 
@@ -977,15 +980,16 @@ const RDS_READS: [&str; 3] = [
 ];
 
 /// Reads with no resource-level permissions (`"*"`; DescribeAlarms is
-/// called without names) kept to the stack's region by
-/// `aws:RequestedRegion`.
-const REGION_READS: [&str; 7] = [
+/// called without names; ELBv2 DescribeTags has no resource type) kept to
+/// the stack's region by `aws:RequestedRegion`.
+const REGION_READS: [&str; 8] = [
     "ecs:ListClusters",
     "ecs:ListServices",
     "application-autoscaling:DescribeScalableTargets",
     "elasticloadbalancing:DescribeTargetGroups",
     "elasticloadbalancing:DescribeTargetGroupAttributes",
     "elasticloadbalancing:DescribeTargetHealth",
+    "elasticloadbalancing:DescribeTags",
     "cloudwatch:DescribeAlarms",
 ];
 
@@ -1250,57 +1254,186 @@ struct TagGrant {
     workload_tag: bool,
 }
 
-/// On Auto Scaling groups (src/aws/autoscaling.rs; src/orchestrator/auto_scaling.rs writes through it;
-/// src/aws/group_capacity.rs, the capacity a ScaleToZero Stop leaves).
+/// On Auto Scaling groups (src/aws/autoscaling.rs; src/orchestrator/auto_scaling.rs
+/// writes through it): the processes a Stop suspended. The only tag the
+/// function writes: what a Start restores is recorded in the run ledger.
 const ASG_TAGS: TagGrant = TagGrant {
     what: "Auto Scaling",
     actions: ["autoscaling:CreateOrUpdateTags", "autoscaling:DeleteTags"],
-    keys: &[
-        ec2_tier_scheduler::aws::SUSPENDED_TAG,
-        ec2_tier_scheduler::member::CAPACITY_TAG,
-    ],
+    keys: &[ec2_tier_scheduler::aws::SUSPENDED_TAG],
     workload_tag: true,
-};
-
-/// On ECS services (src/aws/ecs.rs: the desired count a Stop leaves).
-const ECS_TAGS: TagGrant = TagGrant {
-    what: "ECS",
-    actions: ["ecs:TagResource", "ecs:UntagResource"],
-    keys: &[ec2_tier_scheduler::member::CAPACITY_TAG],
-    workload_tag: true,
-};
-
-/// The keys of the registrations a drain records on an instance, one per
-/// target group (`REGISTRATION_TAG_PREFIX` followed by the group), as an
-/// `aws:TagKeys` pattern.
-const REGISTRATION_KEYS: &str = "ec2-tier-scheduler:lb:*";
-
-/// On instances (src/orchestrator/tier/fallback.rs: the type before a
-/// capacity fallback; src/orchestrator/tier/traffic.rs: the target group
-/// registrations a drain removed).
-const INSTANCE_TAGS: TagGrant = TagGrant {
-    what: "instance",
-    actions: ["ec2:CreateTags", "ec2:DeleteTags"],
-    keys: &[ec2_tier_scheduler::instance::ORIGINAL_TYPE_TAG, REGISTRATION_KEYS],
-    workload_tag: true,
-};
-
-/// On alarms (src/aws/alarms.rs: the record of an alarm the scheduler
-/// muted). Alarms carry no workload tag: which alarms is
-/// `alarm_violations`'s (the `AlarmNamePrefixes` ARNs).
-const ALARM_TAGS: TagGrant = TagGrant {
-    what: "alarm",
-    actions: ["cloudwatch:TagResource", "cloudwatch:UntagResource"],
-    keys: &[ec2_tier_scheduler::traffic::MUTED_TAG],
-    workload_tag: false,
 };
 
 fn asg_tag_violations(template: &Value) -> Vec<String> {
     tag_violations(template, &ASG_TAGS)
 }
 
-fn ecs_tag_violations(template: &Value) -> Vec<String> {
-    tag_violations(template, &ECS_TAGS)
+/// Tag writes an earlier version made for its records (the type before a
+/// capacity fallback and the registrations a drain removed, on instances;
+/// a group's or service's capacity; a muted alarm). The records live in
+/// the run ledger now (src/aws/records.rs): no role may write these.
+const RECORD_TAG_ACTIONS: [&str; 6] = [
+    "ec2:CreateTags",
+    "ec2:DeleteTags",
+    "ecs:TagResource",
+    "ecs:UntagResource",
+    "cloudwatch:TagResource",
+    "cloudwatch:UntagResource",
+];
+
+/// A record tag key of each kind an earlier version wrote (read now only to
+/// be reported, never trusted).
+fn record_tag_keys() -> Vec<String> {
+    use ec2_tier_scheduler::instance::ORIGINAL_TYPE_TAG;
+    use ec2_tier_scheduler::member::CAPACITY_TAG;
+    use ec2_tier_scheduler::traffic::{MUTED_TAG, REGISTRATION_TAG_PREFIX};
+    vec![
+        ORIGINAL_TYPE_TAG.to_string(),
+        format!("{REGISTRATION_TAG_PREFIX}targetgroup/web/0123456789abcdef"),
+        CAPACITY_TAG.to_string(),
+        MUTED_TAG.to_string(),
+    ]
+}
+
+/// Whether the IAM pattern `pattern` (`*` any run, `?` one character)
+/// matches `text`.
+fn glob(pattern: &str, text: &str) -> bool {
+    let (p, t): (Vec<char>, Vec<char>) = (pattern.chars().collect(), text.chars().collect());
+    let (mut pi, mut ti, mut star, mut mark) = (0, 0, None, 0);
+    while ti < t.len() {
+        if pi < p.len() && (p[pi] == '?' || p[pi] == t[ti]) {
+            pi += 1;
+            ti += 1;
+        } else if pi < p.len() && p[pi] == '*' {
+            star = Some(pi);
+            mark = ti;
+            pi += 1;
+        } else if let Some(s) = star {
+            pi = s + 1;
+            mark += 1;
+            ti = mark;
+        } else {
+            return false;
+        }
+    }
+    p[pi..].iter().all(|c| *c == '*')
+}
+
+/// What is wrong with `template` about record tags: a statement granting a
+/// [`RECORD_TAG_ACTIONS`] action, or whose `aws:TagKeys` (any operator)
+/// could name a record key ([`record_tag_keys`]). No record tag is written
+/// any more, so none can be granted.
+fn record_tag_violations(template: &Value) -> Vec<String> {
+    let keys = record_tag_keys();
+    let mut problems = Vec::new();
+    for (id, statement) in policy_statements(template) {
+        if statement["Effect"].as_str() != Some("Allow") {
+            continue;
+        }
+        let sid = statement["Sid"].as_str().unwrap_or("?");
+        for action in strings(&statement["Action"]) {
+            if RECORD_TAG_ACTIONS.contains(&action.as_str()) {
+                problems.push(format!(
+                    "{id}/{sid}: grants {action}: the scheduler writes no record tags (its records are in the run ledger)"
+                ));
+            }
+        }
+        for (_, block) in statement["Condition"].as_mapping().into_iter().flatten() {
+            for pattern in strings(&block["aws:TagKeys"]) {
+                if let Some(key) = keys.iter().find(|k| glob(&pattern, k)) {
+                    problems.push(format!(
+                        "{id}/{sid}: aws:TagKeys {pattern:?} names the record tag {key}: no record tag is written any more"
+                    ));
+                }
+            }
+        }
+    }
+    problems
+}
+
+/// UpdateAutoScalingGroup request keys of a change beyond the capacity
+/// (a launch template or configuration, subnets, instance types, capacity
+/// reservations): each present only when the call sets it, so `Null` =
+/// `true` leaves only min, desired and max (and settings with no key).
+const ASG_FIXED_KEYS: [&str; 6] = [
+    "autoscaling:LaunchConfigurationName",
+    "autoscaling:LaunchTemplateVersionSpecified",
+    "autoscaling:VPCZoneIdentifiers",
+    "autoscaling:InstanceTypes",
+    "autoscaling:CapacityReservationIds",
+    "autoscaling:CapacityReservationResourceGroupArns",
+];
+
+/// The sizes a capacity change sets, at most `MaxRestoredCapacity` (no key
+/// exists for the desired capacity: the code bounds it).
+const ASG_SIZE_KEYS: [&str; 2] = ["autoscaling:MinSize", "autoscaling:MaxSize"];
+
+/// UpdateService request keys of a change beyond the desired count.
+const ECS_FIXED_KEYS: [&str; 3] = [
+    "ecs:task-definition",
+    "ecs:capacity-provider",
+    "ecs:enable-execute-command",
+];
+
+/// What is wrong with the capacity changes of `template`: every statement
+/// granting UpdateAutoScalingGroup must require [`ASG_FIXED_KEYS`] absent
+/// (`Null` = `true`) and [`ASG_SIZE_KEYS`] at most `MaxRestoredCapacity`
+/// (`NumericLessThanEquals`), every one granting UpdateService
+/// [`ECS_FIXED_KEYS`] absent; both granted; and `MaxRestoredCapacity` a
+/// number of at least 1, by default and at most the code's own bound.
+fn capacity_change_violations(template: &Value) -> Vec<String> {
+    use ec2_tier_scheduler::records::MAX_RESTORED;
+    let mut problems = Vec::new();
+    let param = &template["Parameters"]["MaxRestoredCapacity"];
+    let bound = u64::from(MAX_RESTORED);
+    if param["Type"].as_str() != Some("Number")
+        || param["Default"].as_u64() != Some(bound)
+        || param["MinValue"].as_u64() != Some(1)
+        || param["MaxValue"].as_u64().is_none_or(|m| m > bound)
+    {
+        problems.push(format!(
+            "MaxRestoredCapacity is not a Number from 1 to at most {bound}, default {bound}: {param:?}"
+        ));
+    }
+    let kinds: [(&str, &[&str], &[&str]); 2] = [
+        ("autoscaling:UpdateAutoScalingGroup", &ASG_FIXED_KEYS, &ASG_SIZE_KEYS),
+        ("ecs:UpdateService", &ECS_FIXED_KEYS, &[]),
+    ];
+    let mut granted = Vec::new();
+    for (id, statement) in policy_statements(template) {
+        if statement["Effect"].as_str() != Some("Allow") {
+            continue;
+        }
+        let sid = statement["Sid"].as_str().unwrap_or("?");
+        let actions = strings(&statement["Action"]);
+        let condition = &statement["Condition"];
+        for (action, fixed, sizes) in kinds {
+            if !actions.iter().any(|a| a == action) {
+                continue;
+            }
+            granted.push(action);
+            for key in fixed {
+                if condition["Null"][*key].as_str() != Some("true") {
+                    problems.push(format!(
+                        "{id}/{sid}: {action} without Null {key} = true: it could change more than the capacity"
+                    ));
+                }
+            }
+            for key in sizes {
+                if ref_target(&condition["NumericLessThanEquals"][*key]) != Some("MaxRestoredCapacity") {
+                    problems.push(format!(
+                        "{id}/{sid}: {action} without NumericLessThanEquals {key} <= MaxRestoredCapacity"
+                    ));
+                }
+            }
+        }
+    }
+    for (action, _, _) in kinds {
+        if !granted.contains(&action) {
+            problems.push(format!("{action} is not granted at all"));
+        }
+    }
+    problems
 }
 
 /// What is wrong with the tag grants of `template` for `grant`: each must
@@ -1469,14 +1602,6 @@ fn auto_scaling_tags_are_only_the_schedulers_own() {
 }
 
 #[test]
-fn ecs_tags_are_only_the_schedulers_own() {
-    for name in ROLE_TEMPLATES {
-        let problems = ecs_tag_violations(&template(name));
-        assert!(problems.is_empty(), "{name}:\n{}", problems.join("\n"));
-    }
-}
-
-#[test]
 fn reads_are_scoped_to_this_region_and_account() {
     for name in ROLE_TEMPLATES {
         let problems = read_scope_violations(&template(name));
@@ -1486,9 +1611,9 @@ fn reads_are_scoped_to_this_region_and_account() {
 
 /// The calls of the adapters for Auto Scaling groups and ECS services as
 /// tier members (and the subnets' VPC they read), and for the traffic
-/// around a workload (target groups, alarms, and the registrations a drain
-/// records on its instances) are granted in both roles: in a member account
-/// the function makes them with the member role.
+/// around a workload (target groups and their tags, alarms) are granted in
+/// both roles: in a member account the function makes them with the member
+/// role. None of them writes a tag any more.
 #[test]
 fn member_calls_are_granted_in_both_roles() {
     let mut calls = Vec::new();
@@ -1500,16 +1625,12 @@ fn member_calls_are_granted_in_both_roles() {
                 "ecs:DescribeServices",
                 "ecs:ListClusters",
                 "ecs:ListServices",
-                "ecs:TagResource",
-                "ecs:UntagResource",
                 "ecs:UpdateService",
             ][..],
         ),
         (
             "src/aws/group_capacity.rs",
             &[
-                "autoscaling:CreateOrUpdateTags",
-                "autoscaling:DeleteTags",
                 "autoscaling:DescribeAutoScalingGroups",
                 "autoscaling:DescribeScheduledActions",
                 "autoscaling:UpdateAutoScalingGroup",
@@ -1519,6 +1640,7 @@ fn member_calls_are_granted_in_both_roles() {
             "src/aws/load_balancers.rs",
             &[
                 "elasticloadbalancing:DeregisterTargets",
+                "elasticloadbalancing:DescribeTags",
                 "elasticloadbalancing:DescribeTargetGroupAttributes",
                 "elasticloadbalancing:DescribeTargetGroups",
                 "elasticloadbalancing:DescribeTargetHealth",
@@ -1532,8 +1654,6 @@ fn member_calls_are_granted_in_both_roles() {
                 "cloudwatch:DisableAlarmActions",
                 "cloudwatch:EnableAlarmActions",
                 "cloudwatch:ListTagsForResource",
-                "cloudwatch:TagResource",
-                "cloudwatch:UntagResource",
             ][..],
         ),
     ] {
@@ -1546,9 +1666,7 @@ fn member_calls_are_granted_in_both_roles() {
         assert_eq!(found, expected, "{file}");
         calls.extend(found);
     }
-    for call in ["ec2:DescribeSubnets", "ec2:CreateTags", "ec2:DeleteTags"] {
-        calls.push(call.to_string());
-    }
+    calls.push("ec2:DescribeSubnets".to_string());
     for name in ROLE_TEMPLATES {
         let template = template(name);
         let granted: Vec<String> = policy_statements(&template)
@@ -1561,43 +1679,385 @@ fn member_calls_are_granted_in_both_roles() {
     }
 }
 
+/// No record tag is written any more (records live in the run ledger), so
+/// neither role grants a tag write on instances, ECS services or alarms, and
+/// the Auto Scaling tag grant covers only the suspended processes. Each way
+/// the old grants could come back is noticed.
 #[test]
-fn instance_tags_are_only_the_schedulers_own() {
-    use ec2_tier_scheduler::instance::ORIGINAL_TYPE_TAG;
-    use ec2_tier_scheduler::traffic::REGISTRATION_TAG_PREFIX;
-    assert_eq!(REGISTRATION_KEYS, format!("{REGISTRATION_TAG_PREFIX}*"));
+fn no_record_tag_is_written() {
     for name in ROLE_TEMPLATES {
-        let problems = tag_violations(&template(name), &INSTANCE_TAGS);
+        let problems = record_tag_violations(&template(name));
         assert!(problems.is_empty(), "{name}:\n{}", problems.join("\n"));
-        // Broadened: any key (the workload tag too), any key of the
-        // scheduler's namespace, or a DeleteTags without keys.
-        let keys = "/Condition/ForAllValues:StringLike/aws:TagKeys";
-        let namespace = Value::from(vec![ORIGINAL_TYPE_TAG, "ec2-tier-scheduler:*"]);
-        let lb_anything = Value::from(vec![ORIGINAL_TYPE_TAG, "ec2-tier-scheduler:lb*"]);
-        for (pointer, value) in [
-            (keys, Value::from("*")),
-            (keys, namespace),
-            (keys, lb_anything),
-            ("/Condition/ForAllValues:StringEquals/aws:TagKeys", Value::from("*")),
-            ("/Condition/Null", Value::Null),
-        ] {
+        let old_instance_grant: Value = serde_yaml::from_str(
+            r#"
+Sid: TagWorkloadInstances
+Effect: Allow
+Action: [ec2:CreateTags, ec2:DeleteTags]
+Resource: arn:aws:ec2:us-west-2:111122223333:instance/*
+Condition:
+  ForAllValues:StringLike:
+    aws:TagKeys: [ec2-tier-scheduler:original-type, ec2-tier-scheduler:lb:*]
+"#,
+        )
+        .unwrap();
+        type Revive = fn(&mut Value, &Value);
+        let revived: [(&str, &str, Revive, &str); 5] = [
+            (
+                "the instance record tags",
+                "StartStopWorkloadInstances",
+                |_, _| {},
+                "grants ec2:CreateTags",
+            ),
+            (
+                "the capacity record among the Auto Scaling tag keys",
+                "TagWorkloadAutoScalingGroups",
+                |s, _| {
+                    s["Condition"]["ForAllValues:StringEquals"]["aws:TagKeys"] =
+                        Value::from(vec!["ec2-tier-scheduler:suspended", "ec2-tier-scheduler:capacity"]);
+                },
+                "names the record tag ec2-tier-scheduler:capacity",
+            ),
+            (
+                "any key of the scheduler's namespace on groups",
+                "TagWorkloadAutoScalingGroups",
+                |s, _| {
+                    s["Condition"]["ForAllValues:StringEquals"]["aws:TagKeys"] = Value::from("ec2-tier-scheduler:*");
+                },
+                "names the record tag",
+            ),
+            (
+                "the ECS capacity record",
+                "ScaleWorkloadEcsServices",
+                |s, _| {
+                    s["Action"] = Value::from(vec!["ecs:UpdateService", "ecs:TagResource"]);
+                },
+                "grants ecs:TagResource",
+            ),
+            (
+                "the muted-alarm record",
+                "MuteWorkloadAlarms",
+                |s, _| {
+                    s["Action"]
+                        .as_sequence_mut()
+                        .unwrap()
+                        .push(Value::from("cloudwatch:UntagResource"));
+                },
+                "grants cloudwatch:UntagResource",
+            ),
+        ];
+        for (what, sid, revive, expected) in revived {
             let mut broadened = template(name);
-            let statement = statement_mut(&mut broadened, "TagWorkloadInstances").expect("TagWorkloadInstances");
-            *pointer_mut(statement, pointer) = value.clone();
+            let statement = statement_mut(&mut broadened, sid).unwrap_or_else(|| panic!("{name}: no {sid}"));
+            if sid == "StartStopWorkloadInstances" {
+                // The old statement, put back beside the first EC2 one.
+                *statement = old_instance_grant.clone();
+            } else {
+                revive(statement, &old_instance_grant);
+            }
+            let problems = record_tag_violations(&broadened);
             assert!(
-                !tag_violations(&broadened, &INSTANCE_TAGS).is_empty(),
-                "{name}: {pointer} broadened to {value:?}"
+                problems.iter().any(|p| p.contains(expected)),
+                "{name}: {what} ({sid}) went unnoticed: {problems:?}"
+            );
+        }
+    }
+    // The pattern matcher the key check relies on.
+    assert!(glob("ec2-tier-scheduler:lb:*", "ec2-tier-scheduler:lb:targetgroup/a/b"));
+    assert!(glob("ec2-tier-scheduler:?apacity", "ec2-tier-scheduler:capacity"));
+    assert!(!glob("ec2-tier-scheduler:suspended", "ec2-tier-scheduler:capacity"));
+    assert!(!glob("ec2-tier-scheduler:lb", "ec2-tier-scheduler:lb:targetgroup/a/b"));
+}
+
+/// Of an Auto Scaling group, IAM lets the function change only the
+/// capacity (min and max at most `MaxRestoredCapacity`); of an ECS service,
+/// only the desired count. Both roles; each condition is seen to bite.
+#[test]
+fn capacity_changes_are_only_capacity_changes() {
+    for name in ROLE_TEMPLATES {
+        let problems = capacity_change_violations(&template(name));
+        assert!(problems.is_empty(), "{name}:\n{}", problems.join("\n"));
+        let asg = "ScaleWorkloadAutoScalingGroups";
+        let ecs = "ScaleWorkloadEcsServices";
+        let mut cases: Vec<(String, &str, Value, String)> = Vec::new();
+        for key in ASG_FIXED_KEYS {
+            cases.push((
+                format!("/Condition/Null/{key}"),
+                asg,
+                Value::Null,
+                format!("Null {key} = true"),
+            ));
+            cases.push((
+                format!("/Condition/Null/{key}"),
+                asg,
+                Value::from("false"),
+                format!("Null {key} = true"),
+            ));
+        }
+        for key in ASG_SIZE_KEYS {
+            cases.push((
+                format!("/Condition/NumericLessThanEquals/{key}"),
+                asg,
+                Value::from("100000"),
+                format!("NumericLessThanEquals {key}"),
+            ));
+        }
+        for key in ECS_FIXED_KEYS {
+            cases.push((
+                format!("/Condition/Null/{key}"),
+                ecs,
+                Value::Null,
+                format!("Null {key} = true"),
+            ));
+        }
+        cases.push((
+            "/Condition/Null".into(),
+            ecs,
+            Value::Null,
+            "Null ecs:task-definition".into(),
+        ));
+        cases.push((
+            "/Condition/NumericLessThanEquals".into(),
+            asg,
+            Value::Null,
+            "NumericLessThanEquals autoscaling:MinSize".into(),
+        ));
+        for (pointer, sid, value, expected) in cases {
+            let mut broadened = template(name);
+            let statement = statement_mut(&mut broadened, sid).unwrap_or_else(|| panic!("{name}: no {sid}"));
+            *pointer_mut(statement, &pointer) = value.clone();
+            let problems = capacity_change_violations(&broadened);
+            assert!(
+                problems.iter().any(|p| p.contains(&expected)),
+                "{name}: {sid} {pointer} = {value:?} went unnoticed: {problems:?}"
+            );
+        }
+        // The bound is the code's, and a parameter of the stack.
+        for (field, value) in [("Default", 5000), ("MaxValue", 20000), ("MinValue", 0)] {
+            let mut t = template(name);
+            t["Parameters"]["MaxRestoredCapacity"][field] = Value::from(value);
+            let problems = capacity_change_violations(&t);
+            assert!(
+                problems.iter().any(|p| p.contains("MaxRestoredCapacity is not")),
+                "{name}: MaxRestoredCapacity {field} {value} went unnoticed: {problems:?}"
             );
         }
     }
 }
 
+/// RegisterTargets and DeregisterTargets reach only target groups whose
+/// workload tag has one of `WorkloadTagValues`, in both roles.
 #[test]
-fn alarm_tags_are_only_the_schedulers_own() {
+fn target_registrations_need_the_workload_tag_on_the_group() {
     for name in ROLE_TEMPLATES {
-        let problems = tag_violations(&template(name), &ALARM_TAGS);
+        let problems = target_violations(&template(name));
         assert!(problems.is_empty(), "{name}:\n{}", problems.join("\n"));
+        type Broaden = fn(&mut Value);
+        let cases: [(&str, Broaden); 3] = [
+            ("no condition", |s| {
+                s.as_mapping_mut().unwrap().remove("Condition");
+            }),
+            ("any value of the tag", |s| {
+                let block = s["Condition"]["StringEquals"].clone();
+                let m = s["Condition"].as_mapping_mut().unwrap();
+                m.remove("StringEquals");
+                m.insert("StringLike".into(), block);
+            }),
+            ("another tag", |s| {
+                let Value::Mapping(block) = &mut s["Condition"]["StringEquals"] else {
+                    panic!()
+                };
+                let (_, each) = block.iter_mut().next().unwrap();
+                each[2] = serde_yaml::from_str("aws:ResourceTag/Owner: !Ref WorkloadTagValues").unwrap();
+            }),
+        ];
+        for (what, broaden) in cases {
+            let mut broadened = template(name);
+            broaden(statement_mut(&mut broadened, "DrainAndRestoreTargets").expect("DrainAndRestoreTargets"));
+            let problems = target_violations(&broadened);
+            assert!(
+                problems
+                    .iter()
+                    .any(|p| p.contains("target registration without StringEquals aws:ResourceTag")),
+                "{name}: {what} went unnoticed: {problems:?}"
+            );
+        }
     }
+}
+
+/// What is wrong with the run ledger of `template`: it holds records that
+/// never expire, so it is kept when the stack is deleted or the table
+/// replaced, protected against deletion, and its TTL (run items only) is
+/// on `expiresAt`, which records do not carry.
+fn ledger_retention_violations(template: &Value) -> Vec<String> {
+    let table = &template["Resources"]["RunLedgerTable"];
+    let mut problems = Vec::new();
+    for policy in ["DeletionPolicy", "UpdateReplacePolicy"] {
+        if table[policy].as_str() != Some("Retain") {
+            problems.push(format!(
+                "RunLedgerTable {policy} is {:?}, not Retain: the records a Start restores would go with the stack",
+                table[policy]
+            ));
+        }
+    }
+    let props = &table["Properties"];
+    if props["DeletionProtectionEnabled"].as_bool() != Some(true) {
+        problems.push("RunLedgerTable without deletion protection".to_string());
+    }
+    if props["TimeToLiveSpecification"]["AttributeName"].as_str() != Some("expiresAt") {
+        problems.push(format!(
+            "RunLedgerTable TTL on {:?}, not expiresAt (which records never carry)",
+            props["TimeToLiveSpecification"]["AttributeName"]
+        ));
+    }
+    problems
+}
+
+/// Whether `text` (a template's source) still calls the run ledger short-lived.
+fn calls_the_ledger_short_lived(text: &str) -> bool {
+    text.to_lowercase().contains("short-lived")
+}
+
+#[test]
+fn the_run_ledger_is_kept_with_the_stack() {
+    let t = template("template.yaml");
+    let problems = ledger_retention_violations(&t);
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+    for (policy, value) in [
+        ("DeletionPolicy", Value::from("Delete")),
+        ("UpdateReplacePolicy", Value::from("Delete")),
+        ("DeletionPolicy", Value::Null),
+        ("UpdateReplacePolicy", Value::from("Snapshot")),
+    ] {
+        let mut changed = template("template.yaml");
+        changed["Resources"]["RunLedgerTable"][policy] = value.clone();
+        let problems = ledger_retention_violations(&changed);
+        assert!(
+            problems.iter().any(|p| p.contains(policy)),
+            "{policy} = {value:?} went unnoticed: {problems:?}"
+        );
+    }
+    let text = source("infra/template.yaml");
+    assert!(
+        !calls_the_ledger_short_lived(&text),
+        "the template still calls the run ledger short-lived"
+    );
+    assert!(calls_the_ledger_short_lived(
+        "# Short-lived run records (expired by TTL): deleted with the stack"
+    ));
+}
+
+/// The function reads its records on the ledger's workload index and
+/// nowhere else: dynamodb:Query on the ledger is granted only on that
+/// index, alone in its statement.
+fn ledger_query_violations(template: &Value) -> Vec<String> {
+    use ec2_tier_scheduler::aws::RUNS_BY_WORKLOAD_INDEX;
+    let want = format!("${{RunLedgerTable.Arn}}/index/{RUNS_BY_WORKLOAD_INDEX}");
+    let mut problems = Vec::new();
+    let mut granted = false;
+    for (id, statement) in policy_statements(template) {
+        let actions = strings(&statement["Action"]);
+        let mut resources = Vec::new();
+        all_strings(&statement["Resource"], &mut resources);
+        let on_ledger = resources.iter().any(|r| r.contains("RunLedgerTable"));
+        if statement["Effect"].as_str() != Some("Allow") || !on_ledger || !actions.iter().any(|a| a == "dynamodb:Query")
+        {
+            continue;
+        }
+        let sid = statement["Sid"].as_str().unwrap_or("?");
+        let mut subbed = Vec::new();
+        subs(&statement["Resource"], &mut subbed);
+        if actions != ["dynamodb:Query"] || subbed != [want.as_str()] || resources.len() != 1 {
+            problems.push(format!(
+                "{id}/{sid}: dynamodb:Query on {resources:?} with {actions:?}: only Query, only on {want}"
+            ));
+        }
+        granted = true;
+    }
+    if !granted {
+        problems.push(format!(
+            "dynamodb:Query on {want} is not granted: the function cannot read its records"
+        ));
+    }
+    problems
+}
+
+#[test]
+fn the_function_reads_its_records_on_one_index_only() {
+    let problems = ledger_query_violations(&template("template.yaml"));
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+    type Broaden = fn(&mut Value);
+    let cases: [(&str, Broaden); 4] = [
+        ("every index", |s| {
+            s["Resource"] = serde_yaml::from_str("!Sub ${RunLedgerTable.Arn}/index/*").unwrap();
+        }),
+        ("the table itself", |s| {
+            s["Resource"] = serde_yaml::from_str("!GetAtt RunLedgerTable.Arn").unwrap();
+        }),
+        ("with a scan", |s| {
+            s["Action"] = Value::from(vec!["dynamodb:Query", "dynamodb:Scan"]);
+        }),
+        ("not at all", |s| {
+            s["Action"] = Value::from("dynamodb:GetItem");
+        }),
+    ];
+    for (what, broaden) in cases {
+        let mut t = template("template.yaml");
+        broaden(statement_mut(&mut t, "QueryWorkloadRecords").expect("QueryWorkloadRecords"));
+        assert!(!ledger_query_violations(&t).is_empty(), "Query {what} went unnoticed");
+    }
+}
+
+/// The environment variable the function reads the types a Start may
+/// restore from.
+const ALLOWED_TYPES_ENV: &str = "ALLOWED_INSTANCE_TYPES";
+
+/// What is wrong with how `template` passes `AllowedInstanceTypes` to the
+/// function: the variable must carry the list, comma-joined, and a default
+/// of `*` must be explained in infra/README.md.
+fn allowed_types_violations(template: &Value, readme: &str) -> Vec<String> {
+    let mut problems = Vec::new();
+    let env = &template["Resources"]["SchedulerFunction"]["Properties"]["Environment"]["Variables"];
+    let types = ["t3.*", "m5.large"];
+    let deployed = evaluate(&env[ALLOWED_TYPES_ENV], &[("AllowedInstanceTypes", &types)]);
+    if deployed != Some(vec!["t3.*,m5.large".to_string()]) {
+        problems.push(format!(
+            "{ALLOWED_TYPES_ENV} is {deployed:?} with AllowedInstanceTypes {types:?}, not the list joined with \",\""
+        ));
+    }
+    let default = template["Parameters"]["AllowedInstanceTypes"]["Default"].as_str();
+    if default == Some("*") && !readme.contains(&format!("`{ALLOWED_TYPES_ENV}`")) {
+        problems.push("AllowedInstanceTypes defaults to * and infra/README.md does not say why".to_string());
+    }
+    problems
+}
+
+#[test]
+fn the_function_is_told_the_allowed_instance_types() {
+    let readme = source("infra/README.md");
+    let t = template("template.yaml");
+    let problems = allowed_types_violations(&t, &readme);
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+    let mut missing = template("template.yaml");
+    let Value::Mapping(env) = &mut missing["Resources"]["SchedulerFunction"]["Properties"]["Environment"]["Variables"]
+    else {
+        panic!()
+    };
+    env.remove(ALLOWED_TYPES_ENV);
+    assert!(
+        !allowed_types_violations(&missing, &readme).is_empty(),
+        "a missing variable went unnoticed"
+    );
+    let mut other = template("template.yaml");
+    other["Resources"]["SchedulerFunction"]["Properties"]["Environment"]["Variables"][ALLOWED_TYPES_ENV] =
+        serde_yaml::from_str(r#"!Join [",", !Ref EbsKmsKeyArns]"#).unwrap();
+    assert!(
+        !allowed_types_violations(&other, &readme).is_empty(),
+        "another list went unnoticed"
+    );
+    assert!(
+        !allowed_types_violations(&t, "no word on the default").is_empty(),
+        "an unexplained * default went unnoticed"
+    );
 }
 
 /// Alarms are muted only where `AlarmNamePrefixes` names them: with the
@@ -1711,9 +2171,9 @@ fn every_adapter_call_is_granted() {
             "{file} no longer calls {op} ({why}): drop the NOT_GRANTED row"
         );
     }
-    // TransactWriteItems: every item kind the ledger builds is granted on
-    // the ledger, and nothing else is.
-    let ledger = source("src/aws/ledger.rs");
+    // TransactWriteItems: every item kind the ledger's runs and records
+    // build is granted on the ledger, and nothing else is.
+    let ledger = source("src/aws/ledger.rs") + &source("src/aws/records.rs");
     for (builder, action) in TRANSACTION_ITEMS {
         let built = ledger.contains(builder);
         let granted = GRANTS
@@ -1721,7 +2181,7 @@ fn every_adapter_call_is_granted() {
             .any(|(sid, a, _)| *sid == "ReadWriteRunLedger" && a == action);
         assert_eq!(
             built, granted,
-            "src/aws/ledger.rs builds {builder}: {built}; ReadWriteRunLedger grants {action}: {granted}"
+            "src/aws/ledger.rs or records.rs builds {builder}: {built}; ReadWriteRunLedger grants {action}: {granted}"
         );
     }
 }
@@ -1884,7 +2344,7 @@ fn statement_mut<'a>(value: &'a mut Value, sid: &str) -> Option<&'a mut Value> {
 #[test]
 fn the_policy_checks_fail_on_a_broadened_statement() {
     type Broaden = fn(&mut Value);
-    let cases: [(&str, &str, Broaden, &str); 41] = [
+    let cases: [(&str, &str, Broaden, &str); 43] = [
         (
             "databases of any workload",
             "StopStartWorkloadDatabases",
@@ -2096,20 +2556,37 @@ fn the_policy_checks_fail_on_a_broadened_statement() {
             "wildcard action ecs:Update*",
         ),
         (
-            "any ECS tag key (the workload tag too)",
-            "RecordEcsServiceCapacity",
+            "ECS services changed beyond their desired count",
+            "ScaleWorkloadEcsServices",
             |s| {
-                s["Condition"]["ForAllValues:StringEquals"]["aws:TagKeys"] = Value::String("*".into());
+                s["Condition"].as_mapping_mut().unwrap().remove("Null");
             },
-            "ECS tags without aws:TagKeys",
+            "ecs:UpdateService without Null ecs:task-definition",
         ),
         (
-            "ECS tags on any service",
-            "RecordEcsServiceCapacity",
+            "Auto Scaling groups changed beyond their capacity",
+            "ScaleWorkloadAutoScalingGroups",
             |s| {
-                s["Condition"].as_mapping_mut().unwrap().remove("StringEquals");
+                s["Condition"].as_mapping_mut().unwrap().remove("Null");
             },
-            "ECS tags without StringEquals aws:ResourceTag",
+            "autoscaling:UpdateAutoScalingGroup without Null autoscaling:LaunchConfigurationName",
+        ),
+        (
+            "Auto Scaling groups of any size",
+            "ScaleWorkloadAutoScalingGroups",
+            |s| {
+                s["Condition"].as_mapping_mut().unwrap().remove("NumericLessThanEquals");
+            },
+            "without NumericLessThanEquals autoscaling:MaxSize",
+        ),
+        (
+            "the capacity record tag on groups",
+            "TagWorkloadAutoScalingGroups",
+            |s| {
+                s["Condition"]["ForAllValues:StringEquals"]["aws:TagKeys"] =
+                    Value::from(vec!["ec2-tier-scheduler:suspended", "ec2-tier-scheduler:capacity"]);
+            },
+            "names the record tag ec2-tier-scheduler:capacity",
         ),
         (
             "DescribeServices on every service",
@@ -2142,6 +2619,14 @@ fn the_policy_checks_fail_on_a_broadened_statement() {
                 s["Resource"] = Value::from("arn:${AWS::Partition}:elasticloadbalancing:*:*:targetgroup/*/*");
             },
             "target registration on",
+        ),
+        (
+            "targets of any target group",
+            "DrainAndRestoreTargets",
+            |s| {
+                s.as_mapping_mut().unwrap().remove("Condition");
+            },
+            "target registration without StringEquals aws:ResourceTag",
         ),
         (
             "target registration with another action",
@@ -2214,28 +2699,24 @@ fn the_policy_checks_fail_on_a_broadened_statement() {
             "alarm mutations must stand alone",
         ),
         (
-            "alarm tags on every alarm",
-            "RecordMutedAlarms",
+            "the muted-alarm record tag",
+            "MuteWorkloadAlarms",
             |s| {
-                s["Resource"] = Value::String(ALARMS.into());
+                s["Action"] = Value::from(vec![
+                    "cloudwatch:DisableAlarmActions",
+                    "cloudwatch:EnableAlarmActions",
+                    "cloudwatch:TagResource",
+                ]);
             },
-            "alarm mutation on",
+            "grants cloudwatch:TagResource",
         ),
         (
-            "any alarm tag key (the workload tag too)",
-            "RecordMutedAlarms",
+            "target group tags read in every region",
+            "ReadTargetGroups",
             |s| {
-                s["Condition"]["ForAllValues:StringEquals"]["aws:TagKeys"] = Value::String("*".into());
+                s.as_mapping_mut().unwrap().remove("Condition");
             },
-            "alarm tags without aws:TagKeys",
-        ),
-        (
-            "any instance tag key of the scheduler's namespace",
-            "TagWorkloadInstances",
-            |s| {
-                s["Condition"]["ForAllValues:StringLike"]["aws:TagKeys"] = Value::from("ec2-tier-scheduler:*");
-            },
-            "instance tags without aws:TagKeys",
+            "without StringEquals aws:RequestedRegion",
         ),
     ];
     for name in ROLE_TEMPLATES {
@@ -2246,9 +2727,8 @@ fn the_policy_checks_fail_on_a_broadened_statement() {
             problems.extend(grant_violations(&broadened));
             problems.extend(kms_violations(&broadened));
             problems.extend(asg_tag_violations(&broadened));
-            problems.extend(ecs_tag_violations(&broadened));
-            problems.extend(tag_violations(&broadened, &INSTANCE_TAGS));
-            problems.extend(tag_violations(&broadened, &ALARM_TAGS));
+            problems.extend(record_tag_violations(&broadened));
+            problems.extend(capacity_change_violations(&broadened));
             problems.extend(read_scope_violations(&broadened));
             problems.extend(target_violations(&broadened));
             problems.extend(alarm_violations(&broadened));

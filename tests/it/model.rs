@@ -25,7 +25,9 @@
 //! 8. no continuation acts before its due time, however early it came;
 //! 9. no run acts after a later run of its workload began (a continuation
 //!    that comes after the later run took the lock does nothing);
-//! 10. no continuation delivered after its hand-over window acts.
+//! 10. no continuation delivered after its hand-over window acts;
+//! 11. nothing is restored that the scheduler did not record (forged
+//!     capacity and original-type tags are drawn: none is ever applied).
 //!
 //! Besides the real deliveries the schedules draw forgeries (a real
 //! request's key with another workload, region, profile or
@@ -106,7 +108,23 @@ struct Schedule {
     /// The `n`-th continuation scheduled (in the order they come due) is
     /// delivered as the `n`-th of these; past the end, once, with 900 s left.
     continuations: Vec<Resumption>,
+    /// Record tags a tagger forged before the first delivery.
+    forged: Vec<Forged>,
 }
+
+/// A record tag nobody but a tagger wrote: the ledger never holds it.
+#[derive(Debug, Clone, Copy)]
+enum Forged {
+    /// `ec2-tier-scheduler:capacity=0,5000,5000` on the group.
+    GroupCapacity,
+    /// `ec2-tier-scheduler:capacity=5000` on the service.
+    ServiceCapacity,
+    /// `ec2-tier-scheduler:original-type=x1e.32xlarge` on the first instance.
+    OriginalType,
+}
+
+/// The type a forged original-type tag names.
+const FORGED_TYPE: &str = "x1e.32xlarge";
 
 #[derive(Debug, Clone)]
 struct TierPlan {
@@ -343,8 +361,16 @@ fn schedule() -> impl Strategy<Value = Schedule> {
         option::weighted(0.3, (proptest::arbitrary::any::<Index>(), 1..=3usize)),
         vec(request(), 1..=4),
         vec(resumption(), 0..=CONTINUATIONS_DRAWN),
+        vec(
+            select(vec![
+                Forged::GroupCapacity,
+                Forged::ServiceCapacity,
+                Forged::OriginalType,
+            ]),
+            0..=2,
+        ),
     )
-        .prop_map(|(tiers, throttles, capacity, requests, continuations)| {
+        .prop_map(|(tiers, throttles, capacity, requests, continuations, forged)| {
             let ids = instance_ids(&tiers);
             Schedule {
                 throttles: throttles
@@ -358,6 +384,7 @@ fn schedule() -> impl Strategy<Value = Schedule> {
                 tiers,
                 requests,
                 continuations,
+                forged,
             }
         })
 }
@@ -378,11 +405,16 @@ type Log = Arc<Mutex<Vec<Mutation>>>;
 struct Tracked {
     inner: FakeCloud,
     log: Log,
+    /// Every capacity a run set, by member.
+    restored: Arc<Mutex<Vec<(String, Capacity)>>>,
+    /// Every type a run set, by instance.
+    types: Arc<Mutex<Vec<(String, String)>>>,
 }
 
 struct TrackedCompute {
     inner: Arc<dyn Compute>,
     log: Log,
+    types: Arc<Mutex<Vec<(String, String)>>>,
 }
 
 impl TrackedCompute {
@@ -397,6 +429,8 @@ impl TrackedCompute {
 struct TrackedMembers {
     inner: Arc<dyn MemberService>,
     log: Log,
+    /// Every capacity set, by member.
+    restored: Arc<Mutex<Vec<(String, Capacity)>>>,
 }
 
 #[async_trait]
@@ -416,6 +450,21 @@ impl MemberService for TrackedMembers {
     }
     async fn statuses(&self, kind: MemberKind, ids: &[String]) -> Result<Vec<MemberStatus>, CloudError> {
         self.inner.statuses(kind, ids).await
+    }
+    async fn capacity(&self, kind: MemberKind, id: &str) -> Result<Capacity, CloudError> {
+        self.inner.capacity(kind, id).await
+    }
+    /// Logged as a stop (to 0) or a start, with the capacity set.
+    async fn set_capacity(&self, kind: MemberKind, id: &str, to: Capacity) -> Result<(), CloudError> {
+        self.inner.set_capacity(kind, id, to).await?;
+        let op = if to.desired == 0 {
+            "StopInstances"
+        } else {
+            "StartInstances"
+        };
+        note(&self.log, op, &[member_id(kind, id)]);
+        self.restored.lock().unwrap().push((member_id(kind, id), to));
+        Ok(())
     }
 }
 
@@ -455,6 +504,10 @@ impl Compute for TrackedCompute {
     async fn set_instance_type(&self, id: &str, instance_type: &str) -> Result<(), CloudError> {
         self.inner.set_instance_type(id, instance_type).await?;
         self.note("ModifyInstanceAttribute", &[id.to_string()]);
+        self.types
+            .lock()
+            .unwrap()
+            .push((id.to_string(), instance_type.to_string()));
         Ok(())
     }
     async fn tag(&self, ids: &[String], tags: &[(String, String)]) -> Result<(), CloudError> {
@@ -491,6 +544,9 @@ impl Cloud for Tracked {
         // The tables are in REGION; elsewhere they hold no workload.
         OneRegion::new(self.inner.clone()).config_store(region)
     }
+    fn records(&self) -> Option<Arc<dyn ec2_tier_scheduler::ports::Records>> {
+        self.inner.records()
+    }
     fn notifier(&self, region: &str) -> Arc<dyn Notifier> {
         self.inner.notifier(region)
     }
@@ -500,6 +556,7 @@ impl Cloud for Tracked {
             compute: Arc::new(TrackedCompute {
                 inner: inner.compute,
                 log: self.log.clone(),
+                types: self.types.clone(),
             }),
             remote: inner.remote,
             calendar: inner.calendar,
@@ -510,6 +567,7 @@ impl Cloud for Tracked {
             members: MemberPorts::all(Arc::new(TrackedMembers {
                 inner: inner.members.databases,
                 log: self.log.clone(),
+                restored: self.restored.clone(),
             })),
         })
     }
@@ -657,6 +715,20 @@ impl Case {
             }
         }
         fake.put_config(workload, items);
+        for forged in &schedule.forged {
+            match forged {
+                Forged::GroupCapacity => fake.tag_capacity(MemberKind::Asg, "asg-T0", "0,5000,5000"),
+                Forged::ServiceCapacity => fake.tag_capacity(MemberKind::Ecs, "c/svc-T0", "5000"),
+                Forged::OriginalType => {
+                    fake.lock()
+                        .instances
+                        .get_mut("i-00")
+                        .unwrap()
+                        .tags
+                        .insert("ec2-tier-scheduler:original-type".into(), FORGED_TYPE.into());
+                }
+            }
+        }
         for throttle in &schedule.throttles {
             fake.fault(throttle.op, None, "RequestLimitExceeded", throttle.times);
         }
@@ -672,6 +744,8 @@ impl Case {
             cloud: Tracked {
                 inner: fake,
                 log: Arc::default(),
+                restored: Arc::default(),
+                types: Arc::default(),
             },
             ledger: FakeLedger::default(),
             continuation: FakeContinuation::default(),
@@ -865,7 +939,7 @@ impl Case {
         tokio::time::sleep(Duration::from_secs(3600)).await;
     }
 
-    /// The ten invariants; the first one broken fails the case.
+    /// The eleven invariants; the first one broken fails the case.
     fn check(&self) -> Result<(), TestCaseError> {
         let log = self.cloud.log.lock().unwrap().clone();
         let invocations = self.invocations.lock().unwrap().clone();
@@ -1052,7 +1126,43 @@ impl Case {
             }
         }
         self.check_deliveries(&invocations, &records, &log)?;
-        self.check_later_runs(&invocations, &records, &log)
+        self.check_later_runs(&invocations, &records, &log)?;
+        self.check_restored()
+    }
+
+    /// Invariant 11: nothing is restored that the scheduler did not record:
+    /// every capacity a run set is zero or the member's own (what its Stop
+    /// recorded), and no type is set that only a forged tag names.
+    fn check_restored(&self) -> Result<(), TestCaseError> {
+        let own = |member: &str| match member {
+            "asg:asg-T0" => Capacity {
+                min: 1,
+                desired: 2,
+                max: 4,
+            },
+            _ => Capacity {
+                min: 0,
+                desired: 3,
+                max: 0,
+            },
+        };
+        for (member, to) in self.cloud.restored.lock().unwrap().iter() {
+            prop_assert!(
+                to.desired == 0 || *to == own(member),
+                "{} was set to {}, which the scheduler never recorded",
+                member,
+                to
+            );
+        }
+        for (id, to) in self.cloud.types.lock().unwrap().iter() {
+            prop_assert!(
+                to != FORGED_TYPE,
+                "{} was changed to {}, which only a forged tag names",
+                id,
+                to
+            );
+        }
+        Ok(())
     }
 
     /// Invariants 9 and 10: a run never acts after a later run of its

@@ -11,52 +11,9 @@ use serde_json::json;
 use crate::support::moto::Stack;
 use crate::support::{fast_settings, three_tiers, workload_item};
 
-/// The run ledger table as infra/template.yaml defines it: `pk`, and the
-/// two indexes `runs list` and `status` query.
+/// The run ledger table as infra/template.yaml defines it.
 pub(crate) async fn ledger_table(stack: &Stack) {
-    use aws_sdk_dynamodb::types::{
-        AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection, ProjectionType,
-        ScalarAttributeType,
-    };
-    use ec2_tier_scheduler::aws::{RUNS_BY_TIME_INDEX, RUNS_BY_WORKLOAD_INDEX};
-    let attr = |name: &str, kind: ScalarAttributeType| {
-        AttributeDefinition::builder()
-            .attribute_name(name)
-            .attribute_type(kind)
-            .build()
-            .unwrap()
-    };
-    let key = |name: &str, kind: KeyType| {
-        KeySchemaElement::builder()
-            .attribute_name(name)
-            .key_type(kind)
-            .build()
-            .unwrap()
-    };
-    let index = |name: &str, hash: &str| {
-        GlobalSecondaryIndex::builder()
-            .index_name(name)
-            .key_schema(key(hash, KeyType::Hash))
-            .key_schema(key("startedAt", KeyType::Range))
-            .projection(Projection::builder().projection_type(ProjectionType::All).build())
-            .build()
-            .unwrap()
-    };
-    stack
-        .ddb
-        .create_table()
-        .table_name("SchedulerRunLedger")
-        .attribute_definitions(attr("pk", ScalarAttributeType::S))
-        .attribute_definitions(attr("workload", ScalarAttributeType::S))
-        .attribute_definitions(attr("kind", ScalarAttributeType::S))
-        .attribute_definitions(attr("startedAt", ScalarAttributeType::N))
-        .key_schema(key("pk", KeyType::Hash))
-        .global_secondary_indexes(index(RUNS_BY_WORKLOAD_INDEX, "workload"))
-        .global_secondary_indexes(index(RUNS_BY_TIME_INDEX, "kind"))
-        .billing_mode(BillingMode::PayPerRequest)
-        .send()
-        .await
-        .unwrap();
+    stack.ledger_table().await;
 }
 
 fn record(key: &str, workload: &str) -> RunRecord {

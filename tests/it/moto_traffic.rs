@@ -1,5 +1,5 @@
 //! Traffic-aware tiers through the CLI against moto: a web tier in two
-//! target groups is drained (recorded on its instances), stopped, started,
+//! target groups is drained (recorded in the run ledger), stopped, started,
 //! registered again to the same groups and ports, and the next tier starts
 //! only after its targets are healthy; an alarm selected by prefix is
 //! disabled by the Stop and enabled by the Start, one an operator disabled
@@ -32,6 +32,12 @@ async fn target_group(elb: &aws_sdk_elasticloadbalancingv2::Client, name: &str, 
         .port(port)
         .vpc_id(vpc)
         .target_type(TargetTypeEnum::Instance)
+        .tags(
+            aws_sdk_elasticloadbalancingv2::types::Tag::builder()
+                .key("Environment")
+                .value("ENV001")
+                .build(),
+        )
         .send()
         .await
         .unwrap();
@@ -67,6 +73,7 @@ async fn run(stack: &Stack, action: &str) -> Value {
 #[tokio::test]
 async fn a_web_tier_in_two_groups_is_drained_stopped_started_and_registered_again() {
     let stack = Stack::start().await;
+    stack.ledger_table().await;
     let (vpc, subnet) = stack.vpc("10.11.0.0").await;
     let web = stack.launch_tier(&subnet, "Role_Web", 2).await;
     stack.launch_tier(&subnet, "Role_App", 1).await;

@@ -184,6 +184,7 @@ async fn read_replicas_and_their_sources_are_skipped_at_stop_with_rdss_reason() 
 #[tokio::test]
 async fn a_whole_workload_stops_web_app_db_and_starts_db_app_web_restoring_capacity() {
     let stack = Stack::start().await;
+    stack.ledger_table().await;
     let (_, subnet) = stack.vpc("10.9.0.0").await;
     let plain = stack.launch_tier(&subnet, "Role_Web", 1).await;
     stack.launch_tier(&subnet, "Role_App", 1).await;
@@ -224,8 +225,8 @@ async fn a_whole_workload_stops_web_app_db_and_starts_db_app_web_restoring_capac
     assert!(acted("Role_DB").contains(&json!("rds:orders-db")) && acted("Role_DB").contains(&json!("aurora:ledger")));
     let began = |name: &str| tier_json(summary, name)["startedAtMs"].as_u64().unwrap();
     assert!(began("Role_Web") <= began("Role_App") && began("Role_App") <= began("Role_DB"));
-    assert_eq!(group_capacity(&asg).await, ((0, 0, 0), Some("1,2,3".into())));
-    assert_eq!(service_count(&ecs).await, (0, Some("2".into())));
+    assert_eq!(group_capacity(&stack, &asg).await, ((0, 0, 0), Some("1,2,3".into())));
+    assert_eq!(service_count(&stack, &ecs).await, (0, Some("2".into())));
     let stopped = statuses(&stack).await;
     let of = |id: &str| stopped.iter().find(|(m, _)| m == id).unwrap().1.clone();
     assert_eq!(
@@ -251,11 +252,11 @@ async fn a_whole_workload_stops_web_app_db_and_starts_db_app_web_restoring_capac
     let began = |name: &str| tier_json(summary, name)["startedAtMs"].as_u64().unwrap();
     assert!(began("Role_DB") <= began("Role_App") && began("Role_App") <= began("Role_Web"));
     assert_eq!(
-        group_capacity(&asg).await,
+        group_capacity(&stack, &asg).await,
         ((1, 2, 3), None),
         "restored exactly, record removed"
     );
-    assert_eq!(service_count(&ecs).await, (2, None));
+    assert_eq!(service_count(&stack, &ecs).await, (2, None));
     let statuses = statuses(&stack).await;
     assert!(statuses.iter().all(|(_, s)| s == "available"), "{statuses:?}");
 }
@@ -285,8 +286,23 @@ async fn undoers(stack: &Stack, asg: &aws_sdk_autoscaling::Client) {
         .unwrap();
 }
 
-/// (min, desired, max) of group `web` and the scheduler's record.
-async fn group_capacity(asg: &aws_sdk_autoscaling::Client) -> ((i32, i32, i32), Option<String>) {
+/// The capacity record the run ledger holds for `id` of `kind` (as tag
+/// text, `1,2,3` or a desired count).
+async fn ledger_record(stack: &Stack, kind: ec2_tier_scheduler::member::MemberKind, id: &str) -> Option<String> {
+    use ec2_tier_scheduler::ports::Cloud;
+    let records = stack.cloud().records().expect("the run ledger table");
+    let all = records.of_workload("W").await.unwrap();
+    all.into_iter()
+        .find(|r| r.subject.kind == kind.name() && r.subject.id == id)
+        .and_then(|r| match r.restore {
+            ec2_tier_scheduler::records::Restore::Capacity(c) => Some(c.to_tag(kind)),
+            _ => None,
+        })
+}
+
+/// (min, desired, max) of group `web` and the scheduler's record in the
+/// run ledger (never a tag: the group carries none).
+async fn group_capacity(stack: &Stack, asg: &aws_sdk_autoscaling::Client) -> ((i32, i32, i32), Option<String>) {
     let out = asg
         .describe_auto_scaling_groups()
         .auto_scaling_group_names("web")
@@ -294,17 +310,19 @@ async fn group_capacity(asg: &aws_sdk_autoscaling::Client) -> ((i32, i32, i32), 
         .await
         .unwrap();
     let g = &out.auto_scaling_groups()[0];
-    let record = g
+    let tagged = g
         .tags()
         .iter()
-        .find(|t| t.key() == Some(ec2_tier_scheduler::member::CAPACITY_TAG))
-        .and_then(|t| t.value().map(str::to_string));
+        .any(|t| t.key() == Some(ec2_tier_scheduler::member::CAPACITY_TAG));
+    assert!(!tagged, "no record tag is written");
+    let record = ledger_record(stack, ec2_tier_scheduler::member::MemberKind::Asg, "web").await;
     let n = |v: Option<i32>| v.unwrap_or(-1);
     ((n(g.min_size()), n(g.desired_capacity()), n(g.max_size())), record)
 }
 
-/// The desired count of service `prod/api` and the scheduler's record.
-async fn service_count(ecs: &aws_sdk_ecs::Client) -> (i32, Option<String>) {
+/// The desired count of service `prod/api` and the scheduler's record in
+/// the run ledger.
+async fn service_count(stack: &Stack, ecs: &aws_sdk_ecs::Client) -> (i32, Option<String>) {
     let out = ecs
         .describe_services()
         .cluster("prod")
@@ -314,10 +332,11 @@ async fn service_count(ecs: &aws_sdk_ecs::Client) -> (i32, Option<String>) {
         .await
         .unwrap();
     let s = &out.services()[0];
-    let record = s
+    let tagged = s
         .tags()
         .iter()
-        .find(|t| t.key() == Some(ec2_tier_scheduler::member::CAPACITY_TAG))
-        .and_then(|t| t.value().map(str::to_string));
+        .any(|t| t.key() == Some(ec2_tier_scheduler::member::CAPACITY_TAG));
+    assert!(!tagged, "no record tag is written");
+    let record = ledger_record(stack, ec2_tier_scheduler::member::MemberKind::Ecs, "prod/api").await;
     (s.desired_count(), record)
 }

@@ -532,6 +532,8 @@ async fn runs_and_status_commands_read_the_ledger_and_the_schedules() {
     use aws_sdk_scheduler::types::{FlexibleTimeWindow, FlexibleTimeWindowMode, Target};
     let stack = Stack::start().await;
     crate::moto_ledger::ledger_table(&stack).await;
+    // This test names the table itself (and checks the commands need it).
+    stack.ledger.store(false, std::sync::atomic::Ordering::SeqCst);
     let (_, subnet) = stack.vpc("10.16.0.0").await;
     let mut ids = Vec::new();
     for tier in ["Role_Web", "Role_App", "Role_DB"] {

@@ -320,11 +320,15 @@ fn short_of_m5(types: &str) -> FakeCloud {
     cloud
 }
 
-fn tag_of(cloud: &FakeCloud, id: &str, key: &str) -> Option<String> {
-    cloud.lock().instances[id].tags.get(key).cloned()
+/// The original type the run ledger holds for `id`.
+fn tag_of(cloud: &FakeCloud, id: &str, what: &str) -> Option<String> {
+    match cloud.recorded("EC2", what, id)?.restore {
+        ec2_tier_scheduler::records::Restore::OriginalType(t) => Some(t),
+        other => panic!("{other:?}"),
+    }
 }
 
-const ORIGINAL: &str = ec2_tier_scheduler::instance::ORIGINAL_TYPE_TAG;
+const ORIGINAL: &str = "type";
 
 #[tokio::test(start_paused = true)]
 async fn a_start_without_capacity_falls_back_and_the_next_start_tries_the_original_type_first() {
@@ -336,7 +340,7 @@ async fn a_start_without_capacity_falls_back_and_the_next_start_tries_the_origin
     let report = run(&cloud, &request("W", Action::Start)).await;
 
     // THEN i-a1 started as m4.large (m5a.large had no capacity either),
-    // reported as such; the type it had is recorded on it
+    // reported as such; the type it had is recorded in the run ledger
     let s = &report.summary;
     assert_eq!(s.status, RunStatus::Completed, "{}", s.to_table());
     let app = tier(&s.tiers, "Role_App");
@@ -351,15 +355,15 @@ async fn a_start_without_capacity_falls_back_and_the_next_start_tries_the_origin
     );
     assert!(s.details().contains("FALLBACK TYPE"), "{}", s.details());
     assert_eq!(tag_of(&cloud, "i-a1", ORIGINAL).as_deref(), Some("m5.large"));
-    // the tag was written before the first type change
+    // the record was written before the first type change, and no tag
     let calls: Vec<&str> = cloud
         .calls()
         .iter()
-        .filter(|c| c.ids == ["i-a1"])
         .map(|c| c.op)
-        .filter(|op| *op == "CreateTags" || op.starts_with("ModifyInstanceAttribute"))
+        .filter(|op| *op == "TransactWriteItems" || op.starts_with("ModifyInstanceAttribute"))
         .collect();
-    assert_eq!(calls.first(), Some(&"CreateTags"), "{calls:?}");
+    assert_eq!(calls.first(), Some(&"TransactWriteItems"), "{calls:?}");
+    assert!(cloud.calls_of("CreateTags").is_empty());
 
     // WHEN it is stopped and, with m5.large capacity back, started again
     cloud.lock().no_capacity.clear();
@@ -390,8 +394,12 @@ async fn a_run_that_died_after_recording_the_type_is_repaired_by_the_next_start(
         s.no_capacity.clear();
         let i = s.instances.get_mut("i-a1").unwrap();
         i.instance_type = "m5a.large".into();
-        i.tags.insert(ORIGINAL.into(), "m5.large".into());
     }
+    cloud.put_record(
+        "EC2",
+        "i-a1",
+        ec2_tier_scheduler::records::Restore::OriginalType("m5.large".into()),
+    );
     let report = run(&cloud, &request("W", Action::Start)).await;
     assert_eq!(
         report.summary.status,

@@ -103,6 +103,9 @@ impl Cloud for OneRegion {
             fail_loads: self.fail_loads.clone(),
         })
     }
+    fn records(&self) -> Option<Arc<dyn ec2_tier_scheduler::ports::Records>> {
+        self.inner.records()
+    }
     fn notifier(&self, region: &str) -> Arc<dyn Notifier> {
         self.inner.notifier(region)
     }

@@ -21,7 +21,16 @@ const CLI_DIR: &str = "src/bin/orchestrator";
 const LAYERS: &[(&str, &[&str])] = &[
     (
         "vocabulary",
-        &["action", "clock", "instance", "member", "table", "telemetry", "traffic"],
+        &[
+            "action",
+            "clock",
+            "instance",
+            "key",
+            "member",
+            "table",
+            "telemetry",
+            "traffic",
+        ],
     ),
     (
         "core",
@@ -30,6 +39,7 @@ const LAYERS: &[(&str, &[&str])] = &[
             "override_check",
             "override_tag",
             "plan",
+            "records",
             "summary",
             "notify",
             "cron",

@@ -1,5 +1,5 @@
 //! Traffic-aware tiers against the in-memory cloud: a `Drain` tier leaves
-//! its target groups before it stops (recorded on each instance, waited out
+//! its target groups before it stops (recorded in the run ledger, waited out
 //! of `draining`, bounded by the deadline), its registrations come back at
 //! the next Start and the next tier waits for healthy targets; alarms are
 //! muted before a Stop and unmuted after a Start, never one an operator
@@ -9,15 +9,17 @@ use std::time::Duration;
 
 use ec2_tier_scheduler::action::Action;
 use ec2_tier_scheduler::instance::InstanceState::*;
+use ec2_tier_scheduler::records::Restore;
 use ec2_tier_scheduler::summary::{RunStatus, TierOutcome};
-use ec2_tier_scheduler::traffic::REGISTRATION_TAG_PREFIX;
+use ec2_tier_scheduler::traffic::Registrations;
 use serde_json::json;
 use tokio::time::Instant;
 
 use crate::support::fake::FakeCloud;
 use crate::support::{request, resume, run, run_until_deadline, tier_item, workload_item};
 
-const WEB_KEY: &str = "ec2-tier-scheduler:lb:targetgroup/web/0123456789abcdef";
+const WEB_KEY: &str = "targetgroup/web/0123456789abcdef";
+const API_KEY: &str = "targetgroup/api/0123456789abcdef";
 
 /// Web (stops first, starts first, `Drain` both ways) and App; Web's two
 /// instances are in target group `web` (port 80, beside another
@@ -44,8 +46,23 @@ fn tier<'a>(tiers: &'a [TierOutcome], name: &str) -> &'a TierOutcome {
     tiers.iter().find(|t| t.tier == name).unwrap()
 }
 
+/// The ports the run ledger's record of `id` holds for group `key`.
 fn tag(cloud: &FakeCloud, id: &str, key: &str) -> Option<String> {
-    cloud.lock().instances[id].tags.get(key).cloned()
+    let record = cloud.recorded("EC2", "registrations", id)?;
+    let Restore::Registrations(r) = record.restore else {
+        panic!("{record:?}")
+    };
+    let ports: Vec<String> = r.0.get(key)?.iter().map(u16::to_string).collect();
+    Some(ports.join(","))
+}
+
+/// A registration record in the run ledger, as a drain leaves it.
+fn record(cloud: &FakeCloud, id: &str, groups: &[(&str, u16)]) {
+    let mut r = Registrations::default();
+    for (key, port) in groups {
+        r.add(key, *port);
+    }
+    cloud.put_record("EC2", id, Restore::Registrations(r));
 }
 
 #[tokio::test(start_paused = true)]
@@ -61,14 +78,13 @@ async fn a_drained_tier_leaves_its_groups_before_it_stops_and_comes_back_healthy
     let stopped = cloud.call_seconds("StopInstances", began);
     assert!(stopped[0] >= 10, "stopped at {stopped:?} s, before the drain ended");
     assert_eq!(tag(&cloud, "i-w1", WEB_KEY).as_deref(), Some("80"));
-    assert_eq!(
-        tag(
-            &cloud,
-            "i-w1",
-            &format!("{REGISTRATION_TAG_PREFIX}targetgroup/api/0123456789abcdef")
-        )
-        .as_deref(),
-        Some("8080")
+    assert_eq!(tag(&cloud, "i-w1", API_KEY).as_deref(), Some("8080"));
+    assert!(
+        cloud.lock().instances["i-w1"]
+            .tags
+            .keys()
+            .all(|k| !k.starts_with("ec2-tier-scheduler:")),
+        "no record tag is written"
     );
     let web = tier(&s.tiers, "Role_Web");
     assert_eq!(web.traffic.len(), 2, "{}", s.to_table());
@@ -175,13 +191,7 @@ async fn a_crash_between_deregistration_and_stop_is_repaired_by_the_next_runs() 
         .target_groups
         .values_mut()
         .for_each(|g| g.targets.retain(|t| t.id == "i-other"));
-    cloud
-        .lock()
-        .instances
-        .get_mut("i-w1")
-        .unwrap()
-        .tags
-        .insert(WEB_KEY.into(), "80".into());
+    record(&cloud, "i-w1", &[(WEB_KEY, 80)]);
     // The next Stop finds nothing registered, stops it, keeps the record.
     let report = run(&cloud, &request("W", Action::Stop)).await;
     assert_eq!(
@@ -212,19 +222,8 @@ async fn a_target_no_listener_uses_is_reported_not_waited_for() {
         g.in_use = g.name != "api";
         g.targets.clear();
     });
-    for id in ["i-w1", "i-w2"] {
-        cloud
-            .lock()
-            .instances
-            .get_mut(id)
-            .unwrap()
-            .tags
-            .insert(WEB_KEY.into(), "80".into());
-    }
-    cloud.lock().instances.get_mut("i-w1").unwrap().tags.insert(
-        format!("{REGISTRATION_TAG_PREFIX}targetgroup/api/0123456789abcdef"),
-        "8080".into(),
-    );
+    record(&cloud, "i-w1", &[(WEB_KEY, 80), (API_KEY, 8080)]);
+    record(&cloud, "i-w2", &[(WEB_KEY, 80)]);
     let report = run(&cloud, &request("W", Action::Start)).await;
     let gate = tier(&report.summary.tiers, "Role_Web")
         .gate

@@ -16,6 +16,8 @@
 mod behaviour;
 #[path = "fake/members.rs"]
 mod members;
+#[path = "fake/records.rs"]
+mod records;
 #[path = "fake/traffic.rs"]
 mod traffic;
 
@@ -127,6 +129,10 @@ pub struct Fault {
 
 #[derive(Default)]
 pub struct State {
+    /// The records only the scheduler writes (the run ledger's), by key.
+    pub records: BTreeMap<String, ec2_tier_scheduler::records::Record>,
+    /// No run ledger table configured (a CLI run without --ledger-table).
+    pub no_records: bool,
     pub items: HashMap<String, WorkloadItems>,
     pub instances: BTreeMap<String, FakeInstance>,
     pub calls: Vec<Call>,
@@ -833,10 +839,17 @@ impl Compute for FakeCloud {
             .iter()
             .map(|t| {
                 let (ebs_optimizable, burstable) = type_facts(t);
+                // Graviton families carry a `g` after their generation
+                // (`m6g`, `c7gn`, `t4g`): arm64; the others x86_64.
+                let family = t.split('.').next().unwrap_or_default();
+                let graviton = family
+                    .find(|c: char| c.is_ascii_digit())
+                    .is_some_and(|at| family[at..].contains('g'));
                 TypeFacts {
                     instance_type: t.clone(),
                     ebs_optimizable,
                     burstable,
+                    architectures: vec![if graviton { "arm64" } else { "x86_64" }.into()],
                 }
             })
             .collect())
@@ -1013,6 +1026,9 @@ impl Cloud for FakeCloud {
 
     fn config_store(&self, _region: &str) -> Arc<dyn ConfigStore> {
         Arc::new(self.clone())
+    }
+    fn records(&self) -> Option<Arc<dyn ec2_tier_scheduler::ports::Records>> {
+        (!self.lock().no_records).then(|| Arc::new(self.clone()) as Arc<dyn ec2_tier_scheduler::ports::Records>)
     }
     fn notifier(&self, _region: &str) -> Arc<dyn Notifier> {
         Arc::new(self.clone())

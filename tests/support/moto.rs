@@ -147,7 +147,13 @@ pub struct Stack {
     pub sns: aws_sdk_sns::Client,
     pub ssm: aws_sdk_ssm::Client,
     pub rds: aws_sdk_rds::Client,
+    /// The run ledger table exists ([`Stack::ledger_table`]): the CLI and
+    /// [`Stack::cloud`] use it.
+    pub ledger: std::sync::atomic::AtomicBool,
 }
+
+/// The run ledger table's name in these tests.
+pub const LEDGER_TABLE: &str = "SchedulerRunLedger";
 
 impl Stack {
     /// A fresh moto with the two configuration tables in us-west-2.
@@ -166,14 +172,68 @@ impl Stack {
             rds: aws_sdk_rds::Client::new(&config),
             config,
             moto,
+            ledger: Default::default(),
         };
         stack.create_tables().await;
         stack
     }
 
-    /// The product's cloud on this emulator.
+    /// The product's cloud on this emulator (keeping records in the run
+    /// ledger table once it exists).
     pub fn cloud(&self) -> ec2_tier_scheduler::aws::AwsCloud {
-        ec2_tier_scheduler::aws::AwsCloud::new(self.config.clone(), ec2_tier_scheduler::aws::Tables::default())
+        let cloud =
+            ec2_tier_scheduler::aws::AwsCloud::new(self.config.clone(), ec2_tier_scheduler::aws::Tables::default());
+        let ledger = self.ledger.load(std::sync::atomic::Ordering::SeqCst);
+        cloud.with_records(ledger.then_some(LEDGER_TABLE))
+    }
+
+    /// The run ledger table as infra/template.yaml defines it: `pk`, and
+    /// the two indexes `runs list`, `status` and the records query. From
+    /// now on the CLI runs with it (`RUN_LEDGER_TABLE`).
+    pub async fn ledger_table(&self) {
+        use aws_sdk_dynamodb::types::{
+            AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection,
+            ProjectionType, ScalarAttributeType,
+        };
+        use ec2_tier_scheduler::aws::{RUNS_BY_TIME_INDEX, RUNS_BY_WORKLOAD_INDEX};
+        let attr = |name: &str, kind: ScalarAttributeType| {
+            AttributeDefinition::builder()
+                .attribute_name(name)
+                .attribute_type(kind)
+                .build()
+                .unwrap()
+        };
+        let key = |name: &str, kind: KeyType| {
+            KeySchemaElement::builder()
+                .attribute_name(name)
+                .key_type(kind)
+                .build()
+                .unwrap()
+        };
+        let index = |name: &str, hash: &str| {
+            GlobalSecondaryIndex::builder()
+                .index_name(name)
+                .key_schema(key(hash, KeyType::Hash))
+                .key_schema(key("startedAt", KeyType::Range))
+                .projection(Projection::builder().projection_type(ProjectionType::All).build())
+                .build()
+                .unwrap()
+        };
+        self.ddb
+            .create_table()
+            .table_name(LEDGER_TABLE)
+            .attribute_definitions(attr("pk", ScalarAttributeType::S))
+            .attribute_definitions(attr("workload", ScalarAttributeType::S))
+            .attribute_definitions(attr("kind", ScalarAttributeType::S))
+            .attribute_definitions(attr("startedAt", ScalarAttributeType::N))
+            .key_schema(key("pk", KeyType::Hash))
+            .global_secondary_indexes(index(RUNS_BY_WORKLOAD_INDEX, "workload"))
+            .global_secondary_indexes(index(RUNS_BY_TIME_INDEX, "kind"))
+            .billing_mode(BillingMode::PayPerRequest)
+            .send()
+            .await
+            .unwrap();
+        self.ledger.store(true, std::sync::atomic::Ordering::SeqCst);
     }
 
     async fn create_tables(&self) {
@@ -234,6 +294,13 @@ impl Stack {
             ("AWS_REGION", "us-west-2".into()),
             ("AWS_EC2_METADATA_DISABLED", "true".into()),
         ]
+        .into_iter()
+        .chain(
+            self.ledger
+                .load(std::sync::atomic::Ordering::SeqCst)
+                .then(|| ("RUN_LEDGER_TABLE", LEDGER_TABLE.to_string())),
+        )
+        .collect()
     }
 
     /// Runs the `orchestrator` CLI against this emulator: (exit code, stdout, stderr).

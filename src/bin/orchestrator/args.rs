@@ -75,6 +75,11 @@ pub enum Command {
     },
     /// What state a workload is in: per tier, overrides, last and next runs
     Status(StatusArgs),
+    /// What a Start restores (records only the scheduler writes): list, adopt, forget
+    Records {
+        #[command(subcommand)]
+        command: crate::records::RecordsCommand,
+    },
     /// Validate, import and export workload documents
     Config {
         #[command(subcommand)]

@@ -1,5 +1,5 @@
 //! The CLI: the seed's `Orchestrator.py` flags on the same library as the
-//! Lambda function, plus `plan`, `config`, `override`, `runs` and `status`
+//! Lambda function, plus `plan`, `config`, `override`, `runs`, `records` and `status`
 //! subcommands. One file per command group; each command is a few calls
 //! into the library.
 //!
@@ -20,6 +20,7 @@ mod args;
 mod config;
 mod r#override;
 mod plan;
+mod records;
 mod run;
 mod runs;
 mod status;
@@ -39,6 +40,7 @@ async fn main() -> ExitCode {
         Some(Command::Override { command }) => r#override::command(command).await,
         Some(Command::Plan(args)) => plan::command(args).await,
         Some(Command::Runs { command }) => runs::command(command).await,
+        Some(Command::Records { command }) => records::command(command).await,
         Some(Command::Status(args)) => status::command(args).await,
         None => run::command(cli.run).await,
     }

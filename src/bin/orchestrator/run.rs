@@ -62,7 +62,7 @@ pub async fn command(args: RunArgs) -> ExitCode {
             Err(code) => return code,
         }
     };
-    let cloud = crate::cloud().await;
+    let cloud = crate::cloud().await.with_records(args.ledger.ledger_table.as_deref());
     let ledger = args.ledger.ledger_table.as_deref().map(|t| cloud.ledger(t));
     if ledger.is_none() && !args.dry_run {
         eprintln!(

@@ -12,6 +12,7 @@ use ec2_tier_scheduler::history::RunRow;
 use ec2_tier_scheduler::ledger::Ledger;
 use ec2_tier_scheduler::orchestrator;
 use ec2_tier_scheduler::ports::{Cloud, StateLookup};
+use ec2_tier_scheduler::records;
 use ec2_tier_scheduler::status::{next_runs, WorkloadStatus};
 
 use crate::args::{LedgerArg, RegionArg};
@@ -36,18 +37,30 @@ pub struct StatusArgs {
 }
 
 pub async fn command(args: StatusArgs) -> ExitCode {
-    let cloud = crate::cloud().await;
+    let cloud = crate::cloud().await.with_records(args.ledger.ledger_table.as_deref());
     let now = ec2_tier_scheduler::clock::now();
     let region = &args.region.region;
-    let (config, ports, instances) = match orchestrator::workload_instances(&cloud, &args.workload, region).await {
+    let (config, ports, mut instances) = match orchestrator::workload_instances(&cloud, &args.workload, region).await {
         Ok(found) => found,
         Err(e) => return refused(&e),
     };
+    // What a Start restores is what the run ledger holds, never a tag.
+    let (book, place) = match orchestrator::workload_records(&cloud, &config).await {
+        Ok(found) => found,
+        Err(e) => {
+            eprintln!("warning: the workload's records could not be read: {e}");
+            Default::default()
+        }
+    };
+    let mut untrusted = records::trust_instances(&book, &place, &mut instances);
     let mut status = WorkloadStatus::new(&config, &instances, now);
     let kinds = config.member_kinds();
     if !kinds.is_empty() {
         match ports.members.discover(&config.workload.discovery(), &kinds).await {
-            Ok(members) => status.add_members(&config, &members),
+            Ok(mut members) => {
+                untrusted.extend(records::trust_members(&book, &place, &mut members));
+                status.add_members(&config, &members)
+            }
             Err(e) => eprintln!("the workload's other members could not be read: {e}"),
         }
     }
@@ -55,10 +68,14 @@ pub async fn command(args: StatusArgs) -> ExitCode {
     if w.alarms.any() {
         let tag = (w.filter_tag_name.clone(), w.filter_tag_value.clone());
         match ports.alarms.select(&w.alarms, &tag).await {
-            Ok(alarms) => status.add_alarms(&alarms),
+            Ok(mut alarms) => {
+                untrusted.extend(records::trust_alarms(&book, &place, &mut alarms, false));
+                status.add_alarms(&alarms)
+            }
             Err(e) => eprintln!("the workload's alarms could not be read: {e}"),
         }
     }
+    status.add_untrusted(&untrusted);
     last_action(&cloud, &args, &mut status).await;
     last_runs(&cloud, &args, now, &mut status).await;
     next_scheduled(&cloud, &args, now, &mut status).await;

@@ -1,16 +1,17 @@
 //! Capacity fallback at Start: an instance EC2 cannot start for lack of
 //! capacity for its type (`InsufficientInstanceCapacity`, or `Unsupported`
 //! in its zone) is changed to the next type of its list and started again.
-//! The type it had is recorded first on the instance (the scheduler's own
-//! tag), so the next Start goes back to it and a fallback never becomes
-//! permanent by accident, even when a run dies half way.
+//! The type it had is recorded first in the run ledger (a record only the
+//! scheduler writes), so the next Start goes back to it and a fallback
+//! never becomes permanent by accident, even when a run dies half way.
 
 use std::collections::HashSet;
 
 use super::super::Execution;
 use super::{BatchResult, TierRun};
-use crate::instance::ORIGINAL_TYPE_TAG;
+use crate::member::MemberKind;
 use crate::plan::InstancePlan;
+use crate::records::Restore;
 use crate::summary::{Failure, Noted, TierOutcome};
 
 /// Start errors that another instance type may not have.
@@ -84,8 +85,9 @@ impl Execution<'_> {
         let i = &candidate.plan;
         let original = i.original_type.clone().unwrap_or_else(|| i.instance_type.clone());
         if i.original_type.is_none() {
-            let tag = [(ORIGINAL_TYPE_TAG.to_string(), original.clone())];
-            if let Err(e) = self.compute.tag(std::slice::from_ref(&i.id), &tag).await {
+            let subject = self.recorder.place().member(MemberKind::Ec2, &i.id);
+            let record = vec![(subject, Restore::OriginalType(original.clone()))];
+            if let Err(e) = self.recorder.put(record).await {
                 return Tried::Failed(Failure {
                     id: i.id.clone(),
                     reason: format!(
@@ -158,8 +160,13 @@ impl Execution<'_> {
         if back.is_empty() {
             return;
         }
-        if let Err(e) = self.compute.untag(&back, &[ORIGINAL_TYPE_TAG.to_string()]).await {
-            tracing::warn!(error = %e, "removing the original-type tag failed; the next Start sets the type again");
+        let place = self.recorder.place();
+        let subjects: Vec<_> = back.iter().map(|id| place.member(MemberKind::Ec2, id)).collect();
+        if let Err(e) = self.recorder.remove("type", &subjects).await {
+            tracing::warn!(error = %e, "removing the original-type record failed; the next Start sets the type again");
+            run.notification_errors.push(format!(
+                "warning: back in their types, but the records were not removed: {e}"
+            ));
         }
     }
 }

@@ -1,13 +1,15 @@
 //! A tier's load balancer targets (`TierLoadBalancing: Drain`). At Stop,
 //! before the action: the instances' registrations in every `instance`
-//! target group of their VPCs are recorded on the instances (one tag per
-//! group, the ports as its value), deregistered (their own targets only,
-//! never another's: IAM cannot tell them apart), and waited out of
-//! `draining` (bounded by the groups' deregistration delay and the
-//! deadline budget; a continuation goes on); an instance whose stop then
-//! fails is registered again at once. At every Start, whatever the tier's
-//! mode: the recorded registrations of its running instances are put back
-//! and the records removed.
+//! target group of their VPCs are recorded in the run ledger (a record per
+//! instance, which only the scheduler writes), deregistered (their own
+//! targets only, never another's), and waited out of `draining` (bounded by
+//! the groups' deregistration delay and the deadline budget; a
+//! continuation goes on); an instance whose stop then fails, in this
+//! invocation or an earlier one, is registered again at once. At every
+//! Start, whatever the tier's mode: the recorded registrations of its
+//! instances confirmed running are put back (a group that refuses the call
+//! is retried one target at a time; a target that cannot be put back is a
+//! failure of its instance, kept recorded) and the records removed.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::time::Duration;
@@ -15,7 +17,10 @@ use std::time::Duration;
 use super::{TierEnd, TierRun};
 use crate::config::LoadBalancing;
 use crate::error::CloudError;
-use crate::orchestrator::{Execution, EC2_BATCH};
+use crate::instance::InstanceState;
+use crate::member::MemberKind;
+use crate::orchestrator::Execution;
+use crate::records::{Restore, RECORDS_PER_WRITE};
 use crate::summary::{Failure, Noted, PhaseKind};
 use crate::traffic::{Registrations, TargetGroup, TargetState};
 
@@ -38,10 +43,24 @@ impl Execution<'_> {
         }
         let from = self.elapsed_ms();
         let ids: Vec<String> = run.todo.iter().map(|i| i.id.clone()).collect();
-        let found = match self.find_registrations(&ids).await {
+        let (found, foreign) = match self.find_registrations(&ids).await {
             Ok(found) => found,
             Err(e) => return self.keep_serving(run, &ids, &format!("its target groups could not be read: {e}")),
         };
+        let (key, value) = self.workload_tag();
+        for (id, group) in &foreign {
+            let why = format!("in target group {group}, which does not carry the workload tag {key}={value}");
+            self.keep_serving(run, std::slice::from_ref(id), &why);
+        }
+        let found: Found = found
+            .into_iter()
+            .map(|(g, t)| {
+                (
+                    g,
+                    t.into_iter().filter(|(id, _, _)| !foreign.contains_key(id)).collect(),
+                )
+            })
+            .collect();
         let recorded = self.record_registrations(run, &found).await;
         let mut draining: Vec<(TargetGroup, Vec<(String, u16)>)> = Vec::new();
         let mut refused: Vec<String> = Vec::new();
@@ -78,13 +97,29 @@ impl Execution<'_> {
         run.out.phase(PhaseKind::Drain, from, self.elapsed_ms());
     }
 
-    /// The targets of `ids` in the `instance` target groups of their VPCs:
-    /// (instance, port, already draining) per group. Unregistered entries
-    /// (`Target.NotRegistered`) are not registrations.
-    async fn find_registrations(&self, ids: &[String]) -> Result<Found, CloudError> {
+    /// The targets of `ids` in the `instance` target groups of their VPCs
+    /// that carry the workload tag: (instance, port, already draining) per
+    /// group; and the instances registered in a group without it (by
+    /// group name): those are not stopped, so nobody else's requests are
+    /// cut. Unregistered entries (`Target.NotRegistered`) are not
+    /// registrations.
+    async fn find_registrations(&self, ids: &[String]) -> Result<(Found, BTreeMap<String, String>), CloudError> {
         let wanted: HashSet<&String> = ids.iter().collect();
         let mut found = Vec::new();
-        for group in self.load_balancers.target_groups(&self.vpcs_of(ids)).await? {
+        let mut foreign = BTreeMap::new();
+        let groups = self.load_balancers.target_groups(&self.vpcs_of(ids)).await?;
+        let arns: Vec<String> = groups.iter().map(|g| g.arn.clone()).collect();
+        let (key, value) = self.workload_tag();
+        let tagged: HashSet<String> = match arns.is_empty() {
+            true => HashSet::new(),
+            false => self
+                .load_balancers
+                .tagged(&arns, key, value)
+                .await?
+                .into_iter()
+                .collect(),
+        };
+        for group in groups {
             let targets: Vec<(String, u16, bool)> = self
                 .load_balancers
                 .targets(&group.arn)
@@ -94,16 +129,27 @@ impl Execution<'_> {
                 .filter(|t| t.reason.as_deref() != Some("Target.NotRegistered"))
                 .map(|t| (t.instance_id, t.port, t.state == TargetState::Draining))
                 .collect();
-            if !targets.is_empty() {
+            if targets.is_empty() {
+                continue;
+            }
+            if tagged.contains(&group.arn) {
                 found.push((group, targets));
+            } else {
+                foreign.extend(targets.into_iter().map(|(id, _, _)| (id, group.name.clone())));
             }
         }
-        Ok(found)
+        Ok((found, foreign))
+    }
+
+    /// The workload tag (`WorkloadFilterTagName`, `WorkloadFilterTagValue`).
+    fn workload_tag(&self) -> (&str, &str) {
+        let w = &self.config.workload;
+        (&w.filter_tag_name, &w.filter_tag_value)
     }
 
     /// Records each instance's registrations (with what an earlier drain
-    /// recorded) as its tags; returns the instances recorded (those that
-    /// had none to record included). The others are not stopped.
+    /// recorded) in the run ledger; returns the instances recorded (those
+    /// that had none to record included). The others are not stopped.
     async fn record_registrations(&self, run: &mut TierRun<'_>, found: &Found) -> HashSet<String> {
         let earlier: HashMap<&str, &Registrations> =
             run.todo.iter().map(|i| (i.id.as_str(), &i.registrations)).collect();
@@ -117,25 +163,25 @@ impl Execution<'_> {
             }
         }
         let mut recorded: HashSet<String> = run.todo.iter().map(|i| i.id.clone()).collect();
-        // Instances with the same registrations share one CreateTags call.
-        let mut by_record: BTreeMap<Registrations, Vec<String>> = BTreeMap::new();
-        for (id, registrations) in per_instance {
-            by_record.entry(registrations).or_default().push(id);
-        }
-        for (registrations, ids) in &by_record {
-            for chunk in ids.chunks(EC2_BATCH) {
-                if let Err(e) = self.compute.tag(chunk, &registrations.tags()).await {
-                    recorded.retain(|id| !chunk.contains(id));
-                    self.keep_serving(run, chunk, &format!("its registrations could not be recorded: {e}"));
-                    continue;
-                }
-                for id in chunk {
-                    run.out.traffic.push(Noted {
-                        id: id.clone(),
-                        reason: format!("deregistered from {registrations} (recorded on the instance)"),
-                    });
-                    run.drained.insert(id.clone(), registrations.clone());
-                }
+        let entries: Vec<(String, Registrations)> = per_instance.into_iter().collect();
+        let place = self.recorder.place();
+        for chunk in entries.chunks(RECORDS_PER_WRITE) {
+            let restores = chunk
+                .iter()
+                .map(|(id, r)| (place.member(MemberKind::Ec2, id), Restore::Registrations(r.clone())))
+                .collect();
+            if let Err(e) = self.recorder.put(restores).await {
+                let ids: Vec<String> = chunk.iter().map(|(id, _)| id.clone()).collect();
+                recorded.retain(|id| !ids.contains(id));
+                self.keep_serving(run, &ids, &format!("its registrations could not be recorded: {e}"));
+                continue;
+            }
+            for (id, registrations) in chunk {
+                run.out.traffic.push(Noted {
+                    id: id.clone(),
+                    reason: format!("deregistered from {registrations} (recorded in the run ledger)"),
+                });
+                run.drained.insert(id.clone(), registrations.clone());
             }
         }
         recorded
@@ -199,19 +245,30 @@ impl Execution<'_> {
         }));
     }
 
-    /// After the Stop: an instance the drain deregistered whose stop failed
-    /// is registered again at once, so a failed stop does not leave a
-    /// running instance out of its target groups.
+    /// After the Stop: an instance deregistered by a drain (of this
+    /// invocation or an earlier one: its ledger record says so) whose stop
+    /// failed is registered again at once, so a failed stop does not leave
+    /// a running instance out of its target groups.
     pub(super) async fn reregister_failed_stops(&self, run: &mut TierRun<'_>) {
-        if run.tier.load_balancing != LoadBalancing::Drain {
-            return;
-        }
+        let place = self.recorder.place().clone();
         let records: BTreeMap<String, Registrations> = run
             .out
             .failed
             .iter()
-            .filter(|f| !f.reason.starts_with("not stopped:"))
-            .filter_map(|f| Some((f.id.clone(), run.drained.get(&f.id)?.clone())))
+            .filter(|f| !f.reason.starts_with("not stopped:") && crate::member::parse_member_id(&f.id).is_none())
+            .filter_map(|f| {
+                let recorded = || match self
+                    .recorder
+                    .get(&place.member(MemberKind::Ec2, &f.id), "registrations")
+                {
+                    Some(record) => match record.restore {
+                        Restore::Registrations(r) => Some(r),
+                        _ => None,
+                    },
+                    None => None,
+                };
+                Some((f.id.clone(), run.drained.get(&f.id).cloned().or_else(recorded)?))
+            })
             .collect();
         if !records.is_empty() {
             self.put_back(run, records, "registered again: its stop failed").await;
@@ -219,8 +276,8 @@ impl Execution<'_> {
     }
 
     /// Start, whatever the tier's mode: the recorded registrations of the
-    /// tier's instances that run now are put back, then their records
-    /// removed.
+    /// tier's instances are put back (those confirmed running), then their
+    /// records removed.
     pub(super) async fn reregister_tier(&self, run: &mut TierRun<'_>) {
         let failed: HashSet<&str> = run
             .out
@@ -244,22 +301,24 @@ impl Execution<'_> {
         run.out.phase(PhaseKind::Register, from, self.elapsed_ms());
     }
 
-    /// RegisterTargets of the recorded registrations (the plan's, or this
-    /// run's drain's), per group; then the records removed. A group that is
-    /// gone is noted and its record dropped.
+    /// RegisterTargets of the recorded registrations of the instances that
+    /// run now (one that does not stays out, its record kept), per group; a
+    /// group that refuses the call is tried one target at a time, and a
+    /// target that still cannot go back is a failure of its instance (kept
+    /// recorded; the `TargetsHealthy` gate counts it not ready). Then the
+    /// records of what is back are removed (a failure there is a warning).
     async fn put_back(&self, run: &mut TierRun<'_>, records: BTreeMap<String, Registrations>, done: &str) {
         let ids: Vec<String> = records.keys().cloned().collect();
+        let running = match self.running(&ids).await {
+            Ok(r) => r,
+            Err(e) => return self.not_put_back(run, &records, &format!("its state could not be read: {e}")),
+        };
         let groups = match self.load_balancers.target_groups(&self.vpcs_of(&ids)).await {
             Ok(g) => g,
-            Err(e) => {
-                return run.out.traffic.extend(ids.iter().map(|id| Noted {
-                    id: id.clone(),
-                    reason: format!("NOT registered again (kept recorded for the next Start): {e}"),
-                }))
-            }
+            Err(e) => return self.not_put_back(run, &records, &format!("its target groups could not be read: {e}")),
         };
         let mut by_group: BTreeMap<&str, Vec<(String, u16)>> = BTreeMap::new();
-        for (id, r) in &records {
+        for (id, r) in records.iter().filter(|(id, _)| running.contains(*id)) {
             for (key, ports) in &r.0 {
                 by_group
                     .entry(key)
@@ -272,40 +331,95 @@ impl Execution<'_> {
             let Some(group) = groups.iter().find(|g| g.key() == key) else {
                 continue;
             };
-            if let Err(e) = self.load_balancers.register(&group.arn, &targets).await {
-                refused.extend(
-                    targets
-                        .iter()
-                        .map(|(id, _)| (id.clone(), format!("{}: {e}", group.name))),
-                );
-            }
+            refused.extend(self.register_all(group, &targets).await);
         }
-        // The records of what is back go, one DeleteTags per key set.
-        let mut untag: BTreeMap<Vec<String>, Vec<String>> = BTreeMap::new();
+        let mut back = Vec::new();
         for (id, r) in &records {
-            let reason = if let Some(why) = refused.get(id) {
-                format!("NOT registered again in {r} (kept recorded for the next Start): {why}")
+            if !running.contains(id) {
+                run.out.traffic.push(Noted {
+                    id: id.clone(),
+                    reason: format!("not running: not registered in {r}; kept recorded for the next Start"),
+                });
+            } else if let Some(why) = refused.get(id) {
+                run.unrestored.insert(id.clone());
+                run.out.failed.push(Failure {
+                    id: id.clone(),
+                    reason: format!("NOT registered again in {r} (kept recorded for the next Start): {why}"),
+                    code: Some("RegisterTargets".into()),
+                });
             } else {
-                untag.entry(r.tag_keys()).or_default().push(id.clone());
-                let gone: Vec<&str> =
-                    r.0.keys()
-                        .filter(|k| !groups.iter().any(|g| g.key() == k.as_str()))
-                        .map(String::as_str)
-                        .collect();
-                if gone.is_empty() {
-                    format!("{done} in {r}")
-                } else {
-                    format!("{done} in {r}; gone since, record dropped: {}", gone.join(", "))
-                }
-            };
-            run.out.traffic.push(Noted { id: id.clone(), reason });
-        }
-        for (keys, ids) in &untag {
-            for chunk in ids.chunks(EC2_BATCH) {
-                if let Err(e) = self.compute.untag(chunk, keys).await {
-                    tracing::warn!(error = %e, "removing registration records failed; the next Start registers again");
-                }
+                back.push(self.recorder.place().member(MemberKind::Ec2, id));
+                run.out.traffic.push(Noted {
+                    id: id.clone(),
+                    reason: back_reason(done, r, &groups),
+                });
             }
         }
+        if let Err(e) = self.recorder.remove("registrations", &back).await {
+            tracing::warn!(error = %e, "removing registration records failed; the next Start registers again");
+            run.notification_errors.push(format!(
+                "warning: registrations are back, but their records were not removed: {e}"
+            ));
+        }
+    }
+
+    /// RegisterTargets of `targets` in `group`; when the group refuses the
+    /// call, one target at a time. The instances refused, with why.
+    async fn register_all(&self, group: &TargetGroup, targets: &[(String, u16)]) -> HashMap<String, String> {
+        let mut refused = HashMap::new();
+        if self.load_balancers.register(&group.arn, targets).await.is_ok() {
+            return refused;
+        }
+        for target in targets {
+            if let Err(e) = self
+                .load_balancers
+                .register(&group.arn, std::slice::from_ref(target))
+                .await
+            {
+                refused.insert(target.0.clone(), format!("{}: {e}", group.name));
+            }
+        }
+        refused
+    }
+
+    /// The instances of `ids` that EC2 says are running now.
+    async fn running(&self, ids: &[String]) -> Result<HashSet<String>, CloudError> {
+        let mut running = HashSet::new();
+        for chunk in ids.chunks(crate::orchestrator::STATUS_BATCH) {
+            let states = self.compute.states(chunk).await?;
+            running.extend(
+                states
+                    .into_iter()
+                    .filter(|s| s.state == InstanceState::Running)
+                    .map(|s| s.id),
+            );
+        }
+        Ok(running)
+    }
+
+    /// None of `records` could be put back: each is a failure, kept recorded.
+    fn not_put_back(&self, run: &mut TierRun<'_>, records: &BTreeMap<String, Registrations>, why: &str) {
+        for (id, r) in records {
+            run.unrestored.insert(id.clone());
+            run.out.failed.push(Failure {
+                id: id.clone(),
+                reason: format!("NOT registered again in {r} (kept recorded for the next Start): {why}"),
+                code: None,
+            });
+        }
+    }
+}
+
+/// What a registration put back says, naming groups gone since.
+fn back_reason(done: &str, r: &Registrations, groups: &[TargetGroup]) -> String {
+    let gone: Vec<&str> =
+        r.0.keys()
+            .filter(|k| !groups.iter().any(|g| g.key() == k.as_str()))
+            .map(String::as_str)
+            .collect();
+    if gone.is_empty() {
+        format!("{done} in {r}")
+    } else {
+        format!("{done} in {r}; gone since, record dropped: {}", gone.join(", "))
     }
 }

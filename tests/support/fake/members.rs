@@ -253,40 +253,72 @@ impl FakeCloud {
     }
 
     /// Sets a group or service to 0 as a Stop by the scheduler leaves it:
-    /// its capacity recorded in the tag, nothing serving.
+    /// its capacity recorded in the run ledger (for workload W), nothing
+    /// serving.
     pub fn scaled_to_zero(&self, kind: MemberKind, id: &str) {
+        let capacity = {
+            let mut s = self.lock();
+            let c = s
+                .capacities
+                .get_mut(&(kind, id.to_string()))
+                .expect("a group or service");
+            let was = c.capacity;
+            c.capacity = Capacity {
+                min: 0,
+                desired: 0,
+                max: 0,
+            };
+            (c.serving, c.present) = (0, 0);
+            was
+        };
+        self.record_capacity(kind, id, capacity);
+    }
+
+    /// Puts a capacity record tag on a group or service (an earlier
+    /// version's, or a forgery).
+    pub fn tag_capacity(&self, kind: MemberKind, id: &str, value: &str) {
         let mut s = self.lock();
         let c = s
             .capacities
             .get_mut(&(kind, id.to_string()))
             .expect("a group or service");
-        c.tags.insert(CAPACITY_TAG.into(), c.capacity.to_tag(kind));
-        c.capacity = Capacity {
-            min: 0,
-            desired: 0,
-            max: 0,
-        };
-        (c.serving, c.present) = (0, 0);
+        c.tags.insert(CAPACITY_TAG.into(), value.into());
     }
 
-    /// A group's or service's capacity, serving count and record now.
+    /// Sets a group's or service's capacity behind the scheduler's back (a
+    /// scheduled action), all of it serving at once.
+    pub fn set_capacity_now(&self, kind: MemberKind, id: &str, capacity: Capacity) {
+        let mut s = self.lock();
+        let c = s
+            .capacities
+            .get_mut(&(kind, id.to_string()))
+            .expect("a group or service");
+        c.capacity = capacity;
+        (c.serving, c.present) = (capacity.desired, capacity.desired);
+    }
+
+    /// A group's or service's capacity, serving count and ledger record now.
     pub fn capacity(&self, kind: MemberKind, id: &str) -> (Capacity, u32, Option<String>) {
         let now = Instant::now();
-        let mut s = self.lock();
-        let c = s
-            .capacities
-            .get_mut(&(kind, id.to_string()))
-            .expect("a group or service");
-        c.settle(now);
-        (c.capacity, c.serving, c.tags.get(CAPACITY_TAG).cloned())
+        let (capacity, serving) = {
+            let mut s = self.lock();
+            let c = s
+                .capacities
+                .get_mut(&(kind, id.to_string()))
+                .expect("a group or service");
+            c.settle(now);
+            (c.capacity, c.serving)
+        };
+        (capacity, serving, self.capacity_record(kind, id))
     }
 
-    /// Records the capacity and sets it to 0 (a no-op at 0), or restores
-    /// the record and removes it.
-    fn scale(&self, kind: MemberKind, id: &str, stop: bool) -> Result<(), CloudError> {
+    /// Sets the capacity; instances or tasks follow after the start or
+    /// stop time.
+    fn scale(&self, kind: MemberKind, id: &str, to: Capacity) -> Result<(), CloudError> {
         let now = Instant::now();
         let (service, op) = capacity_operation(kind);
         let mut s = self.lock();
+        let stop = to.desired == 0;
         let took = if stop {
             s.database_times.stop
         } else {
@@ -301,29 +333,9 @@ impl FakeCloud {
             ));
         };
         c.settle(now);
+        c.capacity = to;
         if stop {
-            if c.capacity.desired == 0 && c.capacity.min == 0 {
-                return Ok(());
-            }
-            c.tags.insert(CAPACITY_TAG.into(), c.capacity.to_tag(kind));
-            c.capacity = Capacity {
-                min: 0,
-                desired: 0,
-                max: 0,
-            };
             c.serving = 0;
-        } else {
-            let record = c.tags.get(CAPACITY_TAG).and_then(|v| Capacity::from_tag(kind, v));
-            let Some(record) = record else {
-                return Err(CloudError::new(
-                    service,
-                    op,
-                    Some("NoCapacityRecord"),
-                    format!("{id} has no record"),
-                ));
-            };
-            c.capacity = record;
-            c.tags.remove(CAPACITY_TAG);
         }
         c.settles = Some(now + took);
         Ok(())
@@ -381,11 +393,32 @@ impl MemberService for FakeCloud {
         Ok(found)
     }
 
+    async fn capacity(&self, kind: MemberKind, id: &str) -> Result<Capacity, CloudError> {
+        self.record(describe_operation(kind), &[id.to_string()]).await?;
+        let now = Instant::now();
+        let mut s = self.lock();
+        let c = s.capacities.get_mut(&(kind, id.to_string())).ok_or_else(|| {
+            CloudError::new(
+                capacity_operation(kind).0,
+                describe_operation(kind),
+                Some("NotFound"),
+                format!("{id} not found"),
+            )
+        })?;
+        c.settle(now);
+        Ok(c.capacity)
+    }
+
+    async fn set_capacity(&self, kind: MemberKind, id: &str, to: Capacity) -> Result<(), CloudError> {
+        self.record(capacity_operation(kind).1, &[id.to_string()]).await?;
+        self.scale(kind, id, to)
+    }
+
     async fn stop(&self, kind: MemberKind, id: &str) -> Result<(), CloudError> {
-        if kind.is_capacity() {
-            self.record(capacity_operation(kind).1, &[id.to_string()]).await?;
-            return self.scale(kind, id, true);
-        }
+        assert!(
+            !kind.is_capacity(),
+            "groups and services are scaled through set_capacity"
+        );
         let op = operation(kind, true);
         self.record(op, &[id.to_string()]).await?;
         let took = self.lock().database_times.stop;
@@ -393,10 +426,10 @@ impl MemberService for FakeCloud {
     }
 
     async fn start(&self, kind: MemberKind, id: &str) -> Result<(), CloudError> {
-        if kind.is_capacity() {
-            self.record(capacity_operation(kind).1, &[id.to_string()]).await?;
-            return self.scale(kind, id, false);
-        }
+        assert!(
+            !kind.is_capacity(),
+            "groups and services are scaled through set_capacity"
+        );
         let op = operation(kind, false);
         self.record(op, &[id.to_string()]).await?;
         let took = self.lock().database_times.start;

@@ -42,6 +42,9 @@ pub struct FakeTargetGroup {
     pub health: Duration,
     /// A listener forwards to it.
     pub in_use: bool,
+    /// Its tags (the workload's, `Environment=ENV001`, unless a test
+    /// takes it away).
+    pub tags: std::collections::BTreeMap<String, String>,
     pub targets: Vec<FakeTarget>,
 }
 
@@ -71,6 +74,9 @@ impl FakeCloud {
             drain: Duration::from_secs(10),
             health: Duration::from_secs(20),
             in_use: true,
+            tags: [("Environment".to_string(), "ENV001".to_string())]
+                .into_iter()
+                .collect(),
             targets: targets
                 .iter()
                 .map(|(id, port)| FakeTarget {
@@ -104,12 +110,11 @@ impl FakeCloud {
         self.lock().alarms.insert(name.into(), alarm);
     }
 
-    /// Whether alarm `name`'s actions are enabled, and whether it carries
-    /// the scheduler's record.
+    /// Whether alarm `name`'s actions are enabled, and whether the run
+    /// ledger holds the scheduler's record of muting it.
     pub fn alarm(&self, name: &str) -> (bool, bool) {
-        let s = self.lock();
-        let a = &s.alarms[name];
-        (a.actions_enabled, a.tags.contains_key(MUTED_TAG))
+        let enabled = self.lock().alarms[name].actions_enabled;
+        (enabled, self.recorded("Alarm", "muted", name).is_some())
     }
 
     fn group_mut<'s>(
@@ -201,6 +206,20 @@ impl LoadBalancers for FakeCloud {
         self.record("RegisterTargets", &ids).await?;
         let now = Instant::now();
         let mut s = self.lock();
+        // As ELB: the whole call fails for one target that is not running.
+        let stopped = ids.iter().find(|id| {
+            s.instances
+                .get(*id)
+                .is_some_and(|i| i.state != ec2_tier_scheduler::instance::InstanceState::Running)
+        });
+        if let Some(id) = stopped {
+            return Err(CloudError::new(
+                "elasticloadbalancing",
+                "RegisterTargets",
+                Some("InvalidTarget"),
+                format!("The following targets are not in a running state and cannot be registered: '{id}'"),
+            ));
+        }
         let group = Self::group_mut(&mut s, group_arn, "RegisterTargets")?;
         let healthy_from = now + group.health;
         for (id, port) in targets {
@@ -213,6 +232,21 @@ impl LoadBalancers for FakeCloud {
             });
         }
         Ok(())
+    }
+
+    async fn tagged(&self, groups: &[String], key: &str, value: &str) -> Result<Vec<String>, CloudError> {
+        let requests: Vec<usize> = groups.chunks(20).map(<[_]>::len).collect();
+        self.call("DescribeTags", groups, &requests).await?;
+        let s = self.lock();
+        Ok(groups
+            .iter()
+            .filter(|arn| {
+                s.target_groups
+                    .get(*arn)
+                    .is_some_and(|g| g.tags.get(key).map(String::as_str) == Some(value))
+            })
+            .cloned()
+            .collect())
     }
 }
 
@@ -242,7 +276,6 @@ impl Alarms for FakeCloud {
         let mut s = self.lock();
         for name in &names {
             if let Some(a) = s.alarms.get_mut(name) {
-                a.tags.insert(MUTED_TAG.into(), "true".into());
                 a.actions_enabled = false;
             }
         }
@@ -256,7 +289,6 @@ impl Alarms for FakeCloud {
         for name in &names {
             if let Some(a) = s.alarms.get_mut(name) {
                 a.actions_enabled = true;
-                a.tags.remove(MUTED_TAG);
             }
         }
         Ok(())
