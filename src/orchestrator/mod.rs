@@ -261,10 +261,7 @@ pub async fn workload_instances(
     dynamodb_region: &str,
 ) -> Result<(WorkloadConfig, WorkloadPorts, Vec<crate::instance::Instance>), RunError> {
     let config = load_config(cloud, workload, dynamodb_region).await?;
-    let cloud_error = |source| RunError::Cloud {
-        workload: workload.to_string(),
-        source,
-    };
+    let cloud_error = |source| cloud_error_of(workload, source);
     let w = &config.workload;
     let ports = cloud
         .workload_ports(&w.region, w.cross_account.as_ref())
@@ -272,6 +269,14 @@ pub async fn workload_instances(
         .map_err(cloud_error)?;
     let instances = ports.compute.discover(&w.discovery()).await.map_err(cloud_error)?;
     Ok((config, ports, instances))
+}
+
+/// A read of `workload`'s that failed before any action.
+fn cloud_error_of(workload: &str, source: crate::error::CloudError) -> RunError {
+    RunError::Cloud {
+        workload: workload.to_string(),
+        source,
+    }
 }
 
 /// `ChangeCalendarNames`: a CLOSED calendar skips the run (the reason);

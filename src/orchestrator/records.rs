@@ -68,10 +68,7 @@ pub async fn record_survey(
     dynamodb_region: &str,
 ) -> Result<(WorkloadConfig, Book, Place, Vec<crate::records::Untrusted>), RunError> {
     let (config, ports, mut instances) = super::workload_instances(cloud, workload, dynamodb_region).await?;
-    let cloud_error = |source| RunError::Cloud {
-        workload: workload.to_string(),
-        source,
-    };
+    let cloud_error = |source| super::cloud_error_of(workload, source);
     let store = cloud.records().ok_or_else(|| RunError::Precondition {
         workload: workload.to_string(),
         message: "the records live in the run ledger table: pass --ledger-table (or set RUN_LEDGER_TABLE)".into(),

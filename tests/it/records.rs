@@ -40,6 +40,19 @@ fn drained(state: InstanceState) -> FakeCloud {
     cloud
 }
 
+/// Web scales its Auto Scaling groups to zero (`ScaleToZero` both ways);
+/// group `web` at `capacity`, scaled to zero by a Stop (recorded).
+fn scaled_web(capacity: Capacity) -> FakeCloud {
+    let mut web = tier_item("W", "Role_Web", 0, 0, false, 5);
+    web["TierStop"]["TierAutoScalingGroups"] = json!("ScaleToZero");
+    web["TierStart"]["TierAutoScalingGroups"] = json!("ScaleToZero");
+    let cloud = FakeCloud::new();
+    cloud.put_config(workload_item("W"), vec![web]);
+    cloud.add_capacity(Asg, "web", "ENV001", "Role_Web", capacity);
+    cloud.scaled_to_zero(Asg, "web");
+    cloud
+}
+
 fn registrations(groups: &[(&str, u16)]) -> Registrations {
     let mut r = Registrations::default();
     for (g, p) in groups {
@@ -238,20 +251,12 @@ async fn case_4_a_start_unmutes_every_recorded_alarm_and_never_a_tagged_one() {
 
 #[tokio::test(start_paused = true)]
 async fn case_5_a_cleanup_failure_after_a_restore_is_a_warning() {
-    let mut web = tier_item("W", "Role_Web", 0, 0, false, 5);
-    web["TierStart"]["TierAutoScalingGroups"] = json!("ScaleToZero");
-    web["TierStop"]["TierAutoScalingGroups"] = json!("ScaleToZero");
-    let cloud = FakeCloud::new();
-    let mut w = workload_item("W");
-    w.as_object_mut().unwrap().remove("SNSTopicName");
-    cloud.put_config(w, vec![web]);
     let group = Capacity {
         min: 1,
         desired: 2,
         max: 4,
     };
-    cloud.add_capacity(Asg, "web", "ENV001", "Role_Web", group);
-    cloud.scaled_to_zero(Asg, "web");
+    let cloud = scaled_web(group);
     cloud.fault("TransactWriteItems", None, "InternalServerError", 1);
     let report = run(&cloud, &request("W", Action::Start)).await;
     let s = &report.summary;
@@ -272,18 +277,12 @@ async fn case_5_a_cleanup_failure_after_a_restore_is_a_warning() {
 
 #[tokio::test(start_paused = true)]
 async fn case_6_a_group_raised_while_stopped_is_restored_and_its_record_never_forgotten() {
-    let mut web = tier_item("W", "Role_Web", 0, 0, false, 5);
-    web["TierStart"]["TierAutoScalingGroups"] = json!("ScaleToZero");
-    web["TierStop"]["TierAutoScalingGroups"] = json!("ScaleToZero");
-    let cloud = FakeCloud::new();
-    cloud.put_config(workload_item("W"), vec![web]);
     let group = Capacity {
         min: 2,
         desired: 4,
         max: 8,
     };
-    cloud.add_capacity(Asg, "web", "ENV001", "Role_Web", group);
-    cloud.scaled_to_zero(Asg, "web");
+    let cloud = scaled_web(group);
     // A scheduled action raises it to 1 while the workload is stopped.
     let one = Capacity {
         min: 1,
@@ -409,23 +408,11 @@ async fn a_run_that_needs_records_refuses_without_the_ledger_naming_the_flag() {
 #[tokio::test(start_paused = true)]
 async fn restored_types_and_capacities_stay_inside_the_stacks_bounds() {
     use ec2_tier_scheduler::orchestrator::{self, Budget, Settings};
-    let mut web = tier_item("W", "Role_Web", 0, 0, false, 5);
-    web["TierStop"]["TierAutoScalingGroups"] = json!("ScaleToZero");
-    web["TierStart"]["TierAutoScalingGroups"] = json!("ScaleToZero");
-    let cloud = FakeCloud::new();
-    cloud.put_config(workload_item("W"), vec![web]);
-    cloud.add_capacity(
-        Asg,
-        "web",
-        "ENV001",
-        "Role_Web",
-        Capacity {
-            min: 10,
-            desired: 20,
-            max: 40,
-        },
-    );
-    cloud.scaled_to_zero(Asg, "web");
+    let cloud = scaled_web(Capacity {
+        min: 10,
+        desired: 20,
+        max: 40,
+    });
     cloud.add("i-w1", "ENV001", "Role_Web", Stopped);
     cloud.put_record("EC2", "i-w1", Restore::OriginalType("x1e.32xlarge".into()));
     let settings = Settings {
