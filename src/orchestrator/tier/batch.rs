@@ -1,0 +1,86 @@
+//! Stop and Start calls in batches of at most [`EC2_BATCH`]: a batch EC2
+//! refuses because of one instance is split until the culprit stands alone,
+//! transient errors are retried with backoff inside the deadline budget.
+
+use std::collections::VecDeque;
+
+use super::super::budget::backoff;
+use super::super::{Execution, EC2_BATCH};
+use crate::action::Action;
+use crate::error::CloudError;
+use crate::summary::Failure;
+
+/// Tries for a batch that fails with a transient error (throttling that
+/// outlasted the SDK's own retries, capacity at start).
+const MAX_ATTEMPTS: u32 = 5;
+
+/// What became of a list of ids sent to Stop/Start.
+#[derive(Debug, Default)]
+pub(crate) struct BatchResult {
+    pub(crate) ok: Vec<String>,
+    pub(crate) failed: Vec<Failure>,
+    pub(crate) not_done: Vec<String>,
+}
+
+impl Execution<'_> {
+    /// One call: Hibernate (a stop with `hibernate`), Stop or Start `ids`.
+    async fn call(&self, ids: &[String], hibernate: bool) -> Result<(), CloudError> {
+        match (self.action, hibernate) {
+            (Action::Stop, true) => self.compute.hibernate(ids).await,
+            (Action::Stop, false) => self.compute.stop(ids).await,
+            (Action::Start, _) => self.compute.start(ids).await,
+        }
+    }
+
+    /// Stop/Start in batches of at most 500. A batch refused because of one
+    /// instance is split in halves until the culprit stands alone, so the
+    /// healthy instances proceed; transient errors are retried with backoff
+    /// inside the budget.
+    pub(crate) async fn act_in_batches(&self, ids: &[String], hibernate: bool) -> BatchResult {
+        let mut result = BatchResult::default();
+        let mut queue: VecDeque<(Vec<String>, u32)> = ids.chunks(EC2_BATCH).map(|c| (c.to_vec(), 1)).collect();
+        while let Some((batch, attempt)) = queue.pop_front() {
+            if self.budget.expired() {
+                result.not_done.extend(batch);
+                result.not_done.extend(queue.drain(..).flat_map(|(b, _)| b));
+                break;
+            }
+            match self.call(&batch, hibernate).await {
+                Ok(()) => result.ok.extend(batch),
+                Err(e) if batch.len() > 1 && e.is_instance_specific() => {
+                    let (left, right) = batch.split_at(batch.len() / 2);
+                    queue.push_front((right.to_vec(), attempt));
+                    queue.push_front((left.to_vec(), attempt));
+                }
+                // Throttling is retried for as long as the budget lasts (the
+                // account's token bucket refills, e.g. StartInstances at 2
+                // instances/s); other transient errors (capacity) a few times.
+                Err(e) if e.is_transient() && (e.is_throttling() || attempt < MAX_ATTEMPTS) => {
+                    let pause = backoff(self.settings.poll_initial, self.settings.poll_max, attempt);
+                    if self.budget.remaining() <= pause {
+                        // Not a failure: time ran out. A continuation picks these up.
+                        result.not_done.extend(batch);
+                        result.not_done.extend(queue.drain(..).flat_map(|(b, _)| b));
+                        break;
+                    }
+                    tracing::info!(error = %e, attempt, "transient error, retrying batch of {}", batch.len());
+                    tokio::time::sleep(pause).await;
+                    queue.push_front((batch, attempt + 1));
+                }
+                Err(e) => result.failed.extend(failures(&batch, &e)),
+            }
+        }
+        result
+    }
+}
+
+fn failures(ids: &[String], e: &CloudError) -> Vec<Failure> {
+    let reason = e.to_string();
+    ids.iter()
+        .map(|id| Failure {
+            id: id.clone(),
+            reason: reason.clone(),
+            code: e.code.clone(),
+        })
+        .collect()
+}
