@@ -57,7 +57,7 @@ impl Plan {
                 .into_iter()
                 .map(|m| {
                     let step = member_step(action, m, now, &mut self.warnings);
-                    if action == Action::Stop && super::acting(&step) {
+                    if action == Action::Stop && super::instance::acting(&step) {
                         let undone = m
                             .undoers
                             .iter()
@@ -103,7 +103,7 @@ fn member_step(action: Action, m: &Member, now: u64, warnings: &mut Vec<String>)
         None => (None, None),
     };
     match override_tag::verdict(tag, reason, action, now) {
-        TagVerdict::Keep(why) if super::acting(&step) => Step::Skip { reason: why },
+        TagVerdict::Keep(why) if super::instance::acting(&step) => Step::Skip { reason: why },
         TagVerdict::Ignored(why) => {
             warnings.push(format!("{}: {why}", m.member_id()));
             step

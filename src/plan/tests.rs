@@ -2,6 +2,7 @@ use serde_json::json;
 
 use super::*;
 use crate::config::{ItemNaming, WorkloadConfig};
+use crate::instance::InstanceState;
 
 /// 2026-11-30T12:00:00Z: the plan is judged at a fixed instant.
 const NOW: u64 = 1_796_040_000;
