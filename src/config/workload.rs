@@ -1,17 +1,27 @@
-//! The WorkloadSpecification item.
+//! The WorkloadSpecification item: the tags that find the workload's
+//! instances, where they run, and the workload-wide settings.
+
+mod alarms;
+mod calendars;
+mod cross_account;
 
 use std::time::Duration;
 
 use serde::Serialize;
 use serde_json::{Map, Value};
 
+use alarms::parse_alarms;
+pub use alarms::AlarmChoice;
+use calendars::parse_calendars;
+pub use calendars::CalendarActions;
+use cross_account::parse_cross_account;
+pub use cross_account::{CrossAccount, DEFAULT_EXTERNAL_ID};
+
 use super::fields::{opt_secs, opt_string, req_string, show, warn_unknown, Issues};
 
 /// The original acts in this region when `WorkloadRegion` is absent.
 pub const DEFAULT_WORKLOAD_REGION: &str = "us-west-2";
-/// The ExternalId the original passes to AssumeRole when
-/// `CrossAccountRoleExternalId` is absent.
-pub const DEFAULT_EXTERNAL_ID: &str = "externalID";
+
 /// The original's pause after a type change, before the start (seconds).
 pub const DEFAULT_SCALE_INSTANCE_DELAY_SECS: f64 = 4.0;
 
@@ -36,81 +46,6 @@ const KNOWN: &[&str] = &[
     "AlarmPrefixes",
     "AlarmSelection",
 ];
-
-/// `AlarmPrefixes` and `AlarmSelection`: the CloudWatch alarms kept quiet
-/// while the workload is stopped.
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct AlarmChoice {
-    /// Alarms whose names start with one of these.
-    pub prefixes: Vec<String>,
-    /// `AlarmSelection: Tag`: also the alarms tagged with the workload tag.
-    pub by_tag: bool,
-}
-
-impl AlarmChoice {
-    /// Some alarm can be selected.
-    pub fn any(&self) -> bool {
-        !self.prefixes.is_empty() || self.by_tag
-    }
-}
-
-/// Which actions `ChangeCalendarNames` gates (`ChangeCalendarActions`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct CalendarActions {
-    /// Starts wait for an OPEN calendar.
-    pub start: bool,
-    /// Stops wait for an OPEN calendar.
-    pub stop: bool,
-}
-
-/// `CrossAccountRole`: the workload's instances live in another account,
-/// reached with credentials from `sts:AssumeRole` on this role.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct CrossAccount {
-    /// The role ARN.
-    pub role_arn: String,
-    /// `CrossAccountRoleExternalId`, or the original's default.
-    #[serde(skip_serializing)]
-    pub external_id: String,
-    /// The account the role belongs to (from its ARN).
-    pub account_id: String,
-}
-
-impl WorkloadSpec {
-    /// What discovery looks for: this workload's tagged instances.
-    pub fn discovery(&self) -> crate::instance::Discovery {
-        crate::instance::Discovery {
-            workload_tag: (self.filter_tag_name.clone(), self.filter_tag_value.clone()),
-            tier_tag_key: self.tier_tag_name.clone(),
-            vpc_id: self.vpc_id.clone(),
-            override_tag_key: self.override_tag.clone(),
-            preferred_types_tag_key: self.preferred_types_tag.clone(),
-        }
-    }
-}
-
-/// `arn:aws:iam::111122223333:role/path/name` -> `111122223333`.
-pub(crate) fn role_account(arn: &str) -> Option<&str> {
-    let parts: Vec<&str> = arn.splitn(6, ':').collect();
-    let ok = parts.len() == 6
-        && parts[0] == "arn"
-        && matches!(parts[1], "aws" | "aws-cn" | "aws-us-gov")
-        && parts[2] == "iam"
-        && parts[3].is_empty()
-        && parts[4].len() == 12
-        && parts[4].chars().all(|c| c.is_ascii_digit())
-        && parts[5].strip_prefix("role/").is_some_and(|name| {
-            !name.is_empty()
-                && name.len() <= 512
-                && name
-                    .chars()
-                    .all(|c| c.is_ascii_alphanumeric() || "+=,.@_-/".contains(c))
-        });
-    ok.then(|| parts[4])
-}
 
 /// Tier-independent configuration of one workload.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -160,11 +95,18 @@ struct Identity {
     tier_tag_name: Option<String>,
 }
 
-/// `ChangeCalendarActions` when absent or invalid: both actions are gated.
-const BOTH_ACTIONS: CalendarActions = CalendarActions {
-    start: true,
-    stop: true,
-};
+impl WorkloadSpec {
+    /// What discovery looks for: this workload's tagged instances.
+    pub fn discovery(&self) -> crate::instance::Discovery {
+        crate::instance::Discovery {
+            workload_tag: (self.filter_tag_name.clone(), self.filter_tag_value.clone()),
+            tier_tag_key: self.tier_tag_name.clone(),
+            vpc_id: self.vpc_id.clone(),
+            override_tag_key: self.override_tag.clone(),
+            preferred_types_tag_key: self.preferred_types_tag.clone(),
+        }
+    }
+}
 
 /// Parses and validates a WorkloadSpecification item, phase by phase.
 pub(super) fn parse(
@@ -216,41 +158,6 @@ pub(super) fn parse(
         calendar_actions,
         alarms,
     })
-}
-
-/// `AlarmPrefixes` (comma-separated alarm name prefixes) and
-/// `AlarmSelection` (`Prefix`, the default, or `Tag`: the alarms tagged
-/// with the workload tag too).
-fn parse_alarms(map: &Map<String, Value>, issues: &mut Issues) -> AlarmChoice {
-    let prefixes = opt_string(map, "AlarmPrefixes", issues)
-        .map(|text| {
-            super::fields::comma_list(&text, "prefix", |part| {
-                if part.len() > 255 || part.chars().any(char::is_control) {
-                    Err(format!("{part:?} is not an alarm name prefix (at most 255 characters)"))
-                } else {
-                    Ok(part.to_string())
-                }
-            })
-            .unwrap_or_else(|problems| {
-                for p in problems {
-                    issues.push("AlarmPrefixes", p);
-                }
-                Vec::new()
-            })
-        })
-        .unwrap_or_default();
-    let by_tag = match opt_string(map, "AlarmSelection", issues)
-        .map(|s| s.to_ascii_lowercase())
-        .as_deref()
-    {
-        None | Some("prefix") => false,
-        Some("tag") => true,
-        Some(other) => {
-            issues.push("AlarmSelection", format!("{other:?} is not \"Prefix\" or \"Tag\""));
-            false
-        }
-    };
-    AlarmChoice { prefixes, by_tag }
 }
 
 /// `SpecName` and the tag names and value that find the workload's instances.
@@ -383,42 +290,6 @@ fn parse_ssm_output(map: &Map<String, Value>, issues: &mut Issues) -> (Option<St
     (ssm_bucket, ssm_key_prefix)
 }
 
-/// `CrossAccountRole` and `CrossAccountRoleExternalId`.
-fn parse_cross_account(map: &Map<String, Value>, issues: &mut Issues) -> Option<CrossAccount> {
-    let role = opt_string(map, "CrossAccountRole", issues);
-    let external_id = opt_string(map, "CrossAccountRoleExternalId", issues);
-    let Some(role) = role else {
-        if external_id.is_some() {
-            issues.push("CrossAccountRoleExternalId", "has no effect without CrossAccountRole");
-        }
-        return None;
-    };
-    let Some(account) = role_account(&role) else {
-        issues.push(
-            "CrossAccountRole",
-            format!("{role:?} is not an IAM role ARN such as \"arn:aws:iam::111122223333:role/Scheduler\""),
-        );
-        return None;
-    };
-    let external_id = external_id.unwrap_or_else(|| DEFAULT_EXTERNAL_ID.to_string());
-    if !is_external_id(&external_id) {
-        issues.push(
-            "CrossAccountRoleExternalId",
-            "must be 2 to 1224 characters of letters, digits and +=,.@:/-_ (STS's rule)",
-        );
-    }
-    Some(CrossAccount {
-        account_id: account.to_string(),
-        role_arn: role,
-        external_id,
-    })
-}
-
-/// STS's rule for an ExternalId.
-fn is_external_id(id: &str) -> bool {
-    (2..=1224).contains(&id.len()) && id.chars().all(|c| c.is_ascii_alphanumeric() || "+=,.@:/-_".contains(c))
-}
-
 /// The default `PreferredTypesTagName`.
 pub const DEFAULT_PREFERRED_TYPES_TAG: &str = "SchedulerPreferredTypes";
 
@@ -433,85 +304,6 @@ fn parse_tag_name(map: &Map<String, Value>, field: &str, default: &str, issues: 
         );
     }
     name
-}
-
-/// `ChangeCalendarNames` and the actions they gate (`ChangeCalendarActions`).
-fn parse_calendars(map: &Map<String, Value>, issues: &mut Issues) -> (Vec<String>, CalendarActions) {
-    let change_calendars = calendar_names(map, issues);
-    let calendar_actions = calendar_actions(map, issues);
-    if change_calendars.is_empty() && map.contains_key("ChangeCalendarActions") {
-        issues.push("ChangeCalendarActions", "has no effect without ChangeCalendarNames");
-    }
-    (change_calendars, calendar_actions)
-}
-
-/// `ChangeCalendarActions`: `Start`, `Stop` or `Both` (the default), any case.
-fn calendar_actions(map: &Map<String, Value>, issues: &mut Issues) -> CalendarActions {
-    match opt_string(map, "ChangeCalendarActions", issues)
-        .map(|a| a.to_ascii_lowercase())
-        .as_deref()
-    {
-        None | Some("both") => BOTH_ACTIONS,
-        Some("start") => CalendarActions {
-            start: true,
-            stop: false,
-        },
-        Some("stop") => CalendarActions {
-            start: false,
-            stop: true,
-        },
-        Some(other) => {
-            issues.push(
-                "ChangeCalendarActions",
-                format!("{other:?} is not \"Start\", \"Stop\" or \"Both\""),
-            );
-            BOTH_ACTIONS
-        }
-    }
-}
-
-/// `ChangeCalendarNames`: one or more names or ARNs of SSM Change Calendar
-/// documents, as a comma-separated string or a list.
-fn calendar_names(map: &Map<String, Value>, issues: &mut Issues) -> Vec<String> {
-    let raw: Vec<String> = match map.get("ChangeCalendarNames") {
-        None | Some(Value::Null) => return Vec::new(),
-        Some(Value::String(s)) => s
-            .split(',')
-            .map(|p| p.trim().to_string())
-            .filter(|p| !p.is_empty())
-            .collect(),
-        Some(Value::Array(list)) if list.iter().all(Value::is_string) => list
-            .iter()
-            .filter_map(Value::as_str)
-            .map(|p| p.trim().to_string())
-            .filter(|p| !p.is_empty())
-            .collect(),
-        Some(other) => {
-            issues.push(
-                "ChangeCalendarNames",
-                format!("expected calendar names separated by commas, found {}", show(other)),
-            );
-            return Vec::new();
-        }
-    };
-    let name_ok =
-        |n: &str| (3..=128).contains(&n.len()) && n.chars().all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c));
-    for name in &raw {
-        let ok = match name.strip_prefix("arn:") {
-            Some(_) => {
-                let parts: Vec<&str> = name.splitn(6, ':').collect();
-                parts.len() == 6 && parts[2] == "ssm" && parts[5].strip_prefix("document/").is_some_and(name_ok)
-            }
-            None => name_ok(name),
-        };
-        if !ok {
-            issues.push(
-                "ChangeCalendarNames",
-                format!("{name:?} is not an SSM Change Calendar name or document ARN"),
-            );
-        }
-    }
-    raw
 }
 
 /// `us-west-2`, `us-gov-west-1`, `cn-north-1`, `ap-southeast-5`.
