@@ -1,6 +1,7 @@
 //! # ec2-tier-scheduler
 //!
-//! Stops and starts the *tiers* of an EC2 *workload* in a configured order,
+//! Stops and starts the *tiers* of a *workload* (EC2 instances, RDS and
+//! Aurora databases, ECS services, Auto Scaling capacity) in a configured order,
 //! as an AWS Lambda function (EventBridge schedules) and as a CLI. It reads
 //! the configuration of the open-source AWS_EC2_Scheduler verbatim (the
 //! `WorkloadSpecification` and `TierSpecification` DynamoDB items, numbers

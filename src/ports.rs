@@ -439,7 +439,7 @@ impl WorkloadPorts {
 /// ([`crate::records`]): the run ledger table.
 #[async_trait]
 pub trait Records: Send + Sync {
-    /// Writes `records`, all or none ([`RECORDS_PER_WRITE`] at most), each
+    /// Writes `records`, all or none ([`crate::records::RECORDS_PER_WRITE`] at most), each
     /// only if no other workload holds a record under its key.
     async fn put(&self, records: &[Record]) -> Result<(), CloudError>;
     /// Every record of `workload`.

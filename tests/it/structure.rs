@@ -388,3 +388,40 @@ fn the_crate_map_in_lib_rs_names_every_module_and_file() {
         "modules missing from lib.rs's crate map: {undocumented:?}"
     );
 }
+
+/// The most lines of non-test code in one file of `src/`.
+const MAX_SRC_FILE_LINES: usize = 500;
+
+/// The lines of `text` before its test module (`#[cfg(test)]` and what
+/// follows it; a `tests.rs` file counts none): what a reader of the design
+/// reads.
+fn non_test_lines(path: &Path, text: &str) -> usize {
+    if path.file_name().is_some_and(|n| n == "tests.rs") {
+        return 0;
+    }
+    text.lines().take_while(|l| l.trim() != "#[cfg(test)]").count()
+}
+
+#[test]
+fn no_file_in_src_is_over_500_lines_of_code_tests_aside() {
+    let mut files = Vec::new();
+    rust_files(&src(), &mut files);
+    let mut over = Vec::new();
+    for path in &files {
+        let lines = non_test_lines(path, &std::fs::read_to_string(path).expect("read"));
+        if lines > MAX_SRC_FILE_LINES {
+            over.push((path.strip_prefix(src()).unwrap().display().to_string(), lines));
+        }
+    }
+    assert!(
+        over.is_empty(),
+        "files over {MAX_SRC_FILE_LINES} lines of code: {over:?}"
+    );
+}
+
+#[test]
+fn the_file_counter_leaves_tests_aside() {
+    let text = "fn a() {}\nfn b() {}\n#[cfg(test)]\nmod tests {\n    fn t() {}\n}\n";
+    assert_eq!(non_test_lines(Path::new("src/x.rs"), text), 2);
+    assert_eq!(non_test_lines(Path::new("src/x/tests.rs"), text), 0);
+}
