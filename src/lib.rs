@@ -35,8 +35,9 @@
 //! - **ports**: [`error`] and [`ports`], the small traits the orchestrator
 //!   drives (EC2, SSM, SNS, DynamoDB, Auto Scaling, change calendars, the
 //!   KMS keys of encrypted volumes, [`ports::MemberService`] for RDS,
-//!   ECS and Auto Scaling capacity, and [`ports::Records`] for the
-//!   records only the scheduler writes).
+//!   ECS and Auto Scaling capacity, [`ports::LoadBalancers`] for ELBv2
+//!   target groups, [`ports::Alarms`] for CloudWatch alarms, and
+//!   [`ports::Records`] for the records only the scheduler writes).
 //! - **runs**: [`run`] (what a run is asked, what became of it); [`ledger`]
 //!   (run records keyed on an idempotency key, workload locks, checkpoints,
 //!   the per-invocation trace, keys whose parts are encoded, never spliced);
@@ -46,7 +47,11 @@
 //!   (with EC2's reason when not), capacity fallback, the other members
 //!   (databases, services, groups) acted on and confirmed beside the
 //!   instances, readiness gates, and the deadline budget that
-//!   bounds every wait.
+//!   bounds every wait; one module per concern: a tier's drain
+//!   (`tier/drain.rs`), the `TargetsHealthy` reads and the target-group
+//!   survey (`targets.rs`), alarm muting (`alarms.rs`), instance types
+//!   and CPU credits (`instance_types.rs`), Auto Scaling processes
+//!   (`auto_scaling.rs`).
 //! - **views**: [`history`], [`timeline`], [`status`] and [`metrics`] show
 //!   operators what the scheduler did and will do.
 //! - **[`run_service`]**: the ledger protocol shared by both entry points
@@ -54,7 +59,8 @@
 //! - **[`aws`]**: the ports on the AWS SDK clients.
 //! - **entry points, thin**: [`handler`] (the Lambda handler, free of the
 //!   runtime; `src/main.rs` wraps it) and the `orchestrator` CLI
-//!   (`src/bin/orchestrator/`, one file per command group).
+//!   (`src/bin/orchestrator/`: `main.rs` the top-level parser, one file per
+//!   command group, `shared.rs` the flags and steps the commands share).
 //!
 //! Tests drive the core and orchestrator with in-memory fakes (fault
 //! injection, paused tokio time) and the adapters against the moto emulator.

@@ -20,9 +20,11 @@ use crate::ports::MemberService;
 const MAX_RECORDS: i32 = 100;
 /// RDS allows up to 100 values in one filter.
 const FILTER_VALUES: usize = 100;
-/// The engine prefix of Aurora clusters (the only clusters StopDBCluster
-/// accepts; DescribeDBClusters also lists Multi-AZ DB clusters, Neptune and
-/// DocumentDB).
+/// The engine prefix of Aurora clusters (`aurora-mysql`,
+/// `aurora-postgresql`): the only clusters this adapter takes.
+/// DescribeDBClusters also lists Multi-AZ DB clusters (which RDS cannot
+/// stop) and Neptune and DocumentDB clusters (which StopDBCluster stops
+/// through this same API, but which are not Aurora members).
 const AURORA_ENGINE_PREFIX: &str = "aurora";
 
 /// [`MemberService`] for RDS DB instances and Aurora DB clusters, on an

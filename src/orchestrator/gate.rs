@@ -3,7 +3,7 @@
 
 use std::collections::HashSet;
 
-use super::traffic::TargetWatch;
+use super::targets::TargetWatch;
 use super::{Execution, TierEnd, STATUS_BATCH};
 use crate::config::{Readiness, ReadinessCheck, ReadinessOnTimeout};
 use crate::summary::GateOutcome;

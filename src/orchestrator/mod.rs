@@ -1,5 +1,6 @@
 //! Executes a plan through the ports: tier groups in order, batching,
-//! override checks, waits and gates, all inside the deadline budget.
+//! override checks, drains, waits and gates, the workload's alarms, all
+//! inside the deadline budget.
 //!
 //! Nothing here talks to AWS directly; the same code runs against the SDK
 //! adapters, the moto emulator and the in-memory fakes.
@@ -8,22 +9,23 @@
 //! carries it out ([`run()`] does both); `Execution` is one run's state,
 //! shared by the tier tasks.
 
+mod alarms;
 mod auto_scaling;
 mod budget;
 mod capacity;
 mod execute;
 mod gate;
+mod instance_types;
 mod members;
 mod notices;
 mod overrides;
 mod prepare;
 mod records;
-mod scaling;
 mod sequence;
 mod settings;
 mod skip;
+mod targets;
 mod tier;
-mod traffic;
 mod workload_state;
 
 use std::sync::Arc;

@@ -9,7 +9,7 @@ use crate::plan::{self, Plan};
 use crate::ports::{Cloud, WorkloadPorts};
 
 use super::workload_state::state_skip;
-use super::{records, traffic, RunRequest};
+use super::{alarms, records, targets, RunRequest};
 
 /// What [`prepare`] found: the configuration, the plan, and the ports
 /// acting where the workload's instances live (absent when the run is
@@ -58,12 +58,13 @@ pub async fn prepare(cloud: &dyn Cloud, request: &RunRequest) -> Result<Prepared
     let config = load_config(cloud, &request.workload, &request.dynamodb_region).await?;
     // Override tags are judged at the moment of discovery.
     let now = crate::clock::now();
+    let profile = request.scaling_profile.as_deref();
     let cloud_error = |source| RunError::Cloud {
         workload: request.workload.clone(),
         source,
     };
     if let Some(reason) = state_skip(cloud, request).await.map_err(cloud_error)? {
-        let mut plan = plan::build(&config, &[], request.action, request.scaling_profile.as_deref(), now);
+        let mut plan = plan::build(&config, &[], request.action, profile, now);
         plan.state_skip = Some(reason);
         return Ok(Prepared {
             config,
@@ -78,7 +79,7 @@ pub async fn prepare(cloud: &dyn Cloud, request: &RunRequest) -> Result<Prepared
         .await
         .map_err(cloud_error)?;
     if let Some(reason) = calendar_closed(&ports, w, request.action).await? {
-        let mut plan = plan::build(&config, &[], request.action, request.scaling_profile.as_deref(), now);
+        let mut plan = plan::build(&config, &[], request.action, profile, now);
         plan.calendar_skip = Some(reason);
         return Ok(Prepared {
             config,
@@ -94,13 +95,7 @@ pub async fn prepare(cloud: &dyn Cloud, request: &RunRequest) -> Result<Prepared
     let place = records::place_of(&config);
     let mut instances = ports.compute.discover(&w.discovery()).await.map_err(cloud_error)?;
     let mut untrusted = crate::records::trust_instances(&book, &place, &mut instances);
-    let mut plan = plan::build(
-        &config,
-        &instances,
-        request.action,
-        request.scaling_profile.as_deref(),
-        now,
-    );
+    let mut plan = plan::build(&config, &instances, request.action, profile, now);
     let kinds = config.member_kinds();
     if !kinds.is_empty() {
         let mut members = ports
@@ -111,7 +106,8 @@ pub async fn prepare(cloud: &dyn Cloud, request: &RunRequest) -> Result<Prepared
         untrusted.extend(crate::records::trust_members(&book, &place, &mut members));
         plan.add_members(&config, &members, now);
     }
-    traffic::survey(&ports, &config, &mut plan, (&book, &place, &mut untrusted)).await;
+    alarms::survey(&ports, &config, &mut plan, (&book, &place, &mut untrusted)).await;
+    targets::survey(&ports, &config, &mut plan).await;
     plan.note_untrusted(untrusted);
     let uses = config.record_uses();
     if records.is_none() && !uses.is_empty() {

@@ -19,11 +19,11 @@ use crate::summary::{Failure, Noted, PhaseKind, TierOutcome};
 mod act;
 mod batch;
 mod confirm;
+mod drain;
 mod fallback;
 mod prepare;
 mod settle;
 mod synchronous;
-mod traffic;
 mod wait;
 
 pub(crate) use act::Special;

@@ -10,8 +10,7 @@ use ec2_tier_scheduler::ports::{Cloud, ConfigStore, StateLookup, WorkloadState};
 
 use clap::Subcommand;
 
-use crate::args::RegionArg;
-use crate::refused;
+use crate::shared::{self, refused, RegionArg};
 
 #[derive(Subcommand, Debug)]
 pub enum ConfigCommand {
@@ -118,7 +117,7 @@ async fn import(file: &Path, region: &str) -> ExitCode {
         tier: parsed.tables.tier.clone().unwrap_or(configured.tier.clone()),
         state: configured.state.clone(),
     };
-    let cloud = crate::cloud_with(tables.clone()).await;
+    let cloud = shared::cloud_with(tables.clone()).await;
     let store = cloud.config_store(region);
     let config = &parsed.config;
     if let Err(e) = store.save(&parsed.items).await {
@@ -138,7 +137,7 @@ async fn import(file: &Path, region: &str) -> ExitCode {
 /// Prints a workload's items as a document.
 async fn export(workload: &str, region: &str, format: ExportFormat) -> ExitCode {
     let tables = Tables::from_env();
-    let cloud = crate::cloud().await;
+    let cloud = shared::cloud().await;
     let items = match cloud.config_store(region).load(workload).await {
         Ok(Some(items)) => items,
         Ok(None) => return refused(&format!("workload {workload:?} not found in {region}")),
@@ -146,7 +145,7 @@ async fn export(workload: &str, region: &str, format: ExportFormat) -> ExitCode 
     };
     let names = (tables.workload.as_str(), tables.tier.as_str());
     match format {
-        ExportFormat::Document => crate::print_json(&document::render(&items, Shape::Document, names)),
+        ExportFormat::Document => shared::print_json(&document::render(&items, Shape::Document, names)),
         ExportFormat::Loader => print!(
             "{}",
             serde_yaml::to_string(&document::render(&items, Shape::Loader, names)).expect("document serialises")

@@ -12,8 +12,7 @@ use ec2_tier_scheduler::override_tag::TagOverride;
 use ec2_tier_scheduler::ports::Compute;
 use serde_json::json;
 
-use crate::args::RegionArg;
-use crate::{refused, usage_error};
+use crate::shared::{self, refused, usage_error, RegionArg};
 
 #[derive(Args, Debug)]
 pub struct OverrideScope {
@@ -75,7 +74,7 @@ pub async fn command(command: OverrideCommand) -> ExitCode {
             scope
         }
     };
-    let cloud = crate::cloud().await;
+    let cloud = shared::cloud().await;
     let (config, ports, instances) =
         match orchestrator::workload_instances(&cloud, &scope.workload, &scope.region.region).await {
             Ok(found) => found,
@@ -174,7 +173,7 @@ fn list(scoped: &Scoped<'_>, scope: &OverrideScope, json: bool, now: u64) {
             .iter()
             .map(|[id, tier, value, status]| json!({"instance": id, "tier": tier, "value": value, "status": status}))
             .collect();
-        crate::print_json(&list);
+        shared::print_json(&list);
     } else if rows.is_empty() {
         println!(
             "no {} tags on the {} instance(s) of {}",

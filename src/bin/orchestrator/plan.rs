@@ -8,8 +8,7 @@ use ec2_tier_scheduler::orchestrator::{self, Prepared};
 use ec2_tier_scheduler::plan::Plan;
 use ec2_tier_scheduler::timeline::{Estimates, Timeline};
 
-use crate::args::Target;
-use crate::{print_json, refused, write_svg};
+use crate::shared::{self, print_json, refused, write_svg, Target};
 
 #[derive(Args, Debug)]
 pub struct PlanArgs {
@@ -23,12 +22,12 @@ pub struct PlanArgs {
 /// Prepares a dry run and prints its plan.
 pub async fn command(args: PlanArgs) -> ExitCode {
     let PlanArgs { target, svg } = args;
-    let action = match crate::action(&target) {
+    let action = match shared::action(&target) {
         Ok(a) => a,
         Err(code) => return code,
     };
-    let cloud = crate::cloud().await;
-    let request = match crate::request(&target, action, true, &cloud) {
+    let cloud = shared::cloud().await;
+    let request = match shared::request(&target, action, true, &cloud) {
         Ok(r) => r,
         Err(code) => return code,
     };

@@ -15,8 +15,7 @@ use ec2_tier_scheduler::orchestrator;
 use ec2_tier_scheduler::ports::{Cloud, Records};
 use ec2_tier_scheduler::records::{Book, Record, Untrusted};
 
-use crate::args::{LedgerArg, RegionArg};
-use crate::{print_json, refused};
+use crate::shared::{self, print_json, refused, LedgerArg, RegionArg};
 
 /// The workload whose records are meant.
 #[derive(Args, Debug)]
@@ -60,7 +59,9 @@ pub async fn command(command: RecordsCommand) -> ExitCode {
         RecordsCommand::Adopt { target } => (target, None, false),
         RecordsCommand::Forget { target, member } => (target, Some(member.as_str()), false),
     };
-    let cloud = crate::cloud().await.with_records(target.ledger.ledger_table.as_deref());
+    let cloud = shared::cloud()
+        .await
+        .with_records(target.ledger.ledger_table.as_deref());
     let survey = orchestrator::record_survey(&cloud, &target.workload, &target.region.region).await;
     let (_, book, _, untrusted) = match survey {
         Ok(s) => s,

@@ -14,8 +14,7 @@ use ec2_tier_scheduler::run::{RunReport, RunRequest};
 use ec2_tier_scheduler::run_service::{Delivery, Outcome, RunService};
 use ec2_tier_scheduler::summary::RunStatus;
 
-use crate::args::{LedgerArg, Target};
-use crate::{print_json, refused, request};
+use crate::shared::{self, print_json, refused, request, LedgerArg, Target};
 
 #[derive(Args, Debug)]
 pub struct RunArgs {
@@ -57,12 +56,12 @@ pub async fn command(args: RunArgs) -> ExitCode {
     let actions: Vec<Action> = if args.testcases {
         vec![Action::Start, Action::Stop]
     } else {
-        match crate::action(&args.target) {
+        match shared::action(&args.target) {
             Ok(a) => vec![a],
             Err(code) => return code,
         }
     };
-    let cloud = crate::cloud().await.with_records(args.ledger.ledger_table.as_deref());
+    let cloud = shared::cloud().await.with_records(args.ledger.ledger_table.as_deref());
     let ledger = args.ledger.ledger_table.as_deref().map(|t| cloud.ledger(t));
     if ledger.is_none() && !args.dry_run {
         eprintln!(

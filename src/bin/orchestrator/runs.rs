@@ -10,8 +10,7 @@ use ec2_tier_scheduler::ledger::{self, Ledger, LedgerStatus, RunRecord};
 use ec2_tier_scheduler::override_tag::parse_span;
 use ec2_tier_scheduler::timeline::Timeline;
 
-use crate::args::LedgerArg;
-use crate::{print_json, refused, usage_error, write_svg};
+use crate::shared::{self, print_json, refused, usage_error, write_svg, LedgerArg, RECORD_DAYS};
 
 /// Where `runs` reads: the ledger table, in the stack's region.
 #[derive(Args, Debug, Clone)]
@@ -57,9 +56,6 @@ pub enum RunsCommand {
         svg: Option<PathBuf>,
     },
 }
-
-/// Runs are kept 30 days (the ledger's TTL); a short id is looked up among them.
-pub const RECORD_DAYS: u64 = 31;
 
 pub async fn command(command: RunsCommand) -> ExitCode {
     let now = ec2_tier_scheduler::clock::now();
@@ -118,7 +114,7 @@ async fn superseding(ledger: &dyn Ledger, record: &mut RunRecord) {
 /// The ledger `runs` reads, in the region given (the process's own by default).
 async fn ledger(source: &RunsSource) -> Result<DynamoLedger, ExitCode> {
     let table = table_or_usage(&source.ledger)?;
-    Ok(crate::cloud_in(source.region.as_deref()).await.ledger(table))
+    Ok(shared::cloud_in(source.region.as_deref()).await.ledger(table))
 }
 
 /// The ledger table, which these commands cannot do without.

@@ -15,9 +15,7 @@ use ec2_tier_scheduler::ports::{Cloud, StateLookup};
 use ec2_tier_scheduler::records;
 use ec2_tier_scheduler::status::{next_runs, WorkloadStatus};
 
-use crate::args::{LedgerArg, RegionArg};
-use crate::runs::RECORD_DAYS;
-use crate::{print_json, refused};
+use crate::shared::{self, print_json, refused, LedgerArg, RegionArg, RECORD_DAYS};
 
 #[derive(Args, Debug)]
 pub struct StatusArgs {
@@ -37,7 +35,7 @@ pub struct StatusArgs {
 }
 
 pub async fn command(args: StatusArgs) -> ExitCode {
-    let cloud = crate::cloud().await.with_records(args.ledger.ledger_table.as_deref());
+    let cloud = shared::cloud().await.with_records(args.ledger.ledger_table.as_deref());
     let now = ec2_tier_scheduler::clock::now();
     let region = &args.region.region;
     let (config, ports, mut instances) = match orchestrator::workload_instances(&cloud, &args.workload, region).await {

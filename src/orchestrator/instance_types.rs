@@ -1,6 +1,9 @@
-//! The scaling profile applied to a tier's instances before they start:
-//! instance types (EbsOptimized turned off first where the new type cannot
-//! have it) and, for burstable types, the CPU credit option.
+//! Instance types and CPU credits set on a tier's stopped instances before
+//! they start, whoever asks (a scaling profile, a capacity fallback, a
+//! recorded original type): the type (EbsOptimized turned off first where
+//! the new type cannot have it; a type the stack does not allow, or of
+//! another architecture, refused) and, for burstable types, the CPU credit
+//! option. (Auto Scaling processes are `auto_scaling.rs`'s.)
 
 use std::collections::{HashMap, HashSet};
 

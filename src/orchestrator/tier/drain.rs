@@ -1,15 +1,16 @@
-//! A tier's load balancer targets (`TierLoadBalancing: Drain`). At Stop,
-//! before the action: the instances' registrations in every `instance`
-//! target group of their VPCs are recorded in the run ledger (a record per
-//! instance, which only the scheduler writes), deregistered (their own
-//! targets only, never another's), and waited out of `draining` (bounded by
-//! the groups' deregistration delay and the deadline budget; a
-//! continuation goes on); an instance whose stop then fails, in this
-//! invocation or an earlier one, is registered again at once. At every
-//! Start, whatever the tier's mode: the recorded registrations of its
-//! instances confirmed running are put back (a group that refuses the call
-//! is retried one target at a time; a target that cannot be put back is a
-//! failure of its instance, kept recorded) and the records removed.
+//! A tier's drain and its registrations put back. At Stop with
+//! `TierLoadBalancing: Drain`, before the action: the instances'
+//! registrations in every `instance` target group of their VPCs are
+//! recorded in the run ledger (a record per instance, which only the
+//! scheduler writes), deregistered (their own targets only, never
+//! another's), and waited out of `draining` (bounded by the groups'
+//! deregistration delay and the deadline budget; a continuation goes on);
+//! an instance whose stop then fails, in this invocation or an earlier
+//! one, is registered again at once. At every Start, whatever the tier's
+//! mode: the recorded registrations of its instances confirmed running are
+//! put back (a group that refuses the call is retried one target at a
+//! time; a target that cannot be put back is a failure of its instance,
+//! kept recorded) and the records removed.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::time::Duration;
