@@ -50,24 +50,41 @@ pub fn timestamp(epoch: u64) -> Option<Timestamp> {
     Timestamp::from_second(i64::try_from(epoch).ok()?).ok()
 }
 
+/// Why a time a person wrote does not read ([`parse_time`]).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TimeError {
+    /// Ten characters that are not a date: the text, why.
+    #[error("{0:?} is not a date (YYYY-MM-DD): {1}")]
+    NotADate(String, String),
+    /// A date with no UTC midnight jiff can represent: the text, why.
+    #[error("{0:?}: {1}")]
+    Unrepresentable(String, String),
+    /// Not an RFC 3339 time: the text, why.
+    #[error("{0:?} is not an RFC 3339 time (like 2026-12-01T09:00:00Z): {1}")]
+    NotATime(String, String),
+    /// A time before the epoch.
+    #[error("{0:?} is before 1970")]
+    BeforeEpoch(String),
+}
+
 /// Seconds since the epoch of a time a person wrote: any RFC 3339 time
 /// (`2026-12-01T09:00:00+01:00`, `2026-12-01t08:00:00z`, fractional
 /// seconds) or a bare date (`2026-12-01`, 00:00 UTC that day). Times before
 /// the epoch are refused.
-pub fn parse_time(text: &str) -> Result<u64, String> {
+pub fn parse_time(text: &str) -> Result<u64, TimeError> {
     let text = text.trim();
     let instant = if text.len() == 10 {
         let date: Date = text
             .parse()
-            .map_err(|e| format!("{text:?} is not a date (YYYY-MM-DD): {e}"))?;
+            .map_err(|e: jiff::Error| TimeError::NotADate(text.into(), e.to_string()))?;
         date.to_zoned_datetime(TimeZone::UTC)
-            .map_err(|e| format!("{text:?}: {e}"))?
+            .map_err(|e| TimeError::Unrepresentable(text.into(), e.to_string()))?
             .timestamp()
     } else {
         text.parse::<Timestamp>()
-            .map_err(|e| format!("{text:?} is not an RFC 3339 time (like 2026-12-01T09:00:00Z): {e}"))?
+            .map_err(|e| TimeError::NotATime(text.into(), e.to_string()))?
     };
-    u64::try_from(instant.as_second()).map_err(|_| format!("{text:?} is before 1970"))
+    u64::try_from(instant.as_second()).map_err(|_| TimeError::BeforeEpoch(text.to_string()))
 }
 
 #[cfg(test)]
@@ -105,6 +122,17 @@ mod tests {
         ] {
             assert!(parse_time(bad).is_err(), "{bad:?} accepted");
         }
+        assert_eq!(
+            parse_time("1969-12-31T23:59:59Z").unwrap_err().to_string(),
+            "\"1969-12-31T23:59:59Z\" is before 1970"
+        );
+        let why = parse_time("tomorrow").unwrap_err().to_string();
+        assert!(
+            why.starts_with("\"tomorrow\" is not an RFC 3339 time (like 2026-12-01T09:00:00Z): "),
+            "{why}"
+        );
+        let why = parse_time("2026-02-30").unwrap_err().to_string();
+        assert!(why.starts_with("\"2026-02-30\" is not a date (YYYY-MM-DD): "), "{why}");
     }
 
     #[test]

@@ -79,8 +79,71 @@ const WEEKDAYS: [&str; 7] = ["SUN", "MON", "TUE", "WED", "THU", "FRI", "SAT"];
 const FIRST_YEAR: i64 = 1970;
 const LAST_YEAR: i64 = 2199;
 
+/// Why a schedule expression (or its time zone) is not understood.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CronError {
+    /// Neither `cron(...)`, `rate(...)` nor `at(...)`.
+    #[error("{0:?} is not cron(...), rate(...) or at(...)")]
+    NotAnExpression(String),
+    /// An `at(...)` whose time does not read.
+    #[error("{0:?}: at() needs yyyy-mm-ddThh:mm:ss")]
+    At(String),
+    /// A `cron(...)` without exactly six fields.
+    #[error("cron({body}) needs six fields, has {count}")]
+    FieldCount {
+        /// What is inside `cron(...)`.
+        body: String,
+        /// How many fields it has.
+        count: usize,
+    },
+    /// `?` in both day fields.
+    #[error("day-of-month and day-of-week cannot both be ?")]
+    BothDaysUnset,
+    /// `?` in neither day field.
+    #[error("one of day-of-month and day-of-week must be ?")]
+    NoDayUnset,
+    /// A `#` whose week is not 1-5.
+    #[error("bad # in day-of-week")]
+    NthWeekday,
+    /// A `W` whose day is not 1-31.
+    #[error("bad W in day-of-month")]
+    NearestWeekday,
+    /// A value that is neither a number nor a name of its field.
+    #[error("{value:?} is not a value of {lo}-{hi}")]
+    NotAValue {
+        /// The text read.
+        value: String,
+        /// The field's first value.
+        lo: u32,
+        /// The field's last value.
+        hi: u32,
+    },
+    /// A number outside its field's range.
+    #[error("{value} is outside {lo}-{hi}")]
+    OutOfRange {
+        /// The number read.
+        value: u32,
+        /// The field's first value.
+        lo: u32,
+        /// The field's last value.
+        hi: u32,
+    },
+    /// A step that is not a positive number.
+    #[error("bad step in {0:?}")]
+    Step(String),
+    /// A range whose end comes before its start.
+    #[error("range {0:?} runs backwards")]
+    Backwards(String),
+    /// Not a day of the week.
+    #[error("{0:?} is not a day of the week")]
+    NotAWeekday(String),
+    /// A `ScheduleExpressionTimezone` jiff does not know: its name, why.
+    #[error("unknown time zone {0:?}: {1}")]
+    Zone(String, String),
+}
+
 /// Parses `cron(...)`, `rate(...)` or `at(...)`.
-pub fn parse(expression: &str) -> Result<Expression, String> {
+pub fn parse(expression: &str) -> Result<Expression, CronError> {
     let e = expression.trim();
     let inner = |prefix: &str| e.strip_prefix(prefix).and_then(|r| r.strip_suffix(')')).map(str::trim);
     if let Some(body) = inner("cron(") {
@@ -92,9 +155,9 @@ pub fn parse(expression: &str) -> Result<Expression, String> {
     if let Some(body) = inner("at(") {
         return parse_at(body)
             .map(Expression::At)
-            .ok_or_else(|| format!("{expression:?}: at() needs yyyy-mm-ddThh:mm:ss"));
+            .ok_or_else(|| CronError::At(expression.to_string()));
     }
-    Err(format!("{expression:?} is not cron(...), rate(...) or at(...)"))
+    Err(CronError::NotAnExpression(expression.to_string()))
 }
 
 /// `2026-11-25T19:00:00`, exactly as EventBridge writes it.
@@ -106,17 +169,21 @@ fn parse_at(text: &str) -> Option<DateTime> {
 }
 
 /// Values of one field: `*`, lists, ranges and steps, names allowed.
-fn field(text: &str, lo: u32, hi: u32, names: &[&str]) -> Result<Vec<bool>, String> {
-    let value = |s: &str| -> Result<u32, String> {
+fn field(text: &str, lo: u32, hi: u32, names: &[&str]) -> Result<Vec<bool>, CronError> {
+    let value = |s: &str| -> Result<u32, CronError> {
         let upper = s.to_ascii_uppercase();
         if let Some(i) = names.iter().position(|n| *n == upper) {
             return Ok(lo + i as u32);
         }
-        let v: u32 = s.parse().map_err(|_| format!("{s:?} is not a value of {lo}-{hi}"))?;
+        let v: u32 = s.parse().map_err(|_| CronError::NotAValue {
+            value: s.to_string(),
+            lo,
+            hi,
+        })?;
         if (lo..=hi).contains(&v) {
             Ok(v)
         } else {
-            Err(format!("{v} is outside {lo}-{hi}"))
+            Err(CronError::OutOfRange { value: v, lo, hi })
         }
     };
     let mut set = vec![false; hi as usize + 1];
@@ -127,7 +194,7 @@ fn field(text: &str, lo: u32, hi: u32, names: &[&str]) -> Result<Vec<bool>, Stri
                 s.parse::<u32>()
                     .ok()
                     .filter(|s| *s > 0)
-                    .ok_or(format!("bad step in {part:?}"))?,
+                    .ok_or_else(|| CronError::Step(part.to_string()))?,
             ),
             None => (part, 1),
         };
@@ -141,7 +208,7 @@ fn field(text: &str, lo: u32, hi: u32, names: &[&str]) -> Result<Vec<bool>, Stri
             },
         };
         if from > to {
-            return Err(format!("range {part:?} runs backwards"));
+            return Err(CronError::Backwards(part.to_string()));
         }
         for v in (from..=to).step_by(step as usize) {
             set[v as usize] = true;
@@ -152,13 +219,16 @@ fn field(text: &str, lo: u32, hi: u32, names: &[&str]) -> Result<Vec<bool>, Stri
 
 impl Cron {
     /// Parses the six fields inside `cron(...)`.
-    pub fn parse(body: &str) -> Result<Self, String> {
+    pub fn parse(body: &str) -> Result<Self, CronError> {
         let f: Vec<&str> = body.split_whitespace().collect();
         let [minutes, hours, dom, months, dow, years] = f.as_slice() else {
-            return Err(format!("cron({body}) needs six fields, has {}", f.len()));
+            return Err(CronError::FieldCount {
+                body: body.to_string(),
+                count: f.len(),
+            });
         };
         let day = match (*dom, *dow) {
-            ("?", "?") => return Err("day-of-month and day-of-week cannot both be ?".into()),
+            ("?", "?") => return Err(CronError::BothDaysUnset),
             ("?", d) => {
                 let upper = d.to_ascii_uppercase();
                 if let Some((day, n)) = upper.split_once('#') {
@@ -166,7 +236,7 @@ impl Cron {
                         .parse()
                         .ok()
                         .filter(|n| (1..=5).contains(n))
-                        .ok_or("bad # in day-of-week")?;
+                        .ok_or(CronError::NthWeekday)?;
                     Day::NthWeekday(weekday(day)?, n)
                 } else if upper == "L" {
                     // Alone, `L` is the last day of the week: Saturday.
@@ -186,13 +256,13 @@ impl Cron {
                         n.parse()
                             .ok()
                             .filter(|n| (1..=31).contains(n))
-                            .ok_or("bad W in day-of-month")?,
+                            .ok_or(CronError::NearestWeekday)?,
                     )
                 } else {
                     Day::OfMonth(field(d, 1, 31, &[])?)
                 }
             }
-            _ => return Err("one of day-of-month and day-of-week must be ?".into()),
+            _ => return Err(CronError::NoDayUnset),
         };
         Ok(Self {
             minutes: field(minutes, 0, 59, &[])?,
@@ -282,20 +352,20 @@ fn instant(zone: &TimeZone, local: DateTime) -> Option<Timestamp> {
 
 /// The zone named by a schedule's `ScheduleExpressionTimezone` (UTC when
 /// empty), from jiff's bundled tz database.
-pub fn zone(name: &str) -> Result<TimeZone, String> {
+pub fn zone(name: &str) -> Result<TimeZone, CronError> {
     let name = name.trim();
     if name.is_empty() {
         return Ok(TimeZone::UTC);
     }
-    TimeZone::get(name).map_err(|e| format!("unknown time zone {name:?}: {e}"))
+    TimeZone::get(name).map_err(|e| CronError::Zone(name.to_string(), e.to_string()))
 }
 
-fn weekday(text: &str) -> Result<u32, String> {
+fn weekday(text: &str) -> Result<u32, CronError> {
     field(text, 1, 7, &WEEKDAYS)?
         .iter()
         .position(|on| *on)
         .map(|i| i as u32)
-        .ok_or_else(|| format!("{text:?} is not a day of the week"))
+        .ok_or_else(|| CronError::NotAWeekday(text.to_string()))
 }
 
 /// The weekday nearest day `n` of `date`'s month, not leaving the month
@@ -587,22 +657,30 @@ mod tests {
 
     #[test]
     fn bad_expressions_say_why() {
-        for bad in [
-            "0 19 * * MON-FRI *",
-            "0 19 ? * ? *",
-            "0 25 ? * MON *",
-            "0 19 ? *",
-            "61 1 * * ? *",
-            "0 1 5-2 * ? *",
-            "0 1 ? * 8 *",
-            "0 1 ? * 3#6 *",
-            "0 1 32W * ? *",
-            "0 1 * * ? 2200",
+        for (bad, why) in [
+            ("0 19 * * MON-FRI *", "one of day-of-month and day-of-week must be ?"),
+            ("0 19 ? * ? *", "day-of-month and day-of-week cannot both be ?"),
+            ("0 25 ? * MON *", "25 is outside 0-23"),
+            ("0 19 ? *", "cron(0 19 ? *) needs six fields, has 4"),
+            ("61 1 * * ? *", "61 is outside 0-59"),
+            ("0 1 5-2 * ? *", "range \"5-2\" runs backwards"),
+            ("0 1 ? * 8 *", "8 is outside 1-7"),
+            ("0 1 ? * XYZ *", "\"XYZ\" is not a value of 1-7"),
+            ("*/0 1 * * ? *", "bad step in \"*/0\""),
+            ("0 1 ? * 3#6 *", "bad # in day-of-week"),
+            ("0 1 32W * ? *", "bad W in day-of-month"),
+            ("0 1 * * ? 2200", "2200 is outside 1970-2199"),
         ] {
-            assert!(Cron::parse(bad).is_err(), "{bad}");
+            assert_eq!(Cron::parse(bad).unwrap_err().to_string(), why, "{bad}");
         }
-        assert!(parse("every day").is_err());
-        assert!(parse("at(2026-11-25 19:02:03)").is_err());
+        assert_eq!(
+            parse("every day").unwrap_err().to_string(),
+            "\"every day\" is not cron(...), rate(...) or at(...)"
+        );
+        assert_eq!(
+            parse("at(2026-11-25 19:02:03)").unwrap_err().to_string(),
+            "\"at(2026-11-25 19:02:03)\": at() needs yyyy-mm-ddThh:mm:ss"
+        );
         assert_eq!(parse("rate(5 minutes)").unwrap(), Expression::Rate("5 minutes".into()));
         assert!(parse("rate(5 minutes)").unwrap().next(&TimeZone::UTC, 0, 3).is_empty());
     }

@@ -167,7 +167,7 @@ impl CheckDocuments {
 
     /// The document that checks a tier on `os`, or why there is none (naming
     /// the settings that would provide one).
-    pub fn resolve(&self, os: GuestOs) -> Result<CheckDocument, String> {
+    pub fn resolve(&self, os: GuestOs) -> Result<CheckDocument, NoDocument> {
         let named = match os {
             GuestOs::Linux => &self.linux,
             GuestOs::Windows => &self.windows,
@@ -175,15 +175,62 @@ impl CheckDocuments {
         match (named, self.allow_aws_run_script) {
             (Some(name), _) => Ok(CheckDocument::Stack(name.clone())),
             (None, true) => Ok(CheckDocument::AwsRunScript),
-            (None, false) => Err(format!(
-                "no SSM document is configured for {os} override checks: set {} to the stack's \
-                 override-check document (infra/template.yaml sets it), or {ALLOW_RUN_SHELL_SCRIPT_VAR}=true \
-                 to use {} (the opt-in for accounts that cannot create documents)",
-                os.document_var(),
-                os.document()
-            )),
+            (None, false) => Err(NoDocument { os }),
         }
     }
+}
+
+/// Why no document can check a tier on `os` ([`CheckDocuments::resolve`]):
+/// the message names the settings that would provide one.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "no SSM document is configured for {os} override checks: set {var} to the stack's \
+     override-check document (infra/template.yaml sets it), or {allow}=true \
+     to use {document} (the opt-in for accounts that cannot create documents)",
+    var = .os.document_var(),
+    allow = ALLOW_RUN_SHELL_SCRIPT_VAR,
+    document = .os.document()
+)]
+pub struct NoDocument {
+    /// The guest OS of the tier.
+    pub os: GuestOs,
+}
+
+/// Why an override file path is refused ([`OverrideCheck::new`]).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PathError {
+    /// Nothing to check.
+    #[error("the path is empty")]
+    Empty,
+    /// A control character (a newline would end the command).
+    #[error("control character {0:?} is not allowed")]
+    Control(char),
+    /// A character outside the allow-list.
+    #[error("character {found:?} is not allowed (letters, digits, spaces and {allowed} only)")]
+    Character {
+        /// The character refused.
+        found: char,
+        /// The characters allowed besides letters, digits and spaces.
+        allowed: String,
+    },
+    /// A Linux path that is not absolute.
+    #[error("must be an absolute path starting with '/'")]
+    NotAbsolute,
+    /// A Windows path without its drive letter.
+    #[error("must be an absolute path with a drive letter such as 'C:\\ignore.txt'")]
+    NoDrive,
+    /// A Windows `:` past the drive letter.
+    #[error("':' is only allowed after the drive letter")]
+    Colon,
+    /// Longer than the guest's limit (characters).
+    #[error("longer than {0} characters")]
+    TooLong(usize),
+    /// A `..` segment.
+    #[error("'..' segments are not allowed")]
+    DotDot,
+    /// A leading `-`, which a command could read as an option.
+    #[error("must not start with '-'")]
+    Dash,
 }
 
 /// A validated override file check for one tier.
@@ -198,7 +245,7 @@ pub struct OverrideCheck {
 
 impl OverrideCheck {
     /// Validates `path` for `os`; the error says why it was refused.
-    pub fn new(path: &str, os: GuestOs) -> Result<Self, String> {
+    pub fn new(path: &str, os: GuestOs) -> Result<Self, PathError> {
         validate(path, os)?;
         Ok(Self {
             path: path.to_string(),
@@ -277,12 +324,12 @@ pub fn read_verdict(stdout: &str) -> Verdict {
     }
 }
 
-fn validate(path: &str, os: GuestOs) -> Result<(), String> {
+fn validate(path: &str, os: GuestOs) -> Result<(), PathError> {
     if path.is_empty() {
-        return Err("the path is empty".into());
+        return Err(PathError::Empty);
     }
     if let Some(c) = path.chars().find(|c| c.is_control()) {
-        return Err(format!("control character {:?} is not allowed", c));
+        return Err(PathError::Control(c));
     }
     // Allow-list: anything outside it (quotes, `$`, `;`, `&`, `|`, backticks,
     // redirections, globs, non-ASCII look-alike quotes) is refused.
@@ -294,42 +341,42 @@ fn validate(path: &str, os: GuestOs) -> Result<(), String> {
         .chars()
         .find(|c| !c.is_ascii_alphanumeric() && !allowed_extra.contains(c))
     {
-        return Err(format!(
-            "character {c:?} is not allowed (letters, digits, spaces and {} only)",
-            allowed_extra.iter().filter(|c| **c != ' ').collect::<String>()
-        ));
+        return Err(PathError::Character {
+            found: c,
+            allowed: allowed_extra.iter().filter(|c| **c != ' ').collect(),
+        });
     }
     match os {
         GuestOs::Linux => {
             if !path.starts_with('/') {
-                return Err("must be an absolute path starting with '/'".into());
+                return Err(PathError::NotAbsolute);
             }
             if path.len() > MAX_LINUX_PATH {
-                return Err(format!("longer than {MAX_LINUX_PATH} characters"));
+                return Err(PathError::TooLong(MAX_LINUX_PATH));
             }
             if path.split('/').any(|seg| seg == "..") {
-                return Err("'..' segments are not allowed".into());
+                return Err(PathError::DotDot);
             }
         }
         GuestOs::Windows => {
             let bytes = path.as_bytes();
             let drive = bytes.len() >= 3 && bytes[0].is_ascii_alphabetic() && bytes[1] == b':' && bytes[2] == b'\\';
             if !drive {
-                return Err("must be an absolute path with a drive letter such as 'C:\\ignore.txt'".into());
+                return Err(PathError::NoDrive);
             }
             if path[2..].contains(':') {
-                return Err("':' is only allowed after the drive letter".into());
+                return Err(PathError::Colon);
             }
             if path.len() > MAX_WINDOWS_PATH {
-                return Err(format!("longer than {MAX_WINDOWS_PATH} characters"));
+                return Err(PathError::TooLong(MAX_WINDOWS_PATH));
             }
             if path.split('\\').any(|seg| seg == "..") {
-                return Err("'..' segments are not allowed".into());
+                return Err(PathError::DotDot);
             }
         }
     }
     if path.starts_with('-') {
-        return Err("must not start with '-'".into());
+        return Err(PathError::Dash);
     }
     Ok(())
 }
@@ -399,7 +446,7 @@ mod tests {
         };
         let none = vars(&[]);
         for os in [GuestOs::Linux, GuestOs::Windows] {
-            let why = none.resolve(os).unwrap_err();
+            let why = none.resolve(os).unwrap_err().to_string();
             assert!(
                 why.contains(os.document_var()) && why.contains(ALLOW_RUN_SHELL_SCRIPT_VAR),
                 "{why}"
@@ -429,6 +476,38 @@ mod tests {
         assert_eq!(
             serde_json::to_value(&bound).unwrap(),
             serde_json::to_value(&check).unwrap()
+        );
+    }
+
+    #[test]
+    fn refusals_say_why_in_words() {
+        let why = |p: &str, os| OverrideCheck::new(p, os).unwrap_err().to_string();
+        assert_eq!(
+            why("/tmp/a;b", GuestOs::Linux),
+            "character ';' is not allowed (letters, digits, spaces and /._-+=,@: only)"
+        );
+        assert_eq!(
+            why("/tmp/a\nb", GuestOs::Linux),
+            "control character '\\n' is not allowed"
+        );
+        assert_eq!(
+            why("ignore.txt", GuestOs::Windows),
+            "must be an absolute path with a drive letter such as 'C:\\ignore.txt'"
+        );
+        assert_eq!(
+            why(&format!("/{}", "a".repeat(1100)), GuestOs::Linux),
+            "longer than 1024 characters"
+        );
+        assert_eq!(why("/tmp/../x", GuestOs::Linux), "'..' segments are not allowed");
+        assert_eq!(
+            CheckDocuments::default()
+                .resolve(GuestOs::Linux)
+                .unwrap_err()
+                .to_string(),
+            "no SSM document is configured for Linux override checks: set OVERRIDE_CHECK_DOCUMENT_LINUX to the \
+             stack's override-check document (infra/template.yaml sets it), or \
+             OVERRIDE_CHECK_ALLOW_RUN_SHELL_SCRIPT=true to use AWS-RunShellScript (the opt-in for accounts \
+             that cannot create documents)"
         );
     }
 

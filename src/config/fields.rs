@@ -234,10 +234,10 @@ pub(crate) fn reject_unknown(map: &Map<String, Value>, known: &[&str], issues: &
 /// The distinct entries of a comma-separated list, in order, each read by
 /// `read`, or every problem: an entry `read` refuses, a repeat, no entry
 /// at all (`lists no {what}`).
-pub(super) fn comma_list<T: PartialEq>(
+pub(super) fn comma_list<T: PartialEq, E: std::fmt::Display>(
     text: &str,
     what: &str,
-    read: impl Fn(&str) -> Result<T, String>,
+    read: impl Fn(&str) -> Result<T, E>,
 ) -> Result<Vec<T>, Vec<String>> {
     let mut items = Vec::new();
     let mut problems = Vec::new();
@@ -246,7 +246,7 @@ pub(super) fn comma_list<T: PartialEq>(
         match read(part) {
             Ok(item) if items.contains(&item) => problems.push(format!("{part:?} is listed twice")),
             Ok(item) => items.push(item),
-            Err(problem) => problems.push(problem),
+            Err(problem) => problems.push(problem.to_string()),
         }
     }
     if parts.is_empty() {

@@ -6,6 +6,7 @@
 //! a scheduled action while stopped is brought up to its record), then
 //! removes it: a failure there is a warning, the restore stands.
 
+use super::records::RecordError;
 use super::Execution;
 use crate::action::Action;
 use crate::error::CloudError;
@@ -31,7 +32,7 @@ fn at_least(now: Capacity, record: Capacity) -> Capacity {
     }
 }
 
-fn record_error(kind: MemberKind, e: String) -> CloudError {
+fn record_error(kind: MemberKind, e: RecordError) -> CloudError {
     CloudError::new(
         "dynamodb",
         "TransactWriteItems",

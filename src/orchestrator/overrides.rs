@@ -10,6 +10,7 @@ use futures::future::join_all;
 use futures::stream::{self, StreamExt};
 
 use super::{Execution, SSM_BATCH};
+use crate::error::ErrorKind;
 use crate::override_check::{read_verdict, OverrideCheck, Verdict};
 use crate::ports::{CheckPoll, OutputLocation};
 use crate::summary::Noted;
@@ -27,7 +28,7 @@ impl Execution<'_> {
         // any action if there is none; stay pessimistic regardless.
         let check = match self.settings.override_documents.resolve(check.os()) {
             Ok(document) => &check.with_document(document),
-            Err(why) => return ids.iter().map(|id| bypass(id, &why)).collect(),
+            Err(why) => return ids.iter().map(|id| bypass(id, &why.to_string())).collect(),
         };
         let Some(output) = self.output_location() else {
             // Validation makes this unreachable; stay pessimistic regardless.
@@ -38,20 +39,20 @@ impl Execution<'_> {
         };
         let (limit, _) = self.budget.cap(self.settings.override_timeout);
         let ssm_timeout = limit.max(MIN_SSM_TIMEOUT);
-        let mut verdicts: HashMap<String, Result<(), String>> = HashMap::new();
+        let mut verdicts: HashMap<String, Answer> = HashMap::new();
         let pending = self.send_checks(check, ids, &output, ssm_timeout, &mut verdicts).await;
         let unanswered = self.poll_checks(check, pending, &output, limit, &mut verdicts).await;
         for (_, id) in unanswered {
             verdicts.insert(
                 id,
-                Err(format!("override check gave no answer within {}s", limit.as_secs())),
+                Answer::Keep(format!("override check gave no answer within {}s", limit.as_secs())),
             );
         }
 
         ids.iter()
             .filter_map(|id| match verdicts.get(id) {
-                Some(Ok(())) => None,
-                Some(Err(reason)) => Some(bypass(id, reason)),
+                Some(Answer::Absent) => None,
+                Some(Answer::Keep(reason)) => Some(bypass(id, reason)),
                 None => Some(bypass(id, "override check gave no answer")),
             })
             .collect()
@@ -67,7 +68,7 @@ impl Execution<'_> {
         ids: &[String],
         output: &OutputLocation,
         ssm_timeout: Duration,
-        verdicts: &mut HashMap<String, Result<(), String>>,
+        verdicts: &mut HashMap<String, Answer>,
     ) -> Vec<(String, String)> {
         let mut pending: Vec<(String, String)> = Vec::new(); // (command id, instance id)
         let mut batches: Vec<Vec<String>> = ids.chunks(SSM_BATCH).map(<[String]>::to_vec).collect();
@@ -81,7 +82,7 @@ impl Execution<'_> {
                     Ok(command) => pending.extend(chunk.iter().map(|id| (command.clone(), id.clone()))),
                     // One instance not managed by SSM fails the whole call:
                     // split so the managed ones are still checked.
-                    Err(e) if chunk.len() > 1 && e.code.as_deref() == Some("InvalidInstanceId") => {
+                    Err(e) if chunk.len() > 1 && e.kind() == ErrorKind::NotFound => {
                         let (left, right) = chunk.split_at(chunk.len() / 2);
                         batches.push(left.to_vec());
                         batches.push(right.to_vec());
@@ -89,7 +90,7 @@ impl Execution<'_> {
                     Err(e) => {
                         for id in chunk {
                             let reason = format!("override check could not be sent: {}", e);
-                            verdicts.insert(id, Err(reason));
+                            verdicts.insert(id, Answer::Keep(reason));
                         }
                     }
                 }
@@ -106,7 +107,7 @@ impl Execution<'_> {
         mut pending: Vec<(String, String)>,
         output: &OutputLocation,
         limit: Duration,
-        verdicts: &mut HashMap<String, Result<(), String>>,
+        verdicts: &mut HashMap<String, Answer>,
     ) -> Vec<(String, String)> {
         // One ListCommandInvocations per command (≤ 50 instances) per
         // round. SSM typically answers within about a second, so the first
@@ -130,7 +131,7 @@ impl Execution<'_> {
         check: &OverrideCheck,
         pending: Vec<(String, String)>,
         output: &OutputLocation,
-        verdicts: &mut HashMap<String, Result<(), String>>,
+        verdicts: &mut HashMap<String, Answer>,
     ) -> Vec<(String, String)> {
         let mut by_command: HashMap<String, Vec<String>> = HashMap::new();
         for (command, id) in pending {
@@ -161,7 +162,7 @@ impl Execution<'_> {
                         verdicts.insert(id, verdict_of(check, &stdout));
                     }
                     CheckPoll::Failed { status, detail } => {
-                        verdicts.insert(id, Err(format!("override check ended {status}: {detail}")));
+                        verdicts.insert(id, Answer::Keep(format!("override check ended {status}: {detail}")));
                     }
                 }
             }
@@ -170,13 +171,20 @@ impl Execution<'_> {
     }
 }
 
-/// What a check's output says: `Ok` when the file is clearly absent, the
-/// reason to keep the instance running otherwise.
-fn verdict_of(check: &OverrideCheck, stdout: &str) -> Result<(), String> {
+/// What became of one instance's check.
+enum Answer {
+    /// The file is clearly absent: stopped as usual.
+    Absent,
+    /// Anything else: kept running, for this reason.
+    Keep(String),
+}
+
+/// What a check's output says.
+fn verdict_of(check: &OverrideCheck, stdout: &str) -> Answer {
     match read_verdict(stdout) {
-        Verdict::Absent => Ok(()),
-        Verdict::Present => Err(format!("override file {} present", check.path())),
-        Verdict::Unclear => Err(format!(
+        Verdict::Absent => Answer::Absent,
+        Verdict::Present => Answer::Keep(format!("override file {} present", check.path())),
+        Verdict::Unclear => Answer::Keep(format!(
             "override check gave no clear answer (output: {:?})",
             clip(stdout)
         )),

@@ -94,6 +94,17 @@ pub async fn record_survey(
     Ok((config, book, place, untrusted))
 }
 
+/// Why records could not be written or removed.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum RecordError {
+    /// The run has no ledger table.
+    #[error("no run ledger table to record it in (--ledger-table / RUN_LEDGER_TABLE)")]
+    NoTable,
+    /// The ledger refused the write.
+    #[error(transparent)]
+    Store(#[from] CloudError),
+}
+
 /// Writes and removes a run's records, keeping its copy of the book.
 pub(crate) struct Recorder {
     store: Option<Arc<dyn Records>>,
@@ -125,7 +136,7 @@ impl Recorder {
 
     /// Records `restores` before the act that a Start undoes: all written
     /// or an error ([`RECORDS_PER_WRITE`] to a transaction).
-    pub(crate) async fn put(&self, restores: Vec<(Subject, Restore)>) -> Result<(), String> {
+    pub(crate) async fn put(&self, restores: Vec<(Subject, Restore)>) -> Result<(), RecordError> {
         if restores.is_empty() {
             return Ok(());
         }
@@ -136,7 +147,7 @@ impl Recorder {
             .map(|(subject, restore)| Record::of(subject, &self.workload, now, restore))
             .collect();
         for chunk in records.chunks(RECORDS_PER_WRITE) {
-            store.put(chunk).await.map_err(|e| e.to_string())?;
+            store.put(chunk).await?;
             let mut book = self.book.lock().expect("book");
             for r in chunk {
                 book.set(r.key(), Some(r.clone()));
@@ -148,7 +159,7 @@ impl Recorder {
     /// Removes the records of `what` about `subjects` once restored (those
     /// the book does not hold are skipped). A failure is for the caller to
     /// report as a warning: the restore itself succeeded.
-    pub(crate) async fn remove(&self, what: &str, subjects: &[Subject]) -> Result<(), String> {
+    pub(crate) async fn remove(&self, what: &str, subjects: &[Subject]) -> Result<(), RecordError> {
         let keys: Vec<String> = {
             let book = self.book.lock().expect("book");
             subjects
@@ -162,7 +173,7 @@ impl Recorder {
         }
         let store = self.store()?;
         for chunk in keys.chunks(RECORDS_PER_WRITE) {
-            store.remove(&self.workload, chunk).await.map_err(|e| e.to_string())?;
+            store.remove(&self.workload, chunk).await?;
             let mut book = self.book.lock().expect("book");
             for key in chunk {
                 book.set(key.clone(), None);
@@ -171,10 +182,8 @@ impl Recorder {
         Ok(())
     }
 
-    fn store(&self) -> Result<&Arc<dyn Records>, String> {
-        self.store
-            .as_ref()
-            .ok_or_else(|| "no run ledger table to record it in (--ledger-table / RUN_LEDGER_TABLE)".to_string())
+    fn store(&self) -> Result<&Arc<dyn Records>, RecordError> {
+        self.store.as_ref().ok_or(RecordError::NoTable)
     }
 }
 

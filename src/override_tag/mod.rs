@@ -67,9 +67,23 @@ enum Reading {
     /// `keep-... until <time>`, all of it readable.
     Override(TagOverride),
     /// `keep-...` whose time cannot be read: why not.
-    Unreadable(Keep, String),
+    Unreadable(Keep, TagError),
     /// Not an override at all: why not.
-    Other(String),
+    Other(TagError),
+}
+
+/// Why a tag value is not an override that reads.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TagError {
+    /// Neither `keep-running` nor `keep-stopped`: the value.
+    #[error("{0:?} is not \"keep-running until <time>\" or \"keep-stopped until <time>\"")]
+    NotAnOverride(String),
+    /// `keep-...` without `until <time>`: the value.
+    #[error("{0:?} has no \"until <time>\"")]
+    NoUntil(String),
+    /// A time that does not read: the time.
+    #[error("{0:?} is not a time such as 2026-11-26T08:00:00Z, 2026-11-26T09:00:00+01:00 or 2026-11-26")]
+    NotATime(String),
 }
 
 /// `text` after `keyword` if it starts with it (ASCII case ignored).
@@ -85,29 +99,24 @@ fn read(value: &str) -> Reading {
     } else if let Some(rest) = after_keyword(text, "keep-stopped") {
         (Keep::Stopped, rest)
     } else {
-        return Reading::Other(format!(
-            "{text:?} is not \"keep-running until <time>\" or \"keep-stopped until <time>\""
-        ));
+        return Reading::Other(TagError::NotAnOverride(text.to_string()));
     };
     let time = after_keyword(rest.trim_start(), "until")
         .map(str::trim)
         .filter(|t| !t.is_empty());
     let Some(time) = time else {
-        return Reading::Unreadable(keep, format!("{text:?} has no \"until <time>\""));
+        return Reading::Unreadable(keep, TagError::NoUntil(text.to_string()));
     };
     match parse_utc(time) {
         Some(until) => Reading::Override(TagOverride { keep, until }),
-        None => Reading::Unreadable(
-            keep,
-            format!("{time:?} is not a time such as 2026-11-26T08:00:00Z, 2026-11-26T09:00:00+01:00 or 2026-11-26"),
-        ),
+        None => Reading::Unreadable(keep, TagError::NotATime(time.to_string())),
     }
 }
 
 impl TagOverride {
     /// Parses `keep-running until <time>` / `keep-stopped until <time>`,
     /// the time in RFC 3339 (any offset) or a bare date (00:00 UTC).
-    pub fn parse(value: &str) -> Result<Self, String> {
+    pub fn parse(value: &str) -> Result<Self, TagError> {
         match read(value) {
             Reading::Override(parsed) => Ok(parsed),
             Reading::Unreadable(_, why) | Reading::Other(why) => Err(why),

@@ -350,7 +350,7 @@ impl Ledgered<'_> {
                 // could be forged, so none is scheduled.
                 let handed = match token() {
                     Ok(token) => self.hand_over(continuation, request, &report, checkpoint, token).await,
-                    Err(e) => Err(format!("no randomness for the continuation token: {e}")),
+                    Err(e) => Err(NotSent::NoToken(e)),
                 };
                 match handed {
                     Ok(at) => {
@@ -415,7 +415,7 @@ impl Ledgered<'_> {
         report: &RunReport,
         checkpoint: Checkpoint,
         token: String,
-    ) -> Result<u64, String> {
+    ) -> Result<u64, NotSent> {
         let at = now_ceil() + checkpoint.resume_after_secs.max(60);
         let record = &mut self.record;
         record.checkpoint = Some(checkpoint);
@@ -437,7 +437,7 @@ impl Ledgered<'_> {
         };
         scheduled.map(|()| at).map_err(|e| {
             self.record.history.pop();
-            e.to_string()
+            e.into()
         })
     }
 
@@ -455,19 +455,30 @@ impl Ledgered<'_> {
     }
 }
 
+/// Why a continuation was not scheduled, or a notice not published.
+#[derive(Debug, thiserror::Error)]
+enum NotSent {
+    /// No randomness, no token: a continuation without its fence could be forged.
+    #[error("no randomness for the continuation token: {0}")]
+    NoToken(getrandom::Error),
+    /// The workload's configuration (for its topic) did not load.
+    #[error(transparent)]
+    Config(#[from] RunError),
+    /// The checkpoint, the schedule or the notice was refused.
+    #[error(transparent)]
+    Cloud(#[from] CloudError),
+}
+
 /// Publishes a notice to the workload's SNS topic, if it has one.
-async fn notify_workload(cloud: &dyn Cloud, request: &RunRequest, subject: &str, body: &str) -> Result<(), String> {
-    let config = orchestrator::load_config(cloud, &request.workload, &request.dynamodb_region)
-        .await
-        .map_err(|e| e.to_string())?;
+async fn notify_workload(cloud: &dyn Cloud, request: &RunRequest, subject: &str, body: &str) -> Result<(), NotSent> {
+    let config = orchestrator::load_config(cloud, &request.workload, &request.dynamodb_region).await?;
     let Some(topic) = &config.workload.sns_topic else {
         return Ok(());
     };
-    cloud
+    Ok(cloud
         .notifier(request.notify_region())
         .publish(topic, subject, body)
-        .await
-        .map_err(|e| e.to_string())
+        .await?)
 }
 
 /// The payload of a run's continuation: the request and the fence.

@@ -10,6 +10,7 @@ use tokio::time::Instant;
 use super::super::{Execution, TierEnd};
 use super::{fallback, BatchResult, TierRun};
 use crate::action::Action;
+use crate::error::ErrorKind;
 use crate::summary::{Failure, Noted, PhaseKind, TierOutcome};
 
 /// Rounds of StartInstances for a just-resized instance that EC2 refused:
@@ -116,7 +117,7 @@ impl Execution<'_> {
             let (refused, other): (Vec<Failure>, Vec<Failure>) = hibernated
                 .failed
                 .into_iter()
-                .partition(|f| f.code.as_deref().is_some_and(|c| c.contains("Hibernat")));
+                .partition(|f| ErrorKind::of(f.code.as_deref()) == ErrorKind::HibernationRefused);
             result.failed.extend(other);
             if !refused.is_empty() {
                 let again: Vec<String> = refused.iter().map(|f| f.id.clone()).collect();
@@ -131,9 +132,10 @@ impl Execution<'_> {
             }
         }
         if self.action == Action::Stop {
-            let (unstoppable, failed): (Vec<Failure>, Vec<Failure>) = std::mem::take(&mut result.failed)
-                .into_iter()
-                .partition(|f| special.spot.contains(&f.id) && f.code.as_deref() == Some("UnsupportedOperation"));
+            let (unstoppable, failed): (Vec<Failure>, Vec<Failure>) =
+                std::mem::take(&mut result.failed).into_iter().partition(|f| {
+                    special.spot.contains(&f.id) && ErrorKind::of(f.code.as_deref()) == ErrorKind::Unsupported
+                });
             result.failed = failed;
             out.skipped.extend(unstoppable.into_iter().map(|f| Noted {
                 id: f.id,

@@ -7,11 +7,12 @@ use std::collections::VecDeque;
 use super::super::budget::backoff;
 use super::super::{Execution, EC2_BATCH};
 use crate::action::Action;
-use crate::error::CloudError;
+use crate::error::{CloudError, ErrorKind};
 use crate::summary::Failure;
 
-/// Tries for a batch that fails with a transient error (throttling that
-/// outlasted the SDK's own retries, capacity at start).
+/// Tries for a batch refused for lack of capacity or by a fault on AWS's
+/// side (throttling that outlasted the SDK's own retries is tried for as
+/// long as the budget lasts).
 const MAX_ATTEMPTS: u32 = 5;
 
 /// What became of a list of ids sent to Stop/Start.
@@ -47,15 +48,12 @@ impl Execution<'_> {
             }
             match self.call(&batch, hibernate).await {
                 Ok(()) => result.ok.extend(batch),
-                Err(e) if batch.len() > 1 && e.is_instance_specific() => {
+                Err(e) if batch.len() > 1 && e.kind().is_instance_specific() => {
                     let (left, right) = batch.split_at(batch.len() / 2);
                     queue.push_front((right.to_vec(), attempt));
                     queue.push_front((left.to_vec(), attempt));
                 }
-                // Throttling is retried for as long as the budget lasts (the
-                // account's token bucket refills, e.g. StartInstances at 2
-                // instances/s); other transient errors (capacity) a few times.
-                Err(e) if e.is_transient() && (e.is_throttling() || attempt < MAX_ATTEMPTS) => {
+                Err(e) if tried_again(e.kind(), attempt) => {
                     let pause = backoff(self.settings.poll_initial, self.settings.poll_max, attempt);
                     if self.budget.remaining() <= pause {
                         // Not a failure: time ran out. A continuation picks these up.
@@ -71,6 +69,18 @@ impl Execution<'_> {
             }
         }
         result
+    }
+}
+
+/// Whether a batch refused with `kind` at its `attempt`-th try is tried
+/// again: throttling for as long as the budget lasts (the account's token
+/// bucket refills, e.g. StartInstances at 2 instances/s); no capacity and
+/// faults on AWS's side a few times.
+fn tried_again(kind: ErrorKind, attempt: u32) -> bool {
+    match kind {
+        ErrorKind::Throttling => true,
+        ErrorKind::NoCapacity | ErrorKind::Transient => attempt < MAX_ATTEMPTS,
+        _ => false,
     }
 }
 

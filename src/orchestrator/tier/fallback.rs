@@ -9,14 +9,16 @@ use std::collections::HashSet;
 
 use super::super::Execution;
 use super::{BatchResult, TierRun};
+use crate::error::ErrorKind;
 use crate::member::MemberKind;
 use crate::plan::InstancePlan;
 use crate::records::Restore;
 use crate::summary::{Failure, Noted, TierOutcome};
 
-/// Start errors that another instance type may not have.
+/// Start errors that another instance type may not have: no capacity for
+/// the type, or the type not offered in the zone.
 fn no_capacity(code: Option<&str>) -> bool {
-    matches!(code, Some("InsufficientInstanceCapacity" | "Unsupported"))
+    matches!(ErrorKind::of(code), ErrorKind::NoCapacity | ErrorKind::TypeUnsupported)
 }
 
 /// An instance that may fall back: its plan (with the type it has now).
