@@ -105,13 +105,13 @@ impl Execution<'_> {
     /// invocation).
     async fn run_group(&self, group: &TierGroup, progress: &mut Progress) -> bool {
         let results = join_all(group.tiers.iter().map(|t| self.run_tier(t))).await;
-        // Instances an earlier invocation acted on count: the delay after
-        // a group resumed during its gate is still owed.
-        let mut acted = group
-            .tiers
-            .iter()
-            .flat_map(|t| &t.instances)
-            .any(|i| matches!(i.step, plan::Step::DoneEarlier { .. }));
+        // Instances and members an earlier invocation acted on count (they
+        // are reported skipped now): the delay after a group resumed during
+        // its gate or its confirmations is still owed.
+        let mut acted = group.tiers.iter().any(|t| {
+            let earlier = |step: &plan::Step| matches!(step, plan::Step::DoneEarlier { .. });
+            t.instances.iter().any(|i| earlier(&i.step)) || t.members.iter().any(|d| earlier(&d.step))
+        });
         for (outcome, end) in results {
             acted |= !outcome.acted.is_empty();
             if let Some(at) = outcome.acted_at_ms {

@@ -131,7 +131,7 @@ impl Execution<'_> {
         let began = Instant::now();
         let run = TierRun::begin(tier, began, self.elapsed_ms());
         let (mut run, members) = self.instances_and_members(tier, run).await;
-        members.merge_into(&mut run.out, &mut run.end);
+        members.merge_into(&mut run.out, &mut run.end, &mut run.acted_at_ms);
         self.abort_on_start_failure(&mut run);
         self.readiness_gate(&mut run).await;
         self.resume_tier_groups(&mut run).await;
@@ -143,7 +143,7 @@ impl Execution<'_> {
     /// members of kinds listed before `EC2` first).
     async fn instances_and_members<'t>(&self, tier: &'t TierPlan, run: TierRun<'t>) -> (TierRun<'t>, MemberOutcome) {
         if !tier.synchronous {
-            return tokio::join!(self.run_instances(run), self.run_members(&tier.members, false));
+            return tokio::join!(self.run_instances(run), self.run_members(tier, &tier.members));
         }
         let spec = self.config.tiers.iter().find(|t| t.name == tier.tier);
         let ec2 = spec.map(|s| s.order_of(MemberKind::Ec2)).unwrap_or_default();
@@ -153,9 +153,9 @@ impl Execution<'_> {
             .position(|m| spec.map(|s| s.order_of(m.kind)).unwrap_or_default() > ec2)
             .unwrap_or(tier.members.len());
         let (before, after) = tier.members.split_at(split);
-        let first = self.run_members(before, true).await;
+        let first = self.run_members(tier, before).await;
         let run = self.run_instances(run).await;
-        let then = self.run_members(after, true).await;
+        let then = self.run_members(tier, after).await;
         (run, first.and(then))
     }
 

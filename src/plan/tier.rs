@@ -10,7 +10,7 @@ use super::checkpoint::EARLIER_BYPASS;
 use super::instance::{plan_instance, TierContext};
 use super::{members, InstancePlan, LeftOut, Request, Step};
 use crate::action::Action;
-use crate::config::{ActionSpec, LoadBalancing, Readiness, StartRules, TierSpec, WorkloadConfig};
+use crate::config::{show_secs, ActionSpec, LoadBalancing, Readiness, StartRules, TierSpec, WorkloadConfig};
 use crate::instance::{Instance, InstanceState};
 use crate::member::MemberKind;
 use crate::override_check::OverrideCheck;
@@ -58,8 +58,9 @@ impl TierPlan {
             .filter(|i| matches!(i.step, Step::Act | Step::WaitThenAct { .. }))
     }
 
-    /// Instances an earlier invocation of the run acted on or bypassed: a
-    /// continuation reports them as skipped, but they are not news.
+    /// Instances and other members an earlier invocation of the run acted
+    /// on or bypassed: a continuation reports them as skipped, but they
+    /// are not news.
     pub fn carried_over(&self) -> usize {
         self.instances
             .iter()
@@ -69,6 +70,11 @@ impl TierPlan {
                 _ => false,
             })
             .count()
+            + self
+                .members
+                .iter()
+                .filter(|d| matches!(d.step, Step::DoneEarlier { .. }))
+                .count()
     }
 }
 
@@ -139,6 +145,7 @@ fn plan_tier<'a>(
     warnings: &mut Vec<String>,
 ) -> TierPlan {
     let target = request.profile.and_then(|p| tier.scaling.get(p));
+    warnings.extend(short_confirmation(tier, spec.start_rules.as_ref()));
     let context = TierContext {
         request,
         tier,
@@ -165,6 +172,34 @@ fn plan_tier<'a>(
         instances,
         members: Vec::new(),
     }
+}
+
+/// An explicit `TierStartConfirmTimeout` applies to every kind of the
+/// tier: the warning when it is shorter than the default of a member kind
+/// other than EC2 the tier starts (a database may take more than ten
+/// minutes to start; a bound below EC2's 300 s was always the tier's call).
+fn short_confirmation(tier: &TierSpec, rules: Option<&StartRules>) -> Option<String> {
+    let rules = rules?;
+    let set = rules.confirm_timeout?;
+    let kinds: Vec<MemberKind> = MemberKind::ALL
+        .into_iter()
+        .filter(|k| *k != MemberKind::Ec2 && tier.holds_for(*k, Action::Start))
+        .collect();
+    let below = rules.bound_below_defaults(&kinds);
+    if below.is_empty() {
+        return None;
+    }
+    let defaults: Vec<String> = below
+        .iter()
+        .map(|(kind, default)| format!("{kind} {}", show_secs(*default)))
+        .collect();
+    Some(format!(
+        "tier {}: TierStartConfirmTimeout {} applies to every kind of the tier and is below the default \
+         confirmation bound of {}: a start that takes longer counts as failed",
+        tier.name,
+        show_secs(set),
+        defaults.join(", ")
+    ))
 }
 
 /// `FleetSubset` at start: running (and pending) instances count towards

@@ -6,6 +6,7 @@ mod support;
 
 mod adapters;
 mod capacity;
+mod confirmation;
 mod databases;
 mod events;
 mod infra;

@@ -11,6 +11,7 @@ use super::super::{Execution, TierEnd};
 use super::TierRun;
 use crate::config::{StartFailure, StartRules};
 use crate::instance::{InstanceState, StateReason};
+use crate::member::MemberKind;
 use crate::summary::{Failure, PhaseKind};
 
 /// What polling a set of started instances found.
@@ -142,7 +143,7 @@ impl Execution<'_> {
     /// start, in this invocation or an earlier one.
     fn confirm_bound(&self, run: &TierRun<'_>, rules: &StartRules) -> Duration {
         let spent = run.acted_at.map(|at| at.elapsed()).unwrap_or_default();
-        rules.confirm_timeout.saturating_sub(spent)
+        rules.confirm_bound(MemberKind::Ec2).saturating_sub(spent)
     }
 
     /// Phase 5 at Start: the instances started now or by an earlier
@@ -158,7 +159,11 @@ impl Execution<'_> {
         }
         let from = self.elapsed_ms();
         let found = self
-            .confirm_running(&ids, self.confirm_bound(run, rules), rules.confirm_timeout)
+            .confirm_running(
+                &ids,
+                self.confirm_bound(run, rules),
+                rules.confirm_bound(MemberKind::Ec2),
+            )
             .await;
         self.record_confirmation(run, found);
         run.out.phase(PhaseKind::Confirm, from, self.elapsed_ms());

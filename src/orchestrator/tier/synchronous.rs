@@ -110,9 +110,8 @@ impl Execution<'_> {
     async fn wait_for_one(&self, id: &str, rules: Option<&StartRules>) -> Waited {
         let ids = [id.to_string()];
         if let (Action::Start, Some(rules)) = (self.action, rules) {
-            let found = self
-                .confirm_running(&ids, rules.confirm_timeout, rules.confirm_timeout)
-                .await;
+            let bound = rules.confirm_bound(crate::member::MemberKind::Ec2);
+            let found = self.confirm_running(&ids, bound, bound).await;
             if let Some(failure) = found.failed.into_iter().next() {
                 return Waited::Failed(failure);
             }
