@@ -75,6 +75,8 @@ impl Plan {
                 })
                 .collect();
         }
+        // A group of members alone owes its delay like one of instances.
+        super::order::set_delays(&mut self.groups);
     }
 
     /// Every member plan in execution order.

@@ -40,18 +40,18 @@ pub(super) fn order_groups(by_sequence: BTreeMap<u64, Vec<TierPlan>>) -> Vec<Tie
     groups
 }
 
-/// Delay after a group only when it acts on something (now, or in an
-/// earlier invocation of the same run) and a later group does too: waiting
-/// for nothing, or before nothing, helps no one. The longest delay of the
-/// group's tiers applies.
+/// Delay after a group only when it acts on something, an instance or any
+/// other member (now, or in an earlier invocation of the same run), and a
+/// later group does too: waiting for nothing, or before nothing, helps no
+/// one. The longest delay of the group's tiers applies.
 pub(super) fn set_delays(groups: &mut [TierGroup]) {
+    let acts = |step: &Step| matches!(step, Step::Act | Step::WaitThenAct { .. } | Step::DoneEarlier { .. });
     let busy: Vec<bool> = groups
         .iter()
         .map(|g| {
             g.tiers
                 .iter()
-                .flat_map(|t| &t.instances)
-                .any(|i| matches!(i.step, Step::Act | Step::WaitThenAct { .. } | Step::DoneEarlier { .. }))
+                .any(|t| t.instances.iter().any(|i| acts(&i.step)) || t.members.iter().any(|m| acts(&m.step)))
         })
         .collect();
     for index in 0..groups.len() {

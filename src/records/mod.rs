@@ -39,6 +39,11 @@ pub const MAX_RESTORED: u32 = 10_000;
 /// Most records one TransactWriteItems writes or removes.
 pub const RECORDS_PER_WRITE: usize = 100;
 
+/// A record whose values are out of bounds, and which: it restores nothing.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct OutOfBounds(pub String);
+
 /// What a record holds: what a Start restores.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", tag = "kind", content = "value")]
@@ -81,30 +86,32 @@ impl Restore {
     /// desired <= max for a group, an instance type that reads as one.
     /// Trusted records are bounded too: a bug or a hand-edited item must
     /// not scale a group to thousands.
-    pub fn bounded(self) -> Result<Self, String> {
+    pub fn bounded(self) -> Result<Self, OutOfBounds> {
         match &self {
             Self::Registrations(r) => {
                 if r.is_empty() || r.0.values().any(|ports| ports.is_empty() || ports.contains(&0)) {
-                    return Err(format!("registrations {r:?}: every group needs ports 1-65535"));
+                    return Err(OutOfBounds(format!(
+                        "registrations {r:?}: every group needs ports 1-65535"
+                    )));
                 }
             }
             Self::Capacity(c) => {
                 let too_big = [c.min, c.desired, c.max].iter().any(|n| *n > MAX_RESTORED);
                 if too_big || i32::try_from(c.max.max(c.desired)).is_err() {
-                    return Err(format!("capacity {c} is over {MAX_RESTORED}"));
+                    return Err(OutOfBounds(format!("capacity {c} is over {MAX_RESTORED}")));
                 }
                 if c.max != 0 && !(c.min <= c.desired && c.desired <= c.max) {
-                    return Err(format!("capacity {c} is not min <= desired <= max"));
+                    return Err(OutOfBounds(format!("capacity {c} is not min <= desired <= max")));
                 }
             }
             Self::OriginalType(t) => {
                 if !crate::instance::looks_like_instance_type(t) {
-                    return Err(format!("{t:?} is not an instance type"));
+                    return Err(OutOfBounds(format!("{t:?} is not an instance type")));
                 }
             }
             Self::MutedAlarm { arn } => {
                 if !arn.starts_with("arn:") || !arn.contains(":alarm:") {
-                    return Err(format!("{arn:?} is not an alarm ARN"));
+                    return Err(OutOfBounds(format!("{arn:?} is not an alarm ARN")));
                 }
             }
             Self::Dismissed { .. } => {}

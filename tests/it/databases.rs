@@ -231,3 +231,27 @@ async fn an_expiring_override_tag_keeps_a_database_as_it_is() {
     assert_eq!(cloud.database_status(Rds, "orders-db"), "available");
     assert_eq!(cloud.database_status(Aurora, "ledger"), "stopped");
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_tier_of_databases_alone_owes_its_delay_like_one_of_instances() {
+    // Role_DB holds only databases (no EC2): its 90 s delay after the
+    // Start is owed before App starts, as after a tier of instances.
+    let mut tiers = three_tiers("W", 90);
+    tiers[DB]["TierResourceTypes"] = json!("RDS");
+    let cloud = FakeCloud::new().with_transitions(Duration::from_secs(30), Duration::from_secs(30));
+    cloud.put_config(workload_item("W"), tiers);
+    cloud.add_spec_instances(Stopped);
+    cloud.add_database(Rds, "orders-db", "ENV001", "Role_DB", "stopped");
+    let began = Instant::now();
+    let report = run(&cloud, &request("W", Action::Start)).await;
+    assert_eq!(
+        report.summary.status,
+        RunStatus::Completed,
+        "{}",
+        report.summary.to_table()
+    );
+    assert_eq!(report.plan.groups[0].delay_after, Duration::from_secs(90));
+    let db_up = cloud.call_seconds("StartDBInstance", began)[0];
+    let app = cloud.call_seconds("StartInstances", began)[0];
+    assert!(app >= db_up + 90, "App started at {app} s, the database at {db_up} s");
+}

@@ -13,7 +13,7 @@ use clap::{Args, Subcommand};
 use ec2_tier_scheduler::clock;
 use ec2_tier_scheduler::orchestrator;
 use ec2_tier_scheduler::ports::{Cloud, Records};
-use ec2_tier_scheduler::records::{Book, Record, Untrusted};
+use ec2_tier_scheduler::records::{Book, OutOfBounds, Record, Untrusted};
 
 use crate::shared::{self, print_json, refused, LedgerArg, RegionArg};
 
@@ -110,7 +110,7 @@ async fn adopt(store: &Arc<dyn Records>, workload: &str, untrusted: &[Untrusted]
     for u in untrusted {
         let bounded = match u.restore.clone() {
             Some(restore) => restore.bounded(),
-            None => Err("the tag does not read".to_string()),
+            None => Err(OutOfBounds("the tag does not read".into())),
         };
         match bounded {
             Ok(restore) => {
