@@ -191,16 +191,17 @@ pub(super) fn parse(
     })
 }
 
+/// A `TierResourceTypes` entry that is not a member kind.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0:?} is not one of \"EC2\", \"RDS\", \"Aurora\", \"ECS\" (Auto Scaling groups are members by TierAutoScalingGroups \"ScaleToZero\")")]
+struct NotAKind(String);
+
 /// `TierResourceTypes`: comma-separated member kinds, default `EC2`.
 fn parse_resource_types(map: &Map<String, Value>, issues: &mut Issues) -> Vec<MemberKind> {
     let Some(text) = opt_string(map, "TierResourceTypes", issues) else {
         return vec![MemberKind::Ec2];
     };
-    let read = |part: &str| {
-        MemberKind::parse(part).ok_or_else(|| {
-            format!("{part:?} is not one of \"EC2\", \"RDS\", \"Aurora\", \"ECS\" (Auto Scaling groups are members by TierAutoScalingGroups \"ScaleToZero\")")
-        })
-    };
+    let read = |part: &str| MemberKind::parse(part).ok_or_else(|| NotAKind(part.to_string()));
     comma_list(&text, "kind", read).unwrap_or_else(|problems| {
         for p in problems {
             issues.push("TierResourceTypes", p);

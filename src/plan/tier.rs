@@ -115,7 +115,7 @@ pub(super) fn plan_tiers<'a>(
             }
             Err(reason) => left_out.push(LeftOut {
                 tier: tier.name.clone(),
-                reason,
+                reason: reason.to_string(),
                 instances: members.len(),
             }),
         }
@@ -123,15 +123,26 @@ pub(super) fn plan_tiers<'a>(
     (by_sequence, left_out)
 }
 
+/// Why a tier takes no part in the action (its `LeftOut` reason).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+enum NoPart {
+    /// The tier has no section for the action (the section's name).
+    #[error("no {0} section")]
+    NoSection(&'static str),
+    /// `TierStop.IgnoreStop` is on.
+    #[error("TierStop.IgnoreStop is on: the tier is never stopped")]
+    IgnoreStop,
+}
+
 /// The tier's section for the action, or why the tier takes no part in it.
-fn tier_part(tier: &TierSpec, action: Action) -> Result<&ActionSpec, String> {
+fn tier_part(tier: &TierSpec, action: Action) -> Result<&ActionSpec, NoPart> {
     let section = match action {
         Action::Stop => "TierStop",
         Action::Start => "TierStart",
     };
     match tier.for_action(action) {
-        None => Err(format!("no {section} section")),
-        Some(spec) if spec.ignore => Err("TierStop.IgnoreStop is on: the tier is never stopped".into()),
+        None => Err(NoPart::NoSection(section)),
+        Some(spec) if spec.ignore => Err(NoPart::IgnoreStop),
         Some(spec) => Ok(spec),
     }
 }

@@ -61,6 +61,23 @@ impl std::fmt::Display for FleetSubset {
     }
 }
 
+/// What is wrong with a `TierScaling` profile or one of its attributes.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+enum ScalingError {
+    /// A profile that is neither a type string nor a map (the value shown).
+    #[error("expected an instance type string or a map {{InstanceType, FleetSubset}}, found {0}")]
+    NotAProfile(String),
+    /// An `InstanceType` (or profile string) that is not a type.
+    #[error("{0:?} is not an instance type such as \"t3.micro\" (or \"t3.micro.u\" for unlimited CPU credits)")]
+    NotAType(String),
+    /// A `FleetSubset` neither a string nor a count (the value shown).
+    #[error("expected a count or a percentage such as '2' or '50%', found {0}")]
+    NotASubset(String),
+    /// A `FleetSubset` string that does not read.
+    #[error("{0:?} is not a count or a whole percentage such as '2' or '50%'")]
+    BadSubset(String),
+}
+
 /// `TierScaling`: profile name to an instance type string or a map.
 pub(super) fn parse_scaling(map: &Map<String, Value>, issues: &mut Issues) -> BTreeMap<String, ScalingTarget> {
     let mut out = BTreeMap::new();
@@ -81,19 +98,13 @@ pub(super) fn parse_scaling(map: &Map<String, Value>, issues: &mut Issues) -> BT
                 Some(target) => Ok(target),
                 None => continue,
             },
-            other => Err((
-                profile.clone(),
-                format!(
-                    "expected an instance type string or a map {{InstanceType, FleetSubset}}, found {}",
-                    show(other)
-                ),
-            )),
+            other => Err((profile.clone(), ScalingError::NotAProfile(show(other)))),
         };
         match target {
             Ok(t) => {
                 out.insert(profile.clone(), t);
             }
-            Err((field, message)) => issues.push(&field, message),
+            Err((field, error)) => issues.push(&field, error.to_string()),
         }
     }
     out
@@ -106,7 +117,7 @@ fn parse_scaling_map(inner: &Map<String, Value>, nested: &mut Issues) -> Option<
         Some(t) => match parse_type(&t) {
             Ok(parsed) => Some(parsed),
             Err(e) => {
-                nested.push("InstanceType", e);
+                nested.push("InstanceType", e.to_string());
                 return None;
             }
         },
@@ -117,7 +128,7 @@ fn parse_scaling_map(inner: &Map<String, Value>, nested: &mut Issues) -> Option<
         Some(v) => match parse_subset(v) {
             Ok(s) => s,
             Err(e) => {
-                nested.push("FleetSubset", e);
+                nested.push("FleetSubset", e.to_string());
                 return None;
             }
         },
@@ -134,7 +145,7 @@ fn parse_scaling_map(inner: &Map<String, Value>, nested: &mut Issues) -> Option<
 }
 
 /// `t2.nano` or `t2.nano.u` (CPU credits unlimited) -> the type and the flag.
-fn parse_type(text: &str) -> Result<(String, bool), String> {
+fn parse_type(text: &str) -> Result<(String, bool), ScalingError> {
     let (ty, unlimited) = match text.strip_suffix(".u") {
         Some(base) => (base, true),
         None => (text, false),
@@ -142,23 +153,16 @@ fn parse_type(text: &str) -> Result<(String, bool), String> {
     if is_instance_type(ty) {
         Ok((ty.to_string(), unlimited))
     } else {
-        Err(format!(
-            "{text:?} is not an instance type such as \"t3.micro\" (or \"t3.micro.u\" for unlimited CPU credits)"
-        ))
+        Err(ScalingError::NotAType(text.to_string()))
     }
 }
 
 /// `'2'`, `2`, `'50%'` -> a FleetSubset; an empty string is absent.
-fn parse_subset(value: &Value) -> Result<Option<FleetSubset>, String> {
+fn parse_subset(value: &Value) -> Result<Option<FleetSubset>, ScalingError> {
     let text = match value {
         Value::String(s) => s.trim().to_string(),
         Value::Number(n) if n.as_u64().is_some() => return Ok(n.as_u64().map(FleetSubset::Count)),
-        other => {
-            return Err(format!(
-                "expected a count or a percentage such as '2' or '50%', found {}",
-                show(other)
-            ))
-        }
+        other => return Err(ScalingError::NotASubset(show(other))),
     };
     if text.is_empty() {
         return Ok(None);
@@ -167,7 +171,5 @@ fn parse_subset(value: &Value) -> Result<Option<FleetSubset>, String> {
         Some(p) => p.trim().parse::<u64>().ok().map(FleetSubset::Percent),
         None => text.parse::<u64>().ok().map(FleetSubset::Count),
     };
-    parsed
-        .map(Some)
-        .ok_or_else(|| format!("{text:?} is not a count or a whole percentage such as '2' or '50%'"))
+    parsed.map(Some).ok_or(ScalingError::BadSubset(text))
 }

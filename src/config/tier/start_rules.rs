@@ -141,6 +141,11 @@ fn parse_type_list(text: &str, field: &str, issues: &mut Issues) -> Vec<String> 
     })
 }
 
+/// A list entry that is not an instance type.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0:?} is not an instance type such as \"m5.large\"")]
+struct NotAType(String);
+
 /// The instance types of a comma-separated list, in order, or what is
 /// wrong with it (a part that is not a type, a repeat, an empty list).
 /// For `TierFallbackTypes` and the `SchedulerPreferredTypes` tag.
@@ -149,7 +154,7 @@ pub fn instance_types(text: &str) -> Result<Vec<String>, Vec<String>> {
         if is_instance_type(part) {
             Ok(part.to_string())
         } else {
-            Err(format!("{part:?} is not an instance type such as \"m5.large\""))
+            Err(NotAType(part.to_string()))
         }
     })
 }

@@ -24,6 +24,11 @@ impl AlarmChoice {
     }
 }
 
+/// An `AlarmPrefixes` entry that is not an alarm name prefix.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0:?} is not an alarm name prefix (at most 255 characters)")]
+struct NotAPrefix(String);
+
 /// `AlarmPrefixes` (comma-separated alarm name prefixes) and
 /// `AlarmSelection` (`Prefix`, the default, or `Tag`: the alarms tagged
 /// with the workload tag too).
@@ -32,7 +37,7 @@ pub(super) fn parse_alarms(map: &Map<String, Value>, issues: &mut Issues) -> Ala
         .map(|text| {
             comma_list(&text, "prefix", |part| {
                 if part.len() > 255 || part.chars().any(char::is_control) {
-                    Err(format!("{part:?} is not an alarm name prefix (at most 255 characters)"))
+                    Err(NotAPrefix(part.to_string()))
                 } else {
                     Ok(part.to_string())
                 }
