@@ -19,7 +19,9 @@
 //!   services and Auto Scaling groups as tier members, one [`member::Phase`]
 //!   for every kind), [`key`] (keys whose parts are encoded, never
 //!   spliced), [`table`], [`telemetry`], [`traffic`] (load balancer
-//!   targets, the registrations a drain recorded, alarms kept quiet).
+//!   targets, the registrations a drain recorded, alarms kept quiet),
+//!   [`volume_keys`] (the KMS keys of encrypted EBS volumes as EC2 and KMS
+//!   describe them, and the keys the scheduler may create grants on).
 //! - **core, pure**: [`config`] parses and validates the items as a whole
 //!   (and the Loader's documents); [`override_check`] makes the
 //!   override-file path safe and reads the guest's answer; [`override_tag`]
@@ -51,7 +53,8 @@
 //!   (`tier/drain.rs`), the `TargetsHealthy` reads and the target-group
 //!   survey (`targets.rs`), alarm muting (`alarms.rs`), instance types
 //!   and CPU credits (`instance_types.rs`), Auto Scaling processes
-//!   (`auto_scaling.rs`).
+//!   (`auto_scaling.rs`), the KMS readiness survey of a Start plan
+//!   (`key_survey.rs`).
 //! - **views**: [`history`], [`timeline`], [`status`] and [`metrics`] show
 //!   operators what the scheduler did and will do.
 //! - **[`run_service`]**: the ledger protocol shared by both entry points
@@ -94,3 +97,4 @@ pub mod table;
 pub mod telemetry;
 pub mod timeline;
 pub mod traffic;
+pub mod volume_keys;

@@ -15,10 +15,9 @@ use crate::error::CloudError;
 use crate::instance::{Discovery, Instance, InstanceStatus};
 use crate::member::{Capacity, Member, MemberKind, MemberStatus};
 use crate::override_check::OverrideCheck;
-use crate::plan::keys::{self, GrantedKeys, KeyFacts, KeySurvey, VolumeKey};
-use crate::plan::Plan;
 use crate::records::Record;
 use crate::traffic::{Alarm, Target, TargetGroup};
+use crate::volume_keys::{GrantedKeys, GrantedKeysError, KeyFacts, VolumeKey};
 
 /// Largest StopInstances / StartInstances batch.
 pub const EC2_BATCH: usize = 500;
@@ -240,7 +239,7 @@ pub trait Keys: Send + Sync {
     /// page (unencrypted volumes are left out).
     async fn volume_keys(&self, instance_ids: &[String]) -> Result<Vec<VolumeKey>, CloudError>;
     /// DescribeKey of each key: a key KMS will not describe (AccessDenied,
-    /// NotFound, ...) is [`crate::plan::keys::KeyLookup::Unreadable`], not an error.
+    /// NotFound, ...) is [`crate::volume_keys::KeyLookup::Unreadable`], not an error.
     async fn describe(&self, key_ids: &[String]) -> Result<Vec<KeyFacts>, CloudError>;
 }
 
@@ -362,28 +361,6 @@ impl MemberPorts {
             MemberKind::Ecs => Some(&self.services),
         }
     }
-
-    /// Every member of `kinds` of the workload, asking each service once
-    /// for its kinds.
-    pub async fn discover(&self, query: &Discovery, kinds: &[MemberKind]) -> Result<Vec<Member>, CloudError> {
-        let mut found = Vec::new();
-        let mut asked: Vec<&Arc<dyn MemberService>> = Vec::new();
-        for service in [&self.databases, &self.groups, &self.services] {
-            if asked.iter().any(|a| Arc::ptr_eq(a, service)) {
-                continue;
-            }
-            asked.push(service);
-            let mine: Vec<MemberKind> = kinds
-                .iter()
-                .copied()
-                .filter(|k| self.of(*k).is_some_and(|s| Arc::ptr_eq(s, service)))
-                .collect();
-            if !mine.is_empty() {
-                found.extend(service.discover(query, &mine).await?);
-            }
-        }
-        Ok(found)
-    }
 }
 
 /// EC2 and SSM + S3 acting where a workload's instances live.
@@ -406,33 +383,6 @@ pub struct WorkloadPorts {
     pub load_balancers: Arc<dyn LoadBalancers>,
     /// CloudWatch alarms (`AlarmPrefixes`).
     pub alarms: Arc<dyn Alarms>,
-}
-
-impl WorkloadPorts {
-    /// The KMS readiness of a Start plan (nothing for a Stop): the volume
-    /// keys of the instances it starts and the facts of each distinct key,
-    /// noted on the plan. A check that cannot look becomes a plan warning;
-    /// it never refuses the run.
-    pub async fn check_keys(&self, plan: &mut Plan, granted: &GrantedKeys) {
-        let ids = keys::instances_to_check(plan);
-        if ids.is_empty() {
-            return;
-        }
-        let volumes = match self.keys.volume_keys(&ids).await {
-            Ok(v) => v,
-            Err(e) => return plan.key_survey_failed(&e.to_string()),
-        };
-        let distinct = keys::distinct_keys(&volumes);
-        let facts = if distinct.is_empty() {
-            Vec::new()
-        } else {
-            match self.keys.describe(&distinct).await {
-                Ok(f) => f,
-                Err(e) => return plan.key_survey_failed(&e.to_string()),
-            }
-        };
-        plan.apply_key_survey(&KeySurvey { volumes, facts }, granted);
-    }
 }
 
 /// Storage for the records only the scheduler writes
@@ -468,7 +418,7 @@ pub trait Cloud: Send + Sync {
     }
     /// The customer managed KMS keys the scheduler may create grants on
     /// (the stack's `EbsKmsKeyArns`); an error names a malformed entry.
-    fn granted_keys(&self) -> Result<GrantedKeys, String> {
+    fn granted_keys(&self) -> Result<GrantedKeys, GrantedKeysError> {
         Ok(GrantedKeys::default())
     }
 }

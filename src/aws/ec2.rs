@@ -12,8 +12,8 @@ use aws_sdk_ec2::Client;
 use super::cloud_error;
 use crate::error::CloudError;
 use crate::instance::{Discovery, Instance, InstanceState, InstanceStatus, StateReason};
-use crate::plan::keys::VolumeKey;
 use crate::ports::{Compute, TypeFacts};
+use crate::volume_keys::VolumeKey;
 
 /// EC2 allows up to 200 values in one filter.
 const FILTER_VALUES: usize = 200;

@@ -7,8 +7,8 @@ use aws_sdk_kms::Client;
 
 use super::{cloud_error, Ec2Compute};
 use crate::error::CloudError;
-use crate::plan::keys::{KeyFacts, KeyLookup, KeyManager, VolumeKey};
 use crate::ports::Keys;
+use crate::volume_keys::{KeyFacts, KeyLookup, KeyManager, VolumeKey};
 
 /// [`Keys`] on clients of the workload's account and region: EC2 for the
 /// volumes, KMS for the keys.

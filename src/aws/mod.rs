@@ -61,6 +61,7 @@ use aws_credential_types::provider::{ProvideCredentials, SharedCredentialsProvid
 use crate::config::CrossAccount;
 use crate::error::CloudError;
 use crate::ports::{Cloud, ConfigStore, MemberPorts, Notifier, WorkloadPorts};
+use crate::volume_keys::{GrantedKeys, GrantedKeysError};
 
 /// A resource as a member of the workload when its tags say so (RDS, Auto
 /// Scaling and ECS list tags with the resource): the workload tag with the
@@ -407,8 +408,8 @@ impl AwsCloud {
 #[async_trait::async_trait]
 impl Cloud for AwsCloud {
     /// From `EBS_KMS_KEY_ARNS`, which the template sets from EbsKmsKeyArns.
-    fn granted_keys(&self) -> Result<crate::plan::keys::GrantedKeys, String> {
-        crate::plan::keys::GrantedKeys::from_env()
+    fn granted_keys(&self) -> Result<GrantedKeys, GrantedKeysError> {
+        GrantedKeys::from_env()
     }
 
     fn config_store(&self, region: &str) -> Arc<dyn ConfigStore> {

@@ -16,6 +16,7 @@ mod capacity;
 mod execute;
 mod gate;
 mod instance_types;
+mod key_survey;
 mod members;
 mod notices;
 mod overrides;
@@ -37,7 +38,7 @@ pub use crate::run::{RunReport, RunRequest};
 pub use auto_scaling::PROCESSES as AUTO_SCALING_PROCESSES;
 pub use budget::Budget;
 pub use execute::{execute_plan, run, run_resumed};
-pub use prepare::{load_config, prepare, workload_instances, Prepared};
+pub use prepare::{discover_members, load_config, prepare, workload_instances, Prepared};
 pub use records::{record_survey, workload_records};
 pub use settings::Settings;
 

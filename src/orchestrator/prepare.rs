@@ -2,14 +2,18 @@
 //! change calendars that skip a run, discovering the workload's instances
 //! and other members, and building the plan. Read-only calls only.
 
+use std::sync::Arc;
+
 use crate::action::Action;
 use crate::config::{ItemNaming, WorkloadConfig};
-use crate::error::RunError;
+use crate::error::{CloudError, RunError};
+use crate::instance::Discovery;
+use crate::member::{Member, MemberKind};
 use crate::plan::{self, Plan};
-use crate::ports::{Cloud, WorkloadPorts};
+use crate::ports::{Cloud, MemberPorts, MemberService, WorkloadPorts};
 
 use super::workload_state::state_skip;
-use super::{alarms, records, targets, RunRequest};
+use super::{alarms, key_survey, records, targets, RunRequest};
 
 /// What [`prepare`] found: the configuration, the plan, and the ports
 /// acting where the workload's instances live (absent when the run is
@@ -98,9 +102,7 @@ pub async fn prepare(cloud: &dyn Cloud, request: &RunRequest) -> Result<Prepared
     let mut plan = plan::build(&config, &instances, request.action, profile, now);
     let kinds = config.member_kinds();
     if !kinds.is_empty() {
-        let mut members = ports
-            .members
-            .discover(&w.discovery(), &kinds)
+        let mut members = discover_members(&ports.members, &w.discovery(), &kinds)
             .await
             .map_err(cloud_error)?;
         untrusted.extend(crate::records::trust_members(&book, &place, &mut members));
@@ -115,10 +117,7 @@ pub async fn prepare(cloud: &dyn Cloud, request: &RunRequest) -> Result<Prepared
     }
     if request.action == Action::Start {
         // KMS readiness: the keys of the volumes of the instances to start.
-        match cloud.granted_keys() {
-            Ok(granted) => ports.check_keys(&mut plan, &granted).await,
-            Err(e) => plan.key_survey_failed(&e),
-        }
+        key_survey::survey(cloud, ports.keys.as_ref(), &mut plan).await;
     }
     Ok(Prepared {
         config,
@@ -145,6 +144,32 @@ pub async fn workload_instances(
         .map_err(cloud_error)?;
     let instances = ports.compute.discover(&w.discovery()).await.map_err(cloud_error)?;
     Ok((config, ports, instances))
+}
+
+/// Every member of `kinds` of the workload, asking each member service
+/// once for its kinds (one service may serve several kinds).
+pub async fn discover_members(
+    members: &MemberPorts,
+    query: &Discovery,
+    kinds: &[MemberKind],
+) -> Result<Vec<Member>, CloudError> {
+    let mut found = Vec::new();
+    let mut asked: Vec<&Arc<dyn MemberService>> = Vec::new();
+    for service in [&members.databases, &members.groups, &members.services] {
+        if asked.iter().any(|a| Arc::ptr_eq(a, service)) {
+            continue;
+        }
+        asked.push(service);
+        let mine: Vec<MemberKind> = kinds
+            .iter()
+            .copied()
+            .filter(|k| members.of(*k).is_some_and(|s| Arc::ptr_eq(s, service)))
+            .collect();
+        if !mine.is_empty() {
+            found.extend(service.discover(query, &mine).await?);
+        }
+    }
+    Ok(found)
 }
 
 /// A read of `workload`'s that failed before any action.

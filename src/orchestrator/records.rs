@@ -79,9 +79,7 @@ pub async fn record_survey(
     let w = &config.workload;
     let kinds = config.member_kinds();
     if !kinds.is_empty() {
-        let mut members = ports
-            .members
-            .discover(&w.discovery(), &kinds)
+        let mut members = super::discover_members(&ports.members, &w.discovery(), &kinds)
             .await
             .map_err(cloud_error)?;
         untrusted.extend(crate::records::trust_members(&book, &place, &mut members));

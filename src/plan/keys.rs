@@ -7,8 +7,8 @@
 //! customer managed key fails unless the caller may create grants on it
 //! (the stack's `EbsKmsKeyArns`). AWS managed keys (`aws/ebs`) need nothing.
 //! Only a confirmed start proves that EC2 could use the key: this is the
-//! advance warning. Pure: the facts come in as data (the orchestrator or the
-//! CLI read them through the ports).
+//! advance warning. Pure: the facts come in as data ([`crate::volume_keys`],
+//! which the orchestrator or the CLI read through the ports).
 
 use std::collections::BTreeMap;
 
@@ -16,62 +16,9 @@ use serde::Serialize;
 
 use super::{InstancePlan, Plan, Step};
 use crate::action::Action;
-
-/// The environment variable with the stack's `EbsKmsKeyArns` (comma
-/// separated key ARNs; set by the template, read by the CLI too).
-pub const GRANTED_KEYS_ENV: &str = "EBS_KMS_KEY_ARNS";
-
-/// A key of an encrypted EBS volume attached to an instance (DescribeVolumes).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct VolumeKey {
-    /// The instance the volume is attached to.
-    pub instance_id: String,
-    /// `vol-...`
-    pub volume_id: String,
-    /// The volume's `KmsKeyId` (a key ARN).
-    pub key_id: String,
-}
-
-/// Who manages a key (`KeyManager`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-pub enum KeyManager {
-    /// An AWS managed key such as `aws/ebs`: EC2 may always use it.
-    #[serde(rename = "AWS")]
-    Aws,
-    /// A customer managed key: EC2 uses it through a grant the caller creates.
-    #[serde(rename = "CUSTOMER")]
-    Customer,
-}
-
-/// What KMS said of one key (DescribeKey).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct KeyFacts {
-    /// The key as asked (the volume's `KmsKeyId`).
-    pub key_id: String,
-    /// The answer, or why there is none.
-    pub lookup: KeyLookup,
-}
-
-/// DescribeKey's answer for one key.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum KeyLookup {
-    /// The key's metadata.
-    Described {
-        /// The key's ARN.
-        arn: String,
-        /// AWS or customer managed.
-        manager: KeyManager,
-        /// `KeyState`: `Enabled`, `Disabled`, `PendingDeletion`, ...
-        state: String,
-    },
-    /// The key could not be described (`AccessDeniedException`, ...).
-    Unreadable {
-        /// KMS's error code.
-        code: String,
-        /// KMS's message.
-        message: String,
-    },
-}
+pub use crate::volume_keys::{
+    GrantedKeys, GrantedKeysError, KeyFacts, KeyLookup, KeyManager, VolumeKey, GRANTED_KEYS_ENV,
+};
 
 /// How much a key finding matters.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
@@ -103,54 +50,6 @@ pub struct KeyNote {
     pub severity: Severity,
     /// What it means for the start.
     pub message: String,
-}
-
-/// The keys the scheduler may create grants on (`EbsKmsKeyArns`).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct GrantedKeys(Vec<String>);
-
-impl GrantedKeys {
-    /// Parses a comma separated list of KMS key ARNs; `source` names where it
-    /// came from (the variable or the flag) in the error.
-    pub fn parse(source: &str, text: &str) -> Result<Self, String> {
-        let mut keys = Vec::new();
-        for entry in text.split(',').map(str::trim).filter(|e| !e.is_empty()) {
-            if !is_key_arn(entry) {
-                return Err(format!(
-                    "{source}: {entry:?} is not a KMS key ARN (arn:<partition>:kms:<region>:<account>:key/<key id>)"
-                ));
-            }
-            keys.push(entry.to_string());
-        }
-        Ok(Self(keys))
-    }
-
-    /// The stack's list from [`GRANTED_KEYS_ENV`] (none when unset).
-    pub fn from_env() -> Result<Self, String> {
-        match std::env::var(GRANTED_KEYS_ENV) {
-            Ok(text) => Self::parse(GRANTED_KEYS_ENV, &text),
-            Err(_) => Ok(Self::default()),
-        }
-    }
-
-    /// True when `key` (an ARN, or a bare key id) is listed.
-    pub fn contains(&self, key: &str) -> bool {
-        self.0.iter().any(|k| k == key || key_id_of(k) == key)
-    }
-}
-
-/// `arn:<partition>:kms:<region>:<account>:key/<id>`.
-fn is_key_arn(text: &str) -> bool {
-    let parts: Vec<&str> = text.splitn(6, ':').collect();
-    matches!(parts.as_slice(), ["arn", partition, "kms", region, account, resource]
-        if !partition.is_empty() && !region.is_empty()
-            && account.len() == 12 && account.bytes().all(|b| b.is_ascii_digit())
-            && resource.strip_prefix("key/").is_some_and(|id| !id.is_empty() && !id.contains('*')))
-}
-
-/// The key id at the end of a key ARN (the text itself otherwise).
-fn key_id_of(key: &str) -> &str {
-    key.rsplit_once(":key/").map_or(key, |(_, id)| id)
 }
 
 /// What the key check found for a Start: the volume keys and the facts of

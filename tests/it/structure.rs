@@ -30,6 +30,7 @@ const LAYERS: &[(&str, &[&str])] = &[
             "table",
             "telemetry",
             "traffic",
+            "volume_keys",
         ],
     ),
     (

@@ -31,11 +31,11 @@ use ec2_tier_scheduler::config::WorkloadItems;
 use ec2_tier_scheduler::error::CloudError;
 use ec2_tier_scheduler::instance::{Discovery, Instance, InstanceState, InstanceStatus, StateReason};
 use ec2_tier_scheduler::override_check::OverrideCheck;
-use ec2_tier_scheduler::plan::keys::{KeyFacts, KeyLookup, VolumeKey};
 use ec2_tier_scheduler::ports::{
     AutoScaling, CalendarState, ChangeCalendar, CheckPoll, Cloud, Compute, ConfigStore, GroupProcesses, Keys, Notifier,
     OutputLocation, RemoteCheck, StateLookup, TypeFacts, WorkloadPorts, WorkloadState,
 };
+use ec2_tier_scheduler::volume_keys::{GrantedKeys, GrantedKeysError, KeyFacts, KeyLookup, VolumeKey};
 use serde_json::Value;
 use tokio::time::Instant;
 
@@ -1017,9 +1017,9 @@ impl ConfigStore for FakeCloud {
 
 #[async_trait]
 impl Cloud for FakeCloud {
-    fn granted_keys(&self) -> Result<ec2_tier_scheduler::plan::keys::GrantedKeys, String> {
+    fn granted_keys(&self) -> Result<GrantedKeys, GrantedKeysError> {
         match &self.lock().granted_keys {
-            Some(text) => ec2_tier_scheduler::plan::keys::GrantedKeys::parse("EbsKmsKeyArns", text),
+            Some(text) => GrantedKeys::parse("EbsKmsKeyArns", text),
             None => Ok(Default::default()),
         }
     }

@@ -54,7 +54,7 @@ pub async fn command(args: StatusArgs) -> ExitCode {
     let mut status = WorkloadStatus::new(&config, &instances, now);
     let kinds = config.member_kinds();
     if !kinds.is_empty() {
-        match ports.members.discover(&config.workload.discovery(), &kinds).await {
+        match orchestrator::discover_members(&ports.members, &config.workload.discovery(), &kinds).await {
             Ok(mut members) => {
                 untrusted.extend(records::trust_members(&book, &place, &mut members));
                 status.add_members(&config, &members)
