@@ -11,7 +11,7 @@
 
 use std::fmt;
 
-use serde::{Deserialize, Serialize};
+use serde::{Deserialize, Serialize, Serializer};
 
 /// A kind of tier member (`TierResourceTypes`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -266,7 +266,12 @@ impl Member {
 
     /// Its id in reports: `rds:db-1`, `aurora:orders`, `asg:web`.
     pub fn member_id(&self) -> String {
-        member_id(self.kind, &self.id)
+        self.typed_id().to_string()
+    }
+
+    /// Its id, typed.
+    pub fn typed_id(&self) -> MemberId {
+        MemberId::from(self)
     }
 }
 
@@ -283,16 +288,58 @@ pub struct MemberStatus {
 
 /// A member's id in reports: the kind's prefix and the resource's id.
 pub fn member_id(kind: MemberKind, id: &str) -> String {
-    format!("{}{id}", kind.prefix())
+    MemberId::new(kind, id).to_string()
 }
 
-/// The kind and resource id of a reported member id (`rds:db-1`); `None`
-/// for an instance id.
-pub fn parse_member_id(member: &str) -> Option<(MemberKind, &str)> {
-    MemberKind::ALL
-        .into_iter()
-        .filter(|k| !k.prefix().is_empty())
-        .find_map(|k| member.strip_prefix(k.prefix()).map(|id| (k, id)))
+/// A member's id, typed: its kind and the resource's id, never read back
+/// from text. It writes (and serializes as) the report's string: the bare
+/// id of an EC2 instance (`i-0abc`), the kind's prefix and the id of the
+/// others (`rds:db-1`, `aurora:orders`, `ecs:cluster/service`, `asg:web`),
+/// so the ledger's and the summary's JSON hold the same strings as ever.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct MemberId {
+    kind: MemberKind,
+    id: String,
+}
+
+impl MemberId {
+    /// The id of the member of `kind` whose resource id is `id`.
+    pub fn new(kind: MemberKind, id: impl Into<String>) -> Self {
+        Self { kind, id: id.into() }
+    }
+
+    /// The id of an EC2 instance.
+    pub fn instance(id: impl Into<String>) -> Self {
+        Self::new(MemberKind::Ec2, id)
+    }
+
+    /// Its kind.
+    pub fn kind(&self) -> MemberKind {
+        self.kind
+    }
+
+    /// The resource's id, without the kind's prefix.
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+}
+
+impl fmt::Display for MemberId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}{}", self.kind.prefix(), self.id)
+    }
+}
+
+impl Serialize for MemberId {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
+}
+
+impl From<&Member> for MemberId {
+    fn from(m: &Member) -> Self {
+        Self::new(m.kind, m.id.clone())
+    }
 }
 
 #[cfg(test)]
@@ -306,9 +353,39 @@ mod tests {
         assert_eq!(MemberKind::parse("ecs"), Some(MemberKind::Ecs));
         assert_eq!(MemberKind::parse("ASG"), None);
         assert_eq!(member_id(MemberKind::Rds, "db-1"), "rds:db-1");
-        assert_eq!(parse_member_id("aurora:orders"), Some((MemberKind::Aurora, "orders")));
-        assert_eq!(parse_member_id("i-0abc"), None);
-        assert_eq!(parse_member_id("ecs:prod/api"), Some((MemberKind::Ecs, "prod/api")));
+    }
+
+    #[test]
+    fn typed_ids_write_and_serialize_as_the_reports_strings() {
+        let ids = [
+            (MemberId::instance("i-0abc"), "i-0abc"),
+            (MemberId::new(MemberKind::Rds, "db-1"), "rds:db-1"),
+            (MemberId::new(MemberKind::Aurora, "orders"), "aurora:orders"),
+            (MemberId::new(MemberKind::Ecs, "prod/api"), "ecs:prod/api"),
+            (MemberId::new(MemberKind::Asg, "web"), "asg:web"),
+        ];
+        for (id, text) in &ids {
+            assert_eq!(id.to_string(), *text);
+            assert_eq!(member_id(id.kind(), id.id()), *text);
+            // Serialized, it is the same JSON string; read back as a string
+            // and rebuilt from its kind and resource id, it is the same id.
+            let json = serde_json::to_value(id).unwrap();
+            assert_eq!(json, serde_json::Value::String(text.to_string()));
+            let read: String = serde_json::from_value(json).unwrap();
+            assert_eq!(read, id.to_string());
+            assert_eq!(MemberId::new(id.kind(), id.id()), *id);
+        }
+        // A list of typed ids is the list of strings the ledger and the
+        // summary have always held.
+        let typed: Vec<MemberId> = ids.iter().map(|(id, _)| id.clone()).collect();
+        let strings: Vec<&str> = ids.iter().map(|(_, text)| *text).collect();
+        assert_eq!(
+            serde_json::to_string(&typed).unwrap(),
+            serde_json::to_string(&strings).unwrap()
+        );
+        let member = Member::new(MemberKind::Asg, "web", "desired 2", Phase::Up, "Web");
+        assert_eq!(member.typed_id(), MemberId::new(MemberKind::Asg, "web"));
+        assert_eq!(member.member_id(), "asg:web");
     }
 
     #[test]

@@ -11,9 +11,11 @@
 //! service emitting counters as it goes, not one line summing up a run.
 //! Only the Lambda function emits; the CLI prints its own report.
 
+use std::collections::HashMap;
+
 use serde_json::{json, Map, Value};
 
-use crate::member::{parse_member_id, MemberKind};
+use crate::member::MemberKind;
 use crate::run::RunReport;
 use crate::summary::RunStatus;
 
@@ -247,7 +249,10 @@ pub fn for_members(namespace: &str, report: &RunReport, timestamp_ms: u64) -> Ve
     if summary.dry_run {
         return Vec::new();
     }
-    let kind_of = |id: &str| parse_member_id(id).map_or(MemberKind::Ec2, |(k, _)| k);
+    // Each member's kind is the plan's: an id of the outcome the plan
+    // holds no member under is an instance's.
+    let kinds_of: HashMap<&str, MemberKind> = report.plan.members().map(|m| (m.member.as_str(), m.kind)).collect();
+    let kind_of = |id: &str| kinds_of.get(id).copied().unwrap_or(MemberKind::Ec2);
     let mut kinds: Vec<MemberKind> = report.plan.members().map(|m| m.kind).collect();
     if report.plan.instances().next().is_some() {
         kinds.push(MemberKind::Ec2);
@@ -288,6 +293,93 @@ pub fn for_members(namespace: &str, report: &RunReport, timestamp_ms: u64) -> Ve
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::action::Action;
+    use crate::config::{ItemNaming, WorkloadConfig};
+    use crate::instance::{Instance, InstanceState};
+    use crate::member::{Member, Phase};
+    use crate::summary::{Failure, Noted, RunSummary, TierOutcome};
+
+    /// A Stop of one tier holding two instances, a database, an Aurora
+    /// cluster, a service and a group scaled to zero.
+    fn report() -> RunReport {
+        let workload = serde_json::json!({
+            "SpecName": "W", "WorkloadFilterTagName": "Environment", "WorkloadFilterTagValue": "ENV001",
+            "WorkloadRegion": "us-west-2", "TierFilterTagName": "Role"
+        });
+        let tier = serde_json::json!({"SpecName": "W", "TierTagValue": "Web",
+            "TierResourceTypes": "EC2,RDS,Aurora,ECS",
+            "TierStop": {"TierSequence": "0", "TierAutoScalingGroups": "ScaleToZero"},
+            "TierStart": {"TierSequence": "0"}});
+        let config = WorkloadConfig::from_items("W", &workload, &[tier], ItemNaming::Table).unwrap();
+        let instances: Vec<Instance> = ["i-1", "i-2"]
+            .iter()
+            .map(|id| Instance::new(id, "Web", InstanceState::Running, "t3.small"))
+            .collect();
+        let mut plan = crate::plan::build(&config, &instances, Action::Stop, None, 0);
+        let up = |kind, id: &str, status: &str| Member::new(kind, id, status, Phase::Up, "Web");
+        let members = [
+            up(MemberKind::Rds, "db-1", "available"),
+            up(MemberKind::Aurora, "orders", "available"),
+            up(MemberKind::Ecs, "prod/api", "desired 2, 2 running"),
+            up(MemberKind::Asg, "web", "desired 2, 2 InService"),
+        ];
+        plan.add_members(&config, &members, 0);
+        let mut out = TierOutcome::new("Web", 0, false);
+        out.acted = ["i-1", "rds:db-1", "asg:web"].map(String::from).to_vec();
+        let failed = |id: &str| Failure {
+            id: id.into(),
+            reason: "refused".into(),
+            code: None,
+        };
+        out.failed = vec![failed("i-2"), failed("aurora:orders")];
+        out.not_done = vec![Noted {
+            id: "ecs:prod/api".into(),
+            reason: "time ran out before its turn".into(),
+        }];
+        let mut summary = RunSummary::for_plan(&plan, false, RunStatus::CompletedWithFailures, "");
+        summary.tiers.push(out);
+        RunReport {
+            summary,
+            plan,
+            checkpoint: None,
+        }
+    }
+
+    #[test]
+    fn one_members_line_per_kind_of_the_plan() {
+        let lines: Vec<Value> = for_members("N", &report(), 7)
+            .iter()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        let by_kind: Vec<(&str, u64, u64, u64)> = lines
+            .iter()
+            .map(|l| {
+                let n = |name: &str| l[name].as_u64().unwrap();
+                let kind = l["Kind"].as_str().unwrap();
+                (kind, n("MembersActed"), n("MembersFailed"), n("MembersNotDone"))
+            })
+            .collect();
+        assert_eq!(
+            by_kind,
+            [
+                ("EC2", 1, 1, 0),
+                ("RDS", 1, 0, 0),
+                ("Aurora", 0, 1, 0),
+                ("ECS", 0, 0, 1),
+                ("ASG", 1, 0, 0)
+            ]
+        );
+        for line in &lines {
+            assert_eq!(line["Workload"], "W");
+            assert_eq!(line["Action"], "Stop");
+            assert_eq!(line["_aws"]["Timestamp"], 7);
+            assert_eq!(line["_aws"]["CloudWatchMetrics"][0]["Namespace"], "N");
+            assert_eq!(
+                line["_aws"]["CloudWatchMetrics"][0]["Dimensions"],
+                serde_json::json!([MEMBER_DIMENSIONS])
+            );
+        }
+    }
 
     #[test]
     fn namespaces_cloudwatch_refuses_fall_back() {

@@ -58,6 +58,12 @@ struct TierRun<'t> {
 }
 
 impl<'t> TierRun<'t> {
+    /// The ids of the tier's EC2 instances, as its plan holds them apart
+    /// from its other members (no id is read to learn its kind).
+    fn instance_ids(&self) -> HashSet<&'t str> {
+        self.tier.instances.iter().map(|i| i.id.as_str()).collect()
+    }
+
     /// Start of a tier: instances the plan skips or an earlier invocation
     /// did are noted, the actionable ones are to do.
     fn begin(tier: &'t TierPlan, began: Instant, started_at_ms: u64) -> Self {
@@ -199,12 +205,13 @@ impl Execution<'_> {
             return;
         };
         // The gates are EC2's: a tier's other members were confirmed by their own wait.
+        let instances = run.instance_ids();
         let gated: Vec<String> = run
             .out
             .acted
             .iter()
             .chain(&run.done_earlier)
-            .filter(|id| crate::member::parse_member_id(id).is_none())
+            .filter(|id| instances.contains(id.as_str()))
             .cloned()
             .collect();
         if gated.is_empty() {

@@ -252,11 +252,14 @@ impl Execution<'_> {
     /// a running instance out of its target groups.
     pub(super) async fn reregister_failed_stops(&self, run: &mut TierRun<'_>) {
         let place = self.recorder.place().clone();
+        // Only instances were drained: a failed member of another kind is
+        // told apart by the tier's plan.
+        let instances = run.instance_ids();
         let records: BTreeMap<String, Registrations> = run
             .out
             .failed
             .iter()
-            .filter(|f| !f.reason.starts_with("not stopped:") && crate::member::parse_member_id(&f.id).is_none())
+            .filter(|f| !f.reason.starts_with("not stopped:") && instances.contains(f.id.as_str()))
             .filter_map(|f| {
                 let recorded = || match self
                     .recorder
