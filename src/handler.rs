@@ -169,6 +169,7 @@ fn request_of(event: &SchedulerEvent, function_region: Option<&str>) -> Result<R
         dynamodb_region: region,
         override_state: event.override_state,
         notify_region: function_region.map(str::to_string),
+        run_key: None,
     })
 }
 

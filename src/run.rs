@@ -26,6 +26,10 @@ pub struct RunRequest {
     /// function's, or the CLI's configured region), as the original
     /// published; `None` means the configuration tables' region.
     pub notify_region: Option<String>,
+    /// The run's key in the run ledger, when the run service carries it
+    /// out under the ledger: what the scheduler records names its run.
+    /// Not part of what decides the run.
+    pub run_key: Option<String>,
 }
 
 impl RunRequest {
@@ -40,6 +44,7 @@ impl RunRequest {
             dynamodb_region: dynamodb_region.into(),
             override_state: false,
             notify_region: None,
+            run_key: None,
         }
     }
 

@@ -151,6 +151,7 @@ impl RunRecord {
             dynamodb_region: self.dynamodb_region.clone(),
             override_state: self.override_state,
             notify_region: self.notify_region.clone(),
+            run_key: Some(self.key.clone()),
         }
     }
 
@@ -412,6 +413,11 @@ mod tests {
         let mut record = RunRecord::new("k".into(), &request, "t".into(), 0);
         record.invocations = 1;
         assert!(!record.reclaimable(), "in progress");
+        assert_eq!(
+            record.request().run_key.as_deref(),
+            Some("k"),
+            "what it records names the run"
+        );
         record.status = LedgerStatus::Refused;
         assert!(record.reclaimable());
         record.invocations = 2;

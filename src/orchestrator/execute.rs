@@ -118,7 +118,7 @@ pub async fn execute_plan(
         compute: ports.compute,
         remote: ports.remote,
         notifier: cloud.notifier(request.notify_region()),
-        recorder: records::Recorder::new(cloud.records(), config, book),
+        recorder: records::Recorder::new(cloud.records(), config, book, request.run_key.clone()),
         config,
         action: plan.action,
         budget,

@@ -106,16 +106,25 @@ pub(crate) enum RecordError {
 /// Writes and removes a run's records, keeping its copy of the book.
 pub(crate) struct Recorder {
     store: Option<Arc<dyn Records>>,
+    /// The run's ledger key, named in every record it writes.
+    run: Option<String>,
     workload: String,
     place: Place,
     book: Mutex<Book>,
 }
 
 impl Recorder {
-    /// The recorder of `config`'s workload on `store`, starting from `book`.
-    pub(crate) fn new(store: Option<Arc<dyn Records>>, config: &WorkloadConfig, book: Book) -> Self {
+    /// The recorder of `config`'s workload on `store`, starting from
+    /// `book`, for the run `run`.
+    pub(crate) fn new(
+        store: Option<Arc<dyn Records>>,
+        config: &WorkloadConfig,
+        book: Book,
+        run: Option<String>,
+    ) -> Self {
         Self {
             store,
+            run,
             workload: config.workload.spec_name.clone(),
             place: place_of(config),
             book: Mutex::new(book),
@@ -142,7 +151,10 @@ impl Recorder {
         let now = crate::clock::now();
         let records: Vec<Record> = restores
             .into_iter()
-            .map(|(subject, restore)| Record::of(subject, &self.workload, now, restore))
+            .map(|(subject, restore)| Record {
+                run: self.run.clone(),
+                ..Record::of(subject, &self.workload, now, restore)
+            })
             .collect();
         for chunk in records.chunks(RECORDS_PER_WRITE) {
             store.put(chunk).await?;

@@ -191,6 +191,10 @@ pub struct Record {
     pub workload: String,
     /// When, seconds since the epoch.
     pub recorded_at: u64,
+    /// The run (its ledger key) that recorded it, when it ran under the
+    /// ledger; `None` for an operator's `records adopt` or `forget`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub run: Option<String>,
     /// What a Start restores.
     pub restore: Restore,
 }
@@ -203,6 +207,7 @@ impl Record {
             what: restore.what().to_string(),
             workload: workload.to_string(),
             recorded_at: now,
+            run: None,
             restore,
         }
     }
@@ -215,6 +220,7 @@ impl Record {
             what: format!("dismissed-{what}"),
             workload: workload.to_string(),
             recorded_at: now,
+            run: None,
             restore: Restore::Dismissed {
                 claim: claim.to_string(),
             },

@@ -461,3 +461,16 @@ async fn a_recorded_type_of_another_architecture_is_not_set() {
     assert_eq!(cloud.type_of("i-w1"), "t3.small");
     assert_eq!(cloud.state_of("i-w1"), Running, "started in its own type");
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_record_names_the_workload_and_the_run_that_wrote_it() {
+    let cloud = alarmed(false);
+    let mut req = request("W", Action::Stop);
+    req.run_key = Some("run|W|nightly".into());
+    run(&cloud, &req).await;
+    let record = cloud.recorded("Alarm", "muted", "w-5xx").expect("recorded");
+    assert_eq!(
+        (record.workload.as_str(), record.run.as_deref()),
+        ("W", Some("run|W|nightly"))
+    );
+}

@@ -111,6 +111,7 @@ pub fn request(target: &Target, action: Action, dry_run: bool, cloud: &AwsCloud)
         // SNS where the original published: the region this process runs
         // in (AWS_REGION / the profile), else the tables' region.
         notify_region: cloud.default_region(),
+        run_key: None,
     })
 }
 
