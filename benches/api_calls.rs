@@ -27,7 +27,7 @@ use ec2_tier_scheduler::instance::{Discovery, Instance, InstanceState, InstanceS
 use ec2_tier_scheduler::orchestrator::{self, Budget, Settings, EC2_BATCH, SSM_BATCH, STATUS_BATCH};
 use ec2_tier_scheduler::override_check::OverrideCheck;
 use ec2_tier_scheduler::ports::{
-    CheckPoll, Cloud, Compute, ConfigStore, Notifier, OutputLocation, RemoteCheck, TypeFacts, WorkloadPorts,
+    CheckPoll, Cloud, Compute, ConfigStore, Notifier, OutputLocation, RemoteCheck, StatusChecks, WorkloadPorts,
 };
 use ec2_tier_scheduler::records::RECORDS_PER_WRITE;
 use ec2_tier_scheduler::run::{RunReport, RunRequest};
@@ -90,8 +90,12 @@ struct ObservedRemote {
 
 struct ObservedCompute {
     inner: Arc<dyn Compute>,
-    polls: Rounds,
     state_reads: Arc<Mutex<StateReads>>,
+}
+
+struct ObservedStatusChecks {
+    inner: Arc<dyn StatusChecks>,
+    polls: Rounds,
 }
 
 #[async_trait]
@@ -160,27 +164,10 @@ impl Compute for ObservedCompute {
         }
         self.inner.start(ids).await
     }
-    async fn set_instance_type(&self, id: &str, instance_type: &str) -> Result<(), CloudError> {
-        self.inner.set_instance_type(id, instance_type).await
-    }
-    async fn tag(&self, ids: &[String], tags: &[(String, String)]) -> Result<(), CloudError> {
-        self.inner.tag(ids, tags).await
-    }
-    async fn untag(&self, ids: &[String], keys: &[String]) -> Result<(), CloudError> {
-        self.inner.untag(ids, keys).await
-    }
-    async fn set_ebs_optimized(&self, id: &str, on: bool) -> Result<(), CloudError> {
-        self.inner.set_ebs_optimized(id, on).await
-    }
-    async fn type_facts(&self, types: &[String]) -> Result<Vec<TypeFacts>, CloudError> {
-        self.inner.type_facts(types).await
-    }
-    async fn cpu_credits(&self, ids: &[String]) -> Result<Vec<(String, bool)>, CloudError> {
-        self.inner.cpu_credits(ids).await
-    }
-    async fn set_cpu_credits(&self, changes: &[(String, bool)]) -> Result<Vec<(String, String)>, CloudError> {
-        self.inner.set_cpu_credits(changes).await
-    }
+}
+
+#[async_trait]
+impl StatusChecks for ObservedStatusChecks {
     async fn status_checks_ok(&self, ids: &[String]) -> Result<Vec<(String, bool)>, CloudError> {
         self.polls.record(ids.iter().cloned());
         self.inner.status_checks_ok(ids).await
@@ -203,8 +190,13 @@ impl Cloud for Observed {
         Ok(WorkloadPorts {
             compute: Arc::new(ObservedCompute {
                 inner: inner.compute,
-                polls: self.status_polls.clone(),
                 state_reads: self.state_reads.clone(),
+            }),
+            instance_types: inner.instance_types,
+            instance_tags: inner.instance_tags,
+            status_checks: Arc::new(ObservedStatusChecks {
+                inner: inner.status_checks,
+                polls: self.status_polls.clone(),
             }),
             remote: Arc::new(ObservedRemote {
                 inner: inner.remote,

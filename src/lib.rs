@@ -35,7 +35,9 @@
 //!   [`notify`] describe what happened; [`cron`] tells when EventBridge
 //!   schedules fire.
 //! - **ports**: [`error`] and [`ports`], the small traits the orchestrator
-//!   drives (EC2, SSM, SNS, DynamoDB, Auto Scaling, change calendars, the
+//!   drives (EC2 split by concern: [`ports::Compute`] for instances and
+//!   their states, [`ports::InstanceTypes`], [`ports::InstanceTags`] and
+//!   [`ports::StatusChecks`]; SSM, SNS, DynamoDB, Auto Scaling, change calendars, the
 //!   KMS keys of encrypted volumes, [`ports::MemberService`] for RDS,
 //!   ECS and Auto Scaling capacity, [`ports::LoadBalancers`] for ELBv2
 //!   target groups, [`ports::Alarms`] for CloudWatch alarms, and

@@ -26,7 +26,7 @@ pub const SSM_BATCH: usize = 50;
 /// Largest DescribeInstanceStatus id list.
 pub const STATUS_BATCH: usize = 100;
 
-/// EC2.
+/// EC2 instances and their states: discovery, stop, hibernate, start.
 #[async_trait]
 pub trait Compute: Send + Sync {
     /// All non-terminated instances matching the discovery filter, every page.
@@ -39,6 +39,12 @@ pub trait Compute: Send + Sync {
     async fn hibernate(&self, ids: &[String]) -> Result<(), CloudError>;
     /// StartInstances for up to 500 ids.
     async fn start(&self, ids: &[String]) -> Result<(), CloudError>;
+}
+
+/// EC2 instance types, EBS optimisation and CPU credits of stopped
+/// instances (scaling profiles, capacity fallbacks).
+#[async_trait]
+pub trait InstanceTypes: Send + Sync {
     /// ModifyInstanceAttribute(InstanceType) on a stopped instance.
     async fn set_instance_type(&self, id: &str, instance_type: &str) -> Result<(), CloudError>;
     /// ModifyInstanceAttribute(EbsOptimized) on a stopped instance.
@@ -50,10 +56,20 @@ pub trait Compute: Send + Sync {
     /// ModifyInstanceCreditSpecification for up to 100 instances; returns the
     /// instances EC2 refused, with its error.
     async fn set_cpu_credits(&self, changes: &[(String, bool)]) -> Result<Vec<(String, String)>, CloudError>;
+}
+
+/// EC2 instance tags the CLI's `override` commands set and clear.
+#[async_trait]
+pub trait InstanceTags: Send + Sync {
     /// CreateTags: sets `tags` on the instances.
     async fn tag(&self, ids: &[String], tags: &[(String, String)]) -> Result<(), CloudError>;
     /// DeleteTags: removes the tag keys from the instances.
     async fn untag(&self, ids: &[String], keys: &[String]) -> Result<(), CloudError>;
+}
+
+/// EC2 status checks (the `StatusChecks` readiness gate).
+#[async_trait]
+pub trait StatusChecks: Send + Sync {
     /// For up to 100 ids: whether instance and system status checks are both `ok`.
     async fn status_checks_ok(&self, ids: &[String]) -> Result<Vec<(String, bool)>, CloudError>;
 }
@@ -366,8 +382,14 @@ impl MemberPorts {
 /// EC2 and SSM + S3 acting where a workload's instances live.
 #[derive(Clone)]
 pub struct WorkloadPorts {
-    /// EC2.
+    /// EC2 instances: discovery, states, stop and start.
     pub compute: Arc<dyn Compute>,
+    /// EC2 instance types, EBS optimisation and CPU credits.
+    pub instance_types: Arc<dyn InstanceTypes>,
+    /// EC2 instance tags (the CLI's overrides).
+    pub instance_tags: Arc<dyn InstanceTags>,
+    /// EC2 status checks.
+    pub status_checks: Arc<dyn StatusChecks>,
     /// SSM Run Command and the S3 reads of its output.
     pub remote: Arc<dyn RemoteCheck>,
     /// SSM Change Calendars.

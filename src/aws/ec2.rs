@@ -12,7 +12,7 @@ use aws_sdk_ec2::Client;
 use super::cloud_error;
 use crate::error::CloudError;
 use crate::instance::{Discovery, Instance, InstanceState, InstanceStatus, StateReason};
-use crate::ports::{Compute, TypeFacts};
+use crate::ports::{Compute, InstanceTags, InstanceTypes, StatusChecks, TypeFacts};
 use crate::volume_keys::VolumeKey;
 
 /// EC2 allows up to 200 values in one filter.
@@ -20,7 +20,8 @@ const FILTER_VALUES: usize = 200;
 /// States worth discovering: terminated instances are ignored.
 const LIVE_STATES: [&str; 5] = ["pending", "running", "stopping", "stopped", "shutting-down"];
 
-/// [`Compute`] on an EC2 client.
+/// [`Compute`], [`InstanceTypes`], [`InstanceTags`] and [`StatusChecks`] on
+/// an EC2 client.
 #[derive(Clone, Debug)]
 pub struct Ec2Compute {
     client: Client,
@@ -233,7 +234,10 @@ impl Compute for Ec2Compute {
             .map(|_| ())
             .map_err(|e| cloud_error("ec2", "StartInstances", e))
     }
+}
 
+#[async_trait]
+impl InstanceTypes for Ec2Compute {
     async fn set_instance_type(&self, id: &str, instance_type: &str) -> Result<(), CloudError> {
         self.client
             .modify_instance_attribute()
@@ -345,7 +349,10 @@ impl Compute for Ec2Compute {
         }
         Ok(refused)
     }
+}
 
+#[async_trait]
+impl InstanceTags for Ec2Compute {
     async fn tag(&self, ids: &[String], tags: &[(String, String)]) -> Result<(), CloudError> {
         let mut request = self.client.create_tags().set_resources(Some(ids.to_vec()));
         for (k, v) in tags {
@@ -369,7 +376,10 @@ impl Compute for Ec2Compute {
             .map(|_| ())
             .map_err(|e| cloud_error("ec2", "DeleteTags", e))
     }
+}
 
+#[async_trait]
+impl StatusChecks for Ec2Compute {
     async fn status_checks_ok(&self, ids: &[String]) -> Result<Vec<(String, bool)>, CloudError> {
         let mut out: Vec<(String, bool)> = ids.iter().map(|id| (id.clone(), false)).collect();
         let output = self

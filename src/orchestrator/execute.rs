@@ -116,6 +116,8 @@ pub async fn execute_plan(
             .collect(),
         auto_scaling: ports.auto_scaling,
         compute: ports.compute,
+        instance_types: ports.instance_types,
+        status_checks: ports.status_checks,
         remote: ports.remote,
         notifier: cloud.notifier(request.notify_region()),
         recorder: records::Recorder::new(cloud.records(), config, book, request.run_key.clone()),

@@ -81,7 +81,7 @@ impl Execution<'_> {
             }
             ReadinessCheck::StatusChecks => {
                 for chunk in ids.chunks(STATUS_BATCH) {
-                    match self.compute.status_checks_ok(chunk).await {
+                    match self.status_checks.status_checks_ok(chunk).await {
                         Ok(list) => ready.extend(list.into_iter().filter(|(_, ok)| *ok).map(|(id, _)| id)),
                         Err(e) => tracing::warn!(error = %e, "gate: reading status checks failed"),
                     }

@@ -60,7 +60,7 @@ impl Execution<'_> {
             .collect();
         types.sort();
         types.dedup();
-        match self.compute.type_facts(&types).await {
+        match self.instance_types.type_facts(&types).await {
             Ok(list) => list.into_iter().map(|f| (f.instance_type.clone(), f)).collect(),
             Err(e) => {
                 tracing::warn!(error = %e, "DescribeInstanceTypes failed: EBS and credit options are left as they are");
@@ -82,7 +82,7 @@ impl Execution<'_> {
                     let clear_ebs = clear_ebs && allowed;
                     if clear_ebs {
                         error = self
-                            .compute
+                            .instance_types
                             .set_ebs_optimized(&i.id, false)
                             .await
                             .err()
@@ -90,7 +90,7 @@ impl Execution<'_> {
                     }
                     if error.is_none() {
                         error = self
-                            .compute
+                            .instance_types
                             .set_instance_type(&i.id, to)
                             .await
                             .err()
@@ -141,7 +141,7 @@ impl Execution<'_> {
             return credits;
         }
         let ids: Vec<String> = wanted.iter().map(|(id, _)| id.clone()).collect();
-        let current: HashMap<String, bool> = match self.compute.cpu_credits(&ids).await {
+        let current: HashMap<String, bool> = match self.instance_types.cpu_credits(&ids).await {
             Ok(list) => list.into_iter().collect(),
             Err(e) => {
                 tracing::warn!(error = %e, "reading CPU credit options failed; setting them all");
@@ -156,7 +156,7 @@ impl Execution<'_> {
             return credits;
         }
         let name = |u: bool| if u { "unlimited" } else { "standard" }.to_string();
-        match self.compute.set_cpu_credits(&changes).await {
+        match self.instance_types.set_cpu_credits(&changes).await {
             Ok(refused) => {
                 for (id, u) in &changes {
                     credits.push(CreditChange {

@@ -44,13 +44,15 @@ pub use settings::Settings;
 
 use crate::action::Action;
 use crate::config::WorkloadConfig;
-use crate::ports::{Compute, Notifier, OutputLocation, RemoteCheck};
+use crate::ports::{Compute, InstanceTypes, Notifier, OutputLocation, RemoteCheck, StatusChecks};
 use crate::summary::TierOutcome;
 use prepare::cloud_error_of; // `super::cloud_error_of` in records.rs
 
 /// One run's execution state, shared by the tier tasks.
 pub(crate) struct Execution<'a> {
     pub(crate) compute: Arc<dyn Compute>,
+    pub(crate) instance_types: Arc<dyn InstanceTypes>,
+    pub(crate) status_checks: Arc<dyn StatusChecks>,
     pub(crate) members: crate::ports::MemberPorts,
     pub(crate) load_balancers: Arc<dyn crate::ports::LoadBalancers>,
     pub(crate) alarms: Arc<dyn crate::ports::Alarms>,

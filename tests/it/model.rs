@@ -69,7 +69,7 @@ use ec2_tier_scheduler::ledger::{self, Continuation, Ledger, LedgerStatus};
 use ec2_tier_scheduler::member::{member_id, Capacity, Member, MemberKind, MemberStatus};
 use ec2_tier_scheduler::orchestrator::Settings;
 use ec2_tier_scheduler::ports::{
-    Cloud, Compute, ConfigStore, MemberPorts, MemberService, Notifier, TypeFacts, WorkloadPorts,
+    Cloud, Compute, ConfigStore, InstanceTypes, MemberPorts, MemberService, Notifier, TypeFacts, WorkloadPorts,
 };
 use ec2_tier_scheduler::run::RunRequest;
 use ec2_tier_scheduler::run_service;
@@ -424,10 +424,23 @@ struct Tracked {
 struct TrackedCompute {
     inner: Arc<dyn Compute>,
     log: Log,
-    types: Arc<Mutex<Vec<(String, String)>>>,
 }
 
 impl TrackedCompute {
+    fn note(&self, op: &'static str, ids: &[String]) {
+        note(&self.log, op, ids);
+    }
+}
+
+/// Instance type, EBS optimisation and CPU credit changes, logged as
+/// `ModifyInstanceAttribute` / `ModifyInstanceCreditSpecification`.
+struct TrackedTypes {
+    inner: Arc<dyn InstanceTypes>,
+    log: Log,
+    types: Arc<Mutex<Vec<(String, String)>>>,
+}
+
+impl TrackedTypes {
     fn note(&self, op: &'static str, ids: &[String]) {
         note(&self.log, op, ids);
     }
@@ -511,6 +524,10 @@ impl Compute for TrackedCompute {
         self.note("StartInstances", ids);
         Ok(())
     }
+}
+
+#[async_trait]
+impl InstanceTypes for TrackedTypes {
     async fn set_instance_type(&self, id: &str, instance_type: &str) -> Result<(), CloudError> {
         self.inner.set_instance_type(id, instance_type).await?;
         self.note("ModifyInstanceAttribute", &[id.to_string()]);
@@ -519,12 +536,6 @@ impl Compute for TrackedCompute {
             .unwrap()
             .push((id.to_string(), instance_type.to_string()));
         Ok(())
-    }
-    async fn tag(&self, ids: &[String], tags: &[(String, String)]) -> Result<(), CloudError> {
-        self.inner.tag(ids, tags).await
-    }
-    async fn untag(&self, ids: &[String], keys: &[String]) -> Result<(), CloudError> {
-        self.inner.untag(ids, keys).await
     }
     async fn set_ebs_optimized(&self, id: &str, on: bool) -> Result<(), CloudError> {
         self.inner.set_ebs_optimized(id, on).await?;
@@ -542,9 +553,6 @@ impl Compute for TrackedCompute {
         let refused = self.inner.set_cpu_credits(changes).await?;
         self.note("ModifyInstanceCreditSpecification", &ids);
         Ok(refused)
-    }
-    async fn status_checks_ok(&self, ids: &[String]) -> Result<Vec<(String, bool)>, CloudError> {
-        self.inner.status_checks_ok(ids).await
     }
 }
 
@@ -566,8 +574,14 @@ impl Cloud for Tracked {
             compute: Arc::new(TrackedCompute {
                 inner: inner.compute,
                 log: self.log.clone(),
+            }),
+            instance_types: Arc::new(TrackedTypes {
+                inner: inner.instance_types,
+                log: self.log.clone(),
                 types: self.types.clone(),
             }),
+            instance_tags: inner.instance_tags,
+            status_checks: inner.status_checks,
             remote: inner.remote,
             calendar: inner.calendar,
             auto_scaling: inner.auto_scaling,

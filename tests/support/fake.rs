@@ -32,8 +32,9 @@ use ec2_tier_scheduler::error::CloudError;
 use ec2_tier_scheduler::instance::{Discovery, Instance, InstanceState, InstanceStatus, StateReason};
 use ec2_tier_scheduler::override_check::OverrideCheck;
 use ec2_tier_scheduler::ports::{
-    AutoScaling, CalendarState, ChangeCalendar, CheckPoll, Cloud, Compute, ConfigStore, GroupProcesses, Keys, Notifier,
-    OutputLocation, RemoteCheck, StateLookup, TypeFacts, WorkloadPorts, WorkloadState,
+    AutoScaling, CalendarState, ChangeCalendar, CheckPoll, Cloud, Compute, ConfigStore, GroupProcesses, InstanceTags,
+    InstanceTypes, Keys, Notifier, OutputLocation, RemoteCheck, StateLookup, StatusChecks, TypeFacts, WorkloadPorts,
+    WorkloadState,
 };
 use ec2_tier_scheduler::volume_keys::{GrantedKeys, GrantedKeysError, KeyFacts, KeyLookup, VolumeKey};
 use serde_json::Value;
@@ -767,7 +768,10 @@ impl Compute for FakeCloud {
         }
         Ok(())
     }
+}
 
+#[async_trait]
+impl InstanceTypes for FakeCloud {
     async fn set_instance_type(&self, id: &str, instance_type: &str) -> Result<(), CloudError> {
         self.record("ModifyInstanceAttribute", &[id.to_string()]).await?;
         let mut s = self.lock();
@@ -791,30 +795,6 @@ impl Compute for FakeCloud {
             "{instance_type} cannot be EBS-optimised: EbsOptimized must be turned off first"
         );
         i.instance_type = instance_type.to_string();
-        Ok(())
-    }
-
-    async fn tag(&self, ids: &[String], tags: &[(String, String)]) -> Result<(), CloudError> {
-        self.record("CreateTags", ids).await?;
-        let mut s = self.lock();
-        for id in ids {
-            let i = s.instances.get_mut(id).unwrap();
-            for (k, v) in tags {
-                i.tags.insert(k.clone(), v.clone());
-            }
-        }
-        Ok(())
-    }
-
-    async fn untag(&self, ids: &[String], keys: &[String]) -> Result<(), CloudError> {
-        self.record("DeleteTags", ids).await?;
-        let mut s = self.lock();
-        for id in ids {
-            let i = s.instances.get_mut(id).unwrap();
-            for k in keys {
-                i.tags.remove(k);
-            }
-        }
         Ok(())
     }
 
@@ -875,7 +855,37 @@ impl Compute for FakeCloud {
         }
         Ok(Vec::new())
     }
+}
 
+#[async_trait]
+impl InstanceTags for FakeCloud {
+    async fn tag(&self, ids: &[String], tags: &[(String, String)]) -> Result<(), CloudError> {
+        self.record("CreateTags", ids).await?;
+        let mut s = self.lock();
+        for id in ids {
+            let i = s.instances.get_mut(id).unwrap();
+            for (k, v) in tags {
+                i.tags.insert(k.clone(), v.clone());
+            }
+        }
+        Ok(())
+    }
+
+    async fn untag(&self, ids: &[String], keys: &[String]) -> Result<(), CloudError> {
+        self.record("DeleteTags", ids).await?;
+        let mut s = self.lock();
+        for id in ids {
+            let i = s.instances.get_mut(id).unwrap();
+            for k in keys {
+                i.tags.remove(k);
+            }
+        }
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl StatusChecks for FakeCloud {
     async fn status_checks_ok(&self, ids: &[String]) -> Result<Vec<(String, bool)>, CloudError> {
         assert!(ids.len() <= 100, "DescribeInstanceStatus with {} ids", ids.len());
         self.record("DescribeInstanceStatus", ids).await?;
@@ -1050,6 +1060,9 @@ impl Cloud for FakeCloud {
         self.lock().ports_given.push((region.to_string(), who));
         Ok(WorkloadPorts {
             compute: Arc::new(self.clone()),
+            instance_types: Arc::new(self.clone()),
+            instance_tags: Arc::new(self.clone()),
+            status_checks: Arc::new(self.clone()),
             remote: Arc::new(self.clone()),
             calendar: Arc::new(self.clone()),
             auto_scaling: Arc::new(self.clone()),

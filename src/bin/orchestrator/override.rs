@@ -9,7 +9,7 @@ use ec2_tier_scheduler::instance::Instance;
 use ec2_tier_scheduler::orchestrator;
 use ec2_tier_scheduler::override_tag::edit::{self, EditError};
 use ec2_tier_scheduler::override_tag::TagOverride;
-use ec2_tier_scheduler::ports::Compute;
+use ec2_tier_scheduler::ports::InstanceTags;
 use serde_json::json;
 
 use crate::shared::{self, refused, usage_error, RegionArg};
@@ -90,7 +90,7 @@ pub async fn command(command: OverrideCommand) -> ExitCode {
         key: config.workload.override_tag.clone(),
     };
     let now = ec2_tier_scheduler::clock::now();
-    let compute = ports.compute.as_ref();
+    let tags = ports.instance_tags.as_ref();
     match command {
         OverrideCommand::Set {
             until,
@@ -104,9 +104,9 @@ pub async fn command(command: OverrideCommand) -> ExitCode {
                 Err(_) => return usage_error("--until must be a future RFC 3339 time or date (or --for 3h, 90m, 2d)"),
             };
             let keep = edit::keep_of(&keep).expect("clap allows running or stopped");
-            set(compute, &scoped, &TagOverride { keep, until }, reason.as_deref()).await
+            set(tags, &scoped, &TagOverride { keep, until }, reason.as_deref()).await
         }
-        OverrideCommand::Clear { .. } => clear(compute, &scoped).await,
+        OverrideCommand::Clear { .. } => clear(tags, &scoped).await,
         OverrideCommand::List { json, .. } => {
             list(&scoped, scope, json, now);
             ExitCode::SUCCESS
@@ -115,7 +115,12 @@ pub async fn command(command: OverrideCommand) -> ExitCode {
 }
 
 /// Tags the instances in scope with the override (and its reason).
-async fn set(compute: &dyn Compute, scoped: &Scoped<'_>, tag: &TagOverride, reason: Option<&str>) -> ExitCode {
+async fn set(
+    instance_tags: &dyn InstanceTags,
+    scoped: &Scoped<'_>,
+    tag: &TagOverride,
+    reason: Option<&str>,
+) -> ExitCode {
     let tags = match edit::set_tags(&scoped.key, tag, reason) {
         Ok(tags) => tags,
         Err(EditError::ReasonTooLong) => {
@@ -127,7 +132,7 @@ async fn set(compute: &dyn Compute, scoped: &Scoped<'_>, tag: &TagOverride, reas
         Err(e) => return refused(&e),
     };
     for chunk in scoped.ids.chunks(edit::TAG_BATCH) {
-        if let Err(e) = compute.tag(chunk, &tags).await {
+        if let Err(e) = instance_tags.tag(chunk, &tags).await {
             return refused(&e);
         }
     }
@@ -141,10 +146,10 @@ async fn set(compute: &dyn Compute, scoped: &Scoped<'_>, tag: &TagOverride, reas
 }
 
 /// Removes the override tags from the instances in scope.
-async fn clear(compute: &dyn Compute, scoped: &Scoped<'_>) -> ExitCode {
+async fn clear(instance_tags: &dyn InstanceTags, scoped: &Scoped<'_>) -> ExitCode {
     let keys = edit::clear_keys(&scoped.key);
     for chunk in scoped.ids.chunks(edit::TAG_BATCH) {
-        if let Err(e) = compute.untag(chunk, &keys).await {
+        if let Err(e) = instance_tags.untag(chunk, &keys).await {
             return refused(&e);
         }
     }
