@@ -53,6 +53,17 @@ fn scaled_web(capacity: Capacity) -> FakeCloud {
     cloud
 }
 
+/// [`drained`] as a Stop leaves it: everything stopped, Web's instances
+/// out of group `web`, their registrations recorded in the run ledger.
+fn drained_by_a_stop() -> FakeCloud {
+    let cloud = drained(Stopped);
+    cloud.lock().target_groups.values_mut().for_each(|g| g.targets.clear());
+    for id in ["i-w1", "i-w2"] {
+        cloud.put_record("EC2", id, Restore::Registrations(registrations(&[(WEB, 80)])));
+    }
+    cloud
+}
+
 fn registrations(groups: &[(&str, u16)]) -> Registrations {
     let mut r = Registrations::default();
     for (g, p) in groups {
@@ -101,11 +112,7 @@ async fn case_1_a_forged_registration_tag_registers_nothing_and_fails_the_member
 #[tokio::test(start_paused = true)]
 async fn case_2_a_stopped_target_keeps_its_record_and_the_others_go_back() {
     // Both drained by a Stop; at Start i-w2 is kept stopped by an override.
-    let cloud = drained(Stopped);
-    cloud.lock().target_groups.values_mut().for_each(|g| g.targets.clear());
-    for id in ["i-w1", "i-w2"] {
-        cloud.put_record("EC2", id, Restore::Registrations(registrations(&[(WEB, 80)])));
-    }
+    let cloud = drained_by_a_stop();
     cloud.lock().instances.get_mut("i-w2").unwrap().tags.insert(
         "SchedulerOverride".into(),
         "keep-stopped until 2099-01-01T00:00:00Z".into(),
@@ -130,11 +137,7 @@ async fn case_2_a_stopped_target_keeps_its_record_and_the_others_go_back() {
 
 #[tokio::test(start_paused = true)]
 async fn case_2_a_target_that_cannot_go_back_fails_its_instance_and_its_gate() {
-    let cloud = drained(Stopped);
-    cloud.lock().target_groups.values_mut().for_each(|g| g.targets.clear());
-    for id in ["i-w1", "i-w2"] {
-        cloud.put_record("EC2", id, Restore::Registrations(registrations(&[(WEB, 80)])));
-    }
+    let cloud = drained_by_a_stop();
     // The group call is refused whole; one at a time, i-w2 is refused again.
     cloud.fault("RegisterTargets", None, "InvalidTarget", 1);
     cloud.fault("RegisterTargets", Some("i-w2"), "InvalidTarget", 1);
