@@ -204,6 +204,15 @@ impl fmt::Display for Capacity {
     }
 }
 
+/// The Auto Scaling processes that would replace, terminate or relaunch a
+/// stopped group member: those `TierAutoScalingGroups: Suspend` suspends,
+/// and the only ones a record of suspended processes may name.
+pub const SUSPENDABLE_PROCESSES: [&str; 5] = ["Launch", "Terminate", "HealthCheck", "ReplaceUnhealthy", "AZRebalance"];
+
+/// The group tag an earlier version wrote listing the processes it
+/// suspended: read only, as a claim (never trusted, never written).
+pub const SUSPENDED_TAG: &str = "ec2-tier-scheduler:suspended";
+
 /// The tag on an Auto Scaling group or an ECS service that records the
 /// capacity the scheduler set to 0.
 pub const CAPACITY_TAG: &str = "ec2-tier-scheduler:capacity";

@@ -221,28 +221,29 @@ pub trait ChangeCalendar: Send + Sync {
     async fn state(&self, calendars: &[String]) -> Result<CalendarState, CloudError>;
 }
 
-/// An Auto Scaling group's suspended processes, and those the scheduler
-/// recorded as suspended by itself (a tag on the group).
+/// An Auto Scaling group's suspended processes, and those its
+/// `ec2-tier-scheduler:suspended` tag claims the scheduler suspended (a
+/// claim only: the scheduler's record is in the run ledger).
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct GroupProcesses {
     /// The group's name.
     pub group: String,
     /// Processes suspended now, by anyone.
     pub suspended: Vec<String>,
-    /// Processes the scheduler suspended and has not resumed yet.
-    pub ours: Vec<String>,
+    /// Processes the group's tag claims the scheduler suspended (an
+    /// earlier version's record, or anyone's tag): never acted on.
+    pub claimed: Vec<String>,
 }
 
 /// EC2 Auto Scaling.
 #[async_trait]
 pub trait AutoScaling: Send + Sync {
-    /// DescribeAutoScalingGroups: the groups' suspended processes and the
-    /// scheduler's record.
+    /// DescribeAutoScalingGroups: the groups' suspended processes and
+    /// their tags' claims.
     async fn processes(&self, groups: &[String]) -> Result<Vec<GroupProcesses>, CloudError>;
-    /// SuspendProcesses, then records `ours` on the group (all of the
-    /// processes the scheduler holds suspended now).
-    async fn suspend(&self, group: &str, processes: &[String], ours: &[String]) -> Result<(), CloudError>;
-    /// ResumeProcesses, then clears the scheduler's record on the group.
+    /// SuspendProcesses (the caller recorded them in the run ledger first).
+    async fn suspend(&self, group: &str, processes: &[String]) -> Result<(), CloudError>;
+    /// ResumeProcesses.
     async fn resume(&self, group: &str, processes: &[String]) -> Result<(), CloudError>;
 }
 

@@ -1,17 +1,15 @@
-//! EC2 Auto Scaling adapter: suspended processes, and the scheduler's own
-//! record of what it suspended, kept as a tag on the group so it survives
-//! a crashed run and travels with the group (member accounts included).
+//! EC2 Auto Scaling adapter: suspended processes. What the scheduler
+//! suspended is recorded in the run ledger; the group tag an earlier
+//! version wrote is only read, as a claim to report.
 
 use async_trait::async_trait;
-use aws_sdk_autoscaling::types::Tag;
 use aws_sdk_autoscaling::Client;
 
 use super::cloud_error;
 use crate::error::CloudError;
 use crate::ports::{AutoScaling, GroupProcesses};
 
-/// The group tag listing the processes the scheduler suspended.
-pub const SUSPENDED_TAG: &str = "ec2-tier-scheduler:suspended";
+pub use crate::member::SUSPENDED_TAG;
 
 /// [`AutoScaling`] on a client of the workload's account and region.
 #[derive(Clone, Debug)]
@@ -23,18 +21,6 @@ impl Ec2AutoScaling {
     /// Wraps a client.
     pub fn new(client: Client) -> Self {
         Self { client }
-    }
-
-    fn tag(&self, group: &str, value: Option<&str>) -> Tag {
-        let mut b = Tag::builder()
-            .resource_id(group)
-            .resource_type("auto-scaling-group")
-            .key(SUSPENDED_TAG)
-            .propagate_at_launch(false);
-        if let Some(v) = value {
-            b = b.value(v);
-        }
-        b.build()
     }
 }
 
@@ -52,7 +38,7 @@ impl AutoScaling for Ec2AutoScaling {
             while let Some(page) = pages.next().await {
                 let page = page.map_err(|e| cloud_error("autoscaling", "DescribeAutoScalingGroups", e))?;
                 for g in page.auto_scaling_groups() {
-                    let ours = g
+                    let claimed = g
                         .tags()
                         .iter()
                         .find(|t| t.key() == Some(SUSPENDED_TAG))
@@ -66,7 +52,7 @@ impl AutoScaling for Ec2AutoScaling {
                             .iter()
                             .filter_map(|p| p.process_name().map(str::to_string))
                             .collect(),
-                        ours,
+                        claimed,
                     });
                 }
             }
@@ -74,15 +60,7 @@ impl AutoScaling for Ec2AutoScaling {
         Ok(out)
     }
 
-    async fn suspend(&self, group: &str, processes: &[String], ours: &[String]) -> Result<(), CloudError> {
-        // The record first: a crash between the two calls leaves at worst a
-        // record of processes not suspended, which resuming does no harm to.
-        self.client
-            .create_or_update_tags()
-            .tags(self.tag(group, Some(&ours.join(","))))
-            .send()
-            .await
-            .map_err(|e| cloud_error("autoscaling", "CreateOrUpdateTags", e))?;
+    async fn suspend(&self, group: &str, processes: &[String]) -> Result<(), CloudError> {
         if processes.is_empty() {
             return Ok(());
         }
@@ -103,13 +81,7 @@ impl AutoScaling for Ec2AutoScaling {
             .set_scaling_processes(Some(processes.to_vec()))
             .send()
             .await
-            .map_err(|e| cloud_error("autoscaling", "ResumeProcesses", e))?;
-        self.client
-            .delete_tags()
-            .tags(self.tag(group, None))
-            .send()
-            .await
             .map(|_| ())
-            .map_err(|e| cloud_error("autoscaling", "DeleteTags", e))
+            .map_err(|e| cloud_error("autoscaling", "ResumeProcesses", e))
     }
 }

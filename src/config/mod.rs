@@ -119,6 +119,9 @@ impl WorkloadConfig {
         if sections().any(|s| s.load_balancing == LoadBalancing::Drain) {
             uses.push("TierLoadBalancing Drain");
         }
+        if sections().any(|s| s.auto_scaling == AutoScalingMode::Suspend) {
+            uses.push("TierAutoScalingGroups Suspend");
+        }
         if self.tiers.iter().any(|t| t.holds(MemberKind::Asg)) {
             uses.push("TierAutoScalingGroups ScaleToZero");
         }

@@ -84,12 +84,41 @@ pub async fn record_survey(
             .map_err(cloud_error)?;
         untrusted.extend(crate::records::trust_members(&book, &place, &mut members));
     }
+    let groups = suspend_groups(&config, &instances);
+    if !groups.is_empty() {
+        let names: Vec<String> = groups.keys().cloned().collect();
+        for p in ports.auto_scaling.processes(&names).await.map_err(cloud_error)? {
+            let tier = groups.get(&p.group).map(String::as_str);
+            let (_, u) = crate::records::trust_suspended(&book, &place, &p.group, &p.claimed, tier);
+            untrusted.extend(u);
+        }
+    }
     if w.alarms.any() {
         let tag = (w.filter_tag_name.clone(), w.filter_tag_value.clone());
         let mut alarms = ports.alarms.select(&w.alarms, &tag).await.map_err(cloud_error)?;
         untrusted.extend(crate::records::trust_alarms(&book, &place, &mut alarms, false));
     }
     Ok((config, book, place, untrusted))
+}
+
+/// The Auto Scaling groups of the workload's instances in tiers with a
+/// `TierAutoScalingGroups: Suspend` section, with a tier of each.
+fn suspend_groups(
+    config: &WorkloadConfig,
+    instances: &[crate::instance::Instance],
+) -> std::collections::BTreeMap<String, String> {
+    use crate::config::AutoScalingMode;
+    let suspends = |tier: &str| {
+        config
+            .tiers
+            .iter()
+            .any(|t| t.name == tier && t.sections().any(|(_, s)| s.auto_scaling == AutoScalingMode::Suspend))
+    };
+    instances
+        .iter()
+        .filter(|i| suspends(&i.tier))
+        .filter_map(|i| Some((i.auto_scaling_group.clone()?, i.tier.clone())))
+        .collect()
 }
 
 /// Why records could not be written or removed.
@@ -139,6 +168,15 @@ impl Recorder {
     /// The record of `what` about `subject`, as of now in this run.
     pub(crate) fn get(&self, subject: &Subject, what: &str) -> Option<Record> {
         self.book.lock().expect("book").get(subject, what).cloned()
+    }
+
+    /// The processes the scheduler suspended on `group` (the ledger's
+    /// record), and the reason to report when the group's tag claims
+    /// otherwise (not acted on) and no operator dismissed that claim.
+    pub(crate) fn suspended(&self, group: &str, claimed: &[String]) -> (Vec<String>, Option<String>) {
+        let book = self.book.lock().expect("book");
+        let (ours, untrusted) = crate::records::trust_suspended(&book, &self.place, group, claimed, None);
+        (ours, untrusted.map(|u| u.reason(&self.workload)))
     }
 
     /// Records `restores` before the act that a Start undoes: all written

@@ -25,7 +25,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::member::{member_id, Capacity, MemberKind};
 use crate::traffic::Registrations;
-pub use trust::{trust_alarms, trust_instances, trust_members, Place};
+pub use trust::{trust_alarms, trust_instances, trust_members, trust_suspended, Place};
 
 /// The account part of a record's key for the scheduler's own account
 /// (a member account's records carry its id).
@@ -60,6 +60,9 @@ pub enum Restore {
         /// The alarm's ARN.
         arn: String,
     },
+    /// The Auto Scaling processes the scheduler suspended on a group
+    /// (`TierAutoScalingGroups: Suspend`), which a Start resumes.
+    SuspendedProcesses(Vec<String>),
     /// A record tag an operator dealt with (`records adopt` moved it into
     /// the ledger, or `records forget` dropped it): while the tag says
     /// exactly this, it is neither acted on nor reported. Restores nothing.
@@ -77,6 +80,7 @@ impl Restore {
             Self::Capacity(_) => "capacity",
             Self::OriginalType(_) => "type",
             Self::MutedAlarm { .. } => "muted",
+            Self::SuspendedProcesses(_) => "suspended",
             Self::Dismissed { .. } => "dismissed",
         }
     }
@@ -114,6 +118,15 @@ impl Restore {
                     return Err(OutOfBounds(format!("{arn:?} is not an alarm ARN")));
                 }
             }
+            Self::SuspendedProcesses(p) => {
+                let known = crate::member::SUSPENDABLE_PROCESSES;
+                if p.is_empty() || p.iter().any(|n| !known.contains(&n.as_str())) {
+                    return Err(OutOfBounds(format!(
+                        "suspended processes {p:?}: only some of {}",
+                        known.join(", ")
+                    )));
+                }
+            }
             Self::Dismissed { .. } => {}
         }
         Ok(self)
@@ -127,6 +140,7 @@ impl fmt::Display for Restore {
             Self::Capacity(c) => write!(f, "capacity {c}"),
             Self::OriginalType(t) => write!(f, "type {t}"),
             Self::MutedAlarm { .. } => f.write_str("actions disabled by the scheduler"),
+            Self::SuspendedProcesses(p) => write!(f, "processes {} suspended by the scheduler", p.join(",")),
             Self::Dismissed { claim } => write!(f, "tag dismissed by an operator: {claim}"),
         }
     }
@@ -357,6 +371,13 @@ mod tests {
         }
         .bounded()
         .is_ok());
+        let suspended = |p: &[&str]| Restore::SuspendedProcesses(p.iter().map(|s| s.to_string()).collect());
+        assert!(suspended(&["Launch", "AZRebalance"]).bounded().is_ok());
+        assert!(suspended(&[]).bounded().is_err(), "empty");
+        assert!(
+            suspended(&["Launch", "AddToLoadBalancer"]).bounded().is_err(),
+            "not the scheduler's"
+        );
     }
 
     #[test]

@@ -31,7 +31,7 @@ fn claim(
     })
 }
 use crate::instance::{Instance, ORIGINAL_TYPE_TAG};
-use crate::member::{Member, MemberKind, CAPACITY_TAG};
+use crate::member::{Member, MemberKind, CAPACITY_TAG, SUSPENDED_TAG};
 use crate::traffic::{Alarm, Registrations, MUTED_TAG, REGISTRATION_TAG_PREFIX};
 
 /// Where a workload's resources are: the account part of record keys and
@@ -103,6 +103,29 @@ pub fn trust_members(book: &Book, place: &Place, members: &mut [Member]) -> Vec<
         }
     }
     untrusted
+}
+
+/// An Auto Scaling group's processes the scheduler suspended, from the
+/// ledger only (none without a record), and the group's
+/// `ec2-tier-scheduler:suspended` tag claim when it says otherwise.
+pub fn trust_suspended(
+    book: &Book,
+    place: &Place,
+    group: &str,
+    claimed: &[String],
+    tier: Option<&str>,
+) -> (Vec<String>, Option<Untrusted>) {
+    let subject = place.member(MemberKind::Asg, group);
+    let recorded = match book.get(&subject, "suspended").map(|r| &r.restore) {
+        Some(Restore::SuspendedProcesses(p)) => p.clone(),
+        _ => Vec::new(),
+    };
+    if claimed.is_empty() || claimed == recorded.as_slice() {
+        return (recorded, None);
+    }
+    let text = format!("{SUSPENDED_TAG}={}", claimed.join(","));
+    let restore = Some(Restore::SuspendedProcesses(claimed.to_vec()));
+    (recorded, claim(book, &subject, "suspended", (text, restore), tier))
 }
 
 /// Alarms: muted by the scheduler only when the ledger says so. At Start,

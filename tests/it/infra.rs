@@ -315,16 +315,6 @@ const GRANTS: &[(&str, &str, Need)] = &[
         "autoscaling:ResumeProcesses",
         Adapter("src/aws/autoscaling.rs", "ResumeProcesses"),
     ),
-    (
-        "TagWorkloadAutoScalingGroups",
-        "autoscaling:CreateOrUpdateTags",
-        Adapter("src/aws/autoscaling.rs", "CreateOrUpdateTags"),
-    ),
-    (
-        "TagWorkloadAutoScalingGroups",
-        "autoscaling:DeleteTags",
-        Adapter("src/aws/autoscaling.rs", "DeleteTags"),
-    ),
     // src/aws/group_capacity.rs: Auto Scaling groups as tier members
     // (ScaleToZero), their capacity recorded in the run ledger.
     (
@@ -1244,37 +1234,16 @@ fn scope_violations(template: &Value) -> Vec<String> {
 
 const ROLE_TEMPLATES: [&str; 2] = ["template.yaml", "member-account-role.yaml"];
 
-/// Tag writes the function makes on one kind of resource: the actions,
-/// the scheduler's own tag keys (or `ForAllValues:StringLike` patterns)
-/// they may carry, and whether only on resources with the workload tag.
-struct TagGrant {
-    what: &'static str,
-    actions: [&'static str; 2],
-    keys: &'static [&'static str],
-    workload_tag: bool,
-}
-
-/// On Auto Scaling groups (src/aws/autoscaling.rs; src/orchestrator/auto_scaling.rs
-/// writes through it): the processes a Stop suspended. The only tag the
-/// function writes: what a Start restores is recorded in the run ledger.
-const ASG_TAGS: TagGrant = TagGrant {
-    what: "Auto Scaling",
-    actions: ["autoscaling:CreateOrUpdateTags", "autoscaling:DeleteTags"],
-    keys: &[ec2_tier_scheduler::aws::SUSPENDED_TAG],
-    workload_tag: true,
-};
-
-fn asg_tag_violations(template: &Value) -> Vec<String> {
-    tag_violations(template, &ASG_TAGS)
-}
-
 /// Tag writes an earlier version made for its records (the type before a
 /// capacity fallback and the registrations a drain removed, on instances;
-/// a group's or service's capacity; a muted alarm). The records live in
-/// the run ledger now (src/aws/records.rs): no role may write these.
-const RECORD_TAG_ACTIONS: [&str; 6] = [
+/// a group's or service's capacity; the processes a Stop suspended on a
+/// group; a muted alarm). The records live in the run ledger now
+/// (src/aws/records.rs): no role may write these.
+const RECORD_TAG_ACTIONS: [&str; 8] = [
     "ec2:CreateTags",
     "ec2:DeleteTags",
+    "autoscaling:CreateOrUpdateTags",
+    "autoscaling:DeleteTags",
     "ecs:TagResource",
     "ecs:UntagResource",
     "cloudwatch:TagResource",
@@ -1285,12 +1254,13 @@ const RECORD_TAG_ACTIONS: [&str; 6] = [
 /// be reported, never trusted).
 fn record_tag_keys() -> Vec<String> {
     use ec2_tier_scheduler::instance::ORIGINAL_TYPE_TAG;
-    use ec2_tier_scheduler::member::CAPACITY_TAG;
+    use ec2_tier_scheduler::member::{CAPACITY_TAG, SUSPENDED_TAG};
     use ec2_tier_scheduler::traffic::{MUTED_TAG, REGISTRATION_TAG_PREFIX};
     vec![
         ORIGINAL_TYPE_TAG.to_string(),
         format!("{REGISTRATION_TAG_PREFIX}targetgroup/web/0123456789abcdef"),
         CAPACITY_TAG.to_string(),
+        SUSPENDED_TAG.to_string(),
         MUTED_TAG.to_string(),
     ]
 }
@@ -1436,60 +1406,6 @@ fn capacity_change_violations(template: &Value) -> Vec<String> {
     problems
 }
 
-/// What is wrong with the tag grants of `template` for `grant`: each must
-/// stand alone, on resources carrying the workload tag (where the grant
-/// says so), for the scheduler's own tag keys only (`aws:TagKeys` with
-/// ForAllValues, and not null), so the function can neither retag a
-/// resource into the workload nor touch anyone else's tags.
-fn tag_violations(template: &Value, grant: &TagGrant) -> Vec<String> {
-    let (tagging, what, own) = (grant.actions, grant.what, grant.keys);
-    let mut problems = Vec::new();
-    for (id, statement) in policy_statements(template) {
-        let actions = strings(&statement["Action"]);
-        if statement["Effect"].as_str() != Some("Allow") || !actions.iter().any(|a| tagging.contains(&a.as_str())) {
-            continue;
-        }
-        let sid = statement["Sid"].as_str().unwrap_or("?");
-        if actions.iter().any(|a| !tagging.contains(&a.as_str())) {
-            problems.push(format!("{id}/{sid}: {what} tag actions must stand alone: {actions:?}"));
-        }
-        let condition = &statement["Condition"];
-        let keys: Vec<String> = ["ForAllValues:StringEquals", "ForAllValues:StringLike"]
-            .iter()
-            .flat_map(|op| strings(&condition[*op]["aws:TagKeys"]))
-            .collect();
-        if keys.is_empty() || keys.iter().any(|k| !own.contains(&k.as_str())) {
-            problems.push(format!(
-                "{id}/{sid}: {what} tags without aws:TagKeys limited to {own:?} (found {keys:?})"
-            ));
-        }
-        if condition["Null"]["aws:TagKeys"].as_str() != Some("false") {
-            problems.push(format!("{id}/{sid}: {what} tags without Null aws:TagKeys = false"));
-        }
-        if !grant.workload_tag {
-            continue;
-        }
-        match tag_condition(statement) {
-            Some((operator, key, values))
-                if operator == "StringEquals"
-                    && key == "aws:ResourceTag/${TagKey}"
-                    && ref_target(&values) == Some("WorkloadTagValues") => {}
-            other => problems.push(format!(
-                "{id}/{sid}: {what} tags without StringEquals aws:ResourceTag/${{TagKey}} = WorkloadTagValues \
-                 (found {other:?})"
-            )),
-        }
-    }
-    if problems.is_empty()
-        && !policy_statements(template)
-            .iter()
-            .any(|(_, s)| strings(&s["Action"]).iter().any(|a| tagging.contains(&a.as_str())))
-    {
-        problems.push(format!("no statement grants the {what} tags the scheduler writes"));
-    }
-    problems
-}
-
 /// The oldest `scheduledTime` the function accepts is derived from these
 /// templates' values: the schedules' retry window, their flexible time
 /// window and the function's asynchronous event age.
@@ -1594,14 +1510,6 @@ fn continuation_schedules_retry_inside_the_hand_over_window_into_the_stacks_dead
 }
 
 #[test]
-fn auto_scaling_tags_are_only_the_schedulers_own() {
-    for name in ROLE_TEMPLATES {
-        let problems = asg_tag_violations(&template(name));
-        assert!(problems.is_empty(), "{name}:\n{}", problems.join("\n"));
-    }
-}
-
-#[test]
 fn reads_are_scoped_to_this_region_and_account() {
     for name in ROLE_TEMPLATES {
         let problems = read_scope_violations(&template(name));
@@ -1680,8 +1588,8 @@ fn member_calls_are_granted_in_both_roles() {
 }
 
 /// No record tag is written any more (records live in the run ledger), so
-/// neither role grants a tag write on instances, ECS services or alarms, and
-/// the Auto Scaling tag grant covers only the suspended processes. Each way
+/// neither role grants a tag write on instances, Auto Scaling groups, ECS
+/// services or alarms. Each way
 /// the old grants could come back is noticed.
 #[test]
 fn no_record_tag_is_written() {
@@ -1709,17 +1617,19 @@ Condition:
                 "grants ec2:CreateTags",
             ),
             (
-                "the capacity record among the Auto Scaling tag keys",
-                "TagWorkloadAutoScalingGroups",
+                "the suspended-processes record tag on groups",
+                "SuspendWorkloadAutoScalingGroups",
                 |s, _| {
-                    s["Condition"]["ForAllValues:StringEquals"]["aws:TagKeys"] =
-                        Value::from(vec!["ec2-tier-scheduler:suspended", "ec2-tier-scheduler:capacity"]);
+                    s["Action"]
+                        .as_sequence_mut()
+                        .unwrap()
+                        .push(Value::from("autoscaling:CreateOrUpdateTags"));
                 },
-                "names the record tag ec2-tier-scheduler:capacity",
+                "grants autoscaling:CreateOrUpdateTags",
             ),
             (
                 "any key of the scheduler's namespace on groups",
-                "TagWorkloadAutoScalingGroups",
+                "SuspendWorkloadAutoScalingGroups",
                 |s, _| {
                     s["Condition"]["ForAllValues:StringEquals"]["aws:TagKeys"] = Value::from("ec2-tier-scheduler:*");
                 },
@@ -2344,7 +2254,7 @@ fn statement_mut<'a>(value: &'a mut Value, sid: &str) -> Option<&'a mut Value> {
 #[test]
 fn the_policy_checks_fail_on_a_broadened_statement() {
     type Broaden = fn(&mut Value);
-    let cases: [(&str, &str, Broaden, &str); 43] = [
+    let cases: [(&str, &str, Broaden, &str); 41] = [
         (
             "databases of any workload",
             "StopStartWorkloadDatabases",
@@ -2476,24 +2386,6 @@ fn the_policy_checks_fail_on_a_broadened_statement() {
             "not only on EbsKmsKeyArns",
         ),
         (
-            "any Auto Scaling tag key (the workload tag too)",
-            "TagWorkloadAutoScalingGroups",
-            |s| {
-                let m = s["Condition"].as_mapping_mut().unwrap();
-                m.remove("ForAllValues:StringEquals");
-                m.remove("Null");
-            },
-            "without aws:TagKeys",
-        ),
-        (
-            "the workload tag among the Auto Scaling tag keys",
-            "TagWorkloadAutoScalingGroups",
-            |s| {
-                s["Condition"]["ForAllValues:StringEquals"]["aws:TagKeys"] = Value::String("*".into());
-            },
-            "without aws:TagKeys",
-        ),
-        (
             "Auto Scaling groups of any workload",
             "ScaleWorkloadAutoScalingGroups",
             |s| {
@@ -2581,7 +2473,7 @@ fn the_policy_checks_fail_on_a_broadened_statement() {
         ),
         (
             "the capacity record tag on groups",
-            "TagWorkloadAutoScalingGroups",
+            "SuspendWorkloadAutoScalingGroups",
             |s| {
                 s["Condition"]["ForAllValues:StringEquals"]["aws:TagKeys"] =
                     Value::from(vec!["ec2-tier-scheduler:suspended", "ec2-tier-scheduler:capacity"]);
@@ -2726,7 +2618,6 @@ fn the_policy_checks_fail_on_a_broadened_statement() {
             let mut problems = scope_violations(&broadened);
             problems.extend(grant_violations(&broadened));
             problems.extend(kms_violations(&broadened));
-            problems.extend(asg_tag_violations(&broadened));
             problems.extend(record_tag_violations(&broadened));
             problems.extend(capacity_change_violations(&broadened));
             problems.extend(read_scope_violations(&broadened));

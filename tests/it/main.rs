@@ -37,4 +37,5 @@ mod scaling;
 mod starts;
 mod steering;
 mod structure;
+mod suspended;
 mod traffic;

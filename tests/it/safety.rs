@@ -9,6 +9,7 @@ use ec2_tier_scheduler::clock::utc_timestamp;
 use ec2_tier_scheduler::error::RunError;
 use ec2_tier_scheduler::instance::InstanceState::*;
 use ec2_tier_scheduler::orchestrator::AUTO_SCALING_PROCESSES as PROCESSES;
+use ec2_tier_scheduler::records::Restore;
 use ec2_tier_scheduler::summary::{RunStatus, TierOutcome};
 use serde_json::json;
 
@@ -252,6 +253,17 @@ async fn suspend_mode_suspends_before_stopping_and_resumes_after_starting() {
         suspend_at <= cloud.calls_of("StopInstances")[0].at,
         "suspended before the stop"
     );
+    // Recorded in the run ledger (before the suspension), never as a tag.
+    assert_eq!(
+        cloud.recorded("ASG", "suspended", "web-asg").map(|r| r.restore),
+        Some(Restore::SuspendedProcesses(
+            ["Launch", "Terminate", "HealthCheck", "ReplaceUnhealthy"]
+                .map(String::from)
+                .to_vec()
+        ))
+    );
+    assert!(cloud.calls_of("TransactWriteItems")[0].at <= suspend_at);
+    assert!(cloud.lock().groups["web-asg"].1.is_empty(), "no tag written");
 
     tokio::time::sleep(Duration::from_secs(60)).await;
     let report = run(&cloud, &request("W", Action::Start)).await;
@@ -261,13 +273,16 @@ async fn suspend_mode_suspends_before_stopping_and_resumes_after_starting() {
         ["Launch", "Terminate", "HealthCheck", "ReplaceUnhealthy"]
     );
     let groups = cloud.lock().groups.clone();
-    let (suspended, ours) = &groups["web-asg"];
+    let (suspended, _) = &groups["web-asg"];
     assert_eq!(
         suspended.iter().collect::<Vec<_>>(),
         ["AZRebalance"],
         "someone else's stays"
     );
-    assert!(ours.is_empty());
+    assert!(
+        cloud.recorded("ASG", "suspended", "web-asg").is_none(),
+        "the record is removed once resumed"
+    );
     assert!(
         cloud.calls_of("ResumeProcesses")[0].at >= cloud.calls_of("StartInstances")[0].at + Duration::from_secs(30),
         "resumed once the member runs"
@@ -293,13 +308,12 @@ async fn a_crashed_runs_suspension_is_resumed_by_the_next_start() {
     // have resumed crashed after starting. The next Start finds the member
     // running and still resumes what the scheduler suspended.
     let cloud = suspend_mode(Running);
-    cloud.lock().groups.insert(
-        "web-asg".into(),
-        (
-            ["Launch", "HealthCheck"].iter().map(|s| s.to_string()).collect(),
-            vec!["Launch".into(), "HealthCheck".into()],
-        ),
-    );
+    let ours = vec!["Launch".to_string(), "HealthCheck".to_string()];
+    cloud
+        .lock()
+        .groups
+        .insert("web-asg".into(), (ours.iter().cloned().collect(), Vec::new()));
+    cloud.put_record("ASG", "web-asg", Restore::SuspendedProcesses(ours));
     let report = run(&cloud, &request("W", Action::Start)).await;
     let web = web_outcome(&report.summary.tiers);
     assert!(web.acted.is_empty());
@@ -310,13 +324,12 @@ async fn a_crashed_runs_suspension_is_resumed_by_the_next_start() {
 #[tokio::test(start_paused = true)]
 async fn a_group_with_a_member_that_did_not_start_stays_suspended() {
     let cloud = suspend_mode(Stopped);
-    cloud.lock().groups.insert(
-        "web-asg".into(),
-        (
-            PROCESSES.iter().map(|s| s.to_string()).collect(),
-            PROCESSES.iter().map(|s| s.to_string()).collect(),
-        ),
-    );
+    let all: Vec<String> = PROCESSES.iter().map(|s| s.to_string()).collect();
+    cloud
+        .lock()
+        .groups
+        .insert("web-asg".into(), (all.iter().cloned().collect(), Vec::new()));
+    cloud.put_record("ASG", "web-asg", Restore::SuspendedProcesses(all));
     cloud.fault(
         "StartInstances",
         Some("i-1"),
@@ -332,4 +345,8 @@ async fn a_group_with_a_member_that_did_not_start_stays_suspended() {
         "{change:?}"
     );
     assert_eq!(cloud.lock().groups["web-asg"].0.len(), 5, "still suspended");
+    assert!(
+        cloud.recorded("ASG", "suspended", "web-asg").is_some(),
+        "its record is kept"
+    );
 }

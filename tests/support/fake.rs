@@ -163,7 +163,8 @@ pub struct State {
     pub one_time_spot: std::collections::HashSet<String>,
     /// Instances whose hibernation EC2 refuses.
     pub hibernation_refused: std::collections::HashSet<String>,
-    /// Auto Scaling groups: name -> (suspended processes, the scheduler's record).
+    /// Auto Scaling groups: name -> (suspended processes, the processes
+    /// their `ec2-tier-scheduler:suspended` tag claims: read, never written).
     pub groups: BTreeMap<String, (std::collections::BTreeSet<String>, Vec<String>)>,
     /// Instances whose starts EC2 accepts but which fall back to
     /// `stopped` with this `StateReason` (a KMS key EC2 cannot use).
@@ -1082,21 +1083,20 @@ impl AutoScaling for FakeCloud {
         Ok(groups
             .iter()
             .filter_map(|g| {
-                s.groups.get(g).map(|(suspended, ours)| GroupProcesses {
+                s.groups.get(g).map(|(suspended, claimed)| GroupProcesses {
                     group: g.clone(),
                     suspended: suspended.iter().cloned().collect(),
-                    ours: ours.clone(),
+                    claimed: claimed.clone(),
                 })
             })
             .collect())
     }
 
-    async fn suspend(&self, group: &str, processes: &[String], ours: &[String]) -> Result<(), CloudError> {
+    async fn suspend(&self, group: &str, processes: &[String]) -> Result<(), CloudError> {
         self.record("SuspendProcesses", &[group.to_string()]).await?;
         let mut s = self.lock();
         let entry = s.groups.entry(group.to_string()).or_default();
         entry.0.extend(processes.iter().cloned());
-        entry.1 = ours.to_vec();
         Ok(())
     }
 
@@ -1107,7 +1107,6 @@ impl AutoScaling for FakeCloud {
         for p in processes {
             entry.0.remove(p);
         }
-        entry.1.clear();
         Ok(())
     }
 }
