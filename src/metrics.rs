@@ -196,27 +196,21 @@ fn run_values(report: &RunReport, throttles: u64) -> [u64; 13] {
 /// 1 under the workload and action of `response` (the duplicate
 /// response), and its `runKey`. `None` when the response names no workload.
 pub fn for_duplicate(namespace: &str, response: &Value, timestamp_ms: u64) -> Option<String> {
-    delivery_line(namespace, DUPLICATE_METRIC, response, timestamp_ms)
+    delivery_line(namespace, DUPLICATE_METRIC, response, timestamp_ms).map(|line| line.to_string())
 }
 
 /// The EMF line of a refused continuation: [`LATE_CONTINUATION_METRIC`] 1
 /// under the workload and action of `response` (the `interrupted`
 /// response), with its `runKey` and why (`refused`).
 pub fn for_late_continuation(namespace: &str, response: &Value, timestamp_ms: u64) -> Option<String> {
-    let mut line: Value = serde_json::from_str(&delivery_line(
-        namespace,
-        LATE_CONTINUATION_METRIC,
-        response,
-        timestamp_ms,
-    )?)
-    .ok()?;
+    let mut line = delivery_line(namespace, LATE_CONTINUATION_METRIC, response, timestamp_ms)?;
     line["refused"] = response["refused"].clone();
     Some(line.to_string())
 }
 
 /// One count of `metric` for a delivery that did nothing, under the
 /// workload and action its response names.
-fn delivery_line(namespace: &str, (name, unit): (&str, &str), response: &Value, timestamp_ms: u64) -> Option<String> {
+fn delivery_line(namespace: &str, (name, unit): (&str, &str), response: &Value, timestamp_ms: u64) -> Option<Value> {
     let line = json!({
         "_aws": {
             "Timestamp": timestamp_ms,
@@ -232,7 +226,7 @@ fn delivery_line(namespace: &str, (name, unit): (&str, &str), response: &Value, 
         "status": response.get("status")?.as_str()?,
         "runKey": response.get("runKey"),
     });
-    Some(line.to_string())
+    Some(line)
 }
 
 /// The dimensions of the per-kind member metrics.

@@ -114,24 +114,25 @@ impl DynamoLedger {
     }
 
     /// The workload lock held by `record`'s run until `until`, written only
-    /// if `condition` (with `:name` = `value`) holds.
+    /// if `condition` (with its `:name` = `value` pairs) holds.
     fn put_lock(
         &self,
         record: &RunRecord,
         until: u64,
         condition: &str,
-        (name, value): (&str, AttributeValue),
+        values: &[(&str, AttributeValue)],
     ) -> Result<TransactWriteItem, CloudError> {
-        let put = Put::builder()
+        let mut put = Put::builder()
             .table_name(&self.table)
             .item("pk", Self::lock_key(&record.workload))
             .item("runKey", s(&record.key))
             .item("lockUntil", n(until))
             .item("expiresAt", n(record.expires_at))
-            .condition_expression(condition)
-            .expression_attribute_values(name, value)
-            .build()
-            .map_err(build_err)?;
+            .condition_expression(condition);
+        for (name, value) in values {
+            put = put.expression_attribute_values(*name, value.clone());
+        }
+        let put = put.build().map_err(build_err)?;
         Ok(TransactWriteItem::builder().put(put).build())
     }
 
@@ -185,7 +186,7 @@ impl Ledger for DynamoLedger {
                 record,
                 lock_until,
                 "attribute_not_exists(pk) OR lockUntil < :now",
-                (":now", n(now)),
+                &[(":now", n(now))],
             )?,
         ];
         let Some(reasons) = self.transact(items).await? else {
@@ -254,12 +255,7 @@ impl Ledger for DynamoLedger {
         lock_until: u64,
     ) -> Result<Resumed, CloudError> {
         let run = self.fenced_run(record, presented)?;
-        let mut lock = self.put_lock(record, lock_until, HELD, (":key", s(&record.key)))?;
-        if let Some(put) = lock.put.as_mut() {
-            put.expression_attribute_values
-                .get_or_insert_with(Default::default)
-                .insert(":now".into(), n(now));
-        }
+        let lock = self.put_lock(record, lock_until, HELD, &[(":key", s(&record.key)), (":now", n(now))])?;
         let Some(reasons) = self.transact(vec![run, lock]).await? else {
             return Ok(Resumed::Claimed);
         };
@@ -322,7 +318,7 @@ impl Ledger for DynamoLedger {
 
     async fn save(&self, record: &RunRecord, lock_until: Option<u64>) -> Result<(), CloudError> {
         let lock = match lock_until {
-            Some(until) => self.put_lock(record, until, OURS, (":key", s(&record.key)))?,
+            Some(until) => self.put_lock(record, until, OURS, &[(":key", s(&record.key))])?,
             None => TransactWriteItem::builder()
                 .delete(
                     Delete::builder()

@@ -277,6 +277,27 @@ pub fn first_later(record: &RunRecord, runs: &[RunRecord]) -> Option<String> {
         .map(|r| r.key.clone())
 }
 
+/// How many runs of the workload are read to find the one that superseded
+/// a run: the first after it among the newest.
+const LATER_RUNS_READ: usize = 50;
+
+/// The first run of `record`'s workload that began after it ([`first_later`]
+/// over the newest runs), if the ledger can tell: a read failure is logged
+/// and answers `None` (the run service's refusal and `runs show` stand
+/// without it).
+pub async fn later_run(ledger: &dyn Ledger, record: &RunRecord) -> Option<String> {
+    match ledger
+        .runs(Some(&record.workload), record.started_at, LATER_RUNS_READ)
+        .await
+    {
+        Ok(runs) => first_later(record, &runs),
+        Err(e) => {
+            tracing::warn!(error = %e, key = %record.key, "the runs after this one could not be read");
+            None
+        }
+    }
+}
+
 /// A fresh random token (128 bits, hex) from the operating system's source
 /// (`getrandom`). No fallback: without randomness a continuation could be
 /// forged, so the run is not continued.

@@ -237,7 +237,7 @@ impl Claiming<'_> {
         presented: &str,
         refusal: Refusal,
     ) -> Result<Claimed, ServiceError> {
-        let superseded_by = later_run(self.ledger, &record).await;
+        let superseded_by = ledger::later_run(self.ledger, &record).await;
         let message = refusal_message(&record.key, refusal, superseded_by.as_deref());
         let began_ms = clock::now_ms();
         record.invocations += 1;
@@ -261,25 +261,6 @@ impl Claiming<'_> {
             refusal,
             message,
         })))
-    }
-}
-
-/// How many later runs of the workload are read to find the one that
-/// superseded a run: the first after it among the newest.
-const LATER_RUNS_READ: usize = 50;
-
-/// The first run of `record`'s workload that began after it, if the ledger
-/// can tell (a read failure is logged: the refusal stands without it).
-pub(super) async fn later_run(ledger: &dyn Ledger, record: &RunRecord) -> Option<String> {
-    match ledger
-        .runs(Some(&record.workload), record.started_at, LATER_RUNS_READ)
-        .await
-    {
-        Ok(runs) => ledger::first_later(record, &runs),
-        Err(e) => {
-            tracing::warn!(error = %e, key = %record.key, "the runs after this one could not be read");
-            None
-        }
     }
 }
 

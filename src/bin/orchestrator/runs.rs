@@ -106,9 +106,7 @@ async fn superseding(ledger: &dyn Ledger, record: &mut RunRecord) {
     if record.status != LedgerStatus::InProgress || record.superseded_by.is_some() {
         return;
     }
-    if let Ok(later) = ledger.runs(Some(&record.workload), record.started_at, 50).await {
-        record.superseded_by = ledger::first_later(record, &later);
-    }
+    record.superseded_by = ledger::later_run(ledger, record).await;
 }
 
 /// The ledger `runs` reads, in the region given (the process's own by default).
