@@ -1,6 +1,7 @@
-//! Executes a plan through the ports: tier groups in order, batching,
-//! override checks, drains, waits and gates, the workload's alarms, all
-//! inside the deadline budget.
+//! Executes a plan through the ports: tier groups in order, each tier
+//! through the one tier frame (`tier.rs`: a lane and a driver
+//! per kind of member), the workload's alarms, all inside the deadline
+//! budget.
 //!
 //! Nothing here talks to AWS directly; the same code runs against the SDK
 //! adapters, the moto emulator and the in-memory fakes.
