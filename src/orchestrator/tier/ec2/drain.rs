@@ -109,7 +109,7 @@ impl Execution<'_> {
         let wanted: HashSet<&String> = ids.iter().collect();
         let mut found = Vec::new();
         let mut foreign = BTreeMap::new();
-        let groups = self.load_balancers.target_groups(&self.vpcs_of(ids)).await?;
+        let groups = self.load_balancers.target_groups(&self.targets().vpcs_of(ids)).await?;
         let arns: Vec<String> = groups.iter().map(|g| g.arn.clone()).collect();
         let (key, value) = self.workload_tag();
         let tagged: HashSet<String> = match arns.is_empty() {
@@ -213,7 +213,7 @@ impl Execution<'_> {
             longest = longest.max(delay.unwrap_or(MAX_DELAY));
         }
         let (limit, cut) = self.budget.cap(longest + DRAIN_MARGIN);
-        let mut pace = self.pacer(limit);
+        let mut pace = self.pacing().pacer(limit);
         let mut still: HashSet<String> = HashSet::new();
         loop {
             still.clear();
@@ -334,7 +334,7 @@ impl Execution<'_> {
             Ok(r) => r,
             Err(e) => return not_put_back(run, &records, &format!("its state could not be read: {e}"), unrestored),
         };
-        let groups = match self.load_balancers.target_groups(&self.vpcs_of(&ids)).await {
+        let groups = match self.load_balancers.target_groups(&self.targets().vpcs_of(&ids)).await {
             Ok(g) => g,
             Err(e) => {
                 return not_put_back(
