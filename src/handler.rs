@@ -6,11 +6,13 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 
+use crate::action::Action;
 use crate::error::RunError;
 use crate::event::{EventError, ScheduleOrigin, SchedulerEvent};
 use crate::ledger::{Continuation, Ledger};
-use crate::orchestrator::Settings;
+use crate::orchestrator::{self, Settings};
 use crate::ports::Cloud;
+use crate::rds_event::RestartEvent;
 use crate::run::RunRequest;
 use crate::run_service::{self, Delivery, Outcome, Resume, RunService, ServiceError};
 
@@ -137,6 +139,9 @@ pub async fn handle_delivery(
     time_left: Option<Duration>,
     settings: &Settings,
 ) -> Result<Handled, HandlerError> {
+    if RestartEvent::is_rds(payload) {
+        return handle_restart(services, payload, time_left, settings).await;
+    }
     let event = SchedulerEvent::from_value(payload)?;
     event.check_schedule_origin(services.schedule_origin)?;
     event.check_scheduled_time(run_service::now())?;
@@ -149,6 +154,69 @@ pub async fn handle_delivery(
     };
     let outcome = service.run(&request, delivery_of(&event), time_left).await?;
     let response = respond(&outcome, event.dry_run);
+    Ok(Handled { response, outcome })
+}
+
+/// An RDS event: a database RDS started by itself. When it is a member of
+/// a configured workload, it is waited for (no lock held) while it starts,
+/// then a re-stop run of its workload stops it again if the workload is
+/// still stopped; the event's id keys the run, so a repeated delivery does
+/// nothing. A database of no workload is left alone (`ignored`).
+async fn handle_restart(
+    services: Services<'_>,
+    payload: &Value,
+    time_left: Option<Duration>,
+    settings: &Settings,
+) -> Result<Handled, HandlerError> {
+    let event = RestartEvent::from_value(payload)?;
+    let region = services.function_region.ok_or(HandlerError::NoRegion)?;
+    let cloud_error = |source| {
+        HandlerError::Service(ServiceError::Run(RunError::Cloud {
+            workload: format!("(RDS event {})", event.id),
+            source,
+        }))
+    };
+    let found = orchestrator::restarted_member(services.cloud, region, &event)
+        .await
+        .map_err(cloud_error)?;
+    let Some((workload, restop)) = found else {
+        let response = json!({
+            "status": "ignored",
+            "message": format!(
+                "{} was started by RDS, but it is no member of a configured workload's tier: left alone",
+                event.identifier
+            ),
+        });
+        return Ok(Handled {
+            outcome: Outcome::Duplicate(response.clone()),
+            response,
+        });
+    };
+    let budget = match time_left {
+        Some(left) => orchestrator::Budget::from_now(left, run_service::safety_margin(left)),
+        None => orchestrator::Budget::unlimited(),
+    };
+    let began = std::time::Instant::now();
+    orchestrator::await_started(services.cloud, region, &workload, &restop, &budget, settings)
+        .await
+        .map_err(cloud_error)?;
+    let mut request = RunRequest::new(workload.clone(), Action::Stop, region);
+    request.notify_region = Some(region.to_string());
+    request.restop = Some(restop);
+    let delivery = Delivery {
+        key: Some(crate::ledger::key("rds-event", &[&workload, &event.id])),
+        resume: None,
+        requested_by: format!("RDS event {} ({} started by RDS)", event.id, event.identifier),
+    };
+    let service = RunService {
+        cloud: services.cloud,
+        ledger: services.ledger,
+        continuation: services.continuation,
+        settings,
+    };
+    let left = time_left.map(|t| t.saturating_sub(began.elapsed()));
+    let outcome = service.run(&request, delivery, left).await?;
+    let response = respond(&outcome, false);
     Ok(Handled { response, outcome })
 }
 
@@ -170,6 +238,7 @@ fn request_of(event: &SchedulerEvent, function_region: Option<&str>) -> Result<R
         override_state: event.override_state,
         notify_region: function_region.map(str::to_string),
         run_key: None,
+        restop: None,
     })
 }
 

@@ -46,6 +46,8 @@
 //!   (run records keyed on an idempotency key, workload locks, checkpoints,
 //!   the per-invocation trace, keys whose parts are encoded, never spliced);
 //!   [`event`] validates the invocation payload and names its run;
+//!   [`rds_event`] reads RDS's event that it started a stopped database by
+//!   itself (a re-stop run stops it again);
 //!   [`orchestrator`] executes a plan through the ports, one tier frame
 //!   for every kind of member (`tier.rs`: a lane per kind in
 //!   `TierResourceTypes` order, each sorted, settled, acted on, confirmed
@@ -92,6 +94,7 @@ pub mod override_check;
 pub mod override_tag;
 pub mod plan;
 pub mod ports;
+pub mod rds_event;
 pub mod records;
 pub mod run;
 pub mod run_service;

@@ -295,6 +295,25 @@ pub struct MemberStatus {
     pub phase: Phase,
 }
 
+/// The one database a re-stop run stops again: RDS started it by itself
+/// (seven days after it stopped) while its workload is stopped. Kept as
+/// its kind and id, never as a report string to read back.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Restop {
+    /// `RDS` (a DB instance) or a cluster kind (`Aurora`).
+    pub kind: MemberKind,
+    /// `DBInstanceIdentifier` or `DBClusterIdentifier`.
+    pub id: String,
+}
+
+impl Restop {
+    /// Its typed id.
+    pub fn member(&self) -> MemberId {
+        MemberId::new(self.kind, self.id.clone())
+    }
+}
+
 /// A member's id in reports: the kind's prefix and the resource's id.
 pub fn member_id(kind: MemberKind, id: &str) -> String {
     MemberId::new(kind, id).to_string()

@@ -196,6 +196,9 @@ pub trait ConfigStore: Send + Sync {
     async fn load(&self, workload: &str) -> Result<Option<WorkloadItems>, CloudError>;
     /// Writes a workload's items (import). Callers validate first.
     async fn save(&self, items: &WorkloadItems) -> Result<(), CloudError>;
+    /// The `SpecName` of every workload item (a Scan of the names only):
+    /// which workload an RDS event's database belongs to.
+    async fn workloads(&self) -> Result<Vec<String>, CloudError>;
     /// A description of where items are read, for error messages.
     fn location(&self) -> String;
     /// The workload's `WorkloadState` row.

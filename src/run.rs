@@ -30,6 +30,10 @@ pub struct RunRequest {
     /// out under the ledger: what the scheduler records names its run.
     /// Not part of what decides the run.
     pub run_key: Option<String>,
+    /// A re-stop: only this database, stopped again because RDS started it
+    /// by itself while the workload is stopped (the run acts only if the
+    /// WorkloadState table's last action is a Stop, and records none).
+    pub restop: Option<crate::member::Restop>,
 }
 
 impl RunRequest {
@@ -45,6 +49,7 @@ impl RunRequest {
             override_state: false,
             notify_region: None,
             run_key: None,
+            restop: None,
         }
     }
 

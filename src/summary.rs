@@ -83,6 +83,10 @@ pub struct RunSummary {
     pub alarms: Vec<Noted>,
     /// Wall time of the run.
     pub duration_ms: u64,
+    /// A re-stop's database: RDS started it by itself while the workload
+    /// is stopped, and this run stopped it again.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub restop: Option<crate::member::Restop>,
 }
 
 impl RunSummary {
@@ -105,6 +109,7 @@ impl RunSummary {
             delays: Vec::new(),
             alarms: Vec::new(),
             duration_ms: 0,
+            restop: None,
         }
     }
 

@@ -95,6 +95,26 @@ impl DynamoConfigStore {
 
 #[async_trait]
 impl ConfigStore for DynamoConfigStore {
+    async fn workloads(&self) -> Result<Vec<String>, CloudError> {
+        let mut pages = self
+            .client
+            .scan()
+            .table_name(&self.tables.workload)
+            .projection_expression("SpecName")
+            .into_paginator()
+            .send();
+        let mut names = Vec::new();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(|e| cloud_error("dynamodb", "Scan", e))?;
+            names.extend(page.items().iter().filter_map(|item| match item.get("SpecName") {
+                Some(AttributeValue::S(name)) => Some(name.clone()),
+                _ => None,
+            }));
+        }
+        names.sort();
+        Ok(names)
+    }
+
     async fn load(&self, workload: &str) -> Result<Option<WorkloadItems>, CloudError> {
         let item = self
             .client

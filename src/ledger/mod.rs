@@ -110,6 +110,9 @@ pub struct RunRecord {
     /// claim to continue (an interrupted run).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub superseded_by: Option<String>,
+    /// A re-stop's database (see [`crate::run::RunRequest::restop`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub restop: Option<crate::member::Restop>,
 }
 
 impl RunRecord {
@@ -137,6 +140,7 @@ impl RunRecord {
             requested_by: Some(requested_by),
             history: Vec::new(),
             superseded_by: None,
+            restop: request.restop.clone(),
         }
     }
 
@@ -152,6 +156,7 @@ impl RunRecord {
             override_state: self.override_state,
             notify_region: self.notify_region.clone(),
             run_key: Some(self.key.clone()),
+            restop: self.restop.clone(),
         }
     }
 
@@ -327,6 +332,9 @@ pub fn run_key(identity: &str, request: &crate::run::RunRequest) -> String {
     }
     if request.override_state {
         parts.push("overrideState".to_string());
+    }
+    if let Some(r) = &request.restop {
+        parts.push(format!("restop={}", r.member()));
     }
     let parts: Vec<&str> = parts.iter().map(String::as_str).collect();
     let suffix = key("", &parts);

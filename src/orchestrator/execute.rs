@@ -7,6 +7,7 @@ use tokio::time::Instant;
 use crate::error::RunError;
 use crate::plan::{Checkpoint, Plan};
 use crate::ports::Cloud;
+use crate::summary::RunSummary;
 
 use super::prepare::{prepare, Prepared};
 use super::skip::{dry_run_report, skip_of, skipped_summary};
@@ -130,10 +131,7 @@ pub async fn execute_plan(
     execution.records_precondition()?;
     execution.preconditions(&plan).await?;
     let (mut summary, checkpoint) = execution.execute(&plan).await;
-    summary.workload_state = Some(match unrecorded_start(request, &summary) {
-        Some(why) => why,
-        None => record_state(cloud, request, &plan).await,
-    });
+    conclude(cloud, request, &plan, &mut summary).await;
     summary.duration_ms = started.elapsed().as_millis() as u64;
     execution.notify_summary(&mut summary).await;
     Ok(RunReport {
@@ -141,6 +139,29 @@ pub async fn execute_plan(
         plan,
         checkpoint,
     })
+}
+
+/// After the tiers: the WorkloadState row written (or why not), and a
+/// re-stop's summary saying what it did.
+async fn conclude(cloud: &dyn Cloud, request: &RunRequest, plan: &Plan, summary: &mut RunSummary) {
+    summary.workload_state = Some(match (&request.restop, unrecorded_start(request, summary)) {
+        (Some(_), _) => "not recorded: a re-stop is not an action of the workload".to_string(),
+        (None, Some(why)) => why,
+        (None, None) => record_state(cloud, request, plan).await,
+    });
+    if let Some(restop) = &request.restop {
+        summary.restop = Some(restop.clone());
+        let name = restop.member().to_string();
+        let stopped = summary.tiers.iter().any(|t| t.acted.contains(&name));
+        summary.message = match stopped {
+            false => summary.message.clone(),
+            true => format!(
+                "{} stopped again after RDS's automatic start: {}",
+                restop.member(),
+                summary.message
+            ),
+        };
+    }
 }
 
 impl Execution<'_> {

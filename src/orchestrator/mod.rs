@@ -22,6 +22,7 @@ mod notices;
 mod overrides;
 mod prepare;
 mod records;
+mod restop;
 mod sequence;
 mod settings;
 mod skip;
@@ -40,6 +41,7 @@ pub use budget::Budget;
 pub use execute::{execute_plan, run, run_resumed};
 pub use prepare::{discover_members, load_config, prepare, workload_instances, Prepared};
 pub use records::{record_survey, workload_records};
+pub use restop::{await_started, restarted_member};
 pub use settings::Settings;
 
 use crate::action::Action;

@@ -115,6 +115,11 @@ pub async fn prepare(cloud: &dyn Cloud, request: &RunRequest) -> Result<Prepared
     if records.is_none() && !uses.is_empty() {
         plan.warnings.push(records::missing_ledger(&uses));
     }
+    if let Some(restop) = &request.restop {
+        if let Err(why) = plan.keep_only(&restop.member()) {
+            plan.state_skip = Some(why);
+        }
+    }
     if request.action == Action::Start {
         // KMS readiness: the keys of the volumes of the instances to start.
         key_survey::survey(cloud, ports.keys.as_ref(), &mut plan).await;

@@ -15,6 +15,9 @@ pub(super) async fn state_skip(
     cloud: &dyn Cloud,
     request: &RunRequest,
 ) -> Result<Option<String>, crate::error::CloudError> {
+    if let Some(restop) = &request.restop {
+        return restop_skip(cloud, request, restop).await;
+    }
     if request.action != Action::Start || request.override_state {
         return Ok(None);
     }
@@ -35,6 +38,34 @@ pub(super) async fn state_skip(
         }
         StateLookup::Found(_) | StateLookup::Missing => Ok(None),
     }
+}
+
+/// A re-stop acts only while the workload is stopped by the scheduler:
+/// the WorkloadState table's last action is a Stop. Anything else (a Start
+/// since, no row, no table) leaves the database running, and says why.
+async fn restop_skip(
+    cloud: &dyn Cloud,
+    request: &RunRequest,
+    restop: &crate::member::Restop,
+) -> Result<Option<String>, crate::error::CloudError> {
+    let member = restop.member();
+    let lookup = cloud
+        .config_store(&request.dynamodb_region)
+        .load_state(&request.workload)
+        .await?;
+    Ok(match lookup {
+        StateLookup::Found(state) if state.last_action_type == "Stop" => None,
+        StateLookup::Found(state) => Some(format!(
+            "the workload was started since its Stop (the WorkloadState table says {} at {}): {member} is left running",
+            state.last_action_type, state.last_action_time
+        )),
+        StateLookup::Missing => Some(format!(
+            "the WorkloadState table records no Stop of the workload: {member} is left running"
+        )),
+        StateLookup::NoTable(table) => Some(format!(
+            "the WorkloadState table {table} does not exist, so no Stop is known: {member} is left running"
+        )),
+    })
 }
 
 /// Why a Start is not recorded in WorkloadState: one that did not start

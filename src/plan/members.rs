@@ -16,7 +16,7 @@ use serde::Serialize;
 use super::{Plan, Step};
 use crate::action::Action;
 use crate::config::WorkloadConfig;
-use crate::member::{Capacity, Member, MemberKind, Phase};
+use crate::member::{Capacity, Member, MemberId, MemberKind, Phase};
 use crate::override_tag::{self, TagVerdict};
 
 /// One member of a tier and what happens to it.
@@ -42,6 +42,31 @@ pub struct MemberPlan {
 }
 
 impl Plan {
+    /// A re-stop's plan: only `member`, in its tier; every instance, other
+    /// member, tier and alarm of the workload left out. Why not, when no
+    /// tier of the plan holds it (its tier does not list its kind, or it
+    /// does not carry the workload's tags).
+    pub fn keep_only(&mut self, member: &MemberId) -> Result<(), String> {
+        for group in &mut self.groups {
+            for tier in &mut group.tiers {
+                tier.instances.clear();
+                tier.members.retain(|m| m.kind == member.kind() && m.id == member.id());
+            }
+            group.tiers.retain(|t| !t.members.is_empty());
+        }
+        self.groups.retain(|g| !g.tiers.is_empty());
+        self.alarms.clear();
+        super::order::set_delays(&mut self.groups);
+        match self.groups.is_empty() {
+            true => Err(format!(
+                "{member} is not a member of a tier of workload {} that lists {}: it is left running",
+                self.workload,
+                member.kind()
+            )),
+            false => Ok(()),
+        }
+    }
+
     /// Adds the workload's `members` to the tiers that hold their kind for
     /// the plan's action, in the tier's kind order then by id; the others
     /// are left alone. `now` judges override tags.

@@ -427,6 +427,7 @@ const GRANTS: &[(&str, &str, Need)] = &[
         "dynamodb:Query",
         Adapter("src/aws/dynamodb.rs", "Query"),
     ),
+    ("ListWorkloads", "dynamodb:Scan", Adapter("src/aws/dynamodb.rs", "Scan")),
     (
         "ReadWriteWorkloadState",
         "dynamodb:GetItem",

@@ -40,6 +40,7 @@ fn record(key: &str, workload: &str) -> RunRecord {
         requested_by: None,
         history: Vec::new(),
         superseded_by: None,
+        restop: None,
     }
 }
 

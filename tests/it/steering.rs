@@ -80,6 +80,12 @@ impl ConfigStore for Tables {
     fn location(&self) -> String {
         format!("WorkloadSpecification in {}", self.region)
     }
+    async fn workloads(&self) -> Result<Vec<String>, CloudError> {
+        match &self.home {
+            Some(home) => home.config_store(HOME).workloads().await,
+            None => Ok(Vec::new()),
+        }
+    }
     async fn load_state(&self, workload: &str) -> Result<StateLookup, CloudError> {
         match &self.home {
             Some(home) => home.config_store(HOME).load_state(workload).await,

@@ -47,7 +47,7 @@ const LAYERS: &[(&str, &[&str])] = &[
         ],
     ),
     ("ports", &["error", "ports"]),
-    ("runs", &["run", "ledger", "event", "orchestrator"]),
+    ("runs", &["run", "ledger", "event", "rds_event", "orchestrator"]),
     ("views", &["history", "timeline", "status", "metrics"]),
     ("service", &["run_service"]),
     ("adapters", &["aws"]),

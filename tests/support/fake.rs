@@ -986,6 +986,13 @@ impl Notifier for FakeCloud {
 
 #[async_trait]
 impl ConfigStore for FakeCloud {
+    async fn workloads(&self) -> Result<Vec<String>, CloudError> {
+        self.call("Scan", &[], &[0, 0]).await?;
+        let mut names: Vec<String> = self.lock().items.keys().cloned().collect();
+        names.sort();
+        Ok(names)
+    }
+
     async fn load(&self, workload: &str) -> Result<Option<WorkloadItems>, CloudError> {
         // The workload's GetItem and its tiers' Query.
         self.call("GetItem", &[], &[0, 0]).await?;

@@ -71,6 +71,15 @@ impl FakeCloud {
         );
     }
 
+    /// A database RDS is starting by itself: `starting`, then `available`
+    /// after `took`.
+    pub fn starting_by_itself(&self, kind: MemberKind, id: &str, took: Duration) {
+        let mut s = self.lock();
+        let db = s.databases.get_mut(&(kind, id.to_string())).expect("a database");
+        db.status = "starting".into();
+        db.settles = Some((Instant::now() + took, "available".into()));
+    }
+
     /// RDS's status of a database now.
     pub fn database_status(&self, kind: MemberKind, id: &str) -> String {
         let now = Instant::now();
