@@ -406,6 +406,7 @@ fn service_name(kind: MemberKind) -> &'static str {
         MemberKind::Rds | MemberKind::Aurora => "RDS",
         MemberKind::Asg => "Auto Scaling",
         MemberKind::Ecs => "ECS",
+        MemberKind::DocumentDb | MemberKind::Neptune | MemberKind::Eks => kind.service_name(),
     }
 }
 
