@@ -10,6 +10,7 @@ mod confirmation;
 mod databases;
 mod events;
 mod infra;
+mod kinds;
 mod kms;
 mod late_continuations;
 mod model;
