@@ -376,6 +376,11 @@ impl MemberPorts {
         }
     }
 
+    /// Every member service, once per field (the in-memory cloud's are one).
+    pub fn services(&self) -> [&Arc<dyn MemberService>; 4] {
+        [&self.databases, &self.groups, &self.services, &self.eks]
+    }
+
     /// The service of a kind (`None` for EC2, which is [`Compute`]).
     pub fn of(&self, kind: MemberKind) -> Option<&Arc<dyn MemberService>> {
         match kind {
