@@ -12,7 +12,6 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use super::Execution;
-use crate::instance::InstanceState;
 use crate::member::MemberKind;
 use crate::plan::TierPlan;
 use crate::ports::GroupProcesses;
@@ -137,7 +136,7 @@ impl Execution<'_> {
         };
         let all: Vec<String> = groups.values().flatten().cloned().collect();
         let (limit, _) = self.budget.cap(self.settings.state_timeout);
-        let states = self.wait_for_states(&all, InstanceState::Running, limit).await;
+        let running = self.running_within(&all, limit).await;
         let mut changes = Vec::new();
         for (group, ids) in groups {
             let claimed = found
@@ -154,7 +153,7 @@ impl Execution<'_> {
             }
             let not_running: Vec<&str> = ids
                 .iter()
-                .filter(|id| states.get(*id) != Some(&InstanceState::Running))
+                .filter(|id| !running.contains(*id))
                 .map(String::as_str)
                 .collect();
             let mut c = if not_running.is_empty() {

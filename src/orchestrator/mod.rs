@@ -17,7 +17,6 @@ mod execute;
 mod gate;
 mod instance_types;
 mod key_survey;
-mod members;
 mod notices;
 mod overrides;
 mod prepare;

@@ -31,6 +31,9 @@ pub struct MemberPlan {
     pub member: String,
     /// The service's words for its state when discovered.
     pub status: String,
+    /// Where it was when discovered.
+    #[serde(skip)]
+    pub phase: Phase,
     /// What a Start restores (groups and services).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub restores: Option<Capacity>,
@@ -69,6 +72,7 @@ impl Plan {
                         id: m.id.clone(),
                         member: m.member_id(),
                         status: m.status.clone(),
+                        phase: m.phase,
                         restores: m.recorded.filter(|_| action == Action::Start),
                         step,
                     }

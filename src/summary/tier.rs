@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{Phase, PhaseKind};
 use crate::config::ReadinessCheck;
+use crate::member::MemberKind;
 
 /// An instance with the reason it was treated as it was.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -191,6 +192,30 @@ impl TierOutcome {
             kind,
             started_at_ms: from_ms,
             duration_ms: to_ms.saturating_sub(from_ms),
+            member_kind: None,
         });
+    }
+
+    /// Adds `lane`'s members and changes, the outcome of the tier's
+    /// members of `kind`: its timeline bars are tagged with the kind.
+    pub fn absorb(&mut self, lane: TierOutcome, kind: MemberKind) {
+        self.acted.extend(lane.acted);
+        self.skipped.extend(lane.skipped);
+        self.bypassed.extend(lane.bypassed);
+        self.failed.extend(lane.failed);
+        self.not_done.extend(lane.not_done);
+        self.resized.extend(lane.resized);
+        self.credits.extend(lane.credits);
+        self.auto_scaling.extend(lane.auto_scaling);
+        self.hibernated.extend(lane.hibernated);
+        self.hibernation_fallback.extend(lane.hibernation_fallback);
+        self.capacity_fallback.extend(lane.capacity_fallback);
+        self.traffic.extend(lane.traffic);
+        self.records.extend(lane.records);
+        self.gate = self.gate.take().or(lane.gate);
+        self.phases.extend(lane.phases.into_iter().map(|p| Phase {
+            member_kind: Some(kind),
+            ..p
+        }));
     }
 }

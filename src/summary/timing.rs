@@ -13,6 +13,10 @@ pub struct Phase {
     pub started_at_ms: u64,
     /// How long it took.
     pub duration_ms: u64,
+    /// The kind of the members it was about (absent for the tier's own
+    /// steps, such as its gate, and in runs recorded before).
+    #[serde(default, rename = "member", skip_serializing_if = "Option::is_none")]
+    pub member_kind: Option<crate::member::MemberKind>,
 }
 
 /// The steps of a tier, in the order they happen.

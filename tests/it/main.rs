@@ -8,6 +8,7 @@ mod adapters;
 mod capacity;
 mod confirmation;
 mod databases;
+mod engine;
 mod events;
 mod infra;
 mod kinds;

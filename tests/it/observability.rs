@@ -356,6 +356,7 @@ fn tier_trace(tier: &str, sequence: u64, start: u64, phases: &[(PhaseKind, u64, 
                 kind,
                 started_at_ms,
                 duration_ms,
+                member_kind: None,
             })
             .collect(),
         failures: Vec::new(),

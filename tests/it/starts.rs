@@ -124,7 +124,7 @@ async fn a_start_still_pending_when_the_bound_passes_fails_and_the_run_goes_on()
     assert_eq!(db.acted, ["i-d2"]);
     assert_eq!(db.failed[0].id, "i-d1");
     assert!(
-        db.failed[0].reason.contains("still pending after 60s"),
+        db.failed[0].reason.contains("EC2 still says pending after 60s"),
         "{}",
         db.failed[0].reason
     );

@@ -1,180 +1,136 @@
-//! Phase 4, the action on a tier's instances: one at a time (synchronous
-//! tiers) or all at once in batches, with the instances acted on in a
-//! special way (hibernated, Spot, with types to fall back to) and the starts
-//! EC2 refused right after a type change tried again.
+//! The action, for every kind: the lane's members all at once (the driver
+//! batches) and, at Start, the starts confirmed; or, in a synchronous
+//! tier, one at a time, each waited for (a start confirmed up, a stop
+//! down) before the next is touched, after those already on their way.
 
-use std::collections::HashSet;
-
-use tokio::time::Instant;
-
-use super::super::{Execution, TierEnd};
-use super::{fallback, BatchResult, TierRun};
+use super::super::TierEnd;
+use super::driver::{Driver, Tally};
+use super::lane::{noted, Item, Lane};
 use crate::action::Action;
-use crate::error::ErrorKind;
-use crate::summary::{Failure, Noted, PhaseKind, TierOutcome};
-
-/// Rounds of StartInstances for a just-resized instance that EC2 refused:
-/// the type change may not have propagated yet (why the original waits
-/// ScaleInstanceDelay before starting).
-const RESIZED_START_ROUNDS: u32 = 3;
-
-/// Instances acted on in a special way.
-pub(crate) struct Special {
-    /// Hibernated instead of stopped.
-    hibernate: HashSet<String>,
-    /// Spot instances.
-    spot: HashSet<String>,
-    /// Instances with types to fall back to when EC2 has no capacity.
-    fallback: Vec<fallback::Candidate>,
-}
+use crate::member::{MemberId, Phase};
+use crate::orchestrator::Execution;
+use crate::summary::PhaseKind;
 
 impl Execution<'_> {
-    /// Phase 4, the action: on the instances left, one at a time
-    /// (synchronous tiers) or in batches; when time already ran out, they
-    /// are not done.
-    pub(super) async fn act_on_tier(&self, run: &mut TierRun<'_>) {
-        let acting_from = self.elapsed_ms();
-        let ids: Vec<String> = run.todo.iter().map(|i| i.id.clone()).collect();
-        if run.tier.synchronous && run.end == TierEnd::Done && !ids.is_empty() {
-            self.wait_in_transit(run).await;
+    /// Acts on the lane's members still to do (see the module); when time
+    /// already ran out, they are not done.
+    pub(crate) async fn act_on(&self, driver: &mut dyn Driver, lane: &mut Lane<'_>) {
+        if lane.is_idle() {
+            return;
         }
-        let acting = run.end == TierEnd::Done && !ids.is_empty();
-        let special = Special {
-            hibernate: run.todo.iter().filter(|i| i.hibernate).map(|i| i.id.clone()).collect(),
-            spot: run.todo.iter().filter(|i| i.spot).map(|i| i.id.clone()).collect(),
-            fallback: run
-                .todo
-                .iter()
-                .filter(|i| !i.fallback_types.is_empty())
-                .map(|i| {
-                    let resized = run.resized_ok.contains(&i.id);
-                    let now = i.resize_to.clone().filter(|_| resized);
-                    fallback::Candidate::new(i, now.unwrap_or_else(|| i.instance_type.clone()))
-                })
-                .collect(),
-        };
-        if run.end == TierEnd::Done && !ids.is_empty() {
-            if run.tier.synchronous {
-                let rules = run.tier.start_rules.as_ref();
-                run.end = self.act_one_by_one(&ids, &special, rules, &mut run.out).await;
-            } else {
-                self.act_all_at_once(run, &ids, &special).await;
-            }
-        } else if run.end != TierEnd::Done {
-            run.out.not_done.extend(ids.iter().map(|id| Noted {
-                id: id.clone(),
-                reason: "time ran out before the action".into(),
-            }));
+        if lane.end != TierEnd::Done {
+            let todo = std::mem::take(&mut lane.todo);
+            lane.not_done(&todo, "time ran out before the action");
+            return;
         }
-        if acting {
-            // The last start was issued now: the confirmation bound counts
-            // from here (a tier whose starts are throttled for longer than
-            // the bound must not fail the ones started last).
-            run.acted_at_ms = Some(crate::clock::now_ms());
-            run.acted_at = Some(Instant::now());
-        }
-        if !ids.is_empty() && (run.end == TierEnd::Done || self.elapsed_ms() > acting_from) {
-            run.out.phase(PhaseKind::Act, acting_from, self.elapsed_ms());
+        if lane.tier.synchronous {
+            self.one_at_a_time(driver, lane).await;
+        } else {
+            self.all_at_once(driver, lane).await;
         }
     }
 
-    /// Phase 4, tiers that are not synchronous: the whole tier in batches,
-    /// refused starts of just-resized instances tried again.
-    async fn act_all_at_once(&self, run: &mut TierRun<'_>, ids: &[String], special: &Special) {
-        let mut result = self.act(ids, special, &mut run.out).await;
-        self.retry_resized_starts(&mut result, &run.resized_ok).await;
-        run.out.acted = result.ok;
-        run.out.failed.extend(result.failed);
-        if !result.not_done.is_empty() {
-            run.end = TierEnd::Deadline(format!(
+    /// Every member at once, then at Start the starts confirmed (with
+    /// those an earlier invocation started).
+    async fn all_at_once(&self, driver: &mut dyn Driver, lane: &mut Lane<'_>) {
+        let todo = std::mem::take(&mut lane.todo);
+        if !todo.is_empty() {
+            let from = self.elapsed_ms();
+            let tally = driver.act(self, lane, &todo).await;
+            lane.mark_acted();
+            self.tally(lane, tally, "time ran out before this batch");
+            lane.out.phase(PhaseKind::Act, from, self.elapsed_ms());
+        }
+        if self.action == Action::Start && lane.end == TierEnd::Done {
+            let acted: Vec<Item<'_>> = todo.into_iter().filter(|i| lane.out.acted.contains(&i.name)).collect();
+            let both: Vec<Item<'_>> = lane.earlier.iter().cloned().chain(acted).collect();
+            if !both.is_empty() {
+                let from = self.elapsed_ms();
+                self.confirm(driver, lane, &both).await;
+                lane.out.phase(PhaseKind::Confirm, from, self.elapsed_ms());
+            }
+        }
+    }
+
+    /// A synchronous tier: those already on their way first, then each
+    /// member acted on and waited for in turn.
+    async fn one_at_a_time(&self, driver: &mut dyn Driver, lane: &mut Lane<'_>) {
+        let from = self.elapsed_ms();
+        self.wait_in_transit(driver, lane).await;
+        let todo = std::mem::take(&mut lane.todo);
+        for (index, item) in todo.iter().enumerate() {
+            if lane.end != TierEnd::Done || self.budget.expired() {
+                lane.not_done(&todo[index..], "time ran out before its turn");
+                lane.deadline(format!("time ran out in synchronous tier {}", lane.tier.tier));
+                break;
+            }
+            let tally = driver.act(self, lane, std::slice::from_ref(item)).await;
+            lane.mark_acted();
+            if !tally.not_done.is_empty() {
+                lane.not_done(&todo[index..], "time ran out before its turn");
+                lane.deadline(format!("time ran out in synchronous tier {}", lane.tier.tier));
+                break;
+            }
+            let acted = !tally.ok.is_empty();
+            self.tally(lane, tally, "time ran out before its turn");
+            if acted {
+                self.confirm(driver, lane, std::slice::from_ref(item)).await;
+            }
+            if lane.end != TierEnd::Done {
+                lane.not_done(&todo[index + 1..], "time ran out before its turn");
+                break;
+            }
+        }
+        lane.out.phase(PhaseKind::Act, from, self.elapsed_ms());
+    }
+
+    /// Before a synchronous tier acts: members an earlier invocation acted
+    /// on are confirmed, and members already on their way by themselves
+    /// (an instance `stopping` at Stop, `pending` at Start) are waited for,
+    /// so no two are in transit at once.
+    async fn wait_in_transit(&self, driver: &mut dyn Driver, lane: &mut Lane<'_>) {
+        let earlier = lane.earlier.clone();
+        self.confirm(driver, lane, &earlier).await;
+        let (via, target) = match self.action {
+            Action::Stop => (Phase::Stopping, Phase::Down),
+            Action::Start => (Phase::Starting, Phase::Up),
+        };
+        let moving: Vec<MemberId> = lane
+            .items
+            .iter()
+            .filter(|i| i.phase == via && !lane.todo.iter().any(|t| t.id == i.id))
+            .map(|i| i.id.clone())
+            .collect();
+        if moving.is_empty() || lane.end != TierEnd::Done {
+            return;
+        }
+        let limit = self.settings.state_timeout;
+        let polled = self
+            .poll(&*driver, &moving, limit, self.settings.poll_max, &mut |s| {
+                s.phase == target || s.phase == Phase::Failed
+            })
+            .await;
+        if polled.cut {
+            lane.deadline(format!(
+                "time ran out in synchronous tier {} waiting for members already {}",
+                lane.tier.tier,
+                self.action.doing()
+            ));
+        }
+    }
+
+    /// What an action did, into the lane: acted, failed, or not done with
+    /// `late` (and the lane at the deadline).
+    fn tally(&self, lane: &mut Lane<'_>, tally: Tally, late: &str) {
+        lane.out.acted.extend(tally.ok);
+        lane.out.failed.extend(tally.failed);
+        if !tally.not_done.is_empty() {
+            lane.out.not_done.extend(tally.not_done.iter().map(|n| noted(n, late)));
+            lane.deadline(format!(
                 "time ran out while {} tier {}",
                 self.action.doing(),
-                run.tier.tier
+                lane.tier.tier
             ));
-            run.out.not_done.extend(result.not_done.into_iter().map(|id| Noted {
-                id,
-                reason: "time ran out before this batch".into(),
-            }));
-        }
-    }
-
-    /// The action on `ids`: instances configured for hibernation (with
-    /// `TierHibernate`) are hibernated, and stopped normally when EC2
-    /// refuses the hibernation; a Spot instance EC2 cannot stop (one from a
-    /// one-time request) is skipped with the reason instead of failing.
-    pub(super) async fn act(&self, ids: &[String], special: &Special, out: &mut TierOutcome) -> BatchResult {
-        let (hibernating, normal): (Vec<String>, Vec<String>) =
-            ids.iter().cloned().partition(|id| special.hibernate.contains(id));
-        let mut result = self.act_in_batches(&normal, false).await;
-        if self.action == Action::Start && !special.fallback.is_empty() {
-            self.fall_back(&mut result, &special.fallback, out).await;
-        }
-        if !hibernating.is_empty() {
-            let hibernated = self.act_in_batches(&hibernating, true).await;
-            out.hibernated.extend(hibernated.ok.iter().cloned());
-            result.ok.extend(hibernated.ok);
-            result.not_done.extend(hibernated.not_done);
-            let (refused, other): (Vec<Failure>, Vec<Failure>) = hibernated
-                .failed
-                .into_iter()
-                .partition(|f| ErrorKind::of(f.code.as_deref()) == ErrorKind::HibernationRefused);
-            result.failed.extend(other);
-            if !refused.is_empty() {
-                let again: Vec<String> = refused.iter().map(|f| f.id.clone()).collect();
-                out.hibernation_fallback.extend(refused.into_iter().map(|f| Noted {
-                    id: f.id,
-                    reason: format!("hibernation refused ({}); stopped normally", f.code.unwrap_or_default()),
-                }));
-                let normal = self.act_in_batches(&again, false).await;
-                result.ok.extend(normal.ok);
-                result.failed.extend(normal.failed);
-                result.not_done.extend(normal.not_done);
-            }
-        }
-        if self.action == Action::Stop {
-            let (unstoppable, failed): (Vec<Failure>, Vec<Failure>) =
-                std::mem::take(&mut result.failed).into_iter().partition(|f| {
-                    special.spot.contains(&f.id) && ErrorKind::of(f.code.as_deref()) == ErrorKind::Unsupported
-                });
-            result.failed = failed;
-            out.skipped.extend(unstoppable.into_iter().map(|f| Noted {
-                id: f.id,
-                reason: "Spot instance from a one-time request: EC2 cannot stop it".into(),
-            }));
-        }
-        result
-    }
-
-    /// Starts refused for instances whose type just changed are tried
-    /// again after ScaleInstanceDelay, a few rounds while time allows.
-    async fn retry_resized_starts(&self, result: &mut BatchResult, resized: &HashSet<String>) {
-        for _ in 0..RESIZED_START_ROUNDS {
-            let (retry, keep): (Vec<Failure>, Vec<Failure>) = std::mem::take(&mut result.failed)
-                .into_iter()
-                .partition(|f| resized.contains(&f.id) && f.code.is_some());
-            result.failed = keep;
-            if retry.is_empty() {
-                return;
-            }
-            let delay = self
-                .config
-                .workload
-                .scale_instance_delay
-                .max(self.settings.poll_initial);
-            if self.budget.remaining() <= delay {
-                result.failed.extend(retry);
-                return;
-            }
-            tracing::info!(
-                count = retry.len(),
-                "start refused right after a type change; trying again"
-            );
-            tokio::time::sleep(delay).await;
-            let ids: Vec<String> = retry.iter().map(|f| f.id.clone()).collect();
-            let again = self.act_in_batches(&ids, false).await;
-            result.ok.extend(again.ok);
-            result.not_done.extend(again.not_done);
-            result.failed.extend(again.failed);
         }
     }
 }

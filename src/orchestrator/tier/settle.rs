@@ -1,81 +1,75 @@
-//! Phase 1, transitions settled: instances caught in transition (pending at
-//! Stop, stopping at Start) are waited out before the action, then acted on
-//! like the others; one that does not settle is skipped, not done or failed.
+//! Transitions settled, for every kind: members caught on their way (an
+//! instance `pending` or a database `starting` at Stop; `stopping` at
+//! Start) are waited out before the action, then acted on like the others.
+//! One that reaches the action's target by itself is skipped; one still on
+//! its way when time runs out is not done; any other is failed.
 
 use std::collections::HashSet;
-use std::time::Duration;
 
-use super::super::{Execution, TierEnd};
-use super::TierRun;
+use super::driver::Driver;
+use super::lane::{noted, Item, Lane};
 use crate::action::Action;
-use crate::instance::InstanceState;
+use crate::member::{MemberId, Phase};
+use crate::orchestrator::Execution;
 use crate::plan::Step;
-use crate::summary::{Failure, Noted, PhaseKind};
+use crate::summary::PhaseKind;
 
 impl Execution<'_> {
-    /// Phase 1, transitions: instances in transition (pending at Stop,
-    /// stopping at Start) are waited out, then acted on like the others.
-    pub(super) async fn settle_transitions(&self, run: &mut TierRun<'_>) {
-        let waiting: Vec<String> = run
+    /// Waits out the lane's members in transition (see the module).
+    pub(crate) async fn settle(&self, driver: &dyn Driver, lane: &mut Lane<'_>) {
+        let items: Vec<Item<'_>> = lane
             .todo
             .iter()
             .filter(|i| matches!(i.step, Step::WaitThenAct { .. }))
-            .map(|i| i.id.clone())
+            .cloned()
             .collect();
-        if waiting.is_empty() {
+        if items.is_empty() {
             return;
         }
         let from = self.elapsed_ms();
-        let settled = match self.action {
-            Action::Stop => InstanceState::Running,
-            Action::Start => InstanceState::Stopped,
+        let (settled, target) = match self.action {
+            Action::Stop => (Phase::Up, Phase::Down),
+            Action::Start => (Phase::Down, Phase::Up),
         };
-        let (limit, cut) = self.budget.cap(self.settings.state_timeout);
-        let states = self.wait_for_states(&waiting, settled, limit).await;
+        let limit = self.settings.state_timeout;
+        let waiting: Vec<MemberId> = items.iter().map(|i| i.id.clone()).collect();
+        let polled = self
+            .poll(
+                driver,
+                &waiting,
+                limit,
+                self.settings.poll_max,
+                &mut |s| matches!(s.phase, p if p == settled || p == target || p == Phase::Failed),
+            )
+            .await;
         let mut dropped = HashSet::new();
-        for id in &waiting {
-            let state = states.get(id).copied();
-            if state == Some(settled) {
+        for item in &items {
+            let phase = polled.seen.get(&item.id).map(|s| s.phase);
+            if phase == Some(settled) {
                 continue;
             }
-            dropped.insert(id.clone());
-            self.note_unsettled(run, id, state, limit, cut);
+            dropped.insert(item.name.clone());
+            let now = polled.status(&item.id).to_string();
+            if phase == Some(target) {
+                lane.out
+                    .skipped
+                    .push(noted(&item.name, &format!("reached {now} on its own")));
+            } else if polled.cut && phase != Some(Phase::Failed) {
+                lane.out
+                    .not_done
+                    .push(noted(&item.name, &format!("still {now} when time ran out")));
+            } else {
+                let reason = format!("still {now} after {}s; not {}", limit.as_secs(), self.action.done());
+                lane.fail(&item.name, reason, None);
+            }
         }
-        run.todo.retain(|i| !dropped.contains(&i.id));
-        run.out.phase(PhaseKind::Settle, from, self.elapsed_ms());
-    }
-
-    /// Phase 1, one instance that did not settle: skipped when it reached
-    /// the target on its own, not done when time ran out, failed otherwise.
-    fn note_unsettled(
-        &self,
-        run: &mut TierRun<'_>,
-        id: &str,
-        state: Option<InstanceState>,
-        limit: Duration,
-        cut: bool,
-    ) {
-        let now = state.map(|s| s.to_string()).unwrap_or_else(|| "unknown".into());
-        if state == Some(self.action.target_state()) {
-            run.out.skipped.push(Noted {
-                id: id.to_string(),
-                reason: format!("reached {now} on its own"),
-            });
-        } else if cut {
-            run.out.not_done.push(Noted {
-                id: id.to_string(),
-                reason: format!("still {now} when time ran out"),
-            });
-            run.end = TierEnd::Deadline(format!(
-                "time ran out waiting for tier {} instances to settle",
-                run.tier.tier
+        if polled.cut && !polled.left.is_empty() {
+            lane.deadline(format!(
+                "time ran out waiting for tier {} members to settle",
+                lane.tier.tier
             ));
-        } else {
-            run.out.failed.push(Failure {
-                id: id.to_string(),
-                reason: format!("still {now} after {}s; not {}", limit.as_secs(), self.action.done()),
-                code: None,
-            });
         }
+        lane.drop_todo(&dropped);
+        lane.out.phase(PhaseKind::Settle, from, self.elapsed_ms());
     }
 }

@@ -7,10 +7,11 @@
 
 use std::collections::HashSet;
 
-use super::super::Execution;
-use super::{BatchResult, TierRun};
+use super::super::driver::Tally;
+use super::super::lane::Lane;
 use crate::error::ErrorKind;
 use crate::member::MemberKind;
+use crate::orchestrator::Execution;
 use crate::plan::InstancePlan;
 use crate::records::Restore;
 use crate::summary::{Failure, Noted, TierOutcome};
@@ -50,7 +51,7 @@ impl Execution<'_> {
     /// After the batches: the starts refused for lack of capacity of
     /// instances with a fallback list are tried in their next types, one
     /// instance after the other.
-    pub(super) async fn fall_back(&self, result: &mut BatchResult, candidates: &[Candidate], out: &mut TierOutcome) {
+    pub(super) async fn fall_back(&self, result: &mut Tally, candidates: &[Candidate], out: &mut TierOutcome) {
         let with_list: HashSet<&str> = candidates.iter().map(|c| c.plan.id.as_str()).collect();
         let (refused, keep): (Vec<Failure>, Vec<Failure>) = std::mem::take(&mut result.failed)
             .into_iter()
@@ -145,7 +146,7 @@ impl Execution<'_> {
 
     /// After a confirmed start in the type the instance had before a
     /// fallback: the record of that type is removed.
-    pub(super) async fn forget_original_types(&self, run: &mut TierRun<'_>) {
+    pub(super) async fn forget_original_types(&self, run: &mut Lane<'_>, resized_ok: &HashSet<String>) {
         let fell_back: HashSet<&str> = run.out.capacity_fallback.iter().map(|n| n.id.as_str()).collect();
         let back: Vec<String> = run
             .tier
@@ -153,8 +154,7 @@ impl Execution<'_> {
             .iter()
             .filter(|i| i.original_type.is_some() && !fell_back.contains(i.id.as_str()))
             .filter(|i| {
-                let back =
-                    run.resized_ok.contains(&i.id) || i.original_type.as_deref() == Some(i.instance_type.as_str());
+                let back = resized_ok.contains(&i.id) || i.original_type.as_deref() == Some(i.instance_type.as_str());
                 run.out.acted.contains(&i.id) && back
             })
             .map(|i| i.id.clone())

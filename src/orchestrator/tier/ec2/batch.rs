@@ -4,24 +4,17 @@
 
 use std::collections::VecDeque;
 
-use super::super::budget::backoff;
-use super::super::{Execution, EC2_BATCH};
+use super::super::driver::Tally;
 use crate::action::Action;
 use crate::error::{CloudError, ErrorKind};
+use crate::orchestrator::budget::backoff;
+use crate::orchestrator::{Execution, EC2_BATCH};
 use crate::summary::Failure;
 
 /// Tries for a batch refused for lack of capacity or by a fault on AWS's
 /// side (throttling that outlasted the SDK's own retries is tried for as
 /// long as the budget lasts).
 const MAX_ATTEMPTS: u32 = 5;
-
-/// What became of a list of ids sent to Stop/Start.
-#[derive(Debug, Default)]
-pub(crate) struct BatchResult {
-    pub(crate) ok: Vec<String>,
-    pub(crate) failed: Vec<Failure>,
-    pub(crate) not_done: Vec<String>,
-}
 
 impl Execution<'_> {
     /// One call: Hibernate (a stop with `hibernate`), Stop or Start `ids`.
@@ -37,8 +30,8 @@ impl Execution<'_> {
     /// instance is split in halves until the culprit stands alone, so the
     /// healthy instances proceed; transient errors are retried with backoff
     /// inside the budget.
-    pub(crate) async fn act_in_batches(&self, ids: &[String], hibernate: bool) -> BatchResult {
-        let mut result = BatchResult::default();
+    pub(crate) async fn act_in_batches(&self, ids: &[String], hibernate: bool) -> Tally {
+        let mut result = Tally::default();
         let mut queue: VecDeque<(Vec<String>, u32)> = ids.chunks(EC2_BATCH).map(|c| (c.to_vec(), 1)).collect();
         while let Some((batch, attempt)) = queue.pop_front() {
             if self.budget.expired() {

@@ -15,12 +15,12 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::time::Duration;
 
-use super::{TierEnd, TierRun};
+use super::super::lane::Lane;
 use crate::config::LoadBalancing;
 use crate::error::CloudError;
 use crate::instance::InstanceState;
 use crate::member::MemberKind;
-use crate::orchestrator::Execution;
+use crate::orchestrator::{Execution, TierEnd};
 use crate::records::{Restore, RECORDS_PER_WRITE};
 use crate::summary::{Failure, Noted, PhaseKind};
 use crate::traffic::{Registrations, TargetGroup, TargetState};
@@ -38,12 +38,12 @@ impl Execution<'_> {
     /// Stop with `Drain`: record, deregister and wait out the tier's
     /// targets before its instances stop. An instance whose registrations
     /// cannot be read or recorded is not stopped (it keeps serving).
-    pub(super) async fn drain_tier(&self, run: &mut TierRun<'_>) {
+    pub(super) async fn drain_tier(&self, run: &mut Lane<'_>, drained: &mut BTreeMap<String, Registrations>) {
         if run.tier.load_balancing != LoadBalancing::Drain || run.end != TierEnd::Done || run.todo.is_empty() {
             return;
         }
         let from = self.elapsed_ms();
-        let ids: Vec<String> = run.todo.iter().map(|i| i.id.clone()).collect();
+        let ids: Vec<String> = run.todo_instances().map(|i| i.id.clone()).collect();
         let (found, foreign) = match self.find_registrations(&ids).await {
             Ok(found) => found,
             Err(e) => return self.keep_serving(run, &ids, &format!("its target groups could not be read: {e}")),
@@ -62,7 +62,7 @@ impl Execution<'_> {
                 )
             })
             .collect();
-        let recorded = self.record_registrations(run, &found).await;
+        let recorded = self.record_registrations(run, &found, drained).await;
         let mut draining: Vec<(TargetGroup, Vec<(String, u16)>)> = Vec::new();
         let mut refused: Vec<String> = Vec::new();
         for (group, targets) in &found {
@@ -89,10 +89,11 @@ impl Execution<'_> {
         // An instance that keeps serving goes back into the groups it left.
         let back: BTreeMap<String, Registrations> = refused
             .iter()
-            .filter_map(|id| Some((id.clone(), run.drained.remove(id)?)))
+            .filter_map(|id| Some((id.clone(), drained.remove(id)?)))
             .collect();
         if !back.is_empty() {
-            self.put_back(run, back, "registered again: its drain failed").await;
+            self.put_back(run, back, "registered again: its drain failed", &mut HashSet::new())
+                .await;
         }
         self.await_drained(run, &draining).await;
         run.out.phase(PhaseKind::Drain, from, self.elapsed_ms());
@@ -151,9 +152,16 @@ impl Execution<'_> {
     /// Records each instance's registrations (with what an earlier drain
     /// recorded) in the run ledger; returns the instances recorded (those
     /// that had none to record included). The others are not stopped.
-    async fn record_registrations(&self, run: &mut TierRun<'_>, found: &Found) -> HashSet<String> {
-        let earlier: HashMap<&str, &Registrations> =
-            run.todo.iter().map(|i| (i.id.as_str(), &i.registrations)).collect();
+    async fn record_registrations(
+        &self,
+        run: &mut Lane<'_>,
+        found: &Found,
+        drained: &mut BTreeMap<String, Registrations>,
+    ) -> HashSet<String> {
+        let earlier: HashMap<&str, &Registrations> = run
+            .todo_instances()
+            .map(|i| (i.id.as_str(), &i.registrations))
+            .collect();
         let mut per_instance: BTreeMap<String, Registrations> = BTreeMap::new();
         for (group, targets) in found {
             for (id, port, _) in targets {
@@ -163,7 +171,7 @@ impl Execution<'_> {
                     .add(group.key(), *port);
             }
         }
-        let mut recorded: HashSet<String> = run.todo.iter().map(|i| i.id.clone()).collect();
+        let mut recorded: HashSet<String> = run.todo_instances().map(|i| i.id.clone()).collect();
         let entries: Vec<(String, Registrations)> = per_instance.into_iter().collect();
         let place = self.recorder.place();
         for chunk in entries.chunks(RECORDS_PER_WRITE) {
@@ -182,7 +190,7 @@ impl Execution<'_> {
                     id: id.clone(),
                     reason: format!("deregistered from {registrations} (recorded in the run ledger)"),
                 });
-                run.drained.insert(id.clone(), registrations.clone());
+                drained.insert(id.clone(), registrations.clone());
             }
         }
         recorded
@@ -192,7 +200,7 @@ impl Execution<'_> {
     /// `draining`, for at most the longest deregistration delay (plus a
     /// margin), cut to the budget: a cut ends the tier (not done), and its
     /// continuation drains on.
-    async fn await_drained(&self, run: &mut TierRun<'_>, groups: &[(TargetGroup, Vec<(String, u16)>)]) {
+    async fn await_drained(&self, run: &mut Lane<'_>, groups: &[(TargetGroup, Vec<(String, u16)>)]) {
         if groups.iter().all(|(_, t)| t.is_empty()) {
             return;
         }
@@ -227,7 +235,7 @@ impl Execution<'_> {
         }
         if cut && !still.is_empty() {
             let ids: Vec<String> = still.into_iter().collect();
-            run.todo.retain(|i| !ids.contains(&i.id));
+            run.todo.retain(|i| !ids.contains(&i.name));
             run.out.not_done.extend(ids.iter().map(|id| Noted {
                 id: id.clone(),
                 reason: "still draining from its target groups when time ran out".into(),
@@ -237,8 +245,8 @@ impl Execution<'_> {
     }
 
     /// The instances are not stopped: they keep serving, with `why`.
-    fn keep_serving(&self, run: &mut TierRun<'_>, ids: &[String], why: &str) {
-        run.todo.retain(|i| !ids.contains(&i.id));
+    fn keep_serving(&self, run: &mut Lane<'_>, ids: &[String], why: &str) {
+        run.todo.retain(|i| !ids.contains(&i.name));
         run.out.failed.extend(ids.iter().map(|id| Failure {
             id: id.clone(),
             reason: format!("not stopped: {why}"),
@@ -250,16 +258,18 @@ impl Execution<'_> {
     /// invocation or an earlier one: its ledger record says so) whose stop
     /// failed is registered again at once, so a failed stop does not leave
     /// a running instance out of its target groups.
-    pub(super) async fn reregister_failed_stops(&self, run: &mut TierRun<'_>) {
+    pub(super) async fn reregister_failed_stops(
+        &self,
+        run: &mut Lane<'_>,
+        drained: &BTreeMap<String, Registrations>,
+        unrestored: &mut HashSet<String>,
+    ) {
         let place = self.recorder.place().clone();
-        // Only instances were drained: a failed member of another kind is
-        // told apart by the tier's plan.
-        let instances = run.instance_ids();
         let records: BTreeMap<String, Registrations> = run
             .out
             .failed
             .iter()
-            .filter(|f| !f.reason.starts_with("not stopped:") && instances.contains(f.id.as_str()))
+            .filter(|f| !f.reason.starts_with("not stopped:"))
             .filter_map(|f| {
                 let recorded = || match self
                     .recorder
@@ -271,18 +281,19 @@ impl Execution<'_> {
                     },
                     None => None,
                 };
-                Some((f.id.clone(), run.drained.get(&f.id).cloned().or_else(recorded)?))
+                Some((f.id.clone(), drained.get(&f.id).cloned().or_else(recorded)?))
             })
             .collect();
         if !records.is_empty() {
-            self.put_back(run, records, "registered again: its stop failed").await;
+            self.put_back(run, records, "registered again: its stop failed", unrestored)
+                .await;
         }
     }
 
     /// Start, whatever the tier's mode: the recorded registrations of the
     /// tier's instances are put back (those confirmed running), then their
     /// records removed.
-    pub(super) async fn reregister_tier(&self, run: &mut TierRun<'_>) {
+    pub(super) async fn reregister_tier(&self, run: &mut Lane<'_>, unrestored: &mut HashSet<String>) {
         let failed: HashSet<&str> = run
             .out
             .failed
@@ -301,7 +312,7 @@ impl Execution<'_> {
             return;
         }
         let from = self.elapsed_ms();
-        self.put_back(run, records, "registered again").await;
+        self.put_back(run, records, "registered again", unrestored).await;
         run.out.phase(PhaseKind::Register, from, self.elapsed_ms());
     }
 
@@ -311,15 +322,28 @@ impl Execution<'_> {
     /// target that still cannot go back is a failure of its instance (kept
     /// recorded; the `TargetsHealthy` gate counts it not ready). Then the
     /// records of what is back are removed (a failure there is a warning).
-    async fn put_back(&self, run: &mut TierRun<'_>, records: BTreeMap<String, Registrations>, done: &str) {
+    async fn put_back(
+        &self,
+        run: &mut Lane<'_>,
+        records: BTreeMap<String, Registrations>,
+        done: &str,
+        unrestored: &mut HashSet<String>,
+    ) {
         let ids: Vec<String> = records.keys().cloned().collect();
         let running = match self.running(&ids).await {
             Ok(r) => r,
-            Err(e) => return self.not_put_back(run, &records, &format!("its state could not be read: {e}")),
+            Err(e) => return not_put_back(run, &records, &format!("its state could not be read: {e}"), unrestored),
         };
         let groups = match self.load_balancers.target_groups(&self.vpcs_of(&ids)).await {
             Ok(g) => g,
-            Err(e) => return self.not_put_back(run, &records, &format!("its target groups could not be read: {e}")),
+            Err(e) => {
+                return not_put_back(
+                    run,
+                    &records,
+                    &format!("its target groups could not be read: {e}"),
+                    unrestored,
+                )
+            }
         };
         let mut by_group: BTreeMap<&str, Vec<(String, u16)>> = BTreeMap::new();
         for (id, r) in records.iter().filter(|(id, _)| running.contains(*id)) {
@@ -345,7 +369,7 @@ impl Execution<'_> {
                     reason: format!("not running: not registered in {r}; kept recorded for the next Start"),
                 });
             } else if let Some(why) = refused.get(id) {
-                run.unrestored.insert(id.clone());
+                unrestored.insert(id.clone());
                 run.out.failed.push(Failure {
                     id: id.clone(),
                     reason: format!("NOT registered again in {r} (kept recorded for the next Start): {why}"),
@@ -400,17 +424,22 @@ impl Execution<'_> {
         }
         Ok(running)
     }
+}
 
-    /// None of `records` could be put back: each is a failure, kept recorded.
-    fn not_put_back(&self, run: &mut TierRun<'_>, records: &BTreeMap<String, Registrations>, why: &str) {
-        for (id, r) in records {
-            run.unrestored.insert(id.clone());
-            run.out.failed.push(Failure {
-                id: id.clone(),
-                reason: format!("NOT registered again in {r} (kept recorded for the next Start): {why}"),
-                code: None,
-            });
-        }
+/// None of `records` could be put back: each is a failure, kept recorded.
+fn not_put_back(
+    run: &mut Lane<'_>,
+    records: &BTreeMap<String, Registrations>,
+    why: &str,
+    unrestored: &mut HashSet<String>,
+) {
+    for (id, r) in records {
+        unrestored.insert(id.clone());
+        run.out.failed.push(Failure {
+            id: id.clone(),
+            reason: format!("NOT registered again in {r} (kept recorded for the next Start): {why}"),
+            code: None,
+        });
     }
 }
 

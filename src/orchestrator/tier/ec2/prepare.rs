@@ -1,23 +1,23 @@
-//! Phases 2 and 3, what comes before a tier's action: override files
-//! checked (Stop), the scaling profile applied (Start) and the processes of
-//! the members' Auto Scaling groups suspended (Stop).
+//! EC2's hooks before the action: override files checked (Stop), the
+//! scaling profile applied (Start) and the processes of the members' Auto
+//! Scaling groups suspended (Stop).
 
 use std::collections::HashSet;
 
-use super::super::Execution;
-use super::TierRun;
+use super::super::lane::Lane;
+use crate::orchestrator::Execution;
+use crate::plan::InstancePlan;
 use crate::summary::{Failure, PhaseKind};
 
 impl Execution<'_> {
     /// Phase 2 at Stop, override files: checked for the whole tier at once;
     /// the bypassed instances are left out and notified.
-    pub(super) async fn check_tier_overrides(&self, run: &mut TierRun<'_>) {
+    pub(super) async fn check_tier_overrides(&self, run: &mut Lane<'_>) {
         let Some(check) = &run.tier.override_check else {
             return;
         };
         let ids: Vec<String> = run
-            .todo
-            .iter()
+            .todo_instances()
             .filter(|i| i.check_override)
             .map(|i| i.id.clone())
             .collect();
@@ -27,7 +27,7 @@ impl Execution<'_> {
         let from = self.elapsed_ms();
         let bypassed = self.check_overrides(check, &ids).await;
         let bypassed_ids: HashSet<&str> = bypassed.iter().map(|b| b.id.as_str()).collect();
-        run.todo.retain(|i| !bypassed_ids.contains(i.id.as_str()));
+        run.todo.retain(|i| !bypassed_ids.contains(i.name.as_str()));
         let sent = futures::future::join_all(bypassed.iter().map(|b| self.notify_bypass(&run.tier.tier, b))).await;
         run.notification_errors.extend(sent.into_iter().flatten());
         run.out.bypassed = bypassed;
@@ -37,17 +37,18 @@ impl Execution<'_> {
     /// Phase 3 at Start, scaling profile: types of stopped instances are
     /// changed before start, only when they will be started in this
     /// invocation.
-    pub(super) async fn apply_scaling_profile(&self, run: &mut TierRun<'_>) {
+    pub(super) async fn apply_scaling_profile(&self, run: &mut Lane<'_>, resized_ok: &mut HashSet<String>) {
         let from = self.elapsed_ms();
-        (run.out.resized, run.out.credits) = self.scale(&run.todo).await;
-        run.resized_ok.extend(
+        let todo: Vec<&InstancePlan> = run.todo_instances().collect();
+        (run.out.resized, run.out.credits) = self.scale(&todo).await;
+        resized_ok.extend(
             run.out
                 .resized
                 .iter()
                 .filter(|r| r.error.is_none())
                 .map(|r| r.id.clone()),
         );
-        if !run.resized_ok.is_empty() {
+        if !resized_ok.is_empty() {
             // Once per tier, not per instance: StartInstances can fail
             // while a type change propagates.
             self.pause(self.config.workload.scale_instance_delay).await;
@@ -60,10 +61,9 @@ impl Execution<'_> {
     /// Phase 3 at Stop, Auto Scaling members (Suspend mode): their groups'
     /// processes are suspended first; a member whose group could not be
     /// suspended is never stopped.
-    pub(super) async fn suspend_tier_groups(&self, run: &mut TierRun<'_>) {
+    pub(super) async fn suspend_tier_groups(&self, run: &mut Lane<'_>) {
         let groups: Vec<String> = run
-            .todo
-            .iter()
+            .todo_instances()
             .filter_map(|i| i.auto_scaling_group.clone())
             .collect::<std::collections::BTreeSet<_>>()
             .into_iter()
@@ -74,14 +74,15 @@ impl Execution<'_> {
         let from = self.elapsed_ms();
         let (changes, failed) = self.suspend_groups(&groups).await;
         let out = &mut run.out;
-        run.todo.retain(|i| {
-            let blocked = i.auto_scaling_group.as_ref().is_some_and(|g| failed.contains(g));
+        run.todo.retain(|item| {
+            let group = item.as_instance().and_then(|i| i.auto_scaling_group.as_deref());
+            let blocked = group.is_some_and(|g| failed.contains(g));
             if blocked {
                 out.failed.push(Failure {
-                    id: i.id.clone(),
+                    id: item.name.clone(),
                     reason: format!(
                         "not stopped: the processes of its Auto Scaling group {} could not be suspended",
-                        i.auto_scaling_group.as_deref().unwrap_or_default()
+                        group.unwrap_or_default()
                     ),
                     code: None,
                 });
