@@ -61,8 +61,9 @@ impl MemberKind {
     ];
 
     /// Reads a `TierResourceTypes` entry (`EC2`, `RDS`, `Aurora`, `ECS`,
-    /// `DocumentDB`, `Neptune`, `EKS`; any case). Auto Scaling groups are not listed there: they are
-    /// members by `TierAutoScalingGroups: ScaleToZero`.
+    /// `DocumentDB`, `Neptune`, `EKS`; any case). Auto Scaling groups are
+    /// not listed there: they are members by `TierAutoScalingGroups:
+    /// ScaleToZero`.
     pub fn parse(name: &str) -> Option<Self> {
         Self::ALL
             .into_iter()
