@@ -10,15 +10,15 @@ use std::time::Duration;
 use ec2_tier_scheduler::action::Action;
 use ec2_tier_scheduler::instance::InstanceState::*;
 use ec2_tier_scheduler::member::Capacity;
-use ec2_tier_scheduler::member::MemberKind::{Aurora, DocumentDb, Eks, Neptune};
+use ec2_tier_scheduler::member::MemberKind::{self, Aurora, DocumentDb, Eks, Neptune};
 use ec2_tier_scheduler::orchestrator::{self, Budget, Settings};
 use ec2_tier_scheduler::plan::Step;
-use ec2_tier_scheduler::summary::{RunStatus, TierOutcome};
+use ec2_tier_scheduler::summary::{PhaseKind, RunStatus, TierOutcome};
 use serde_json::json;
 use tokio::time::Instant;
 
 use crate::support::fake::{DatabaseTimes, FakeCloud};
-use crate::support::{request, resume, run, run_until_deadline, three_tiers, workload_item};
+use crate::support::{request, resume, run, run_until_deadline, three_tiers, tier_item, workload_item};
 
 /// The node group's capacity when up.
 const WORKERS: Capacity = Capacity {
@@ -267,7 +267,6 @@ async fn a_node_group_record_over_max_restored_capacity_is_not_restored() {
 #[test]
 fn the_new_kinds_read_in_any_case_and_others_are_refused() {
     use ec2_tier_scheduler::config::{ItemNaming, WorkloadConfig};
-    use ec2_tier_scheduler::member::MemberKind;
     let mut tiers = three_tiers("W", 5);
     tiers[1]["TierResourceTypes"] = json!("ec2,Eks");
     tiers[2]["TierResourceTypes"] = json!("documentdb,Neptune");
@@ -283,4 +282,107 @@ fn the_new_kinds_read_in_any_case_and_others_are_refused() {
         err.to_string().contains("\"DocumentDB\", \"Neptune\", \"EKS\""),
         "{err}"
     );
+}
+
+/// Role_DB holding the three kinds and EC2, in this order; synchronous
+/// when asked. Every member takes 60 s to stop and 120 s to start.
+fn one_tier(synchronous: bool) -> FakeCloud {
+    let mut tiers = three_tiers("W", 5);
+    if synchronous {
+        tiers[2] = tier_item("W", "Role_DB", 2, 0, true, 5);
+    }
+    tiers[2]["TierResourceTypes"] = json!("DocumentDB, EKS, EC2, Neptune");
+    let cloud = FakeCloud::new().with_transitions(Duration::from_secs(30), Duration::from_secs(30));
+    cloud.put_config(workload_item("W"), tiers);
+    cloud.add_spec_instances(Running);
+    cloud.lock().database_times = DatabaseTimes {
+        stop: Duration::from_secs(60),
+        start: Duration::from_secs(120),
+    };
+    cloud.add_database(DocumentDb, "catalog", "ENV001", "Role_DB", "available");
+    cloud.add_database(Neptune, "graph", "ENV001", "Role_DB", "available");
+    cloud.add_capacity(Eks, "prod/workers", "ENV001", "Role_DB", WORKERS);
+    cloud
+}
+
+const NEW_KINDS: [&str; 3] = ["docdb:catalog", "eks:prod/workers", "neptune:graph"];
+
+/// The kinds with a bar of `phase` in the tier's timeline.
+fn bars(t: &TierOutcome, phase: PhaseKind) -> Vec<MemberKind> {
+    let mut kinds: Vec<MemberKind> = t
+        .phases
+        .iter()
+        .filter(|p| p.kind == phase)
+        .filter_map(|p| p.member_kind)
+        .collect();
+    kinds.sort();
+    kinds.dedup();
+    kinds
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_new_kinds_have_the_frames_bars_and_a_continuation_counts_them_once() {
+    let cloud = one_tier(false);
+    let stop = run(&cloud, &request("W", Action::Stop)).await;
+    let mut every = vec![MemberKind::Ec2, DocumentDb, Neptune, Eks];
+    every.sort();
+    assert_eq!(bars(tier(&stop.summary.tiers, "Role_DB"), PhaseKind::Act), every);
+    tokio::time::sleep(Duration::from_secs(120)).await;
+
+    let req = request("W", Action::Start);
+    let (first, checkpoint) = run_until_deadline(&cloud, &req, 60).await;
+    let t = tier(&first.summary.tiers, "Role_DB");
+    for id in NEW_KINDS {
+        assert!(t.acted.contains(&id.to_string()), "{id}: {}", first.summary.to_table());
+        assert!(checkpoint.acted.contains(&id.to_string()), "{id} in the checkpoint");
+    }
+    assert_eq!(bars(t, PhaseKind::Confirm), every);
+    let second = resume(&cloud, &req, &checkpoint).await;
+    let t = tier(&second.summary.tiers, "Role_DB");
+    for id in NEW_KINDS {
+        let skipped = t.skipped.iter().filter(|n| n.id == id).collect::<Vec<_>>();
+        assert_eq!(skipped.len(), 1, "{id}: {}", second.summary.to_table());
+        assert!(
+            skipped[0].reason.contains("by an earlier invocation"),
+            "{}",
+            skipped[0].reason
+        );
+    }
+    assert!(
+        t.acted.is_empty() && t.failed.is_empty(),
+        "{}",
+        second.summary.to_table()
+    );
+    assert_eq!(cloud.calls_of("StartDBCluster").len(), 2);
+    assert_eq!(cloud.calls_of("UpdateNodegroupConfig").len(), 2, "one Stop, one Start");
+    assert_eq!(cloud.capacity(Eks, "prod/workers"), (WORKERS, 2, None));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_synchronous_tier_waits_for_each_new_kind_in_its_order() {
+    let cloud = one_tier(true);
+    let req = request("W", Action::Stop);
+    let (_, checkpoint) = run_until_deadline(&cloud, &req, 100).await;
+    resume(&cloud, &req, &checkpoint).await;
+    let mut order: Vec<(Instant, String)> = Vec::new();
+    for op in ["StopDBCluster", "UpdateNodegroupConfig", "StopInstances"] {
+        for call in cloud.calls_of(op) {
+            order.extend(call.ids.iter().map(|id| (call.at, id.clone())));
+        }
+    }
+    order.sort();
+    order.retain(|(_, id)| !["i-w1", "i-w2", "i-a1", "i-a2"].contains(&id.as_str()));
+    let ids: Vec<&str> = order.iter().map(|(_, id)| id.as_str()).collect();
+    assert_eq!(ids, ["catalog", "prod/workers", "i-d1", "i-d2", "graph"], "{ids:?}");
+    for pair in order.windows(2) {
+        let gap = pair[1].0 - pair[0].0;
+        assert!(
+            gap >= Duration::from_secs(30),
+            "{} only {gap:?} after {}",
+            pair[1].1,
+            pair[0].1
+        );
+    }
+    assert_eq!(cloud.database_status(Neptune, "graph"), "stopped");
+    assert_eq!(cloud.capacity(Eks, "prod/workers").0.max, 4, "max kept");
 }
