@@ -327,3 +327,18 @@ impl MemberService for RdsDatabases {
             .collect())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_cluster_engine_is_its_own_kind_and_multi_az_clusters_none() {
+        assert_eq!(cluster_kind("aurora-postgresql"), Some(MemberKind::Aurora));
+        assert_eq!(cluster_kind("aurora-mysql"), Some(MemberKind::Aurora));
+        assert_eq!(cluster_kind("docdb"), Some(MemberKind::DocumentDb));
+        assert_eq!(cluster_kind("neptune"), Some(MemberKind::Neptune));
+        assert_eq!(cluster_kind("postgres"), None);
+        assert_eq!(cluster_kind("mysql"), None);
+    }
+}
