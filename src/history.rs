@@ -294,10 +294,20 @@ fn tier_table(tiers: &[TierTrace]) -> String {
 
 /// One tier's row of [`tier_table`].
 fn tier_row(t: &TierTrace) -> Vec<String> {
+    let several = t
+        .phases
+        .iter()
+        .filter_map(|p| p.member_kind)
+        .collect::<std::collections::BTreeSet<_>>()
+        .len()
+        > 1;
     let steps: Vec<String> = t
         .phases
         .iter()
-        .map(|p| format!("{} {}", phase_name(p.kind), show_ms(p.duration_ms)))
+        .map(|p| match p.member_kind.filter(|_| several) {
+            Some(kind) => format!("{kind} {} {}", phase_name(p.kind), show_ms(p.duration_ms)),
+            None => format!("{} {}", phase_name(p.kind), show_ms(p.duration_ms)),
+        })
         .collect();
     vec![
         t.tier.clone(),

@@ -48,15 +48,17 @@
 //!   (run records keyed on an idempotency key, workload locks, checkpoints,
 //!   the per-invocation trace, keys whose parts are encoded, never spliced);
 //!   [`event`] validates the invocation payload and names its run;
-//!   [`orchestrator`] executes a plan through the
-//!   ports: batching, override checks, waits, starts confirmed running
-//!   (with EC2's reason when not), capacity fallback, the other members
-//!   (databases, services, groups) acted on and confirmed beside the
-//!   instances, readiness gates, and the deadline budget that
-//!   bounds every wait; one module per concern: a tier's drain
-//!   (`tier/drain.rs`), the `TargetsHealthy` reads and the target-group
-//!   survey (`targets.rs`), alarm muting (`alarms.rs`), instance types
-//!   and CPU credits (`instance_types.rs`), Auto Scaling processes
+//!   [`orchestrator`] executes a plan through the ports, one tier frame
+//!   for every kind of member (`tier.rs`: a lane per kind in
+//!   `TierResourceTypes` order, each sorted, settled, acted on, confirmed
+//!   by one rule through one polling loop, then the readiness gate), with a
+//!   driver per kind (`tier/ec2.rs`, EC2's particulars as hooks: batches,
+//!   hibernation, the capacity fallback, override checks, drains;
+//!   `tier/service.rs`, every kind a [`ports::MemberService`] runs), all
+//!   inside the deadline budget that bounds every wait; one module per
+//!   concern beside it: the `TargetsHealthy` reads and the target-group
+//!   survey (`targets.rs`), alarm muting (`alarms.rs`), instance types and
+//!   CPU credits (`instance_types.rs`), Auto Scaling processes
 //!   (`auto_scaling.rs`), the KMS readiness survey of a Start plan
 //!   (`key_survey.rs`).
 //! - **views**: [`history`], [`timeline`], [`status`] and [`metrics`] show

@@ -3,22 +3,28 @@
 //! recorded in the run ledger) before a Stop acts, unmuted at the end of a
 //! Start, and settled after a Stop that is over.
 
-use super::Execution;
+use super::records::Recorder;
 use crate::action::Action;
 use crate::config::WorkloadConfig;
 use crate::plan::{Plan, Step};
-use crate::ports::WorkloadPorts;
+use crate::ports::{Alarms, WorkloadPorts};
 use crate::records::{Book, Place, Restore, Untrusted};
 use crate::summary::{Noted, RunSummary};
 use crate::traffic::{Alarm, AlarmStep};
 
-impl Execution<'_> {
+/// The alarm muting of a run: CloudWatch and the run's records.
+pub(crate) struct AlarmMuting<'a> {
+    pub(crate) alarms: &'a dyn Alarms,
+    pub(crate) recorder: &'a Recorder,
+}
+
+impl AlarmMuting<'_> {
     /// Stop: records (in the run ledger), then disables the actions of the
     /// plan's alarms to mute, before the first tier acts. A failure is
     /// noted, never fatal: the instances still stop. An alarm whose actions
     /// could not be disabled (IAM allows only `AlarmNamePrefixes`) has its
     /// record removed again: it is reported once, never unmuted later.
-    pub(crate) async fn mute_alarms(&self, plan: &Plan, summary: &mut RunSummary) {
+    pub(crate) async fn mute(&self, plan: &Plan, summary: &mut RunSummary) {
         let alarms = plan_alarms(plan, AlarmStep::Mute);
         if alarms.is_empty() {
             return;
@@ -46,7 +52,7 @@ impl Execution<'_> {
     /// Start must still page): enables the actions of every alarm the run
     /// ledger says the scheduler muted for the workload, then drops the
     /// records (a failure there is a warning).
-    pub(crate) async fn unmute_alarms(&self, plan: &Plan, summary: &mut RunSummary) {
+    pub(crate) async fn unmute_all(&self, plan: &Plan, summary: &mut RunSummary) {
         let alarms = plan_alarms(plan, AlarmStep::Unmute);
         self.unmute(&alarms, "actions enabled again", summary).await;
     }
@@ -57,7 +63,7 @@ impl Execution<'_> {
     /// muted and says so; one that stopped part of the workload keeps them
     /// muted, and its summary names the alarms muted while members still
     /// run. (A Stop of a workload already stopped keeps its alarms muted.)
-    pub(crate) async fn settle_alarms_after_stop(&self, plan: &Plan, summary: &mut RunSummary) {
+    pub(crate) async fn settle_after_stop(&self, plan: &Plan, summary: &mut RunSummary) {
         let muted: Vec<Alarm> = plan
             .alarms
             .iter()

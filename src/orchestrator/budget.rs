@@ -54,6 +54,28 @@ impl Budget {
     }
 }
 
+/// How every part of a run waits: the deadline budget and the settings'
+/// pauses, handed to each part that polls or pauses.
+#[derive(Clone, Copy)]
+pub(crate) struct Pacing<'a> {
+    pub(crate) budget: &'a Budget,
+    pub(crate) settings: &'a super::Settings,
+}
+
+impl Pacing<'_> {
+    /// The pace of a polling loop bounded by `limit` (which the caller cut
+    /// to the budget): the settings' backoff.
+    pub(crate) fn pacer(&self, limit: Duration) -> Pacer {
+        Pacer::new(limit, self.settings.poll_initial, self.settings.poll_max)
+    }
+
+    /// Sleeps for `delay`, cut to what the budget allows.
+    pub(crate) async fn pause(&self, delay: Duration) {
+        let (limit, _) = self.budget.cap(delay);
+        tokio::time::sleep(limit).await;
+    }
+}
+
 /// Exponential backoff: `initial * 2^(attempt-1)`, at most `max`.
 pub(crate) fn backoff(initial: Duration, max: Duration, attempt: u32) -> Duration {
     initial.saturating_mul(1 << attempt.saturating_sub(1).min(16)).min(max)

@@ -1,6 +1,7 @@
-//! Executes a plan through the ports: tier groups in order, batching,
-//! override checks, drains, waits and gates, the workload's alarms, all
-//! inside the deadline budget.
+//! Executes a plan through the ports: tier groups in order, each tier
+//! through the one tier frame (`tier.rs`: a lane and a driver
+//! per kind of member), the workload's alarms, all inside the deadline
+//! budget.
 //!
 //! Nothing here talks to AWS directly; the same code runs against the SDK
 //! adapters, the moto emulator and the in-memory fakes.
@@ -77,13 +78,63 @@ pub(crate) enum TierEnd {
     Abort(String),
 }
 
-impl Execution<'_> {
+impl<'a> Execution<'a> {
+    /// How the run's parts wait: its budget and the settings' pauses.
+    pub(crate) fn pacing(&self) -> budget::Pacing<'a> {
+        budget::Pacing {
+            budget: self.budget,
+            settings: self.settings,
+        }
+    }
+
+    /// Where SSM writes its output (the workload's `SsmS3Bucket`).
     fn output_location(&self) -> Option<OutputLocation> {
         let w = &self.config.workload;
         w.ssm_bucket.as_ref().map(|bucket| OutputLocation {
             bucket: bucket.clone(),
             prefix: w.ssm_key_prefix.clone().unwrap_or_default(),
         })
+    }
+
+    /// The load balancer targets of the plan's instances.
+    pub(crate) fn targets(&self) -> targets::Targets<'_> {
+        targets::Targets {
+            load_balancers: self.load_balancers.as_ref(),
+            vpcs: &self.vpcs,
+        }
+    }
+
+    /// A readiness gate of `check`, holding the one port it reads.
+    pub(crate) fn gate_for(&self, check: crate::config::ReadinessCheck) -> gate::Gate<'_> {
+        use crate::config::ReadinessCheck as Check;
+        let reader = match check {
+            Check::State => gate::Reader::State(self.compute.as_ref()),
+            Check::StatusChecks => gate::Reader::StatusChecks(self.status_checks.as_ref()),
+            Check::SsmOnline => gate::Reader::SsmOnline(self.remote.as_ref()),
+            Check::TargetsHealthy => gate::Reader::TargetsHealthy(self.targets()),
+        };
+        gate::Gate {
+            pacing: self.pacing(),
+            action: self.action,
+            reader,
+        }
+    }
+
+    /// The override-file checks, through SSM.
+    pub(crate) fn override_files(&self) -> overrides::OverrideFiles<'_> {
+        overrides::OverrideFiles {
+            pacing: self.pacing(),
+            remote: self.remote.as_ref(),
+            output: self.output_location(),
+        }
+    }
+
+    /// The workload's alarms muted and unmuted.
+    pub(crate) fn alarm_muting(&self) -> alarms::AlarmMuting<'_> {
+        alarms::AlarmMuting {
+            alarms: self.alarms.as_ref(),
+            recorder: &self.recorder,
+        }
     }
 
     pub(crate) fn elapsed_ms(&self) -> u64 {

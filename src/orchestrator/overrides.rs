@@ -9,10 +9,11 @@ use std::time::Duration;
 use futures::future::join_all;
 use futures::stream::{self, StreamExt};
 
-use super::{Execution, SSM_BATCH};
+use super::budget::Pacing;
+use super::SSM_BATCH;
 use crate::error::ErrorKind;
 use crate::override_check::{read_verdict, OverrideCheck, Verdict};
-use crate::ports::{CheckPoll, OutputLocation};
+use crate::ports::{CheckPoll, OutputLocation, RemoteCheck};
 use crate::summary::Noted;
 
 /// SSM's smallest accepted delivery timeout.
@@ -20,24 +21,33 @@ const MIN_SSM_TIMEOUT: Duration = Duration::from_secs(30);
 /// When the first poll of a check comes: SSM's typical run-to-answer time.
 const FIRST_POLL: Duration = Duration::from_secs(1);
 
-impl Execution<'_> {
+/// The override-file checks of a run: its pacing, SSM (RemoteCheck) and
+/// where SSM writes its output.
+pub(crate) struct OverrideFiles<'a> {
+    pub(crate) pacing: Pacing<'a>,
+    pub(crate) remote: &'a dyn RemoteCheck,
+    /// The workload's `SsmS3Bucket` and key prefix.
+    pub(crate) output: Option<OutputLocation>,
+}
+
+impl OverrideFiles<'_> {
     /// Checks `ids` for the override file; returns the instances to bypass.
-    pub(crate) async fn check_overrides(&self, check: &OverrideCheck, ids: &[String]) -> Vec<Noted> {
+    pub(crate) async fn check(&self, check: &OverrideCheck, ids: &[String]) -> Vec<Noted> {
         // The document comes from the scheduler's settings, never from the
         // workload's configuration. `preconditions` refused the run before
         // any action if there is none; stay pessimistic regardless.
-        let check = match self.settings.override_documents.resolve(check.os()) {
+        let check = match self.pacing.settings.override_documents.resolve(check.os()) {
             Ok(document) => &check.with_document(document),
             Err(why) => return ids.iter().map(|id| bypass(id, &why.to_string())).collect(),
         };
-        let Some(output) = self.output_location() else {
+        let Some(output) = self.output.clone() else {
             // Validation makes this unreachable; stay pessimistic regardless.
             return ids
                 .iter()
                 .map(|id| bypass(id, "no SSM output bucket configured"))
                 .collect();
         };
-        let (limit, _) = self.budget.cap(self.settings.override_timeout);
+        let (limit, _) = self.pacing.budget.cap(self.pacing.settings.override_timeout);
         let ssm_timeout = limit.max(MIN_SSM_TIMEOUT);
         let mut verdicts: HashMap<String, Answer> = HashMap::new();
         let pending = self.send_checks(check, ids, &output, ssm_timeout, &mut verdicts).await;
@@ -113,7 +123,7 @@ impl Execution<'_> {
         // round. SSM typically answers within about a second, so the first
         // round comes one second after the sends, then the usual backoff
         // (2 s, 4 s, 8 s, 15 s, ...), all within the check timeout.
-        let mut pace = self.pacer(limit);
+        let mut pace = self.pacing.pacer(limit);
         tokio::time::sleep(FIRST_POLL.min(limit)).await;
         while !pending.is_empty() {
             pending = self.poll_round(check, pending, output, verdicts).await;
@@ -142,7 +152,7 @@ impl Execution<'_> {
                 let polled = self.remote.poll_command(&command, &ids, output).await;
                 (command, ids, polled)
             })
-            .buffer_unordered(self.settings.poll_concurrency.max(1))
+            .buffer_unordered(self.pacing.settings.poll_concurrency.max(1))
             .collect::<Vec<_>>()
             .await;
         let mut still = Vec::new();

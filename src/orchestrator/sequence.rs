@@ -56,7 +56,7 @@ impl Execution<'_> {
         };
         if self.action == Action::Stop {
             // Before the first tier acts: a stopping instance must not page.
-            self.mute_alarms(plan, &mut progress.summary).await;
+            self.alarm_muting().mute(plan, &mut progress.summary).await;
         }
         let last = plan.groups.len().saturating_sub(1);
         for (index, group) in plan.groups.iter().enumerate() {
@@ -90,12 +90,12 @@ impl Execution<'_> {
         let checkpoint = matches!(stop, Some(TierEnd::Deadline(_))).then_some(checkpoint);
         if self.action == Action::Start && checkpoint.is_none() {
             // The run ends here, failures included: a failed Start must page.
-            self.unmute_alarms(plan, &mut summary).await;
+            self.alarm_muting().unmute_all(plan, &mut summary).await;
         }
         self.report_untrusted(plan, &mut summary);
         (summary.status, summary.message) = self.conclusion(&summary, stop.as_ref());
         if self.action == Action::Stop && checkpoint.is_none() {
-            self.settle_alarms_after_stop(plan, &mut summary).await;
+            self.alarm_muting().settle_after_stop(plan, &mut summary).await;
         }
         (summary, checkpoint)
     }

@@ -5,11 +5,10 @@
 
 use std::collections::{BTreeSet, HashMap, HashSet};
 
-use super::Execution;
 use crate::action::Action;
 use crate::config::{LoadBalancing, WorkloadConfig};
 use crate::plan::Plan;
-use crate::ports::WorkloadPorts;
+use crate::ports::{LoadBalancers, WorkloadPorts};
 use crate::traffic::{Target, TargetGroup, TargetState};
 
 /// What a `TargetsHealthy` gate keeps between polls: the target groups
@@ -33,7 +32,16 @@ fn not_in_use(target: &Target) -> bool {
     target.state == TargetState::Unused && target.reason.as_deref() == Some("Target.NotInUse")
 }
 
-impl Execution<'_> {
+/// The load balancer targets of a run's instances: the target groups of
+/// their VPCs (discovery saw each instance's VPC).
+#[derive(Clone, Copy)]
+pub(crate) struct Targets<'a> {
+    pub(crate) load_balancers: &'a dyn LoadBalancers,
+    /// The VPC of each instance of the plan.
+    pub(crate) vpcs: &'a HashMap<String, String>,
+}
+
+impl Targets<'_> {
     /// The VPCs of `ids` (those discovery saw).
     pub(crate) fn vpcs_of<'i>(&self, ids: impl IntoIterator<Item = &'i String>) -> Vec<String> {
         let set: BTreeSet<&String> = ids.into_iter().filter_map(|id| self.vpcs.get(id)).collect();
@@ -45,7 +53,7 @@ impl Execution<'_> {
     /// `healthy` (or in a group no listener uses: noted in `watch`, not
     /// waited for). An instance in no group is ready. Read errors: nobody
     /// is ready yet, the gate polls again.
-    pub(crate) async fn targets_healthy(&self, watch: &mut TargetWatch, ids: &[String]) -> Vec<String> {
+    pub(crate) async fn healthy(&self, watch: &mut TargetWatch, ids: &[String]) -> Vec<String> {
         if watch.groups.is_none() {
             match self.load_balancers.target_groups(&self.vpcs_of(ids)).await {
                 Ok(groups) => watch.groups = Some(groups),

@@ -144,7 +144,8 @@ impl Execution<'_> {
             return;
         }
         let from = self.elapsed_ms();
-        let (gate, gate_end) = self.gate(&tier.tier, readiness, &ids, &never).await;
+        let gate = self.gate_for(readiness.check);
+        let (gate, gate_end) = gate.wait(&tier.tier, readiness, &ids, &never).await;
         out.phase(PhaseKind::Gate, from, self.elapsed_ms());
         out.gate = Some(gate);
         *end = gate_end;

@@ -6,6 +6,7 @@ use crate::action::Action;
 use crate::clock::show_utc;
 use crate::history::{short_id, show_ms, status, took_ms};
 use crate::ledger::{InvocationTrace, RunRecord, TierTrace};
+use crate::member::MemberKind;
 use crate::summary::PhaseKind;
 
 impl Timeline {
@@ -41,8 +42,15 @@ impl Timeline {
     fn push_tier_steps(&mut self, trace: &InvocationTrace, base: u64, action: Action) {
         for tier in &trace.tiers {
             let lane = self.lane(&tier.tier);
-            for (kind, start, duration) in recorded_phases(tier) {
-                let (label, failed) = step_label(tier, kind, action);
+            let mut kinds: Vec<MemberKind> = tier.phases.iter().filter_map(|p| p.member_kind).collect();
+            kinds.sort();
+            kinds.dedup();
+            for (kind, start, duration, member_kind) in recorded_phases(tier) {
+                let (mut label, failed) = step_label(tier, kind, action);
+                // A tier of several kinds: each bar says whose it is.
+                if let Some(member_kind) = member_kind.filter(|_| kinds.len() > 1) {
+                    label = format!("{member_kind}: {label}");
+                }
                 self.bars.push(Bar {
                     lane,
                     kind: BarKind::Step(kind),
@@ -111,19 +119,20 @@ fn run_subtitle(record: &RunRecord) -> String {
     )
 }
 
-/// The tier's steps as (kind, start, duration); a record written before
-/// phases were kept has one step for the whole tier, if it acted.
-fn recorded_phases(tier: &TierTrace) -> Vec<(PhaseKind, u64, u64)> {
+/// The tier's steps as (kind, start, duration, the kind of members it was
+/// about); a record written before phases were kept has one step for the
+/// whole tier, if it acted.
+fn recorded_phases(tier: &TierTrace) -> Vec<(PhaseKind, u64, u64, Option<MemberKind>)> {
     if tier.phases.is_empty() {
         let acted = tier.acted + tier.failed > 0;
         acted
-            .then_some((PhaseKind::Act, tier.started_at_ms, tier.duration_ms))
+            .then_some((PhaseKind::Act, tier.started_at_ms, tier.duration_ms, None))
             .into_iter()
             .collect()
     } else {
         tier.phases
             .iter()
-            .map(|p| (p.kind, p.started_at_ms, p.duration_ms))
+            .map(|p| (p.kind, p.started_at_ms, p.duration_ms, p.member_kind))
             .collect()
     }
 }

@@ -24,7 +24,7 @@ pub struct StartRules {
     /// started member of any kind (an instance `running`, a database
     /// `available`, a group or service at its capacity) may take before it
     /// counts as failed. `None`: each kind's own default
-    /// ([`default_confirm`]); see [`StartRules::confirm_bound`].
+    /// (`default_confirm`); see [`StartRules::confirm_bound`].
     #[serde(with = "opt_secs", skip_serializing_if = "Option::is_none")]
     pub confirm_timeout: Option<Duration>,
     /// `TierStartFailure`: whether the next tiers start when an instance

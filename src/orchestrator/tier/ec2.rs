@@ -78,7 +78,7 @@ impl Driver for Ec2Driver {
             Action::Stop => {
                 ex.check_tier_overrides(lane).await;
                 ex.suspend_tier_groups(lane).await;
-                ex.drain_tier(lane, &mut self.drained).await;
+                ex.drain().drain_tier(lane, &mut self.drained).await;
             }
             Action::Start => ex.apply_scaling_profile(lane, &mut self.resized_ok).await,
         }
@@ -88,10 +88,11 @@ impl Driver for Ec2Driver {
         match ex.action {
             Action::Start => {
                 ex.forget_original_types(lane, &self.resized_ok).await;
-                ex.reregister_tier(lane, &mut self.unrestored).await;
+                ex.drain().reregister_tier(lane, &mut self.unrestored).await;
             }
             Action::Stop => {
-                ex.reregister_failed_stops(lane, &self.drained, &mut self.unrestored)
+                ex.drain()
+                    .reregister_failed_stops(lane, &self.drained, &mut self.unrestored)
                     .await
             }
         }

@@ -67,15 +67,4 @@ impl Execution<'_> {
         let cut = cut && !left.is_empty();
         Polled { seen, left, cut }
     }
-
-    /// The pace of a polling loop bounded by `limit`: the settings' backoff.
-    pub(crate) fn pacer(&self, limit: Duration) -> Pacer {
-        Pacer::new(limit, self.settings.poll_initial, self.settings.poll_max)
-    }
-
-    /// Sleeps for `delay`, cut to what the budget allows.
-    pub(crate) async fn pause(&self, delay: Duration) {
-        let (limit, _) = self.budget.cap(delay);
-        tokio::time::sleep(limit).await;
-    }
 }

@@ -20,7 +20,11 @@ use crate::config::LoadBalancing;
 use crate::error::CloudError;
 use crate::instance::InstanceState;
 use crate::member::MemberKind;
+use crate::orchestrator::budget::Pacing;
+use crate::orchestrator::records::Recorder;
+use crate::orchestrator::targets::Targets;
 use crate::orchestrator::{Execution, TierEnd};
+use crate::ports::{Compute, LoadBalancers};
 use crate::records::{Restore, RECORDS_PER_WRITE};
 use crate::summary::{Failure, Noted, PhaseKind};
 use crate::traffic::{Registrations, TargetGroup, TargetState};
@@ -34,7 +38,42 @@ const MAX_DELAY: Duration = Duration::from_secs(3600);
 /// The registrations found for the instances of a drain, per group.
 type Found = Vec<(TargetGroup, Vec<(String, u16, bool)>)>;
 
+/// A tier's drain and its registrations put back, with the ports they
+/// use: the load balancers (and the instances' VPCs), EC2 states, the
+/// run's records, its pacing and the workload tag.
+pub(super) struct Drain<'a> {
+    pacing: Pacing<'a>,
+    load_balancers: &'a dyn LoadBalancers,
+    targets: Targets<'a>,
+    compute: &'a dyn Compute,
+    recorder: &'a Recorder,
+    /// `WorkloadFilterTagName`, `WorkloadFilterTagValue`.
+    workload_tag: (&'a str, &'a str),
+    /// When the invocation began (the timeline's origin).
+    started: tokio::time::Instant,
+}
+
 impl Execution<'_> {
+    /// The drain of this run.
+    pub(super) fn drain(&self) -> Drain<'_> {
+        let w = &self.config.workload;
+        Drain {
+            pacing: self.pacing(),
+            load_balancers: self.load_balancers.as_ref(),
+            targets: self.targets(),
+            compute: self.compute.as_ref(),
+            recorder: &self.recorder,
+            workload_tag: (&w.filter_tag_name, &w.filter_tag_value),
+            started: self.started,
+        }
+    }
+}
+
+impl Drain<'_> {
+    fn elapsed_ms(&self) -> u64 {
+        self.started.elapsed().as_millis() as u64
+    }
+
     /// Stop with `Drain`: record, deregister and wait out the tier's
     /// targets before its instances stop. An instance whose registrations
     /// cannot be read or recorded is not stopped (it keeps serving).
@@ -109,7 +148,7 @@ impl Execution<'_> {
         let wanted: HashSet<&String> = ids.iter().collect();
         let mut found = Vec::new();
         let mut foreign = BTreeMap::new();
-        let groups = self.load_balancers.target_groups(&self.vpcs_of(ids)).await?;
+        let groups = self.load_balancers.target_groups(&self.targets.vpcs_of(ids)).await?;
         let arns: Vec<String> = groups.iter().map(|g| g.arn.clone()).collect();
         let (key, value) = self.workload_tag();
         let tagged: HashSet<String> = match arns.is_empty() {
@@ -145,8 +184,7 @@ impl Execution<'_> {
 
     /// The workload tag (`WorkloadFilterTagName`, `WorkloadFilterTagValue`).
     fn workload_tag(&self) -> (&str, &str) {
-        let w = &self.config.workload;
-        (&w.filter_tag_name, &w.filter_tag_value)
+        self.workload_tag
     }
 
     /// Records each instance's registrations (with what an earlier drain
@@ -212,8 +250,8 @@ impl Execution<'_> {
             let delay = self.load_balancers.deregistration_delay(&group.arn).await;
             longest = longest.max(delay.unwrap_or(MAX_DELAY));
         }
-        let (limit, cut) = self.budget.cap(longest + DRAIN_MARGIN);
-        let mut pace = self.pacer(limit);
+        let (limit, cut) = self.pacing.budget.cap(longest + DRAIN_MARGIN);
+        let mut pace = self.pacing.pacer(limit);
         let mut still: HashSet<String> = HashSet::new();
         loop {
             still.clear();
@@ -334,7 +372,7 @@ impl Execution<'_> {
             Ok(r) => r,
             Err(e) => return not_put_back(run, &records, &format!("its state could not be read: {e}"), unrestored),
         };
-        let groups = match self.load_balancers.target_groups(&self.vpcs_of(&ids)).await {
+        let groups = match self.load_balancers.target_groups(&self.targets.vpcs_of(&ids)).await {
             Ok(g) => g,
             Err(e) => {
                 return not_put_back(

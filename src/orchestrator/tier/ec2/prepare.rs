@@ -25,7 +25,7 @@ impl Execution<'_> {
             return;
         }
         let from = self.elapsed_ms();
-        let bypassed = self.check_overrides(check, &ids).await;
+        let bypassed = self.override_files().check(check, &ids).await;
         let bypassed_ids: HashSet<&str> = bypassed.iter().map(|b| b.id.as_str()).collect();
         run.todo.retain(|i| !bypassed_ids.contains(i.name.as_str()));
         let sent = futures::future::join_all(bypassed.iter().map(|b| self.notify_bypass(&run.tier.tier, b))).await;
@@ -51,7 +51,7 @@ impl Execution<'_> {
         if !resized_ok.is_empty() {
             // Once per tier, not per instance: StartInstances can fail
             // while a type change propagates.
-            self.pause(self.config.workload.scale_instance_delay).await;
+            self.pacing().pause(self.config.workload.scale_instance_delay).await;
         }
         if !run.out.resized.is_empty() || !run.out.credits.is_empty() {
             run.out.phase(PhaseKind::Scale, from, self.elapsed_ms());
