@@ -325,6 +325,15 @@ async fn an_eks_node_group_scales_to_zero_keeping_its_max_and_is_restored_from_t
     );
     assert_eq!(ledger_record(&stack, "prod/workers").await.as_deref(), Some("1,2,3"));
     assert_eq!(scaling(&stack, "their-workers").await, ((1, 2, 3), 2), "untouched");
+    // What `status` shows of it: the adapter's words and phase, read from
+    // EKS and the node group's Auto Scaling group.
+    let ports = stack.cloud().workload_ports("us-west-2", None).await.unwrap();
+    let found = ports.members.eks.discover(&query(), &[MemberKind::Eks]).await.unwrap();
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert_eq!(found[0].member_id(), "eks:prod/workers");
+    assert_eq!(found[0].status, "ACTIVE, min 0, desired 0, max 3, 0 InService");
+    assert_eq!(found[0].phase, ec2_tier_scheduler::member::Phase::Down);
+    assert_eq!(found[0].undoers.len(), 1, "{:?}", found[0].undoers);
 
     let printed = run(&stack, Action::Start).await;
     let summary = &printed["summary"];
@@ -336,4 +345,7 @@ async fn an_eks_node_group_scales_to_zero_keeping_its_max_and_is_restored_from_t
     assert!(began(summary, "Role_App") <= began(summary, "Role_Web"));
     assert_eq!(scaling(&stack, "workers").await, ((1, 2, 3), 2), "restored exactly");
     assert_eq!(ledger_record(&stack, "prod/workers").await, None, "record removed");
+    let found = ports.members.eks.discover(&query(), &[MemberKind::Eks]).await.unwrap();
+    assert_eq!(found[0].status, "ACTIVE, min 1, desired 2, max 3, 2 InService");
+    assert_eq!(found[0].phase, ec2_tier_scheduler::member::Phase::Up);
 }
