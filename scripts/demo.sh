@@ -70,10 +70,10 @@ echo
 echo "== the function's metrics of the Start run (Embedded Metric Format, from its log)"
 grep -h '"InstancesActed"' .moto/watch.log | tail -1 | python -m json.tool --compact
 echo "   and per member kind (MembersActed / MembersFailed / MembersNotDone by Kind):"
-grep -h '"MembersActed"' .moto/watch.log | tail -4 | python -c "
+grep -h '"MembersActed"' .moto/watch.log | tail -5 | python -c "
 import json, sys
 for m in map(json.loads, sys.stdin):
-    print('  %-4s acted %s, failed %s, not done %s' % (m['Kind'], m['MembersActed'], m['MembersFailed'], m['MembersNotDone']))"
+    print('  %-7s acted %s, failed %s, not done %s' % (m['Kind'], m['MembersActed'], m['MembersFailed'], m['MembersNotDone']))"
 echo
 echo "== orchestrator status -w BotoTestCase1"
 ./target/debug/orchestrator status -w BotoTestCase1 -r us-west-2 \

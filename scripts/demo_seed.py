@@ -146,6 +146,15 @@ def database(identifier, env):
 database("orders-db", workload["WorkloadFilterTagValue"])
 database("other-workload-db", "ENV002")
 
+# ... and a Neptune cluster (TierResourceTypes "EC2,RDS,Neptune"): stopped and
+# started through the RDS API in the same turn, confirmed `available` too.
+rds.create_db_cluster(
+    DBClusterIdentifier="graph-db",
+    Engine="neptune",
+    DBSubnetGroupName="demo-db",
+    Tags=[{"Key": "Environment", "Value": workload["WorkloadFilterTagValue"]}, {"Key": "Role", "Value": "Role_DB"}],
+)
+
 # The Web tier also scales an Auto Scaling group to zero (TierAutoScalingGroups
 # "ScaleToZero": its capacity recorded on it, restored at Start) and the App
 # tier holds an ECS service (TierResourceTypes "EC2,ECS": its desired count

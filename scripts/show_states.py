@@ -1,4 +1,4 @@
-"""Prints every instance, RDS database, Auto Scaling group, ECS service, target
+"""Prints every instance, RDS database and DB cluster, Auto Scaling group, ECS service, target
 group and alarm in the emulator with its state."""
 
 import os
@@ -18,6 +18,10 @@ rds = boto3.client("rds", endpoint_url=os.environ["AWS_ENDPOINT_URL"], region_na
 for db in rds.describe_db_instances()["DBInstances"]:
     tags = {t["Key"]: t["Value"] for t in db.get("TagList", [])}
     print(f"  {'rds:' + db['DBInstanceIdentifier']:<20} {tags.get('Environment', ''):<21} {db['DBInstanceClass']:<10} {'':<22} {db['DBInstanceStatus']}")
+for c in rds.describe_db_clusters()["DBClusters"]:
+    tags = {t["Key"]: t["Value"] for t in c.get("TagList", [])}
+    prefix = {"neptune": "neptune:", "docdb": "docdb:"}.get(c["Engine"], "aurora:")
+    print(f"  {prefix + c['DBClusterIdentifier']:<20} {tags.get('Environment', ''):<21} {c['Engine']:<10} {'':<22} {c['Status']}")
 
 autoscaling = boto3.client("autoscaling", endpoint_url=os.environ["AWS_ENDPOINT_URL"], region_name="us-west-2")
 for g in autoscaling.describe_auto_scaling_groups()["AutoScalingGroups"]:

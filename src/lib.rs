@@ -1,7 +1,8 @@
 //! # ec2-tier-scheduler
 //!
-//! Stops and starts the *tiers* of a *workload* (EC2 instances, RDS and
-//! Aurora databases, ECS services, Auto Scaling capacity) in a configured order,
+//! Stops and starts the *tiers* of a *workload* (EC2 instances, RDS,
+//! Aurora, DocumentDB and Neptune databases, ECS services, EKS node groups,
+//! Auto Scaling capacity) in a configured order,
 //! as an AWS Lambda function (EventBridge schedules) and as a CLI. It reads
 //! the configuration of the open-source AWS_EC2_Scheduler verbatim (the
 //! `WorkloadSpecification` and `TierSpecification` DynamoDB items, numbers
@@ -15,8 +16,9 @@
 //!
 //! - **vocabulary, no I/O**: [`action`] (Stop, Start), [`clock`] (the one
 //!   clock and time format; everything below the orchestrator takes `now` as
-//!   an argument), [`instance`], [`member`] (RDS and Aurora databases, ECS
-//!   services and Auto Scaling groups as tier members, one [`member::Phase`]
+//!   an argument), [`instance`], [`member`] (RDS, Aurora, DocumentDB and
+//!   Neptune databases, ECS services, EKS node groups and Auto Scaling
+//!   groups as tier members, one [`member::Phase`]
 //!   for every kind), [`key`] (keys whose parts are encoded, never
 //!   spliced), [`table`], [`telemetry`], [`traffic`] (load balancer
 //!   targets, the registrations a drain recorded, alarms kept quiet),
@@ -39,7 +41,7 @@
 //!   their states, [`ports::InstanceTypes`], [`ports::InstanceTags`] and
 //!   [`ports::StatusChecks`]; SSM, SNS, DynamoDB, Auto Scaling, change calendars, the
 //!   KMS keys of encrypted volumes, [`ports::MemberService`] for RDS,
-//!   ECS and Auto Scaling capacity, [`ports::LoadBalancers`] for ELBv2
+//!   ECS, EKS and Auto Scaling capacity, [`ports::LoadBalancers`] for ELBv2
 //!   target groups, [`ports::Alarms`] for CloudWatch alarms, and
 //!   [`ports::Records`] for the records only the scheduler writes).
 //! - **runs**: [`run`] (what a run is asked, what became of it); [`ledger`]

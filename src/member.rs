@@ -1,13 +1,15 @@
 //! Tier members other than EC2 instances, as the core sees them: RDS DB
-//! instances and Aurora DB clusters and ECS services (`TierResourceTypes`),
-//! and Auto Scaling groups (`TierAutoScalingGroups: ScaleToZero`). A member
-//! is named in reports by its kind and id (`rds:db-1`, `aurora:orders`,
-//! `asg:web`, `ecs:cluster/service`), in the same lists as instance ids.
+//! instances, Aurora, DocumentDB and Neptune DB clusters, ECS services and
+//! EKS managed node groups (`TierResourceTypes`), and Auto Scaling groups
+//! (`TierAutoScalingGroups: ScaleToZero`). A member is named in reports by
+//! its kind and id (`rds:db-1`, `aurora:orders`, `docdb:catalog`,
+//! `neptune:graph`, `asg:web`, `ecs:cluster/service`,
+//! `eks:cluster/nodegroup`), in the same lists as instance ids.
 //!
 //! Every kind is seen through one [`Phase`]: up, down, or on its way. What
-//! that means for each kind (RDS's status, a group's InService instances
-//! against its desired capacity, a service's running tasks against its
-//! desired count) is the adapters' business.
+//! that means for each kind (RDS's status, a group's or a node group's
+//! InService instances against its desired capacity, a service's running
+//! tasks against its desired count) is the adapters' business.
 
 use std::fmt;
 
@@ -32,21 +34,36 @@ pub enum MemberKind {
     /// stopped by recording min/desired/max and setting them to 0.
     #[serde(rename = "ASG")]
     Asg,
+    /// DocumentDB DB clusters (engine `docdb`), stopped and started through
+    /// the RDS API.
+    #[serde(rename = "DocumentDB")]
+    DocumentDb,
+    /// Neptune DB clusters (engine `neptune`), stopped and started through
+    /// the RDS API.
+    Neptune,
+    /// EKS managed node groups: stopped by recording min/desired/max and
+    /// setting min and desired to 0 (the max is kept: EKS refuses 0).
+    #[serde(rename = "EKS")]
+    Eks,
 }
 
 impl MemberKind {
     /// Every kind.
-    pub const ALL: [MemberKind; 5] = [
+    pub const ALL: [MemberKind; 8] = [
         MemberKind::Ec2,
         MemberKind::Rds,
         MemberKind::Aurora,
         MemberKind::Ecs,
         MemberKind::Asg,
+        MemberKind::DocumentDb,
+        MemberKind::Neptune,
+        MemberKind::Eks,
     ];
 
-    /// Reads a `TierResourceTypes` entry (`EC2`, `RDS`, `Aurora`, `ECS`;
-    /// any case). Auto Scaling groups are not listed there: they are
-    /// members by `TierAutoScalingGroups: ScaleToZero`.
+    /// Reads a `TierResourceTypes` entry (`EC2`, `RDS`, `Aurora`, `ECS`,
+    /// `DocumentDB`, `Neptune`, `EKS`; any case). Auto Scaling groups are
+    /// not listed there: they are members by `TierAutoScalingGroups:
+    /// ScaleToZero`.
     pub fn parse(name: &str) -> Option<Self> {
         Self::ALL
             .into_iter()
@@ -54,11 +71,28 @@ impl MemberKind {
             .find(|k| k.name().eq_ignore_ascii_case(name.trim()))
     }
 
-    /// A capacity (an Auto Scaling group or an ECS service): stopped by
-    /// recording its capacity on itself and setting it to 0, started by
-    /// restoring the record.
+    /// A capacity (an Auto Scaling group, an ECS service or an EKS node
+    /// group): stopped by recording its capacity in the run ledger and
+    /// setting it to [`Capacity::stopped`], started by restoring the record.
     pub fn is_capacity(self) -> bool {
-        matches!(self, Self::Ecs | Self::Asg)
+        matches!(self, Self::Ecs | Self::Asg | Self::Eks)
+    }
+
+    /// A DB cluster stopped and started through the RDS API (StopDBCluster,
+    /// StartDBCluster).
+    pub fn is_db_cluster(self) -> bool {
+        matches!(self, Self::Aurora | Self::DocumentDb | Self::Neptune)
+    }
+
+    /// The service whose word a member's state is (failure reasons).
+    pub fn service_name(self) -> &'static str {
+        match self {
+            Self::Ec2 => "EC2",
+            Self::Rds | Self::Aurora | Self::DocumentDb | Self::Neptune => "RDS",
+            Self::Asg => "Auto Scaling",
+            Self::Ecs => "ECS",
+            Self::Eks => "EKS",
+        }
     }
 
     /// The configuration's name of the kind.
@@ -69,6 +103,9 @@ impl MemberKind {
             Self::Aurora => "Aurora",
             Self::Ecs => "ECS",
             Self::Asg => "ASG",
+            Self::DocumentDb => "DocumentDB",
+            Self::Neptune => "Neptune",
+            Self::Eks => "EKS",
         }
     }
 
@@ -80,6 +117,9 @@ impl MemberKind {
             Self::Aurora => "aurora:",
             Self::Ecs => "ecs:",
             Self::Asg => "asg:",
+            Self::DocumentDb => "docdb:",
+            Self::Neptune => "neptune:",
+            Self::Eks => "eks:",
         }
     }
 }
@@ -151,25 +191,48 @@ impl Phase {
     }
 }
 
-/// The capacity an Auto Scaling group or an ECS service had before the
-/// scheduler set it to 0, recorded on the resource itself (a tag) so the
-/// Start that follows, or a later one after a crash, restores it exactly.
+/// The capacity an Auto Scaling group, an ECS service or an EKS node group
+/// had before the scheduler set it to 0, recorded in the run ledger so the
+/// Start that follows, or a later one after a crash, restores it exactly
+/// (an earlier version recorded it in a tag on the resource).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Capacity {
-    /// The group's MinSize (0 for a service).
+    /// The group's MinSize or the node group's minSize (0 for a service).
     pub min: u32,
-    /// The group's DesiredCapacity or the service's desiredCount.
+    /// The group's DesiredCapacity, the node group's desiredSize or the
+    /// service's desiredCount.
     pub desired: u32,
-    /// The group's MaxSize (0 for a service).
+    /// The group's MaxSize or the node group's maxSize (0 for a service).
     pub max: u32,
 }
 
 impl Capacity {
+    /// Zero: what a Stop sets a group (min, desired and max) or a service
+    /// (desired) to.
+    pub const ZERO: Capacity = Capacity {
+        min: 0,
+        desired: 0,
+        max: 0,
+    };
+
+    /// What a Stop sets a member of `kind` at this capacity to: zero, but
+    /// an EKS node group keeps its max (EKS refuses a max of 0; with min
+    /// and desired at 0 no node runs).
+    pub fn stopped(self, kind: MemberKind) -> Capacity {
+        match kind {
+            MemberKind::Eks => Capacity {
+                max: self.max,
+                ..Self::ZERO
+            },
+            _ => Self::ZERO,
+        }
+    }
+
     /// The tag value: `min,desired,max` for a group, `desired` for a service.
     pub fn to_tag(self, kind: MemberKind) -> String {
         match kind {
-            MemberKind::Asg => format!("{},{},{}", self.min, self.desired, self.max),
+            MemberKind::Asg | MemberKind::Eks => format!("{},{},{}", self.min, self.desired, self.max),
             _ => self.desired.to_string(),
         }
     }
@@ -179,11 +242,13 @@ impl Capacity {
     pub fn from_tag(kind: MemberKind, value: &str) -> Option<Self> {
         let numbers: Vec<u32> = value.split(',').map(|n| n.trim().parse().ok()).collect::<Option<_>>()?;
         match (kind, numbers.as_slice()) {
-            (MemberKind::Asg, [min, desired, max]) if min <= desired && desired <= max => Some(Self {
-                min: *min,
-                desired: *desired,
-                max: *max,
-            }),
+            (MemberKind::Asg | MemberKind::Eks, [min, desired, max]) if min <= desired && desired <= max => {
+                Some(Self {
+                    min: *min,
+                    desired: *desired,
+                    max: *max,
+                })
+            }
             (MemberKind::Ecs, [desired]) => Some(Self {
                 min: 0,
                 desired: *desired,
@@ -218,13 +283,15 @@ pub const SUSPENDED_TAG: &str = "ec2-tier-scheduler:suspended";
 pub const CAPACITY_TAG: &str = "ec2-tier-scheduler:capacity";
 
 /// A tier member that is not an EC2 instance: an RDS DB instance, an
-/// Aurora DB cluster, an ECS service or an Auto Scaling group.
+/// Aurora, DocumentDB or Neptune DB cluster, an ECS service, an EKS
+/// managed node group or an Auto Scaling group.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Member {
     /// Its kind.
     pub kind: MemberKind,
-    /// `DBInstanceIdentifier`, `DBClusterIdentifier`, the group's name, or
-    /// `cluster/service` (the cluster's and the service's names).
+    /// `DBInstanceIdentifier`, `DBClusterIdentifier`, the group's name,
+    /// `cluster/service` (the cluster's and the service's names) or
+    /// `cluster/nodegroup` (the EKS cluster's and the node group's names).
     pub id: String,
     /// The service's own words for its state: RDS's status (`available`,
     /// `backing-up`, ...), or the capacity (`desired 2, 2 InService`).
@@ -251,7 +318,8 @@ pub struct Member {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub recorded: Option<Capacity>,
     /// What would undo a stop: a group's scheduled actions that raise its
-    /// capacity, a service's auto scaling with a minimum above 0.
+    /// capacity, a service's auto scaling with a minimum above 0, a node
+    /// group's Cluster Autoscaler or Karpenter tags.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub undoers: Vec<String>,
 }
@@ -380,6 +448,11 @@ mod tests {
         assert_eq!(MemberKind::parse("rds"), Some(MemberKind::Rds));
         assert_eq!(MemberKind::parse("ecs"), Some(MemberKind::Ecs));
         assert_eq!(MemberKind::parse("ASG"), None);
+        assert_eq!(MemberKind::parse("documentdb"), Some(MemberKind::DocumentDb));
+        assert_eq!(MemberKind::parse("NEPTUNE"), Some(MemberKind::Neptune));
+        assert_eq!(MemberKind::parse("eks"), Some(MemberKind::Eks));
+        assert_eq!(member_id(MemberKind::DocumentDb, "catalog"), "docdb:catalog");
+        assert_eq!(member_id(MemberKind::Eks, "prod/workers"), "eks:prod/workers");
         assert_eq!(member_id(MemberKind::Rds, "db-1"), "rds:db-1");
     }
 
@@ -428,6 +501,22 @@ mod tests {
         assert_eq!(Capacity::from_tag(MemberKind::Asg, "2"), None);
         assert_eq!(Capacity::from_tag(MemberKind::Ecs, "3").map(|c| c.desired), Some(3));
         assert_eq!(Capacity::from_tag(MemberKind::Ecs, "x"), None);
+    }
+
+    #[test]
+    fn a_stopped_node_group_keeps_its_max() {
+        let c = Capacity {
+            min: 1,
+            desired: 2,
+            max: 4,
+        };
+        assert_eq!(c.stopped(MemberKind::Asg), Capacity::ZERO);
+        assert_eq!(c.stopped(MemberKind::Ecs), Capacity::ZERO);
+        let node_group = c.stopped(MemberKind::Eks);
+        assert_eq!((node_group.min, node_group.desired, node_group.max), (0, 0, 4));
+        assert!(MemberKind::Eks.is_capacity() && !MemberKind::Eks.is_db_cluster());
+        assert!(MemberKind::Neptune.is_db_cluster() && MemberKind::DocumentDb.is_db_cluster());
+        assert_eq!(MemberKind::DocumentDb.service_name(), "RDS");
     }
 
     #[test]

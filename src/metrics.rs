@@ -4,7 +4,7 @@
 //! dimensions Workload and Action, and the same metrics without dimensions
 //! so one alarm covers every workload), and one line per member kind of
 //! the run (`MembersActed`, `MembersFailed`, `MembersNotDone` by Workload,
-//! Action and Kind: EC2, RDS, Aurora, ECS, ASG).
+//! Action and Kind: EC2, RDS, Aurora, DocumentDB, Neptune, ECS, EKS, ASG).
 //!
 //! A small module rather than a crate: the maintained EMF crates are
 //! exporters for the `metrics` facade with a global recorder, which fits a

@@ -264,17 +264,20 @@ pub trait Keys: Send + Sync {
 }
 
 /// Tier members that are not EC2 instances, one implementation per
-/// service: RDS (DB instances and Aurora clusters), EC2 Auto Scaling
-/// (groups' capacity) and ECS (services' desired counts). The orchestrator
-/// drives every kind through these four calls and
-/// [`crate::member::Phase`].
+/// service: RDS (DB instances; Aurora, DocumentDB and Neptune clusters),
+/// EC2 Auto Scaling (groups' capacity), ECS (services' desired counts) and
+/// EKS (managed node groups' scaling configuration). The orchestrator
+/// drives every kind through these calls and [`crate::member::Phase`].
 #[async_trait]
 pub trait MemberService: Send + Sync {
     /// The workload's members of `kinds` ([`MemberKind::Rds`]: DB instances
     /// that are not part of a cluster; [`MemberKind::Aurora`]: DB clusters
-    /// of an `aurora*` engine; [`MemberKind::Asg`]: groups;
-    /// [`MemberKind::Ecs`]: services) carrying the workload tag and the
-    /// tier tag, in the query's VPC when it has one. O(pages) calls.
+    /// of an `aurora*` engine; [`MemberKind::DocumentDb`] and
+    /// [`MemberKind::Neptune`]: DB clusters of engine `docdb` and
+    /// `neptune`; [`MemberKind::Asg`]: groups; [`MemberKind::Ecs`]:
+    /// services; [`MemberKind::Eks`]: managed node groups) carrying the
+    /// workload tag and the tier tag, in the query's VPC when it has one.
+    /// O(pages) calls (EKS: one DescribeNodegroup per node group).
     async fn discover(&self, query: &Discovery, kinds: &[MemberKind]) -> Result<Vec<Member>, CloudError>;
     /// Stops one database: StopDBInstance / StopDBCluster. (A group or a
     /// service is scaled with [`Self::set_capacity`], after the run records
@@ -282,13 +285,14 @@ pub trait MemberService: Send + Sync {
     async fn stop(&self, kind: MemberKind, id: &str) -> Result<(), CloudError>;
     /// Starts one database: StartDBInstance / StartDBCluster.
     async fn start(&self, kind: MemberKind, id: &str) -> Result<(), CloudError>;
-    /// A group's (min, desired, max) or a service's desired count now, read
-    /// fresh.
+    /// A group's or a node group's (min, desired, max) or a service's
+    /// desired count now, read fresh.
     async fn capacity(&self, kind: MemberKind, id: &str) -> Result<Capacity, CloudError> {
         Err(not_scalable(kind, id))
     }
-    /// Sets a group's or a service's capacity (UpdateAutoScalingGroup,
-    /// UpdateService); the caller bounds it.
+    /// Sets a group's, a service's or a node group's capacity
+    /// (UpdateAutoScalingGroup, UpdateService, UpdateNodegroupConfig with
+    /// its scaling configuration only); the caller bounds it.
     async fn set_capacity(&self, kind: MemberKind, id: &str, to: Capacity) -> Result<(), CloudError> {
         let _ = to;
         Err(not_scalable(kind, id))
@@ -354,12 +358,14 @@ pub trait Alarms: Send + Sync {
 /// service.
 #[derive(Clone)]
 pub struct MemberPorts {
-    /// RDS DB instances and Aurora DB clusters.
+    /// RDS DB instances; Aurora, DocumentDB and Neptune DB clusters.
     pub databases: Arc<dyn MemberService>,
     /// Auto Scaling groups' capacity.
     pub groups: Arc<dyn MemberService>,
     /// ECS services' desired counts.
     pub services: Arc<dyn MemberService>,
+    /// EKS managed node groups' scaling configuration.
+    pub eks: Arc<dyn MemberService>,
 }
 
 impl MemberPorts {
@@ -368,17 +374,26 @@ impl MemberPorts {
         Self {
             databases: service.clone(),
             groups: service.clone(),
-            services: service,
+            services: service.clone(),
+            eks: service,
         }
+    }
+
+    /// Every member service, once per field (the in-memory cloud's are one).
+    pub fn services(&self) -> [&Arc<dyn MemberService>; 4] {
+        [&self.databases, &self.groups, &self.services, &self.eks]
     }
 
     /// The service of a kind (`None` for EC2, which is [`Compute`]).
     pub fn of(&self, kind: MemberKind) -> Option<&Arc<dyn MemberService>> {
         match kind {
             MemberKind::Ec2 => None,
-            MemberKind::Rds | MemberKind::Aurora => Some(&self.databases),
+            MemberKind::Rds | MemberKind::Aurora | MemberKind::DocumentDb | MemberKind::Neptune => {
+                Some(&self.databases)
+            }
             MemberKind::Asg => Some(&self.groups),
             MemberKind::Ecs => Some(&self.services),
+            MemberKind::Eks => Some(&self.eks),
         }
     }
 }
@@ -402,8 +417,8 @@ pub struct WorkloadPorts {
     pub auto_scaling: Arc<dyn AutoScaling>,
     /// The keys of the instances' encrypted volumes (EC2 and KMS).
     pub keys: Arc<dyn Keys>,
-    /// RDS, Auto Scaling capacity and ECS: the tier members that are not
-    /// instances.
+    /// RDS, Auto Scaling capacity, ECS and EKS: the tier members that are
+    /// not instances.
     pub members: MemberPorts,
     /// Load balancer target groups (`TierLoadBalancing`, `TargetsHealthy`).
     pub load_balancers: Arc<dyn LoadBalancers>,

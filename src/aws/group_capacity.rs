@@ -39,7 +39,7 @@ impl GroupCapacity {
     /// DescribeAutoScalingGroups, every page: with `names`, those groups
     /// (50 a call); without, the groups carrying the workload tag (a tag
     /// filter; the tags are checked again here).
-    async fn groups(
+    pub(super) async fn groups(
         &self,
         names: Option<&[String]>,
         tag: Option<&(String, String)>,

@@ -12,6 +12,7 @@ mod calendar;
 mod dynamodb;
 mod ec2;
 mod ecs;
+mod eks;
 mod error;
 mod group_capacity;
 mod kms;
@@ -42,6 +43,7 @@ pub use calendar::SsmCalendar;
 pub use dynamodb::{DynamoConfigStore, Tables};
 pub use ec2::Ec2Compute;
 pub use ecs::EcsServices;
+pub use eks::EksNodeGroups;
 pub use error::cloud_error;
 pub use group_capacity::GroupCapacity;
 pub use kms::KmsKeys;
@@ -64,7 +66,7 @@ use crate::ports::{Cloud, ConfigStore, MemberPorts, Notifier, WorkloadPorts};
 use crate::volume_keys::{GrantedKeys, GrantedKeysError};
 
 /// A resource as a member of the workload when its tags say so (RDS, Auto
-/// Scaling and ECS list tags with the resource): the workload tag with the
+/// Scaling, ECS and EKS list tags with the resource): the workload tag with the
 /// exact value and a tier tag (its value is the tier); with the override
 /// tag and its reason. `tag` reads one tag of the resource.
 fn tagged_member(
@@ -285,7 +287,7 @@ impl AwsCloud {
             .clone()
     }
 
-    /// EC2, KMS, RDS, ECS, Auto Scaling and SSM + S3 clients in `region`
+    /// EC2, KMS, RDS, ECS, EKS, Auto Scaling and SSM + S3 clients in `region`
     /// on `config`'s credentials: a member account's role acts on its own
     /// resources with every one of them.
     fn workload_clients(&self, config: &SdkConfig, region: &str) -> WorkloadPorts {
@@ -322,10 +324,16 @@ impl AwsCloud {
         let ssm = standard!(aws_sdk_ssm);
         let asg = standard!(aws_sdk_autoscaling);
         let compute = Ec2Compute::new(aws_sdk_ec2::Client::from_conf(ec2));
+        let groups = GroupCapacity::new(asg.clone(), compute.clone());
         WorkloadPorts {
             members: MemberPorts {
                 databases: Arc::new(RdsDatabases::new(standard!(aws_sdk_rds))),
-                groups: Arc::new(GroupCapacity::new(asg.clone(), compute.clone())),
+                eks: Arc::new(EksNodeGroups::new(
+                    standard!(aws_sdk_eks),
+                    groups.clone(),
+                    compute.clone(),
+                )),
+                groups: Arc::new(groups),
                 services: Arc::new(EcsServices::new(
                     standard!(aws_sdk_ecs),
                     standard!(aws_sdk_applicationautoscaling),

@@ -1,8 +1,11 @@
 //! RDS adapter: the workload's RDS DB instances (those outside a cluster)
-//! and Aurora DB clusters, found by their tags in the `TagList` that
+//! and Aurora, DocumentDB and Neptune DB clusters (the three share the RDS
+//! API: DescribeDBClusters lists them all, StopDBCluster and
+//! StartDBCluster act on them), found by their tags in the `TagList` that
 //! DescribeDBInstances and DescribeDBClusters return (no per-resource
-//! ListTagsForResource), stopped and started one at a time, and their
-//! statuses read through the identifier filters.
+//! ListTagsForResource), each cluster's kind by its engine, stopped and
+//! started one at a time, and their statuses read through the identifier
+//! filters.
 
 use std::collections::HashMap;
 
@@ -21,14 +24,24 @@ const MAX_RECORDS: i32 = 100;
 /// RDS allows up to 100 values in one filter.
 const FILTER_VALUES: usize = 100;
 /// The engine prefix of Aurora clusters (`aurora-mysql`,
-/// `aurora-postgresql`): the only clusters this adapter takes.
-/// DescribeDBClusters also lists Multi-AZ DB clusters (which RDS cannot
-/// stop) and Neptune and DocumentDB clusters (which StopDBCluster stops
-/// through this same API, but which are not Aurora members).
+/// `aurora-postgresql`).
 const AURORA_ENGINE_PREFIX: &str = "aurora";
 
-/// [`MemberService`] for RDS DB instances and Aurora DB clusters, on an
-/// RDS client.
+/// The kind of a DB cluster of `engine`: Aurora (`aurora*`), DocumentDB
+/// (`docdb`) or Neptune (`neptune`); `None` for the others
+/// DescribeDBClusters lists (Multi-AZ DB clusters of `mysql` or
+/// `postgres`, which RDS cannot stop), never members.
+fn cluster_kind(engine: &str) -> Option<MemberKind> {
+    match engine {
+        "docdb" => Some(MemberKind::DocumentDb),
+        "neptune" => Some(MemberKind::Neptune),
+        e if e.starts_with(AURORA_ENGINE_PREFIX) => Some(MemberKind::Aurora),
+        _ => None,
+    }
+}
+
+/// [`MemberService`] for RDS DB instances and Aurora, DocumentDB and
+/// Neptune DB clusters, on an RDS client.
 #[derive(Clone, Debug)]
 pub struct RdsDatabases {
     client: Client,
@@ -75,9 +88,9 @@ impl RdsDatabases {
         Ok(found)
     }
 
-    /// DescribeDBClusters, every page: the workload's Aurora clusters, with
-    /// the name of their DB subnet group.
-    async fn clusters(&self, query: &Discovery) -> Result<Vec<Candidate>, CloudError> {
+    /// DescribeDBClusters, every page: the workload's clusters of `kinds`
+    /// (by engine), with the name of their DB subnet group.
+    async fn clusters(&self, query: &Discovery, kinds: &[MemberKind]) -> Result<Vec<Candidate>, CloudError> {
         let mut pages = self
             .client
             .describe_db_clusters()
@@ -88,14 +101,14 @@ impl RdsDatabases {
         while let Some(page) = pages.next().await {
             let page = page.map_err(|e| cloud_error("rds", "DescribeDBClusters", e))?;
             for cluster in page.db_clusters() {
-                let aurora = cluster.engine().is_some_and(|e| e.starts_with(AURORA_ENGINE_PREFIX));
-                let Some(id) = cluster.db_cluster_identifier().filter(|_| aurora) else {
+                let kind = cluster.engine().and_then(cluster_kind).filter(|k| kinds.contains(k));
+                let (Some(kind), Some(id)) = (kind, cluster.db_cluster_identifier()) else {
                     continue;
                 };
-                if let Some(mut database) = member(query, MemberKind::Aurora, id, cluster.status(), cluster.tag_list())
-                {
+                if let Some(mut database) = member(query, kind, id, cluster.status(), cluster.tag_list()) {
                     database.restarts_at = cluster.automatic_restart_time().map(epoch_secs);
-                    database.cannot_stop = (cluster.engine_mode() == Some("serverless"))
+                    let serverless_v1 = kind == MemberKind::Aurora && cluster.engine_mode() == Some("serverless");
+                    database.cannot_stop = serverless_v1
                         .then(|| "Aurora Serverless v1: RDS cannot stop it (it scales to zero by itself)".to_string());
                     let network = cluster.db_subnet_group().map(str::to_string);
                     found.push(Candidate { database, network });
@@ -217,7 +230,7 @@ fn epoch_secs(t: &aws_sdk_rds::primitives::DateTime) -> u64 {
 /// The refusal of a member of another kind handed to RDS (a caller's
 /// bug): no call is made.
 fn not_a_database(operation: &'static str, id: &str) -> CloudError {
-    let message = format!("{id} is not an RDS DB instance or an Aurora DB cluster");
+    let message = format!("{id} is not an RDS DB instance or an Aurora, DocumentDB or Neptune DB cluster");
     CloudError::new("rds", operation, Some("NotADatabase"), message)
 }
 
@@ -234,8 +247,8 @@ impl MemberService for RdsDatabases {
                     .map(|c| c.database),
             );
         }
-        if kinds.contains(&MemberKind::Aurora) {
-            let clusters = self.clusters(query).await?;
+        if kinds.iter().any(|k| k.is_db_cluster()) {
+            let clusters = self.clusters(query, kinds).await?;
             // A cluster names its DB subnet group: its VPC is the group's.
             let vpcs = match &query.vpc_id {
                 Some(_) if !clusters.is_empty() => self.subnet_group_vpcs().await?,
@@ -264,7 +277,7 @@ impl MemberService for RdsDatabases {
                 .await
                 .map(|_| ())
                 .map_err(|e| cloud_error("rds", "StopDBInstance", e)),
-            MemberKind::Aurora => self
+            k if k.is_db_cluster() => self
                 .client
                 .stop_db_cluster()
                 .db_cluster_identifier(id)
@@ -286,7 +299,7 @@ impl MemberService for RdsDatabases {
                 .await
                 .map(|_| ())
                 .map_err(|e| cloud_error("rds", "StartDBInstance", e)),
-            MemberKind::Aurora => self
+            k if k.is_db_cluster() => self
                 .client
                 .start_db_cluster()
                 .db_cluster_identifier(id)
@@ -301,7 +314,7 @@ impl MemberService for RdsDatabases {
     async fn statuses(&self, kind: MemberKind, ids: &[String]) -> Result<Vec<MemberStatus>, CloudError> {
         let found = match kind {
             MemberKind::Rds => self.instance_statuses(ids).await?,
-            MemberKind::Aurora => self.cluster_statuses(ids).await?,
+            k if k.is_db_cluster() => self.cluster_statuses(ids).await?,
             _ => return Err(not_a_database("DescribeDBInstances", &ids.join(","))),
         };
         Ok(found
@@ -312,5 +325,20 @@ impl MemberService for RdsDatabases {
                 status,
             })
             .collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_cluster_engine_is_its_own_kind_and_multi_az_clusters_none() {
+        assert_eq!(cluster_kind("aurora-postgresql"), Some(MemberKind::Aurora));
+        assert_eq!(cluster_kind("aurora-mysql"), Some(MemberKind::Aurora));
+        assert_eq!(cluster_kind("docdb"), Some(MemberKind::DocumentDb));
+        assert_eq!(cluster_kind("neptune"), Some(MemberKind::Neptune));
+        assert_eq!(cluster_kind("postgres"), None);
+        assert_eq!(cluster_kind("mysql"), None);
     }
 }

@@ -110,8 +110,8 @@ impl WorkloadConfig {
 
     /// What of the workload a Start restores from records only the
     /// scheduler writes (the run ledger table): drained registrations,
-    /// groups and services scaled to zero, fallback types, muted alarms.
-    /// Empty: the workload needs no records.
+    /// groups, services and node groups scaled to zero, fallback types,
+    /// muted alarms. Empty: the workload needs no records.
     pub fn record_uses(&self) -> Vec<&'static str> {
         use crate::member::MemberKind;
         let sections = || self.tiers.iter().flat_map(|t| t.sections().map(|(_, s)| s));
@@ -127,6 +127,9 @@ impl WorkloadConfig {
         }
         if self.tiers.iter().any(|t| t.holds(MemberKind::Ecs)) {
             uses.push("ECS services");
+        }
+        if self.tiers.iter().any(|t| t.holds(MemberKind::Eks)) {
+            uses.push("EKS node groups");
         }
         if sections().any(|s| s.start_rules.as_ref().is_some_and(|r| !r.fallback_types.is_empty())) {
             uses.push("TierFallbackTypes");

@@ -193,7 +193,7 @@ pub(super) fn parse(
 
 /// A `TierResourceTypes` entry that is not a member kind.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{0:?} is not one of \"EC2\", \"RDS\", \"Aurora\", \"ECS\" (Auto Scaling groups are members by TierAutoScalingGroups \"ScaleToZero\")")]
+#[error("{0:?} is not one of \"EC2\", \"RDS\", \"Aurora\", \"ECS\", \"DocumentDB\", \"Neptune\", \"EKS\" (Auto Scaling groups are members by TierAutoScalingGroups \"ScaleToZero\")")]
 struct NotAKind(String);
 
 /// `TierResourceTypes`: comma-separated member kinds, default `EC2`.

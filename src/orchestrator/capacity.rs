@@ -1,6 +1,7 @@
-//! Groups and services scaled through the records only the scheduler
-//! writes: a Stop records the capacity in the run ledger, then sets it to
-//! 0 (a record a Start has not restored yet is kept, and the capacity now
+//! Groups, services and node groups scaled through the records only the
+//! scheduler writes: a Stop records the capacity in the run ledger, then
+//! sets it to 0 (an EKS node group keeps its max: [`Capacity::stopped`];
+//! a record a Start has not restored yet is kept, and the capacity now
 //! reported beside it, so the real capacity is never forgotten); a Start
 //! restores the record, never below what the member has now (one raised by
 //! a scheduled action while stopped is brought up to its record), then
@@ -14,13 +15,6 @@ use crate::member::{Capacity, MemberKind};
 use crate::plan::members::MemberPlan;
 use crate::ports::MemberService;
 use crate::records::Restore;
-
-/// Zero, for a group (min, desired and max) or a service (desired).
-const ZERO: Capacity = Capacity {
-    min: 0,
-    desired: 0,
-    max: 0,
-};
 
 /// The larger of each of the two capacities' numbers: a restore never
 /// lowers what a member has.
@@ -53,20 +47,21 @@ impl Execution<'_> {
         let now = service.capacity(d.kind, &d.id).await?;
         match self.action {
             Action::Stop => {
+                let zero = now.stopped(d.kind);
                 let note = match self.recorder.get(&subject, "capacity") {
                     Some(kept) => Some(format!(
                         "its record ({}) was not restored by a Start yet: kept; its capacity now: {now}",
                         kept.restore
                     )),
-                    None if now == ZERO => return Ok(None),
+                    None if now == zero => return Ok(None),
                     None => {
                         let record = vec![(subject, Restore::Capacity(now))];
                         self.recorder.put(record).await.map_err(|e| record_error(d.kind, e))?;
                         None
                     }
                 };
-                if now != ZERO {
-                    service.set_capacity(d.kind, &d.id, ZERO).await?;
+                if now != zero {
+                    service.set_capacity(d.kind, &d.id, zero).await?;
                 }
                 Ok(note)
             }

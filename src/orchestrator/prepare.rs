@@ -160,7 +160,7 @@ pub async fn discover_members(
 ) -> Result<Vec<Member>, CloudError> {
     let mut found = Vec::new();
     let mut asked: Vec<&Arc<dyn MemberService>> = Vec::new();
-    for service in [&members.databases, &members.groups, &members.services] {
+    for service in members.services() {
         if asked.iter().any(|a| Arc::ptr_eq(a, service)) {
             continue;
         }

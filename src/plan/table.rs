@@ -141,6 +141,9 @@ impl Plan {
             let cells = [d.member.clone(), d.status.clone(), d.kind.to_string(), "-".into()];
             let verb = match (&d.restores, &d.step) {
                 (Some(c), Step::Act) => format!("restore {c}"),
+                (None, Step::Act) if d.kind == crate::member::MemberKind::Eks => {
+                    "record and set min and desired to 0 (max kept)".into()
+                }
                 (None, Step::Act) if d.kind.is_capacity() => "record and set to 0".into(),
                 _ => self.action.verb().into(),
             };

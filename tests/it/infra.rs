@@ -360,6 +360,29 @@ const GRANTS: &[(&str, &str, Need)] = &[
         "ecs:UpdateService",
         Adapter("src/aws/ecs.rs", "UpdateService"),
     ),
+    // src/aws/eks.rs: EKS managed node groups as tier members, their
+    // scaling configuration recorded in the run ledger (their Auto
+    // Scaling groups read with the groups' DescribeAutoScalingGroups).
+    (
+        "ListEksClusters",
+        "eks:ListClusters",
+        Adapter("src/aws/eks.rs", "ListClusters"),
+    ),
+    (
+        "ReadEksNodegroups",
+        "eks:ListNodegroups",
+        Adapter("src/aws/eks.rs", "ListNodegroups"),
+    ),
+    (
+        "ReadEksNodegroups",
+        "eks:DescribeNodegroup",
+        Adapter("src/aws/eks.rs", "DescribeNodegroup"),
+    ),
+    (
+        "ScaleWorkloadEksNodegroups",
+        "eks:UpdateNodegroupConfig",
+        Adapter("src/aws/eks.rs", "UpdateNodegroupConfig"),
+    ),
     // src/aws/load_balancers.rs: the target groups of the workload's VPCs,
     // their workload tag, their targets' health, a drain and its restore
     // (TierLoadBalancing, TierReadiness TargetsHealthy).
@@ -686,6 +709,15 @@ const GROUPS: &str =
 /// This region and account's ECS services.
 const SERVICES: &str = "arn:${AWS::Partition}:ecs:${AWS::Region}:${AWS::AccountId}:service/*";
 
+/// This region and account's EKS node groups.
+const NODE_GROUPS: &str = "arn:${AWS::Partition}:eks:${AWS::Region}:${AWS::AccountId}:nodegroup/*";
+
+/// This region and account's EKS clusters and node groups (sorted).
+const EKS_READS: [&str; 2] = [
+    "arn:${AWS::Partition}:eks:${AWS::Region}:${AWS::AccountId}:cluster/*",
+    NODE_GROUPS,
+];
+
 /// Mutations of one kind of tier member other than instances: the actions,
 /// which stand alone in their statements, and the resources (sorted) they
 /// may reach.
@@ -695,7 +727,7 @@ struct MemberMutations {
     resources: &'static [&'static str],
 }
 
-const MEMBER_MUTATIONS: [MemberMutations; 3] = [
+const MEMBER_MUTATIONS: [MemberMutations; 4] = [
     // src/aws/rds.rs
     MemberMutations {
         what: "database",
@@ -718,6 +750,12 @@ const MEMBER_MUTATIONS: [MemberMutations; 3] = [
         what: "ECS service",
         actions: &["ecs:UpdateService"],
         resources: &[SERVICES],
+    },
+    // src/aws/eks.rs
+    MemberMutations {
+        what: "EKS node group",
+        actions: &["eks:UpdateNodegroupConfig"],
+        resources: &[NODE_GROUPS],
     },
 ];
 
@@ -956,6 +994,8 @@ const SCOPED_READS: &[(&str, &[&str])] = &[
     ("rds:DescribeDBClusters", &RDS_READS),
     ("rds:DescribeDBSubnetGroups", &RDS_READS),
     ("ecs:DescribeServices", &[SERVICES]),
+    ("eks:ListNodegroups", &EKS_READS),
+    ("eks:DescribeNodegroup", &EKS_READS),
     // Whether an alarm is the workload's (AlarmSelection Tag), or carries
     // a record tag an earlier version wrote (reported, never trusted).
     ("cloudwatch:ListTagsForResource", &[ALARMS]),
@@ -973,9 +1013,10 @@ const RDS_READS: [&str; 3] = [
 /// Reads with no resource-level permissions (`"*"`; DescribeAlarms is
 /// called without names; ELBv2 DescribeTags has no resource type) kept to
 /// the stack's region by `aws:RequestedRegion`.
-const REGION_READS: [&str; 8] = [
+const REGION_READS: [&str; 9] = [
     "ecs:ListClusters",
     "ecs:ListServices",
+    "eks:ListClusters",
     "application-autoscaling:DescribeScalableTargets",
     "elasticloadbalancing:DescribeTargetGroups",
     "elasticloadbalancing:DescribeTargetGroupAttributes",

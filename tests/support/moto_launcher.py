@@ -36,6 +36,17 @@ moto 5.2.5 lacks, so the adapters' real paths run against the emulator:
   translated here with botocore's own model of the API: its parameters
   serialised as the query request moto understands, moto's XML answer parsed
   back and sent as CBOR (errors as `__type` and `message`).
+- RDS CreateDBCluster refuses `Engine='docdb'` (moto knows Neptune, not
+  DocumentDB): here `docdb` is one more cluster engine (default version
+  5.0.0, port 27017), so DocumentDB clusters are created, described with
+  their tags, stopped and started as RDS does them.
+- EKS CreateNodegroup names an Auto Scaling group in the node group's
+  `resources.autoScalingGroups` but moto creates none, and
+  UpdateNodegroupConfig takes any scaling configuration. Real EKS runs the
+  node group's nodes in that group and refuses a maxSize below 1 and a
+  minSize or desiredSize out of order; so does this launcher: the group is
+  created (a launch configuration of the node group's first instance type,
+  in its subnets) and follows every scaling configuration.
 
 Usage: python moto_launcher.py [moto_server arguments]
 """
@@ -475,6 +486,94 @@ def _dispatch(original):
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication  # noqa: E402
 
 DomainDispatcherApplication.__call__ = _dispatch(DomainDispatcherApplication.__call__)
+
+# --- RDS DocumentDB clusters ----------------------------------------------
+from moto.rds.models import DBCluster  # noqa: E402
+from moto.rds.utils import ClusterEngine  # noqa: E402
+
+_cluster_engines = ClusterEngine.list_cluster_engines
+ClusterEngine.list_cluster_engines = staticmethod(lambda: sorted(_cluster_engines() + ["docdb"]))
+
+
+def _with_docdb(original, docdb):
+    return staticmethod(lambda engine, *rest, **kw: docdb if engine == "docdb" else original(engine, *rest, **kw))
+
+
+DBCluster.default_engine_version = _with_docdb(DBCluster.default_engine_version, "5.0.0")
+DBCluster.default_port = _with_docdb(DBCluster.default_port, 27017)
+DBCluster.default_allocated_storage = _with_docdb(DBCluster.default_allocated_storage, 1)
+
+# --- EKS node groups and their Auto Scaling groups ------------------------
+from moto.autoscaling.models import autoscaling_backends  # noqa: E402
+from moto.eks.exceptions import InvalidParameterException as EksInvalidParameter  # noqa: E402
+from moto.eks.models import EKSBackend  # noqa: E402
+
+
+def _node_group_sizes(nodegroup, change):
+    config = {**nodegroup.scaling_config, **(change or {})}
+    low, desired, high = (int(config.get(k, 0)) for k in ("minSize", "desiredSize", "maxSize"))
+    if high < 1 or not (0 <= low <= desired <= high):
+        raise EksInvalidParameter(
+            clusterName=nodegroup.cluster_name,
+            nodegroupName=nodegroup.nodegroup_name,
+            fargateProfileName=None,
+            addonName=None,
+            message="Invalid scaling config: maxSize must be 1 or more and minSize <= desiredSize <= maxSize",
+        )
+    return low, desired, high
+
+
+def _node_group_asg(backend, nodegroup):
+    return autoscaling_backends[backend.account_id][backend.region_name], nodegroup.resources["autoScalingGroups"][0]["name"]
+
+
+_create_nodegroup = EKSBackend.create_nodegroup
+
+
+def create_nodegroup(self, *args, **kwargs):
+    nodegroup = _create_nodegroup(self, *args, **kwargs)
+    low, desired, high = _node_group_sizes(nodegroup, None)
+    asg, name = _node_group_asg(self, nodegroup)
+    asg.create_launch_configuration(
+        name=f"{name}-lc", image_id="ami-12c6146b", key_name=None, kernel_id=None,
+        ramdisk_id=None, security_groups=[], user_data=None,
+        instance_type=nodegroup.instance_types[0], instance_monitoring=False,
+        instance_profile_name=None, spot_price=None, ebs_optimized=False,
+        associate_public_ip_address=False, block_device_mappings=[],
+    )
+    asg.create_auto_scaling_group(
+        name=name, availability_zones=[], desired_capacity=desired, max_size=high,
+        min_size=low, launch_config_name=f"{name}-lc", launch_template={},
+        vpc_zone_identifier=",".join(nodegroup.subnets), default_cooldown=None,
+        health_check_period=None, health_check_type=None, load_balancers=[],
+        target_group_arns=[], placement_group=None, termination_policies=[], tags=[],
+    )
+    return nodegroup
+
+
+EKSBackend.create_nodegroup = create_nodegroup
+
+_update_nodegroup_config = EKSBackend.update_nodegroup_config
+
+
+def update_nodegroup_config(self, cluster_name, nodegroup_name, *args, **kwargs):
+    scaling = kwargs.get("scaling_config")
+    sizes = None
+    if scaling:
+        sizes = _node_group_sizes(self.describe_nodegroup(cluster_name, nodegroup_name), scaling)
+    update = _update_nodegroup_config(self, cluster_name, nodegroup_name, *args, **kwargs)
+    if sizes:
+        low, desired, high = sizes
+        asg, name = _node_group_asg(self, self.describe_nodegroup(cluster_name, nodegroup_name))
+        asg.update_auto_scaling_group(
+            name=name, availability_zones=[], desired_capacity=desired, max_size=high,
+            min_size=low, launch_config_name=None, launch_template={},
+            vpc_zone_identifier=None, health_check_period=None, health_check_type=None,
+        )
+    return update
+
+
+EKSBackend.update_nodegroup_config = update_nodegroup_config
 
 if __name__ == "__main__":
     from moto.server import main

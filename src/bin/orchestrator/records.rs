@@ -44,7 +44,7 @@ pub enum RecordsCommand {
         #[command(flatten)]
         target: RecordsTarget,
     },
-    /// Drop one member's records on purpose (i-..., asg:NAME, ecs:CLUSTER/SERVICE, alarm:NAME)
+    /// Drop one member's records on purpose (i-..., asg:NAME, ecs:CLUSTER/SERVICE, eks:CLUSTER/NODEGROUP, alarm:NAME)
     Forget {
         #[command(flatten)]
         target: RecordsTarget,

@@ -83,17 +83,23 @@ impl StartRules {
 /// is confirmed `running` within this, or it failed.
 pub const DEFAULT_START_CONFIRM_SECS: u64 = 300;
 
-/// Default `TierStartConfirmTimeout` of the other kinds (RDS and Aurora
-/// databases, ECS services, Auto Scaling groups): a database takes
-/// minutes to start, sometimes ten or more; a group's instances must
-/// launch and pass their health checks.
+/// Default `TierStartConfirmTimeout` of the other kinds (RDS, Aurora,
+/// DocumentDB and Neptune databases, ECS services, Auto Scaling groups, EKS
+/// node groups): a database takes minutes to start, sometimes ten or more;
+/// a group's instances must launch and pass their health checks.
 pub const DEFAULT_MEMBER_CONFIRM_SECS: u64 = 1800;
 
 /// The confirmation bound of a kind when `TierStartConfirmTimeout` is not set.
 pub fn default_confirm(kind: MemberKind) -> Duration {
     Duration::from_secs(match kind {
         MemberKind::Ec2 => DEFAULT_START_CONFIRM_SECS,
-        MemberKind::Rds | MemberKind::Aurora | MemberKind::Ecs | MemberKind::Asg => DEFAULT_MEMBER_CONFIRM_SECS,
+        MemberKind::Rds
+        | MemberKind::Aurora
+        | MemberKind::DocumentDb
+        | MemberKind::Neptune
+        | MemberKind::Ecs
+        | MemberKind::Asg
+        | MemberKind::Eks => DEFAULT_MEMBER_CONFIRM_SECS,
     })
 }
 

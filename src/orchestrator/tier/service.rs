@@ -48,6 +48,7 @@ impl Driver for ServiceDriver {
             MemberKind::Rds | MemberKind::Aurora => "RDS",
             MemberKind::Asg => "Auto Scaling",
             MemberKind::Ecs => "ECS",
+            MemberKind::DocumentDb | MemberKind::Neptune | MemberKind::Eks => self.kind.service_name(),
         }
     }
 

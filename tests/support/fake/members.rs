@@ -1,9 +1,10 @@
 //! Tier members other than instances in the in-memory cloud: RDS DB
-//! instances and Aurora DB clusters whose stops and starts take their time
-//! on tokio's clock (an RDS start takes minutes), refused as RDS refuses
-//! them; and Auto Scaling groups and ECS services whose capacity is
-//! recorded in a tag, set to 0 and restored, their instances or tasks
-//! coming and going over time.
+//! instances and Aurora, DocumentDB and Neptune DB clusters whose stops and
+//! starts take their time on tokio's clock (an RDS start takes minutes),
+//! refused as RDS refuses them; and Auto Scaling groups, ECS services and
+//! EKS node groups whose capacity is recorded in the run ledger, set to 0
+//! (a node group keeps its max: EKS refuses 0, as here) and restored,
+//! their instances or tasks coming and going over time.
 
 use std::time::Duration;
 
@@ -134,22 +135,22 @@ impl FakeCloud {
 
 fn not_found(kind: MemberKind) -> &'static str {
     match kind {
-        MemberKind::Aurora => "DBClusterNotFoundFault",
+        k if k.is_db_cluster() => "DBClusterNotFoundFault",
         _ => "DBInstanceNotFound",
     }
 }
 
 fn invalid_state(kind: MemberKind) -> &'static str {
     match kind {
-        MemberKind::Aurora => "InvalidDBClusterStateFault",
+        k if k.is_db_cluster() => "InvalidDBClusterStateFault",
         _ => "InvalidDBInstanceState",
     }
 }
 
 fn operation(kind: MemberKind, stop: bool) -> &'static str {
     match (kind, stop) {
-        (MemberKind::Aurora, true) => "StopDBCluster",
-        (MemberKind::Aurora, false) => "StartDBCluster",
+        (k, true) if k.is_db_cluster() => "StopDBCluster",
+        (k, false) if k.is_db_cluster() => "StartDBCluster",
         (_, true) => "StopDBInstance",
         (_, false) => "StartDBInstance",
     }
@@ -201,15 +202,22 @@ impl FakeCapacity {
     }
 
     fn status(&self) -> MemberStatus {
-        let noun = if self.kind == MemberKind::Asg {
-            "InService"
-        } else {
-            "running"
+        let noun = match self.kind {
+            MemberKind::Asg | MemberKind::Eks => "InService",
+            _ => "running",
+        };
+        let phase = Phase::of_capacity(self.capacity.desired, self.serving, self.present);
+        // A node group is UPDATING while its update settles: up only ACTIVE.
+        let (phase, state) = match (self.kind, self.settles.is_some()) {
+            (MemberKind::Eks, true) if phase == Phase::Up => (Phase::Starting, "UPDATING, "),
+            (MemberKind::Eks, true) => (phase, "UPDATING, "),
+            (MemberKind::Eks, false) => (phase, "ACTIVE, "),
+            _ => (phase, ""),
         };
         MemberStatus {
             id: self.id.clone(),
-            status: format!("{}, {} {noun}", self.capacity, self.serving),
-            phase: Phase::of_capacity(self.capacity.desired, self.serving, self.present),
+            status: format!("{state}{}, {} {noun}", self.capacity, self.serving),
+            phase,
         }
     }
 
@@ -261,9 +269,9 @@ impl FakeCloud {
         );
     }
 
-    /// Sets a group or service to 0 as a Stop by the scheduler leaves it:
-    /// its capacity recorded in the run ledger (for workload W), nothing
-    /// serving.
+    /// Sets a group, service or node group to 0 as a Stop by the scheduler
+    /// leaves it (a node group keeps its max): its capacity recorded in the
+    /// run ledger (for workload W), nothing serving.
     pub fn scaled_to_zero(&self, kind: MemberKind, id: &str) {
         let capacity = {
             let mut s = self.lock();
@@ -272,11 +280,7 @@ impl FakeCloud {
                 .get_mut(&(kind, id.to_string()))
                 .expect("a group or service");
             let was = c.capacity;
-            c.capacity = Capacity {
-                min: 0,
-                desired: 0,
-                max: 0,
-            };
+            c.capacity = was.stopped(kind);
             (c.serving, c.present) = (0, 0);
             was
         };
@@ -341,6 +345,16 @@ impl FakeCloud {
                 format!("{id} not found"),
             ));
         };
+        // EKS refuses a node group's max of 0 and any min > desired > max.
+        let eks_refuses = to.max == 0 || to.min > to.desired || to.desired > to.max;
+        if kind == MemberKind::Eks && eks_refuses {
+            return Err(CloudError::new(
+                service,
+                op,
+                Some("InvalidParameterException"),
+                format!("scaling config {to} of {id}: maxSize must be 1 or more, min <= desired <= max"),
+            ));
+        }
         c.settle(now);
         c.capacity = to;
         if stop {
@@ -354,13 +368,15 @@ impl FakeCloud {
 fn capacity_operation(kind: MemberKind) -> (&'static str, &'static str) {
     match kind {
         MemberKind::Asg => ("autoscaling", "UpdateAutoScalingGroup"),
+        MemberKind::Eks => ("eks", "UpdateNodegroupConfig"),
         _ => ("ecs", "UpdateService"),
     }
 }
 
 fn describe_operation(kind: MemberKind) -> &'static str {
     match kind {
-        MemberKind::Aurora => "DescribeDBClusters",
+        k if k.is_db_cluster() => "DescribeDBClusters",
+        MemberKind::Eks => "DescribeNodegroup",
         MemberKind::Asg => "DescribeAutoScalingGroups",
         MemberKind::Ecs => "DescribeServices",
         _ => "DescribeDBInstances",
@@ -446,7 +462,11 @@ impl MemberService for FakeCloud {
     }
 
     async fn statuses(&self, kind: MemberKind, ids: &[String]) -> Result<Vec<MemberStatus>, CloudError> {
-        let per_call = if kind == MemberKind::Ecs { 10 } else { 100 };
+        let per_call = match kind {
+            MemberKind::Ecs => 10,
+            MemberKind::Eks => 1,
+            _ => 100,
+        };
         let requests: Vec<usize> = ids.chunks(per_call).map(<[_]>::len).collect();
         self.call(describe_operation(kind), ids, &requests).await?;
         let now = Instant::now();
