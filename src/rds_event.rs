@@ -90,11 +90,11 @@ impl RestartEvent {
     }
 
     /// The member kinds the database may be: a DB instance is `RDS`; a
-    /// cluster is one of the cluster kinds.
-    pub fn kinds(&self) -> &'static [MemberKind] {
+    /// cluster is one of the DB cluster kinds (Aurora, DocumentDB, Neptune).
+    pub fn kinds(&self) -> Vec<MemberKind> {
         match self.cluster {
-            false => &[MemberKind::Rds],
-            true => &[MemberKind::Aurora],
+            false => vec![MemberKind::Rds],
+            true => MemberKind::ALL.into_iter().filter(|k| k.is_db_cluster()).collect(),
         }
     }
 }
@@ -145,13 +145,14 @@ mod tests {
         assert!(RestartEvent::is_rds(&instance));
         let read = RestartEvent::from_value(&instance).unwrap();
         assert_eq!(read.identifier, "orders-db");
-        assert_eq!((read.cluster, read.kinds()), (false, &[MemberKind::Rds][..]));
+        assert_eq!((read.cluster, read.kinds()), (false, vec![MemberKind::Rds]));
         assert_eq!(
             (read.account.as_str(), read.region.as_str()),
             ("123456789012", "eu-west-1")
         );
         let cluster = RestartEvent::from_value(&event(CLUSTER_RESTART, "CLUSTER", "ledger")).unwrap();
         assert!(cluster.cluster);
+        assert!(cluster.kinds().contains(&MemberKind::Neptune) && !cluster.kinds().contains(&MemberKind::Rds));
         let other = RestartEvent::from_value(&event("RDS-EVENT-0088", "DB_INSTANCE", "orders-db"));
         assert!(other.unwrap_err().0.contains("not an automatic start"));
         for bad in ["orders db", "x;rm -rf", ""] {

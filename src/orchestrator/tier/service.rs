@@ -1,7 +1,8 @@
 //! The driver of every member another service runs ([`MemberService`]):
-//! RDS DB instances, Aurora DB clusters, ECS services and Auto Scaling
-//! groups. A database is stopped or started with one call; a group or a
-//! service is scaled through its ledger record ([`Execution::scale_member`]).
+//! RDS DB instances, DB clusters (Aurora, DocumentDB, Neptune), ECS
+//! services, Auto Scaling groups and EKS node groups. A database is stopped
+//! or started with one call; a capacity (a group, a service, a node group)
+//! is scaled through its ledger record ([`Execution::scale_member`]).
 //! Their states are read in the one vocabulary of [`Phase`] by the
 //! adapters; a stop in a synchronous tier is waited for up to
 //! [`MEMBER_WAIT`] (a database takes minutes to stop).
@@ -43,13 +44,7 @@ impl Driver for ServiceDriver {
     }
 
     fn service(&self) -> &'static str {
-        match self.kind {
-            MemberKind::Ec2 => "EC2",
-            MemberKind::Rds | MemberKind::Aurora => "RDS",
-            MemberKind::Asg => "Auto Scaling",
-            MemberKind::Ecs => "ECS",
-            MemberKind::DocumentDb | MemberKind::Neptune | MemberKind::Eks => self.kind.service_name(),
-        }
+        self.kind.service_name()
     }
 
     fn stop_wait(&self, _ex: &Execution<'_>) -> Duration {
