@@ -170,6 +170,7 @@ fn request_of(event: &SchedulerEvent, function_region: Option<&str>) -> Result<R
         override_state: event.override_state,
         notify_region: function_region.map(str::to_string),
         run_key: None,
+        invocation: 1,
     })
 }
 

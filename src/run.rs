@@ -30,6 +30,9 @@ pub struct RunRequest {
     /// out under the ledger: what the scheduler records names its run.
     /// Not part of what decides the run.
     pub run_key: Option<String>,
+    /// Which invocation of the run this is: 1 for a fresh run; the run
+    /// service sets it under the ledger. Not part of what decides the run.
+    pub invocation: u32,
 }
 
 impl RunRequest {
@@ -45,6 +48,7 @@ impl RunRequest {
             override_state: false,
             notify_region: None,
             run_key: None,
+            invocation: 1,
         }
     }
 

@@ -83,6 +83,15 @@ pub struct RunSummary {
     pub alarms: Vec<Noted>,
     /// Wall time of the run.
     pub duration_ms: u64,
+    /// Events for the workload's bus (`EventBusName`) that EventBridge
+    /// refused or that were not sent in time: logged and counted
+    /// (`EventsFailed`), never a reason for the run to fail.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub events_failed: u32,
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
 }
 
 impl RunSummary {
@@ -105,6 +114,7 @@ impl RunSummary {
             delays: Vec::new(),
             alarms: Vec::new(),
             duration_ms: 0,
+            events_failed: 0,
         }
     }
 

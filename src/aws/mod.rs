@@ -13,6 +13,7 @@ mod dynamodb;
 mod ec2;
 mod ecs;
 mod error;
+mod eventbridge;
 mod group_capacity;
 mod kms;
 mod ledger;
@@ -43,6 +44,7 @@ pub use dynamodb::{DynamoConfigStore, Tables};
 pub use ec2::Ec2Compute;
 pub use ecs::EcsServices;
 pub use error::cloud_error;
+pub use eventbridge::EventBridgeBus;
 pub use group_capacity::GroupCapacity;
 pub use kms::KmsKeys;
 pub use ledger::{DynamoLedger, RUNS_BY_TIME_INDEX, RUNS_BY_WORKLOAD_INDEX, RUN_KIND};
@@ -60,7 +62,7 @@ use aws_credential_types::provider::{ProvideCredentials, SharedCredentialsProvid
 
 use crate::config::CrossAccount;
 use crate::error::CloudError;
-use crate::ports::{Cloud, ConfigStore, MemberPorts, Notifier, WorkloadPorts};
+use crate::ports::{Cloud, ConfigStore, EventBus, MemberPorts, Notifier, WorkloadPorts};
 use crate::volume_keys::{GrantedKeys, GrantedKeysError};
 
 /// A resource as a member of the workload when its tags say so (RDS, Auto
@@ -182,6 +184,7 @@ struct RegionPorts {
     store: Arc<dyn ConfigStore>,
     own: WorkloadPorts,
     notifier: Arc<dyn Notifier>,
+    events: Arc<dyn EventBus>,
 }
 
 /// Ports acting in another account: (region, role ARN, external id).
@@ -387,6 +390,13 @@ impl AwsCloud {
                 .retry_config(standard_retry())
                 .timeout_config(timeouts())
         );
+        let events = counted!(
+            counter,
+            aws_sdk_eventbridge::config::Builder::from(&self.base)
+                .region(region.clone())
+                .retry_config(standard_retry())
+                .timeout_config(timeouts())
+        );
         let dynamodb = counted!(
             counter,
             aws_sdk_dynamodb::config::Builder::from(&self.base)
@@ -404,6 +414,7 @@ impl AwsCloud {
                 aws_sdk_sns::Client::from_conf(sns),
                 self.account.clone(),
             )),
+            events: Arc::new(EventBridgeBus::new(aws_sdk_eventbridge::Client::from_conf(events))),
         }
     }
 }
@@ -423,6 +434,9 @@ impl Cloud for AwsCloud {
     }
     fn notifier(&self, region: &str) -> Arc<dyn Notifier> {
         self.ports(region).notifier
+    }
+    fn event_bus(&self, region: &str) -> Option<Arc<dyn EventBus>> {
+        Some(self.ports(region).events)
     }
     async fn workload_ports(&self, region: &str, role: Option<&CrossAccount>) -> Result<WorkloadPorts, CloudError> {
         let Some(role) = role else {

@@ -152,6 +152,7 @@ impl RunRecord {
             override_state: self.override_state,
             notify_region: self.notify_region.clone(),
             run_key: Some(self.key.clone()),
+            invocation: self.invocations.max(1),
         }
     }
 

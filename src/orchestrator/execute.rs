@@ -120,6 +120,7 @@ pub async fn execute_plan(
         status_checks: ports.status_checks,
         remote: ports.remote,
         notifier: cloud.notifier(request.notify_region()),
+        events: super::bus_events::BusEvents::new(cloud, request, &plan),
         recorder: records::Recorder::new(cloud.records(), config, book, request.run_key.clone()),
         config,
         action: plan.action,
@@ -129,7 +130,11 @@ pub async fn execute_plan(
     };
     execution.records_precondition()?;
     execution.preconditions(&plan).await?;
+    if request.invocation <= 1 {
+        execution.events.run_started(&plan);
+    }
     let (mut summary, checkpoint) = execution.execute(&plan).await;
+    summary.events_failed = execution.events.settle().await;
     summary.workload_state = Some(match unrecorded_start(request, &summary) {
         Some(why) => why,
         None => record_state(cloud, request, &plan).await,

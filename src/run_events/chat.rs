@@ -52,7 +52,12 @@ fn description(context: &RunContext, end: &RunEnd) -> String {
         lines.push("*Failures*".into());
         for (tier, f) in end.failures().take(FAILURES_LISTED) {
             let code_part = f.code.as_deref().map(|c| format!(" ({c})")).unwrap_or_default();
-            lines.push(format!("• {} {}: {}{code_part}", code(tier), code(&f.id), super::short(&f.reason)));
+            lines.push(format!(
+                "• {} {}: {}{code_part}",
+                code(tier),
+                code(&f.id),
+                super::short(&f.reason)
+            ));
         }
         let listed = end.failures().take(FAILURES_LISTED).count();
         if failed > listed {
@@ -94,7 +99,10 @@ pub fn chat_message(context: &RunContext, end: &RunEnd) -> Value {
     });
     if failed > 0 || not_done > 0 {
         content["nextSteps"] = json!([
-            format!("See the run: `orchestrator runs show {}`", context.run_key.replace('`', "'")),
+            format!(
+                "See the run: `orchestrator runs show {}`",
+                context.run_key.replace('`', "'")
+            ),
             "Fix what each failure names, then run the action again (members done are skipped)",
         ]);
     }

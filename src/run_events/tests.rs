@@ -69,7 +69,12 @@ fn batches_hold_ten_entries_and_stay_under_the_request_size() {
 
 fn end(failed: usize) -> RunEnd {
     RunEnd {
-        status: if failed > 0 { "completedWithFailures" } else { "completed" }.into(),
+        status: if failed > 0 {
+            "completedWithFailures"
+        } else {
+            "completed"
+        }
+        .into(),
         message: "5 instance(s) stopped".into(),
         took_ms: 16_200,
         invocations: 1,
@@ -120,11 +125,17 @@ fn the_chat_message_is_chatbots_custom_format() {
     assert_eq!(m["content"]["textType"], "client-markdown");
     assert_eq!(m["metadata"]["threadId"], "run|W|r1");
     let description = m["content"]["description"].as_str().unwrap();
-    assert!(description.contains("• `Role_Web` (sequence 0): 1 stopped, 1 bypassed"), "{description}");
+    assert!(
+        description.contains("• `Role_Web` (sequence 0): 1 stopped, 1 bypassed"),
+        "{description}"
+    );
     assert!(description.contains("... and 20 more"), "{description}");
     assert_eq!(description.matches("IncorrectInstanceState").count(), FAILURES_LISTED);
     assert!(m["content"]["nextSteps"].as_array().is_some_and(|s| !s.is_empty()));
     let quiet = chat_message(&context(), &end(0));
     assert!(quiet["content"].get("nextSteps").is_none());
-    assert!(quiet["content"]["title"].as_str().unwrap().contains("Stop W: completed"));
+    assert!(quiet["content"]["title"]
+        .as_str()
+        .unwrap()
+        .contains("Stop W: completed"));
 }

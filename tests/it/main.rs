@@ -33,6 +33,7 @@ mod rds;
 mod readiness;
 mod records;
 mod reliability;
+mod run_events;
 mod safety;
 mod scaling;
 mod starts;

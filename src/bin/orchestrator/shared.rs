@@ -112,6 +112,7 @@ pub fn request(target: &Target, action: Action, dry_run: bool, cloud: &AwsCloud)
         // in (AWS_REGION / the profile), else the tables' region.
         notify_region: cloud.default_region(),
         run_key: None,
+        invocation: 1,
     })
 }
 

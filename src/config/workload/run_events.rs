@@ -73,7 +73,10 @@ pub(crate) fn is_topic(topic: &str) -> bool {
         },
         None => topic,
     };
-    (1..=256).contains(&name.len()) && name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_'))
+    (1..=256).contains(&name.len())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_'))
 }
 
 #[cfg(test)]
