@@ -15,6 +15,7 @@ mod kms;
 mod late_continuations;
 mod model;
 mod moto_core;
+mod moto_events;
 mod moto_ledger;
 mod moto_migration;
 mod moto_override;
