@@ -18,6 +18,9 @@ use serde_json::{json, Value};
 use crate::support::moto::Stack;
 use crate::support::{fast_settings, three_tiers, workload_item};
 
+/// The sample rule of the README: Tier Completed with failures.
+const FAILED_TIERS: &str = r#"{"source": ["ec2-tier-scheduler"], "detail-type": ["Tier Completed"], "detail": {"counts": {"failed": [{"numeric": [">", 0]}]}}}"#;
+
 /// The events of one detail-type, in the order the queue gave them.
 fn of_type<'a>(events: &'a [Value], detail_type: &str) -> Vec<&'a Value> {
     events.iter().filter(|e| e["detail-type"] == detail_type).collect()
@@ -45,6 +48,15 @@ async fn a_stop_and_a_start_put_the_three_kinds_read_back_from_a_queue_and_chat(
     stack.put_config(workload, three_tiers("W", 0)).await;
     stack.sns.create_topic().name("ops-chat").send().await.unwrap();
     stack.event_queue(&["setup", "--bus", "ops-events", "--queue", "run-events"]);
+    stack.event_queue(&[
+        "setup",
+        "--bus",
+        "ops-events",
+        "--queue",
+        "failed-tiers",
+        "--pattern",
+        FAILED_TIERS,
+    ]);
 
     let cloud = stack.cloud();
     let ledger = cloud.ledger("SchedulerRunLedger");
@@ -148,6 +160,9 @@ async fn a_stop_and_a_start_put_the_three_kinds_read_back_from_a_queue_and_chat(
         assert_eq!(completed["invocations"], 1);
     }
 
+    let failed = stack.event_queue(&["read", "--queue", "failed-tiers"]);
+    assert_eq!(failed, json!([]), "no tier failed");
+
     // One Chatbot message per run, threaded by its run key.
     let chats: Vec<Value> = stack
         .moto
@@ -174,6 +189,15 @@ async fn a_stop_and_a_start_put_the_three_kinds_read_back_from_a_queue_and_chat(
 async fn a_tier_of_two_thousand_failed_members_fits_with_truncated_set() {
     let stack = Stack::start().await;
     stack.event_queue(&["setup", "--bus", "ops-events", "--queue", "big"]);
+    stack.event_queue(&[
+        "setup",
+        "--bus",
+        "ops-events",
+        "--queue",
+        "failed-tiers",
+        "--pattern",
+        FAILED_TIERS,
+    ]);
     let mut tier = TierOutcome::new("Role_DB", 0, false);
     tier.failed = (0..2000)
         .map(|n| Failure {
@@ -199,6 +223,10 @@ async fn a_tier_of_two_thousand_failed_members_fits_with_truncated_set() {
     assert_eq!(d["truncated"], true);
     assert!(d["failed"].as_array().unwrap().len() < 2000);
     assert_eq!(d["failed"][0]["code"], "Client.InternalError");
+    // The README's sample rule takes it.
+    let failed = stack.event_queue(&["read", "--queue", "failed-tiers"]);
+    assert_eq!(failed.as_array().unwrap().len(), 1, "{failed}");
+    assert_eq!(failed[0]["detail"]["tier"], "Role_DB");
     // A bus that does not exist: the entry is counted, nothing fails.
     let missing = BusTarget::of(&cloud, "no-such-bus", "us-west-2").unwrap();
     let entry = run_events::tier_completed(&context, &tier);

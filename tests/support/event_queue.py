@@ -4,8 +4,9 @@ queue, against a moto server, and the queue read back (the tests and `make
 demo` have no SQS client of their own).
 
   event_queue.py --endpoint URL --region R setup --bus BUS --queue Q
-      creates the bus (unless it is `default`), the queue, and a rule on
-      the bus matching source ec2-tier-scheduler that targets the queue
+      creates the bus (unless it is `default` or exists), the queue, and a
+      rule on the bus matching source ec2-tier-scheduler (or `--pattern
+      JSON`) that targets the queue
   event_queue.py --endpoint URL --region R read --queue Q
       prints the events the queue holds (each message body, parsed), as a
       JSON list, and deletes them
@@ -31,14 +32,15 @@ def clients(args):
 
 def setup(args):
     events, sqs = clients(args)
-    if args.bus != "default":
+    buses = [b["Name"] for b in events.list_event_buses()["EventBuses"]]
+    if args.bus not in buses:
         events.create_event_bus(Name=args.bus)
     url = sqs.create_queue(QueueName=args.queue)["QueueUrl"]
     arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
     events.put_rule(
         Name=f"{args.queue}-rule",
         EventBusName=args.bus,
-        EventPattern=json.dumps(PATTERN),
+        EventPattern=args.pattern or json.dumps(PATTERN),
         State="ENABLED",
     )
     events.put_targets(
@@ -72,6 +74,7 @@ def main():
     s = sub.add_parser("setup")
     s.add_argument("--bus", required=True)
     s.add_argument("--queue", required=True)
+    s.add_argument("--pattern", help="the rule's EventPattern (JSON)")
     r = sub.add_parser("read")
     r.add_argument("--queue", required=True)
     args = p.parse_args()
