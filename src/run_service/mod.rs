@@ -40,7 +40,7 @@ use crate::run::{RunReport, RunRequest};
 use crate::summary::RunStatus;
 use claim::{Claimed, Claiming};
 pub use claim::{Interruption, Refusal};
-use run_end::{announce, notify_workload};
+use run_end::{announce, announce_interrupted, notify_workload};
 
 /// Time kept back from the deadline: enough to finish the SNS summary and
 /// return the response after the last wait is cut short. A tenth of the
@@ -308,6 +308,7 @@ impl RunService<'_> {
             tracing::warn!(error = %e, "the interruption notice was not published");
             response["notificationErrors"] = json!([format!("interruption: {e}")]);
         }
+        announce_interrupted(self.cloud, &record, &mut response).await;
         Outcome::Interrupted(response)
     }
 

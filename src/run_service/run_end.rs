@@ -50,34 +50,88 @@ pub(super) async fn announce(
         invocation: record.map_or(request.invocation, |r| r.invocations),
     };
     let end = match record {
-        Some(record) => end_of_record(record, report),
+        Some(record) => end_of_record(record, &report.summary.message, report.summary.duration_ms),
         None => end_of_report(report),
     };
-    let home = request.notify_region();
-    if let Some(target) = bus.and_then(|bus| BusTarget::of(cloud, &bus, home)) {
-        let failed = put_events(&target, vec![run_events::run_completed(&context, &end)]).await;
-        report.summary.events_failed += failed;
-    }
-    if let Some(topic) = chat {
-        let message = run_events::chat_message(&context, &end).to_string();
-        let subject: String = format!(
-            "ec2-tier-scheduler: {} {} {}",
-            context.action, context.workload, end.status
-        )
-        .chars()
-        .take(SUBJECT_CHARS)
-        .collect();
-        if let Err(e) = cloud.notifier(home).publish(&topic, &subject, &message).await {
-            tracing::warn!(error = %e, topic = %topic, "the chat message was not published");
-            report.summary.notification_errors.push(format!("chat: {e}"));
-        }
-    }
+    let (failed, chat_error) = tell(cloud, request.notify_region(), &context, &end, bus, chat).await;
+    report.summary.events_failed += failed;
+    report.summary.notification_errors.extend(chat_error);
     outcome
 }
 
+/// Tells the end of a run whose continuation was refused (it ends
+/// interrupted; `record` says so) as [`announce`] does, to where the
+/// workload's configuration says now; adds what was not sent to `response`.
+pub(super) async fn announce_interrupted(cloud: &dyn Cloud, record: &RunRecord, response: &mut serde_json::Value) {
+    let config = match orchestrator::load_config(cloud, &record.workload, &record.dynamodb_region).await {
+        Ok(config) => config,
+        Err(e) => {
+            tracing::warn!(error = %e, "no configuration: the interrupted run's end is not announced");
+            return;
+        }
+    };
+    let (bus, chat) = (config.workload.event_bus.clone(), config.workload.chat_topic.clone());
+    if bus.is_none() && chat.is_none() {
+        return;
+    }
+    let context = RunContext {
+        workload: record.workload.clone(),
+        action: record.action,
+        run_key: record.key.clone(),
+        invocation: record.invocations,
+    };
+    let message = record.summary.as_ref().and_then(|s| s["message"].as_str());
+    let end = end_of_record(record, message.unwrap_or("interrupted"), 0);
+    let home = record.request().notify_region().to_string();
+    let (failed, chat_error) = tell(cloud, &home, &context, &end, bus, chat).await;
+    if failed > 0 {
+        response["eventsFailed"] = failed.into();
+    }
+    if let Some(e) = chat_error {
+        let errors = response["notificationErrors"].as_array().cloned().unwrap_or_default();
+        response["notificationErrors"] = errors.into_iter().chain([e.into()]).collect();
+    }
+}
+
+/// `Run Completed` on `bus` and the chat message to `chat`, each when
+/// set: how many events were not put, and why the message was not
+/// published, if it was not.
+async fn tell(
+    cloud: &dyn Cloud,
+    home: &str,
+    context: &RunContext,
+    end: &RunEnd,
+    bus: Option<String>,
+    chat: Option<String>,
+) -> (u32, Option<String>) {
+    let mut failed = 0;
+    if let Some(target) = bus.and_then(|bus| BusTarget::of(cloud, &bus, home)) {
+        failed = put_events(&target, vec![run_events::run_completed(context, end)]).await;
+    }
+    let Some(topic) = chat else {
+        return (failed, None);
+    };
+    let message = run_events::chat_message(context, end).to_string();
+    let subject: String = format!(
+        "ec2-tier-scheduler: {} {} {}",
+        context.action, context.workload, end.status
+    )
+    .chars()
+    .take(SUBJECT_CHARS)
+    .collect();
+    match cloud.notifier(home).publish(&topic, &subject, &message).await {
+        Ok(()) => (failed, None),
+        Err(e) => {
+            tracing::warn!(error = %e, topic = %topic, "the chat message was not published");
+            (failed, Some(format!("chat: {e}")))
+        }
+    }
+}
+
 /// A whole run from its record: each tier's counts summed over the
-/// invocations (not done: the last one's), its first failures.
-fn end_of_record(record: &RunRecord, report: &RunReport) -> RunEnd {
+/// invocations (not done: the last one's), its first failures; `message`
+/// is the last invocation's, `duration_ms` the time when the record has none.
+fn end_of_record(record: &RunRecord, message: &str, duration_ms: u64) -> RunEnd {
     let mut order: Vec<String> = Vec::new();
     let mut tiers: BTreeMap<String, TierTally> = BTreeMap::new();
     let last = record.history.len().saturating_sub(1);
@@ -106,10 +160,21 @@ fn end_of_record(record: &RunRecord, report: &RunReport) -> RunEnd {
             tally.failures.extend(t.failures.iter().cloned());
         }
     }
+    // Not done: as the last summary lists it (an interrupted run's lists
+    // what it never reached, its last trace nothing).
+    let listed = record.summary.as_ref().and_then(|s| s["tiers"].as_array());
+    for t in listed.into_iter().flatten() {
+        if let (Some(tally), Some(not_done)) = (
+            t["tier"].as_str().and_then(|name| tiers.get_mut(name)),
+            t["notDone"].as_array(),
+        ) {
+            tally.not_done = not_done.len();
+        }
+    }
     RunEnd {
         status: history::status(record),
-        message: report.summary.message.clone(),
-        took_ms: history::took_ms(record).unwrap_or(report.summary.duration_ms),
+        message: message.to_string(),
+        took_ms: history::took_ms(record).unwrap_or(duration_ms),
         invocations: record.invocations,
         tiers: order.iter().filter_map(|t| tiers.remove(t)).collect(),
     }

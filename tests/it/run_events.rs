@@ -12,7 +12,7 @@ use ec2_tier_scheduler::instance::InstanceState::*;
 use ec2_tier_scheduler::instance::StateReason;
 use ec2_tier_scheduler::orchestrator::Settings;
 use ec2_tier_scheduler::run_events::{RUN_COMPLETED, RUN_STARTED, SOURCE, TIER_COMPLETED};
-use ec2_tier_scheduler::run_service::{Delivery, Outcome, RunService};
+use ec2_tier_scheduler::run_service::{self, Delivery, Outcome, RunService};
 use ec2_tier_scheduler::summary::RunStatus;
 use serde_json::{json, Value};
 
@@ -286,4 +286,32 @@ async fn a_tier_with_two_thousand_failed_members_stays_under_the_size_limit() {
     let description = chat["content"]["description"].as_str().unwrap();
     assert!(description.contains("... and 1990 more"), "{description}");
     assert!(chat["content"]["nextSteps"].as_array().is_some_and(|s| !s.is_empty()));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_run_whose_continuation_came_too_late_ends_interrupted_and_says_so() {
+    let cloud = fleet(Running, 3600, 1);
+    with_events(&cloud, 3600);
+    let h = Harness::new(cloud);
+    let first = h.deliver(&asked("Stop", "nightly-stop"), LONG).await.unwrap();
+    assert_eq!(first["status"], "continuing", "{first}");
+    let (_, payload, at) = h.continuation.scheduled.lock().unwrap().remove(0);
+    // Half an hour after its due time: past the hand-over window.
+    let late = at + 30 * 60;
+    tokio::time::sleep(std::time::Duration::from_secs(late.saturating_sub(run_service::now()))).await;
+    let response = h.deliver(&payload, LONG).await.unwrap();
+    assert_eq!(response["status"], "interrupted", "{response}");
+    let all = events(&h.cloud);
+    let completed = of_kind(&all, RUN_COMPLETED);
+    assert_eq!(completed.len(), 1, "{all:#?}");
+    assert_eq!(completed[0]["status"], "interrupted");
+    assert_eq!(completed[0]["totals"]["acted"], 1, "Web only");
+    assert_eq!(completed[0]["totals"]["notDone"], 2, "App and DB never reached");
+    let chats = chat_messages(&h.cloud);
+    assert_eq!(chats.len(), 1);
+    assert!(
+        chats[0]["content"]["nextSteps"].is_array(),
+        "members were left: {}",
+        chats[0]
+    );
 }
