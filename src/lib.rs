@@ -65,7 +65,8 @@
 //! - **views**: [`history`], [`timeline`], [`status`] and [`metrics`] show
 //!   operators what the scheduler did and will do.
 //! - **[`run_service`]**: the ledger protocol shared by both entry points
-//!   (claim, duplicate, busy, refuse, continue, finish).
+//!   (claim, duplicate, busy, refuse, continue, finish, and the run's end
+//!   told once: `Run Completed` and the chat message).
 //! - **[`aws`]**: the ports on the AWS SDK clients.
 //! - **entry points, thin**: [`handler`] (the Lambda handler, free of the
 //!   runtime; `src/main.rs` wraps it) and the `orchestrator` CLI

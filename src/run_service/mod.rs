@@ -17,7 +17,9 @@
 //! The entry points say what is particular to them in a [`Delivery`]: the
 //! idempotency key, the continuation being claimed, who asked.
 //!
-//! `claim.rs` holds the claim phase; this file the run and its conclusion.
+//! `claim.rs` holds the claim phase; `run_end.rs` tells the run's end
+//! (Run Completed, the chat message, notices); this file the run and its
+//! conclusion.
 
 mod claim;
 mod run_end;
