@@ -185,6 +185,9 @@ impl Cloud for Observed {
     fn notifier(&self, region: &str) -> Arc<dyn Notifier> {
         self.inner.notifier(region)
     }
+    fn event_bus(&self, region: &str) -> Option<Arc<dyn ec2_tier_scheduler::ports::EventBus>> {
+        self.inner.event_bus(region)
+    }
     async fn workload_ports(&self, region: &str, role: Option<&CrossAccount>) -> Result<WorkloadPorts, CloudError> {
         let inner = self.inner.workload_ports(region, role).await?;
         Ok(WorkloadPorts {

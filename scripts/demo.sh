@@ -58,6 +58,9 @@ echo
 echo "== SNS notifications published (read back from the emulator)"
 python scripts/show_sns.py
 echo
+echo "== the Stop's events on the workload's bus (EventBusName), read back through a rule into an SQS queue"
+python scripts/show_events.py
+echo
 echo "== the same delivery again (at-least-once): the run ledger recognises runId demo-stop-1"
 cargo lambda invoke -A 127.0.0.1 -P "$LAMBDA_PORT" --data-file events/stop.json ec2-tier-scheduler > .moto/response.json
 python -c 'import json; r = json.load(open(".moto/response.json")); print(r["status"] + ": " + r["message"])'

@@ -83,6 +83,18 @@ ddb.create_table(
 )
 s3.create_bucket(Bucket=workload["SSMS3BucketName"], CreateBucketConfiguration={"LocationConstraint": REGION})
 sns.create_topic(Name=workload["SNSTopicName"])
+if workload.get("ChatTopicName"):
+    sns.create_topic(Name=workload["ChatTopicName"])
+if workload.get("EventBusName"):
+    # The workload's event bus with a rule sending the scheduler's events to
+    # a queue, which `make demo` reads after the Stop (scripts/show_events.py).
+    import subprocess
+
+    subprocess.run(
+        [sys.executable, "tests/support/event_queue.py", "--endpoint", endpoint, "--region", REGION,
+         "setup", "--bus", workload["EventBusName"], "--queue", "demo-run-events"],
+        check=True, stdout=subprocess.DEVNULL,
+    )
 
 template = yaml.load(open("infra/template.yaml"), Loader=TemplateLoader)
 prefix = template["Parameters"]["OverrideCheckDocumentPrefix"]["Default"]

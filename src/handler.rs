@@ -239,6 +239,7 @@ fn request_of(event: &SchedulerEvent, function_region: Option<&str>) -> Result<R
         notify_region: function_region.map(str::to_string),
         run_key: None,
         restop: None,
+        invocation: 1,
     })
 }
 

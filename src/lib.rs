@@ -34,8 +34,10 @@
 //!   [`plan::members`]: each other member's step); [`records`] holds what
 //!   a Start restores, as only the scheduler records it (never a tag),
 //!   bounded, and reports the tags it does not trust; [`summary`] and
-//!   [`notify`] describe what happened; [`cron`] tells when EventBridge
-//!   schedules fire.
+//!   [`notify`] describe what happened; [`run_events`] turns a run into
+//!   EventBridge events (run started, each tier completed, run completed,
+//!   each with a stable id, bounded to PutEvents' limits) and its AWS
+//!   Chatbot message; [`cron`] tells when EventBridge schedules fire.
 //! - **ports**: [`error`] and [`ports`], the small traits the orchestrator
 //!   drives (EC2 split by concern: [`ports::Compute`] for instances and
 //!   their states, [`ports::InstanceTypes`], [`ports::InstanceTags`] and
@@ -43,7 +45,8 @@
 //!   KMS keys of encrypted volumes, [`ports::MemberService`] for RDS,
 //!   ECS, EKS and Auto Scaling capacity, [`ports::LoadBalancers`] for ELBv2
 //!   target groups, [`ports::Alarms`] for CloudWatch alarms, and
-//!   [`ports::Records`] for the records only the scheduler writes).
+//!   [`ports::Records`] for the records only the scheduler writes,
+//!   [`ports::EventBus`] for EventBridge).
 //! - **runs**: [`run`] (what a run is asked, what became of it); [`ledger`]
 //!   (run records keyed on an idempotency key, workload locks, checkpoints,
 //!   the per-invocation trace, keys whose parts are encoded, never spliced);
@@ -66,7 +69,8 @@
 //! - **views**: [`history`], [`timeline`], [`status`] and [`metrics`] show
 //!   operators what the scheduler did and will do.
 //! - **[`run_service`]**: the ledger protocol shared by both entry points
-//!   (claim, duplicate, busy, refuse, continue, finish).
+//!   (claim, duplicate, busy, refuse, continue, finish, and the run's end
+//!   told once: `Run Completed` and the chat message).
 //! - **[`aws`]**: the ports on the AWS SDK clients.
 //! - **entry points, thin**: [`handler`] (the Lambda handler, free of the
 //!   runtime; `src/main.rs` wraps it) and the `orchestrator` CLI
@@ -99,6 +103,7 @@ pub mod ports;
 pub mod rds_event;
 pub mod records;
 pub mod run;
+pub mod run_events;
 pub mod run_service;
 pub mod status;
 pub mod summary;

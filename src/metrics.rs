@@ -27,7 +27,7 @@ pub const DIMENSIONS: [&str; 2] = ["Workload", "Action"];
 
 /// Each metric and its CloudWatch unit. Counts add up over a run's
 /// invocations (a continuation reports only what it did itself).
-pub const METRICS: [(&str, &str); 13] = [
+pub const METRICS: [(&str, &str); 14] = [
     ("InstancesActed", "Count"),
     ("InstancesSkipped", "Count"),
     ("InstancesBypassed", "Count"),
@@ -47,6 +47,9 @@ pub const METRICS: [(&str, &str); 13] = [
     // Alarms whose actions a Stop disabled, and a Start enabled again.
     ("AlarmsMuted", "Count"),
     ("AlarmsUnmuted", "Count"),
+    // Events for the workload's bus (EventBusName) EventBridge refused or
+    // that were not sent in time (never a run failure).
+    ("EventsFailed", "Count"),
 ];
 
 /// The metric of a delivery answered `duplicate` (nothing done): a line of
@@ -137,7 +140,7 @@ pub fn for_run(
 }
 
 /// The values of [`METRICS`] for a run, in order.
-fn run_values(report: &RunReport, throttles: u64) -> [u64; 13] {
+fn run_values(report: &RunReport, throttles: u64) -> [u64; 14] {
     let summary = &report.summary;
     let [acted, skipped, bypassed, failed, not_done] = summary.totals();
     let carried: usize = report
@@ -189,6 +192,7 @@ fn run_values(report: &RunReport, throttles: u64) -> [u64; 13] {
         drain_wait,
         muted,
         unmuted,
+        u64::from(summary.events_failed),
     ]
 }
 

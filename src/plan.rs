@@ -70,6 +70,12 @@ pub struct Plan {
     /// hold: not trusted, not acted on; a Start reports each as a failure.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub untrusted: Vec<crate::records::Untrusted>,
+    /// The event bus the run's events go to (`EventBusName`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub event_bus: Option<String>,
+    /// The SNS topic AWS Chatbot reads, for the run's end (`ChatTopicName`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub chat_topic: Option<String>,
 }
 
 /// One alarm of the plan and its step.
@@ -203,6 +209,8 @@ pub fn build(
         unmatched: unmatched(by_tier),
         alarms: Vec::new(),
         untrusted: Vec::new(),
+        event_bus: workload.event_bus.clone(),
+        chat_topic: workload.chat_topic.clone(),
     }
 }
 

@@ -149,6 +149,27 @@ pub trait Notifier: Send + Sync {
     async fn publish(&self, topic: &str, subject: &str, message: &str) -> Result<(), CloudError>;
 }
 
+/// One event for an EventBridge bus (a PutEvents entry).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BusEvent {
+    /// `Source` (`ec2-tier-scheduler`).
+    pub source: String,
+    /// `DetailType` (`Run Started`, `Tier Completed`, `Run Completed`).
+    pub detail_type: String,
+    /// `Detail`: a JSON object, as text.
+    pub detail: String,
+}
+
+/// EventBridge: a workload's run and tier events ([`crate::run_events`]).
+#[async_trait]
+pub trait EventBus: Send + Sync {
+    /// PutEvents of at most 10 entries (under 256 KB in all) to `bus`, a
+    /// name or an ARN. Per entry, in order: `None` when EventBridge took
+    /// it, else its error code and message (a refused entry, the others
+    /// taken); `Err` when the request as a whole was refused.
+    async fn put(&self, bus: &str, events: &[BusEvent]) -> Result<Vec<Option<String>>, CloudError>;
+}
+
 /// One EventBridge Scheduler schedule, as `GetSchedule` returns it.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -447,6 +468,13 @@ pub trait Cloud: Send + Sync {
     fn config_store(&self, region: &str) -> Arc<dyn ConfigStore>;
     /// SNS in `region` (the scheduler's own account).
     fn notifier(&self, region: &str) -> Arc<dyn Notifier>;
+    /// EventBridge in `region` (the scheduler's own account), where a
+    /// workload's `EventBusName` takes its events; `None`: this cloud puts
+    /// no events (they are logged as not sent).
+    fn event_bus(&self, region: &str) -> Option<Arc<dyn EventBus>> {
+        let _ = region;
+        None
+    }
     /// EC2 and SSM + S3 in `region`: in the scheduler's own account, or with
     /// `role`, in the role's account with credentials from `sts:AssumeRole`.
     /// When the role cannot be assumed this fails: it never falls back to

@@ -34,6 +34,9 @@ pub struct RunRequest {
     /// by itself while the workload is stopped (the run acts only if the
     /// WorkloadState table's last action is a Stop, and records none).
     pub restop: Option<crate::member::Restop>,
+    /// Which invocation of the run this is: 1 for a fresh run; the run
+    /// service sets it under the ledger. Not part of what decides the run.
+    pub invocation: u32,
 }
 
 impl RunRequest {
@@ -50,6 +53,7 @@ impl RunRequest {
             notify_region: None,
             run_key: None,
             restop: None,
+            invocation: 1,
         }
     }
 

@@ -87,6 +87,15 @@ pub struct RunSummary {
     /// is stopped, and this run stopped it again.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub restop: Option<crate::member::Restop>,
+    /// Events for the workload's bus (`EventBusName`) that EventBridge
+    /// refused or that were not sent in time: logged and counted
+    /// (`EventsFailed`), never a reason for the run to fail.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub events_failed: u32,
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
 }
 
 impl RunSummary {
@@ -110,6 +119,7 @@ impl RunSummary {
             alarms: Vec::new(),
             duration_ms: 0,
             restop: None,
+            events_failed: 0,
         }
     }
 

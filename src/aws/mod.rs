@@ -14,6 +14,7 @@ mod ec2;
 mod ecs;
 mod eks;
 mod error;
+mod eventbridge;
 mod group_capacity;
 mod kms;
 mod ledger;
@@ -45,6 +46,7 @@ pub use ec2::Ec2Compute;
 pub use ecs::EcsServices;
 pub use eks::EksNodeGroups;
 pub use error::cloud_error;
+pub use eventbridge::EventBridgeBus;
 pub use group_capacity::GroupCapacity;
 pub use kms::KmsKeys;
 pub use ledger::{DynamoLedger, RUNS_BY_TIME_INDEX, RUNS_BY_WORKLOAD_INDEX, RUN_KIND};
@@ -62,7 +64,7 @@ use aws_credential_types::provider::{ProvideCredentials, SharedCredentialsProvid
 
 use crate::config::CrossAccount;
 use crate::error::CloudError;
-use crate::ports::{Cloud, ConfigStore, MemberPorts, Notifier, WorkloadPorts};
+use crate::ports::{Cloud, ConfigStore, EventBus, MemberPorts, Notifier, WorkloadPorts};
 use crate::volume_keys::{GrantedKeys, GrantedKeysError};
 
 /// A resource as a member of the workload when its tags say so (RDS, Auto
@@ -184,6 +186,7 @@ struct RegionPorts {
     store: Arc<dyn ConfigStore>,
     own: WorkloadPorts,
     notifier: Arc<dyn Notifier>,
+    events: Arc<dyn EventBus>,
 }
 
 /// Ports acting in another account: (region, role ARN, external id).
@@ -395,6 +398,13 @@ impl AwsCloud {
                 .retry_config(standard_retry())
                 .timeout_config(timeouts())
         );
+        let events = counted!(
+            counter,
+            aws_sdk_eventbridge::config::Builder::from(&self.base)
+                .region(region.clone())
+                .retry_config(standard_retry())
+                .timeout_config(timeouts())
+        );
         let dynamodb = counted!(
             counter,
             aws_sdk_dynamodb::config::Builder::from(&self.base)
@@ -412,6 +422,7 @@ impl AwsCloud {
                 aws_sdk_sns::Client::from_conf(sns),
                 self.account.clone(),
             )),
+            events: Arc::new(EventBridgeBus::new(aws_sdk_eventbridge::Client::from_conf(events))),
         }
     }
 }
@@ -431,6 +442,9 @@ impl Cloud for AwsCloud {
     }
     fn notifier(&self, region: &str) -> Arc<dyn Notifier> {
         self.ports(region).notifier
+    }
+    fn event_bus(&self, region: &str) -> Option<Arc<dyn EventBus>> {
+        Some(self.ports(region).events)
     }
     async fn workload_ports(&self, region: &str, role: Option<&CrossAccount>) -> Result<WorkloadPorts, CloudError> {
         let Some(role) = role else {

@@ -4,6 +4,7 @@
 mod alarms;
 mod calendars;
 mod cross_account;
+mod run_events;
 
 use std::time::Duration;
 
@@ -16,6 +17,7 @@ use calendars::parse_calendars;
 pub use calendars::CalendarActions;
 use cross_account::parse_cross_account;
 pub use cross_account::{CrossAccount, DEFAULT_EXTERNAL_ID};
+use run_events::parse_run_events;
 
 use super::fields::{opt_secs, opt_string, req_string, show, warn_unknown, Issues};
 
@@ -45,6 +47,8 @@ const KNOWN: &[&str] = &[
     "ChangeCalendarActions",
     "AlarmPrefixes",
     "AlarmSelection",
+    "EventBusName",
+    "ChatTopicName",
 ];
 
 /// Tier-independent configuration of one workload.
@@ -85,6 +89,12 @@ pub struct WorkloadSpec {
     pub calendar_actions: CalendarActions,
     /// `AlarmPrefixes` and `AlarmSelection`: alarms muted while stopped.
     pub alarms: AlarmChoice,
+    /// `EventBusName` (a name or ARN): the bus a run's events go to; none,
+    /// no events.
+    pub event_bus: Option<String>,
+    /// `ChatTopicName`: the SNS topic AWS Chatbot reads, one message per
+    /// run end.
+    pub chat_topic: Option<String>,
 }
 
 /// The identifying attributes, each `None` when missing or invalid.
@@ -138,6 +148,7 @@ pub(super) fn parse(
     let preferred_types_tag = parse_tag_name(map, "PreferredTypesTagName", DEFAULT_PREFERRED_TYPES_TAG, issues);
     let (change_calendars, calendar_actions) = parse_calendars(map, issues);
     let alarms = parse_alarms(map, issues);
+    let (event_bus, chat_topic) = parse_run_events(map, issues);
 
     Some(WorkloadSpec {
         spec_name: identity.spec_name?,
@@ -157,6 +168,8 @@ pub(super) fn parse(
         change_calendars,
         calendar_actions,
         alarms,
+        event_bus,
+        chat_topic,
     })
 }
 

@@ -157,6 +157,7 @@ impl RunRecord {
             notify_region: self.notify_region.clone(),
             run_key: Some(self.key.clone()),
             restop: self.restop.clone(),
+            invocation: self.invocations.max(1),
         }
     }
 

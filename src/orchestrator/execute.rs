@@ -121,6 +121,7 @@ pub async fn execute_plan(
         status_checks: ports.status_checks,
         remote: ports.remote,
         notifier: cloud.notifier(request.notify_region()),
+        events: super::bus_events::BusEvents::new(cloud, request, &plan),
         recorder: records::Recorder::new(cloud.records(), config, book, request.run_key.clone()),
         config,
         action: plan.action,
@@ -130,7 +131,11 @@ pub async fn execute_plan(
     };
     execution.records_precondition()?;
     execution.preconditions(&plan).await?;
+    if request.invocation <= 1 {
+        execution.events.run_started(&plan);
+    }
     let (mut summary, checkpoint) = execution.execute(&plan).await;
+    summary.events_failed = execution.events.settle().await;
     conclude(cloud, request, &plan, &mut summary).await;
     summary.duration_ms = started.elapsed().as_millis() as u64;
     execution.notify_summary(&mut summary).await;

@@ -13,6 +13,7 @@
 mod alarms;
 mod auto_scaling;
 mod budget;
+mod bus_events;
 mod capacity;
 mod execute;
 mod gate;
@@ -38,6 +39,7 @@ pub use crate::ports::{EC2_BATCH, SSM_BATCH, STATUS_BATCH};
 pub use crate::run::{RunReport, RunRequest};
 pub use auto_scaling::PROCESSES as AUTO_SCALING_PROCESSES;
 pub use budget::Budget;
+pub use bus_events::{put_events, BusTarget};
 pub use execute::{execute_plan, run, run_resumed};
 pub use prepare::{discover_members, load_config, prepare, workload_instances, Prepared};
 pub use records::{record_survey, workload_records};
@@ -63,6 +65,8 @@ pub(crate) struct Execution<'a> {
     pub(crate) auto_scaling: Arc<dyn crate::ports::AutoScaling>,
     pub(crate) remote: Arc<dyn RemoteCheck>,
     pub(crate) notifier: Arc<dyn Notifier>,
+    /// The run's events on the workload's bus (`EventBusName`).
+    pub(crate) events: bus_events::BusEvents,
     /// The records only the scheduler writes, read and written.
     pub(crate) recorder: records::Recorder,
     pub(crate) config: &'a WorkloadConfig,

@@ -67,7 +67,12 @@ impl Execution<'_> {
                 )));
             }
             if let Some(end) = &progress.stop {
-                progress.summary.tiers.extend(not_reached(group, end));
+                let outcomes = not_reached(group, end);
+                if matches!(end, TierEnd::Abort(_)) {
+                    // Final: no continuation will reach these tiers.
+                    self.events.tiers_completed(&outcomes);
+                }
+                progress.summary.tiers.extend(outcomes);
                 continue;
             }
             let acted = self.run_group(group, &mut progress).await;
@@ -112,6 +117,13 @@ impl Execution<'_> {
             let earlier = |step: &plan::Step| matches!(step, plan::Step::DoneEarlier { .. });
             t.instances.iter().any(|i| earlier(&i.step)) || t.members.iter().any(|d| earlier(&d.step))
         });
+        // A tier the deadline cut is completed by the continuation.
+        self.events.tiers_completed(
+            results
+                .iter()
+                .filter(|(_, end)| !matches!(end, TierEnd::Deadline(_)))
+                .map(|(result, _)| &result.outcome),
+        );
         for (outcome, end) in results {
             acted |= !outcome.acted.is_empty();
             if let Some(at) = outcome.acted_at_ms {

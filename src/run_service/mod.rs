@@ -17,9 +17,12 @@
 //! The entry points say what is particular to them in a [`Delivery`]: the
 //! idempotency key, the continuation being claimed, who asked.
 //!
-//! `claim.rs` holds the claim phase; this file the run and its conclusion.
+//! `claim.rs` holds the claim phase; `run_end.rs` tells the run's end
+//! (Run Completed, the chat message, notices); this file the run and its
+//! conclusion.
 
 mod claim;
+mod run_end;
 
 use std::time::Duration;
 
@@ -39,6 +42,7 @@ use crate::run::{RunReport, RunRequest};
 use crate::summary::RunStatus;
 use claim::{Claimed, Claiming};
 pub use claim::{Interruption, Refusal};
+use run_end::{announce, announce_interrupted, notify_workload};
 
 /// Time kept back from the deadline: enough to finish the SNS summary and
 /// return the response after the last wait is cut short. A tenth of the
@@ -276,7 +280,8 @@ impl RunService<'_> {
                 return Err(e.into());
             }
         };
-        Ok(run.conclude(self.continuation, request, report, random_token).await)
+        let outcome = run.conclude(self.continuation, request, report, random_token).await;
+        Ok(announce(self.cloud, request, outcome, Some(&run.record)).await)
     }
 
     /// A refused continuation's response, its notification published to
@@ -305,6 +310,7 @@ impl RunService<'_> {
             tracing::warn!(error = %e, "the interruption notice was not published");
             response["notificationErrors"] = json!([format!("interruption: {e}")]);
         }
+        announce_interrupted(self.cloud, &record, &mut response).await;
         Outcome::Interrupted(response)
     }
 
@@ -320,15 +326,20 @@ impl RunService<'_> {
                 "continueRun needs the run ledger (RUN_LEDGER_TABLE)".into(),
             ));
         }
-        let report = orchestrator::run(self.cloud, request, budget, self.settings)
+        let mut request = request.clone(); // its events need a run key
+        request
+            .run_key
+            .get_or_insert_with(|| crate::ledger::fresh_key(&request.workload));
+        let report = orchestrator::run(self.cloud, &request, budget, self.settings)
             .await
             .inspect_err(|e| tracing::error!(error = %e, workload = %request.workload, "run refused"))?;
-        Ok(Outcome::Ran {
+        let ran = Outcome::Ran {
             report: Box::new(report),
             key: None,
             invocation: 1,
             ledger_error: None,
-        })
+        };
+        Ok(announce(self.cloud, &request, ran, None).await)
     }
 }
 
@@ -337,7 +348,7 @@ impl Ledgered<'_> {
     /// stopped early and one can be scheduled (a token from `token`), else
     /// finishes the record.
     async fn conclude(
-        mut self,
+        &mut self,
         continuation: Option<&dyn Continuation>,
         request: &RunRequest,
         mut report: RunReport,
@@ -380,7 +391,7 @@ impl Ledgered<'_> {
         tracing::info!(status = ?report.summary.status, message = %report.summary.message, "run finished");
         Outcome::Ran {
             report: Box::new(report),
-            key: Some(self.record.key),
+            key: Some(self.record.key.clone()),
             invocation: self.record.invocations,
             ledger_error,
         }
@@ -467,18 +478,6 @@ enum NotSent {
     /// The checkpoint, the schedule or the notice was refused.
     #[error(transparent)]
     Cloud(#[from] CloudError),
-}
-
-/// Publishes a notice to the workload's SNS topic, if it has one.
-async fn notify_workload(cloud: &dyn Cloud, request: &RunRequest, subject: &str, body: &str) -> Result<(), NotSent> {
-    let config = orchestrator::load_config(cloud, &request.workload, &request.dynamodb_region).await?;
-    let Some(topic) = &config.workload.sns_topic else {
-        return Ok(());
-    };
-    Ok(cloud
-        .notifier(request.notify_region())
-        .publish(topic, subject, body)
-        .await?)
 }
 
 /// The payload of a run's continuation: the request and the fence.

@@ -80,6 +80,8 @@ fn cut_short() -> RunReport {
         unmatched: Vec::new(),
         alarms: Vec::new(),
         untrusted: Vec::new(),
+        event_bus: None,
+        chat_topic: None,
     };
     RunReport {
         summary: RunSummary::for_plan(&plan, false, RunStatus::DeadlineReached, "out of time"),

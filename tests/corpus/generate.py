@@ -306,6 +306,9 @@ def configs():
         "tier_filter_tag_same_as_workload": ("workload.TierFilterTagName", "Environment", f"{wl}.TierFilterTagName: must differ from WorkloadFilterTagName"),
         "vpc_id_bad": ("workload.VPC_ID", "vpc xyz", f'{wl}.VPC_ID: "vpc xyz" is not a VPC id'),
         "sns_topic_bad": ("workload.SNSTopicName", "my topic!", f'{wl}.SNSTopicName: "my topic!" is not an SNS topic name or ARN'),
+        "event_bus_bad": ("workload.EventBusName", "ops bus", f'{wl}.EventBusName: "ops bus" is not an event bus name'),
+        "event_bus_arn_bad": ("workload.EventBusName", "arn:aws:events:us-west-2:1234:event-bus/ops", f'{wl}.EventBusName: "arn:aws:events:us-west-2:1234:event-bus/ops" is not an event bus name'),
+        "chat_topic_bad": ("workload.ChatTopicName", "chat.fifo", f'{wl}.ChatTopicName: "chat.fifo" is not a standard SNS topic name'),
         "bucket_bad": ("workload.SSMS3BucketName", "a", f'{wl}.SSMS3BucketName: "a" is not an S3 bucket name'),
         "bucket_list": ("workload.SSMS3BucketName", ["ssm-output"], f"{wl}.SSMS3BucketName: expected a string, found a list"),
         # wrong container types

@@ -508,6 +508,18 @@ const GRANTS: &[(&str, &str, Need)] = &[
         "kms:GenerateDataKey*",
         Adapter("src/aws/sns.rs", "Publish"),
     ),
+    // src/aws/sns.rs, the AWS Chatbot message of a run's end (ChatTopicName).
+    (
+        "PublishChatMessages",
+        "sns:Publish",
+        Adapter("src/aws/sns.rs", "Publish"),
+    ),
+    // src/aws/eventbridge.rs: run and tier events (EventBusName).
+    (
+        "PutRunEvents",
+        "events:PutEvents",
+        Adapter("src/aws/eventbridge.rs", "PutEvents"),
+    ),
     // src/aws/scheduler.rs: the continuation schedule names the scheduler role.
     (
         "CreateContinuationSchedules",

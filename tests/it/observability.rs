@@ -185,7 +185,8 @@ async fn each_run_writes_one_valid_emf_line_of_what_it_did() {
             "TargetsDrained",
             "DrainWait",
             "AlarmsMuted",
-            "AlarmsUnmuted"
+            "AlarmsUnmuted",
+            "EventsFailed"
         ]
     );
     assert_eq!(
@@ -198,6 +199,7 @@ async fn each_run_writes_one_valid_emf_line_of_what_it_did() {
     assert_eq!(line["InstancesSkipped"], 0);
     assert_eq!(line["Throttles"], 3);
     assert_eq!(line["Continuations"], 0);
+    assert_eq!(line["EventsFailed"], 0, "no bus, nothing failed");
     assert!(
         line["GateWait"].as_u64().unwrap() >= 6_000,
         "the DB gate waited for the status checks: {line}"

@@ -115,6 +115,9 @@ impl Cloud for OneRegion {
     fn notifier(&self, region: &str) -> Arc<dyn Notifier> {
         self.inner.notifier(region)
     }
+    fn event_bus(&self, region: &str) -> Option<Arc<dyn ec2_tier_scheduler::ports::EventBus>> {
+        self.inner.event_bus(region)
+    }
     async fn workload_ports(&self, region: &str, role: Option<&CrossAccount>) -> Result<WorkloadPorts, CloudError> {
         self.inner.workload_ports(region, role).await
     }

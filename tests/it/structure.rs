@@ -43,6 +43,7 @@ const LAYERS: &[(&str, &[&str])] = &[
             "records",
             "summary",
             "notify",
+            "run_events",
             "cron",
         ],
     ),

@@ -32,9 +32,9 @@ use ec2_tier_scheduler::error::CloudError;
 use ec2_tier_scheduler::instance::{Discovery, Instance, InstanceState, InstanceStatus, StateReason};
 use ec2_tier_scheduler::override_check::OverrideCheck;
 use ec2_tier_scheduler::ports::{
-    AutoScaling, CalendarState, ChangeCalendar, CheckPoll, Cloud, Compute, ConfigStore, GroupProcesses, InstanceTags,
-    InstanceTypes, Keys, Notifier, OutputLocation, RemoteCheck, StateLookup, StatusChecks, TypeFacts, WorkloadPorts,
-    WorkloadState,
+    AutoScaling, BusEvent, CalendarState, ChangeCalendar, CheckPoll, Cloud, Compute, ConfigStore, EventBus,
+    GroupProcesses, InstanceTags, InstanceTypes, Keys, Notifier, OutputLocation, RemoteCheck, StateLookup,
+    StatusChecks, TypeFacts, WorkloadPorts, WorkloadState,
 };
 use ec2_tier_scheduler::volume_keys::{GrantedKeys, GrantedKeysError, KeyFacts, KeyLookup, VolumeKey};
 use serde_json::Value;
@@ -145,6 +145,10 @@ pub struct State {
     pub status_polls: HashMap<String, usize>,
     pub ssm_online: HashSet<String>,
     pub published: Vec<(String, String, String)>,
+    /// Events put (PutEvents), with their bus, in order.
+    pub events: Vec<(String, BusEvent)>,
+    /// EventBridge refuses an entry whose detail contains one of these.
+    pub refused_events: Vec<String>,
     pub bucket_region: String,
     /// Instances whose transitions never finish.
     pub stuck: HashSet<String>,
@@ -985,6 +989,33 @@ impl Notifier for FakeCloud {
 }
 
 #[async_trait]
+impl EventBus for FakeCloud {
+    /// PutEvents under EventBridge's limits (asserted: at most 10 entries,
+    /// under 256 KB); an entry matching `refused_events` is refused.
+    async fn put(&self, bus: &str, events: &[BusEvent]) -> Result<Vec<Option<String>>, CloudError> {
+        assert!(!events.is_empty() && events.len() <= 10, "{} entries", events.len());
+        let size: usize = events
+            .iter()
+            .map(|e| 14 + e.source.len() + e.detail_type.len() + e.detail.len())
+            .sum();
+        assert!(size < 256 * 1024, "a PutEvents request of {size} bytes");
+        self.record("PutEvents", &[]).await?;
+        let mut s = self.lock();
+        let mut results = Vec::new();
+        for e in events {
+            serde_json::from_str::<Value>(&e.detail).expect("the detail is JSON");
+            if s.refused_events.iter().any(|r| e.detail.contains(r.as_str())) {
+                results.push(Some("InternalFailure: refused by the test".to_string()));
+            } else {
+                s.events.push((bus.to_string(), e.clone()));
+                results.push(None);
+            }
+        }
+        Ok(results)
+    }
+}
+
+#[async_trait]
 impl ConfigStore for FakeCloud {
     async fn workloads(&self) -> Result<Vec<String>, CloudError> {
         self.call("Scan", &[], &[0, 0]).await?;
@@ -1050,6 +1081,9 @@ impl Cloud for FakeCloud {
     }
     fn notifier(&self, _region: &str) -> Arc<dyn Notifier> {
         Arc::new(self.clone())
+    }
+    fn event_bus(&self, _region: &str) -> Option<Arc<dyn EventBus>> {
+        Some(Arc::new(self.clone()))
     }
     async fn workload_ports(&self, region: &str, role: Option<&CrossAccount>) -> Result<WorkloadPorts, CloudError> {
         if let Some(role) = role {

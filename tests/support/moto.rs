@@ -332,6 +332,21 @@ impl Stack {
         serde_json::from_slice(&out.stdout).unwrap()
     }
 
+    /// Runs tests/support/event_queue.py against this emulator (`setup
+    /// --bus B --queue Q`: a rule on the bus sending the scheduler's events
+    /// to a queue; `read --queue Q`: the events it holds); its stdout as JSON.
+    pub fn event_queue(&self, args: &[&str]) -> serde_json::Value {
+        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/event_queue.py");
+        let out = Command::new(venv_bin("python"))
+            .arg(script)
+            .args(["--endpoint", &self.moto.endpoint, "--region", "us-west-2"])
+            .args(args)
+            .output()
+            .expect("python in the virtualenv");
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        serde_json::from_slice(&out.stdout).unwrap()
+    }
+
     /// Writes a workload's items with the product's own store.
     pub async fn put_config(&self, workload: serde_json::Value, tiers: Vec<serde_json::Value>) {
         use ec2_tier_scheduler::config::WorkloadItems;

@@ -113,6 +113,7 @@ pub fn request(target: &Target, action: Action, dry_run: bool, cloud: &AwsCloud)
         notify_region: cloud.default_region(),
         run_key: None,
         restop: None,
+        invocation: 1,
     })
 }
 
