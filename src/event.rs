@@ -9,6 +9,7 @@ use crate::action::Action;
 use crate::clock;
 use crate::config::is_region;
 use crate::ledger;
+use crate::member::{MemberKind, Restop};
 
 /// Longest accepted workload identifier (DynamoDB keys allow more, but a
 /// longer name is a mistake, and it ends up in logs and subjects).
@@ -25,6 +26,7 @@ const FIELDS: &[&str] = &[
     "continueRun",
     "continuationToken",
     "overrideState",
+    "restop",
 ];
 
 /// How far in the future a `scheduledTime` may be: the clock skew allowed
@@ -83,6 +85,10 @@ pub struct SchedulerEvent {
     /// already a Start (the original's `-o/--overrideState`).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub override_state: bool,
+    /// A re-check's database: the function's own schedule, seven days and
+    /// fifteen minutes after a Stop, asks for a re-stop of it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub restop: Option<Restop>,
     /// The EventBridge envelope this payload came in, when it came in one.
     #[serde(skip)]
     pub envelope: Option<Envelope>,
@@ -165,6 +171,7 @@ impl SchedulerEvent {
             continue_run: bounded(map, "continueRun", 2048)?,
             continuation_token: bounded(map, "continuationToken", 128)?,
             override_state,
+            restop: restop(map, action)?,
             envelope: None,
         })
     }
@@ -343,6 +350,28 @@ fn reject_unknown_fields(map: &Map<String, Value>) -> Result<(), EventError> {
             FIELDS.join(", ")
         ))),
         None => Ok(()),
+    }
+}
+
+/// `restop`: a re-check's database (the function's own schedules write
+/// it): `{"kind": <RDS or a DB cluster kind>, "id": <its identifier>}`,
+/// only with `action` Stop.
+fn restop(map: &Map<String, Value>, action: Action) -> Result<Option<Restop>, EventError> {
+    let Some(value) = map.get("restop").filter(|v| !v.is_null()) else {
+        return Ok(None);
+    };
+    let refused = || {
+        EventError(
+            "restop must be {\"kind\": \"RDS\" or a DB cluster kind, \"id\": its identifier}, with action Stop".into(),
+        )
+    };
+    let restop: Restop = serde_json::from_value(value.clone()).map_err(|_| refused())?;
+    let database = restop.kind == MemberKind::Rds || restop.kind.is_db_cluster();
+    let id = &restop.id;
+    let named = !id.is_empty() && id.len() <= 255 && id.chars().all(|c| c.is_ascii_alphanumeric() || c == '-');
+    match database && named && action == Action::Stop {
+        true => Ok(Some(restop)),
+        false => Err(refused()),
     }
 }
 

@@ -238,7 +238,7 @@ fn request_of(event: &SchedulerEvent, function_region: Option<&str>) -> Result<R
         override_state: event.override_state,
         notify_region: function_region.map(str::to_string),
         run_key: None,
-        restop: None,
+        restop: event.restop.clone(),
         invocation: 1,
     })
 }

@@ -367,7 +367,7 @@ pub struct MemberStatus {
 /// (seven days after it stopped) while its workload is stopped. Kept as
 /// its kind and id, never as a report string to read back.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Restop {
     /// `RDS` (a DB instance) or a cluster kind (`Aurora`).
     pub kind: MemberKind,

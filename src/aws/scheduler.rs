@@ -121,6 +121,21 @@ impl Continuation for SchedulerContinuation {
             .map(|_| ())
             .map_err(|e| cloud_error("scheduler", "CreateSchedule", e))
     }
+
+    async fn cancel(&self, name: &str) -> Result<(), CloudError> {
+        let deleted = self
+            .client
+            .delete_schedule()
+            .name(name)
+            .set_group_name(self.group.clone())
+            .send()
+            .await
+            .map_err(|e| cloud_error("scheduler", "DeleteSchedule", e));
+        match deleted {
+            Err(e) if e.code.as_deref() == Some("ResourceNotFoundException") => Ok(()),
+            other => other.map(|_| ()),
+        }
+    }
 }
 
 /// Reads the schedules of a group (the CLI, with the operator's

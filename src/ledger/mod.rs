@@ -362,6 +362,16 @@ pub fn continuation_name(key: &str, n: u32) -> String {
     format!("ec2ts-{}-{n}", key_digest(key))
 }
 
+/// The EventBridge Scheduler name of the re-check of `member` of
+/// `workload` ([`crate::member::Restop`]): `ec2ts-rc-` and 160 bits of a
+/// digest of both, the same at every Stop (a Start deletes it by name).
+pub fn recheck_name(workload: &str, member: &crate::member::MemberId) -> String {
+    format!(
+        "ec2ts-rc-{}",
+        key_digest(&key("recheck", &[workload, &member.to_string()]))
+    )
+}
+
 /// The first 160 bits of the SHA-256 of a run key, in hex (40 characters):
 /// stable, name-safe, and not reversible into a chosen key.
 pub fn key_digest(key: &str) -> String {
@@ -379,6 +389,8 @@ fn hex(bytes: &[u8]) -> String {
 pub trait Continuation: Send + Sync {
     /// Schedules `payload` for `at` (seconds since the epoch) under `name`.
     async fn schedule(&self, name: &str, payload: &Value, at: u64) -> Result<(), CloudError>;
+    /// Deletes the schedule `name`; one that does not exist is no error.
+    async fn cancel(&self, name: &str) -> Result<(), CloudError>;
 }
 
 #[cfg(test)]

@@ -22,6 +22,7 @@
 //! conclusion.
 
 mod claim;
+mod recheck;
 mod run_end;
 
 use std::time::Duration;
@@ -42,6 +43,7 @@ use crate::run::{RunReport, RunRequest};
 use crate::summary::RunStatus;
 use claim::{Claimed, Claiming};
 pub use claim::{Interruption, Refusal};
+pub use recheck::RECHECK_AFTER_SECS;
 use run_end::{announce, announce_interrupted, notify_workload};
 
 /// Time kept back from the deadline: enough to finish the SNS summary and
@@ -146,8 +148,9 @@ pub enum Outcome {
         ledger_error: Option<String>,
     },
     /// Nothing was done, and the response says why: a repeated delivery
-    /// (`status` `duplicate`), or a continuation that came before its due
-    /// time and was handed to a new schedule for it (`rescheduled`).
+    /// (`status` `duplicate`), a continuation that came before its due
+    /// time and was handed to a new schedule for it (`rescheduled`), or an
+    /// RDS event about a database of no workload (`ignored`).
     Duplicate(Value),
     /// A continuation refused with nothing done, because it came after its
     /// hand-over window or after a later run of the workload began; the
@@ -281,6 +284,7 @@ impl RunService<'_> {
             }
         };
         let outcome = run.conclude(self.continuation, request, report, random_token).await;
+        let outcome = recheck::arrange(self.continuation, request, outcome).await;
         Ok(announce(self.cloud, request, outcome, Some(&run.record)).await)
     }
 

@@ -57,6 +57,11 @@ impl Continuation for Schedules {
         self.made.lock().unwrap().push((name.to_string(), payload.clone()));
         Ok(())
     }
+
+    async fn cancel(&self, name: &str) -> Result<(), CloudError> {
+        self.made.lock().unwrap().retain(|(made, _)| made != name);
+        Ok(())
+    }
 }
 
 fn request() -> RunRequest {

@@ -531,6 +531,11 @@ const GRANTS: &[(&str, &str, Need)] = &[
         "iam:PassRole",
         Adapter("src/aws/scheduler.rs", "CreateSchedule"),
     ),
+    (
+        "DeleteRecheckSchedules",
+        "scheduler:DeleteSchedule",
+        Adapter("src/aws/scheduler.rs", "DeleteSchedule"),
+    ),
     // src/aws/mod.rs: AssumeRoleProvider for CrossAccountRole.
     (
         "AssumeMemberAccountRoles",
@@ -638,6 +643,16 @@ const GRANTS: &[(&str, &str, Need)] = &[
         "AllowStackAlarmsToPublish",
         "sns:Publish",
         Service("the stack's alarms publish to the topic"),
+    ),
+    (
+        "AcceptRdsEventsFromMemberAccounts",
+        "events:PutEvents",
+        Service("member accounts forward RDS's automatic starts to the stack's bus"),
+    ),
+    (
+        "PutToSchedulerBus",
+        "events:PutEvents",
+        Service("EventBridge forwards a member account's RDS automatic starts (ForwardRdsEvents)"),
     ),
 ];
 
@@ -2816,7 +2831,10 @@ fn schedules_live_in_the_stack_group_the_scheduler_role_trusts() {
     }
     assert_eq!(
         create,
-        ["arn:${AWS::Partition}:scheduler:${AWS::Region}:${AWS::AccountId}:schedule/${ScheduleGroup}/ec2ts-*"]
+        [
+            "arn:${AWS::Partition}:scheduler:${AWS::Region}:${AWS::AccountId}:schedule/${ScheduleGroup}/ec2ts-*",
+            "arn:${AWS::Partition}:scheduler:${AWS::Region}:${AWS::AccountId}:schedule/${ScheduleGroup}/ec2ts-rc-*"
+        ]
     );
     let mut trust = Vec::new();
     statements(
@@ -2931,6 +2949,22 @@ fn member_role_trusts_only_the_scheduler_account_with_an_external_id() {
         let mut trust = Vec::new();
         statements(&resource["Properties"]["AssumeRolePolicyDocument"], &mut trust);
         assert!(!trust.is_empty(), "{id:?}: no trust policy");
+        if id.as_str() == Some("RdsEventForwardingRole") {
+            // EventBridge's own role for the forwarding rule: trusted by the
+            // events service only, and it may only put events on the
+            // scheduler's bus.
+            assert_eq!(trust.len(), 1);
+            assert_eq!(trust[0]["Principal"]["Service"].as_str(), Some("events.amazonaws.com"));
+            let mut actions = Vec::new();
+            for (_, statement) in policy_statements(&template)
+                .into_iter()
+                .filter(|(r, _)| r == "RdsEventForwardingRole")
+            {
+                actions.extend(strings(&statement["Action"]));
+            }
+            assert_eq!(actions, ["events:PutEvents"]);
+            continue;
+        }
         for statement in trust {
             assert_eq!(statement["Effect"].as_str(), Some("Allow"), "{statement:?}");
             let principal = &statement["Principal"];

@@ -921,6 +921,10 @@ impl Case {
         for n in 0..60 {
             let next = {
                 let mut list = self.continuation.scheduled.lock().unwrap();
+                // The re-checks of databases (ec2ts-rc-*, a week after a
+                // Stop) are outside the schedules modelled here
+                // (tests/it/restarts.rs tests them).
+                list.retain(|(name, _, _)| !name.starts_with("ec2ts-rc-"));
                 if list.is_empty() {
                     break;
                 }

@@ -8,10 +8,12 @@
 use std::time::Duration;
 
 use ec2_tier_scheduler::instance::InstanceState::*;
-use ec2_tier_scheduler::ledger::LedgerStatus;
+use ec2_tier_scheduler::ledger::{recheck_name, LedgerStatus};
+use ec2_tier_scheduler::member::MemberId;
 use ec2_tier_scheduler::member::MemberKind::{self, Aurora, Rds};
 use ec2_tier_scheduler::ports::WorkloadState;
 use ec2_tier_scheduler::rds_event::{CLUSTER_RESTART, INSTANCE_RESTART};
+use ec2_tier_scheduler::run_service::{self, RECHECK_AFTER_SECS};
 use serde_json::{json, Value};
 
 use crate::reliability::{Harness, LONG};
@@ -172,4 +174,86 @@ async fn a_database_still_starting_is_stopped_once_it_is_up() {
     let calls = h.cloud.calls_of("StopDBInstance");
     assert_eq!(calls.len(), 1);
     assert_eq!(settled(&h, Rds, "orders-db").await, "stopped");
+}
+
+/// W up: its instances running, its databases available, no WorkloadState.
+fn running_workload() -> Harness {
+    let h = stopped_workload("Start");
+    h.cloud.add_spec_instances(Running);
+    h
+}
+
+fn asked(action: &str, run_id: &str) -> Value {
+    json!({"workloadIdentifier": "W", "action": action, "dynamoDBRegion": "us-west-2", "runId": run_id})
+}
+
+fn recheck_of(h: &Harness, member: &MemberId) -> Option<(Value, u64)> {
+    let name = recheck_name("W", member);
+    let list = h.continuation.scheduled.lock().unwrap();
+    list.iter()
+        .find(|(n, _, _)| *n == name)
+        .map(|(_, p, at)| (p.clone(), *at))
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_stop_leaves_a_recheck_of_each_database_which_a_start_deletes() {
+    let h = running_workload();
+    let before = run_service::now();
+    let stop = h.deliver(&asked("Stop", "friday"), LONG).await.unwrap();
+    assert_eq!(stop["status"], "completed", "{stop}");
+    let rds = MemberId::new(Rds, "orders-db");
+    let aurora = MemberId::new(Aurora, "ledger");
+    for member in [&rds, &aurora] {
+        let (payload, at) = recheck_of(&h, member).expect("a re-check");
+        let due = before + RECHECK_AFTER_SECS;
+        assert!(
+            (due..=due + 60).contains(&at),
+            "{at} vs {due}: the Stop took a few seconds"
+        );
+        assert_eq!(payload["restop"]["id"], member.id(), "{payload}");
+        assert_eq!(payload["action"], "Stop");
+    }
+    // Another Stop replaces them, never doubles them.
+    h.deliver(&asked("Stop", "saturday"), LONG).await.unwrap();
+    let name = recheck_name("W", &rds);
+    let count = h
+        .continuation
+        .scheduled
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|(n, _, _)| *n == name)
+        .count();
+    assert_eq!(count, 1);
+
+    // A Start deletes them by name.
+    let start = h.deliver(&asked("Start", "monday"), LONG).await.unwrap();
+    assert_ne!(start["status"], "skipped", "{start}");
+    assert!(recheck_of(&h, &rds).is_none() && recheck_of(&h, &aurora).is_none());
+    assert!(h.continuation.cancelled.lock().unwrap().contains(&name));
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_recheck_stops_a_database_rds_started_without_telling() {
+    let h = running_workload();
+    h.deliver(&asked("Stop", "friday"), LONG).await.unwrap();
+    let (payload, at) = recheck_of(&h, &MemberId::new(Rds, "orders-db")).expect("a re-check");
+    tokio::time::sleep(Duration::from_secs(600)).await;
+    assert_eq!(h.cloud.database_status(Rds, "orders-db"), "stopped");
+
+    // Seven days on, RDS started it, and its event never came.
+    h.cloud.add_database(Rds, "orders-db", "ENV001", "Role_DB", "available");
+    tokio::time::sleep(Duration::from_secs(at.saturating_sub(run_service::now()))).await;
+    let response = h.deliver(&payload, LONG).await.unwrap();
+    assert_eq!(response["status"], "completed", "{response}");
+    assert!(
+        response["message"].as_str().unwrap().contains("stopped again"),
+        "{response}"
+    );
+    assert_eq!(stops(&h, "StopDBInstance"), 2);
+    // Delivered twice, it acts once; and the next re-check is seven days on.
+    let again = h.deliver(&payload, LONG).await.unwrap();
+    assert_eq!(again["status"], "duplicate", "{again}");
+    let (_, next) = recheck_of(&h, &MemberId::new(Rds, "orders-db")).expect("the next re-check");
+    assert!(next >= at + RECHECK_AFTER_SECS - 5, "{next} after {at}");
 }

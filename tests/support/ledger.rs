@@ -157,6 +157,8 @@ impl Ledger for FakeLedger {
 #[derive(Clone, Default)]
 pub struct FakeContinuation {
     pub scheduled: Arc<Mutex<Vec<(String, Value, u64)>>>,
+    /// The schedules deleted by name (a re-check a Start removed).
+    pub cancelled: Arc<Mutex<Vec<String>>>,
 }
 
 #[async_trait]
@@ -172,6 +174,12 @@ impl Continuation for FakeContinuation {
             .lock()
             .unwrap()
             .push((name.to_string(), payload.clone(), at));
+        Ok(())
+    }
+
+    async fn cancel(&self, name: &str) -> Result<(), CloudError> {
+        self.scheduled.lock().unwrap().retain(|(made, _, _)| made != name);
+        self.cancelled.lock().unwrap().push(name.to_string());
         Ok(())
     }
 }
