@@ -27,7 +27,7 @@ pub const DIMENSIONS: [&str; 2] = ["Workload", "Action"];
 
 /// Each metric and its CloudWatch unit. Counts add up over a run's
 /// invocations (a continuation reports only what it did itself).
-pub const METRICS: [(&str, &str); 14] = [
+pub const METRICS: [(&str, &str); 15] = [
     ("InstancesActed", "Count"),
     ("InstancesSkipped", "Count"),
     ("InstancesBypassed", "Count"),
@@ -50,6 +50,8 @@ pub const METRICS: [(&str, &str); 14] = [
     // Events for the workload's bus (EventBusName) EventBridge refused or
     // that were not sent in time (never a run failure).
     ("EventsFailed", "Count"),
+    // Databases a re-stop stopped again after RDS started them by itself.
+    ("MembersRestopped", "Count"),
 ];
 
 /// The metric of a delivery answered `duplicate` (nothing done): a line of
@@ -140,7 +142,7 @@ pub fn for_run(
 }
 
 /// The values of [`METRICS`] for a run, in order.
-fn run_values(report: &RunReport, throttles: u64) -> [u64; 14] {
+fn run_values(report: &RunReport, throttles: u64) -> [u64; 15] {
     let summary = &report.summary;
     let [acted, skipped, bypassed, failed, not_done] = summary.totals();
     let carried: usize = report
@@ -193,7 +195,17 @@ fn run_values(report: &RunReport, throttles: u64) -> [u64; 14] {
         muted,
         unmuted,
         u64::from(summary.events_failed),
+        restopped(summary),
     ]
+}
+
+/// 1 when the run was a re-stop that stopped its database again.
+fn restopped(summary: &crate::summary::RunSummary) -> u64 {
+    let Some(restop) = &summary.restop else {
+        return 0;
+    };
+    let name = restop.member().to_string();
+    u64::from(summary.tiers.iter().any(|t| t.acted.contains(&name)))
 }
 
 /// The EMF line of a delivery answered `duplicate`: [`DUPLICATE_METRIC`]

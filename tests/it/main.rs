@@ -23,6 +23,7 @@ mod moto_migration;
 mod moto_override;
 mod moto_rds;
 mod moto_records;
+mod moto_restarts;
 mod moto_safety;
 mod moto_scaling;
 mod moto_starts;

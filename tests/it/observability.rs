@@ -186,7 +186,8 @@ async fn each_run_writes_one_valid_emf_line_of_what_it_did() {
             "DrainWait",
             "AlarmsMuted",
             "AlarmsUnmuted",
-            "EventsFailed"
+            "EventsFailed",
+            "MembersRestopped"
         ]
     );
     assert_eq!(

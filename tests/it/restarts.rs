@@ -86,6 +86,8 @@ async fn databases_rds_started_while_the_workload_is_stopped_are_stopped_again_o
     );
     assert_eq!(stops(&h, "StopDBInstance"), 1);
     assert_eq!(stops(&h, "StopInstances"), 0, "nothing else of the workload is touched");
+    let report = h.ledger.lock().records[response["runKey"].as_str().unwrap()].clone();
+    assert_eq!(report.summary.as_ref().unwrap()["restop"]["id"], "orders-db");
     assert_eq!(settled(&h, Rds, "orders-db").await, "stopped");
     assert_eq!(
         h.cloud.database_status(Aurora, "ledger"),
@@ -256,4 +258,21 @@ async fn the_recheck_stops_a_database_rds_started_without_telling() {
     assert_eq!(again["status"], "duplicate", "{again}");
     let (_, next) = recheck_of(&h, &MemberId::new(Rds, "orders-db")).expect("the next re-check");
     assert!(next >= at + RECHECK_AFTER_SECS - 5, "{next} after {at}");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_restop_is_counted_in_its_metric_line() {
+    let h = stopped_workload("Stop");
+    let event = restarted("ev-1", "orders-db", false);
+    let handled = ec2_tier_scheduler::handler::handle_delivery(
+        h.services(),
+        &event,
+        Some(LONG),
+        &ec2_tier_scheduler::orchestrator::Settings::default(),
+    )
+    .await
+    .unwrap();
+    let line: Value = serde_json::from_str(&handled.outcome.metrics_line("Test", 0, 0).expect("a line")).unwrap();
+    assert_eq!(line["MembersRestopped"], 1, "{line}");
+    assert_eq!(line["Action"], "Stop");
 }
