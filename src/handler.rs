@@ -197,9 +197,12 @@ async fn handle_restart(
         None => orchestrator::Budget::unlimited(),
     };
     let began = std::time::Instant::now();
-    orchestrator::await_started(services.cloud, region, &workload, &restop, &budget, settings)
+    let starting = orchestrator::await_started(services.cloud, region, &workload, &restop, &budget, settings)
         .await
         .map_err(cloud_error)?;
+    if let (true, Some(continuation)) = (starting, services.continuation) {
+        return wait_again(continuation, payload, &event, &restop).await;
+    }
     let mut request = RunRequest::new(workload.clone(), Action::Stop, region);
     request.notify_region = Some(region.to_string());
     request.restop = Some(restop);
@@ -218,6 +221,37 @@ async fn handle_restart(
     let outcome = service.run(&request, delivery, left).await?;
     let response = respond(&outcome, false);
     Ok(Handled { response, outcome })
+}
+
+/// RDS still starts the database when the invocation's time is up: the
+/// same event is delivered again a minute on (a schedule named after the
+/// event and the minute), and no run is claimed, so no lock is held
+/// while RDS takes its time.
+async fn wait_again(
+    continuation: &dyn Continuation,
+    payload: &Value,
+    event: &RestartEvent,
+    restop: &crate::member::Restop,
+) -> Result<Handled, HandlerError> {
+    let at = run_service::now() + 60;
+    let name = crate::ledger::continuation_name(&crate::ledger::key("rds-event", &[&event.id]), (at / 60) as u32);
+    continuation.schedule(&name, payload, at).await.map_err(|source| {
+        HandlerError::Service(ServiceError::Run(RunError::Cloud {
+            workload: format!("(RDS event {})", event.id),
+            source,
+        }))
+    })?;
+    let response = json!({
+        "status": "waiting",
+        "message": format!(
+            "{} is still starting: RDS refuses a stop until it is up; the event comes again in a minute (no lock held)",
+            restop.member()
+        ),
+    });
+    Ok(Handled {
+        outcome: Outcome::Duplicate(response.clone()),
+        response,
+    })
 }
 
 /// The run request an event asks for: the tables' region defaults to the

@@ -378,10 +378,14 @@ pub fn next_runs(workload: &str, schedules: &[ScheduleInfo], now: u64, count: us
             expression: s.expression.clone(),
             timezone: tz.clone(),
             at: Vec::new(),
-            note: event
-                .continue_run
-                .as_ref()
-                .map(|key| format!("continuation of run {key}")),
+            note: match (&event.continue_run, &event.restop) {
+                (Some(key), _) => Some(format!("continuation of run {key}")),
+                (None, Some(restop)) => Some(format!(
+                    "re-check of {}: stopped again if RDS started it by itself",
+                    restop.member()
+                )),
+                (None, None) => None,
+            },
         };
         if s.state != "ENABLED" {
             run.note = Some(
@@ -517,6 +521,18 @@ mod tests {
                 .starts_with("expression not understood"),
             "{runs:?}"
         );
+    }
+
+    #[test]
+    fn a_databases_recheck_is_among_the_next_runs() {
+        let input = r#"{"workloadIdentifier": "W", "action": "Stop", "runId": "recheck-1797200000",
+            "restop": {"kind": "RDS", "id": "orders-db"}}"#;
+        let schedules = vec![schedule("ec2ts-rc-0a1b", "at(2026-12-13T20:15:00)", "UTC", input)];
+        let runs = next_runs("W", &schedules, 1_796_000_000, 2);
+        assert_eq!(runs.len(), 1, "{runs:?}");
+        let note = runs[0].note.as_deref().unwrap();
+        assert!(note.contains("re-check of rds:orders-db"), "{note}");
+        assert_eq!(runs[0].at.len(), 1, "{runs:?}");
     }
 
     #[test]

@@ -55,8 +55,8 @@ pub async fn restarted_member(
 }
 
 /// Waits, holding no lock, while `restop`'s database is on its way up,
-/// within the budget (RDS refuses a stop while it starts). The status it
-/// was last seen in.
+/// within the budget (RDS refuses a stop while it starts). Whether it is
+/// still starting when the wait ends.
 pub async fn await_started(
     cloud: &dyn Cloud,
     dynamodb_region: &str,
@@ -64,24 +64,27 @@ pub async fn await_started(
     restop: &Restop,
     budget: &Budget,
     settings: &Settings,
-) -> Result<String, CloudError> {
+) -> Result<bool, CloudError> {
     let config = load_config(cloud, workload, dynamodb_region)
         .await
         .map_err(|e| CloudError::new("scheduler", "LoadConfig", None, e.to_string()))?;
     let w = &config.workload;
     let ports = cloud.workload_ports(&w.region, w.cross_account.as_ref()).await?;
     let Some(service) = ports.members.of(restop.kind) else {
-        return Ok("unknown".into());
+        return Ok(false);
     };
     let (limit, _) = budget.cap(settings.state_timeout);
     let mut pace = Pacer::new(limit, settings.poll_initial, settings.poll_max);
     loop {
         let seen = service.statuses(restop.kind, std::slice::from_ref(&restop.id)).await?;
         let Some(status) = seen.into_iter().next() else {
-            return Ok("gone".into());
+            return Ok(false);
         };
-        if status.phase != Phase::Starting || !pace.wait().await {
-            return Ok(status.status);
+        if status.phase != Phase::Starting {
+            return Ok(false);
+        }
+        if !pace.wait().await {
+            return Ok(true);
         }
     }
 }

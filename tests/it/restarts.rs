@@ -276,3 +276,42 @@ async fn a_restop_is_counted_in_its_metric_line() {
     assert_eq!(line["MembersRestopped"], 1, "{line}");
     assert_eq!(line["Action"], "Stop");
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_database_starting_for_longer_than_an_invocation_is_stopped_later_holding_no_lock() {
+    // GIVEN RDS takes 20 minutes to start it, and invocations have 5
+    let h = stopped_workload("Stop");
+    h.cloud.starting_by_itself(Rds, "orders-db", Duration::from_secs(1200));
+    let five = Duration::from_secs(300);
+
+    // WHEN the event comes: the invocation waits its time, claims no run,
+    // and has the event delivered again
+    let first = h.deliver(&restarted("ev-1", "orders-db", false), five).await.unwrap();
+    assert_eq!(first["status"], "waiting", "{first}");
+    assert_eq!(stops(&h, "StopDBInstance"), 0);
+    assert!(h.ledger.lock().locks.is_empty(), "no lock held while RDS starts it");
+
+    // THEN a later delivery stops it once RDS has it up, once
+    let rest = h.drain_continuations(five).await;
+    let last = rest.last().expect("deliveries again");
+    assert_eq!(last["status"], "completed", "{rest:#?}");
+    assert_eq!(stops(&h, "StopDBInstance"), 1);
+    assert_eq!(settled(&h, Rds, "orders-db").await, "stopped");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_start_while_rds_takes_its_time_is_not_refused_and_wins() {
+    let h = stopped_workload("Stop");
+    h.cloud.starting_by_itself(Rds, "orders-db", Duration::from_secs(1200));
+    let five = Duration::from_secs(300);
+    let first = h.deliver(&restarted("ev-1", "orders-db", false), five).await.unwrap();
+    assert_eq!(first["status"], "waiting", "{first}");
+    // Monday's Start comes meanwhile: not refused as busy.
+    let start = h.deliver(&asked("Start", "monday"), LONG).await.unwrap();
+    assert_ne!(start["status"], "skipped", "{start}");
+    // The event's next deliveries find the workload started: left running.
+    let rest = h.drain_continuations(five).await;
+    let last = rest.last().expect("deliveries again");
+    assert_eq!(last["status"], "skipped", "{rest:#?}");
+    assert_eq!(stops(&h, "StopDBInstance"), 0);
+}
