@@ -11,6 +11,7 @@ use ec2_tier_scheduler::ports::{Cloud, WorkloadState};
 use serde_json::{json, Value};
 
 use crate::support::moto::Stack;
+use crate::support::runtime_api::invoke_binary;
 use crate::support::{fast_settings, three_tiers, workload_item};
 
 /// W's DB tier lists RDS; `orders-db` is its member, up (RDS started it);
@@ -127,4 +128,40 @@ async fn rds_starting_a_database_of_a_running_workload_changes_nothing() {
     assert_eq!(status(&stack).await, "available");
     let unknown = deliver(&stack, &restarted("not-ours")).await;
     assert_eq!(unknown["status"], "ignored", "{unknown}");
+}
+
+/// The Lambda binary's environment against this emulator, with the run
+/// ledger and continuations as the stack configures them.
+fn function_env(stack: &Stack) -> Vec<(&'static str, String)> {
+    let mut env = stack.cli_env();
+    env.push(("RUN_LEDGER_TABLE", "SchedulerRunLedger".into()));
+    env.push((
+        "CONTINUATION_ROLE_ARN",
+        "arn:aws:iam::123456789012:role/scheduler".into(),
+    ));
+    env
+}
+
+#[tokio::test]
+async fn the_lambda_binary_stops_a_database_rds_started_and_leaves_a_running_workloads() {
+    let stack = Stack::start().await;
+    workload(&stack, "Stop").await;
+    let env = function_env(&stack);
+    let event = restarted("orders-db");
+    let answers = tokio::task::spawn_blocking(move || invoke_binary(&env, &[event.clone(), event]))
+        .await
+        .unwrap();
+    assert_eq!(answers[0]["status"], "completed", "{:?}", answers[0]);
+    assert_eq!(answers[1]["status"], "duplicate", "{:?}", answers[1]);
+    assert_eq!(status(&stack).await, "stopped");
+
+    // A running workload: the binary leaves its database up.
+    let running = Stack::start().await;
+    workload(&running, "Start").await;
+    let env = function_env(&running);
+    let answers = tokio::task::spawn_blocking(move || invoke_binary(&env, &[restarted("orders-db")]))
+        .await
+        .unwrap();
+    assert_eq!(answers[0]["status"], "skipped", "{:?}", answers[0]);
+    assert_eq!(status(&running).await, "available");
 }

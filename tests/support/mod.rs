@@ -9,6 +9,7 @@ pub mod fake;
 mod fake_tests;
 pub mod ledger;
 pub mod moto;
+pub mod runtime_api;
 
 use ec2_tier_scheduler::action::Action;
 use ec2_tier_scheduler::error::RunError;
