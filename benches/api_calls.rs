@@ -125,6 +125,9 @@ impl RemoteCheck for ObservedRemote {
     async fn online(&self, ids: &[String]) -> Result<Vec<(String, bool)>, CloudError> {
         self.inner.online(ids).await
     }
+    async fn maintenance_window(&self, id: &str) -> Result<ec2_tier_scheduler::window::MaintenanceWindow, CloudError> {
+        self.inner.maintenance_window(id).await
+    }
 }
 
 #[async_trait]

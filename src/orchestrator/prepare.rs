@@ -67,7 +67,7 @@ pub async fn prepare(cloud: &dyn Cloud, request: &RunRequest) -> Result<Prepared
         workload: request.workload.clone(),
         source,
     };
-    if let Some(reason) = state_skip(cloud, request).await.map_err(cloud_error)? {
+    if let Some(reason) = state_skip(cloud, request, &config).await.map_err(cloud_error)? {
         let mut plan = plan::build(&config, &[], request.action, profile, now);
         plan.state_skip = Some(reason);
         return Ok(Prepared {

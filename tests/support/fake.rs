@@ -150,6 +150,8 @@ pub struct State {
     /// EventBridge refuses an entry whose detail contains one of these.
     pub refused_events: Vec<String>,
     pub bucket_region: String,
+    /// SSM maintenance windows by id (GetMaintenanceWindow).
+    pub maintenance_windows: HashMap<String, ec2_tier_scheduler::window::MaintenanceWindow>,
     /// Instances whose transitions never finish.
     pub stuck: HashSet<String>,
     /// Instance types the region refuses.
@@ -220,6 +222,7 @@ impl FakeCloud {
     pub fn new() -> Self {
         let state = State {
             bucket_region: "us-west-2".into(),
+            maintenance_windows: HashMap::new(),
             workload_state: Some(HashMap::new()),
             ..State::default()
         };
@@ -911,6 +914,18 @@ impl StatusChecks for FakeCloud {
 
 #[async_trait]
 impl RemoteCheck for FakeCloud {
+    async fn maintenance_window(&self, id: &str) -> Result<ec2_tier_scheduler::window::MaintenanceWindow, CloudError> {
+        self.record("GetMaintenanceWindow", &[id.to_string()]).await?;
+        self.lock().maintenance_windows.get(id).cloned().ok_or_else(|| {
+            CloudError::new(
+                "ssm",
+                "GetMaintenanceWindow",
+                Some("DoesNotExistException"),
+                format!("{id} does not exist"),
+            )
+        })
+    }
+
     async fn bucket_region(&self, _bucket: &str) -> Result<String, CloudError> {
         self.record("GetBucketLocation", &[]).await?;
         Ok(self.lock().bucket_region.clone())
