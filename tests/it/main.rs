@@ -46,3 +46,4 @@ mod steering;
 mod structure;
 mod suspended;
 mod traffic;
+mod windows;
