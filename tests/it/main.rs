@@ -28,6 +28,7 @@ mod moto_safety;
 mod moto_scaling;
 mod moto_starts;
 mod moto_traffic;
+mod moto_windows;
 mod moto_workloads;
 mod observability;
 mod orchestrator;
