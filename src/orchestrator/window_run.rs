@@ -2,11 +2,15 @@
 //! while the scheduler has it stopped and the window has not moved; its
 //! Stop closes it only while no regular Start ran since (the run service
 //! checks before it that the window's Start opened it). Neither writes a
-//! WorkloadState row, and a window Start leaves the alarms muted.
+//! WorkloadState row, and a window Start leaves the alarms muted and
+//! waits for the SSM agent of the instances it starts (patching needs it).
+
+use std::time::Duration;
 
 use crate::action::Action;
-use crate::config::WorkloadConfig;
+use crate::config::{Readiness, ReadinessCheck, ReadinessOnTimeout, WorkloadConfig};
 use crate::error::CloudError;
+use crate::plan::Plan;
 use crate::ports::Cloud;
 use crate::window::WindowRun;
 
@@ -55,3 +59,30 @@ pub(super) async fn window_skip(
 
 /// What a window run's summary says of WorkloadState.
 pub(super) const NOT_RECORDED: &str = "not recorded: a maintenance window's run is not an action of the workload";
+
+/// How long a window Start waits for the SSM agents of a tier that names
+/// no gate of its own (`TierReadinessTimeout`'s default).
+const AGENT_WAIT: Duration = Duration::from_secs(600);
+
+/// A window Start waits for `SsmOnline` on the EC2 instances of each tier:
+/// a tier with no readiness gate, or only `State`, gets `SsmOnline` (600
+/// seconds, then it goes on); a tier's own `StatusChecks` or
+/// `TargetsHealthy` gate is kept (one gate per tier).
+pub(super) fn await_agents(request: &RunRequest, plan: &mut Plan) {
+    if !matches!(&request.maintenance_window, Some(w) if w.edge == Action::Start) {
+        return;
+    }
+    let agents = Readiness {
+        check: ReadinessCheck::SsmOnline,
+        timeout: AGENT_WAIT,
+        on_timeout: ReadinessOnTimeout::Continue,
+    };
+    for tier in plan.groups.iter_mut().flat_map(|g| &mut g.tiers) {
+        match &mut tier.readiness {
+            _ if tier.instances.is_empty() => {}
+            Some(r) if r.check == ReadinessCheck::State => r.check = ReadinessCheck::SsmOnline,
+            Some(_) => {}
+            None => tier.readiness = Some(agents.clone()),
+        }
+    }
+}

@@ -24,8 +24,8 @@ const MW: &str = "mw-0123456789abcdef0";
 const OTHER: &str = "mw-00000000000000fff";
 
 /// W with `windows` configured (a lead of 15 minutes unless `lead`), its
-/// instances `state`, alarm `w-5xx` enabled, the window MW due at
-/// `execution` for 3 hours.
+/// instances `state` (their SSM agents online once up), alarm `w-5xx`
+/// enabled, the window MW due at `execution` for 3 hours.
 fn workload(state: InstanceState, windows: &str, lead: Option<&str>, execution: Option<u64>) -> Harness {
     let cloud = FakeCloud::new();
     let mut w = workload_item("W");
@@ -37,6 +37,9 @@ fn workload(state: InstanceState, windows: &str, lead: Option<&str>, execution: 
     cloud.put_config(w, three_tiers("W", 5));
     cloud.add_spec_instances(state);
     cloud.add_alarm("w-5xx", true, &[]);
+    for id in ["i-w1", "i-w2", "i-a1", "i-a2", "i-d1", "i-d2"] {
+        cloud.lock().ssm_online.insert(id.into()); // their SSM agents, once started
+    }
     set_window(&cloud, MW, execution);
     Harness::new(cloud)
 }
@@ -164,6 +167,8 @@ async fn a_window_opens_a_stopped_workload_in_tier_order_and_closes_it() {
     let opened = deliver_at(&h, start_at, &start).await;
     assert_eq!(opened["status"], "completed", "{opened}");
     assert!(opened["message"].as_str().unwrap().contains(MW), "{opened}");
+    let agents = ids_of(&h, "DescribeInstanceInformation");
+    assert_eq!(agents.len(), 3, "each tier waited for its SSM agents: {agents:?}");
     let starts = ids_of(&h, "StartInstances");
     let tiers: Vec<&str> = starts.iter().map(|ids| &ids[0][..3]).collect();
     assert_eq!(tiers, ["i-d", "i-a", "i-w"], "{starts:?}");
