@@ -128,6 +128,13 @@ impl RemoteCheck for ObservedRemote {
     async fn maintenance_window(&self, id: &str) -> Result<ec2_tier_scheduler::window::MaintenanceWindow, CloudError> {
         self.inner.maintenance_window(id).await
     }
+    async fn window_executions(
+        &self,
+        id: &str,
+        since: u64,
+    ) -> Result<Vec<ec2_tier_scheduler::window::WindowExecution>, CloudError> {
+        self.inner.window_executions(id, since).await
+    }
 }
 
 #[async_trait]

@@ -142,6 +142,8 @@ pub trait RemoteCheck: Send + Sync {
     async fn online(&self, ids: &[String]) -> Result<Vec<(String, bool)>, CloudError>;
     /// A maintenance window (GetMaintenanceWindow).
     async fn maintenance_window(&self, id: &str) -> Result<crate::window::MaintenanceWindow, CloudError>;
+    /// The window's executions since `since` (DescribeMaintenanceWindowExecutions, one page).
+    async fn window_executions(&self, id: &str, since: u64) -> Result<Vec<crate::window::WindowExecution>, CloudError>;
 }
 
 /// SNS.

@@ -26,6 +26,30 @@ pub struct MaintenanceWindow {
     pub enabled: bool,
 }
 
+/// One execution of a window as DescribeMaintenanceWindowExecutions lists it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WindowExecution {
+    /// `Status` (`IN_PROGRESS`, `SUCCESS`, `FAILED`, ...).
+    pub status: String,
+    /// `StartTime`, seconds since the epoch.
+    pub started: Option<u64>,
+}
+
+impl WindowExecution {
+    /// Whether this is the execution due at `execution` (it started in the
+    /// hour after it) and it is still running.
+    pub fn running_since(&self, execution: u64) -> bool {
+        self.status == "IN_PROGRESS"
+            && self
+                .started
+                .is_some_and(|at| (execution..execution + 3600).contains(&at))
+    }
+}
+
+/// `MaintenanceOverrunMinutes` when absent: how long a window Stop waits
+/// past the window's end for an execution still in progress.
+pub const DEFAULT_OVERRUN_MINUTES: u64 = 60;
+
 /// What a window run is: which window, which of its executions (its
 /// `NextExecutionTime` when the schedules were made, seconds since the
 /// epoch), and which end of it (Start: it opens; Stop: it closes).

@@ -12,7 +12,7 @@ use super::cloud_error;
 use crate::error::CloudError;
 use crate::override_check::{CheckDocument, OverrideCheck, PATH_PARAMETER};
 use crate::ports::{CheckPoll, OutputLocation, RemoteCheck};
-use crate::window::MaintenanceWindow;
+use crate::window::{MaintenanceWindow, WindowExecution};
 
 /// How long the check script may run on the guest with AWS-RunShellScript /
 /// AWS-RunPowerShellScript (the stack's documents set the same in the step).
@@ -338,6 +338,30 @@ impl RemoteCheck for SsmRemoteCheck {
             schedule: out.schedule().map(str::to_string),
             enabled: out.enabled(),
         })
+    }
+
+    async fn window_executions(&self, id: &str, since: u64) -> Result<Vec<WindowExecution>, CloudError> {
+        let after = aws_sdk_ssm::types::MaintenanceWindowFilter::builder()
+            .key("ExecutedAfter")
+            .values(format!("{}Z", crate::clock::utc_timestamp(since)))
+            .build();
+        let out = self
+            .ssm
+            .describe_maintenance_window_executions()
+            .window_id(id)
+            .filters(after)
+            .max_results(50)
+            .send()
+            .await
+            .map_err(|e| cloud_error("ssm", "DescribeMaintenanceWindowExecutions", e))?;
+        Ok(out
+            .window_executions()
+            .iter()
+            .map(|e| WindowExecution {
+                status: e.status().map(|s| s.as_str().to_string()).unwrap_or_default(),
+                started: e.start_time().and_then(|t| u64::try_from(t.secs()).ok()),
+            })
+            .collect())
     }
 }
 

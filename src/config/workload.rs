@@ -54,6 +54,7 @@ const KNOWN: &[&str] = &[
     "ChatTopicName",
     "MaintenanceWindows",
     "MaintenanceLeadMinutes",
+    "MaintenanceOverrunMinutes",
 ];
 
 /// Tier-independent configuration of one workload.

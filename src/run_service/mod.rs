@@ -146,8 +146,8 @@ pub enum Outcome {
         /// The ledger could not be updated after the run.
         ledger_error: Option<String>,
     },
-    /// Nothing was done; the response's `status` says why: `duplicate`, `rescheduled` (came
-    /// early), `ignored` (a database of no workload), `skipped` (a window Stop not opened).
+    /// Nothing was done; the response's `status` says why: `duplicate`, `rescheduled` (came early),
+    /// `ignored` (a database of no workload), `skipped`/`waiting` (a window Stop not opened/overrun).
     Duplicate(Value),
     /// A continuation refused with nothing done, because it came after its
     /// hand-over window or after a later run of the workload began; the
@@ -246,7 +246,7 @@ impl RunService<'_> {
         let Some(ledger) = self.ledger.filter(|_| !request.dry_run) else {
             return self.run_unledgered(request, &delivery, &budget).await;
         };
-        if let Some(skipped) = windows::unopened(ledger, request).await {
+        if let Some(skipped) = windows::held(self, ledger, request).await {
             return Ok(Outcome::Duplicate(skipped));
         }
         let now = now();

@@ -283,6 +283,11 @@ const GRANTS: &[(&str, &str, Need)] = &[
         Adapter("src/aws/ssm.rs", "GetMaintenanceWindow"),
     ),
     (
+        "ReadMaintenanceWindows",
+        "ssm:DescribeMaintenanceWindowExecutions",
+        Adapter("src/aws/ssm.rs", "DescribeMaintenanceWindowExecutions"),
+    ),
+    (
         "ReadSsmOutputObjects",
         "s3:GetObject",
         Adapter("src/aws/ssm.rs", "GetObject"),

@@ -301,3 +301,62 @@ async fn the_event_field_is_strict() {
     payload["maintenanceWindow"] = json!("mw-0123456789abcdef0");
     assert!(h.deliver(&payload, LONG).await.is_err());
 }
+
+/// W opened by the window (execution a day on), its execution then
+/// `status` since five minutes in; returns the window Stop's (at, payload)
+/// and the execution.
+async fn opened_with_execution(status: &str) -> (Harness, u64, Value, u64) {
+    let execution = run_service::now() + 86_400;
+    let h = workload(Running, MW, None, Some(execution));
+    h.deliver(&asked("Stop", "friday"), LONG).await.unwrap();
+    let (start_at, start) = schedule_of(&h, "Start");
+    let (stop_at, stop) = schedule_of(&h, "Stop");
+    let opened = deliver_at(&h, start_at, &start).await;
+    assert_eq!(opened["status"], "completed", "{opened}");
+    let running = ec2_tier_scheduler::window::WindowExecution {
+        status: status.into(),
+        started: Some(execution + 300),
+    };
+    h.cloud.lock().window_executions.insert(MW.into(), vec![running]);
+    (h, stop_at, stop, execution)
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_window_stop_waits_while_the_execution_is_still_in_progress() {
+    let (h, stop_at, stop, _) = opened_with_execution("IN_PROGRESS").await;
+    let held = deliver_at(&h, stop_at, &stop).await;
+    assert_eq!(held["status"], "waiting", "{held}");
+    assert_eq!(h.cloud.state_of("i-w1"), Running);
+    let (again_at, again) = schedule_of(&h, "Stop");
+    assert!(
+        (stop_at + 300..=stop_at + 301).contains(&again_at),
+        "{again_at} vs {stop_at}"
+    );
+    // The tasks end: the next look stops the workload.
+    h.cloud.lock().window_executions.get_mut(MW).unwrap()[0].status = "SUCCESS".into();
+    let closed = deliver_at(&h, again_at, &again).await;
+    assert_eq!(closed["status"], "completed", "{closed}");
+    tokio::time::sleep(Duration::from_secs(600)).await;
+    assert_eq!(h.cloud.state_of("i-w1"), Stopped);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_window_stop_waits_no_longer_than_maintenance_overrun_minutes() {
+    let (h, mut at, mut stop, execution) = opened_with_execution("IN_PROGRESS").await;
+    let until = execution + 3 * 3600 + 60 * 60; // Duration 3 h, MaintenanceOverrunMinutes 60
+    let mut waits = 0;
+    loop {
+        let response = deliver_at(&h, at, &stop).await;
+        if response["status"] != "waiting" {
+            assert_eq!(response["status"], "completed", "{response}");
+            break;
+        }
+        waits += 1;
+        assert!(waits < 20, "runaway waits");
+        (at, stop) = schedule_of(&h, "Stop");
+    }
+    assert_eq!(waits, 12, "every five minutes for the hour");
+    assert!(run_service::now() >= until && run_service::now() < until + 60);
+    tokio::time::sleep(Duration::from_secs(600)).await;
+    assert_eq!(h.cloud.state_of("i-d1"), Stopped);
+}

@@ -152,6 +152,8 @@ pub struct State {
     pub bucket_region: String,
     /// SSM maintenance windows by id (GetMaintenanceWindow).
     pub maintenance_windows: HashMap<String, ec2_tier_scheduler::window::MaintenanceWindow>,
+    /// Their executions (DescribeMaintenanceWindowExecutions), by window id.
+    pub window_executions: HashMap<String, Vec<ec2_tier_scheduler::window::WindowExecution>>,
     /// Instances whose transitions never finish.
     pub stuck: HashSet<String>,
     /// Instance types the region refuses.
@@ -223,6 +225,7 @@ impl FakeCloud {
         let state = State {
             bucket_region: "us-west-2".into(),
             maintenance_windows: HashMap::new(),
+            window_executions: HashMap::new(),
             workload_state: Some(HashMap::new()),
             ..State::default()
         };
@@ -914,6 +917,19 @@ impl StatusChecks for FakeCloud {
 
 #[async_trait]
 impl RemoteCheck for FakeCloud {
+    async fn window_executions(
+        &self,
+        id: &str,
+        since: u64,
+    ) -> Result<Vec<ec2_tier_scheduler::window::WindowExecution>, CloudError> {
+        self.record("DescribeMaintenanceWindowExecutions", &[id.to_string()])
+            .await?;
+        let executions = self.lock().window_executions.get(id).cloned().unwrap_or_default();
+        Ok(executions
+            .into_iter()
+            .filter(|e| e.started.is_none_or(|at| at >= since))
+            .collect())
+    }
     async fn maintenance_window(&self, id: &str) -> Result<ec2_tier_scheduler::window::MaintenanceWindow, CloudError> {
         self.record("GetMaintenanceWindow", &[id.to_string()]).await?;
         self.lock().maintenance_windows.get(id).cloned().ok_or_else(|| {

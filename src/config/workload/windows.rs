@@ -6,7 +6,7 @@ use serde::Serialize;
 use serde_json::{Map, Value};
 
 use crate::config::fields::{comma_list, opt_string, opt_u64, Issues};
-use crate::window::{is_window_id, DEFAULT_LEAD_MINUTES, MAX_LEAD_MINUTES};
+use crate::window::{is_window_id, DEFAULT_LEAD_MINUTES, DEFAULT_OVERRUN_MINUTES, MAX_LEAD_MINUTES};
 
 /// The workload's maintenance windows.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -17,6 +17,9 @@ pub struct Windows {
     /// `MaintenanceLeadMinutes` (default 15): the window Start runs this
     /// long before the window's execution.
     pub lead_minutes: u64,
+    /// `MaintenanceOverrunMinutes` (default 60): how long past the window's
+    /// end its Stop waits while the execution is still in progress.
+    pub overrun_minutes: u64,
 }
 
 impl Default for Windows {
@@ -24,6 +27,7 @@ impl Default for Windows {
         Self {
             ids: Vec::new(),
             lead_minutes: DEFAULT_LEAD_MINUTES,
+            overrun_minutes: DEFAULT_OVERRUN_MINUTES,
         }
     }
 }
@@ -33,8 +37,8 @@ impl Default for Windows {
 #[error("{0:?} is not a maintenance window id (mw- and 17 lower-case hex digits; windows are named by id, not name)")]
 struct NotAWindow(String);
 
-/// `MaintenanceWindows` (comma-separated `mw-` ids) and
-/// `MaintenanceLeadMinutes` (0 to a day).
+/// `MaintenanceWindows` (comma-separated `mw-` ids),
+/// `MaintenanceLeadMinutes` and `MaintenanceOverrunMinutes` (0 to a day).
 pub(super) fn parse_windows(map: &Map<String, Value>, issues: &mut Issues) -> Windows {
     let ids = opt_string(map, "MaintenanceWindows", issues)
         .map(|text| {
@@ -51,5 +55,11 @@ pub(super) fn parse_windows(map: &Map<String, Value>, issues: &mut Issues) -> Wi
         })
         .unwrap_or_default();
     let lead_minutes = opt_u64(map, "MaintenanceLeadMinutes", MAX_LEAD_MINUTES, issues).unwrap_or(DEFAULT_LEAD_MINUTES);
-    Windows { ids, lead_minutes }
+    let overrun_minutes =
+        opt_u64(map, "MaintenanceOverrunMinutes", MAX_LEAD_MINUTES, issues).unwrap_or(DEFAULT_OVERRUN_MINUTES);
+    Windows {
+        ids,
+        lead_minutes,
+        overrun_minutes,
+    }
 }
