@@ -282,12 +282,19 @@ async fn a_removed_window_has_its_schedules_deleted_by_name() {
 #[tokio::test(start_paused = true)]
 async fn window_ids_and_the_lead_are_validated() {
     let h = workload(Running, "mw-0123456789abcdef0, patch-sunday", Some("9999"), None);
+    let mut w = workload_item("W");
+    w["MaintenanceWindows"] = json!("mw-0123456789abcdef0, patch-sunday");
+    w["MaintenanceLeadMinutes"] = json!("9999");
+    w["MaintenanceOverrunMinutes"] = json!("an hour");
+    h.cloud.put_config(w, three_tiers("W", 5));
     let refused = h.deliver(&asked("Stop", "friday"), LONG).await.unwrap_err().to_string();
     assert!(
         refused.contains("MaintenanceWindows") && refused.contains("patch-sunday"),
         "{refused}"
     );
     assert!(refused.contains("MaintenanceLeadMinutes"), "{refused}");
+    assert!(refused.contains("MaintenanceOverrunMinutes"), "{refused}");
+    assert!(refused.contains("\"W\""), "names the workload: {refused}");
     assert!(h.cloud.calls_of("StopInstances").is_empty());
 }
 
