@@ -160,7 +160,9 @@ pub(super) async fn arrange(
         }
     }
     report.summary.warnings.extend(warnings);
-    run.record.window_schedules = Some(names);
+    if !(names.is_empty() && stale.is_empty()) {
+        run.record.window_schedules = Some(names); // none ever made: nothing to keep
+    }
 }
 
 /// The window schedules wanted now: each end of each configured window's
