@@ -177,6 +177,9 @@ impl SchedulerEvent {
             override_state,
             restop: restop(map, action)?,
             maintenance_window: match map.get("maintenanceWindow").filter(|v| !v.is_null()) {
+                Some(_) if map.get("restop").is_some_and(|r| !r.is_null()) => {
+                    return Err(EventError("maintenanceWindow and restop cannot be combined".into()))
+                }
                 Some(v) => Some(crate::window::WindowRun::from_value(v, action).map_err(EventError)?),
                 None => None,
             },

@@ -307,6 +307,12 @@ async fn the_event_field_is_strict() {
     assert!(refused.contains("maintenanceWindow"), "{refused}");
     payload["maintenanceWindow"] = json!("mw-0123456789abcdef0");
     assert!(h.deliver(&payload, LONG).await.is_err());
+    let mut both = asked("Stop", "y");
+    both["maintenanceWindow"] = json!({"id": MW, "edge": "Stop", "execution": 1_900_000_000});
+    both["restop"] = json!({"kind": "RDS", "id": "orders-db"});
+    let refused = h.deliver(&both, LONG).await.unwrap_err().to_string();
+    assert!(refused.contains("cannot be combined"), "{refused}");
+    assert!(h.cloud.calls_of("StartInstances").is_empty() && h.cloud.calls_of("StopInstances").is_empty());
 }
 
 /// W opened by the window (execution a day on), its execution then
