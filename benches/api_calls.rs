@@ -125,6 +125,16 @@ impl RemoteCheck for ObservedRemote {
     async fn online(&self, ids: &[String]) -> Result<Vec<(String, bool)>, CloudError> {
         self.inner.online(ids).await
     }
+    async fn maintenance_window(&self, id: &str) -> Result<ec2_tier_scheduler::window::MaintenanceWindow, CloudError> {
+        self.inner.maintenance_window(id).await
+    }
+    async fn window_executions(
+        &self,
+        id: &str,
+        since: u64,
+    ) -> Result<Vec<ec2_tier_scheduler::window::WindowExecution>, CloudError> {
+        self.inner.window_executions(id, since).await
+    }
 }
 
 #[async_trait]

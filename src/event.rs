@@ -27,6 +27,7 @@ const FIELDS: &[&str] = &[
     "continuationToken",
     "overrideState",
     "restop",
+    "maintenanceWindow",
 ];
 
 /// How far in the future a `scheduledTime` may be: the clock skew allowed
@@ -89,6 +90,9 @@ pub struct SchedulerEvent {
     /// fifteen minutes after a Stop, asks for a re-stop of it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub restop: Option<Restop>,
+    /// A maintenance window's run: the function's own window schedules ask for it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub maintenance_window: Option<crate::window::WindowRun>,
     /// The EventBridge envelope this payload came in, when it came in one.
     #[serde(skip)]
     pub envelope: Option<Envelope>,
@@ -172,6 +176,13 @@ impl SchedulerEvent {
             continuation_token: bounded(map, "continuationToken", 128)?,
             override_state,
             restop: restop(map, action)?,
+            maintenance_window: match map.get("maintenanceWindow").filter(|v| !v.is_null()) {
+                Some(_) if map.get("restop").is_some_and(|r| !r.is_null()) => {
+                    return Err(EventError("maintenanceWindow and restop cannot be combined".into()))
+                }
+                Some(v) => Some(crate::window::WindowRun::from_value(v, action).map_err(EventError)?),
+                None => None,
+            },
             envelope: None,
         })
     }

@@ -273,6 +273,7 @@ fn request_of(event: &SchedulerEvent, function_region: Option<&str>) -> Result<R
         notify_region: function_region.map(str::to_string),
         run_key: None,
         restop: event.restop.clone(),
+        maintenance_window: event.maintenance_window.clone(),
         invocation: 1,
     })
 }

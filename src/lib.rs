@@ -23,7 +23,9 @@
 //!   spliced), [`table`], [`telemetry`], [`traffic`] (load balancer
 //!   targets, the registrations a drain recorded, alarms kept quiet),
 //!   [`volume_keys`] (the KMS keys of encrypted EBS volumes as EC2 and KMS
-//!   describe them, and the keys the scheduler may create grants on).
+//!   describe them, and the keys the scheduler may create grants on),
+//!   [`window`] (SSM maintenance windows: a window as SSM describes it,
+//!   which end of it a run is, when its schedules fire).
 //! - **core, pure**: [`config`] parses and validates the items as a whole
 //!   (and the Loader's documents); [`override_check`] makes the
 //!   override-file path safe and reads the guest's answer; [`override_tag`]
@@ -112,3 +114,4 @@ pub mod telemetry;
 pub mod timeline;
 pub mod traffic;
 pub mod volume_keys;
+pub mod window;

@@ -140,6 +140,10 @@ pub trait RemoteCheck: Send + Sync {
     ) -> Result<Vec<(String, CheckPoll)>, CloudError>;
     /// Which of the instances the SSM agent reports as `Online`.
     async fn online(&self, ids: &[String]) -> Result<Vec<(String, bool)>, CloudError>;
+    /// A maintenance window (GetMaintenanceWindow).
+    async fn maintenance_window(&self, id: &str) -> Result<crate::window::MaintenanceWindow, CloudError>;
+    /// The window's executions since `since` (DescribeMaintenanceWindowExecutions, one page).
+    async fn window_executions(&self, id: &str, since: u64) -> Result<Vec<crate::window::WindowExecution>, CloudError>;
 }
 
 /// SNS.

@@ -34,6 +34,10 @@ pub struct RunRequest {
     /// by itself while the workload is stopped (the run acts only if the
     /// WorkloadState table's last action is a Stop, and records none).
     pub restop: Option<crate::member::Restop>,
+    /// A maintenance window's run (`maintenanceWindow`): its Start opens
+    /// a workload the scheduler stopped, its Stop closes what its Start
+    /// opened; neither writes a WorkloadState row.
+    pub maintenance_window: Option<crate::window::WindowRun>,
     /// Which invocation of the run this is: 1 for a fresh run; the run
     /// service sets it under the ledger. Not part of what decides the run.
     pub invocation: u32,
@@ -53,6 +57,7 @@ impl RunRequest {
             notify_region: None,
             run_key: None,
             restop: None,
+            maintenance_window: None,
             invocation: 1,
         }
     }

@@ -387,6 +387,9 @@ pub fn next_runs(workload: &str, schedules: &[ScheduleInfo], now: u64, count: us
                 (None, None) => None,
             },
         };
+        if let Some(window) = &event.maintenance_window {
+            run.note = Some(window.describe());
+        }
         if s.state != "ENABLED" {
             run.note = Some(
                 format!("{} (schedule {})", run.note.unwrap_or_default(), s.state)
@@ -533,6 +536,20 @@ mod tests {
         let note = runs[0].note.as_deref().unwrap();
         assert!(note.contains("re-check of rds:orders-db"), "{note}");
         assert_eq!(runs[0].at.len(), 1, "{runs:?}");
+    }
+
+    #[test]
+    fn a_maintenance_windows_start_and_stop_are_among_the_next_runs() {
+        let input = r#"{"workloadIdentifier": "W", "action": "Start", "runId": "window-x",
+            "maintenanceWindow": {"id": "mw-0123456789abcdef0", "edge": "Start", "execution": 1797300000}}"#;
+        let schedules = vec![schedule("ec2ts-mw-0a1b", "at(2026-12-13T20:15:00)", "UTC", input)];
+        let runs = next_runs("W", &schedules, 1_796_000_000, 2);
+        assert_eq!(runs.len(), 1, "{runs:?}");
+        let note = runs[0].note.as_deref().unwrap();
+        assert!(
+            note.contains("maintenance window mw-0123456789abcdef0 (Start of"),
+            "{note}"
+        );
     }
 
     #[test]

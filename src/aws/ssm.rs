@@ -12,6 +12,7 @@ use super::cloud_error;
 use crate::error::CloudError;
 use crate::override_check::{CheckDocument, OverrideCheck, PATH_PARAMETER};
 use crate::ports::{CheckPoll, OutputLocation, RemoteCheck};
+use crate::window::{MaintenanceWindow, WindowExecution};
 
 /// How long the check script may run on the guest with AWS-RunShellScript /
 /// AWS-RunPowerShellScript (the stack's documents set the same in the step).
@@ -314,6 +315,53 @@ impl RemoteCheck for SsmRemoteCheck {
             }
         }
         Ok(out)
+    }
+
+    async fn maintenance_window(&self, id: &str) -> Result<MaintenanceWindow, CloudError> {
+        let out = self
+            .ssm
+            .get_maintenance_window()
+            .window_id(id)
+            .send()
+            .await
+            .map_err(|e| cloud_error("ssm", "GetMaintenanceWindow", e))?;
+        let next_execution = out.next_execution_time().and_then(|t| {
+            crate::clock::parse_time(t)
+                .inspect_err(|e| tracing::warn!(window = id, error = %e, "NextExecutionTime not understood"))
+                .ok()
+        });
+        Ok(MaintenanceWindow {
+            id: id.to_string(),
+            next_execution,
+            duration_hours: out.duration().unwrap_or(1).max(0) as u32,
+            cutoff_hours: out.cutoff().max(0) as u32,
+            schedule: out.schedule().map(str::to_string),
+            enabled: out.enabled(),
+        })
+    }
+
+    async fn window_executions(&self, id: &str, since: u64) -> Result<Vec<WindowExecution>, CloudError> {
+        let after = aws_sdk_ssm::types::MaintenanceWindowFilter::builder()
+            .key("ExecutedAfter")
+            .values(format!("{}Z", crate::clock::utc_timestamp(since)))
+            .build();
+        let out = self
+            .ssm
+            .describe_maintenance_window_executions()
+            .window_id(id)
+            .filters(after)
+            .max_results(50)
+            .send()
+            .await
+            .map_err(|e| cloud_error("ssm", "DescribeMaintenanceWindowExecutions", e))?;
+        Ok(out
+            .window_executions()
+            .iter()
+            .map(|e| WindowExecution {
+                status: e.status().map(|s| s.as_str().to_string()).unwrap_or_default(),
+                started: e.start_time().and_then(|t| u64::try_from(t.secs()).ok()),
+            })
+            .collect())
     }
 }
 

@@ -5,6 +5,7 @@ mod alarms;
 mod calendars;
 mod cross_account;
 mod run_events;
+mod windows;
 
 use std::time::Duration;
 
@@ -18,6 +19,8 @@ pub use calendars::CalendarActions;
 use cross_account::parse_cross_account;
 pub use cross_account::{CrossAccount, DEFAULT_EXTERNAL_ID};
 use run_events::parse_run_events;
+use windows::parse_windows;
+pub use windows::Windows;
 
 use super::fields::{opt_secs, opt_string, req_string, show, warn_unknown, Issues};
 
@@ -49,6 +52,9 @@ const KNOWN: &[&str] = &[
     "AlarmSelection",
     "EventBusName",
     "ChatTopicName",
+    "MaintenanceWindows",
+    "MaintenanceLeadMinutes",
+    "MaintenanceOverrunMinutes",
 ];
 
 /// Tier-independent configuration of one workload.
@@ -95,6 +101,9 @@ pub struct WorkloadSpec {
     /// `ChatTopicName`: the SNS topic AWS Chatbot reads, one message per
     /// run end.
     pub chat_topic: Option<String>,
+    /// `MaintenanceWindows` and `MaintenanceLeadMinutes`: the SSM
+    /// maintenance windows the scheduler opens the workload for.
+    pub windows: Windows,
 }
 
 /// The identifying attributes, each `None` when missing or invalid.
@@ -149,6 +158,7 @@ pub(super) fn parse(
     let (change_calendars, calendar_actions) = parse_calendars(map, issues);
     let alarms = parse_alarms(map, issues);
     let (event_bus, chat_topic) = parse_run_events(map, issues);
+    let windows = parse_windows(map, issues);
 
     Some(WorkloadSpec {
         spec_name: identity.spec_name?,
@@ -170,6 +180,7 @@ pub(super) fn parse(
         alarms,
         event_bus,
         chat_topic,
+        windows,
     })
 }
 

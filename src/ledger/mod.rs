@@ -113,6 +113,13 @@ pub struct RunRecord {
     /// A re-stop's database (see [`crate::run::RunRequest::restop`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub restop: Option<crate::member::Restop>,
+    /// A maintenance window's run (see [`crate::run::RunRequest::maintenance_window`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub maintenance_window: Option<crate::window::WindowRun>,
+    /// The window schedules a Stop left (their names), to delete those of
+    /// a window removed or moved at the next Stop; `None`: none arranged.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub window_schedules: Option<Vec<String>>,
 }
 
 impl RunRecord {
@@ -141,6 +148,8 @@ impl RunRecord {
             history: Vec::new(),
             superseded_by: None,
             restop: request.restop.clone(),
+            maintenance_window: request.maintenance_window.clone(),
+            window_schedules: None,
         }
     }
 
@@ -157,6 +166,7 @@ impl RunRecord {
             notify_region: self.notify_region.clone(),
             run_key: Some(self.key.clone()),
             restop: self.restop.clone(),
+            maintenance_window: self.maintenance_window.clone(),
             invocation: self.invocations.max(1),
         }
     }
@@ -370,6 +380,21 @@ pub fn recheck_name(workload: &str, member: &crate::member::MemberId) -> String 
         "ec2ts-rc-{}",
         key_digest(&key("recheck", &[workload, &member.to_string()]))
     )
+}
+
+/// The EventBridge Scheduler name of one end of a maintenance window's
+/// execution for `workload`: `ec2ts-mw-` and 160 bits of a digest of the
+/// workload, the window, the execution and the end, so making it again is
+/// harmless and a Stop deletes the names a window no longer has.
+pub fn window_schedule_name(workload: &str, window: &crate::window::WindowRun) -> String {
+    let execution = window.execution.to_string();
+    let parts = [
+        workload,
+        window.id.as_str(),
+        execution.as_str(),
+        &window.edge.to_string(),
+    ];
+    format!("ec2ts-mw-{}", key_digest(&key("window", &parts)))
 }
 
 /// The first 160 bits of the SHA-256 of a run key, in hex (40 characters):

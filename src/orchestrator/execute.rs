@@ -128,6 +128,7 @@ pub async fn execute_plan(
         budget,
         settings,
         started,
+        keep_alarms_muted: request.maintenance_window.is_some(),
     };
     execution.records_precondition()?;
     execution.preconditions(&plan).await?;
@@ -149,6 +150,11 @@ pub async fn execute_plan(
 /// After the tiers: the WorkloadState row written (or why not), and a
 /// re-stop's summary saying what it did.
 async fn conclude(cloud: &dyn Cloud, request: &RunRequest, plan: &Plan, summary: &mut RunSummary) {
+    if let Some(window) = &request.maintenance_window {
+        summary.workload_state = Some(super::window_run::NOT_RECORDED.to_string());
+        summary.message = format!("{}: {}", window.describe(), summary.message);
+        return;
+    }
     summary.workload_state = Some(match (&request.restop, unrecorded_start(request, summary)) {
         (Some(_), _) => "not recorded: a re-stop is not an action of the workload".to_string(),
         (None, Some(why)) => why,

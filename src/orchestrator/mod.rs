@@ -29,6 +29,7 @@ mod settings;
 mod skip;
 mod targets;
 mod tier;
+mod window_run;
 mod workload_state;
 
 use std::sync::Arc;
@@ -74,6 +75,9 @@ pub(crate) struct Execution<'a> {
     pub(crate) budget: &'a Budget,
     pub(crate) settings: &'a Settings,
     pub(crate) started: Instant,
+    /// A maintenance window's Start: the alarms stay muted (a patch
+    /// reboot must not page anyone).
+    pub(crate) keep_alarms_muted: bool,
 }
 
 /// How a tier ended, as far as the rest of the run is concerned.

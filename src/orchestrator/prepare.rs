@@ -67,7 +67,7 @@ pub async fn prepare(cloud: &dyn Cloud, request: &RunRequest) -> Result<Prepared
         workload: request.workload.clone(),
         source,
     };
-    if let Some(reason) = state_skip(cloud, request).await.map_err(cloud_error)? {
+    if let Some(reason) = state_skip(cloud, request, &config).await.map_err(cloud_error)? {
         let mut plan = plan::build(&config, &[], request.action, profile, now);
         plan.state_skip = Some(reason);
         return Ok(Prepared {
@@ -120,6 +120,7 @@ pub async fn prepare(cloud: &dyn Cloud, request: &RunRequest) -> Result<Prepared
             plan.state_skip = Some(why);
         }
     }
+    super::window_run::await_agents(request, &mut plan);
     if request.action == Action::Start {
         // KMS readiness: the keys of the volumes of the instances to start.
         key_survey::survey(cloud, ports.keys.as_ref(), &mut plan).await;

@@ -93,7 +93,7 @@ impl Execution<'_> {
             stop,
         } = progress;
         let checkpoint = matches!(stop, Some(TierEnd::Deadline(_))).then_some(checkpoint);
-        if self.action == Action::Start && checkpoint.is_none() {
+        if self.action == Action::Start && checkpoint.is_none() && !self.keep_alarms_muted {
             // The run ends here, failures included: a failed Start must page.
             self.alarm_muting().unmute_all(plan, &mut summary).await;
         }

@@ -14,7 +14,11 @@ use super::RunRequest;
 pub(super) async fn state_skip(
     cloud: &dyn Cloud,
     request: &RunRequest,
+    config: &crate::config::WorkloadConfig,
 ) -> Result<Option<String>, crate::error::CloudError> {
+    if let Some(window) = &request.maintenance_window {
+        return super::window_run::window_skip(cloud, request, config, window).await;
+    }
     if let Some(restop) = &request.restop {
         return restop_skip(cloud, request, restop).await;
     }
@@ -48,7 +52,18 @@ async fn restop_skip(
     request: &RunRequest,
     restop: &crate::member::Restop,
 ) -> Result<Option<String>, crate::error::CloudError> {
-    let member = restop.member();
+    let left = format!("{} is left running", restop.member());
+    not_stopped(cloud, request, &left).await
+}
+
+/// Why the workload is not stopped by the scheduler (WorkloadState's last
+/// action is not a Stop), ending with `left` (what is left alone); `None`
+/// when it is.
+pub(super) async fn not_stopped(
+    cloud: &dyn Cloud,
+    request: &RunRequest,
+    left: &str,
+) -> Result<Option<String>, crate::error::CloudError> {
     let lookup = cloud
         .config_store(&request.dynamodb_region)
         .load_state(&request.workload)
@@ -56,14 +71,14 @@ async fn restop_skip(
     Ok(match lookup {
         StateLookup::Found(state) if state.last_action_type == "Stop" => None,
         StateLookup::Found(state) => Some(format!(
-            "the workload was started since its Stop (the WorkloadState table says {} at {}): {member} is left running",
+            "the workload was started since its Stop (the WorkloadState table says {} at {}): {left}",
             state.last_action_type, state.last_action_time
         )),
         StateLookup::Missing => Some(format!(
-            "the WorkloadState table records no Stop of the workload: {member} is left running"
+            "the WorkloadState table records no Stop of the workload: {left}"
         )),
         StateLookup::NoTable(table) => Some(format!(
-            "the WorkloadState table {table} does not exist, so no Stop is known: {member} is left running"
+            "the WorkloadState table {table} does not exist, so no Stop is known: {left}"
         )),
     })
 }

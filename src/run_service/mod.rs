@@ -17,13 +17,13 @@
 //! The entry points say what is particular to them in a [`Delivery`]: the
 //! idempotency key, the continuation being claimed, who asked.
 //!
-//! `claim.rs` holds the claim phase; `run_end.rs` tells the run's end
-//! (Run Completed, the chat message, notices); this file the run and its
-//! conclusion.
+//! `claim.rs`: the claim; `run_end.rs`: the run's end (Run Completed,
+//! chat, notices); `recheck.rs`, `windows.rs`: the schedules a run leaves.
 
 mod claim;
 mod recheck;
 mod run_end;
+mod windows;
 
 use std::time::Duration;
 
@@ -71,8 +71,7 @@ fn tokio_ahead_secs() -> u64 {
         .as_secs()
 }
 
-/// [`now`], rounded up like [`clock::now_ceil`]: a due time computed from
-/// it is never earlier than meant.
+/// [`now`], rounded up like [`clock::now_ceil`]: a due time from it is never early.
 fn now_ceil() -> u64 {
     clock::now_ceil() + tokio_ahead_secs()
 }
@@ -147,10 +146,8 @@ pub enum Outcome {
         /// The ledger could not be updated after the run.
         ledger_error: Option<String>,
     },
-    /// Nothing was done, and the response says why: a repeated delivery
-    /// (`status` `duplicate`), a continuation that came before its due
-    /// time and was handed to a new schedule for it (`rescheduled`), or an
-    /// RDS event about a database of no workload (`ignored`).
+    /// Nothing was done; the response's `status` says why: `duplicate`, `rescheduled` (came early),
+    /// `ignored` (a database of no workload), `skipped`/`waiting` (a window Stop not opened/overrun).
     Duplicate(Value),
     /// A continuation refused with nothing done, because it came after its
     /// hand-over window or after a later run of the workload began; the
@@ -249,6 +246,9 @@ impl RunService<'_> {
         let Some(ledger) = self.ledger.filter(|_| !request.dry_run) else {
             return self.run_unledgered(request, &delivery, &budget).await;
         };
+        if let Some(skipped) = windows::held(self, ledger, request).await {
+            return Ok(Outcome::Duplicate(skipped));
+        }
         let now = now();
         let lock_until = now + time_left.unwrap_or(DEFAULT_LOCK).as_secs() + 60;
         let claiming = Claiming {
@@ -276,13 +276,14 @@ impl RunService<'_> {
         };
         let resume = run.record.checkpoint.clone();
         let result = orchestrator::run_resumed(self.cloud, request, resume.as_ref(), &budget, self.settings).await;
-        let report = match result {
+        let mut report = match result {
             Ok(report) => report,
             Err(e) => {
                 run.refuse(request, &e).await;
                 return Err(e.into());
             }
         };
+        windows::arrange(self, request, &mut report, &mut run).await;
         let outcome = run.conclude(self.continuation, request, report, random_token).await;
         let outcome = recheck::arrange(self.continuation, request, outcome).await;
         Ok(announce(self.cloud, request, outcome, Some(&run.record)).await)

@@ -278,6 +278,16 @@ const GRANTS: &[(&str, &str, Need)] = &[
         Adapter("src/aws/ssm.rs", "DescribeInstanceInformation"),
     ),
     (
+        "ReadMaintenanceWindows",
+        "ssm:GetMaintenanceWindow",
+        Adapter("src/aws/ssm.rs", "GetMaintenanceWindow"),
+    ),
+    (
+        "ReadMaintenanceWindows",
+        "ssm:DescribeMaintenanceWindowExecutions",
+        Adapter("src/aws/ssm.rs", "DescribeMaintenanceWindowExecutions"),
+    ),
+    (
         "ReadSsmOutputObjects",
         "s3:GetObject",
         Adapter("src/aws/ssm.rs", "GetObject"),
@@ -2833,7 +2843,8 @@ fn schedules_live_in_the_stack_group_the_scheduler_role_trusts() {
         create,
         [
             "arn:${AWS::Partition}:scheduler:${AWS::Region}:${AWS::AccountId}:schedule/${ScheduleGroup}/ec2ts-*",
-            "arn:${AWS::Partition}:scheduler:${AWS::Region}:${AWS::AccountId}:schedule/${ScheduleGroup}/ec2ts-rc-*"
+            "arn:${AWS::Partition}:scheduler:${AWS::Region}:${AWS::AccountId}:schedule/${ScheduleGroup}/ec2ts-rc-*",
+            "arn:${AWS::Partition}:scheduler:${AWS::Region}:${AWS::AccountId}:schedule/${ScheduleGroup}/ec2ts-mw-*"
         ]
     );
     let mut trust = Vec::new();

@@ -41,6 +41,8 @@ fn record(key: &str, workload: &str) -> RunRecord {
         history: Vec::new(),
         superseded_by: None,
         restop: None,
+        maintenance_window: None,
+        window_schedules: None,
     }
 }
 

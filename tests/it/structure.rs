@@ -31,6 +31,7 @@ const LAYERS: &[(&str, &[&str])] = &[
             "telemetry",
             "traffic",
             "volume_keys",
+            "window",
         ],
     ),
     (

@@ -150,6 +150,10 @@ pub struct State {
     /// EventBridge refuses an entry whose detail contains one of these.
     pub refused_events: Vec<String>,
     pub bucket_region: String,
+    /// SSM maintenance windows by id (GetMaintenanceWindow).
+    pub maintenance_windows: HashMap<String, ec2_tier_scheduler::window::MaintenanceWindow>,
+    /// Their executions (DescribeMaintenanceWindowExecutions), by window id.
+    pub window_executions: HashMap<String, Vec<ec2_tier_scheduler::window::WindowExecution>>,
     /// Instances whose transitions never finish.
     pub stuck: HashSet<String>,
     /// Instance types the region refuses.
@@ -220,6 +224,8 @@ impl FakeCloud {
     pub fn new() -> Self {
         let state = State {
             bucket_region: "us-west-2".into(),
+            maintenance_windows: HashMap::new(),
+            window_executions: HashMap::new(),
             workload_state: Some(HashMap::new()),
             ..State::default()
         };
@@ -911,6 +917,31 @@ impl StatusChecks for FakeCloud {
 
 #[async_trait]
 impl RemoteCheck for FakeCloud {
+    async fn window_executions(
+        &self,
+        id: &str,
+        since: u64,
+    ) -> Result<Vec<ec2_tier_scheduler::window::WindowExecution>, CloudError> {
+        self.record("DescribeMaintenanceWindowExecutions", &[id.to_string()])
+            .await?;
+        let executions = self.lock().window_executions.get(id).cloned().unwrap_or_default();
+        Ok(executions
+            .into_iter()
+            .filter(|e| e.started.is_none_or(|at| at >= since))
+            .collect())
+    }
+    async fn maintenance_window(&self, id: &str) -> Result<ec2_tier_scheduler::window::MaintenanceWindow, CloudError> {
+        self.record("GetMaintenanceWindow", &[id.to_string()]).await?;
+        self.lock().maintenance_windows.get(id).cloned().ok_or_else(|| {
+            CloudError::new(
+                "ssm",
+                "GetMaintenanceWindow",
+                Some("DoesNotExistException"),
+                format!("{id} does not exist"),
+            )
+        })
+    }
+
     async fn bucket_region(&self, _bucket: &str) -> Result<String, CloudError> {
         self.record("GetBucketLocation", &[]).await?;
         Ok(self.lock().bucket_region.clone())

@@ -113,6 +113,7 @@ pub fn request(target: &Target, action: Action, dry_run: bool, cloud: &AwsCloud)
         notify_region: cloud.default_region(),
         run_key: None,
         restop: None,
+        maintenance_window: None,
         invocation: 1,
     })
 }

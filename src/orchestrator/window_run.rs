@@ -1,0 +1,88 @@
+//! A maintenance window's run (issue 33): its Start opens a workload only
+//! while the scheduler has it stopped and the window has not moved; its
+//! Stop closes it only while no regular Start ran since (the run service
+//! checks before it that the window's Start opened it). Neither writes a
+//! WorkloadState row, and a window Start leaves the alarms muted and
+//! waits for the SSM agent of the instances it starts (patching needs it).
+
+use std::time::Duration;
+
+use crate::action::Action;
+use crate::config::{Readiness, ReadinessCheck, ReadinessOnTimeout, WorkloadConfig};
+use crate::error::CloudError;
+use crate::plan::Plan;
+use crate::ports::Cloud;
+use crate::window::WindowRun;
+
+use super::workload_state::not_stopped;
+use super::RunRequest;
+
+/// Why the window's run does nothing, or `None`: it acts.
+pub(super) async fn window_skip(
+    cloud: &dyn Cloud,
+    request: &RunRequest,
+    config: &WorkloadConfig,
+    window: &WindowRun,
+) -> Result<Option<String>, CloudError> {
+    let left = match window.edge {
+        Action::Start => format!("{} does not open it", window.describe()),
+        Action::Stop => format!("{} leaves it running", window.describe()),
+    };
+    if let Some(why) = not_stopped(cloud, request, &left).await? {
+        return Ok(Some(why));
+    }
+    if window.edge == Action::Stop {
+        return Ok(None);
+    }
+    let w = &config.workload;
+    if !w.windows.ids.contains(&window.id) {
+        return Ok(Some(format!(
+            "{} is no longer in MaintenanceWindows: nothing was done",
+            window.id
+        )));
+    }
+    let ports = cloud.workload_ports(&w.region, w.cross_account.as_ref()).await?;
+    let now = ports.remote.maintenance_window(&window.id).await?;
+    Ok(match now.next_execution {
+        Some(at) if at == window.execution => None,
+        at => Some(format!(
+            "{} moved: its next execution is {}, not {} UTC; nothing was done",
+            window.id,
+            at.map_or("none".to_string(), |at| format!(
+                "{} UTC",
+                crate::clock::utc_timestamp(at)
+            )),
+            crate::clock::utc_timestamp(window.execution)
+        )),
+    })
+}
+
+/// What a window run's summary says of WorkloadState.
+pub(super) const NOT_RECORDED: &str = "not recorded: a maintenance window's run is not an action of the workload";
+
+/// How long a window Start waits for the SSM agents of a tier that names
+/// no gate of its own (`TierReadinessTimeout`'s default).
+const AGENT_WAIT: Duration = Duration::from_secs(600);
+
+/// A window Start waits for `SsmOnline` on the EC2 instances of each tier:
+/// a tier with no readiness gate, or only `State`, gets `SsmOnline` (600
+/// seconds, then it goes on); a tier's own `StatusChecks` or
+/// `TargetsHealthy` gate is kept (one gate per tier).
+pub(super) fn await_agents(request: &RunRequest, plan: &mut Plan) {
+    if !matches!(&request.maintenance_window, Some(w) if w.edge == Action::Start) {
+        return;
+    }
+    let agents = Readiness {
+        check: ReadinessCheck::SsmOnline,
+        timeout: AGENT_WAIT,
+        on_timeout: ReadinessOnTimeout::Continue,
+    };
+    for tier in plan.groups.iter_mut().flat_map(|g| &mut g.tiers) {
+        match &mut tier.readiness {
+            _ if tier.instances.is_empty() => {}
+            Some(r) if r.check == ReadinessCheck::State => r.check = ReadinessCheck::SsmOnline,
+            Some(_) => {}
+            None => tier.readiness = Some(agents.clone()),
+        }
+    }
+}

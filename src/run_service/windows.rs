@@ -1,0 +1,255 @@
+//! Maintenance windows (issue 33), the run service's part. After a Stop
+//! that ended, each configured window with a next execution gets two
+//! one-time schedules ([`window_schedule_name`]: stable per window,
+//! execution and end): a **window Start** at the execution minus
+//! `MaintenanceLeadMinutes` and a **window Stop** at its end (`Duration`
+//! hours on). The names are kept in the run's record; the next Stop
+//! deletes by name those a window no longer has (removed, or moved to
+//! another execution). A window Stop runs only if the same execution's
+//! window Start opened the workload: its record, found by its key, ended
+//! having acted. Nothing here fails a run: what cannot be done is a
+//! warning of it.
+
+use serde_json::{json, Value};
+
+use super::{recheck, Ledgered, RunService};
+use crate::action::Action;
+use crate::ledger::{run_id_key, run_key, window_schedule_name, Ledger, LedgerStatus, RECORD_TTL};
+use crate::run::{RunReport, RunRequest};
+use crate::window::WindowRun;
+
+/// Runs of the workload read to find the window schedules the last Stop left.
+const RUNS_READ: usize = 100;
+
+/// A window Stop's response when it does not run now: its Start did not
+/// open the workload (`"status": "skipped"`), or the window's execution is
+/// still in progress (`"waiting"`: it comes again); `None`: it runs.
+pub(super) async fn held(service: &RunService<'_>, ledger: &dyn Ledger, request: &RunRequest) -> Option<Value> {
+    let window = request.maintenance_window.as_ref().filter(|w| w.edge == Action::Stop)?;
+    match unopened(ledger, request, window).await {
+        Some(skipped) => Some(skipped),
+        None => overrun(service, request, window).await,
+    }
+}
+
+/// A window Stop's response when the window's Start did not open the
+/// workload (`"status": "skipped"`), or `None`.
+async fn unopened(ledger: &dyn Ledger, request: &RunRequest, window: &WindowRun) -> Option<Value> {
+    let start = window.with_edge(Action::Start);
+    let key = run_key(&run_id_key(&request.workload, &start.run_id()), request);
+    let why = match ledger.load(&key).await {
+        Ok(Some(r)) if r.status == LedgerStatus::Finished && opened(r.outcome.as_deref()) => return None,
+        Ok(Some(r)) => format!(
+            "its window Start did not open the workload (it ended {})",
+            r.outcome.as_deref().unwrap_or("unfinished")
+        ),
+        Ok(None) => "its window Start never ran".to_string(),
+        Err(e) => format!("its window Start's record could not be read: {e}"),
+    };
+    let message = format!("{}: {why}; the workload is left as it is", window.describe());
+    tracing::info!(workload = %request.workload, %message, "window Stop skipped");
+    Some(json!({
+        "status": "skipped",
+        "workload": request.workload,
+        "action": request.action,
+        "maintenanceWindow": window,
+        "message": message,
+    }))
+}
+
+/// While DescribeMaintenanceWindowExecutions shows the window's execution
+/// `IN_PROGRESS` (tasks started before the cutoff may run past the end),
+/// the window Stop comes again five minutes on (the same payload, by the
+/// same name), until `MaintenanceOverrunMinutes` past the window's end;
+/// then, or when the executions cannot be read, it runs.
+async fn overrun(service: &RunService<'_>, request: &RunRequest, window: &WindowRun) -> Option<Value> {
+    let cloud = service.cloud;
+    let config = crate::orchestrator::load_config(cloud, &request.workload, &request.dynamodb_region).await;
+    let w = config.ok()?.workload;
+    let remote = cloud
+        .workload_ports(&w.region, w.cross_account.as_ref())
+        .await
+        .ok()?
+        .remote;
+    let executions = remote
+        .window_executions(&window.id, window.execution.saturating_sub(60))
+        .await;
+    let executions = executions
+        .inspect_err(|e| tracing::warn!(error = %e, "window executions not read: the window Stop runs"))
+        .ok()?;
+    if !executions.iter().any(|e| e.running_since(window.execution)) {
+        return None;
+    }
+    let duration = remote.maintenance_window(&window.id).await.ok()?.duration_hours;
+    let until = window.execution + u64::from(duration) * 3600 + w.windows.overrun_minutes * 60;
+    let now = super::now();
+    if now >= until {
+        tracing::warn!(window = %window.id, "the execution is still in progress past MaintenanceOverrunMinutes: the window Stop runs");
+        return None;
+    }
+    let (continuation, name) = (service.continuation?, window_schedule_name(&request.workload, window));
+    let at = (now + OVERRUN_POLL_SECS).min(until);
+    let again = match continuation.cancel(&name).await {
+        Ok(()) => continuation.schedule(&name, &payload(request, window), at).await,
+        Err(e) => Err(e),
+    };
+    again
+        .inspect_err(|e| tracing::warn!(error = %e, "the window Stop could not wait: it runs"))
+        .ok()?;
+    let message = format!(
+        "{}: its execution is still in progress; the window Stop comes again at {} UTC (it waits until {} UTC at most)",
+        window.describe(),
+        crate::clock::utc_timestamp(at),
+        crate::clock::utc_timestamp(until)
+    );
+    Some(
+        json!({"status": "waiting", "workload": request.workload, "action": request.action, "maintenanceWindow": window, "message": message}),
+    )
+}
+
+/// How often a window Stop looks again at an execution still in progress.
+const OVERRUN_POLL_SECS: u64 = 300;
+
+/// Whether a run that ended so acted.
+fn opened(outcome: Option<&str>) -> bool {
+    matches!(outcome, Some("completed" | "completedWithFailures" | "deadlineReached"))
+}
+
+/// Makes the window schedules after a Stop that ended (none for a dry
+/// run, a skipped run, a run a continuation carries on, or without
+/// continuations), deletes those of windows removed or moved, and keeps
+/// the names in the run's record.
+pub(super) async fn arrange(
+    service: &RunService<'_>,
+    request: &RunRequest,
+    report: &mut RunReport,
+    run: &mut Ledgered<'_>,
+) {
+    let Some(continuation) = service.continuation else {
+        return;
+    };
+    if request.action != Action::Stop || report.checkpoint.is_some() || !recheck::ended(&report.summary) {
+        return;
+    }
+    let previous = previous_names(run).await;
+    let (made, mut warnings, complete) = wanted(service, request).await;
+    let now = super::now();
+    let mut names = Vec::new();
+    for (window, at) in &made {
+        let name = window_schedule_name(&request.workload, window);
+        let at = (*at).max(now + 60);
+        let done = match continuation.cancel(&name).await {
+            Ok(()) => continuation.schedule(&name, &payload(request, window), at).await,
+            Err(e) => Err(e),
+        };
+        match done {
+            Ok(()) => names.push(name),
+            Err(e) => warnings.push(format!(
+                "warning: the window {} of {} was not scheduled: {e}",
+                window.edge, window.id
+            )),
+        }
+    }
+    let stale: Vec<String> = previous.into_iter().filter(|n| !names.contains(n)).collect();
+    for name in &stale {
+        if !complete {
+            names.push(name.clone()); // a window not read keeps its schedules
+        } else if let Err(e) = continuation.cancel(name).await {
+            warnings.push(format!("warning: the window schedule {name} was not deleted: {e}"));
+            names.push(name.clone());
+        }
+    }
+    report.summary.warnings.extend(warnings);
+    if !(names.is_empty() && stale.is_empty()) {
+        run.record.window_schedules = Some(names); // none ever made: nothing to keep
+    }
+}
+
+/// The window schedules wanted now: each end of each configured window's
+/// next execution and when it runs; warnings; whether every window was read.
+async fn wanted(service: &RunService<'_>, request: &RunRequest) -> (Vec<(WindowRun, u64)>, Vec<String>, bool) {
+    let cloud = service.cloud;
+    let config = match crate::orchestrator::load_config(cloud, &request.workload, &request.dynamodb_region).await {
+        Ok(config) => config,
+        Err(e) => {
+            return (
+                Vec::new(),
+                vec![format!("warning: maintenance windows not arranged: {e}")],
+                false,
+            )
+        }
+    };
+    let w = &config.workload;
+    if w.windows.ids.is_empty() {
+        return (Vec::new(), Vec::new(), true);
+    }
+    let ports = match cloud.workload_ports(&w.region, w.cross_account.as_ref()).await {
+        Ok(ports) => ports,
+        Err(e) => {
+            return (
+                Vec::new(),
+                vec![format!("warning: maintenance windows not read: {e}")],
+                false,
+            )
+        }
+    };
+    let (mut made, mut warnings, mut complete) = (Vec::new(), Vec::new(), true);
+    for id in &w.windows.ids {
+        let window = match ports.remote.maintenance_window(id).await {
+            Ok(window) => window,
+            Err(e) => {
+                warnings.push(format!(
+                    "warning: maintenance window {id} not read: {e}; its schedules are kept"
+                ));
+                complete = false;
+                continue;
+            }
+        };
+        let (Some(execution), Some(opens), Some(closes)) = (
+            window.next_execution,
+            window.opens_at(w.windows.lead_minutes),
+            window.closes_at(),
+        ) else {
+            warnings.push(format!(
+                "warning: maintenance window {id} has no next execution (disabled, past its end date, or none given): no window Start or Stop is scheduled"
+            ));
+            continue;
+        };
+        let run = |edge| WindowRun {
+            id: id.clone(),
+            edge,
+            execution,
+        };
+        made.push((run(Action::Start), opens));
+        made.push((run(Action::Stop), closes));
+    }
+    (made, warnings, complete)
+}
+
+/// The window schedules the workload's last Stop that arranged them left.
+async fn previous_names(run: &Ledgered<'_>) -> Vec<String> {
+    let since = super::now().saturating_sub(RECORD_TTL.as_secs());
+    match run.ledger.runs(Some(&run.record.workload), since, RUNS_READ).await {
+        Ok(runs) => runs
+            .into_iter()
+            .filter(|r| r.key != run.record.key)
+            .find_map(|r| r.window_schedules)
+            .unwrap_or_default(),
+        Err(e) => {
+            tracing::warn!(error = %e, "earlier window schedules not read: none deleted");
+            Vec::new()
+        }
+    }
+}
+
+/// A window schedule's invocation: that end of the window's execution,
+/// keyed by it (`runId`), so a repeated delivery runs once.
+fn payload(request: &RunRequest, window: &WindowRun) -> Value {
+    json!({
+        "workloadIdentifier": request.workload,
+        "action": window.edge,
+        "dynamoDBRegion": request.dynamodb_region,
+        "runId": window.run_id(),
+        "maintenanceWindow": window,
+    })
+}

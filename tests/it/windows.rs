@@ -1,0 +1,375 @@
+//! Issue 33: SSM maintenance windows, opened and closed in tier order.
+//! A Stop that ended leaves, for the next execution of each configured
+//! window, a window Start (the execution minus the lead) and a window Stop
+//! (its end); the window Start opens only a workload the scheduler
+//! stopped, in tier order, keeping its alarms muted and writing no
+//! WorkloadState; the window Stop closes only what its Start opened, while
+//! no regular Start ran since. (moto leaves NextExecutionTime out, so the
+//! fakes give it.)
+
+use std::time::Duration;
+
+use ec2_tier_scheduler::clock::parse_time;
+use ec2_tier_scheduler::instance::InstanceState::{self, *};
+use ec2_tier_scheduler::ledger::window_schedule_name;
+use ec2_tier_scheduler::run_service;
+use ec2_tier_scheduler::window::{MaintenanceWindow, WindowRun};
+use serde_json::{json, Value};
+
+use crate::reliability::{Harness, LONG};
+use crate::support::fake::FakeCloud;
+use crate::support::{three_tiers, workload_item};
+
+const MW: &str = "mw-0123456789abcdef0";
+const OTHER: &str = "mw-00000000000000fff";
+
+/// W with `windows` configured (a lead of 15 minutes unless `lead`), its
+/// instances `state` (their SSM agents online once up), alarm `w-5xx`
+/// enabled, the window MW due at `execution` for 3 hours.
+fn workload(state: InstanceState, windows: &str, lead: Option<&str>, execution: Option<u64>) -> Harness {
+    let cloud = FakeCloud::new();
+    let mut w = workload_item("W");
+    w["MaintenanceWindows"] = json!(windows);
+    w["AlarmPrefixes"] = json!("w-");
+    if let Some(lead) = lead {
+        w["MaintenanceLeadMinutes"] = json!(lead);
+    }
+    cloud.put_config(w, three_tiers("W", 5));
+    cloud.add_spec_instances(state);
+    cloud.add_alarm("w-5xx", true, &[]);
+    for id in ["i-w1", "i-w2", "i-a1", "i-a2", "i-d1", "i-d2"] {
+        cloud.lock().ssm_online.insert(id.into()); // their SSM agents, once started
+    }
+    set_window(&cloud, MW, execution);
+    Harness::new(cloud)
+}
+
+fn set_window(cloud: &FakeCloud, id: &str, next_execution: Option<u64>) {
+    let window = MaintenanceWindow {
+        id: id.into(),
+        next_execution,
+        duration_hours: 3,
+        cutoff_hours: 1,
+        schedule: Some("cron(0 4 ? * SUN *)".into()),
+        enabled: next_execution.is_some(),
+    };
+    cloud.lock().maintenance_windows.insert(id.into(), window);
+}
+
+fn asked(action: &str, run_id: &str) -> Value {
+    json!({"workloadIdentifier": "W", "action": action, "dynamoDBRegion": "us-west-2", "runId": run_id})
+}
+
+/// The window schedules made: (edge, at, payload), by the window's id.
+fn window_schedules(h: &Harness, id: &str) -> Vec<(String, u64, Value)> {
+    let list = h.continuation.scheduled.lock().unwrap();
+    list.iter()
+        .filter(|(_, p, _)| p["maintenanceWindow"]["id"] == id)
+        .map(|(_, p, at)| (p["action"].as_str().unwrap().to_string(), *at, p.clone()))
+        .collect()
+}
+
+fn schedule_of(h: &Harness, edge: &str) -> (u64, Value) {
+    let found = window_schedules(h, MW).into_iter().find(|(e, _, _)| e == edge);
+    let (_, at, payload) = found.unwrap_or_else(|| panic!("a window {edge}"));
+    (at, payload)
+}
+
+fn last_action(h: &Harness) -> String {
+    let state = h.cloud.lock().workload_state.clone().unwrap();
+    state["W"].last_action_type.clone()
+}
+
+async fn deliver_at(h: &Harness, at: u64, payload: &Value) -> Value {
+    tokio::time::sleep(Duration::from_secs(at.saturating_sub(run_service::now()))).await;
+    h.deliver(payload, LONG).await.expect("the window's run")
+}
+
+fn ids_of(h: &Harness, op: &str) -> Vec<Vec<String>> {
+    h.cloud.calls_of(op).into_iter().map(|c| c.ids).collect()
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_stop_schedules_the_window_start_and_stop_across_a_daylight_saving_change() {
+    // 04:00 Europe/Berlin on the Sunday before summer time (CET, +01:00) ...
+    let before = parse_time("2030-03-24T04:00:00+01:00").unwrap();
+    let h = workload(Running, MW, None, Some(before));
+    let stop = h.deliver(&asked("Stop", "friday"), LONG).await.unwrap();
+    assert_eq!(stop["status"], "completed", "{stop}");
+    let (start_at, start) = schedule_of(&h, "Start");
+    let (stop_at, _) = schedule_of(&h, "Stop");
+    assert_eq!(
+        start_at,
+        parse_time("2030-03-24T02:45:00Z").unwrap(),
+        "15 minutes before"
+    );
+    assert_eq!(stop_at, parse_time("2030-03-24T06:00:00Z").unwrap(), "3 hours on");
+    assert_eq!(
+        start["maintenanceWindow"],
+        json!({"id": MW, "edge": "Start", "execution": before})
+    );
+    let name = window_schedule_name(
+        "W",
+        &WindowRun {
+            id: MW.into(),
+            edge: ec2_tier_scheduler::action::Action::Start,
+            execution: before,
+        },
+    );
+    assert!(h
+        .continuation
+        .scheduled
+        .lock()
+        .unwrap()
+        .iter()
+        .any(|(n, _, _)| *n == name));
+
+    // ... and on the Sunday after it (CEST, +02:00): an hour earlier in UTC.
+    // The window moved on, so the next Stop replaces its schedules.
+    let after = parse_time("2030-03-31T04:00:00+02:00").unwrap();
+    set_window(&h.cloud, MW, Some(after));
+    h.deliver(&asked("Stop", "next-friday"), LONG).await.unwrap();
+    let made = window_schedules(&h, MW);
+    assert_eq!(made.len(), 2, "the earlier execution's schedules deleted: {made:?}");
+    assert_eq!(schedule_of(&h, "Start").0, parse_time("2030-03-31T01:45:00Z").unwrap());
+    assert_eq!(schedule_of(&h, "Stop").0, parse_time("2030-03-31T05:00:00Z").unwrap());
+    assert!(h.continuation.cancelled.lock().unwrap().contains(&name));
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_lead_is_configurable_and_a_window_without_next_execution_gets_none() {
+    let execution = parse_time("2030-03-24T03:00:00Z").unwrap();
+    let h = workload(Running, &format!("{MW}, {OTHER}"), Some("60"), Some(execution));
+    set_window(&h.cloud, OTHER, None);
+    let stop = h.deliver(&asked("Stop", "friday"), LONG).await.unwrap();
+    assert_eq!(schedule_of(&h, "Start").0, execution - 3600);
+    assert!(window_schedules(&h, OTHER).is_empty());
+    let warnings = stop["warnings"].to_string();
+    assert!(
+        warnings.contains(OTHER) && warnings.contains("no next execution"),
+        "{stop}"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_window_opens_a_stopped_workload_in_tier_order_and_closes_it() {
+    let execution = run_service::now() + 86_400;
+    let h = workload(Running, MW, None, Some(execution));
+    h.deliver(&asked("Stop", "friday"), LONG).await.unwrap();
+    tokio::time::sleep(Duration::from_secs(600)).await;
+    assert_eq!(h.cloud.state_of("i-d1"), Stopped);
+    assert_eq!(h.cloud.alarm("w-5xx"), (false, true), "muted by the Stop");
+    assert_eq!(last_action(&h), "Stop");
+
+    // The window Start: database tier first, then app, then web.
+    let (start_at, start) = schedule_of(&h, "Start");
+    let (stop_at, stop) = schedule_of(&h, "Stop");
+    let opened = deliver_at(&h, start_at, &start).await;
+    assert_eq!(opened["status"], "completed", "{opened}");
+    assert!(opened["message"].as_str().unwrap().contains(MW), "{opened}");
+    let agents = ids_of(&h, "DescribeInstanceInformation");
+    assert_eq!(agents.len(), 3, "each tier waited for its SSM agents: {agents:?}");
+    let starts = ids_of(&h, "StartInstances");
+    let tiers: Vec<&str> = starts.iter().map(|ids| &ids[0][..3]).collect();
+    assert_eq!(tiers, ["i-d", "i-a", "i-w"], "{starts:?}");
+    assert_eq!(h.cloud.alarm("w-5xx"), (false, true), "the alarms stay muted");
+    assert_eq!(
+        last_action(&h),
+        "Stop",
+        "no WorkloadState row: Monday's Start is no repeat"
+    );
+    let again = h.deliver(&start, LONG).await.unwrap();
+    assert_eq!(again["status"], "duplicate", "{again}");
+
+    // The window Stop at its end.
+    let closed = deliver_at(&h, stop_at, &stop).await;
+    assert_eq!(closed["status"], "completed", "{closed}");
+    tokio::time::sleep(Duration::from_secs(600)).await;
+    for id in ["i-w1", "i-a1", "i-d1"] {
+        assert_eq!(h.cloud.state_of(id), Stopped, "{id}");
+    }
+    assert_eq!(h.cloud.alarm("w-5xx"), (false, true));
+    assert_eq!(last_action(&h), "Stop");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_window_stop_after_a_regular_start_does_nothing() {
+    let execution = run_service::now() + 86_400;
+    let h = workload(Running, MW, None, Some(execution));
+    h.deliver(&asked("Stop", "friday"), LONG).await.unwrap();
+    let (start_at, start) = schedule_of(&h, "Start");
+    let (stop_at, stop) = schedule_of(&h, "Stop");
+    deliver_at(&h, start_at, &start).await;
+    // Someone starts the workload for work while the window is open.
+    let monday = h.deliver(&asked("Start", "monday"), LONG).await.unwrap();
+    assert_ne!(monday["status"], "skipped", "the window wrote no Start: {monday}");
+    assert_eq!(last_action(&h), "Start");
+    let stops = h.cloud.calls_of("StopInstances").len();
+    let closed = deliver_at(&h, stop_at, &stop).await;
+    assert_eq!(closed["status"], "skipped", "{closed}");
+    assert!(
+        closed["message"].as_str().unwrap().contains("started since"),
+        "{closed}"
+    );
+    assert_eq!(h.cloud.calls_of("StopInstances").len(), stops);
+    assert_eq!(h.cloud.state_of("i-w1"), Running);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_window_leaves_a_workload_it_did_not_open_alone() {
+    let execution = run_service::now() + 86_400;
+    let h = workload(Running, MW, None, Some(execution));
+    h.deliver(&asked("Stop", "friday"), LONG).await.unwrap();
+    let (start_at, start) = schedule_of(&h, "Start");
+    let (stop_at, stop) = schedule_of(&h, "Stop");
+    // Started for work before the window: its Start does nothing ...
+    h.deliver(&asked("Start", "thursday"), LONG).await.unwrap();
+    let starts = h.cloud.calls_of("StartInstances").len();
+    let opened = deliver_at(&h, start_at, &start).await;
+    assert_eq!(opened["status"], "skipped", "{opened}");
+    assert_eq!(h.cloud.calls_of("StartInstances").len(), starts);
+    // ... and its Stop, finding no window Start that opened it, neither.
+    h.deliver(&asked("Stop", "late"), LONG).await.unwrap();
+    let closed = deliver_at(&h, stop_at, &stop).await;
+    assert_eq!(closed["status"], "skipped", "{closed}");
+    assert!(closed["message"].as_str().unwrap().contains("did not open"), "{closed}");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_window_stop_without_its_start_and_a_moved_window_do_nothing() {
+    let execution = run_service::now() + 86_400;
+    let h = workload(Running, MW, None, Some(execution));
+    h.deliver(&asked("Stop", "friday"), LONG).await.unwrap();
+    let (_, stop) = schedule_of(&h, "Stop");
+    let closed = h.deliver(&stop, LONG).await.unwrap();
+    assert_eq!(closed["status"], "skipped", "{closed}");
+    assert!(closed["message"].as_str().unwrap().contains("never ran"), "{closed}");
+
+    // The window moved a week on: its Start, due for the old execution, does nothing.
+    let (start_at, start) = schedule_of(&h, "Start");
+    set_window(&h.cloud, MW, Some(execution + 7 * 86_400));
+    let opened = deliver_at(&h, start_at, &start).await;
+    assert_eq!(opened["status"], "skipped", "{opened}");
+    assert!(opened["message"].as_str().unwrap().contains("moved"), "{opened}");
+    assert!(h.cloud.calls_of("StartInstances").is_empty());
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_removed_window_has_its_schedules_deleted_by_name() {
+    let execution = run_service::now() + 86_400;
+    let h = workload(Running, MW, None, Some(execution));
+    h.deliver(&asked("Stop", "friday"), LONG).await.unwrap();
+    let names: Vec<String> = {
+        let list = h.continuation.scheduled.lock().unwrap();
+        list.iter()
+            .filter(|(n, _, _)| n.starts_with("ec2ts-mw-"))
+            .map(|(n, _, _)| n.clone())
+            .collect()
+    };
+    assert_eq!(names.len(), 2);
+    // The workload no longer lists the window.
+    let mut w = workload_item("W");
+    w["AlarmPrefixes"] = json!("w-");
+    h.cloud.put_config(w, three_tiers("W", 5));
+    h.deliver(&asked("Stop", "saturday"), LONG).await.unwrap();
+    assert!(window_schedules(&h, MW).is_empty());
+    let cancelled = h.continuation.cancelled.lock().unwrap().clone();
+    for name in &names {
+        assert!(cancelled.contains(name), "{name} deleted: {cancelled:?}");
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn window_ids_and_the_lead_are_validated() {
+    let h = workload(Running, "mw-0123456789abcdef0, patch-sunday", Some("9999"), None);
+    let mut w = workload_item("W");
+    w["MaintenanceWindows"] = json!("mw-0123456789abcdef0, patch-sunday");
+    w["MaintenanceLeadMinutes"] = json!("9999");
+    w["MaintenanceOverrunMinutes"] = json!("an hour");
+    h.cloud.put_config(w, three_tiers("W", 5));
+    let refused = h.deliver(&asked("Stop", "friday"), LONG).await.unwrap_err().to_string();
+    assert!(
+        refused.contains("MaintenanceWindows") && refused.contains("patch-sunday"),
+        "{refused}"
+    );
+    assert!(refused.contains("MaintenanceLeadMinutes"), "{refused}");
+    assert!(refused.contains("MaintenanceOverrunMinutes"), "{refused}");
+    assert!(refused.contains("\"W\""), "names the workload: {refused}");
+    assert!(h.cloud.calls_of("StopInstances").is_empty());
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_event_field_is_strict() {
+    let h = workload(Stopped, MW, None, None);
+    let mut payload = asked("Start", "x");
+    payload["maintenanceWindow"] = json!({"id": MW, "edge": "Stop", "execution": 1_900_000_000});
+    let refused = h.deliver(&payload, LONG).await.unwrap_err().to_string();
+    assert!(refused.contains("maintenanceWindow"), "{refused}");
+    payload["maintenanceWindow"] = json!("mw-0123456789abcdef0");
+    assert!(h.deliver(&payload, LONG).await.is_err());
+    let mut both = asked("Stop", "y");
+    both["maintenanceWindow"] = json!({"id": MW, "edge": "Stop", "execution": 1_900_000_000});
+    both["restop"] = json!({"kind": "RDS", "id": "orders-db"});
+    let refused = h.deliver(&both, LONG).await.unwrap_err().to_string();
+    assert!(refused.contains("cannot be combined"), "{refused}");
+    assert!(h.cloud.calls_of("StartInstances").is_empty() && h.cloud.calls_of("StopInstances").is_empty());
+}
+
+/// W opened by the window (execution a day on), its execution then
+/// `status` since five minutes in; returns the window Stop's (at, payload)
+/// and the execution.
+async fn opened_with_execution(status: &str) -> (Harness, u64, Value, u64) {
+    let execution = run_service::now() + 86_400;
+    let h = workload(Running, MW, None, Some(execution));
+    h.deliver(&asked("Stop", "friday"), LONG).await.unwrap();
+    let (start_at, start) = schedule_of(&h, "Start");
+    let (stop_at, stop) = schedule_of(&h, "Stop");
+    let opened = deliver_at(&h, start_at, &start).await;
+    assert_eq!(opened["status"], "completed", "{opened}");
+    let running = ec2_tier_scheduler::window::WindowExecution {
+        status: status.into(),
+        started: Some(execution + 300),
+    };
+    h.cloud.lock().window_executions.insert(MW.into(), vec![running]);
+    (h, stop_at, stop, execution)
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_window_stop_waits_while_the_execution_is_still_in_progress() {
+    let (h, stop_at, stop, _) = opened_with_execution("IN_PROGRESS").await;
+    let held = deliver_at(&h, stop_at, &stop).await;
+    assert_eq!(held["status"], "waiting", "{held}");
+    assert_eq!(h.cloud.state_of("i-w1"), Running);
+    let (again_at, again) = schedule_of(&h, "Stop");
+    assert!(
+        (stop_at + 300..=stop_at + 301).contains(&again_at),
+        "{again_at} vs {stop_at}"
+    );
+    // The tasks end: the next look stops the workload.
+    h.cloud.lock().window_executions.get_mut(MW).unwrap()[0].status = "SUCCESS".into();
+    let closed = deliver_at(&h, again_at, &again).await;
+    assert_eq!(closed["status"], "completed", "{closed}");
+    tokio::time::sleep(Duration::from_secs(600)).await;
+    assert_eq!(h.cloud.state_of("i-w1"), Stopped);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_window_stop_waits_no_longer_than_maintenance_overrun_minutes() {
+    let (h, mut at, mut stop, execution) = opened_with_execution("IN_PROGRESS").await;
+    let until = execution + 3 * 3600 + 60 * 60; // Duration 3 h, MaintenanceOverrunMinutes 60
+    let mut waits = 0;
+    loop {
+        let response = deliver_at(&h, at, &stop).await;
+        if response["status"] != "waiting" {
+            assert_eq!(response["status"], "completed", "{response}");
+            break;
+        }
+        waits += 1;
+        assert!(waits < 20, "runaway waits");
+        (at, stop) = schedule_of(&h, "Stop");
+    }
+    assert_eq!(waits, 12, "every five minutes for the hour");
+    assert!(run_service::now() >= until && run_service::now() < until + 60);
+    tokio::time::sleep(Duration::from_secs(600)).await;
+    assert_eq!(h.cloud.state_of("i-d1"), Stopped);
+}
