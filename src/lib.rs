@@ -37,7 +37,10 @@
 //!   [`notify`] describe what happened; [`run_events`] turns a run into
 //!   EventBridge events (run started, each tier completed, run completed,
 //!   each with a stable id, bounded to PutEvents' limits) and its AWS
-//!   Chatbot message; [`cron`] tells when EventBridge schedules fire.
+//!   Chatbot message; [`cron`] tells when EventBridge schedules fire;
+//!   [`savings`] adds up the stopped time a run ledger keeps for good
+//!   (per member and UTC day) and prices it at on-demand list rates
+//!   given as data.
 //! - **ports**: [`error`] and [`ports`], the small traits the orchestrator
 //!   drives (EC2 split by concern: [`ports::Compute`] for instances and
 //!   their states, [`ports::InstanceTypes`], [`ports::InstanceTags`] and
@@ -105,6 +108,7 @@ pub mod records;
 pub mod run;
 pub mod run_events;
 pub mod run_service;
+pub mod savings;
 pub mod status;
 pub mod summary;
 pub mod table;

@@ -1,0 +1,115 @@
+use jiff::civil::date;
+
+use super::*;
+
+/// Seconds since the epoch of a UTC time written `2026-11-30T22:00:00Z`.
+fn at(text: &str) -> u64 {
+    text.parse::<Timestamp>().unwrap().as_second() as u64
+}
+
+fn down(kind: MemberKind, id: &str, ty: Option<&str>, since: &str) -> Down {
+    Down {
+        workload: "W".into(),
+        tier: "Role_App".into(),
+        account: "self".into(),
+        region: "eu-west-1".into(),
+        kind,
+        id: id.into(),
+        instance_type: ty.map(str::to_string),
+        since: at(since),
+    }
+}
+
+fn november() -> Window {
+    Window {
+        from: date(2026, 11, 1),
+        to: date(2026, 12, 1),
+    }
+}
+
+#[test]
+fn a_stop_spanning_midnight_and_a_month_boundary_splits_by_utc_day() {
+    let days = split_days(at("2026-11-30T20:00:00Z"), at("2026-12-02T06:30:00Z"));
+    assert_eq!(
+        days,
+        vec![
+            (date(2026, 11, 30), 4 * 3600),
+            (date(2026, 12, 1), 86_400),
+            (date(2026, 12, 2), 6 * 3600 + 1800),
+        ]
+    );
+    assert!(split_days(at("2026-12-02T06:30:00Z"), at("2026-12-02T06:30:00Z")).is_empty());
+    assert!(split_days(at("2026-12-02T06:30:00Z"), at("2026-12-01T06:30:00Z")).is_empty());
+}
+
+#[test]
+fn closing_keeps_the_member_and_its_facts_on_every_day() {
+    let d = down(MemberKind::Ec2, "i-1", Some("m5.large"), "2026-11-30T23:00:00Z");
+    let totals = d.close(at("2026-12-01T01:00:00Z"));
+    assert_eq!(totals.len(), 2);
+    assert!(totals.iter().all(|t| t.member == d && t.seconds == 3600));
+    assert_ne!(d.day_key(totals[0].day), d.day_key(totals[1].day));
+    assert_eq!(d.key(), "down|W|self|eu-west-1|EC2|i-1");
+}
+
+#[test]
+fn keys_encode_their_parts() {
+    let mut d = down(MemberKind::Ec2, "i-1", None, "2026-11-30T23:00:00Z");
+    d.workload = "W|x".into();
+    assert_eq!(d.key(), "down|W%7Cx|self|eu-west-1|EC2|i-1");
+}
+
+#[test]
+fn a_month_counts_closed_days_and_open_intervals_up_to_now_and_prices_them() {
+    let closed = down(MemberKind::Ec2, "i-1", Some("m5.large"), "2026-10-31T20:00:00Z");
+    let mut days = closed.close(at("2026-11-02T08:00:00Z"));
+    let open = down(MemberKind::Ec2, "i-2", Some("t3.micro"), "2026-11-30T20:00:00Z");
+    let db = down(MemberKind::Rds, "db-1", None, "2026-11-30T20:00:00Z");
+    days.extend(db.close(at("2026-12-01T02:00:00Z")));
+    let stopped = Stopped {
+        open: vec![open.clone()],
+        days,
+    };
+    let mut prices = PriceTable::new();
+    prices.insert(Product::ec2("eu-west-1", "m5.large"), Price::Usd(0.1));
+    prices.insert(
+        Product::ec2("eu-west-1", "t3.micro"),
+        Price::Unknown("2 products match".into()),
+    );
+    assert_eq!(products(&stopped).len(), 2);
+    let r = report("W", &stopped, at("2026-12-01T10:00:00Z"), november(), &prices);
+    // i-1: Nov 1 (24 h) + Nov 2 (8 h); October's 4 hours are outside.
+    // i-2: Nov 30, 20:00 to midnight (4 h; December's 10 hours are outside).
+    let ec2 = r.rows.iter().find(|r| r.kind == "EC2").unwrap();
+    assert!((ec2.hours - 36.0).abs() < 1e-9, "{}", ec2.hours);
+    assert!((ec2.saved_usd - 3.2).abs() < 1e-9, "{}", ec2.saved_usd);
+    assert_eq!(ec2.unknown, vec!["i-2: 2 products match".to_string()]);
+    let rds = r.rows.iter().find(|r| r.kind == "RDS").unwrap();
+    assert!((rds.hours - 4.0).abs() < 1e-9);
+    assert_eq!(rds.unknown, vec!["rds:db-1: RDS not priced yet".to_string()]);
+    assert_eq!(r.per_day.len(), 2);
+    assert!((r.per_day[&date(2026, 11, 1)] - 2.4).abs() < 1e-9);
+    let table = r.to_table();
+    assert!(table.contains("on-demand list prices"), "{table}");
+    assert!(table.contains("EBS volumes"), "{table}");
+    assert!(table.contains("3.20+?"), "{table}");
+    assert!(table.contains("unknown"), "{table}");
+}
+
+#[test]
+fn a_product_with_no_price_read_is_unknown_with_the_reason() {
+    let stopped = Stopped {
+        open: vec![down(MemberKind::Ec2, "i-1", Some("m5.large"), "2026-11-10T00:00:00Z")],
+        days: vec![],
+    };
+    let r = report(
+        "W",
+        &stopped,
+        at("2026-11-10T05:00:00Z"),
+        november(),
+        &PriceTable::new(),
+    );
+    assert_eq!(r.rows[0].unknown, vec!["i-1: no price read".to_string()]);
+    assert_eq!(r.saved_usd, 0.0);
+    assert!((r.hours - 5.0).abs() < 1e-9);
+}
