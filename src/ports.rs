@@ -5,6 +5,8 @@
 //! Stop/Start, 50 for SendCommand, 100 for DescribeInstanceStatus) are the
 //! orchestrator's business, paging is the adapter's.
 
+mod savings;
+
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -18,6 +20,7 @@ use crate::override_check::OverrideCheck;
 use crate::records::Record;
 use crate::traffic::{Alarm, Target, TargetGroup};
 use crate::volume_keys::{GrantedKeys, GrantedKeysError, KeyFacts, VolumeKey};
+pub use savings::{Downtime, PriceCache, PriceList, PRICE_CACHE_SECS};
 
 /// Largest StopInstances / StartInstances batch.
 pub const EC2_BATCH: usize = 500;
@@ -483,6 +486,10 @@ pub trait Cloud: Send + Sync {
     /// The records only the scheduler writes (the run ledger table), when
     /// one is configured: a run that restores anything later needs them.
     fn records(&self) -> Option<Arc<dyn Records>> {
+        None
+    }
+    /// The stopped time kept for good (the run ledger table), when configured.
+    fn downtime(&self) -> Option<Arc<dyn Downtime>> {
         None
     }
     /// The customer managed KMS keys the scheduler may create grants on

@@ -40,6 +40,7 @@ mod reliability;
 mod restarts;
 mod run_events;
 mod safety;
+mod savings;
 mod scaling;
 mod starts;
 mod steering;
