@@ -5,6 +5,7 @@
 use std::collections::BTreeMap;
 
 use jiff::civil::Date;
+use jiff::ToSpan;
 use serde::Serialize;
 
 use super::{split_days, Down, Price, PriceTable, Stopped};
@@ -31,6 +32,29 @@ pub struct Window {
 }
 
 impl Window {
+    /// The days of `month` (`2026-11`), or from `since` (`2026-11-15`) up
+    /// to `today`, or of this month by default (`orchestrator savings`).
+    pub fn of(month: Option<&str>, since: Option<&str>, today: Date) -> Result<Self, String> {
+        let tomorrow = today.tomorrow().map_err(|e| e.to_string())?;
+        if let Some(since) = since {
+            let from: Date = since
+                .parse()
+                .map_err(|e| format!("--since takes a day such as 2026-11-15: {e}"))?;
+            return Ok(Self {
+                from,
+                to: tomorrow.max(from),
+            });
+        }
+        let from = match month {
+            Some(m) => format!("{m}-01")
+                .parse::<Date>()
+                .map_err(|e| format!("--month takes a month such as 2026-11: {e}"))?,
+            None => today.first_of_month(),
+        };
+        let to = from.checked_add(1.month()).map_err(|e| e.to_string())?;
+        Ok(Self { from, to })
+    }
+
     fn holds(&self, day: Date) -> bool {
         self.from <= day && day < self.to
     }

@@ -113,3 +113,16 @@ fn a_product_with_no_price_read_is_unknown_with_the_reason() {
     assert_eq!(r.saved_usd, 0.0);
     assert!((r.hours - 5.0).abs() < 1e-9);
 }
+
+#[test]
+fn a_month_a_since_and_this_month() {
+    let today = date(2026, 12, 6);
+    let w = Window::of(Some("2026-11"), None, today).unwrap();
+    assert_eq!((w.from, w.to), (date(2026, 11, 1), date(2026, 12, 1)));
+    let w = Window::of(None, Some("2026-11-15"), today).unwrap();
+    assert_eq!((w.from, w.to), (date(2026, 11, 15), date(2026, 12, 7)));
+    let w = Window::of(None, None, today).unwrap();
+    assert_eq!((w.from, w.to), (date(2026, 12, 1), date(2027, 1, 1)));
+    assert!(Window::of(Some("November"), None, today).is_err());
+    assert!(Window::of(None, Some("2026-13-01"), today).is_err());
+}
