@@ -127,6 +127,11 @@ pub fn split_days(since: u64, until: u64) -> Vec<(Date, u64)> {
     out
 }
 
+/// The UTC day of `secs` (seconds since the epoch).
+pub fn day_of(secs: u64) -> Option<Date> {
+    epoch(secs).ok().map(|t| TimeZone::UTC.to_datetime(t).date())
+}
+
 fn epoch(secs: u64) -> Result<Timestamp, jiff::Error> {
     Timestamp::from_second(i64::try_from(secs).unwrap_or(i64::MAX))
 }

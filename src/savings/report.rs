@@ -112,7 +112,11 @@ fn still_billed(kind: MemberKind) -> &'static str {
 pub fn report(workload: &str, stopped: &Stopped, now: u64, window: Window, prices: &PriceTable) -> Report {
     let mut seconds: Vec<(&Down, Date, u64)> = stopped.days.iter().map(|d| (&d.member, d.day, d.seconds)).collect();
     for down in &stopped.open {
-        seconds.extend(split_days(down.since, now).into_iter().map(|(day, s)| (down, day, s)));
+        let days = split_days(down.since, now);
+        // Down since this very second: shown, with no hours yet.
+        let just_now = days.is_empty().then(|| super::day_of(down.since)).flatten();
+        seconds.extend(just_now.map(|day| (down, day, 0)));
+        seconds.extend(days.into_iter().map(|(day, s)| (down, day, s)));
     }
     let mut rows: BTreeMap<(String, &'static str), Row> = BTreeMap::new();
     let mut per_day = BTreeMap::new();

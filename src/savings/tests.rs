@@ -112,6 +112,15 @@ fn a_product_with_no_price_read_is_unknown_with_the_reason() {
     assert_eq!(r.rows[0].unknown, vec!["i-1: no price read".to_string()]);
     assert_eq!(r.saved_usd, 0.0);
     assert!((r.hours - 5.0).abs() < 1e-9);
+    // Down since this very second: a row, no hours yet.
+    let r = report(
+        "W",
+        &stopped,
+        at("2026-11-10T00:00:00Z"),
+        november(),
+        &PriceTable::new(),
+    );
+    assert_eq!((r.rows.len(), r.hours), (1, 0.0));
 }
 
 #[test]

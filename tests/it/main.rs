@@ -25,6 +25,7 @@ mod moto_rds;
 mod moto_records;
 mod moto_restarts;
 mod moto_safety;
+mod moto_savings;
 mod moto_scaling;
 mod moto_starts;
 mod moto_traffic;
