@@ -7,6 +7,7 @@
 //! other kind is `unknown` ("not priced yet"), said so in every output.
 
 mod report;
+mod svg;
 
 use std::collections::BTreeMap;
 

@@ -135,3 +135,82 @@ fn a_month_a_since_and_this_month() {
     assert!(Window::of(Some("November"), None, today).is_err());
     assert!(Window::of(None, Some("2026-13-01"), today).is_err());
 }
+
+/// November 2026 (Nov 1 a Sunday) with a Stop at 19:00 UTC every weekday
+/// and a Start at 07:00 every weekday: the weekends stay stopped.
+fn weekday_schedule() -> Stopped {
+    let mut days = Vec::new();
+    let mut day = date(2026, 10, 30); // a Friday: its Stop reaches into November
+    let mut open = None;
+    while day <= date(2026, 12, 1) {
+        let weekday = day.weekday().to_monday_one_offset() <= 5;
+        let at_hour = |h: i8| {
+            let t = TimeZone::UTC.to_timestamp(day.at(h, 0, 0, 0)).unwrap();
+            t.as_second() as u64
+        };
+        if weekday {
+            if let Some(d) = open.take() {
+                let d: Down = d;
+                days.extend(d.close(at_hour(7)));
+            }
+            let mut d = down(MemberKind::Ec2, "i-1", Some("m5.large"), "2026-01-01T00:00:00Z");
+            d.since = at_hour(19);
+            open = Some(d);
+        }
+        day = day.tomorrow().unwrap();
+    }
+    Stopped {
+        open: open.into_iter().collect(),
+        days,
+    }
+}
+
+#[test]
+fn a_month_with_a_stop_and_start_every_weekday_and_its_weekends() {
+    let stopped = weekday_schedule();
+    let prices = PriceTable::from([(Product::ec2("eu-west-1", "m5.large"), Price::Usd(0.1))]);
+    let r = report("W", &stopped, at("2026-12-05T00:00:00Z"), november(), &prices);
+    // 720 hours, less 21 weekdays of 12 hours running.
+    assert!((r.hours - 468.0).abs() < 1e-9, "{}", r.hours);
+    assert!((r.saved_usd - 46.8).abs() < 1e-9);
+    assert_eq!(r.per_day.len(), 30);
+    assert!((r.per_day[&date(2026, 11, 1)] - 2.4).abs() < 1e-9, "a Sunday: all day");
+    assert!(
+        (r.per_day[&date(2026, 11, 3)] - 1.2).abs() < 1e-9,
+        "a Tuesday: 0-7 and 19-24"
+    );
+}
+
+#[test]
+fn the_svg_has_a_bar_a_day_and_says_list_prices() {
+    let prices = PriceTable::from([(Product::ec2("eu-west-1", "m5.large"), Price::Usd(0.1))]);
+    let r = report(
+        "W<&>",
+        &weekday_schedule(),
+        at("2026-12-05T00:00:00Z"),
+        november(),
+        &prices,
+    );
+    let svg = r.to_svg();
+    let doc = roxmltree::Document::parse(&svg).expect("well-formed SVG");
+    let bars: Vec<_> = doc
+        .descendants()
+        .filter(|n| n.attribute("class") == Some("day"))
+        .collect();
+    assert_eq!(bars.len(), 30);
+    assert_eq!(bars[0].attribute("data-day"), Some("2026-11-01"));
+    let usd: f64 = bars
+        .iter()
+        .map(|b| b.attribute("data-usd").unwrap().parse::<f64>().unwrap())
+        .sum();
+    assert!((usd - 46.8).abs() < 1e-3);
+    let tallest = bars
+        .iter()
+        .map(|b| b.attribute("height").unwrap().parse::<f64>().unwrap());
+    assert!(tallest.fold(0.0, f64::max) > 159.0);
+    let text: String = doc.descendants().filter_map(|n| n.text()).collect();
+    assert!(
+        text.contains("on-demand list prices") && text.contains("W<&>"),
+        "{text}"
+    );
+}

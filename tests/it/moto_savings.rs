@@ -23,14 +23,14 @@ async fn a_cli_stop_and_start_keep_the_stopped_time_and_savings_shows_it_unprice
         .put_config(workload, vec![tier_item("W", "Role_Web", 0, 0, false, 0)])
         .await;
 
-    stack.run_json("W", "Stop").await;
+    let stop = stack.run_json("W", "Stop").await;
     let ledger = stack.cloud().ledger(LEDGER_TABLE);
     let kept = ledger.of_workload("W").await.unwrap();
     let mut open: Vec<&str> = kept.open.iter().map(|d| d.id.as_str()).collect();
     open.sort();
     let mut want: Vec<&str> = ids.iter().map(String::as_str).collect();
     want.sort();
-    assert_eq!(open, want);
+    assert_eq!(open, want, "{stop:#}");
     assert!(kept
         .open
         .iter()
@@ -48,8 +48,15 @@ async fn a_cli_stop_and_start_keep_the_stopped_time_and_savings_shows_it_unprice
         .as_str()
         .unwrap()
         .contains("on-demand list prices"));
-    let (code, out, _) = stack.cli(&["savings", "-w", "W", "-r", "us-west-2"]).await;
+    let svg = std::env::temp_dir().join(format!("savings-{}.svg", std::process::id()));
+    let svg_arg = svg.display().to_string();
+    let (code, out, _) = stack
+        .cli(&["savings", "-w", "W", "-r", "us-west-2", "--svg", &svg_arg])
+        .await;
     assert_eq!(code, 0);
+    let drawn = std::fs::read_to_string(&svg).unwrap();
+    let _ = std::fs::remove_file(&svg);
+    roxmltree::Document::parse(&drawn).expect("well-formed SVG");
     assert!(
         out.contains("Role_Web") && out.contains("note: Savings are at on-demand list prices"),
         "{out}"

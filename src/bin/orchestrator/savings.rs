@@ -1,8 +1,10 @@
 //! `savings`: what the schedule saved a workload, from the stopped time the
 //! run ledger keeps for good, priced at on-demand list rates (the AWS Price
-//! List API in us-east-1, cached 30 days in the ledger table). Hours are
-//! always shown; a price that cannot be read is `unknown` with its reason.
+//! List API in us-east-1, cached 30 days in the ledger table), as a table,
+//! JSON, and a bar chart of the saving per day (`--svg`). Hours are always
+//! shown; a price that cannot be read is `unknown` with its reason.
 
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Args;
@@ -33,6 +35,9 @@ pub struct SavingsArgs {
     /// Print JSON instead of a table
     #[arg(long)]
     pub json: bool,
+    /// Also draw the saving per day as a bar chart (SVG)
+    #[arg(long, value_name = "FILE")]
+    pub svg: Option<PathBuf>,
 }
 
 pub async fn command(args: SavingsArgs) -> ExitCode {
@@ -63,6 +68,12 @@ pub async fn command(args: SavingsArgs) -> ExitCode {
         for w in &warnings {
             eprintln!("{w}");
         }
+    }
+    if let Some(path) = args.svg {
+        if let Err(e) = std::fs::write(&path, report.to_svg()) {
+            return refused(&format!("cannot write {}: {e}", path.display()));
+        }
+        eprintln!("chart written to {}", path.display());
     }
     ExitCode::SUCCESS
 }
