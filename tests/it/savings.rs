@@ -188,3 +188,43 @@ async fn a_stop_of_stopped_members_opens_nothing_and_keeps_the_earlier_since() {
     Downtime::open(&cloud, &[later]).await.unwrap();
     assert_eq!(cloud.kept().open[&d.key()].since, d.since);
 }
+
+/// A scheduled delivery of `action` due now (its own schedule per action).
+fn delivery(action: &str) -> serde_json::Value {
+    let due = format!(
+        "{}Z",
+        ec2_tier_scheduler::clock::utc_timestamp(ec2_tier_scheduler::run_service::now())
+    );
+    json!({
+        "workloadIdentifier": "W", "action": action, "dynamoDBRegion": "us-west-2",
+        "scheduleArn": format!("arn:aws:scheduler:us-west-2:123456789012:schedule/default/W-{action}"),
+        "scheduledTime": due
+    })
+}
+
+#[tokio::test(start_paused = true)]
+async fn runs_carried_on_by_continuations_keep_the_time_once_they_end() {
+    // 120 s delays and 100 s invocations: each run ends in a continuation.
+    let h = crate::reliability::Harness::new(crate::reliability::fleet(Running, 120, 2).keeping_downtime());
+    let first = h.deliver(&delivery("Stop"), Duration::from_secs(100)).await.unwrap();
+    assert_eq!(first["status"], "continuing", "{first}");
+    assert!(h.cloud.kept().open.is_empty(), "nothing kept before the run ends");
+    let last = h.drain_continuations(Duration::from_secs(100)).await;
+    assert_eq!(last.last().unwrap()["status"], "completed");
+    // Instances stopped by the first invocation (done earlier) count too.
+    assert_eq!(h.cloud.kept().open.len(), 6, "{:?}", h.cloud.kept().open.keys());
+
+    tokio::time::advance(Duration::from_secs(12 * 3600)).await;
+    let first = h.deliver(&delivery("Start"), Duration::from_secs(100)).await.unwrap();
+    assert_eq!(first["status"], "continuing", "{first}");
+    assert_eq!(h.cloud.kept().open.len(), 6, "still open while the Start carries on");
+    let last = h.drain_continuations(Duration::from_secs(100)).await;
+    assert_eq!(last.last().unwrap()["status"], "completed");
+    let kept = h.cloud.kept();
+    assert!(kept.open.is_empty());
+    let mut members: Vec<&str> = kept.days.values().map(|t| t.member.id.as_str()).collect();
+    members.dedup();
+    assert_eq!(members.len(), 6);
+    let total: u64 = kept.days.values().map(|t| t.seconds).sum();
+    assert!(total >= 6 * 12 * 3600, "{total}");
+}
