@@ -1,13 +1,14 @@
-//! The stopped time kept for good ([`crate::savings`]): once a run ended
-//! (not when a continuation carries it on, nor for a dry run or a skipped
-//! run), a Stop marks each member it stopped (or an earlier invocation of
-//! it stopped) down since now; a Start closes every open interval of the
-//! workload into per-day totals, but those of the members it failed or did
-//! not reach (a member started by hand in between is closed at the Start:
-//! the ledger does not see the hand). A write that fails is a warning of
-//! the run, never a failure.
+//! The stopped time kept for good ([`crate::savings`]), after each
+//! invocation of a run that acted (not for a dry run or a skipped run): a
+//! Stop marks each member it stopped in this invocation down since now; a
+//! Start closes the open intervals of the members it started in this
+//! invocation and, once the run ended, every other open interval of the
+//! workload too, but those of the members it failed or did not reach (a
+//! member started by hand in between is closed at the Start: the ledger
+//! does not see the hand). A write that fails is a warning of the run,
+//! never a failure.
 
-use super::recheck::{ended, unfinished};
+use super::recheck::unfinished;
 use super::Outcome;
 use crate::action::Action;
 use crate::error::CloudError;
@@ -16,30 +17,32 @@ use crate::plan::{Plan, Step};
 use crate::ports::{Cloud, Downtime, PriceCache, PriceList};
 use crate::records::OWN_ACCOUNT;
 use crate::savings::{self, Down, Price, PriceTable, Report, Window};
+use crate::summary::RunStatus;
 
 /// Opens or closes the run's intervals, after the run ended.
 pub(super) async fn keep(cloud: &dyn Cloud, mut outcome: Outcome) -> Outcome {
     let (Some(store), Outcome::Ran { report, .. }) = (cloud.downtime(), &mut outcome) else {
         return outcome;
     };
-    if !ended(&report.summary) {
+    use RunStatus::*;
+    let summary = &report.summary;
+    if summary.dry_run || matches!(summary.status, Skipped | SkippedByCalendar | Disabled | DryRun) {
         return outcome;
     }
+    let ended = summary.status != Continuing;
     let now = super::now();
-    let unfinished = unfinished(&report.summary);
+    let unfinished = unfinished(summary);
     let done = |d: &Down| !unfinished.contains(member_id(d.kind, &d.id).as_str());
+    let acted: Vec<Down> = acted(&report.plan, now).into_iter().filter(done).collect();
     let kept = match report.plan.action {
-        Action::Stop => {
-            let down: Vec<Down> = stopped(&report.plan, now).into_iter().filter(done).collect();
-            store.open(&down).await
-        }
+        Action::Stop => store.open(&acted).await,
         Action::Start => match store.of_workload(&report.plan.workload).await {
             Ok(stopped) => {
                 let closing: Vec<Down> = stopped
                     .open
                     .into_iter()
                     .filter(|d| d.account == account(&report.plan) && d.region == report.plan.region)
-                    .filter(done)
+                    .filter(|d| acted.iter().any(|a| a.key() == d.key()) || (ended && done(d)))
                     .collect();
                 store.close(&closing, now).await
             }
@@ -60,13 +63,15 @@ fn account(plan: &Plan) -> &str {
     plan.account.as_ref().map_or(OWN_ACCOUNT, |a| a.account_id.as_str())
 }
 
-/// Whether a step stops the member now, or an earlier invocation did.
+/// Whether a step acts on the member in this invocation (an earlier
+/// invocation's acts were kept by that invocation).
 fn acts(step: &Step) -> bool {
-    matches!(step, Step::Act | Step::WaitThenAct { .. } | Step::DoneEarlier { .. })
+    matches!(step, Step::Act | Step::WaitThenAct { .. })
 }
 
-/// Every instance and member the Stop `plan` acts on, down since `now`.
-fn stopped(plan: &Plan, now: u64) -> Vec<Down> {
+/// Every instance and member `plan` acts on in this invocation, as down
+/// since `now`.
+fn acted(plan: &Plan, now: u64) -> Vec<Down> {
     let down = |tier: &str, kind, id: &str, instance_type: Option<&str>| Down {
         workload: plan.workload.clone(),
         tier: tier.to_string(),

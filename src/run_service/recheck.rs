@@ -64,7 +64,7 @@ pub(super) async fn arrange(
 }
 
 /// Whether the run is over and acted (or was to act).
-pub(super) fn ended(summary: &RunSummary) -> bool {
+fn ended(summary: &RunSummary) -> bool {
     use RunStatus::*;
     !summary.dry_run
         && !matches!(

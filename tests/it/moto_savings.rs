@@ -30,7 +30,7 @@ async fn a_cli_stop_and_start_keep_the_stopped_time_and_savings_shows_it_unprice
     open.sort();
     let mut want: Vec<&str> = ids.iter().map(String::as_str).collect();
     want.sort();
-    assert_eq!(open, want, "{stop:#}");
+    assert_eq!(open, want, "{:#}", stop["summary"]["notificationErrors"]);
     assert!(kept
         .open
         .iter()

@@ -208,16 +208,21 @@ async fn runs_carried_on_by_continuations_keep_the_time_once_they_end() {
     let h = crate::reliability::Harness::new(crate::reliability::fleet(Running, 120, 2).keeping_downtime());
     let first = h.deliver(&delivery("Stop"), Duration::from_secs(100)).await.unwrap();
     assert_eq!(first["status"], "continuing", "{first}");
-    assert!(h.cloud.kept().open.is_empty(), "nothing kept before the run ends");
+    // Each invocation keeps what it stopped.
+    let so_far = h.cloud.kept().open.len();
+    assert!((1..6).contains(&so_far), "{so_far}");
     let last = h.drain_continuations(Duration::from_secs(100)).await;
     assert_eq!(last.last().unwrap()["status"], "completed");
-    // Instances stopped by the first invocation (done earlier) count too.
     assert_eq!(h.cloud.kept().open.len(), 6, "{:?}", h.cloud.kept().open.keys());
 
     tokio::time::advance(Duration::from_secs(12 * 3600)).await;
     let first = h.deliver(&delivery("Start"), Duration::from_secs(100)).await.unwrap();
     assert_eq!(first["status"], "continuing", "{first}");
-    assert_eq!(h.cloud.kept().open.len(), 6, "still open while the Start carries on");
+    let still = h.cloud.kept().open.len();
+    assert!(
+        (1..6).contains(&still),
+        "the Start's first invocation closed its own: {still}"
+    );
     let last = h.drain_continuations(Duration::from_secs(100)).await;
     assert_eq!(last.last().unwrap()["status"], "completed");
     let kept = h.cloud.kept();
