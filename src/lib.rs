@@ -49,7 +49,9 @@
 //!   ECS, EKS and Auto Scaling capacity, [`ports::LoadBalancers`] for ELBv2
 //!   target groups, [`ports::Alarms`] for CloudWatch alarms, and
 //!   [`ports::Records`] for the records only the scheduler writes,
-//!   [`ports::EventBus`] for EventBridge).
+//!   [`ports::EventBus`] for EventBridge; [`ports::Downtime`],
+//!   [`ports::PriceList`] and [`ports::PriceCache`] for what the schedule
+//!   saves).
 //! - **runs**: [`run`] (what a run is asked, what became of it); [`ledger`]
 //!   (run records keyed on an idempotency key, workload locks, checkpoints,
 //!   the per-invocation trace, keys whose parts are encoded, never spliced);
