@@ -88,3 +88,7 @@ echo
 echo "== orchestrator runs show 'run|BotoTestCase1|demo-stop-1' --svg .moto/stop-timeline.svg"
 ./target/debug/orchestrator runs show 'run|BotoTestCase1|demo-stop-1' --ledger-table SchedulerRunLedger \
   --svg .moto/stop-timeline.svg
+echo
+echo "== orchestrator savings -w BotoTestCase1 (the Stop and Start above, seconds apart; the money is unknown"
+echo "   here, with its reason: the emulator has no Price List API)"
+./target/debug/orchestrator savings -w BotoTestCase1 -r us-west-2 --ledger-table SchedulerRunLedger

@@ -39,7 +39,10 @@
 //!   [`notify`] describe what happened; [`run_events`] turns a run into
 //!   EventBridge events (run started, each tier completed, run completed,
 //!   each with a stable id, bounded to PutEvents' limits) and its AWS
-//!   Chatbot message; [`cron`] tells when EventBridge schedules fire.
+//!   Chatbot message; [`cron`] tells when EventBridge schedules fire;
+//!   [`savings`] adds up the stopped time a run ledger keeps for good
+//!   (per member and UTC day) and prices it at on-demand list rates
+//!   given as data.
 //! - **ports**: [`error`] and [`ports`], the small traits the orchestrator
 //!   drives (EC2 split by concern: [`ports::Compute`] for instances and
 //!   their states, [`ports::InstanceTypes`], [`ports::InstanceTags`] and
@@ -48,7 +51,9 @@
 //!   ECS, EKS and Auto Scaling capacity, [`ports::LoadBalancers`] for ELBv2
 //!   target groups, [`ports::Alarms`] for CloudWatch alarms, and
 //!   [`ports::Records`] for the records only the scheduler writes,
-//!   [`ports::EventBus`] for EventBridge).
+//!   [`ports::EventBus`] for EventBridge; [`ports::Downtime`],
+//!   [`ports::PriceList`] and [`ports::PriceCache`] for what the schedule
+//!   saves).
 //! - **runs**: [`run`] (what a run is asked, what became of it); [`ledger`]
 //!   (run records keyed on an idempotency key, workload locks, checkpoints,
 //!   the per-invocation trace, keys whose parts are encoded, never spliced);
@@ -107,6 +112,7 @@ pub mod records;
 pub mod run;
 pub mod run_events;
 pub mod run_service;
+pub mod savings;
 pub mod status;
 pub mod summary;
 pub mod table;

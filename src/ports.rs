@@ -5,12 +5,15 @@
 //! Stop/Start, 50 for SendCommand, 100 for DescribeInstanceStatus) are the
 //! orchestrator's business, paging is the adapter's.
 
+mod configuration;
+mod savings;
+
 use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
 
-use crate::config::{AlarmChoice, CrossAccount, WorkloadItems};
+use crate::config::{AlarmChoice, CrossAccount};
 use crate::error::CloudError;
 use crate::instance::{Discovery, Instance, InstanceStatus};
 use crate::member::{Capacity, Member, MemberKind, MemberStatus};
@@ -18,6 +21,8 @@ use crate::override_check::OverrideCheck;
 use crate::records::Record;
 use crate::traffic::{Alarm, Target, TargetGroup};
 use crate::volume_keys::{GrantedKeys, GrantedKeysError, KeyFacts, VolumeKey};
+pub use configuration::{ConfigStore, StateLookup, WorkloadState};
+pub use savings::{Downtime, PriceCache, PriceList, PRICE_CACHE_SECS};
 
 /// Largest StopInstances / StartInstances batch.
 pub const EC2_BATCH: usize = 500;
@@ -188,49 +193,6 @@ pub struct ScheduleInfo {
     pub state: String,
     /// The target's input (the event).
     pub input: Option<String>,
-}
-
-/// A row of the original's `WorkloadState` table.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "PascalCase")]
-pub struct WorkloadState {
-    /// `Start`, `Stop` or `Unmanaged`.
-    pub last_action_type: String,
-    /// `%Y-%m-%d %H:%M:%S` (UTC), the original's format.
-    pub last_action_time: String,
-    /// The profile of the last Start, when it had one.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub profile: Option<String>,
-}
-
-/// What reading the `WorkloadState` table found.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum StateLookup {
-    /// The workload's row.
-    Found(WorkloadState),
-    /// The table has no row for the workload.
-    Missing,
-    /// The table does not exist (its name): runs go on without it.
-    NoTable(String),
-}
-
-/// Where configuration lives (DynamoDB).
-#[async_trait]
-pub trait ConfigStore: Send + Sync {
-    /// The items of one workload, or `None` when it has no workload item.
-    async fn load(&self, workload: &str) -> Result<Option<WorkloadItems>, CloudError>;
-    /// Writes a workload's items (import). Callers validate first.
-    async fn save(&self, items: &WorkloadItems) -> Result<(), CloudError>;
-    /// The `SpecName` of every workload item (a Scan of the names only):
-    /// which workload an RDS event's database belongs to.
-    async fn workloads(&self) -> Result<Vec<String>, CloudError>;
-    /// A description of where items are read, for error messages.
-    fn location(&self) -> String;
-    /// The workload's `WorkloadState` row.
-    async fn load_state(&self, workload: &str) -> Result<StateLookup, CloudError>;
-    /// Writes the workload's `WorkloadState` row; `Ok(Some(table))` when the
-    /// table does not exist (nothing written).
-    async fn save_state(&self, workload: &str, state: &WorkloadState) -> Result<Option<String>, CloudError>;
 }
 
 /// What SSM Change Calendars say now.
@@ -487,6 +449,10 @@ pub trait Cloud: Send + Sync {
     /// The records only the scheduler writes (the run ledger table), when
     /// one is configured: a run that restores anything later needs them.
     fn records(&self) -> Option<Arc<dyn Records>> {
+        None
+    }
+    /// The stopped time kept for good (the run ledger table), when configured.
+    fn downtime(&self) -> Option<Arc<dyn Downtime>> {
         None
     }
     /// The customer managed KMS keys the scheduler may create grants on

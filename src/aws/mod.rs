@@ -9,6 +9,7 @@
 mod alarms;
 mod autoscaling;
 mod calendar;
+mod downtime;
 mod dynamodb;
 mod ec2;
 mod ecs;
@@ -20,6 +21,7 @@ mod kms;
 mod ledger;
 mod load_balancers;
 mod metrics;
+mod pricing;
 mod rds;
 mod records;
 mod scheduler;
@@ -52,6 +54,7 @@ pub use kms::KmsKeys;
 pub use ledger::{DynamoLedger, RUNS_BY_TIME_INDEX, RUNS_BY_WORKLOAD_INDEX, RUN_KIND};
 pub use load_balancers::ElbTargets;
 pub use metrics::ApiCounter;
+pub use pricing::{AwsPriceList, PRICE_LIST_REGION};
 pub use rds::RdsDatabases;
 pub use scheduler::{
     continuation_target, ScheduleReader, SchedulerContinuation, CONTINUATION_MAX_EVENT_AGE_SECS,
@@ -260,6 +263,16 @@ impl AwsCloud {
         DynamoLedger::new(aws_sdk_dynamodb::Client::from_conf(b.build()), table)
     }
 
+    /// The AWS Price List API, always in [`PRICE_LIST_REGION`] (never the
+    /// workload's region).
+    pub fn price_list(&self) -> AwsPriceList {
+        let b = aws_sdk_pricing::config::Builder::from(&self.base)
+            .region(Region::new(PRICE_LIST_REGION))
+            .retry_config(standard_retry())
+            .timeout_config(timeouts());
+        AwsPriceList::new(aws_sdk_pricing::Client::from_conf(b.build()))
+    }
+
     /// Continuations through EventBridge Scheduler in the function's region.
     pub fn continuation(&self, function_arn: &str, role_arn: &str) -> SchedulerContinuation {
         let mut b = aws_sdk_scheduler::config::Builder::from(&self.base)
@@ -439,6 +452,9 @@ impl Cloud for AwsCloud {
     }
     fn records(&self) -> Option<Arc<dyn crate::ports::Records>> {
         self.records.clone().map(|r| r as Arc<dyn crate::ports::Records>)
+    }
+    fn downtime(&self) -> Option<Arc<dyn crate::ports::Downtime>> {
+        self.records.clone().map(|r| r as Arc<dyn crate::ports::Downtime>)
     }
     fn notifier(&self, region: &str) -> Arc<dyn Notifier> {
         self.ports(region).notifier

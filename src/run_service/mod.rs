@@ -21,6 +21,7 @@
 //! chat, notices); `recheck.rs`, `windows.rs`: the schedules a run leaves.
 
 mod claim;
+mod downtime;
 mod recheck;
 mod run_end;
 mod windows;
@@ -29,20 +30,18 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 
-use crate::clock;
 use crate::error::{CloudError, RunError};
 use crate::ledger::{
     continuation_name, random_token, Continuation, InvocationTrace, Ledger, LedgerStatus, RunRecord,
     HANDOVER_WINDOW_SECS, MAX_INVOCATIONS,
 };
-use crate::metrics;
 use crate::orchestrator::{self, Budget, Settings};
-use crate::plan::Checkpoint;
-use crate::ports::Cloud;
 use crate::run::{RunReport, RunRequest};
 use crate::summary::RunStatus;
+use crate::{clock, metrics, plan::Checkpoint, ports::Cloud};
 use claim::{Claimed, Claiming};
 pub use claim::{Interruption, Refusal};
+pub use downtime::savings_report;
 pub use recheck::RECHECK_AFTER_SECS;
 use run_end::{announce, announce_interrupted, notify_workload};
 
@@ -286,6 +285,7 @@ impl RunService<'_> {
         windows::arrange(self, request, &mut report, &mut run).await;
         let outcome = run.conclude(self.continuation, request, report, random_token).await;
         let outcome = recheck::arrange(self.continuation, request, outcome).await;
+        let outcome = downtime::keep(self.cloud, outcome).await;
         Ok(announce(self.cloud, request, outcome, Some(&run.record)).await)
     }
 
@@ -344,7 +344,7 @@ impl RunService<'_> {
             invocation: 1,
             ledger_error: None,
         };
-        Ok(announce(self.cloud, &request, ran, None).await)
+        Ok(announce(self.cloud, &request, downtime::keep(self.cloud, ran).await, None).await)
     }
 }
 

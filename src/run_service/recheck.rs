@@ -74,7 +74,7 @@ pub(super) fn ended(summary: &RunSummary) -> bool {
 }
 
 /// The members the run failed or did not reach.
-fn unfinished(summary: &RunSummary) -> HashSet<&str> {
+pub(super) fn unfinished(summary: &RunSummary) -> HashSet<&str> {
     let tiers = summary.tiers.iter();
     let failed = tiers.clone().flat_map(|t| t.failed.iter().map(|f| f.id.as_str()));
     failed

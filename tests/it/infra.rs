@@ -506,6 +506,35 @@ const GRANTS: &[(&str, &str, Need)] = &[
         "dynamodb:Query",
         Adapter("src/aws/records.rs", "Query"),
     ),
+    // src/aws/downtime.rs: the stopped time kept for good (issue 34), items
+    // of the run ledger put and removed in transactions, listed per
+    // workload on the same index as the records; the price cache is read
+    // and written by `orchestrator savings` (GetItem, PutItem on the ledger).
+    (
+        "ReadWriteRunLedger",
+        "dynamodb:PutItem",
+        Adapter("src/aws/downtime.rs", "TransactWriteItems"),
+    ),
+    (
+        "ReadWriteRunLedger",
+        "dynamodb:DeleteItem",
+        Adapter("src/aws/downtime.rs", "TransactWriteItems"),
+    ),
+    (
+        "QueryWorkloadRecords",
+        "dynamodb:Query",
+        Adapter("src/aws/downtime.rs", "Query"),
+    ),
+    (
+        "ReadWriteRunLedger",
+        "dynamodb:GetItem",
+        Adapter("src/aws/downtime.rs", "GetItem"),
+    ),
+    (
+        "ReadWriteRunLedger",
+        "dynamodb:PutItem",
+        Adapter("src/aws/downtime.rs", "PutItem"),
+    ),
     // src/aws/sns.rs, publishing to the KMS-encrypted topic.
     ("PublishToTopic", "sns:Publish", Adapter("src/aws/sns.rs", "Publish")),
     (
@@ -668,6 +697,11 @@ const GRANTS: &[(&str, &str, Need)] = &[
 
 /// Adapter operations no role of the templates grants, and why.
 const NOT_GRANTED: &[(&str, &str, &str)] = &[
+    (
+        "src/aws/pricing.rs",
+        "GetProducts",
+        "only `orchestrator savings` prices (CLI, operator's credentials, us-east-1); the function never calls the Price List",
+    ),
     (
         "src/aws/dynamodb.rs",
         "TransactWriteItems",

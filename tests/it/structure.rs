@@ -46,6 +46,7 @@ const LAYERS: &[(&str, &[&str])] = &[
             "notify",
             "run_events",
             "cron",
+            "savings",
         ],
     ),
     ("ports", &["error", "ports"]),

@@ -14,6 +14,8 @@
 // otherwise look for its submodules next to it rather than in `fake/`.
 #[path = "fake/behaviour.rs"]
 mod behaviour;
+#[path = "fake/downtime.rs"]
+pub mod downtime;
 #[path = "fake/members.rs"]
 mod members;
 #[path = "fake/records.rs"]
@@ -134,6 +136,9 @@ pub struct State {
     pub records: BTreeMap<String, ec2_tier_scheduler::records::Record>,
     /// No run ledger table configured (a CLI run without --ledger-table).
     pub no_records: bool,
+    /// The stopped time kept for good (issue 34): `Some` once a test asks
+    /// for it ([`FakeCloud::keeping_downtime`]), else no store.
+    pub downtime: Option<downtime::Kept>,
     pub items: HashMap<String, WorkloadItems>,
     pub instances: BTreeMap<String, FakeInstance>,
     pub calls: Vec<Call>,
@@ -1109,6 +1114,10 @@ impl Cloud for FakeCloud {
     }
     fn records(&self) -> Option<Arc<dyn ec2_tier_scheduler::ports::Records>> {
         (!self.lock().no_records).then(|| Arc::new(self.clone()) as Arc<dyn ec2_tier_scheduler::ports::Records>)
+    }
+    fn downtime(&self) -> Option<Arc<dyn ec2_tier_scheduler::ports::Downtime>> {
+        let kept = self.lock().downtime.is_some();
+        kept.then(|| Arc::new(self.clone()) as Arc<dyn ec2_tier_scheduler::ports::Downtime>)
     }
     fn notifier(&self, _region: &str) -> Arc<dyn Notifier> {
         Arc::new(self.clone())

@@ -1,5 +1,5 @@
 //! The CLI: the seed's `Orchestrator.py` flags on the same library as the
-//! Lambda function, plus `plan`, `config`, `override`, `runs`, `records` and `status`
+//! Lambda function, plus `plan`, `config`, `override`, `runs`, `records`, `status` and `savings`
 //! subcommands. This file is the top-level parser ([`Cli`], [`Command`])
 //! and the dispatch; one file per command group, each command a few calls
 //! into the library; the flags and steps the commands share are
@@ -19,6 +19,7 @@ mod plan;
 mod records;
 mod run;
 mod runs;
+mod savings;
 mod shared;
 mod status;
 
@@ -28,6 +29,7 @@ use r#override::OverrideCommand;
 use records::RecordsCommand;
 use run::RunArgs;
 use runs::RunsCommand;
+use savings::SavingsArgs;
 use status::StatusArgs;
 
 /// Orchestrates the stopping and starting of tiers of EC2 instances.
@@ -51,6 +53,8 @@ pub enum Command {
     },
     /// What state a workload is in: per tier, overrides, last and next runs
     Status(StatusArgs),
+    /// What the schedule saved: hours stopped and on-demand list money per tier and kind
+    Savings(SavingsArgs),
     /// What a Start restores (records only the scheduler writes): list, adopt, forget
     Records {
         #[command(subcommand)]
@@ -85,6 +89,7 @@ async fn main() -> ExitCode {
         Some(Command::Runs { command }) => runs::command(command).await,
         Some(Command::Records { command }) => records::command(command).await,
         Some(Command::Status(args)) => status::command(args).await,
+        Some(Command::Savings(args)) => savings::command(args).await,
         None => run::command(cli.run).await,
     }
 }

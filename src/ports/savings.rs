@@ -1,0 +1,46 @@
+//! The ports of what the schedule saves ([`crate::savings`]): the stopped
+//! time kept for good in the run ledger table, the Price List API, and the
+//! prices cached in the ledger table.
+
+use async_trait::async_trait;
+
+use crate::error::CloudError;
+use crate::savings::{Down, Price, PriceTable, Product, Stopped};
+
+/// The stopped time of workloads, in the run ledger table (items with no
+/// `expiresAt`: a month's report needs them for good).
+#[async_trait]
+pub trait Downtime: Send + Sync {
+    /// Marks each member down since its `since`; a member already down
+    /// keeps its earlier `since`. Batched, [`crate::records::RECORDS_PER_WRITE`]
+    /// items per write at most.
+    async fn open(&self, down: &[Down]) -> Result<(), CloudError>;
+    /// Closes each interval (as [`Stopped::open`] holds it) at `until`:
+    /// removes it, only if it is still that interval, and adds its seconds
+    /// to the member's per-day totals, one write per member's days.
+    async fn close(&self, down: &[Down], until: u64) -> Result<(), CloudError>;
+    /// Everything kept of `workload`: the open intervals and the per-day
+    /// totals.
+    async fn of_workload(&self, workload: &str) -> Result<Stopped, CloudError>;
+}
+
+/// On-demand list prices (the AWS Price List API).
+#[async_trait]
+pub trait PriceList: Send + Sync {
+    /// The price of one hour of `product`, or why it is unknown (no
+    /// permission, no product or more than one matched): never an error.
+    async fn price(&self, product: &Product) -> Price;
+}
+
+/// Prices cached in the run ledger table, one item per product, kept 30
+/// days ([`PRICE_CACHE_SECS`]).
+#[async_trait]
+pub trait PriceCache: Send + Sync {
+    /// The cached prices of `products` not expired at `now`.
+    async fn cached(&self, products: &[Product], now: u64) -> Result<PriceTable, CloudError>;
+    /// Keeps the known prices of `prices`, read at `now`.
+    async fn keep(&self, prices: &PriceTable, now: u64) -> Result<(), CloudError>;
+}
+
+/// How long a cached price is kept: 30 days.
+pub const PRICE_CACHE_SECS: u64 = 30 * 86_400;

@@ -1,0 +1,195 @@
+//! What the schedule saves (issue 34), pure: the stopped time kept for
+//! good in the run ledger (a [`Down`] item per member a Stop stopped, closed
+//! by the Start into per-member, per-day [`DayTotal`]s), the hours stopped
+//! per member and per UTC day (open intervals counted up to `now`, an
+//! argument: no clock here), and their price at on-demand list rates from a
+//! [`PriceTable`] given as data. Only EC2 instances are priced so far; every
+//! other kind is `unknown` ("not priced yet"), said so in every output.
+
+mod report;
+mod svg;
+
+use std::collections::BTreeMap;
+
+use jiff::civil::Date;
+use jiff::tz::TimeZone;
+use jiff::Timestamp;
+use serde::{Deserialize, Serialize};
+
+use crate::member::MemberKind;
+pub use report::{report, Report, Row, Window, CAVEATS};
+
+/// A member a Stop stopped, down since `since` (seconds since the epoch),
+/// with the facts that price it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Down {
+    /// The workload (SpecName).
+    pub workload: String,
+    /// The member's tier (TierTagValue).
+    pub tier: String,
+    /// Its account id, or [`crate::records::OWN_ACCOUNT`].
+    pub account: String,
+    /// The workload's region.
+    pub region: String,
+    /// Its kind.
+    pub kind: MemberKind,
+    /// The instance id, database id, group name or `cluster/service`.
+    pub id: String,
+    /// The instance type (EC2), when known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub instance_type: Option<String>,
+    /// Down since (seconds since the epoch).
+    pub since: u64,
+}
+
+/// Seconds one member was stopped on one UTC day.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DayTotal {
+    /// The member, as it was down (its `since` is the interval's start).
+    pub member: Down,
+    /// The UTC day.
+    pub day: Date,
+    /// Seconds stopped on that day.
+    pub seconds: u64,
+}
+
+/// What the ledger holds of a workload's stopped time.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Stopped {
+    /// Members down now (intervals not closed yet).
+    pub open: Vec<Down>,
+    /// Closed intervals, per member and day.
+    pub days: Vec<DayTotal>,
+}
+
+impl Down {
+    /// The key of its open item: one per member of a workload.
+    pub fn key(&self) -> String {
+        crate::key::key("down", &self.parts())
+    }
+
+    /// The key of its total on `day`.
+    pub fn day_key(&self, day: Date) -> String {
+        let day = day.to_string();
+        let mut parts = self.parts();
+        parts.push(&day);
+        crate::key::key("downday", &parts)
+    }
+
+    fn parts(&self) -> Vec<&str> {
+        vec![&self.workload, &self.account, &self.region, self.kind.name(), &self.id]
+    }
+
+    /// The product that prices it, or why none does.
+    pub fn product(&self) -> Result<Product, String> {
+        match (self.kind, &self.instance_type) {
+            (MemberKind::Ec2, Some(t)) => Ok(Product::ec2(&self.region, t)),
+            (MemberKind::Ec2, None) => Err("instance type not recorded".into()),
+            _ => Err(format!("{} not priced yet", self.kind.name())),
+        }
+    }
+
+    /// The interval from `since` to `until`, closed into per-day totals.
+    pub fn close(&self, until: u64) -> Vec<DayTotal> {
+        split_days(self.since, until)
+            .into_iter()
+            .map(|(day, seconds)| DayTotal {
+                member: self.clone(),
+                day,
+                seconds,
+            })
+            .collect()
+    }
+}
+
+/// The seconds of `[since, until)` on each UTC day it touches (none when
+/// `until <= since`).
+pub fn split_days(since: u64, until: u64) -> Vec<(Date, u64)> {
+    let mut out = Vec::new();
+    let (Ok(start), Ok(end)) = (epoch(since), epoch(until)) else {
+        return out;
+    };
+    let mut at = start;
+    while at < end {
+        let day = TimeZone::UTC.to_datetime(at).date();
+        let next = day
+            .tomorrow()
+            .ok()
+            .and_then(|d| d.to_zoned_datetime(TimeZone::UTC).ok())
+            .map(|z| z.timestamp())
+            .unwrap_or(end);
+        let stop = next.min(end);
+        let secs = stop.as_second() - at.as_second();
+        out.push((day, u64::try_from(secs).unwrap_or(0)));
+        at = stop;
+    }
+    out
+}
+
+/// The UTC day of `secs` (seconds since the epoch).
+pub fn day_of(secs: u64) -> Option<Date> {
+    epoch(secs).ok().map(|t| TimeZone::UTC.to_datetime(t).date())
+}
+
+fn epoch(secs: u64) -> Result<Timestamp, jiff::Error> {
+    Timestamp::from_second(i64::try_from(secs).unwrap_or(i64::MAX))
+}
+
+/// A product of the Price List API: what one hour of a member costs.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Product {
+    /// The Price List service code (`AmazonEC2`).
+    pub service: String,
+    /// The region code (`eu-west-1`).
+    pub region: String,
+    /// The instance type.
+    pub instance_type: String,
+}
+
+impl Product {
+    /// A Linux, shared-tenancy, no-pre-installed-software EC2 instance of
+    /// `instance_type` in `region`.
+    pub fn ec2(region: &str, instance_type: &str) -> Self {
+        Self {
+            service: "AmazonEC2".into(),
+            region: region.into(),
+            instance_type: instance_type.into(),
+        }
+    }
+
+    /// Its cache item's key.
+    pub fn key(&self) -> String {
+        crate::key::key("price", &[&self.service, &self.region, &self.instance_type])
+    }
+}
+
+/// An on-demand list price per hour, or why there is none.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", tag = "kind", content = "value")]
+pub enum Price {
+    /// USD per hour.
+    Usd(f64),
+    /// Why the price is unknown.
+    Unknown(String),
+}
+
+/// Prices by product.
+pub type PriceTable = BTreeMap<Product, Price>;
+
+/// The products that price `stopped`, each once.
+pub fn products(stopped: &Stopped) -> Vec<Product> {
+    let open = stopped.open.iter();
+    let mut all: Vec<Product> = open
+        .chain(stopped.days.iter().map(|d| &d.member))
+        .filter_map(|d| d.product().ok())
+        .collect();
+    all.sort();
+    all.dedup();
+    all
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,209 @@
+//! The saving of a window of days: hours stopped and on-demand money per
+//! tier and kind, per day, the unknowns with their reasons, and what the
+//! figures do not see.
+
+use std::collections::BTreeMap;
+
+use jiff::civil::Date;
+use jiff::ToSpan;
+use serde::Serialize;
+
+use super::{split_days, Down, Price, PriceTable, Stopped};
+use crate::member::MemberKind;
+
+/// What every output says beside the figures.
+pub const CAVEATS: &[&str] = &[
+    "Savings are at on-demand list prices (AWS Price List, Linux, shared tenancy): \
+     Reserved Instances, Savings Plans, Spot and negotiated discounts are not seen, \
+     so a stop covered by a reservation saves less.",
+    "Still billed while stopped, not subtracted: EBS volumes (and their snapshots) \
+     of stopped instances, RDS and cluster storage and backups, Elastic IPs.",
+    "Only EC2 instances are priced so far: other kinds show their hours, their money \
+     is unknown (not priced yet).",
+];
+
+/// The UTC days counted: `from` up to, not including, `to`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Window {
+    /// The first day.
+    pub from: Date,
+    /// The day after the last.
+    pub to: Date,
+}
+
+impl Window {
+    /// The days of `month` (`2026-11`), or from `since` (`2026-11-15`) up
+    /// to `today`, or of this month by default (`orchestrator savings`).
+    pub fn of(month: Option<&str>, since: Option<&str>, today: Date) -> Result<Self, String> {
+        let tomorrow = today.tomorrow().map_err(|e| e.to_string())?;
+        if let Some(since) = since {
+            let from: Date = since
+                .parse()
+                .map_err(|e| format!("--since takes a day such as 2026-11-15: {e}"))?;
+            return Ok(Self {
+                from,
+                to: tomorrow.max(from),
+            });
+        }
+        let from = match month {
+            Some(m) => format!("{m}-01")
+                .parse::<Date>()
+                .map_err(|e| format!("--month takes a month such as 2026-11: {e}"))?,
+            None => today.first_of_month(),
+        };
+        let to = from.checked_add(1.month()).map_err(|e| e.to_string())?;
+        Ok(Self { from, to })
+    }
+
+    fn holds(&self, day: Date) -> bool {
+        self.from <= day && day < self.to
+    }
+}
+
+/// One tier and kind.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Row {
+    /// The tier.
+    pub tier: String,
+    /// The kind (`EC2`, `RDS`, ...).
+    pub kind: String,
+    /// Hours its members were stopped in the window.
+    pub hours: f64,
+    /// USD saved by the members whose price is known.
+    pub saved_usd: f64,
+    /// Members whose money is unknown, with the reason (`i-1: ...`).
+    pub unknown: Vec<String>,
+    /// What still bills while these members are stopped.
+    pub still_billed: &'static str,
+}
+
+/// The saving of a workload in a window.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Report {
+    /// The workload.
+    pub workload: String,
+    /// The days counted.
+    pub window: Window,
+    /// Per tier and kind, by tier then kind.
+    pub rows: Vec<Row>,
+    /// Hours stopped in all.
+    pub hours: f64,
+    /// USD saved in all (known prices only).
+    pub saved_usd: f64,
+    /// USD saved per day (known prices only).
+    pub per_day: BTreeMap<Date, f64>,
+    /// What the figures do not see.
+    pub caveats: Vec<&'static str>,
+}
+
+fn still_billed(kind: MemberKind) -> &'static str {
+    match kind {
+        MemberKind::Ec2 => "EBS volumes",
+        MemberKind::Ecs => "nothing of the tasks",
+        MemberKind::Asg | MemberKind::Eks => "EBS volumes of kept instances, if any",
+        _ => "storage and backups",
+    }
+}
+
+/// The report of `stopped` in `window`, open intervals counted up to
+/// `now`, priced by `prices` (a product missing from it is unknown).
+pub fn report(workload: &str, stopped: &Stopped, now: u64, window: Window, prices: &PriceTable) -> Report {
+    let mut seconds: Vec<(&Down, Date, u64)> = stopped.days.iter().map(|d| (&d.member, d.day, d.seconds)).collect();
+    for down in &stopped.open {
+        let days = split_days(down.since, now);
+        // Down since this very second: shown, with no hours yet.
+        let just_now = days.is_empty().then(|| super::day_of(down.since)).flatten();
+        seconds.extend(just_now.map(|day| (down, day, 0)));
+        seconds.extend(days.into_iter().map(|(day, s)| (down, day, s)));
+    }
+    let mut rows: BTreeMap<(String, &'static str), Row> = BTreeMap::new();
+    let mut per_day = BTreeMap::new();
+    for (down, day, secs) in seconds.into_iter().filter(|(_, day, _)| window.holds(*day)) {
+        let hours = secs as f64 / 3600.0;
+        let row = rows
+            .entry((down.tier.clone(), down.kind.name()))
+            .or_insert_with(|| Row {
+                tier: down.tier.clone(),
+                kind: down.kind.name().to_string(),
+                hours: 0.0,
+                saved_usd: 0.0,
+                unknown: Vec::new(),
+                still_billed: still_billed(down.kind),
+            });
+        row.hours += hours;
+        let price = match down.product() {
+            Ok(p) => prices
+                .get(&p)
+                .cloned()
+                .unwrap_or(Price::Unknown("no price read".into())),
+            Err(why) => Price::Unknown(why),
+        };
+        match price {
+            Price::Usd(per_hour) => {
+                row.saved_usd += per_hour * hours;
+                *per_day.entry(day).or_insert(0.0) += per_hour * hours;
+            }
+            Price::Unknown(why) => {
+                let label = crate::member::member_id(down.kind, &down.id);
+                let line = format!("{label}: {why}");
+                if !row.unknown.contains(&line) {
+                    row.unknown.push(line);
+                }
+            }
+        }
+    }
+    let rows: Vec<Row> = rows.into_values().collect();
+    Report {
+        workload: workload.to_string(),
+        window,
+        hours: rows.iter().map(|r| r.hours).sum(),
+        saved_usd: rows.iter().map(|r| r.saved_usd).sum(),
+        rows,
+        per_day,
+        caveats: CAVEATS.to_vec(),
+    }
+}
+
+impl Report {
+    /// A table per tier and kind, the unknowns and the caveats.
+    pub fn to_table(&self) -> String {
+        let last = self.window.to.yesterday().unwrap_or(self.window.to);
+        let mut out = format!(
+            "Savings of {} from {} to {} (UTC days)\n\n",
+            self.workload, self.window.from, last
+        );
+        out.push_str(&format!(
+            "{:<20} {:<10} {:>12} {:>12}  {}\n",
+            "TIER", "KIND", "HOURS", "SAVED (USD)", "STILL BILLED"
+        ));
+        for r in &self.rows {
+            let saved = match (r.saved_usd, r.unknown.is_empty()) {
+                (s, true) => format!("{s:.2}"),
+                (s, false) if s > 0.0 => format!("{s:.2}+?"),
+                _ => "unknown".to_string(),
+            };
+            out.push_str(&format!(
+                "{:<20} {:<10} {:>12.1} {:>12}  {}\n",
+                r.tier, r.kind, r.hours, saved, r.still_billed
+            ));
+        }
+        out.push_str(&format!(
+            "{:<20} {:<10} {:>12.1} {:>12.2}\n",
+            "total", "", self.hours, self.saved_usd
+        ));
+        let unknown: Vec<&String> = self.rows.iter().flat_map(|r| &r.unknown).collect();
+        if !unknown.is_empty() {
+            out.push_str("\nunknown (hours counted, money not):\n");
+            for u in unknown {
+                out.push_str(&format!("  {u}\n"));
+            }
+        }
+        out.push('\n');
+        for c in &self.caveats {
+            out.push_str(&format!("note: {c}\n"));
+        }
+        out
+    }
+}

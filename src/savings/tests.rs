@@ -1,0 +1,216 @@
+use jiff::civil::date;
+
+use super::*;
+
+/// Seconds since the epoch of a UTC time written `2026-11-30T22:00:00Z`.
+fn at(text: &str) -> u64 {
+    text.parse::<Timestamp>().unwrap().as_second() as u64
+}
+
+fn down(kind: MemberKind, id: &str, ty: Option<&str>, since: &str) -> Down {
+    Down {
+        workload: "W".into(),
+        tier: "Role_App".into(),
+        account: "self".into(),
+        region: "eu-west-1".into(),
+        kind,
+        id: id.into(),
+        instance_type: ty.map(str::to_string),
+        since: at(since),
+    }
+}
+
+fn november() -> Window {
+    Window {
+        from: date(2026, 11, 1),
+        to: date(2026, 12, 1),
+    }
+}
+
+#[test]
+fn a_stop_spanning_midnight_and_a_month_boundary_splits_by_utc_day() {
+    let days = split_days(at("2026-11-30T20:00:00Z"), at("2026-12-02T06:30:00Z"));
+    assert_eq!(
+        days,
+        vec![
+            (date(2026, 11, 30), 4 * 3600),
+            (date(2026, 12, 1), 86_400),
+            (date(2026, 12, 2), 6 * 3600 + 1800),
+        ]
+    );
+    assert!(split_days(at("2026-12-02T06:30:00Z"), at("2026-12-02T06:30:00Z")).is_empty());
+    assert!(split_days(at("2026-12-02T06:30:00Z"), at("2026-12-01T06:30:00Z")).is_empty());
+}
+
+#[test]
+fn closing_keeps_the_member_and_its_facts_on_every_day() {
+    let d = down(MemberKind::Ec2, "i-1", Some("m5.large"), "2026-11-30T23:00:00Z");
+    let totals = d.close(at("2026-12-01T01:00:00Z"));
+    assert_eq!(totals.len(), 2);
+    assert!(totals.iter().all(|t| t.member == d && t.seconds == 3600));
+    assert_ne!(d.day_key(totals[0].day), d.day_key(totals[1].day));
+    assert_eq!(d.key(), "down|W|self|eu-west-1|EC2|i-1");
+}
+
+#[test]
+fn keys_encode_their_parts() {
+    let mut d = down(MemberKind::Ec2, "i-1", None, "2026-11-30T23:00:00Z");
+    d.workload = "W|x".into();
+    assert_eq!(d.key(), "down|W%7Cx|self|eu-west-1|EC2|i-1");
+}
+
+#[test]
+fn a_month_counts_closed_days_and_open_intervals_up_to_now_and_prices_them() {
+    let closed = down(MemberKind::Ec2, "i-1", Some("m5.large"), "2026-10-31T20:00:00Z");
+    let mut days = closed.close(at("2026-11-02T08:00:00Z"));
+    let open = down(MemberKind::Ec2, "i-2", Some("t3.micro"), "2026-11-30T20:00:00Z");
+    let db = down(MemberKind::Rds, "db-1", None, "2026-11-30T20:00:00Z");
+    days.extend(db.close(at("2026-12-01T02:00:00Z")));
+    let stopped = Stopped {
+        open: vec![open.clone()],
+        days,
+    };
+    let mut prices = PriceTable::new();
+    prices.insert(Product::ec2("eu-west-1", "m5.large"), Price::Usd(0.1));
+    prices.insert(
+        Product::ec2("eu-west-1", "t3.micro"),
+        Price::Unknown("2 products match".into()),
+    );
+    assert_eq!(products(&stopped).len(), 2);
+    let r = report("W", &stopped, at("2026-12-01T10:00:00Z"), november(), &prices);
+    // i-1: Nov 1 (24 h) + Nov 2 (8 h); October's 4 hours are outside.
+    // i-2: Nov 30, 20:00 to midnight (4 h; December's 10 hours are outside).
+    let ec2 = r.rows.iter().find(|r| r.kind == "EC2").unwrap();
+    assert!((ec2.hours - 36.0).abs() < 1e-9, "{}", ec2.hours);
+    assert!((ec2.saved_usd - 3.2).abs() < 1e-9, "{}", ec2.saved_usd);
+    assert_eq!(ec2.unknown, vec!["i-2: 2 products match".to_string()]);
+    let rds = r.rows.iter().find(|r| r.kind == "RDS").unwrap();
+    assert!((rds.hours - 4.0).abs() < 1e-9);
+    assert_eq!(rds.unknown, vec!["rds:db-1: RDS not priced yet".to_string()]);
+    assert_eq!(r.per_day.len(), 2);
+    assert!((r.per_day[&date(2026, 11, 1)] - 2.4).abs() < 1e-9);
+    let table = r.to_table();
+    assert!(table.contains("on-demand list prices"), "{table}");
+    assert!(table.contains("EBS volumes"), "{table}");
+    assert!(table.contains("3.20+?"), "{table}");
+    assert!(table.contains("unknown"), "{table}");
+}
+
+#[test]
+fn a_product_with_no_price_read_is_unknown_with_the_reason() {
+    let stopped = Stopped {
+        open: vec![down(MemberKind::Ec2, "i-1", Some("m5.large"), "2026-11-10T00:00:00Z")],
+        days: vec![],
+    };
+    let r = report(
+        "W",
+        &stopped,
+        at("2026-11-10T05:00:00Z"),
+        november(),
+        &PriceTable::new(),
+    );
+    assert_eq!(r.rows[0].unknown, vec!["i-1: no price read".to_string()]);
+    assert_eq!(r.saved_usd, 0.0);
+    assert!((r.hours - 5.0).abs() < 1e-9);
+    // Down since this very second: a row, no hours yet.
+    let r = report(
+        "W",
+        &stopped,
+        at("2026-11-10T00:00:00Z"),
+        november(),
+        &PriceTable::new(),
+    );
+    assert_eq!((r.rows.len(), r.hours), (1, 0.0));
+}
+
+#[test]
+fn a_month_a_since_and_this_month() {
+    let today = date(2026, 12, 6);
+    let w = Window::of(Some("2026-11"), None, today).unwrap();
+    assert_eq!((w.from, w.to), (date(2026, 11, 1), date(2026, 12, 1)));
+    let w = Window::of(None, Some("2026-11-15"), today).unwrap();
+    assert_eq!((w.from, w.to), (date(2026, 11, 15), date(2026, 12, 7)));
+    let w = Window::of(None, None, today).unwrap();
+    assert_eq!((w.from, w.to), (date(2026, 12, 1), date(2027, 1, 1)));
+    assert!(Window::of(Some("November"), None, today).is_err());
+    assert!(Window::of(None, Some("2026-13-01"), today).is_err());
+}
+
+/// November 2026 (Nov 1 a Sunday) with a Stop at 19:00 UTC every weekday
+/// and a Start at 07:00 every weekday: the weekends stay stopped.
+fn weekday_schedule() -> Stopped {
+    let mut days = Vec::new();
+    let mut day = date(2026, 10, 30); // a Friday: its Stop reaches into November
+    let mut open = None;
+    while day <= date(2026, 12, 1) {
+        let weekday = day.weekday().to_monday_one_offset() <= 5;
+        let at_hour = |h: i8| {
+            let t = TimeZone::UTC.to_timestamp(day.at(h, 0, 0, 0)).unwrap();
+            t.as_second() as u64
+        };
+        if weekday {
+            if let Some(d) = open.take() {
+                let d: Down = d;
+                days.extend(d.close(at_hour(7)));
+            }
+            let mut d = down(MemberKind::Ec2, "i-1", Some("m5.large"), "2026-01-01T00:00:00Z");
+            d.since = at_hour(19);
+            open = Some(d);
+        }
+        day = day.tomorrow().unwrap();
+    }
+    Stopped {
+        open: open.into_iter().collect(),
+        days,
+    }
+}
+
+#[test]
+fn a_month_with_a_stop_and_start_every_weekday_and_its_weekends() {
+    let stopped = weekday_schedule();
+    let prices = PriceTable::from([(Product::ec2("eu-west-1", "m5.large"), Price::Usd(0.1))]);
+    let r = report("W", &stopped, at("2026-12-05T00:00:00Z"), november(), &prices);
+    // 720 hours, less 21 weekdays of 12 hours running.
+    assert!((r.hours - 468.0).abs() < 1e-9, "{}", r.hours);
+    assert!((r.saved_usd - 46.8).abs() < 1e-9);
+    assert_eq!(r.per_day.len(), 30);
+    assert!((r.per_day[&date(2026, 11, 1)] - 2.4).abs() < 1e-9, "a Sunday: all day");
+    assert!(
+        (r.per_day[&date(2026, 11, 3)] - 1.2).abs() < 1e-9,
+        "a Tuesday: 0-7 and 19-24"
+    );
+}
+
+#[test]
+fn the_svg_has_a_bar_a_day_and_says_list_prices() {
+    let prices = PriceTable::from([(Product::ec2("eu-west-1", "m5.large"), Price::Usd(0.1))]);
+    let r = report(
+        "W<&>",
+        &weekday_schedule(),
+        at("2026-12-05T00:00:00Z"),
+        november(),
+        &prices,
+    );
+    let svg = r.to_svg();
+    let doc = roxmltree::Document::parse(&svg).expect("well-formed SVG");
+    let bars: Vec<_> = doc
+        .descendants()
+        .filter(|n| n.attribute("class") == Some("day"))
+        .collect();
+    assert_eq!(bars.len(), 30);
+    assert_eq!(bars[0].attribute("data-day"), Some("2026-11-01"));
+    let usd: f64 = bars
+        .iter()
+        .map(|b| b.attribute("data-usd").unwrap().parse::<f64>().unwrap())
+        .sum();
+    assert!((usd - 46.8).abs() < 1e-3);
+    let tallest = bars
+        .iter()
+        .map(|b| b.attribute("height").unwrap().parse::<f64>().unwrap());
+    assert!(tallest.fold(0.0, f64::max) > 159.0);
+    let text: String = doc.descendants().filter_map(|n| n.text()).collect();
+    assert!(
+        text.contains("on-demand list prices") && text.contains("W<&>"),
+        "{text}"
+    );
+}

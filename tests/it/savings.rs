@@ -1,0 +1,235 @@
+//! Issue 34, what the schedule saves: a Stop marks each member it stopped
+//! down since then in the run ledger, the Start closes the intervals into
+//! per-member, per-day totals kept for good, and `orchestrator savings`
+//! prices them (the Price List faked: moto has none), through the cache.
+
+use std::time::Duration;
+
+use ec2_tier_scheduler::action::Action;
+use ec2_tier_scheduler::instance::InstanceState::*;
+use ec2_tier_scheduler::member::MemberKind::*;
+use ec2_tier_scheduler::orchestrator::Settings;
+use ec2_tier_scheduler::ports::Downtime;
+use ec2_tier_scheduler::run::RunReport;
+use ec2_tier_scheduler::run_service::{savings_report, Delivery, Outcome, RunService};
+use ec2_tier_scheduler::savings::{Price, PriceTable, Product, Window};
+use ec2_tier_scheduler::summary::RunStatus;
+use jiff::civil::Date;
+use serde_json::json;
+
+use crate::support::fake::downtime::FakePriceList;
+use crate::support::fake::FakeCloud;
+use crate::support::{request, three_tiers, workload_item};
+
+/// The spec's three tiers of two EC2 instances each (t3.small), in `state`, with
+/// an RDS database in Role_DB; the ledger keeps the stopped time.
+fn fleet(state: ec2_tier_scheduler::instance::InstanceState) -> FakeCloud {
+    let mut tiers = three_tiers("W", 5);
+    tiers[2]["TierResourceTypes"] = json!("EC2, RDS");
+    let cloud = FakeCloud::new()
+        .with_transitions(Duration::from_secs(30), Duration::from_secs(30))
+        .keeping_downtime();
+    cloud.put_config(workload_item("W"), tiers);
+    cloud.add_spec_instances(state);
+    let status = if state == Running { "available" } else { "stopped" };
+    cloud.add_database(Rds, "orders-db", "ENV001", "Role_DB", status);
+    cloud
+}
+
+async fn run(cloud: &FakeCloud, action: Action) -> RunReport {
+    let service = RunService {
+        cloud,
+        ledger: None,
+        continuation: None,
+        settings: &Settings::default(),
+    };
+    let outcome = service
+        .run(&request("W", action), Delivery::new("test"), None)
+        .await
+        .unwrap();
+    let Outcome::Ran { report, .. } = outcome else {
+        panic!("ran")
+    };
+    assert_eq!(
+        report.summary.status,
+        RunStatus::Completed,
+        "{}",
+        report.summary.to_table()
+    );
+    *report
+}
+
+fn all_days() -> Window {
+    Window {
+        from: Date::constant(2000, 1, 1),
+        to: Date::constant(2100, 1, 1),
+    }
+}
+
+fn t3_small() -> Product {
+    Product::ec2("us-west-2", "t3.small")
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_stop_then_a_start_keeps_the_stopped_time_and_it_is_priced_through_the_cache() {
+    let cloud = fleet(Running);
+    let stop = run(&cloud, Action::Stop).await;
+    assert!(
+        stop.summary.notification_errors.is_empty(),
+        "{:?}",
+        stop.summary.notification_errors
+    );
+    let kept = cloud.kept();
+    let ids: Vec<&str> = kept.open.values().map(|d| d.id.as_str()).collect();
+    assert_eq!(kept.open.len(), 7, "{ids:?}");
+    assert!(ids.contains(&"orders-db"));
+    let instance = kept.open.values().find(|d| d.kind == Ec2).unwrap();
+    assert_eq!(instance.instance_type.as_deref(), Some("t3.small"));
+    assert!(kept.days.is_empty());
+
+    tokio::time::advance(Duration::from_secs(30 * 3600)).await;
+    run(&cloud, Action::Start).await;
+    let kept = cloud.kept();
+    assert!(kept.open.is_empty(), "{:?}", kept.open);
+    // 30 hours cross at least one UTC midnight: two or three days each.
+    let per_member = |id: &str| -> u64 {
+        kept.days
+            .values()
+            .filter(|t| t.member.id == id)
+            .map(|t| t.seconds)
+            .sum()
+    };
+    for d in ["orders-db", &instance.id] {
+        let secs = per_member(d);
+        assert!((30 * 3600..30 * 3600 + 600).contains(&secs), "{d}: {secs}");
+        assert!(kept.days.values().filter(|t| t.member.id == d).count() >= 2);
+    }
+
+    let list = FakePriceList {
+        table: PriceTable::from([(t3_small(), Price::Usd(0.0208))]),
+        ..Default::default()
+    };
+    let now = ec2_tier_scheduler::run_service::now();
+    let (report, warnings) = savings_report(&cloud, &cloud, &list, "W", all_days(), now)
+        .await
+        .unwrap();
+    assert!(warnings.is_empty(), "{warnings:?}");
+    assert_eq!(list.calls.lock().unwrap().len(), 1, "one product, one lookup");
+    let ec2_hours: f64 = report.rows.iter().filter(|r| r.kind == "EC2").map(|r| r.hours).sum();
+    assert!((ec2_hours - 180.0).abs() < 1.0, "{ec2_hours}");
+    assert!((report.saved_usd - 180.0 * 0.0208).abs() < 0.03, "{}", report.saved_usd);
+    let db = report.rows.iter().find(|r| r.kind == "RDS").unwrap();
+    assert_eq!(db.unknown, vec!["rds:orders-db: RDS not priced yet".to_string()]);
+    let table = report.to_table();
+    assert!(
+        table.contains("on-demand list prices") && table.contains("EBS volumes"),
+        "{table}"
+    );
+
+    // The cache answers the next report: no lookup.
+    let (again, _) = savings_report(&cloud, &cloud, &list, "W", all_days(), now)
+        .await
+        .unwrap();
+    assert_eq!(list.calls.lock().unwrap().len(), 1);
+    assert_eq!(again.saved_usd, report.saved_usd);
+}
+
+#[tokio::test(start_paused = true)]
+async fn members_down_now_count_up_to_now_and_a_product_not_found_is_unknown() {
+    let cloud = fleet(Running);
+    run(&cloud, Action::Stop).await;
+    tokio::time::advance(Duration::from_secs(5 * 3600)).await;
+    let list = FakePriceList::default();
+    let now = ec2_tier_scheduler::run_service::now();
+    let (report, _) = savings_report(&cloud, &cloud, &list, "W", all_days(), now)
+        .await
+        .unwrap();
+    assert!((report.hours - 35.0).abs() < 0.2, "{}", report.hours);
+    assert_eq!(report.saved_usd, 0.0);
+    let ec2: Vec<&String> = report.rows.iter().flat_map(|r| &r.unknown).collect();
+    assert!(
+        ec2.iter().any(|u| u.ends_with("no product matched the filters")),
+        "{ec2:?}"
+    );
+    // Nothing unknown is cached.
+    assert!(cloud.kept().prices.is_empty());
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_ledger_write_that_fails_is_a_warning_never_a_failure() {
+    let cloud = fleet(Running);
+    cloud.fault("TransactWriteItems", None, "ProvisionedThroughputExceededException", 1);
+    let stop = run(&cloud, Action::Stop).await;
+    let warnings = &stop.summary.notification_errors;
+    assert!(
+        warnings
+            .iter()
+            .any(|w| w.contains("stopped time (orchestrator savings) was not kept")),
+        "{warnings:?}"
+    );
+    assert!(cloud.kept().open.is_empty());
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_stop_of_stopped_members_opens_nothing_and_keeps_the_earlier_since() {
+    let cloud = fleet(Running);
+    run(&cloud, Action::Stop).await;
+    let first = cloud.kept().open;
+    tokio::time::advance(Duration::from_secs(3600)).await;
+    // Everything is stopped: the Stop skips all, and nothing moves.
+    run(&cloud, Action::Stop).await;
+    assert_eq!(cloud.kept().open, first);
+    // Opened again by hand (a later Stop of the same member): the earlier since stays.
+    let d = first.values().next().unwrap().clone();
+    let later = ec2_tier_scheduler::savings::Down {
+        since: d.since + 99,
+        ..d.clone()
+    };
+    Downtime::open(&cloud, &[later]).await.unwrap();
+    assert_eq!(cloud.kept().open[&d.key()].since, d.since);
+}
+
+/// A scheduled delivery of `action` due now (its own schedule per action).
+fn delivery(action: &str) -> serde_json::Value {
+    let due = format!(
+        "{}Z",
+        ec2_tier_scheduler::clock::utc_timestamp(ec2_tier_scheduler::run_service::now())
+    );
+    json!({
+        "workloadIdentifier": "W", "action": action, "dynamoDBRegion": "us-west-2",
+        "scheduleArn": format!("arn:aws:scheduler:us-west-2:123456789012:schedule/default/W-{action}"),
+        "scheduledTime": due
+    })
+}
+
+#[tokio::test(start_paused = true)]
+async fn runs_carried_on_by_continuations_keep_the_time_once_they_end() {
+    // 120 s delays and 100 s invocations: each run ends in a continuation.
+    let h = crate::reliability::Harness::new(crate::reliability::fleet(Running, 120, 2).keeping_downtime());
+    let first = h.deliver(&delivery("Stop"), Duration::from_secs(100)).await.unwrap();
+    assert_eq!(first["status"], "continuing", "{first}");
+    // Each invocation keeps what it stopped.
+    let so_far = h.cloud.kept().open.len();
+    assert!((1..6).contains(&so_far), "{so_far}");
+    let last = h.drain_continuations(Duration::from_secs(100)).await;
+    assert_eq!(last.last().unwrap()["status"], "completed");
+    assert_eq!(h.cloud.kept().open.len(), 6, "{:?}", h.cloud.kept().open.keys());
+
+    tokio::time::advance(Duration::from_secs(12 * 3600)).await;
+    let first = h.deliver(&delivery("Start"), Duration::from_secs(100)).await.unwrap();
+    assert_eq!(first["status"], "continuing", "{first}");
+    let still = h.cloud.kept().open.len();
+    assert!(
+        (1..6).contains(&still),
+        "the Start's first invocation closed its own: {still}"
+    );
+    let last = h.drain_continuations(Duration::from_secs(100)).await;
+    assert_eq!(last.last().unwrap()["status"], "completed");
+    let kept = h.cloud.kept();
+    assert!(kept.open.is_empty());
+    let mut members: Vec<&str> = kept.days.values().map(|t| t.member.id.as_str()).collect();
+    members.dedup();
+    assert_eq!(members.len(), 6);
+    let total: u64 = kept.days.values().map(|t| t.seconds).sum();
+    assert!(total >= 6 * 12 * 3600, "{total}");
+}
