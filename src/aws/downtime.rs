@@ -22,7 +22,7 @@ use async_trait::async_trait;
 use aws_sdk_dynamodb::types::{AttributeValue, Delete, Put, TransactWriteItem};
 
 use super::cloud_error;
-use super::ledger::{DynamoLedger, RUNS_BY_WORKLOAD_INDEX};
+use super::ledger::DynamoLedger;
 use crate::error::CloudError;
 use crate::ports::{Downtime, PriceCache, PRICE_CACHE_SECS};
 use crate::records::RECORDS_PER_WRITE;
@@ -135,31 +135,18 @@ impl Downtime for DynamoLedger {
     }
 
     async fn of_workload(&self, workload: &str) -> Result<Stopped, CloudError> {
-        let mut pages = self
-            .client()
-            .query()
-            .table_name(self.table())
-            .index_name(RUNS_BY_WORKLOAD_INDEX)
-            .key_condition_expression("#p = :p")
-            .expression_attribute_names("#p", "workload")
-            .expression_attribute_values(":p", s(partition(workload)))
-            .into_paginator()
-            .send();
         let unreadable =
             |e: serde_json::Error| CloudError::new("dynamodb", "Query", None, format!("unreadable stopped time: {e}"));
         let mut stopped = Stopped::default();
-        while let Some(page) = pages.next().await {
-            let page = page.map_err(|e| cloud_error("dynamodb", "Query", e))?;
-            for item in page.items() {
-                let text = |name: &str| item.get(name).and_then(|v| v.as_s().ok());
-                if let Some(json) = text(DOWN) {
-                    stopped.open.push(serde_json::from_str(json).map_err(unreadable)?);
-                } else if let Some(json) = text(DAY) {
-                    let mut total: DayTotal = serde_json::from_str(json).map_err(unreadable)?;
-                    let seconds = item.get("seconds").and_then(|v| v.as_n().ok());
-                    total.seconds = seconds.and_then(|v| v.parse().ok()).unwrap_or(total.seconds);
-                    stopped.days.push(total);
-                }
+        for item in self.workload_items(partition(workload)).await? {
+            let text = |name: &str| item.get(name).and_then(|v| v.as_s().ok());
+            if let Some(json) = text(DOWN) {
+                stopped.open.push(serde_json::from_str(json).map_err(unreadable)?);
+            } else if let Some(json) = text(DAY) {
+                let mut total: DayTotal = serde_json::from_str(json).map_err(unreadable)?;
+                let seconds = item.get("seconds").and_then(|v| v.as_n().ok());
+                total.seconds = seconds.and_then(|v| v.parse().ok()).unwrap_or(total.seconds);
+                stopped.days.push(total);
             }
         }
         stopped.open.retain(|d| d.workload == workload);

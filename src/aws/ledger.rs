@@ -80,6 +80,30 @@ impl DynamoLedger {
         &self.table
     }
 
+    /// Every item of `partition` in the workload index (a workload's
+    /// records, or its stopped time), all pages.
+    pub(super) async fn workload_items(
+        &self,
+        partition: String,
+    ) -> Result<Vec<std::collections::HashMap<String, AttributeValue>>, CloudError> {
+        let mut pages = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .index_name(RUNS_BY_WORKLOAD_INDEX)
+            .key_condition_expression("#p = :p")
+            .expression_attribute_names("#p", "workload")
+            .expression_attribute_values(":p", AttributeValue::S(partition))
+            .into_paginator()
+            .send();
+        let mut items = Vec::new();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(|e| cloud_error("dynamodb", "Query", e))?;
+            items.extend(page.items().iter().cloned());
+        }
+        Ok(items)
+    }
+
     fn put_run(&self, record: &RunRecord, only_if_new: bool) -> Result<TransactWriteItem, CloudError> {
         let json = serde_json::to_string(record).map_err(build_err)?;
         let mut put = Put::builder()

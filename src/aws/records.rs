@@ -9,7 +9,7 @@ use async_trait::async_trait;
 use aws_sdk_dynamodb::types::{AttributeValue, Delete, Put, TransactWriteItem};
 
 use super::cloud_error;
-use super::ledger::{DynamoLedger, RUNS_BY_WORKLOAD_INDEX};
+use super::ledger::DynamoLedger;
 use crate::error::CloudError;
 use crate::ports::Records;
 use crate::records::{Record, RECORDS_PER_WRITE};
@@ -88,29 +88,16 @@ impl Records for DynamoLedger {
     }
 
     async fn of_workload(&self, workload: &str) -> Result<Vec<Record>, CloudError> {
-        let mut pages = self
-            .client()
-            .query()
-            .table_name(self.table())
-            .index_name(RUNS_BY_WORKLOAD_INDEX)
-            .key_condition_expression("#p = :p")
-            .expression_attribute_names("#p", "workload")
-            .expression_attribute_values(":p", s(partition(workload)))
-            .into_paginator()
-            .send();
         let mut records = Vec::new();
-        while let Some(page) = pages.next().await {
-            let page = page.map_err(|e| cloud_error("dynamodb", "Query", e))?;
-            for item in page.items() {
-                let Some(json) = item.get(RECORD_ATTRIBUTE).and_then(|v| v.as_s().ok()) else {
-                    continue;
-                };
-                let record: Record = serde_json::from_str(json)
-                    .map_err(|e| CloudError::new("dynamodb", "Query", None, format!("unreadable record: {e}")))?;
-                // The index is the workload's; the item says so too.
-                if record.workload == workload {
-                    records.push(record);
-                }
+        for item in self.workload_items(partition(workload)).await? {
+            let Some(json) = item.get(RECORD_ATTRIBUTE).and_then(|v| v.as_s().ok()) else {
+                continue;
+            };
+            let record: Record = serde_json::from_str(json)
+                .map_err(|e| CloudError::new("dynamodb", "Query", None, format!("unreadable record: {e}")))?;
+            // The index is the workload's; the item says so too.
+            if record.workload == workload {
+                records.push(record);
             }
         }
         Ok(records)

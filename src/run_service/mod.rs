@@ -24,6 +24,7 @@ mod claim;
 mod downtime;
 mod recheck;
 mod run_end;
+mod timing;
 mod windows;
 
 use std::time::Duration;
@@ -44,36 +45,8 @@ pub use claim::{Interruption, Refusal};
 pub use downtime::savings_report;
 pub use recheck::RECHECK_AFTER_SECS;
 use run_end::{announce, announce_interrupted, notify_workload};
-
-/// Time kept back from the deadline: enough to finish the SNS summary and
-/// return the response after the last wait is cut short. A tenth of the
-/// time left, between 2 and 20 seconds, so short test timeouts stay usable.
-pub fn safety_margin(time_left: Duration) -> Duration {
-    (time_left / 10).clamp(Duration::from_secs(2), Duration::from_secs(20))
-}
-
-/// Seconds since the epoch as the run service reads them: [`clock::now`]
-/// plus however far tokio's clock has run ahead of the real monotonic
-/// clock. In the function and the CLI the two are one clock and nothing is
-/// added; under tokio's paused test clock it adds the time a test let pass,
-/// so due times and delivery windows can be tested without real waiting.
-pub fn now() -> u64 {
-    clock::now() + tokio_ahead_secs()
-}
-
-/// How far tokio's clock runs ahead of the real one, in whole seconds.
-fn tokio_ahead_secs() -> u64 {
-    let real = std::time::Instant::now();
-    tokio::time::Instant::now()
-        .into_std()
-        .saturating_duration_since(real)
-        .as_secs()
-}
-
-/// [`now`], rounded up like [`clock::now_ceil`]: a due time from it is never early.
-fn now_ceil() -> u64 {
-    clock::now_ceil() + tokio_ahead_secs()
-}
+use timing::now_ceil;
+pub use timing::{now, safety_margin};
 
 /// The workload lock's length when the caller has no deadline.
 const DEFAULT_LOCK: Duration = Duration::from_secs(900);
