@@ -24,6 +24,8 @@ mod claim;
 mod downtime;
 mod recheck;
 mod run_end;
+mod since_stop;
+mod stop_facts;
 mod timing;
 mod windows;
 
@@ -258,7 +260,7 @@ impl RunService<'_> {
         windows::arrange(self, request, &mut report, &mut run).await;
         let outcome = run.conclude(self.continuation, request, report, random_token).await;
         let outcome = recheck::arrange(self.continuation, request, outcome).await;
-        let outcome = downtime::keep(self.cloud, outcome).await;
+        let outcome = downtime::keep(self.cloud, request, &budget, outcome).await;
         Ok(announce(self.cloud, request, outcome, Some(&run.record)).await)
     }
 
@@ -317,7 +319,8 @@ impl RunService<'_> {
             invocation: 1,
             ledger_error: None,
         };
-        Ok(announce(self.cloud, &request, downtime::keep(self.cloud, ran).await, None).await)
+        let ran = downtime::keep(self.cloud, &request, budget, ran).await;
+        Ok(announce(self.cloud, &request, ran, None).await)
     }
 }
 

@@ -16,6 +16,8 @@ fn down(kind: MemberKind, id: &str, ty: Option<&str>, since: &str) -> Down {
         kind,
         id: id.into(),
         instance_type: ty.map(str::to_string),
+        facts: None,
+        count: None,
         since: at(since),
     }
 }
@@ -86,7 +88,10 @@ fn a_month_counts_closed_days_and_open_intervals_up_to_now_and_prices_them() {
     assert_eq!(ec2.unknown, vec!["i-2: 2 products match".to_string()]);
     let rds = r.rows.iter().find(|r| r.kind == "RDS").unwrap();
     assert!((rds.hours - 4.0).abs() < 1e-9);
-    assert_eq!(rds.unknown, vec!["rds:db-1: RDS not priced yet".to_string()]);
+    assert_eq!(
+        rds.unknown,
+        vec!["rds:db-1: what prices it was not read at the Stop".to_string()]
+    );
     assert_eq!(r.per_day.len(), 2);
     assert!((r.per_day[&date(2026, 11, 1)] - 2.4).abs() < 1e-9);
     let table = r.to_table();

@@ -12,7 +12,7 @@ use ec2_tier_scheduler::orchestrator::Settings;
 use ec2_tier_scheduler::ports::Downtime;
 use ec2_tier_scheduler::run::RunReport;
 use ec2_tier_scheduler::run_service::{savings_report, Delivery, Outcome, RunService};
-use ec2_tier_scheduler::savings::{Price, PriceTable, Product, Window};
+use ec2_tier_scheduler::savings::{Facts, Price, PriceTable, Product, Window};
 use ec2_tier_scheduler::summary::RunStatus;
 use jiff::civil::Date;
 use serde_json::json;
@@ -33,7 +33,32 @@ fn fleet(state: ec2_tier_scheduler::instance::InstanceState) -> FakeCloud {
     cloud.add_spec_instances(state);
     let status = if state == Running { "available" } else { "stopped" };
     cloud.add_database(Rds, "orders-db", "ENV001", "Role_DB", status);
+    cloud.price_facts(Rds, "orders-db", multi_az_postgres());
     cloud
+}
+
+/// What the fake's RDS says of `orders-db`: a Multi-AZ PostgreSQL instance.
+fn multi_az_postgres() -> Facts {
+    Facts::Database {
+        class: "db.t3.medium".into(),
+        engine: "postgres".into(),
+        multi_az: true,
+        license_model: "postgresql-license".into(),
+    }
+}
+
+/// The Price List's product of `orders-db`: priced as Multi-AZ.
+fn multi_az_product() -> Product {
+    Product::new(
+        "AmazonRDS",
+        "us-west-2",
+        &[
+            ("instanceType", "db.t3.medium"),
+            ("databaseEngine", "PostgreSQL"),
+            ("deploymentOption", "Multi-AZ"),
+            ("licenseModel", "No license required"),
+        ],
+    )
 }
 
 async fn run(cloud: &FakeCloud, action: Action) -> RunReport {
@@ -84,7 +109,17 @@ async fn a_stop_then_a_start_keeps_the_stopped_time_and_it_is_priced_through_the
     assert_eq!(kept.open.len(), 7, "{ids:?}");
     assert!(ids.contains(&"orders-db"));
     let instance = kept.open.values().find(|d| d.kind == Ec2).unwrap();
-    assert_eq!(instance.instance_type.as_deref(), Some("t3.small"));
+    assert_eq!(
+        instance.facts,
+        Some(Facts::Instance {
+            instance_type: "t3.small".into(),
+            tenancy: "default".into(),
+            usage_operation: "RunInstances".into(),
+            spot: false
+        })
+    );
+    let db = kept.open.values().find(|d| d.kind == Rds).unwrap();
+    assert_eq!(db.facts, Some(multi_az_postgres()));
     assert!(kept.days.is_empty());
 
     tokio::time::advance(Duration::from_secs(30 * 3600)).await;
@@ -106,7 +141,10 @@ async fn a_stop_then_a_start_keeps_the_stopped_time_and_it_is_priced_through_the
     }
 
     let list = FakePriceList {
-        table: PriceTable::from([(t3_small(), Price::Usd(0.0208))]),
+        table: PriceTable::from([
+            (t3_small(), Price::Usd(0.0208)),
+            (multi_az_product(), Price::Usd(0.144)),
+        ]),
         ..Default::default()
     };
     let now = ec2_tier_scheduler::run_service::now();
@@ -114,12 +152,14 @@ async fn a_stop_then_a_start_keeps_the_stopped_time_and_it_is_priced_through_the
         .await
         .unwrap();
     assert!(warnings.is_empty(), "{warnings:?}");
-    assert_eq!(list.calls.lock().unwrap().len(), 1, "one product, one lookup");
+    assert_eq!(list.calls.lock().unwrap().len(), 2, "two products, one lookup each");
     let ec2_hours: f64 = report.rows.iter().filter(|r| r.kind == "EC2").map(|r| r.hours).sum();
     assert!((ec2_hours - 180.0).abs() < 1.0, "{ec2_hours}");
-    assert!((report.saved_usd - 180.0 * 0.0208).abs() < 0.03, "{}", report.saved_usd);
     let db = report.rows.iter().find(|r| r.kind == "RDS").unwrap();
-    assert_eq!(db.unknown, vec!["rds:orders-db: RDS not priced yet".to_string()]);
+    assert!(db.unknown.is_empty(), "{:?}", db.unknown);
+    assert!((db.saved_usd - 30.0 * 0.144).abs() < 0.03, "{}", db.saved_usd);
+    let expected = 180.0 * 0.0208 + 30.0 * 0.144;
+    assert!((report.saved_usd - expected).abs() < 0.05, "{}", report.saved_usd);
     let table = report.to_table();
     assert!(
         table.contains("on-demand list prices") && table.contains("EBS volumes"),
@@ -130,7 +170,7 @@ async fn a_stop_then_a_start_keeps_the_stopped_time_and_it_is_priced_through_the
     let (again, _) = savings_report(&cloud, &cloud, &list, "W", all_days(), now)
         .await
         .unwrap();
-    assert_eq!(list.calls.lock().unwrap().len(), 1);
+    assert_eq!(list.calls.lock().unwrap().len(), 2);
     assert_eq!(again.saved_usd, report.saved_usd);
 }
 
