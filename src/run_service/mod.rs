@@ -150,10 +150,15 @@ impl Outcome {
         }
     }
 
-    /// The per-kind member lines of a run that ran ([`metrics::for_members`]).
+    /// The per-kind member lines of a run that ran ([`metrics::for_members`])
+    /// and a Start's saving ([`metrics::for_savings`]).
     pub fn member_lines(&self, namespace: &str, timestamp_ms: u64) -> Vec<String> {
         match self {
-            Self::Ran { report, .. } => metrics::for_members(namespace, report, timestamp_ms),
+            Self::Ran { report, .. } => {
+                let mut lines = metrics::for_members(namespace, report, timestamp_ms);
+                lines.extend(metrics::for_savings(namespace, report, timestamp_ms));
+                lines
+            }
             Self::Duplicate(_) | Self::Interrupted(_) => Vec::new(),
         }
     }
