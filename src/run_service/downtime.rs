@@ -54,7 +54,7 @@ pub(super) async fn keep(cloud: &dyn Cloud, request: &RunRequest, budget: &Budge
                 let closed = store.close(&closing, now).await;
                 if closed.is_ok() {
                     let (saved, warnings) = since_stop::saved(cloud, budget, &closing, now).await;
-                    report.summary.saved = saved;
+                    report.summary.saved = report.summary.saved.take().or(saved);
                     report.summary.notification_errors.extend(warnings);
                 }
                 closed

@@ -238,8 +238,30 @@ pub type PriceTable = BTreeMap<Product, Price>;
 /// The products that price `stopped`, each once.
 pub fn products(stopped: &Stopped) -> Vec<Product> {
     let open = stopped.open.iter();
-    let mut all: Vec<Product> = open
-        .chain(stopped.days.iter().map(|d| &d.member))
+    products_of(open.chain(stopped.days.iter().map(|d| &d.member)))
+}
+
+/// What the members down in `down` saved from their `since` up to `now`,
+/// at the prices of `prices` (a Start's summary: the cache's only).
+pub fn since_stop(down: &[Down], prices: &PriceTable, now: u64) -> crate::summary::Saved {
+    let mut usd = 0.0;
+    let mut unpriced = 0;
+    for d in down {
+        match d.per_hour(prices) {
+            Price::Usd(rate) => usd += rate * now.saturating_sub(d.since) as f64 / 3600.0,
+            Price::Unknown(_) => unpriced += 1,
+        }
+    }
+    crate::summary::Saved {
+        usd_cents: (usd * 100.0).round() as u64,
+        members: down.len(),
+        unpriced,
+    }
+}
+
+/// The products that price `down`, each once.
+pub fn products_of<'d>(down: impl Iterator<Item = &'d Down>) -> Vec<Product> {
+    let mut all: Vec<Product> = down
         .filter_map(|d| d.products().ok())
         .flatten()
         .map(|(p, _)| p)
