@@ -22,7 +22,7 @@ use crate::records::Record;
 use crate::traffic::{Alarm, Target, TargetGroup};
 use crate::volume_keys::{GrantedKeys, GrantedKeysError, KeyFacts, VolumeKey};
 pub use configuration::{ConfigStore, StateLookup, WorkloadState};
-pub use savings::{Downtime, NoFacts, PriceCache, PriceFacts, PriceList, Prices, PRICE_CACHE_SECS};
+pub use savings::{Downtime, PriceCache, PriceFacts, PriceList, Prices, PRICE_CACHE_SECS, PRICE_LIST_NOT_READ};
 
 /// Largest StopInstances / StartInstances batch.
 pub const EC2_BATCH: usize = 500;

@@ -12,7 +12,7 @@ use aws_sdk_pricing::Client;
 use serde_json::Value;
 
 use super::cloud_error;
-use crate::ports::PriceList;
+use crate::ports::{PriceList, PRICE_LIST_NOT_READ};
 use crate::savings::{Price, Product};
 
 /// The Price List API's region.
@@ -64,7 +64,7 @@ impl PriceList for AwsPriceList {
             }
             Ok(out) => price_of(out.price_list()),
             Err(e) => Price::Unknown(format!(
-                "Price List not read: {}",
+                "{PRICE_LIST_NOT_READ}: {}",
                 cloud_error("pricing", "GetProducts", e)
             )),
         }

@@ -28,6 +28,10 @@ pub trait Downtime: Send + Sync {
     async fn of_workload(&self, workload: &str) -> Result<Stopped, CloudError>;
 }
 
+/// How a [`PriceList`] begins the reason of a price it could not ask for
+/// (a refused or failed call), as against a product not found.
+pub const PRICE_LIST_NOT_READ: &str = "Price List not read";
+
 /// On-demand list prices (the AWS Price List API).
 #[async_trait]
 pub trait PriceList: Send + Sync {
@@ -70,14 +74,4 @@ pub trait PriceFacts: Send + Sync {
     /// member whose facts cannot be read is [`Facts::Unknown`] with the
     /// reason, never an error.
     async fn facts(&self, members: &[(MemberKind, String)]) -> Vec<Facts>;
-}
-
-/// [`PriceFacts`] that reads nothing: every member `unknown`.
-pub struct NoFacts;
-
-#[async_trait]
-impl PriceFacts for NoFacts {
-    async fn facts(&self, members: &[(MemberKind, String)]) -> Vec<Facts> {
-        vec![Facts::unknown("not read here"); members.len()]
-    }
 }

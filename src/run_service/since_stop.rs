@@ -9,6 +9,7 @@
 use std::time::Duration;
 
 use crate::orchestrator::Budget;
+use crate::ports::PRICE_LIST_NOT_READ;
 use crate::ports::{Cloud, Prices};
 use crate::savings::{self, Down, Price, PriceTable, Product};
 use crate::summary::Saved;
@@ -37,7 +38,8 @@ pub(super) async fn saved(
     let missing: Vec<Product> = products.into_iter().filter(|p| !cached.contains_key(p)).collect();
     let limit = budget.remaining().min(REFRESH_LIMIT);
     match tokio::time::timeout(limit, refresh(&prices, &missing, now)).await {
-        Ok(Ok(())) => {}
+        Ok(Ok(None)) => {}
+        Ok(Ok(Some(refused))) => warnings.push(format!("warning: prices not read: {refused}")),
         Ok(Err(e)) => warnings.push(format!("warning: prices not cached: {e}")),
         Err(_) => warnings.push("warning: prices not all cached before the deadline".into()),
     }
@@ -45,13 +47,22 @@ pub(super) async fn saved(
 }
 
 /// Reads and keeps each price of `missing` in turn (what was read before
-/// the deadline stays kept).
-async fn refresh(prices: &Prices, missing: &[Product], now: u64) -> Result<(), crate::error::CloudError> {
+/// the deadline stays kept); the first refused Price List call, if any (a
+/// product not found or not one is no failure: `orchestrator savings` says
+/// why).
+async fn refresh(prices: &Prices, missing: &[Product], now: u64) -> Result<Option<String>, crate::error::CloudError> {
+    let mut refused = None;
     for p in missing {
-        let price = prices.list.price(p).await;
-        if matches!(price, Price::Usd(_)) {
-            prices.cache.keep(&PriceTable::from([(p.clone(), price)]), now).await?;
+        match prices.list.price(p).await {
+            Price::Usd(usd) => {
+                let read = PriceTable::from([(p.clone(), Price::Usd(usd))]);
+                prices.cache.keep(&read, now).await?;
+            }
+            Price::Unknown(why) if why.starts_with(PRICE_LIST_NOT_READ) => {
+                refused.get_or_insert(why);
+            }
+            Price::Unknown(_) => {}
         }
     }
-    Ok(())
+    Ok(refused)
 }

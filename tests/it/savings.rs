@@ -453,3 +453,26 @@ async fn a_member_whose_facts_say_it_cannot_be_priced_shows_its_hours_and_why() 
     );
     assert_eq!(row("Aurora").saved_usd, 0.0);
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_price_list_that_refuses_is_a_warning_of_the_start_never_a_failure() {
+    let cloud = fleet(Running);
+    cloud.price_list(FakePriceList {
+        refused: Some("AccessDeniedException: not authorized to perform pricing:GetProducts".into()),
+        ..Default::default()
+    });
+    run(&cloud, Action::Stop).await;
+    tokio::time::advance(Duration::from_secs(3600)).await;
+    let start = run(&cloud, Action::Start).await;
+    let saved = start.summary.saved.expect("said, with nothing priced");
+    assert_eq!((saved.usd_cents, saved.members, saved.unpriced), (0, 7, 7));
+    let warnings = &start.summary.notification_errors;
+    assert!(
+        warnings
+            .iter()
+            .any(|w| w.starts_with("warning: prices not read: Price List not read: AccessDenied")),
+        "{warnings:?}"
+    );
+    assert!(cloud.kept().prices.is_empty());
+    assert!(cloud.kept().open.is_empty(), "the stopped time is kept all the same");
+}

@@ -10,7 +10,9 @@ use std::sync::{Arc, Mutex};
 use async_trait::async_trait;
 use ec2_tier_scheduler::error::CloudError;
 use ec2_tier_scheduler::member::{member_id, MemberKind};
-use ec2_tier_scheduler::ports::{Downtime, PriceCache, PriceFacts, PriceList, Prices, PRICE_CACHE_SECS};
+use ec2_tier_scheduler::ports::{
+    Downtime, PriceCache, PriceFacts, PriceList, Prices, PRICE_CACHE_SECS, PRICE_LIST_NOT_READ,
+};
 use ec2_tier_scheduler::savings::{DayTotal, Down, Facts, Price, PriceTable, Product, Stopped};
 
 use super::FakeCloud;
@@ -167,12 +169,17 @@ impl PriceCache for FakeCloud {
 pub struct FakePriceList {
     pub table: PriceTable,
     pub calls: Arc<Mutex<Vec<Product>>>,
+    /// Every call refused with this error (no permission, no access).
+    pub refused: Option<String>,
 }
 
 #[async_trait]
 impl PriceList for FakePriceList {
     async fn price(&self, product: &Product) -> Price {
         self.calls.lock().unwrap().push(product.clone());
+        if let Some(e) = &self.refused {
+            return Price::Unknown(format!("{PRICE_LIST_NOT_READ}: {e}"));
+        }
         self.table
             .get(product)
             .cloned()
