@@ -2,8 +2,8 @@
 //! Stop stopped (src/aws/price_facts.rs): an instance's type, tenancy and
 //! UsageOperation, an RDS instance's class, engine and Multi-AZ, a
 //! cluster's instances, a group's launch configuration or launch template
-//! version, a Fargate service's task size; ECS on EC2 and what is gone are
-//! `unknown` with the reason.
+//! version, a node group's one type, a Fargate service's task size; ECS on
+//! EC2, Spot, several types and what is gone are `unknown` with the reason.
 
 use aws_sdk_ec2::types::{InstanceType, RequestLaunchTemplateData};
 use ec2_tier_scheduler::aws::AwsPriceFacts;
@@ -131,6 +131,10 @@ async fn the_adapter_reads_what_prices_every_kind() {
     // ECS on EC2 (the fixture's task has no size) and on Fargate.
     stack.ecs_service("prod", "api", 1, &[]).await;
     fargate_service(&stack).await;
+    // EKS node groups of one type, of two, and on Spot.
+    node_group(&stack, &subnet, "workers", &["m5.xlarge"], false).await;
+    node_group(&stack, &subnet, "mixed", &["m5.xlarge", "m6i.xlarge"], false).await;
+    node_group(&stack, &subnet, "spot", &["m5.xlarge"], true).await;
 
     let members: Vec<(MemberKind, String)> = [
         (Ec2, ids[0].as_str()),
@@ -142,6 +146,9 @@ async fn the_adapter_reads_what_prices_every_kind() {
         (Ecs, "prod/worker"),
         (Rds, "gone-db"),
         (Ecs, "not-a-service-id"),
+        (Eks, "prod/workers"),
+        (Eks, "prod/mixed"),
+        (Eks, "prod/spot"),
     ]
     .into_iter()
     .map(|(k, id)| (k, id.to_string()))
@@ -205,4 +212,42 @@ async fn the_adapter_reads_what_prices_every_kind() {
         facts[7]
     );
     assert_eq!(facts[8], Facts::unknown("not cluster/service"));
+    assert_eq!(facts[9], group("m5.xlarge"), "the node group's one type");
+    assert_eq!(facts[10], Facts::unknown("several instance types: no one type"));
+    assert_eq!(facts[11], Facts::unknown("Spot: not on-demand"));
+}
+
+async fn node_group(stack: &Stack, subnet: &str, name: &str, types: &[&str], spot: bool) {
+    use aws_sdk_eks::types::{CapacityTypes, NodegroupScalingConfig, VpcConfigRequest};
+    let eks = aws_sdk_eks::Client::new(&stack.config);
+    if eks.describe_cluster().name("prod").send().await.is_err() {
+        eks.create_cluster()
+            .name("prod")
+            .role_arn("arn:aws:iam::123456789012:role/eks-cluster")
+            .resources_vpc_config(VpcConfigRequest::builder().subnet_ids(subnet).build())
+            .send()
+            .await
+            .unwrap();
+    }
+    let scaling = NodegroupScalingConfig::builder()
+        .min_size(0)
+        .desired_size(2)
+        .max_size(3)
+        .build();
+    let capacity = if spot {
+        CapacityTypes::Spot
+    } else {
+        CapacityTypes::OnDemand
+    };
+    eks.create_nodegroup()
+        .cluster_name("prod")
+        .nodegroup_name(name)
+        .node_role("arn:aws:iam::123456789012:role/eks-node")
+        .subnets(subnet)
+        .scaling_config(scaling)
+        .set_instance_types(Some(types.iter().map(|t| t.to_string()).collect()))
+        .capacity_type(capacity)
+        .send()
+        .await
+        .unwrap();
 }
