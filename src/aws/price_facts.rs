@@ -294,7 +294,8 @@ impl AwsPriceFacts {
             .collect();
         let fargate = match (service.launch_type().map(|l| l.as_str()), providers.as_slice()) {
             (Some("FARGATE"), _) => true,
-            (_, []) => false,
+            (Some(_), []) => false,
+            (None, []) => return Facts::unknown("the cluster's default capacity providers: not read"),
             (_, p) if p.contains(&"FARGATE_SPOT") => return Facts::unknown("Fargate Spot: not on-demand"),
             (_, p) => p.iter().all(|p| *p == "FARGATE"),
         };
