@@ -9,8 +9,7 @@
 use std::time::Duration;
 
 use crate::orchestrator::Budget;
-use crate::ports::PRICE_LIST_NOT_READ;
-use crate::ports::{Cloud, Prices};
+use crate::ports::{Cloud, Prices, PRICE_LIST_NOT_READ};
 use crate::savings::{self, Down, Price, PriceTable, Product};
 use crate::summary::Saved;
 
