@@ -221,6 +221,7 @@ impl Cloud for Observed {
             members: inner.members,
             load_balancers: inner.load_balancers,
             alarms: inner.alarms,
+            price_facts: inner.price_facts,
         })
     }
 }

@@ -28,6 +28,19 @@ pub fn now_ceil() -> u64 {
     d.as_secs() + u64::from(d.subsec_nanos() > 0)
 }
 
+/// How far tokio's clock runs ahead of the real one, in whole seconds:
+/// nothing in the function and the CLI, where the two are one clock; under
+/// tokio's paused test clock, the time a test let pass. The run service's
+/// and the orchestrator's `now` add it, so due times can be tested without
+/// real waiting.
+pub fn tokio_ahead_secs() -> u64 {
+    let real = std::time::Instant::now();
+    tokio::time::Instant::now()
+        .into_std()
+        .saturating_duration_since(real)
+        .as_secs()
+}
+
 fn since_epoch() -> std::time::Duration {
     SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default()
 }

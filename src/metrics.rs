@@ -245,6 +245,35 @@ fn delivery_line(namespace: &str, (name, unit): (&str, &str), response: &Value, 
     Some(line)
 }
 
+/// The metric of a Start's saving since the Stop: USD at on-demand list
+/// prices from the cache ([`crate::summary::Saved`]), a line of its own
+/// (an amount, not a count) by Workload and with no dimension, so the
+/// dashboard sums a month of Starts.
+pub const SAVINGS_METRIC: (&str, &str) = ("EstimatedSavings", "None");
+
+/// The EMF line of a Start that says what it saved ([`SAVINGS_METRIC`]);
+/// none for any other run.
+pub fn for_savings(namespace: &str, report: &RunReport, timestamp_ms: u64) -> Option<String> {
+    let summary = &report.summary;
+    let saved = summary.saved.as_ref().filter(|_| !summary.dry_run)?;
+    let (name, unit) = SAVINGS_METRIC;
+    let line = json!({
+        "_aws": {
+            "Timestamp": timestamp_ms,
+            "CloudWatchMetrics": [{
+                "Namespace": namespace,
+                "Dimensions": [["Workload"], []],
+                "Metrics": [{"Name": name, "Unit": unit}],
+            }],
+        },
+        "Workload": summary.workload,
+        "Action": summary.action.to_string(),
+        name: saved.usd_cents as f64 / 100.0,
+        "membersUnpriced": saved.unpriced,
+    });
+    Some(line.to_string())
+}
+
 /// The dimensions of the per-kind member metrics.
 pub const MEMBER_DIMENSIONS: [&str; 3] = ["Workload", "Action", "Kind"];
 
@@ -353,6 +382,26 @@ mod tests {
             plan,
             checkpoint: None,
         }
+    }
+
+    #[test]
+    fn a_start_that_says_what_it_saved_emits_estimated_savings() {
+        let mut r = report();
+        assert_eq!(for_savings("N", &r, 7), None, "no saving said: no line");
+        r.summary.saved = Some(crate::summary::Saved {
+            usd_cents: 1234,
+            members: 3,
+            unpriced: 1,
+        });
+        let line: Value = serde_json::from_str(&for_savings("N", &r, 7).unwrap()).unwrap();
+        assert_eq!(line["EstimatedSavings"], 12.34);
+        assert_eq!(line["membersUnpriced"], 1);
+        let metrics = &line["_aws"]["CloudWatchMetrics"][0];
+        assert_eq!(metrics["Metrics"][0]["Name"], "EstimatedSavings");
+        assert_eq!(metrics["Dimensions"], serde_json::json!([["Workload"], []]));
+        assert_eq!(line["Workload"], "W");
+        r.summary.dry_run = true;
+        assert_eq!(for_savings("N", &r, 7), None);
     }
 
     #[test]

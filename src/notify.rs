@@ -50,6 +50,9 @@ pub fn summary_message(summary: &RunSummary) -> (String, String) {
     for a in &summary.alarms {
         body.push_str(&format!("Alarm {}: {}\n", a.id, a.reason));
     }
+    if let Some(saved) = &summary.saved {
+        body.push_str(&format!("\nThe workload {}.\n", saved.sentence()));
+    }
     (subject, body)
 }
 

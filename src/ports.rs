@@ -22,7 +22,7 @@ use crate::records::Record;
 use crate::traffic::{Alarm, Target, TargetGroup};
 use crate::volume_keys::{GrantedKeys, GrantedKeysError, KeyFacts, VolumeKey};
 pub use configuration::{ConfigStore, StateLookup, WorkloadState};
-pub use savings::{Downtime, PriceCache, PriceList, PRICE_CACHE_SECS};
+pub use savings::{Downtime, PriceCache, PriceFacts, PriceList, Prices, PRICE_CACHE_SECS, PRICE_LIST_NOT_READ};
 
 /// Largest StopInstances / StartInstances batch.
 pub const EC2_BATCH: usize = 500;
@@ -411,6 +411,8 @@ pub struct WorkloadPorts {
     pub load_balancers: Arc<dyn LoadBalancers>,
     /// CloudWatch alarms (`AlarmPrefixes`).
     pub alarms: Arc<dyn Alarms>,
+    /// What prices the members a Stop stopped (`orchestrator savings`).
+    pub price_facts: Arc<dyn PriceFacts>,
 }
 
 /// Storage for the records only the scheduler writes
@@ -453,6 +455,10 @@ pub trait Cloud: Send + Sync {
     }
     /// The stopped time kept for good (the run ledger table), when configured.
     fn downtime(&self) -> Option<Arc<dyn Downtime>> {
+        None
+    }
+    /// The Price List and the prices cached in the run ledger table.
+    fn prices(&self) -> Option<Prices> {
         None
     }
     /// The customer managed KMS keys the scheduler may create grants on

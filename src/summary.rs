@@ -92,6 +92,38 @@ pub struct RunSummary {
     /// (`EventsFailed`), never a reason for the run to fail.
     #[serde(skip_serializing_if = "is_zero")]
     pub events_failed: u32,
+    /// A Start's saving since the Stop, at cached on-demand list prices.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub saved: Option<Saved>,
+}
+
+/// What the members a Start started saved while stopped, at on-demand list
+/// prices from the cache only (a price lookup never holds a Start back).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Saved {
+    /// USD cents, the members whose price was cached.
+    pub usd_cents: u64,
+    /// The members whose stop this Start closed.
+    pub members: usize,
+    /// Of them, those with no cached price: their hours, not their money.
+    pub unpriced: usize,
+}
+
+impl Saved {
+    /// `saved about $12.34 since the Stop (...)`.
+    pub fn sentence(&self) -> String {
+        let usd = self.usd_cents as f64 / 100.0;
+        let mut out = format!("saved about ${usd:.2} since the Stop (on-demand list prices");
+        if self.unpriced > 0 {
+            out.push_str(&format!(
+                "; {} of {} members not priced yet",
+                self.unpriced, self.members
+            ));
+        }
+        out.push_str("; see orchestrator savings)");
+        out
+    }
 }
 
 fn is_zero(n: &u32) -> bool {
@@ -120,6 +152,7 @@ impl RunSummary {
             duration_ms: 0,
             restop: None,
             events_failed: 0,
+            saved: None,
         }
     }
 

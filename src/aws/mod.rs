@@ -21,6 +21,7 @@ mod kms;
 mod ledger;
 mod load_balancers;
 mod metrics;
+mod price_facts;
 mod pricing;
 mod rds;
 mod records;
@@ -54,6 +55,7 @@ pub use kms::KmsKeys;
 pub use ledger::{DynamoLedger, RUNS_BY_TIME_INDEX, RUNS_BY_WORKLOAD_INDEX, RUN_KIND};
 pub use load_balancers::ElbTargets;
 pub use metrics::ApiCounter;
+pub use price_facts::AwsPriceFacts;
 pub use pricing::{AwsPriceList, PRICE_LIST_REGION};
 pub use rds::RdsDatabases;
 pub use scheduler::{
@@ -339,9 +341,18 @@ impl AwsCloud {
         );
         let ssm = standard!(aws_sdk_ssm);
         let asg = standard!(aws_sdk_autoscaling);
-        let compute = Ec2Compute::new(aws_sdk_ec2::Client::from_conf(ec2));
+        let ec2 = aws_sdk_ec2::Client::from_conf(ec2);
+        let compute = Ec2Compute::new(ec2.clone());
         let groups = GroupCapacity::new(asg.clone(), compute.clone());
+        let price_facts = AwsPriceFacts {
+            ec2,
+            rds: standard!(aws_sdk_rds),
+            asg: asg.clone(),
+            eks: standard!(aws_sdk_eks),
+            ecs: standard!(aws_sdk_ecs),
+        };
         WorkloadPorts {
+            price_facts: Arc::new(price_facts),
             members: MemberPorts {
                 databases: Arc::new(RdsDatabases::new(standard!(aws_sdk_rds))),
                 eks: Arc::new(EksNodeGroups::new(
@@ -455,6 +466,12 @@ impl Cloud for AwsCloud {
     }
     fn downtime(&self) -> Option<Arc<dyn crate::ports::Downtime>> {
         self.records.clone().map(|r| r as Arc<dyn crate::ports::Downtime>)
+    }
+    fn prices(&self) -> Option<crate::ports::Prices> {
+        self.records.clone().map(|r| crate::ports::Prices {
+            cache: r as Arc<dyn crate::ports::PriceCache>,
+            list: Arc::new(self.price_list()),
+        })
     }
     fn notifier(&self, region: &str) -> Arc<dyn Notifier> {
         self.ports(region).notifier

@@ -1,9 +1,10 @@
 //! On-demand list prices from the AWS Price List API (GetProducts), whose
-//! endpoint is in us-east-1 whatever the workload's region. EC2 only so
-//! far: a Linux instance, shared tenancy, no pre-installed software,
-//! capacity status Used. A query that matches anything but exactly one
-//! product, with one hourly USD on-demand rate, gives `unknown` with the
-//! reason; so does a refused call (no permission, no Price List access).
+//! endpoint is in us-east-1 whatever the workload's region. Every product
+//! is one query: its service code, `regionCode` and its TERM_MATCH filters
+//! ([`crate::savings::Product`]). A query that matches anything but
+//! exactly one product, with one hourly USD on-demand rate, gives
+//! `unknown` with the reason; so does a refused call (no permission, no
+//! Price List access).
 
 use async_trait::async_trait;
 use aws_sdk_pricing::types::{Filter, FilterType};
@@ -11,7 +12,7 @@ use aws_sdk_pricing::Client;
 use serde_json::Value;
 
 use super::cloud_error;
-use crate::ports::PriceList;
+use crate::ports::{PriceList, PRICE_LIST_NOT_READ};
 use crate::savings::{Price, Product};
 
 /// The Price List API's region.
@@ -31,15 +32,10 @@ impl AwsPriceList {
 }
 
 /// The TERM_MATCH filters of `product`.
-pub fn filters(product: &Product) -> Vec<(&'static str, String)> {
-    vec![
-        ("regionCode", product.region.clone()),
-        ("instanceType", product.instance_type.clone()),
-        ("operatingSystem", "Linux".into()),
-        ("tenancy", "Shared".into()),
-        ("preInstalledSw", "NA".into()),
-        ("capacitystatus", "Used".into()),
-    ]
+pub fn filters(product: &Product) -> Vec<(&str, &str)> {
+    let mut all = vec![("regionCode", product.region.as_str())];
+    all.extend(product.filters.iter().map(|(f, v)| (f.as_str(), v.as_str())));
+    all
 }
 
 #[async_trait]
@@ -68,7 +64,7 @@ impl PriceList for AwsPriceList {
             }
             Ok(out) => price_of(out.price_list()),
             Err(e) => Price::Unknown(format!(
-                "Price List not read: {}",
+                "{PRICE_LIST_NOT_READ}: {}",
                 cloud_error("pricing", "GetProducts", e)
             )),
         }
@@ -97,7 +93,9 @@ pub fn price_of(price_list: &[String]) -> Price {
     let [rate] = rates.as_slice() else {
         return Price::Unknown(format!("{} on-demand rates, not one", rates.len()));
     };
-    if rate["unit"].as_str() != Some("Hrs") {
+    let unit = rate["unit"].as_str().unwrap_or_default().to_ascii_lowercase();
+    // EC2 and RDS say `Hrs`; Fargate `hours` and `GB-Hours`.
+    if !(unit == "hrs" || unit.ends_with("hours")) {
         return Price::Unknown(format!("on-demand rate per {}, not per hour", rate["unit"]));
     }
     match rate["pricePerUnit"]["USD"].as_str().map(str::parse::<f64>) {
@@ -146,20 +144,30 @@ mod tests {
     }
 
     #[test]
-    fn the_filters_are_the_ones_the_issue_names() {
-        let f = filters(&Product::ec2("eu-west-1", "m5.large"));
+    fn the_filters_are_the_region_and_the_products_own() {
+        let product = Product::ec2("eu-west-1", "m5.large");
+        let f = filters(&product);
         let fields: Vec<&str> = f.iter().map(|(k, _)| *k).collect();
         assert_eq!(
             fields,
             [
                 "regionCode",
+                "capacitystatus",
                 "instanceType",
+                "licenseModel",
                 "operatingSystem",
-                "tenancy",
                 "preInstalledSw",
-                "capacitystatus"
+                "tenancy"
             ]
         );
-        assert!(f.contains(&("preInstalledSw", "NA".into())));
+        assert!(f.contains(&("preInstalledSw", "NA")));
+        assert!(f.contains(&("regionCode", "eu-west-1")));
+    }
+
+    #[test]
+    fn fargate_rates_per_hour_and_per_gb_hour_are_hourly() {
+        let per = |unit: &str| json!({"x": {"unit": unit, "pricePerUnit": {"USD": "0.04"}}});
+        assert_eq!(price_of(&[document(per("hours"))]), Price::Usd(0.04));
+        assert_eq!(price_of(&[document(per("GB-Hours"))]), Price::Usd(0.04));
     }
 }

@@ -138,6 +138,7 @@ pub async fn execute_plan(
     let (mut summary, checkpoint) = execution.execute(&plan).await;
     summary.events_failed = execution.events.settle().await;
     conclude(cloud, request, &plan, &mut summary).await;
+    super::saved::since_stop(cloud, &plan, &mut summary).await;
     summary.duration_ms = started.elapsed().as_millis() as u64;
     execution.notify_summary(&mut summary).await;
     Ok(RunReport {

@@ -24,6 +24,7 @@ mod overrides;
 mod prepare;
 mod records;
 mod restop;
+mod saved;
 mod sequence;
 mod settings;
 mod skip;

@@ -1,11 +1,15 @@
 //! The ports of what the schedule saves ([`crate::savings`]): the stopped
-//! time kept for good in the run ledger table, the Price List API, and the
-//! prices cached in the ledger table.
+//! time kept for good in the run ledger table, the Price List API, the
+//! prices cached in the ledger table, and what prices a member, read where
+//! the workload lives.
+
+use std::sync::Arc;
 
 use async_trait::async_trait;
 
 use crate::error::CloudError;
-use crate::savings::{Down, Price, PriceTable, Product, Stopped};
+use crate::member::MemberKind;
+use crate::savings::{Down, Facts, Price, PriceTable, Product, Stopped};
 
 /// The stopped time of workloads, in the run ledger table (items with no
 /// `expiresAt`: a month's report needs them for good).
@@ -23,6 +27,10 @@ pub trait Downtime: Send + Sync {
     /// totals.
     async fn of_workload(&self, workload: &str) -> Result<Stopped, CloudError>;
 }
+
+/// How a [`PriceList`] begins the reason of a price it could not ask for
+/// (a refused or failed call), as against a product not found.
+pub const PRICE_LIST_NOT_READ: &str = "Price List not read";
 
 /// On-demand list prices (the AWS Price List API).
 #[async_trait]
@@ -44,3 +52,26 @@ pub trait PriceCache: Send + Sync {
 
 /// How long a cached price is kept: 30 days.
 pub const PRICE_CACHE_SECS: u64 = 30 * 86_400;
+
+/// The prices of the scheduler's own account: the Price List and its
+/// cache in the run ledger table.
+#[derive(Clone)]
+pub struct Prices {
+    /// Prices cached in the run ledger table.
+    pub cache: Arc<dyn PriceCache>,
+    /// The Price List API.
+    pub list: Arc<dyn PriceList>,
+}
+
+/// What prices the members a Stop stopped, read in the workload's account
+/// and region after the run acted ([`Facts`]): instance types, tenancy and
+/// `UsageOperation`, database classes, engines and deployments, the
+/// instances of clusters, groups' launch templates and services' task
+/// definitions.
+#[async_trait]
+pub trait PriceFacts: Send + Sync {
+    /// The facts of each of `members` (kind, resource id), in order: a
+    /// member whose facts cannot be read is [`Facts::Unknown`] with the
+    /// reason, never an error.
+    async fn facts(&self, members: &[(MemberKind, String)]) -> Vec<Facts>;
+}

@@ -6,21 +6,25 @@
 //! workload too, but those of the members it failed or did not reach (a
 //! member started by hand in between is closed at the Start: the ledger
 //! does not see the hand). A write that fails is a warning of the run,
-//! never a failure.
+//! never a failure. A Stop first reads what prices each member
+//! ([`stop_facts`]); a Start says what its members saved since the Stop at
+//! cached prices, then refreshes the cache ([`since_stop`]).
 
 use super::recheck::unfinished;
-use super::Outcome;
+use super::{since_stop, stop_facts, Outcome};
 use crate::action::Action;
 use crate::error::CloudError;
 use crate::member::{member_id, MemberKind};
+use crate::orchestrator::Budget;
 use crate::plan::{Plan, Step};
 use crate::ports::{Cloud, Downtime, PriceCache, PriceList};
 use crate::records::OWN_ACCOUNT;
+use crate::run::RunRequest;
 use crate::savings::{self, Down, Price, PriceTable, Report, Window};
 use crate::summary::RunStatus;
 
 /// Opens or closes the run's intervals, after the run ended.
-pub(super) async fn keep(cloud: &dyn Cloud, mut outcome: Outcome) -> Outcome {
+pub(super) async fn keep(cloud: &dyn Cloud, request: &RunRequest, budget: &Budget, mut outcome: Outcome) -> Outcome {
     let (Some(store), Outcome::Ran { report, .. }) = (cloud.downtime(), &mut outcome) else {
         return outcome;
     };
@@ -33,9 +37,12 @@ pub(super) async fn keep(cloud: &dyn Cloud, mut outcome: Outcome) -> Outcome {
     let now = super::now();
     let unfinished = unfinished(summary);
     let done = |d: &Down| !unfinished.contains(member_id(d.kind, &d.id).as_str());
-    let acted: Vec<Down> = acted(&report.plan, now).into_iter().filter(done).collect();
+    let mut acted: Vec<Down> = acted(&report.plan, now).into_iter().filter(done).collect();
     let kept = match report.plan.action {
-        Action::Stop => store.open(&acted).await,
+        Action::Stop => {
+            stop_facts::add(cloud, request, budget, &mut acted).await;
+            store.open(&acted).await
+        }
         Action::Start => match store.of_workload(&report.plan.workload).await {
             Ok(stopped) => {
                 let closing: Vec<Down> = stopped
@@ -44,7 +51,13 @@ pub(super) async fn keep(cloud: &dyn Cloud, mut outcome: Outcome) -> Outcome {
                     .filter(|d| d.account == account(&report.plan) && d.region == report.plan.region)
                     .filter(|d| acted.iter().any(|a| a.key() == d.key()) || (ended && done(d)))
                     .collect();
-                store.close(&closing, now).await
+                let closed = store.close(&closing, now).await;
+                if closed.is_ok() {
+                    let (saved, warnings) = since_stop::saved(cloud, budget, &closing, now).await;
+                    report.summary.saved = report.summary.saved.take().or(saved);
+                    report.summary.notification_errors.extend(warnings);
+                }
+                closed
             }
             Err(e) => Err(e),
         },
@@ -80,6 +93,8 @@ fn acted(plan: &Plan, now: u64) -> Vec<Down> {
         kind,
         id: id.to_string(),
         instance_type: instance_type.map(str::to_string),
+        facts: None,
+        count: None,
         since: now,
     };
     let mut out = Vec::new();

@@ -24,6 +24,8 @@ mod claim;
 mod downtime;
 mod recheck;
 mod run_end;
+mod since_stop;
+mod stop_facts;
 mod timing;
 mod windows;
 
@@ -148,10 +150,15 @@ impl Outcome {
         }
     }
 
-    /// The per-kind member lines of a run that ran ([`metrics::for_members`]).
+    /// The per-kind member lines of a run that ran ([`metrics::for_members`])
+    /// and a Start's saving ([`metrics::for_savings`]).
     pub fn member_lines(&self, namespace: &str, timestamp_ms: u64) -> Vec<String> {
         match self {
-            Self::Ran { report, .. } => metrics::for_members(namespace, report, timestamp_ms),
+            Self::Ran { report, .. } => {
+                let mut lines = metrics::for_members(namespace, report, timestamp_ms);
+                lines.extend(metrics::for_savings(namespace, report, timestamp_ms));
+                lines
+            }
             Self::Duplicate(_) | Self::Interrupted(_) => Vec::new(),
         }
     }
@@ -258,7 +265,7 @@ impl RunService<'_> {
         windows::arrange(self, request, &mut report, &mut run).await;
         let outcome = run.conclude(self.continuation, request, report, random_token).await;
         let outcome = recheck::arrange(self.continuation, request, outcome).await;
-        let outcome = downtime::keep(self.cloud, outcome).await;
+        let outcome = downtime::keep(self.cloud, request, &budget, outcome).await;
         Ok(announce(self.cloud, request, outcome, Some(&run.record)).await)
     }
 
@@ -317,7 +324,8 @@ impl RunService<'_> {
             invocation: 1,
             ledger_error: None,
         };
-        Ok(announce(self.cloud, &request, downtime::keep(self.cloud, ran).await, None).await)
+        let ran = downtime::keep(self.cloud, &request, budget, ran).await;
+        Ok(announce(self.cloud, &request, ran, None).await)
     }
 }
 

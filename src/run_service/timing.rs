@@ -18,19 +18,10 @@ pub fn safety_margin(time_left: Duration) -> Duration {
 /// added; under tokio's paused test clock it adds the time a test let pass,
 /// so due times and delivery windows can be tested without real waiting.
 pub fn now() -> u64 {
-    clock::now() + tokio_ahead_secs()
-}
-
-/// How far tokio's clock runs ahead of the real one, in whole seconds.
-fn tokio_ahead_secs() -> u64 {
-    let real = std::time::Instant::now();
-    tokio::time::Instant::now()
-        .into_std()
-        .saturating_duration_since(real)
-        .as_secs()
+    clock::now() + clock::tokio_ahead_secs()
 }
 
 /// [`now`], rounded up like [`clock::now_ceil`]: a due time from it is never early.
 pub(super) fn now_ceil() -> u64 {
-    clock::now_ceil() + tokio_ahead_secs()
+    clock::now_ceil() + clock::tokio_ahead_secs()
 }

@@ -3,9 +3,11 @@
 //! by the Start into per-member, per-day [`DayTotal`]s), the hours stopped
 //! per member and per UTC day (open intervals counted up to `now`, an
 //! argument: no clock here), and their price at on-demand list rates from a
-//! [`PriceTable`] given as data. Only EC2 instances are priced so far; every
-//! other kind is `unknown` ("not priced yet"), said so in every output.
+//! [`PriceTable`] given as data. What prices a member ([`Facts`]) is read
+//! by the scheduler itself at the Stop and kept in its [`Down`] item; a
+//! member whose facts were not read is `unknown` with the reason.
 
+mod facts;
 mod report;
 mod svg;
 
@@ -17,6 +19,7 @@ use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
 use crate::member::MemberKind;
+pub use facts::{engine, parts, usage, usage_prefix, Facts};
 pub use report::{report, Report, Row, Window, CAVEATS};
 
 /// A member a Stop stopped, down since `since` (seconds since the epoch),
@@ -36,9 +39,17 @@ pub struct Down {
     pub kind: MemberKind,
     /// The instance id, database id, group name or `cluster/service`.
     pub id: String,
-    /// The instance type (EC2), when known.
+    /// The instance type (EC2), when known: items written before the
+    /// facts were kept priced it as Linux.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub instance_type: Option<String>,
+    /// What prices it, as the Stop read it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub facts: Option<Facts>,
+    /// The desired capacity the Stop recorded (a group's instances, a
+    /// service's tasks).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub count: Option<u32>,
     /// Down since (seconds since the epoch).
     pub since: u64,
 }
@@ -82,13 +93,32 @@ impl Down {
         vec![&self.workload, &self.account, &self.region, self.kind.name(), &self.id]
     }
 
-    /// The product that prices it, or why none does.
-    pub fn product(&self) -> Result<Product, String> {
-        match (self.kind, &self.instance_type) {
-            (MemberKind::Ec2, Some(t)) => Ok(Product::ec2(&self.region, t)),
-            (MemberKind::Ec2, None) => Err("instance type not recorded".into()),
-            _ => Err(format!("{} not priced yet", self.kind.name())),
+    /// The products of one hour of it, each with its quantity, or why it
+    /// cannot be priced.
+    pub fn products(&self) -> Result<Vec<(Product, f64)>, String> {
+        match (&self.facts, self.kind, &self.instance_type) {
+            (Some(facts), _, _) => parts(&self.region, facts, self.count),
+            (None, MemberKind::Ec2, Some(t)) => Ok(vec![(Product::ec2(&self.region, t), 1.0)]),
+            (None, _, _) => Err("what prices it was not read at the Stop".into()),
         }
+    }
+
+    /// Its price per hour from `prices`, or why it is unknown (a product
+    /// missing from `prices` is).
+    pub fn per_hour(&self, prices: &PriceTable) -> Price {
+        let parts = match self.products() {
+            Ok(parts) => parts,
+            Err(why) => return Price::Unknown(why),
+        };
+        let mut usd = 0.0;
+        for (product, quantity) in parts {
+            match prices.get(&product) {
+                Some(Price::Usd(rate)) => usd += rate * quantity,
+                Some(Price::Unknown(why)) => return Price::Unknown(why.clone()),
+                None => return Price::Unknown("no price read".into()),
+            }
+        }
+        Price::Usd(usd)
     }
 
     /// The interval from `since` to `until`, closed into per-day totals.
@@ -137,32 +167,58 @@ fn epoch(secs: u64) -> Result<Timestamp, jiff::Error> {
     Timestamp::from_second(i64::try_from(secs).unwrap_or(i64::MAX))
 }
 
-/// A product of the Price List API: what one hour of a member costs.
+/// A product of the Price List API: a service code, a region code and
+/// the TERM_MATCH filters that find it, one path for every kind.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Product {
     /// The Price List service code (`AmazonEC2`).
     pub service: String,
-    /// The region code (`eu-west-1`).
+    /// The region code (`eu-west-1`), the `regionCode` filter.
     pub region: String,
-    /// The instance type.
-    pub instance_type: String,
+    /// The other TERM_MATCH filters, (field, value), sorted by field.
+    pub filters: Vec<(String, String)>,
 }
 
 impl Product {
+    /// The product of `service` in `region` that `filters` match.
+    pub fn new(service: &str, region: &str, filters: &[(&str, &str)]) -> Self {
+        let mut filters: Vec<(String, String)> = filters.iter().map(|(f, v)| (f.to_string(), v.to_string())).collect();
+        filters.sort();
+        Self {
+            service: service.into(),
+            region: region.into(),
+            filters,
+        }
+    }
+
     /// A Linux, shared-tenancy, no-pre-installed-software EC2 instance of
     /// `instance_type` in `region`.
     pub fn ec2(region: &str, instance_type: &str) -> Self {
-        Self {
-            service: "AmazonEC2".into(),
-            region: region.into(),
-            instance_type: instance_type.into(),
-        }
+        parts(
+            region,
+            &Facts::Group {
+                instance_type: instance_type.into(),
+            },
+            Some(1),
+        )
+        .ok()
+        .and_then(|mut p| p.pop())
+        .map(|(p, _)| p)
+        .unwrap_or_else(|| Self::new("AmazonEC2", region, &[("instanceType", instance_type)]))
+    }
+
+    /// Its filters' value of `field`.
+    pub fn filter(&self, field: &str) -> Option<&str> {
+        self.filters.iter().find(|(f, _)| f == field).map(|(_, v)| v.as_str())
     }
 
     /// Its cache item's key.
     pub fn key(&self) -> String {
-        crate::key::key("price", &[&self.service, &self.region, &self.instance_type])
+        let filters: Vec<String> = self.filters.iter().map(|(f, v)| format!("{f}={v}")).collect();
+        let mut parts = vec![self.service.as_str(), self.region.as_str()];
+        parts.extend(filters.iter().map(String::as_str));
+        crate::key::key("price", &parts)
     }
 }
 
@@ -182,9 +238,33 @@ pub type PriceTable = BTreeMap<Product, Price>;
 /// The products that price `stopped`, each once.
 pub fn products(stopped: &Stopped) -> Vec<Product> {
     let open = stopped.open.iter();
-    let mut all: Vec<Product> = open
-        .chain(stopped.days.iter().map(|d| &d.member))
-        .filter_map(|d| d.product().ok())
+    products_of(open.chain(stopped.days.iter().map(|d| &d.member)))
+}
+
+/// What the members down in `down` saved from their `since` up to `now`,
+/// at the prices of `prices` (a Start's summary: the cache's only).
+pub fn since_stop(down: &[Down], prices: &PriceTable, now: u64) -> crate::summary::Saved {
+    let mut usd = 0.0;
+    let mut unpriced = 0;
+    for d in down {
+        match d.per_hour(prices) {
+            Price::Usd(rate) => usd += rate * now.saturating_sub(d.since) as f64 / 3600.0,
+            Price::Unknown(_) => unpriced += 1,
+        }
+    }
+    crate::summary::Saved {
+        usd_cents: (usd * 100.0).round() as u64,
+        members: down.len(),
+        unpriced,
+    }
+}
+
+/// The products that price `down`, each once.
+pub fn products_of<'d>(down: impl Iterator<Item = &'d Down>) -> Vec<Product> {
+    let mut all: Vec<Product> = down
+        .filter_map(|d| d.products().ok())
+        .flatten()
+        .map(|(p, _)| p)
         .collect();
     all.sort();
     all.dedup();

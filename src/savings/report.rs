@@ -13,13 +13,14 @@ use crate::member::MemberKind;
 
 /// What every output says beside the figures.
 pub const CAVEATS: &[&str] = &[
-    "Savings are at on-demand list prices (AWS Price List, Linux, shared tenancy): \
-     Reserved Instances, Savings Plans, Spot and negotiated discounts are not seen, \
-     so a stop covered by a reservation saves less.",
+    "Savings are at on-demand list prices (AWS Price List): Reserved Instances, \
+     Savings Plans, Spot and negotiated discounts are not seen, so a stop covered \
+     by a reservation saves less.",
     "Still billed while stopped, not subtracted: EBS volumes (and their snapshots) \
      of stopped instances, RDS and cluster storage and backups, Elastic IPs.",
-    "Only EC2 instances are priced so far: other kinds show their hours, their money \
-     is unknown (not priced yet).",
+    "Groups and node groups are priced as Linux instances of their type; a member \
+     whose price cannot be told (Spot, Aurora Serverless v2, mixed instances, ECS on \
+     EC2) shows its hours with its money unknown, and why.",
 ];
 
 /// The UTC days counted: `from` up to, not including, `to`.
@@ -133,14 +134,7 @@ pub fn report(workload: &str, stopped: &Stopped, now: u64, window: Window, price
                 still_billed: still_billed(down.kind),
             });
         row.hours += hours;
-        let price = match down.product() {
-            Ok(p) => prices
-                .get(&p)
-                .cloned()
-                .unwrap_or(Price::Unknown("no price read".into())),
-            Err(why) => Price::Unknown(why),
-        };
-        match price {
+        match down.per_hour(prices) {
             Price::Usd(per_hour) => {
                 row.saved_usd += per_hour * hours;
                 *per_day.entry(day).or_insert(0.0) += per_hour * hours;

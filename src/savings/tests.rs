@@ -16,6 +16,8 @@ fn down(kind: MemberKind, id: &str, ty: Option<&str>, since: &str) -> Down {
         kind,
         id: id.into(),
         instance_type: ty.map(str::to_string),
+        facts: None,
+        count: None,
         since: at(since),
     }
 }
@@ -86,7 +88,10 @@ fn a_month_counts_closed_days_and_open_intervals_up_to_now_and_prices_them() {
     assert_eq!(ec2.unknown, vec!["i-2: 2 products match".to_string()]);
     let rds = r.rows.iter().find(|r| r.kind == "RDS").unwrap();
     assert!((rds.hours - 4.0).abs() < 1e-9);
-    assert_eq!(rds.unknown, vec!["rds:db-1: RDS not priced yet".to_string()]);
+    assert_eq!(
+        rds.unknown,
+        vec!["rds:db-1: what prices it was not read at the Stop".to_string()]
+    );
     assert_eq!(r.per_day.len(), 2);
     assert!((r.per_day[&date(2026, 11, 1)] - 2.4).abs() < 1e-9);
     let table = r.to_table();
@@ -212,5 +217,223 @@ fn the_svg_has_a_bar_a_day_and_says_list_prices() {
     assert!(
         text.contains("on-demand list prices") && text.contains("W<&>"),
         "{text}"
+    );
+}
+
+fn with_facts(kind: MemberKind, id: &str, facts: Facts, count: Option<u32>) -> Down {
+    let mut d = down(kind, id, None, "2026-11-10T00:00:00Z");
+    d.facts = Some(facts);
+    d.count = count;
+    d
+}
+
+fn ec2_facts(usage_operation: &str, tenancy: &str, spot: bool) -> Facts {
+    Facts::Instance {
+        instance_type: "m5.large".into(),
+        tenancy: tenancy.into(),
+        usage_operation: usage_operation.into(),
+        spot,
+    }
+}
+
+fn why(d: &Down) -> String {
+    d.products().expect_err("not priced")
+}
+
+#[test]
+fn an_instance_is_priced_by_its_usage_operation_and_tenancy() {
+    let windows = with_facts(
+        MemberKind::Ec2,
+        "i-1",
+        ec2_facts("RunInstances:0002", "default", false),
+        None,
+    );
+    let [(p, q)] = windows.products().unwrap().try_into().unwrap();
+    assert_eq!((p.service.as_str(), q), ("AmazonEC2", 1.0));
+    assert_eq!(p.filter("operatingSystem"), Some("Windows"));
+    assert_eq!(p.filter("licenseModel"), Some("No License required"));
+    assert_eq!(p.filter("preInstalledSw"), Some("NA"));
+    assert_eq!(p.filter("tenancy"), Some("Shared"));
+    assert_eq!(p.filter("capacitystatus"), Some("Used"));
+    let sql = with_facts(
+        MemberKind::Ec2,
+        "i-2",
+        ec2_facts("RunInstances:0006", "dedicated", false),
+        None,
+    );
+    let p = &sql.products().unwrap()[0].0;
+    assert_eq!(
+        (
+            p.filter("operatingSystem"),
+            p.filter("preInstalledSw"),
+            p.filter("tenancy")
+        ),
+        (Some("Windows"), Some("SQL Std"), Some("Dedicated"))
+    );
+    let linux = with_facts(
+        MemberKind::Ec2,
+        "i-3",
+        ec2_facts("RunInstances", "default", false),
+        None,
+    );
+    assert_eq!(linux.products().unwrap()[0].0, Product::ec2("eu-west-1", "m5.large"));
+    assert_eq!(usage("RunInstances:0000"), usage("RunInstances"));
+    assert_eq!(usage("RunInstances:0010").map(|u| u.0), Some("RHEL"));
+    // What cannot be priced says why.
+    let spot = with_facts(MemberKind::Ec2, "i-4", ec2_facts("RunInstances", "default", true), None);
+    assert_eq!(why(&spot), "Spot: not on-demand");
+    let host = with_facts(MemberKind::Ec2, "i-5", ec2_facts("RunInstances", "host", false), None);
+    assert!(why(&host).contains("Dedicated Host"));
+    let odd = with_facts(
+        MemberKind::Ec2,
+        "i-6",
+        ec2_facts("RunInstances:9999", "default", false),
+        None,
+    );
+    assert_eq!(why(&odd), "UsageOperation RunInstances:9999 not priced");
+    // A product differs by every filter, and so does its cache key.
+    assert_ne!(
+        windows.products().unwrap()[0].0.key(),
+        linux.products().unwrap()[0].0.key()
+    );
+}
+
+#[test]
+fn databases_by_engine_deployment_and_licence_and_clusters_as_their_instances() {
+    let multi_az = Facts::Database {
+        class: "db.m5.large".into(),
+        engine: "postgres".into(),
+        multi_az: true,
+        license_model: "postgresql-license".into(),
+    };
+    let db = with_facts(MemberKind::Rds, "db-1", multi_az, None);
+    let p = &db.products().unwrap()[0].0;
+    assert_eq!(p.service, "AmazonRDS");
+    assert_eq!(p.filter("deploymentOption"), Some("Multi-AZ"));
+    assert_eq!(p.filter("databaseEngine"), Some("PostgreSQL"));
+    assert_eq!(p.filter("licenseModel"), Some("No license required"));
+    assert_eq!(p.filter("databaseEdition"), None);
+    let sql = Facts::Database {
+        class: "db.m5.large".into(),
+        engine: "sqlserver-se".into(),
+        multi_az: false,
+        license_model: "license-included".into(),
+    };
+    let p = &with_facts(MemberKind::Rds, "db-2", sql, None).products().unwrap()[0].0;
+    assert_eq!(
+        (
+            p.filter("databaseEdition"),
+            p.filter("licenseModel"),
+            p.filter("deploymentOption")
+        ),
+        (Some("Standard"), Some("License included"), Some("Single-AZ"))
+    );
+    // An Aurora cluster: the sum of its instances, each by its class.
+    let aurora = Facts::Cluster {
+        engine: "aurora-postgresql".into(),
+        classes: vec!["db.r6g.large".into(), "db.r6g.large".into(), "db.r6g.xlarge".into()],
+    };
+    let cluster = with_facts(MemberKind::Aurora, "orders", aurora, None);
+    let parts = cluster.products().unwrap();
+    assert_eq!(parts.len(), 3);
+    assert!(parts
+        .iter()
+        .all(|(p, _)| p.filter("databaseEngine") == Some("Aurora PostgreSQL")));
+    let large = parts[0].0.clone();
+    let xlarge = parts[2].0.clone();
+    let prices = PriceTable::from([(large.clone(), Price::Usd(0.26)), (xlarge, Price::Usd(0.52))]);
+    assert_eq!(cluster.per_hour(&prices), Price::Usd(0.26 + 0.26 + 0.52));
+    // One instance not priced: the cluster is unknown, not undercounted.
+    let partial = PriceTable::from([(large, Price::Usd(0.26))]);
+    assert_eq!(cluster.per_hour(&partial), Price::Unknown("no price read".into()));
+    let docdb = Facts::Cluster {
+        engine: "docdb".into(),
+        classes: vec!["db.r5.large".into()],
+    };
+    let p = &with_facts(MemberKind::DocumentDb, "catalog", docdb, None)
+        .products()
+        .unwrap()[0]
+        .0;
+    assert_eq!(
+        (p.service.as_str(), p.filter("instanceType")),
+        ("AmazonDocDB", Some("db.r5.large"))
+    );
+    let serverless = Facts::Cluster {
+        engine: "aurora-mysql".into(),
+        classes: vec!["db.serverless".into()],
+    };
+    assert!(why(&with_facts(MemberKind::Aurora, "s", serverless, None)).contains("Serverless v2"));
+}
+
+#[test]
+fn groups_and_fargate_services_by_their_recorded_capacity() {
+    let group = Facts::Group {
+        instance_type: "t3.small".into(),
+    };
+    let asg = with_facts(MemberKind::Asg, "web", group.clone(), Some(3));
+    let prices = PriceTable::from([(Product::ec2("eu-west-1", "t3.small"), Price::Usd(0.02))]);
+    assert_eq!(asg.per_hour(&prices), Price::Usd(0.06));
+    assert_eq!(
+        why(&with_facts(MemberKind::Eks, "c/ng", group, None)),
+        "no recorded capacity"
+    );
+    let task = |arm| Facts::Task {
+        cpu: 512,
+        memory_mib: 2048,
+        arm,
+    };
+    let service = with_facts(MemberKind::Ecs, "c/api", task(false), Some(4));
+    let parts = service.products().unwrap();
+    assert_eq!(parts[0].0.service, "AmazonECS");
+    assert_eq!(parts[0].0.filter("usagetype"), Some("EU-Fargate-vCPU-Hours:perCPU"));
+    assert_eq!(parts[0].1, 2.0, "4 tasks of half a vCPU");
+    assert_eq!(parts[1].0.filter("usagetype"), Some("EU-Fargate-GB-Hours"));
+    assert_eq!(parts[1].1, 8.0, "4 tasks of 2 GB");
+    let prices = PriceTable::from([
+        (parts[0].0.clone(), Price::Usd(0.04)),
+        (parts[1].0.clone(), Price::Usd(0.005)),
+    ]);
+    assert_eq!(service.per_hour(&prices), Price::Usd(2.0 * 0.04 + 8.0 * 0.005));
+    let arm = with_facts(MemberKind::Ecs, "c/arm", task(true), Some(1));
+    assert_eq!(
+        arm.products().unwrap()[0].0.filter("usagetype"),
+        Some("EU-Fargate-ARM-vCPU-Hours:perCPU")
+    );
+    let mut far = with_facts(MemberKind::Ecs, "c/far", task(false), Some(1));
+    far.region = "xx-nowhere-1".into();
+    assert!(why(&far).contains("no Fargate usage type"));
+    let unknown = with_facts(
+        MemberKind::Ecs,
+        "c/ec2",
+        Facts::unknown("ECS on EC2: the instances bill"),
+        None,
+    );
+    assert_eq!(why(&unknown), "ECS on EC2: the instances bill");
+}
+
+#[test]
+fn facts_survive_the_ledger_json_and_old_items_still_price_as_linux() {
+    let d = with_facts(
+        MemberKind::Ecs,
+        "c/api",
+        Facts::Task {
+            cpu: 256,
+            memory_mib: 512,
+            arm: true,
+        },
+        Some(2),
+    );
+    let json = serde_json::to_string(&d).unwrap();
+    assert!(
+        json.contains(r#""facts":{"type":"task","cpu":256,"memoryMib":512,"arm":true}"#),
+        "{json}"
+    );
+    assert_eq!(serde_json::from_str::<Down>(&json).unwrap(), d);
+    // An item written before the facts were kept: EC2 with its type only.
+    let old = r#"{"workload":"W","tier":"T","account":"self","region":"eu-west-1","kind":"EC2","id":"i-1","instanceType":"m5.large","since":1}"#;
+    let old: Down = serde_json::from_str(old).unwrap();
+    assert_eq!(
+        old.products().unwrap(),
+        vec![(Product::ec2("eu-west-1", "m5.large"), 1.0)]
     );
 }

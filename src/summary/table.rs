@@ -47,6 +47,9 @@ impl RunSummary {
         if let Some(state) = &self.workload_state {
             out.push_str(&format!("WorkloadState: {state}\n"));
         }
+        if let Some(saved) = &self.saved {
+            out.push_str(&format!("{}\n", saved.sentence()));
+        }
         out
     }
 

@@ -181,6 +181,54 @@ use Need::{Adapter, Service};
 /// `Sid`, and who needs it. A grant missing here fails
 /// `every_grant_is_tied_to_a_call`; so does a row whose call is gone.
 const GRANTS: &[(&str, &str, Need)] = &[
+    // src/aws/price_facts.rs: what prices the members a Stop stopped
+    // (what the schedule saves), read after the run acted.
+    (
+        "DescribeInstances",
+        "ec2:DescribeInstances",
+        Adapter("src/aws/price_facts.rs", "DescribeInstances"),
+    ),
+    (
+        "DescribeInstances",
+        "ec2:DescribeLaunchTemplateVersions",
+        Adapter("src/aws/price_facts.rs", "DescribeLaunchTemplateVersions"),
+    ),
+    (
+        "ReadDatabases",
+        "rds:DescribeDBInstances",
+        Adapter("src/aws/price_facts.rs", "DescribeDBInstances"),
+    ),
+    (
+        "ReadAutoScalingGroups",
+        "autoscaling:DescribeAutoScalingGroups",
+        Adapter("src/aws/price_facts.rs", "DescribeAutoScalingGroups"),
+    ),
+    (
+        "ReadAutoScalingGroups",
+        "autoscaling:DescribeLaunchConfigurations",
+        Adapter("src/aws/price_facts.rs", "DescribeLaunchConfigurations"),
+    ),
+    (
+        "ReadEksNodegroups",
+        "eks:DescribeNodegroup",
+        Adapter("src/aws/price_facts.rs", "DescribeNodegroup"),
+    ),
+    (
+        "DescribeEcsServices",
+        "ecs:DescribeServices",
+        Adapter("src/aws/price_facts.rs", "DescribeServices"),
+    ),
+    (
+        "ReadEcsTaskDefinitions",
+        "ecs:DescribeTaskDefinition",
+        Adapter("src/aws/price_facts.rs", "DescribeTaskDefinition"),
+    ),
+    // src/aws/pricing.rs: after a Start, the prices the cache lacks.
+    (
+        "ReadPriceList",
+        "pricing:GetProducts",
+        Adapter("src/aws/pricing.rs", "GetProducts"),
+    ),
     // src/aws/ec2.rs
     (
         "DescribeInstances",
@@ -697,11 +745,6 @@ const GRANTS: &[(&str, &str, Need)] = &[
 
 /// Adapter operations no role of the templates grants, and why.
 const NOT_GRANTED: &[(&str, &str, &str)] = &[
-    (
-        "src/aws/pricing.rs",
-        "GetProducts",
-        "only `orchestrator savings` prices (CLI, operator's credentials, us-east-1); the function never calls the Price List",
-    ),
     (
         "src/aws/dynamodb.rs",
         "TransactWriteItems",
@@ -1666,6 +1709,19 @@ fn member_calls_are_granted_in_both_roles() {
                 "elasticloadbalancing:DescribeTargetGroups",
                 "elasticloadbalancing:DescribeTargetHealth",
                 "elasticloadbalancing:RegisterTargets",
+            ][..],
+        ),
+        (
+            "src/aws/price_facts.rs",
+            &[
+                "autoscaling:DescribeAutoScalingGroups",
+                "autoscaling:DescribeLaunchConfigurations",
+                "ec2:DescribeInstances",
+                "ec2:DescribeLaunchTemplateVersions",
+                "ecs:DescribeServices",
+                "ecs:DescribeTaskDefinition",
+                "eks:DescribeNodegroup",
+                "rds:DescribeDBInstances",
             ][..],
         ),
         (
@@ -3214,12 +3270,12 @@ fn the_run_ledger_indexes_are_the_ones_the_cli_queries() {
 fn the_dashboard_and_the_alarm_read_the_metrics_runs_write() {
     use ec2_tier_scheduler::metrics::{
         DEFAULT_NAMESPACE, DIMENSIONS, DUPLICATE_METRIC, LATE_CONTINUATION_METRIC, MEMBER_DIMENSIONS, MEMBER_METRICS,
-        METRICS,
+        METRICS, SAVINGS_METRIC,
     };
     let t = template("template.yaml");
     let names: Vec<&str> = METRICS
         .iter()
-        .chain([&DUPLICATE_METRIC, &LATE_CONTINUATION_METRIC])
+        .chain([&DUPLICATE_METRIC, &LATE_CONTINUATION_METRIC, &SAVINGS_METRIC])
         .map(|(n, _)| *n)
         .chain(MEMBER_METRICS)
         .collect();
@@ -3251,8 +3307,10 @@ fn the_dashboard_and_the_alarm_read_the_metrics_runs_write() {
         for series in w["properties"]["metrics"].as_array().into_iter().flatten() {
             let expression = series[0]["expression"].as_str().unwrap();
             // Member metrics are per kind too (their own line per kind).
+            // The saving is by Workload alone (a Start's amount).
             let dimensions = match MEMBER_METRICS.iter().any(|m| expression.contains(&format!("\"{m}\""))) {
                 true => MEMBER_DIMENSIONS.join(","),
+                false if expression.contains(&format!("\"{}\"", SAVINGS_METRIC.0)) => "Workload".to_string(),
                 false => DIMENSIONS.join(","),
             };
             assert!(

@@ -21,6 +21,7 @@ mod moto_kinds;
 mod moto_ledger;
 mod moto_migration;
 mod moto_override;
+mod moto_price_facts;
 mod moto_rds;
 mod moto_records;
 mod moto_restarts;

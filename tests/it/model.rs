@@ -591,6 +591,7 @@ impl Cloud for Tracked {
             keys: inner.keys,
             load_balancers: inner.load_balancers,
             alarms: inner.alarms,
+            price_facts: inner.price_facts,
             members: MemberPorts::all(Arc::new(TrackedMembers {
                 inner: inner.members.databases,
                 log: self.log.clone(),

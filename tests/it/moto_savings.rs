@@ -6,7 +6,7 @@
 
 use ec2_tier_scheduler::member::MemberKind;
 use ec2_tier_scheduler::ports::{Downtime, PriceCache, PRICE_CACHE_SECS};
-use ec2_tier_scheduler::savings::{Down, Price, PriceTable, Product};
+use ec2_tier_scheduler::savings::{Down, Facts, Price, PriceTable, Product};
 
 use crate::support::moto::{Stack, LEDGER_TABLE};
 use crate::support::{tier_item, workload_item};
@@ -81,7 +81,14 @@ async fn a_stop_of_days_closes_into_one_item_a_day_once_and_prices_are_cached() 
         region: "us-west-2".into(),
         kind: MemberKind::Ec2,
         id: "i-0123".into(),
-        instance_type: Some("m5.large".into()),
+        instance_type: None,
+        facts: Some(Facts::Instance {
+            instance_type: "m5.large".into(),
+            tenancy: "default".into(),
+            usage_operation: "RunInstances:0002".into(),
+            spot: false,
+        }),
+        count: None,
         since: now - 3 * 86_400 - 3600,
     };
     ledger.open(std::slice::from_ref(&down)).await.unwrap();

@@ -12,7 +12,7 @@ use ec2_tier_scheduler::orchestrator::Settings;
 use ec2_tier_scheduler::ports::Downtime;
 use ec2_tier_scheduler::run::RunReport;
 use ec2_tier_scheduler::run_service::{savings_report, Delivery, Outcome, RunService};
-use ec2_tier_scheduler::savings::{Price, PriceTable, Product, Window};
+use ec2_tier_scheduler::savings::{Facts, Price, PriceTable, Product, Window};
 use ec2_tier_scheduler::summary::RunStatus;
 use jiff::civil::Date;
 use serde_json::json;
@@ -33,7 +33,32 @@ fn fleet(state: ec2_tier_scheduler::instance::InstanceState) -> FakeCloud {
     cloud.add_spec_instances(state);
     let status = if state == Running { "available" } else { "stopped" };
     cloud.add_database(Rds, "orders-db", "ENV001", "Role_DB", status);
+    cloud.price_facts(Rds, "orders-db", multi_az_postgres());
     cloud
+}
+
+/// What the fake's RDS says of `orders-db`: a Multi-AZ PostgreSQL instance.
+fn multi_az_postgres() -> Facts {
+    Facts::Database {
+        class: "db.t3.medium".into(),
+        engine: "postgres".into(),
+        multi_az: true,
+        license_model: "postgresql-license".into(),
+    }
+}
+
+/// The Price List's product of `orders-db`: priced as Multi-AZ.
+fn multi_az_product() -> Product {
+    Product::new(
+        "AmazonRDS",
+        "us-west-2",
+        &[
+            ("instanceType", "db.t3.medium"),
+            ("databaseEngine", "PostgreSQL"),
+            ("deploymentOption", "Multi-AZ"),
+            ("licenseModel", "No license required"),
+        ],
+    )
 }
 
 async fn run(cloud: &FakeCloud, action: Action) -> RunReport {
@@ -84,7 +109,17 @@ async fn a_stop_then_a_start_keeps_the_stopped_time_and_it_is_priced_through_the
     assert_eq!(kept.open.len(), 7, "{ids:?}");
     assert!(ids.contains(&"orders-db"));
     let instance = kept.open.values().find(|d| d.kind == Ec2).unwrap();
-    assert_eq!(instance.instance_type.as_deref(), Some("t3.small"));
+    assert_eq!(
+        instance.facts,
+        Some(Facts::Instance {
+            instance_type: "t3.small".into(),
+            tenancy: "default".into(),
+            usage_operation: "RunInstances".into(),
+            spot: false
+        })
+    );
+    let db = kept.open.values().find(|d| d.kind == Rds).unwrap();
+    assert_eq!(db.facts, Some(multi_az_postgres()));
     assert!(kept.days.is_empty());
 
     tokio::time::advance(Duration::from_secs(30 * 3600)).await;
@@ -106,7 +141,10 @@ async fn a_stop_then_a_start_keeps_the_stopped_time_and_it_is_priced_through_the
     }
 
     let list = FakePriceList {
-        table: PriceTable::from([(t3_small(), Price::Usd(0.0208))]),
+        table: PriceTable::from([
+            (t3_small(), Price::Usd(0.0208)),
+            (multi_az_product(), Price::Usd(0.144)),
+        ]),
         ..Default::default()
     };
     let now = ec2_tier_scheduler::run_service::now();
@@ -114,12 +152,14 @@ async fn a_stop_then_a_start_keeps_the_stopped_time_and_it_is_priced_through_the
         .await
         .unwrap();
     assert!(warnings.is_empty(), "{warnings:?}");
-    assert_eq!(list.calls.lock().unwrap().len(), 1, "one product, one lookup");
+    assert_eq!(list.calls.lock().unwrap().len(), 2, "two products, one lookup each");
     let ec2_hours: f64 = report.rows.iter().filter(|r| r.kind == "EC2").map(|r| r.hours).sum();
     assert!((ec2_hours - 180.0).abs() < 1.0, "{ec2_hours}");
-    assert!((report.saved_usd - 180.0 * 0.0208).abs() < 0.03, "{}", report.saved_usd);
     let db = report.rows.iter().find(|r| r.kind == "RDS").unwrap();
-    assert_eq!(db.unknown, vec!["rds:orders-db: RDS not priced yet".to_string()]);
+    assert!(db.unknown.is_empty(), "{:?}", db.unknown);
+    assert!((db.saved_usd - 30.0 * 0.144).abs() < 0.03, "{}", db.saved_usd);
+    let expected = 180.0 * 0.0208 + 30.0 * 0.144;
+    assert!((report.saved_usd - expected).abs() < 0.05, "{}", report.saved_usd);
     let table = report.to_table();
     assert!(
         table.contains("on-demand list prices") && table.contains("EBS volumes"),
@@ -130,7 +170,7 @@ async fn a_stop_then_a_start_keeps_the_stopped_time_and_it_is_priced_through_the
     let (again, _) = savings_report(&cloud, &cloud, &list, "W", all_days(), now)
         .await
         .unwrap();
-    assert_eq!(list.calls.lock().unwrap().len(), 1);
+    assert_eq!(list.calls.lock().unwrap().len(), 2);
     assert_eq!(again.saved_usd, report.saved_usd);
 }
 
@@ -232,4 +272,207 @@ async fn runs_carried_on_by_continuations_keep_the_time_once_they_end() {
     assert_eq!(members.len(), 6);
     let total: u64 = kept.days.values().map(|t| t.seconds).sum();
     assert!(total >= 6 * 12 * 3600, "{total}");
+    // Each invocation says what the members it closed saved (no price
+    // cached here: their hours, not their money).
+    let saved = &last.last().unwrap()["saved"];
+    assert_eq!(saved["usdCents"], 0, "{saved}");
+    assert!(saved["unpriced"].as_u64().unwrap() >= 1, "{saved}");
+}
+
+/// Web: the instances and an Auto Scaling group scaled to zero (desired 2,
+/// m5.large); App: the instances and a Fargate service (3 tasks of 1 vCPU
+/// and 2 GB); DB: the instances and an Aurora cluster of two db.r6g.large.
+fn every_kind() -> FakeCloud {
+    use ec2_tier_scheduler::member::Capacity;
+    let mut tiers = three_tiers("W", 5);
+    tiers[0]["TierStop"]["TierAutoScalingGroups"] = json!("ScaleToZero");
+    tiers[1]["TierResourceTypes"] = json!("ECS,EC2");
+    tiers[2]["TierResourceTypes"] = json!("EC2,Aurora");
+    let cloud = FakeCloud::new()
+        .with_transitions(Duration::from_secs(30), Duration::from_secs(30))
+        .keeping_downtime();
+    cloud.put_config(workload_item("W"), tiers);
+    cloud.add_spec_instances(Running);
+    let group = Capacity {
+        min: 1,
+        desired: 2,
+        max: 4,
+    };
+    cloud.add_capacity(Asg, "web", "ENV001", "Role_Web", group);
+    let service = Capacity {
+        min: 0,
+        desired: 3,
+        max: 0,
+    };
+    cloud.add_capacity(Ecs, "prod/api", "ENV001", "Role_App", service);
+    cloud.add_database(Aurora, "orders", "ENV001", "Role_DB", "available");
+    let m5 = Facts::Group {
+        instance_type: "m5.large".into(),
+    };
+    cloud.price_facts(Asg, "web", m5);
+    let task = Facts::Task {
+        cpu: 1024,
+        memory_mib: 2048,
+        arm: false,
+    };
+    cloud.price_facts(Ecs, "prod/api", task);
+    let classes = vec!["db.r6g.large".to_string(), "db.r6g.large".to_string()];
+    let cluster = Facts::Cluster {
+        engine: "aurora-postgresql".into(),
+        classes,
+    };
+    cloud.price_facts(Aurora, "orders", cluster);
+    cloud
+}
+
+fn fargate(usage: &str) -> Product {
+    Product::new("AmazonECS", "us-west-2", &[("usagetype", usage)])
+}
+
+fn aurora_large() -> Product {
+    Product::new(
+        "AmazonRDS",
+        "us-west-2",
+        &[
+            ("instanceType", "db.r6g.large"),
+            ("databaseEngine", "Aurora PostgreSQL"),
+            ("deploymentOption", "Single-AZ"),
+            ("licenseModel", "No license required"),
+        ],
+    )
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_start_says_what_every_kind_saved_from_cached_prices_then_caches_what_it_lacked() {
+    let cloud = every_kind();
+    let stop = run(&cloud, Action::Stop).await;
+    assert!(stop.summary.saved.is_none(), "a Stop saves nothing yet");
+    let kept = cloud.kept();
+    assert_eq!(kept.open.len(), 9, "{:?}", kept.open.keys());
+    let open = |kind, id: &str| {
+        kept.open
+            .values()
+            .find(|d| d.kind == kind && d.id == id)
+            .unwrap()
+            .clone()
+    };
+    // The capacity the Stop recorded, and what prices each kind.
+    assert_eq!(open(Asg, "web").count, Some(2));
+    assert_eq!(open(Ecs, "prod/api").count, Some(3));
+    assert!(matches!(open(Aurora, "orders").facts, Some(Facts::Cluster { .. })));
+
+    // Everything cached but the cluster's class; the Price List knows it.
+    let m5 = Product::ec2("us-west-2", "m5.large");
+    let (vcpu, gb) = (
+        fargate("USW2-Fargate-vCPU-Hours:perCPU"),
+        fargate("USW2-Fargate-GB-Hours"),
+    );
+    let cached = PriceTable::from([
+        (t3_small(), Price::Usd(0.0208)),
+        (m5, Price::Usd(0.096)),
+        (vcpu, Price::Usd(0.04048)),
+        (gb, Price::Usd(0.004445)),
+    ]);
+    let now = ec2_tier_scheduler::run_service::now();
+    ec2_tier_scheduler::ports::PriceCache::keep(&cloud, &cached, now)
+        .await
+        .unwrap();
+    let list = FakePriceList {
+        table: PriceTable::from([(aurora_large(), Price::Usd(0.26))]),
+        ..Default::default()
+    };
+    cloud.price_list(list.clone());
+
+    tokio::time::advance(Duration::from_secs(10 * 3600)).await;
+    let start = run(&cloud, Action::Start).await;
+    let saved = start.summary.saved.clone().expect("a Start says what it saved");
+    // 10 hours of 6 t3.small, 2 m5.large and 3 tasks of 1 vCPU and 2 GB;
+    // the cluster's price was not cached: not counted, said so.
+    let per_hour: f64 = 6.0 * 0.0208 + 2.0 * 0.096 + 3.0 * (0.04048 + 2.0 * 0.004445);
+    let expected = (per_hour * 10.0 * 100.0).round() as i64;
+    assert!(
+        (saved.usd_cents as i64 - expected).abs() <= 5,
+        "{} cents, not about {expected}",
+        saved.usd_cents
+    );
+    assert_eq!((saved.members, saved.unpriced), (9, 1));
+    assert!(saved.sentence().starts_with("saved about $4.6"), "{}", saved.sentence());
+    assert!(saved.sentence().contains("1 of 9 members not priced yet"));
+    let published = cloud.lock().published.clone();
+    let (_, _, body) = published.last().expect("the Start's summary");
+    assert!(body.contains("saved about $4.6"), "{body}");
+    assert!(start.summary.to_table().contains("saved about $"));
+    // Then, the run done, the price it lacked was read and cached: the
+    // Price List was asked for that product only.
+    assert_eq!(*list.calls.lock().unwrap(), vec![aurora_large()]);
+    assert!(cloud.kept().prices.contains_key(&aurora_large().key()));
+
+    // The report prices every kind: nothing unknown.
+    let (report, _) = savings_report(&cloud, &cloud, &list, "W", all_days(), now + 11 * 3600)
+        .await
+        .unwrap();
+    let unknown: Vec<&String> = report.rows.iter().flat_map(|r| &r.unknown).collect();
+    assert!(unknown.is_empty(), "{unknown:?}");
+    let aurora = report.rows.iter().find(|r| r.kind == "Aurora").unwrap();
+    assert!(
+        (aurora.saved_usd - 10.0 * 2.0 * 0.26).abs() < 0.05,
+        "{}",
+        aurora.saved_usd
+    );
+    let ecs = report.rows.iter().find(|r| r.kind == "ECS").unwrap();
+    assert!((ecs.saved_usd - 10.0 * 3.0 * (0.04048 + 2.0 * 0.004445)).abs() < 0.05);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_member_whose_facts_say_it_cannot_be_priced_shows_its_hours_and_why() {
+    let cloud = every_kind();
+    cloud.price_facts(Ecs, "prod/api", Facts::unknown("ECS on EC2: the instances bill"));
+    cloud.price_facts(Aurora, "orders", {
+        let classes = vec!["db.serverless".to_string()];
+        Facts::Cluster {
+            engine: "aurora-mysql".into(),
+            classes,
+        }
+    });
+    run(&cloud, Action::Stop).await;
+    tokio::time::advance(Duration::from_secs(3600)).await;
+    let now = ec2_tier_scheduler::run_service::now();
+    let (report, _) = savings_report(&cloud, &cloud, &FakePriceList::default(), "W", all_days(), now)
+        .await
+        .unwrap();
+    let row = |kind: &str| report.rows.iter().find(|r| r.kind == kind).unwrap();
+    assert!(row("ECS").hours > 0.9);
+    assert_eq!(
+        row("ECS").unknown,
+        vec!["ecs:prod/api: ECS on EC2: the instances bill".to_string()]
+    );
+    assert!(
+        row("Aurora").unknown[0].contains("Serverless v2"),
+        "{:?}",
+        row("Aurora").unknown
+    );
+    assert_eq!(row("Aurora").saved_usd, 0.0);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_price_list_that_refuses_is_a_warning_of_the_start_never_a_failure() {
+    let cloud = fleet(Running);
+    cloud.price_list(FakePriceList {
+        refused: Some("AccessDeniedException: not authorized to perform pricing:GetProducts".into()),
+        ..Default::default()
+    });
+    run(&cloud, Action::Stop).await;
+    tokio::time::advance(Duration::from_secs(3600)).await;
+    let start = run(&cloud, Action::Start).await;
+    let saved = start.summary.saved.expect("said, with nothing priced");
+    assert_eq!((saved.usd_cents, saved.members, saved.unpriced), (0, 7, 7));
+    let warnings = &start.summary.notification_errors;
+    assert!(
+        warnings
+            .iter()
+            .any(|w| w.starts_with("warning: prices not read: Price List not read: AccessDenied")),
+        "{warnings:?}"
+    );
+    assert!(cloud.kept().prices.is_empty());
+    assert!(cloud.kept().open.is_empty(), "the stopped time is kept all the same");
 }

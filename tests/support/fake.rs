@@ -1152,7 +1152,11 @@ impl Cloud for FakeCloud {
             members: ec2_tier_scheduler::ports::MemberPorts::all(Arc::new(self.clone())),
             load_balancers: Arc::new(self.clone()),
             alarms: Arc::new(self.clone()),
+            price_facts: Arc::new(self.clone()),
         })
+    }
+    fn prices(&self) -> Option<ec2_tier_scheduler::ports::Prices> {
+        self.fake_prices()
     }
 }
 

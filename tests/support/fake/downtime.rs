@@ -1,14 +1,19 @@
 //! The stopped time kept for good, in memory (the run ledger table's
 //! `down|...` and `downday|...` items), and a Price List answering from a
-//! table (moto has no Price List API), counting its calls.
+//! table (moto has no Price List API), counting its calls, and what prices
+//! each member (an EC2 instance as the fake knows it, Linux on shared
+//! tenancy; any member as a test sets it).
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use ec2_tier_scheduler::error::CloudError;
-use ec2_tier_scheduler::ports::{Downtime, PriceCache, PriceList, PRICE_CACHE_SECS};
-use ec2_tier_scheduler::savings::{DayTotal, Down, Price, PriceTable, Product, Stopped};
+use ec2_tier_scheduler::member::{member_id, MemberKind};
+use ec2_tier_scheduler::ports::{
+    Downtime, PriceCache, PriceFacts, PriceList, Prices, PRICE_CACHE_SECS, PRICE_LIST_NOT_READ,
+};
+use ec2_tier_scheduler::savings::{DayTotal, Down, Facts, Price, PriceTable, Product, Stopped};
 
 use super::FakeCloud;
 
@@ -21,6 +26,10 @@ pub struct Kept {
     pub days: BTreeMap<String, DayTotal>,
     /// Cached prices by product key: the price and when it was read.
     pub prices: BTreeMap<String, (Product, Price, u64)>,
+    /// What prices a member, by its id in reports (`rds:db-1`).
+    pub facts: BTreeMap<String, Facts>,
+    /// The Price List runs use to refresh the cache after a Start.
+    pub list: FakePriceList,
 }
 
 impl FakeCloud {
@@ -33,6 +42,50 @@ impl FakeCloud {
     /// What its ledger keeps of the stopped time.
     pub fn kept(&self) -> Kept {
         self.lock().downtime.clone().unwrap_or_default()
+    }
+
+    /// Makes `facts` what prices the member of `kind` and `id`.
+    pub fn price_facts(&self, kind: MemberKind, id: &str, facts: Facts) {
+        let mut s = self.lock();
+        let kept = s.downtime.get_or_insert_with(Kept::default);
+        kept.facts.insert(member_id(kind, id), facts);
+    }
+
+    /// Makes `list` the Price List runs refresh the cache from.
+    pub fn price_list(&self, list: FakePriceList) {
+        self.lock().downtime.get_or_insert_with(Kept::default).list = list;
+    }
+
+    /// The prices of a cloud that keeps the stopped time.
+    pub fn fake_prices(&self) -> Option<Prices> {
+        let list = self.lock().downtime.as_ref()?.list.clone();
+        Some(Prices {
+            cache: Arc::new(self.clone()),
+            list: Arc::new(list),
+        })
+    }
+}
+
+#[async_trait]
+impl PriceFacts for FakeCloud {
+    async fn facts(&self, members: &[(MemberKind, String)]) -> Vec<Facts> {
+        let s = self.lock();
+        let set = s.downtime.as_ref().map(|k| k.facts.clone()).unwrap_or_default();
+        members
+            .iter()
+            .map(
+                |(kind, id)| match (set.get(&member_id(*kind, id)), s.instances.get(id)) {
+                    (Some(facts), _) => facts.clone(),
+                    (None, Some(i)) if *kind == MemberKind::Ec2 => Facts::Instance {
+                        instance_type: i.instance_type.clone(),
+                        tenancy: "default".into(),
+                        usage_operation: "RunInstances".into(),
+                        spot: i.spot,
+                    },
+                    _ => Facts::unknown("no facts in the fake cloud"),
+                },
+            )
+            .collect()
     }
 }
 
@@ -112,16 +165,21 @@ impl PriceCache for FakeCloud {
 
 /// A Price List answering from a table; a product not in it is unknown as
 /// the API's "no product matched" would be. Counts its calls.
-#[derive(Clone, Default)]
+#[derive(Clone, Default, Debug)]
 pub struct FakePriceList {
     pub table: PriceTable,
     pub calls: Arc<Mutex<Vec<Product>>>,
+    /// Every call refused with this error (no permission, no access).
+    pub refused: Option<String>,
 }
 
 #[async_trait]
 impl PriceList for FakePriceList {
     async fn price(&self, product: &Product) -> Price {
         self.calls.lock().unwrap().push(product.clone());
+        if let Some(e) = &self.refused {
+            return Price::Unknown(format!("{PRICE_LIST_NOT_READ}: {e}"));
+        }
         self.table
             .get(product)
             .cloned()
