@@ -373,3 +373,83 @@ async fn a_window_stop_waits_no_longer_than_maintenance_overrun_minutes() {
     tokio::time::sleep(Duration::from_secs(600)).await;
     assert_eq!(h.cloud.state_of("i-d1"), Stopped);
 }
+
+#[tokio::test(start_paused = true)]
+async fn every_run_arranges_the_window_schedules_not_only_a_stop() {
+    let execution = run_service::now() + 86_400;
+    let h = workload(Stopped, MW, None, Some(execution));
+    // A regular Start of the stopped workload makes them ...
+    let start = h.deliver(&asked("Start", "monday"), LONG).await.unwrap();
+    assert_eq!(start["status"], "completed", "{start}");
+    assert_eq!(schedule_of(&h, "Start").0, execution - 900);
+    assert_eq!(schedule_of(&h, "Stop").0, execution + 3 * 3600);
+    // ... and a Start skipped as a repeat replaces them when the window moved.
+    let moved = execution + 7 * 86_400;
+    set_window(&h.cloud, MW, Some(moved));
+    let repeat = h.deliver(&asked("Start", "tuesday"), LONG).await.unwrap();
+    assert_eq!(repeat["status"], "skipped", "{repeat}");
+    let made = window_schedules(&h, MW);
+    assert_eq!(made.len(), 2, "{made:?}");
+    assert_eq!(schedule_of(&h, "Start").0, moved - 900);
+    // A dry run arranges nothing.
+    set_window(&h.cloud, MW, Some(moved + 7 * 86_400));
+    let mut dry = asked("Stop", "dry");
+    dry["dryRun"] = json!(true);
+    h.deliver(&dry, LONG).await.unwrap();
+    assert_eq!(schedule_of(&h, "Start").0, moved - 900, "unchanged by the dry run");
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_open_windows_stop_is_kept_when_the_next_execution_moves_on() {
+    let execution = run_service::now() + 86_400;
+    let h = workload(Running, MW, None, Some(execution));
+    h.deliver(&asked("Stop", "friday"), LONG).await.unwrap();
+    let (start_at, start) = schedule_of(&h, "Start");
+    let (stop_at, stop) = schedule_of(&h, "Stop");
+    let stop_name = window_schedule_name(
+        "W",
+        &WindowRun::from_value(&stop["maintenanceWindow"], ec2_tier_scheduler::action::Action::Stop).unwrap(),
+    );
+    let opened = deliver_at(&h, start_at, &start).await;
+    assert_eq!(opened["status"], "completed", "{opened}");
+    let cancels = |h: &Harness| {
+        h.continuation
+            .cancelled
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|n| **n == stop_name)
+            .count()
+    };
+    let before = cancels(&h);
+    // The execution began: NextExecutionTime names next week's. A run now
+    // (someone's Stop) arranges next week's window but keeps this one's Stop.
+    let next = execution + 7 * 86_400;
+    tokio::time::sleep(Duration::from_secs(execution + 60 - run_service::now())).await;
+    set_window(&h.cloud, MW, Some(next));
+    let sunday = h.deliver(&asked("Stop", "sunday"), LONG).await.unwrap();
+    assert_eq!(sunday["status"], "completed", "{sunday}");
+    assert_eq!(
+        cancels(&h),
+        before,
+        "the open window's Stop neither deleted nor replaced"
+    );
+    let made = window_schedules(&h, MW);
+    assert!(made.iter().any(|(e, at, _)| e == "Stop" && *at == stop_at), "{made:?}");
+    assert!(
+        made.iter().any(|(e, at, _)| e == "Start" && *at == next - 900),
+        "{made:?}"
+    );
+    // The window Stop runs, and leaves next week's schedules alone.
+    let closed = deliver_at(&h, stop_at, &stop).await;
+    assert!(
+        closed["status"] == "completed" || closed["status"] == "skipped",
+        "{closed}"
+    );
+    let made = window_schedules(&h, MW);
+    let executions: Vec<u64> = made
+        .iter()
+        .map(|(_, _, p)| p["maintenanceWindow"]["execution"].as_u64().unwrap())
+        .collect();
+    assert_eq!(executions, [next, next], "{made:?}");
+}
