@@ -16,9 +16,10 @@
 
 use serde_json::{json, Value};
 
+use super::window_stop::opened;
 use super::{Ledgered, RunService};
 use crate::action::Action;
-use crate::ledger::{run_id_key, run_key, window_schedule_name, Ledger, LedgerStatus, RunRecord, RECORD_TTL};
+use crate::ledger::{window_schedule_name, LedgerStatus, RunRecord, RECORD_TTL};
 use crate::run::{RunReport, RunRequest};
 use crate::summary::{RunStatus, RunSummary};
 use crate::window::WindowRun;
@@ -26,100 +27,6 @@ use crate::window::WindowRun;
 /// Runs of the workload read to find the window schedules the last run
 /// left, and the windows open.
 const RUNS_READ: usize = 100;
-
-/// A window Stop's response when it does not run now: its Start did not
-/// open the workload (`"status": "skipped"`), or the window's execution is
-/// still in progress (`"waiting"`: it comes again); `None`: it runs.
-pub(super) async fn held(service: &RunService<'_>, ledger: &dyn Ledger, request: &RunRequest) -> Option<Value> {
-    let window = request.maintenance_window.as_ref().filter(|w| w.edge == Action::Stop)?;
-    match unopened(ledger, request, window).await {
-        Some(skipped) => Some(skipped),
-        None => overrun(service, request, window).await,
-    }
-}
-
-/// A window Stop's response when the window's Start did not open the
-/// workload (`"status": "skipped"`), or `None`.
-async fn unopened(ledger: &dyn Ledger, request: &RunRequest, window: &WindowRun) -> Option<Value> {
-    let start = window.with_edge(Action::Start);
-    let key = run_key(&run_id_key(&request.workload, &start.run_id()), request);
-    let why = match ledger.load(&key).await {
-        Ok(Some(r)) if r.status == LedgerStatus::Finished && opened(r.outcome.as_deref()) => return None,
-        Ok(Some(r)) => format!(
-            "its window Start did not open the workload (it ended {})",
-            r.outcome.as_deref().unwrap_or("unfinished")
-        ),
-        Ok(None) => "its window Start never ran".to_string(),
-        Err(e) => format!("its window Start's record could not be read: {e}"),
-    };
-    let message = format!("{}: {why}; the workload is left as it is", window.describe());
-    tracing::info!(workload = %request.workload, %message, "window Stop skipped");
-    Some(json!({
-        "status": "skipped",
-        "workload": request.workload,
-        "action": request.action,
-        "maintenanceWindow": window,
-        "message": message,
-    }))
-}
-
-/// While DescribeMaintenanceWindowExecutions shows the window's execution
-/// `IN_PROGRESS` (tasks started before the cutoff may run past the end),
-/// the window Stop comes again five minutes on (the same payload, by the
-/// same name), until `MaintenanceOverrunMinutes` past the window's end;
-/// then, or when the executions cannot be read, it runs.
-async fn overrun(service: &RunService<'_>, request: &RunRequest, window: &WindowRun) -> Option<Value> {
-    let cloud = service.cloud;
-    let config = crate::orchestrator::load_config(cloud, &request.workload, &request.dynamodb_region).await;
-    let w = config.ok()?.workload;
-    let remote = cloud
-        .workload_ports(&w.region, w.cross_account.as_ref())
-        .await
-        .ok()?
-        .remote;
-    let executions = remote
-        .window_executions(&window.id, window.execution.saturating_sub(60))
-        .await;
-    let executions = executions
-        .inspect_err(|e| tracing::warn!(error = %e, "window executions not read: the window Stop runs"))
-        .ok()?;
-    if !executions.iter().any(|e| e.running_since(window.execution)) {
-        return None;
-    }
-    let duration = remote.maintenance_window(&window.id).await.ok()?.duration_hours;
-    let until = window.execution + u64::from(duration) * 3600 + w.windows.overrun_minutes * 60;
-    let now = super::now();
-    if now >= until {
-        tracing::warn!(window = %window.id, "the execution is still in progress past MaintenanceOverrunMinutes: the window Stop runs");
-        return None;
-    }
-    let (continuation, name) = (service.continuation?, window_schedule_name(&request.workload, window));
-    let at = (now + OVERRUN_POLL_SECS).min(until);
-    let again = match continuation.cancel(&name).await {
-        Ok(()) => continuation.schedule(&name, &payload(request, window), at).await,
-        Err(e) => Err(e),
-    };
-    again
-        .inspect_err(|e| tracing::warn!(error = %e, "the window Stop could not wait: it runs"))
-        .ok()?;
-    let message = format!(
-        "{}: its execution is still in progress; the window Stop comes again at {} UTC (it waits until {} UTC at most)",
-        window.describe(),
-        crate::clock::utc_timestamp(at),
-        crate::clock::utc_timestamp(until)
-    );
-    Some(
-        json!({"status": "waiting", "workload": request.workload, "action": request.action, "maintenanceWindow": window, "message": message}),
-    )
-}
-
-/// How often a window Stop looks again at an execution still in progress.
-const OVERRUN_POLL_SECS: u64 = 300;
-
-/// Whether a run that ended so acted.
-fn opened(outcome: Option<&str>) -> bool {
-    matches!(outcome, Some("completed" | "completedWithFailures" | "deadlineReached"))
-}
 
 /// Makes the window schedules after a run that ended (none for a dry
 /// run, a run a continuation carries on, a run the calendar or a disabled
@@ -296,7 +203,7 @@ async fn earlier_runs(run: &Ledgered<'_>) -> Vec<RunRecord> {
 
 /// A window schedule's invocation: that end of the window's execution,
 /// keyed by it (`runId`), so a repeated delivery runs once.
-fn payload(request: &RunRequest, window: &WindowRun) -> Value {
+pub(super) fn payload(request: &RunRequest, window: &WindowRun) -> Value {
     json!({
         "workloadIdentifier": request.workload,
         "action": window.edge,

@@ -453,3 +453,71 @@ async fn an_open_windows_stop_is_kept_when_the_next_execution_moves_on() {
         .collect();
     assert_eq!(executions, [next, next], "{made:?}");
 }
+
+/// The ledger's records of W, newest first, as `runs list` reads them.
+async fn listed(h: &Harness) -> Vec<ec2_tier_scheduler::ledger::RunRecord> {
+    use ec2_tier_scheduler::ledger::Ledger;
+    h.ledger.runs(Some("W"), 0, 100).await.unwrap()
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_skipped_window_stop_is_a_run_in_the_ledger() {
+    let execution = run_service::now() + 86_400;
+    let h = workload(Running, MW, None, Some(execution));
+    h.deliver(&asked("Stop", "friday"), LONG).await.unwrap();
+    let (stop_at, stop) = schedule_of(&h, "Stop");
+    let closed = deliver_at(&h, stop_at, &stop).await;
+    assert_eq!(closed["status"], "skipped", "{closed}");
+    let runs = listed(&h).await;
+    let record = runs
+        .iter()
+        .find(|r| {
+            r.maintenance_window
+                .as_ref()
+                .is_some_and(|w| w.edge.to_string() == "Stop")
+        })
+        .expect("the window Stop's record");
+    assert_eq!(ec2_tier_scheduler::history::status(record), "skipped");
+    assert_eq!(closed["runKey"], record.key.as_str());
+    assert!(record.key.contains("window-mw-"), "{}", record.key);
+    let table = ec2_tier_scheduler::history::list_table(&runs);
+    assert!(table.contains("skipped"), "{table}");
+    let shown = ec2_tier_scheduler::history::show_text(record);
+    assert!(shown.contains("never ran"), "{shown}");
+    assert!(h.ledger.lock().locks.is_empty(), "the workload lock released");
+    // A repeated delivery is a duplicate of that run.
+    let again = h.deliver(&stop, LONG).await.unwrap();
+    assert_eq!(again["status"], "duplicate", "{again}");
+    assert_eq!(listed(&h).await.len(), runs.len());
+}
+
+#[tokio::test(start_paused = true)]
+async fn each_look_of_a_waiting_window_stop_is_recorded_and_the_stop_still_runs() {
+    let (h, stop_at, stop, _) = opened_with_execution("IN_PROGRESS").await;
+    let held = deliver_at(&h, stop_at, &stop).await;
+    assert_eq!(held["status"], "waiting", "{held}");
+    let (again_at, again) = schedule_of(&h, "Stop");
+    let held = deliver_at(&h, again_at, &again).await;
+    assert_eq!(held["status"], "waiting", "{held}");
+    let waiting: Vec<_> = listed(&h)
+        .await
+        .into_iter()
+        .filter(|r| ec2_tier_scheduler::history::status(r) == "waiting")
+        .collect();
+    assert_eq!(waiting.len(), 2, "one record per look: {waiting:?}");
+    assert!(waiting[0].summary.as_ref().unwrap()["message"]
+        .as_str()
+        .unwrap()
+        .contains("still in progress"));
+    // The tasks end: the same window Stop claims its own run's key and runs.
+    h.cloud.lock().window_executions.get_mut(MW).unwrap()[0].status = "SUCCESS".into();
+    let (last_at, last) = schedule_of(&h, "Stop");
+    let closed = deliver_at(&h, last_at, &last).await;
+    assert_eq!(closed["status"], "completed", "{closed}");
+    let ran = listed(&h).await;
+    let stop_run = ran
+        .iter()
+        .find(|r| r.key.ends_with("-Stop"))
+        .expect("the window Stop's run");
+    assert_eq!(ec2_tier_scheduler::history::status(stop_run), "completed");
+}
