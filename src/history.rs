@@ -253,6 +253,9 @@ fn run_heading(record: &RunRecord) -> String {
             .map(|p| format!("; scaling profile {p}"))
             .unwrap_or_default()
     ));
+    if let Some(window) = &record.maintenance_window {
+        out.push_str(&format!("for {}\n", window.describe()));
+    }
     if let Some(later) = &record.superseded_by {
         out.push_str(&format!(
             "superseded by run {} ({later}), a later run of the workload: this run's claim to continue ended\n",

@@ -521,3 +521,63 @@ async fn each_look_of_a_waiting_window_stop_is_recorded_and_the_stop_still_runs(
         .expect("the window Stop's run");
     assert_eq!(ec2_tier_scheduler::history::status(stop_run), "completed");
 }
+
+#[tokio::test(start_paused = true)]
+async fn the_window_is_named_in_the_events_the_notices_and_the_timeline() {
+    let execution = run_service::now() + 86_400;
+    let h = workload(Running, MW, None, Some(execution));
+    let mut w = workload_item("W");
+    w["MaintenanceWindows"] = json!(MW);
+    w["AlarmPrefixes"] = json!("w-");
+    w["EventBusName"] = json!("ops-events");
+    w["ChatTopicName"] = json!("ops-chat");
+    h.cloud.put_config(w, three_tiers("W", 5));
+    h.deliver(&asked("Stop", "friday"), LONG).await.unwrap();
+    let (start_at, start) = schedule_of(&h, "Start");
+    let (published, events) = {
+        let cloud = h.cloud.lock();
+        (cloud.published.len(), cloud.events.len())
+    };
+    let opened = deliver_at(&h, start_at, &start).await;
+    assert_eq!(opened["status"], "completed", "{opened}");
+    assert_eq!(opened["maintenanceWindow"]["id"], MW, "the response names it: {opened}");
+
+    // Every event of the window Start names the window.
+    let (details, sent) = {
+        let cloud = h.cloud.lock();
+        let details: Vec<Value> = cloud.events[events..]
+            .iter()
+            .map(|(_, e)| serde_json::from_str(&e.detail).unwrap())
+            .collect();
+        (details, cloud.published[published..].to_vec())
+    };
+    assert!(!details.is_empty());
+    for d in &details {
+        assert_eq!(d["maintenanceWindow"], start["maintenanceWindow"], "{d}");
+    }
+    // The SNS summary and the chat message say why it ran.
+    let summary = sent
+        .iter()
+        .find(|(topic, _, _)| topic != "ops-chat")
+        .expect("the SNS summary");
+    assert!(summary.1.contains(MW), "subject: {}", summary.1);
+    assert!(summary.2.contains("Why: maintenance window"), "{}", summary.2);
+    let chat = sent
+        .iter()
+        .find(|(topic, _, _)| topic == "ops-chat")
+        .expect("the chat message");
+    let chat: Value = serde_json::from_str(&chat.2).unwrap();
+    assert!(chat["content"]["title"].as_str().unwrap().contains(MW), "{chat}");
+
+    // The ledger: runs show and the timeline name it too.
+    use ec2_tier_scheduler::ledger::Ledger;
+    let runs = h.ledger.runs(Some("W"), 0, 100).await.unwrap();
+    let record = runs
+        .iter()
+        .find(|r| r.maintenance_window.is_some())
+        .expect("the window Start's run");
+    let shown = ec2_tier_scheduler::history::show_text(record);
+    assert!(shown.contains(&format!("for maintenance window {MW}")), "{shown}");
+    let timeline = ec2_tier_scheduler::timeline::Timeline::of_run(record);
+    assert!(timeline.title.contains(MW), "{}", timeline.title);
+}
