@@ -144,6 +144,9 @@ pub struct RunRow {
     pub invocations: u32,
     /// Who asked for it.
     pub requested_by: Option<String>,
+    /// The maintenance window it was for, if any: why the workload ran.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub maintenance_window: Option<crate::window::WindowRun>,
 }
 
 impl RunRow {
@@ -160,6 +163,7 @@ impl RunRow {
             counts: counts(record),
             invocations: record.invocations,
             requested_by: record.requested_by.clone(),
+            maintenance_window: record.maintenance_window.clone(),
         }
     }
 }

@@ -410,8 +410,6 @@ async fn an_open_windows_stop_is_kept_when_the_next_execution_moves_on() {
         "W",
         &WindowRun::from_value(&stop["maintenanceWindow"], ec2_tier_scheduler::action::Action::Stop).unwrap(),
     );
-    let opened = deliver_at(&h, start_at, &start).await;
-    assert_eq!(opened["status"], "completed", "{opened}");
     let cancels = |h: &Harness| {
         h.continuation
             .cancelled
@@ -422,6 +420,14 @@ async fn an_open_windows_stop_is_kept_when_the_next_execution_moves_on() {
             .count()
     };
     let before = cancels(&h);
+    // The window Start arranges too, and leaves its own window Stop as it is.
+    let opened = deliver_at(&h, start_at, &start).await;
+    assert_eq!(opened["status"], "completed", "{opened}");
+    assert_eq!(
+        cancels(&h),
+        before,
+        "the window Start's own Stop neither deleted nor replaced"
+    );
     // The execution began: NextExecutionTime names next week's. A run now
     // (someone's Stop) arranges next week's window but keeps this one's Stop.
     let next = execution + 7 * 86_400;
@@ -482,6 +488,11 @@ async fn a_skipped_window_stop_is_a_run_in_the_ledger() {
     assert!(record.key.contains("window-mw-"), "{}", record.key);
     let table = ec2_tier_scheduler::history::list_table(&runs);
     assert!(table.contains("skipped"), "{table}");
+    let row = serde_json::to_value(ec2_tier_scheduler::history::RunRow::of(record)).unwrap();
+    assert_eq!(
+        row["maintenanceWindow"], stop["maintenanceWindow"],
+        "runs list --json: {row}"
+    );
     let shown = ec2_tier_scheduler::history::show_text(record);
     assert!(shown.contains("never ran"), "{shown}");
     assert!(h.ledger.lock().locks.is_empty(), "the workload lock released");
