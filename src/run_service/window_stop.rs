@@ -51,6 +51,12 @@ pub(super) async fn hold(
     record.invocations = 1;
     let claim = match ledger.claim(&record, now + 60, now).await {
         Ok(claim) => claim,
+        // A wait is already arranged: only its record is missing.
+        Err(e) if held == Held::Waiting => {
+            tracing::warn!(error = %e, "the waiting window Stop is not recorded");
+            response["ledgerError"] = json!(format!("run ledger not updated: {e}"));
+            return Some(Ok(Outcome::Duplicate(response)));
+        }
         Err(e) => return Some(Err(ServiceError::Ledger(e))),
     };
     match claim {

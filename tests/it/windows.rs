@@ -592,3 +592,34 @@ async fn the_window_is_named_in_the_events_the_notices_and_the_timeline() {
     let timeline = ec2_tier_scheduler::timeline::Timeline::of_run(record);
     assert!(timeline.title.contains(MW), "{}", timeline.title);
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_waiting_window_stop_waits_even_when_its_record_cannot_be_written() {
+    let (h, stop_at, stop, _) = opened_with_execution("IN_PROGRESS").await;
+    let waiting_records = |h: &Harness| {
+        let ledger = h.ledger.lock();
+        ledger
+            .records
+            .values()
+            .filter(|r| r.outcome.as_deref() == Some("waiting"))
+            .count()
+    };
+    h.ledger.lock().fail_claims = 1;
+    let held = deliver_at(&h, stop_at, &stop).await;
+    assert_eq!(held["status"], "waiting", "{held}");
+    assert!(held["ledgerError"].as_str().unwrap().contains("not updated"), "{held}");
+    assert_eq!(waiting_records(&h), 0);
+    let (again_at, _) = schedule_of(&h, "Stop");
+    assert!(again_at > stop_at, "it comes again all the same");
+    assert_eq!(h.cloud.state_of("i-w1"), Running);
+    // A skipped window Stop whose record cannot be written is refused,
+    // nothing done, so its retry decides again.
+    let h2 = workload(Running, MW, None, Some(run_service::now() + 86_400));
+    h2.deliver(&asked("Stop", "friday"), LONG).await.unwrap();
+    let (_, unopened) = schedule_of(&h2, "Stop");
+    h2.ledger.lock().fail_claims = 1;
+    let refused = h2.deliver(&unopened, LONG).await.unwrap_err().to_string();
+    assert!(refused.contains("run ledger unavailable"), "{refused}");
+    let closed = h2.deliver(&unopened, LONG).await.unwrap();
+    assert_eq!(closed["status"], "skipped", "{closed}");
+}
