@@ -51,7 +51,7 @@ pub(super) async fn arrange(
         .iter()
         .find_map(|r| r.window_schedules.clone())
         .unwrap_or_default();
-    let open = open_window_stops(request, &earlier);
+    let open = open_window_stops(request, &report.summary, &earlier);
     let (made, mut warnings, complete) = wanted(service, request).await;
     let now = super::now();
     let mut names: Vec<String> = open.iter().filter(|n| previous.contains(n)).cloned().collect();
@@ -100,13 +100,13 @@ fn arranges(summary: &RunSummary) -> bool {
 }
 
 /// The names of the window Stops of open windows: of each execution a
-/// window Start opened (this run, or a finished record that acted) whose
-/// window Stop has not run yet (no record of it, or only a `waiting`
-/// one). Once the execution began, `NextExecutionTime` names the next one,
-/// and the current execution's window Stop would look like a moved
-/// window's: it must still close what its Start opened. This run, if it is
-/// that window Stop, closes it.
-fn open_window_stops(request: &RunRequest, earlier: &[RunRecord]) -> Vec<String> {
+/// window Start opened (this run, if it acted, or a finished record that
+/// did) whose window Stop has not run yet (no record of it, or only
+/// `waiting` ones). Once the execution began, `NextExecutionTime` names
+/// the next one, and the current execution's window Stop would look like
+/// a moved window's: it must still close what its Start opened. This run,
+/// if it is that window Stop, closes it.
+fn open_window_stops(request: &RunRequest, summary: &RunSummary, earlier: &[RunRecord]) -> Vec<String> {
     let window_of = |r: &RunRecord, edge| r.maintenance_window.clone().filter(|w| w.edge == edge);
     let ran = |stop: &WindowRun| {
         request.maintenance_window.as_ref() == Some(stop)
@@ -114,7 +114,14 @@ fn open_window_stops(request: &RunRequest, earlier: &[RunRecord]) -> Vec<String>
                 .iter()
                 .any(|r| window_of(r, Action::Stop).as_ref() == Some(stop) && r.outcome.as_deref() != Some("waiting"))
     };
-    let opened_now = request.maintenance_window.clone().filter(|w| w.edge == Action::Start);
+    let acted = matches!(
+        summary.status,
+        RunStatus::Completed | RunStatus::CompletedWithFailures | RunStatus::DeadlineReached
+    );
+    let opened_now = request
+        .maintenance_window
+        .clone()
+        .filter(|w| w.edge == Action::Start && acted);
     let opened_before = earlier
         .iter()
         .filter(|r| r.status == LedgerStatus::Finished && opened(r.outcome.as_deref()));

@@ -252,6 +252,14 @@ async fn a_window_stop_without_its_start_and_a_moved_window_do_nothing() {
     assert_eq!(opened["status"], "skipped", "{opened}");
     assert!(opened["message"].as_str().unwrap().contains("moved"), "{opened}");
     assert!(h.cloud.calls_of("StartInstances").is_empty());
+    // It opened nothing, so its arranging replaces the old execution's
+    // schedules with the new one's, its own window Stop among them.
+    let made = window_schedules(&h, MW);
+    let executions: Vec<u64> = made
+        .iter()
+        .map(|(_, _, p)| p["maintenanceWindow"]["execution"].as_u64().unwrap())
+        .collect();
+    assert_eq!(executions, [execution + 7 * 86_400; 2], "{made:?}");
 }
 
 #[tokio::test(start_paused = true)]
