@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # `make demo`: the Lambda function, run locally by cargo-lambda against the
 # moto emulator, stops the spec's three-tier workload and starts it again;
-# then the CLI shows the workload's status, the run history and the Stop
-# run's timeline (.moto/stop-timeline.svg).
+# then the CLI shows the workload's status (with its maintenance window's
+# window Start and Stop), the run history and the Stop run's timeline
+# (.moto/stop-timeline.svg).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -37,7 +38,7 @@ python tests/support/ssm_agent.py --endpoint "$AWS_ENDPOINT_URL" --region us-wes
 
 echo "== starting the function under cargo lambda watch"
 cargo lambda watch -A 127.0.0.1 -P "$LAMBDA_PORT" --ignore-changes --quiet \
-  --env-var "AWS_ENDPOINT_URL=$AWS_ENDPOINT_URL,AWS_ACCESS_KEY_ID=testing,AWS_SECRET_ACCESS_KEY=testing,AWS_REGION=us-west-2,AWS_EC2_METADATA_DISABLED=true,RUN_LEDGER_TABLE=SchedulerRunLedger,WORKLOAD_STATE_TABLE=WorkloadState,OVERRIDE_CHECK_DOCUMENT_LINUX=$(cat .moto/override-document-linux),OVERRIDE_CHECK_DOCUMENT_WINDOWS=$(cat .moto/override-document-windows),RUST_LOG=warn" \
+  --env-var "AWS_ENDPOINT_URL=$AWS_ENDPOINT_URL,AWS_ACCESS_KEY_ID=testing,AWS_SECRET_ACCESS_KEY=testing,AWS_REGION=us-west-2,AWS_EC2_METADATA_DISABLED=true,RUN_LEDGER_TABLE=SchedulerRunLedger,CONTINUATION_ROLE_ARN=arn:aws:iam::123456789012:role/ec2ts-scheduler-us-west-2,SCHEDULE_GROUP_NAME=$(cat .moto/schedule-group),WORKLOAD_STATE_TABLE=WorkloadState,OVERRIDE_CHECK_DOCUMENT_LINUX=$(cat .moto/override-document-linux),OVERRIDE_CHECK_DOCUMENT_WINDOWS=$(cat .moto/override-document-windows),RUST_LOG=warn" \
   > .moto/watch.log 2>&1 & pids+=($!)
 for _ in $(seq 600); do
   (exec 3<>/dev/tcp/127.0.0.1/"$LAMBDA_PORT") 2>/dev/null && break
@@ -78,7 +79,8 @@ import json, sys
 for m in map(json.loads, sys.stdin):
     print('  %-7s acted %s, failed %s, not done %s' % (m['Kind'], m['MembersActed'], m['MembersFailed'], m['MembersNotDone']))"
 echo
-echo "== orchestrator status -w BotoTestCase1"
+echo "== orchestrator status -w BotoTestCase1 (its next runs include the window Start and Stop of its"
+echo "   maintenance window, which every run arranges; and each window's next execution)"
 ./target/debug/orchestrator status -w BotoTestCase1 -r us-west-2 \
   --ledger-table SchedulerRunLedger --schedule-group "$(cat .moto/schedule-group)"
 echo

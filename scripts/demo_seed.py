@@ -11,6 +11,10 @@ use through OVERRIDE_CHECK_DOCUMENT_LINUX / _WINDOWS, and the stack's example
 Stop/Start schedules in a schedule group (.moto/schedule-group) for
 `orchestrator status`.
 
+And an SSM maintenance window two days on (`at(...)`, so the emulator's
+launcher gives it a NextExecutionTime), named in the workload's
+MaintenanceWindows: its window Start and Stop show in `orchestrator status`.
+
 Writes .moto/workload.json (examples/workload.json with the real VPC id) for
 the CLI's `config import`, .moto/override-instance: the Web instance that
 holds the override file, and .moto/override-document-linux / -windows: the
@@ -265,6 +269,20 @@ for action in ("Stop", "Start"):
         },
     )
 open(".moto/schedule-group", "w").write(group)
+
+# A maintenance window two days on, for patching: the function's runs make
+# its window Start and Stop schedules; `orchestrator status` lists them.
+import datetime  # noqa: E402
+
+execution = datetime.datetime.now(datetime.timezone.utc).replace(second=0, microsecond=0) + datetime.timedelta(days=2)
+window = ssm.create_maintenance_window(
+    Name="demo-patching",
+    Schedule=f"at({execution.strftime('%Y-%m-%dT%H:%M:%S')})",
+    Duration=2,
+    Cutoff=1,
+    AllowUnassociatedTargets=False,
+)["WindowId"]
+workload["MaintenanceWindows"] = window
 
 workload["VPC_ID"] = vpc
 json.dump(document, open(".moto/workload.json", "w"), indent=2)

@@ -144,6 +144,9 @@ pub struct RunRow {
     pub invocations: u32,
     /// Who asked for it.
     pub requested_by: Option<String>,
+    /// The maintenance window it was for, if any: why the workload ran.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub maintenance_window: Option<crate::window::WindowRun>,
 }
 
 impl RunRow {
@@ -160,6 +163,7 @@ impl RunRow {
             counts: counts(record),
             invocations: record.invocations,
             requested_by: record.requested_by.clone(),
+            maintenance_window: record.maintenance_window.clone(),
         }
     }
 }
@@ -253,6 +257,9 @@ fn run_heading(record: &RunRecord) -> String {
             .map(|p| format!("; scaling profile {p}"))
             .unwrap_or_default()
     ));
+    if let Some(window) = &record.maintenance_window {
+        out.push_str(&format!("for {}\n", window.describe()));
+    }
     if let Some(later) = &record.superseded_by {
         out.push_str(&format!(
             "superseded by run {} ({later}), a later run of the workload: this run's claim to continue ended\n",

@@ -9,12 +9,17 @@ pub const MAX_SUBJECT: usize = 100;
 /// Subject and body of the one summary sent per run.
 pub fn summary_message(summary: &RunSummary) -> (String, String) {
     let [acted, skipped, bypassed, failed, not_done] = summary.totals();
+    let window = summary.maintenance_window.as_ref();
     let subject = subject(&format!(
-        "EC2 scheduler: {} {} {:?}",
-        summary.action, summary.workload, summary.status
+        "EC2 scheduler: {} {} {:?}{}",
+        summary.action,
+        summary.workload,
+        summary.status,
+        window.map(|w| format!(" for {}", w.id)).unwrap_or_default()
     ));
+    let why = window.map(|w| format!("Why: {}\n", w.describe())).unwrap_or_default();
     let mut body = format!(
-        "Workload: {}\nRegion: {}\nAction: {}\nStatus: {:?}\n{}\n\nTotals: {acted} {}, {skipped} skipped, {bypassed} bypassed, {failed} failed, {not_done} not done\n\n",
+        "Workload: {}\nRegion: {}\nAction: {}\n{why}Status: {:?}\n{}\n\nTotals: {acted} {}, {skipped} skipped, {bypassed} bypassed, {failed} failed, {not_done} not done\n\n",
         summary.workload,
         summary.region,
         summary.action,

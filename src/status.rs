@@ -15,6 +15,7 @@ use crate::instance::{Instance, InstanceState};
 use crate::member::Member;
 use crate::override_tag::{self, TagVerdict};
 use crate::ports::ScheduleInfo;
+use crate::window::WindowOutlook;
 
 /// A tier's instances now.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -88,6 +89,10 @@ pub struct WorkloadStatus {
     /// Why the next runs are unknown (no schedule group given).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub schedule_note: Option<String>,
+    /// Each configured maintenance window's next window Start and Stop,
+    /// or why it has none.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub windows: Vec<WindowOutlook>,
     /// The workload's alarms (`AlarmPrefixes`) and whether their actions
     /// are on, muted by the scheduler, or disabled by someone else.
     #[serde(skip_serializing_if = "Vec::is_empty")]
@@ -180,6 +185,7 @@ impl WorkloadStatus {
             runs_note: None,
             next_runs: Vec::new(),
             schedule_note: None,
+            windows: Vec::new(),
             alarms: Vec::new(),
             untrusted: Vec::new(),
         }
@@ -191,6 +197,12 @@ impl WorkloadStatus {
         let mut out = self.tiers_text();
         out.push_str(&self.last_runs_text());
         out.push_str(&self.next_runs_text());
+        if !self.windows.is_empty() {
+            out.push_str("\nMaintenance windows:\n");
+            for w in &self.windows {
+                out.push_str(&format!("  {}\n", w.line()));
+            }
+        }
         out
     }
 
@@ -495,6 +507,7 @@ mod tests {
             runs_note: None,
             next_runs: runs,
             schedule_note: None,
+            windows: Vec::new(),
             alarms: Vec::new(),
             untrusted: Vec::new(),
         };
@@ -502,6 +515,25 @@ mod tests {
         let line = "  Stop  2027-03-08 05:30:00 UTC, then 2027-03-15 04:30:00  \
                     (w-stop: cron(30 0 ? * MON *) America/New_York)\n";
         assert!(text.ends_with(line), "{text}");
+        // Each window's next Start and Stop follow, or that it has none.
+        let mut status = status;
+        let window = crate::window::MaintenanceWindow {
+            id: "mw-0123456789abcdef0".into(),
+            next_execution: Some(1_804_485_600), // 2027-03-08 06:00 UTC
+            duration_hours: 3,
+            ..Default::default()
+        };
+        let none = crate::window::MaintenanceWindow {
+            id: "mw-00000000000000fff".into(),
+            ..Default::default()
+        };
+        status.windows = vec![WindowOutlook::of(&window, 15), WindowOutlook::of(&none, 15)];
+        let text = status.to_text();
+        assert!(
+            text.contains("\nMaintenance windows:\n  mw-0123456789abcdef0: window Start 2027-03-08 05:45:00 UTC, window Stop 2027-03-08 09:00:00 UTC"),
+            "{text}"
+        );
+        assert!(text.contains("  mw-00000000000000fff: no next execution"), "{text}");
     }
 
     #[test]

@@ -87,6 +87,10 @@ pub struct RunSummary {
     /// is stopped, and this run stopped it again.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub restop: Option<crate::member::Restop>,
+    /// The maintenance window the run was for (its `maintenanceWindow`):
+    /// why the workload ran.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub maintenance_window: Option<crate::window::WindowRun>,
     /// Events for the workload's bus (`EventBusName`) that EventBridge
     /// refused or that were not sent in time: logged and counted
     /// (`EventsFailed`), never a reason for the run to fail.
@@ -151,6 +155,7 @@ impl RunSummary {
             alarms: Vec::new(),
             duration_ms: 0,
             restop: None,
+            maintenance_window: None,
             events_failed: 0,
             saved: None,
         }

@@ -127,6 +127,70 @@ impl WindowRun {
     }
 }
 
+/// What a configured window holds ahead, for `plan` and `status`: when
+/// its next window Start and window Stop run, or why there are none.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct WindowOutlook {
+    /// The window's id.
+    pub id: String,
+    /// Its next execution, seconds since the epoch.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub execution: Option<u64>,
+    /// When its window Start runs (the execution minus the lead).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub window_start: Option<u64>,
+    /// When its window Stop runs (the execution plus `Duration` hours).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub window_stop: Option<u64>,
+    /// Why there is no window Start or Stop: no next execution, or the
+    /// window could not be read.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+}
+
+impl WindowOutlook {
+    /// The outlook of `window` with `lead_minutes` of lead.
+    pub fn of(window: &MaintenanceWindow, lead_minutes: u64) -> Self {
+        let note = window.next_execution.is_none().then(|| {
+            "no next execution (disabled, past its end date, or none given): no window Start or Stop".to_string()
+        });
+        Self {
+            id: window.id.clone(),
+            execution: window.next_execution,
+            window_start: window.opens_at(lead_minutes),
+            window_stop: window.closes_at(),
+            note,
+        }
+    }
+
+    /// The outlook of a window that could not be read (`why`).
+    pub fn unread(id: &str, why: &str) -> Self {
+        Self {
+            id: id.to_string(),
+            execution: None,
+            window_start: None,
+            window_stop: None,
+            note: Some(format!("not read: {why}")),
+        }
+    }
+
+    /// One line: `mw-…: window Start 2030-03-24 02:45 UTC, window Stop
+    /// 2030-03-24 06:00 UTC (its execution at 03:00)`, or the note.
+    pub fn line(&self) -> String {
+        match (self.window_start, self.window_stop, self.execution) {
+            (Some(start), Some(stop), Some(at)) => format!(
+                "{}: window Start {} UTC, window Stop {} UTC (its next execution at {} UTC)",
+                self.id,
+                crate::clock::show_utc(start),
+                crate::clock::show_utc(stop),
+                crate::clock::show_utc(at)
+            ),
+            _ => format!("{}: {}", self.id, self.note.as_deref().unwrap_or("no next execution")),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -174,5 +238,34 @@ mod tests {
         assert_eq!(w.opens_at(15), Some(10_000 - 900));
         assert_eq!(w.closes_at(), Some(10_000 + 3 * 3600));
         assert_eq!(MaintenanceWindow::default().opens_at(15), None);
+    }
+
+    #[test]
+    fn an_outlook_says_when_the_window_opens_and_closes_or_that_it_will_not() {
+        let w = MaintenanceWindow {
+            id: "mw-0123456789abcdef0".into(),
+            next_execution: Some(1_900_000_800), // 2030-03-17 17:20 UTC
+            duration_hours: 2,
+            ..Default::default()
+        };
+        let o = WindowOutlook::of(&w, 20);
+        assert_eq!(
+            (o.window_start, o.window_stop),
+            (Some(1_900_000_800 - 1200), Some(1_900_000_800 + 7200))
+        );
+        let line = o.line();
+        assert!(line.starts_with("mw-0123456789abcdef0: window Start "), "{line}");
+        assert!(line.contains("window Stop") && line.contains("UTC"), "{line}");
+        let none = WindowOutlook::of(
+            &MaintenanceWindow {
+                next_execution: None,
+                ..w
+            },
+            20,
+        );
+        assert!(none.line().contains("no next execution"), "{}", none.line());
+        assert!(WindowOutlook::unread("mw-1", "AccessDenied")
+            .line()
+            .contains("not read: AccessDenied"));
     }
 }

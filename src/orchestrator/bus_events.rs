@@ -102,6 +102,7 @@ impl BusEvents {
                     .clone()
                     .unwrap_or_else(|| crate::ledger::fresh_key(&plan.workload)),
                 invocation: request.invocation,
+                maintenance_window: request.maintenance_window.clone(),
             };
             Some((target, context))
         });

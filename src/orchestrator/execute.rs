@@ -153,6 +153,7 @@ pub async fn execute_plan(
 async fn conclude(cloud: &dyn Cloud, request: &RunRequest, plan: &Plan, summary: &mut RunSummary) {
     if let Some(window) = &request.maintenance_window {
         summary.workload_state = Some(super::window_run::NOT_RECORDED.to_string());
+        summary.maintenance_window = Some(window.clone());
         summary.message = format!("{}: {}", window.describe(), summary.message);
         return;
     }

@@ -47,6 +47,7 @@ pub use prepare::{discover_members, load_config, prepare, workload_instances, Pr
 pub use records::{record_survey, workload_records};
 pub use restop::{await_started, restarted_member};
 pub use settings::Settings;
+pub use window_run::{windows_ahead, workload_windows};
 
 use crate::action::Action;
 use crate::config::WorkloadConfig;

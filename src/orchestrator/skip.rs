@@ -59,6 +59,7 @@ pub(super) async fn skipped_summary(
 ) -> RunSummary {
     let dry_run = request.dry_run;
     let mut summary = RunSummary::for_plan(plan, dry_run, skip.status, skip.reason);
+    summary.maintenance_window = request.maintenance_window.clone();
     if let (Some(topic), Some(((subject, body), what)), false) = (&config.workload.sns_topic, skip.notice, dry_run) {
         if let Err(e) = cloud
             .notifier(request.notify_region())

@@ -11,8 +11,8 @@ use crate::action::Action;
 use crate::config::{Readiness, ReadinessCheck, ReadinessOnTimeout, WorkloadConfig};
 use crate::error::CloudError;
 use crate::plan::Plan;
-use crate::ports::Cloud;
-use crate::window::WindowRun;
+use crate::ports::{Cloud, RemoteCheck};
+use crate::window::{WindowOutlook, WindowRun};
 
 use super::workload_state::not_stopped;
 use super::RunRequest;
@@ -55,6 +55,39 @@ pub(super) async fn window_skip(
             crate::clock::utc_timestamp(window.execution)
         )),
     })
+}
+
+/// What each window the workload configures holds ahead (`plan`,
+/// `status`), in the order configured; a window not read says why.
+pub async fn windows_ahead(remote: &dyn RemoteCheck, config: &WorkloadConfig) -> Vec<WindowOutlook> {
+    let windows = &config.workload.windows;
+    let mut out = Vec::new();
+    for id in &windows.ids {
+        out.push(match remote.maintenance_window(id).await {
+            Ok(window) => WindowOutlook::of(&window, windows.lead_minutes),
+            Err(e) => WindowOutlook::unread(id, &e.to_string()),
+        });
+    }
+    out
+}
+
+/// [`windows_ahead`] of `workload`, its configuration loaded from the
+/// tables in `dynamodb_region`: none when it configures no window.
+pub async fn workload_windows(
+    cloud: &dyn Cloud,
+    workload: &str,
+    dynamodb_region: &str,
+) -> Result<Vec<WindowOutlook>, crate::error::RunError> {
+    let config = super::load_config(cloud, workload, dynamodb_region).await?;
+    if config.workload.windows.ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let w = &config.workload;
+    let ports = cloud
+        .workload_ports(&w.region, w.cross_account.as_ref())
+        .await
+        .map_err(|e| super::cloud_error_of(workload, e))?;
+    Ok(windows_ahead(ports.remote.as_ref(), &config).await)
 }
 
 /// What a window run's summary says of WorkloadState.

@@ -87,8 +87,17 @@ pub fn chat_message(context: &RunContext, end: &RunEnd) -> Value {
         _ if failed > 0 || not_done > 0 => ":x:",
         _ => ":information_source:",
     };
+    let window = context.maintenance_window.as_ref();
     let title = cut(
-        &format!("{icon} {} {}: {}", context.action, context.workload, end.status),
+        &format!(
+            "{icon} {} {}: {}{}",
+            context.action,
+            context.workload,
+            end.status,
+            window
+                .map(|w| format!(" (maintenance window {})", w.id))
+                .unwrap_or_default()
+        ),
         TITLE_CHARS,
     );
     let mut content = json!({

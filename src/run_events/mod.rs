@@ -17,6 +17,7 @@ use serde_json::{json, Map, Value};
 use crate::action::Action;
 use crate::plan::Plan;
 use crate::summary::{Failure, Noted, TierOutcome};
+use crate::window::WindowRun;
 
 pub use chat::chat_message;
 
@@ -54,6 +55,8 @@ pub struct RunContext {
     pub run_key: String,
     /// Which invocation of the run puts the event.
     pub invocation: u32,
+    /// The maintenance window the run is for, if any: why the workload ran.
+    pub maintenance_window: Option<WindowRun>,
 }
 
 /// One PutEvents entry as the run makes it.
@@ -100,6 +103,9 @@ fn head(context: &RunContext, detail_type: &str, tier: Option<&str>) -> Map<Stri
     detail.insert("action".into(), json!(context.action.to_string()));
     detail.insert("runKey".into(), json!(context.run_key));
     detail.insert("invocation".into(), json!(context.invocation));
+    if let Some(window) = &context.maintenance_window {
+        detail.insert("maintenanceWindow".into(), json!(window));
+    }
     detail
 }
 

@@ -7,6 +7,7 @@ fn context() -> RunContext {
         action: Action::Stop,
         run_key: "run|W|r1".into(),
         invocation: 2,
+        maintenance_window: None,
     }
 }
 

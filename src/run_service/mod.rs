@@ -18,7 +18,8 @@
 //! idempotency key, the continuation being claimed, who asked.
 //!
 //! `claim.rs`: the claim; `run_end.rs`: the run's end (Run Completed,
-//! chat, notices); `recheck.rs`, `windows.rs`: the schedules a run leaves.
+//! chat, notices); `recheck.rs`, `windows.rs`: the schedules a run leaves;
+//! `window_stop.rs`: a window Stop held.
 
 mod claim;
 mod downtime;
@@ -27,6 +28,7 @@ mod run_end;
 mod since_stop;
 mod stop_facts;
 mod timing;
+mod window_stop;
 mod windows;
 
 use std::time::Duration;
@@ -225,8 +227,8 @@ impl RunService<'_> {
         let Some(ledger) = self.ledger.filter(|_| !request.dry_run) else {
             return self.run_unledgered(request, &delivery, &budget).await;
         };
-        if let Some(skipped) = windows::held(self, ledger, request).await {
-            return Ok(Outcome::Duplicate(skipped));
+        if let Some(held) = window_stop::hold(self, ledger, request, &delivery).await {
+            return held;
         }
         let now = now();
         let lock_until = now + time_left.unwrap_or(DEFAULT_LOCK).as_secs() + 60;

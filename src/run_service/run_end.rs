@@ -48,6 +48,7 @@ pub(super) async fn announce(
             .or_else(|| request.run_key.clone())
             .unwrap_or_else(|| crate::ledger::fresh_key(&request.workload)),
         invocation: record.map_or(request.invocation, |r| r.invocations),
+        maintenance_window: request.maintenance_window.clone(),
     };
     let end = match record {
         Some(record) => end_of_record(record, &report.summary.message, report.summary.duration_ms),
@@ -79,6 +80,7 @@ pub(super) async fn announce_interrupted(cloud: &dyn Cloud, record: &RunRecord, 
         action: record.action,
         run_key: record.key.clone(),
         invocation: record.invocations,
+        maintenance_window: record.maintenance_window.clone(),
     };
     let message = record.summary.as_ref().and_then(|s| s["message"].as_str());
     let end = end_of_record(record, message.unwrap_or("interrupted"), 0);

@@ -1,124 +1,39 @@
-//! Maintenance windows (issue 33), the run service's part. After a Stop
-//! that ended, each configured window with a next execution gets two
-//! one-time schedules ([`window_schedule_name`]: stable per window,
-//! execution and end): a **window Start** at the execution minus
-//! `MaintenanceLeadMinutes` and a **window Stop** at its end (`Duration`
-//! hours on). The names are kept in the run's record; the next Stop
-//! deletes by name those a window no longer has (removed, or moved to
-//! another execution). A window Stop runs only if the same execution's
-//! window Start opened the workload: its record, found by its key, ended
-//! having acted. Nothing here fails a run: what cannot be done is a
-//! warning of it.
+//! Maintenance windows (issue 33), the run service's part. After every
+//! run that ended (see [`arranges`]), each configured window with a next
+//! execution gets two one-time schedules ([`window_schedule_name`]: stable
+//! per window, execution and end): a **window Start** at the execution
+//! minus `MaintenanceLeadMinutes` and a **window Stop** at its end
+//! (`Duration` hours on). Making them again is harmless (same names, same
+//! times). The names are kept in the run's record; the next run deletes
+//! by name those a window no longer has (removed, or moved to another
+//! execution), with one exception: the window Stop of an execution whose
+//! window Start opened the workload is kept as it is, neither replaced nor
+//! deleted, until it has run ([`open_window_stops`]), since once the
+//! execution began `NextExecutionTime` already names the next one. A
+//! window Stop runs only if the same execution's window Start opened the
+//! workload: its record, found by its key, ended having acted. Nothing
+//! here fails a run: what cannot be done is a warning of it.
 
 use serde_json::{json, Value};
 
-use super::{recheck, Ledgered, RunService};
+use super::window_stop::opened;
+use super::{Ledgered, RunService};
 use crate::action::Action;
-use crate::ledger::{run_id_key, run_key, window_schedule_name, Ledger, LedgerStatus, RECORD_TTL};
+use crate::ledger::{window_schedule_name, LedgerStatus, RunRecord, RECORD_TTL};
 use crate::run::{RunReport, RunRequest};
+use crate::summary::{RunStatus, RunSummary};
 use crate::window::WindowRun;
 
-/// Runs of the workload read to find the window schedules the last Stop left.
+/// Runs of the workload read to find the window schedules the last run
+/// left, and the windows open.
 const RUNS_READ: usize = 100;
 
-/// A window Stop's response when it does not run now: its Start did not
-/// open the workload (`"status": "skipped"`), or the window's execution is
-/// still in progress (`"waiting"`: it comes again); `None`: it runs.
-pub(super) async fn held(service: &RunService<'_>, ledger: &dyn Ledger, request: &RunRequest) -> Option<Value> {
-    let window = request.maintenance_window.as_ref().filter(|w| w.edge == Action::Stop)?;
-    match unopened(ledger, request, window).await {
-        Some(skipped) => Some(skipped),
-        None => overrun(service, request, window).await,
-    }
-}
-
-/// A window Stop's response when the window's Start did not open the
-/// workload (`"status": "skipped"`), or `None`.
-async fn unopened(ledger: &dyn Ledger, request: &RunRequest, window: &WindowRun) -> Option<Value> {
-    let start = window.with_edge(Action::Start);
-    let key = run_key(&run_id_key(&request.workload, &start.run_id()), request);
-    let why = match ledger.load(&key).await {
-        Ok(Some(r)) if r.status == LedgerStatus::Finished && opened(r.outcome.as_deref()) => return None,
-        Ok(Some(r)) => format!(
-            "its window Start did not open the workload (it ended {})",
-            r.outcome.as_deref().unwrap_or("unfinished")
-        ),
-        Ok(None) => "its window Start never ran".to_string(),
-        Err(e) => format!("its window Start's record could not be read: {e}"),
-    };
-    let message = format!("{}: {why}; the workload is left as it is", window.describe());
-    tracing::info!(workload = %request.workload, %message, "window Stop skipped");
-    Some(json!({
-        "status": "skipped",
-        "workload": request.workload,
-        "action": request.action,
-        "maintenanceWindow": window,
-        "message": message,
-    }))
-}
-
-/// While DescribeMaintenanceWindowExecutions shows the window's execution
-/// `IN_PROGRESS` (tasks started before the cutoff may run past the end),
-/// the window Stop comes again five minutes on (the same payload, by the
-/// same name), until `MaintenanceOverrunMinutes` past the window's end;
-/// then, or when the executions cannot be read, it runs.
-async fn overrun(service: &RunService<'_>, request: &RunRequest, window: &WindowRun) -> Option<Value> {
-    let cloud = service.cloud;
-    let config = crate::orchestrator::load_config(cloud, &request.workload, &request.dynamodb_region).await;
-    let w = config.ok()?.workload;
-    let remote = cloud
-        .workload_ports(&w.region, w.cross_account.as_ref())
-        .await
-        .ok()?
-        .remote;
-    let executions = remote
-        .window_executions(&window.id, window.execution.saturating_sub(60))
-        .await;
-    let executions = executions
-        .inspect_err(|e| tracing::warn!(error = %e, "window executions not read: the window Stop runs"))
-        .ok()?;
-    if !executions.iter().any(|e| e.running_since(window.execution)) {
-        return None;
-    }
-    let duration = remote.maintenance_window(&window.id).await.ok()?.duration_hours;
-    let until = window.execution + u64::from(duration) * 3600 + w.windows.overrun_minutes * 60;
-    let now = super::now();
-    if now >= until {
-        tracing::warn!(window = %window.id, "the execution is still in progress past MaintenanceOverrunMinutes: the window Stop runs");
-        return None;
-    }
-    let (continuation, name) = (service.continuation?, window_schedule_name(&request.workload, window));
-    let at = (now + OVERRUN_POLL_SECS).min(until);
-    let again = match continuation.cancel(&name).await {
-        Ok(()) => continuation.schedule(&name, &payload(request, window), at).await,
-        Err(e) => Err(e),
-    };
-    again
-        .inspect_err(|e| tracing::warn!(error = %e, "the window Stop could not wait: it runs"))
-        .ok()?;
-    let message = format!(
-        "{}: its execution is still in progress; the window Stop comes again at {} UTC (it waits until {} UTC at most)",
-        window.describe(),
-        crate::clock::utc_timestamp(at),
-        crate::clock::utc_timestamp(until)
-    );
-    Some(
-        json!({"status": "waiting", "workload": request.workload, "action": request.action, "maintenanceWindow": window, "message": message}),
-    )
-}
-
-/// How often a window Stop looks again at an execution still in progress.
-const OVERRUN_POLL_SECS: u64 = 300;
-
-/// Whether a run that ended so acted.
-fn opened(outcome: Option<&str>) -> bool {
-    matches!(outcome, Some("completed" | "completedWithFailures" | "deadlineReached"))
-}
-
-/// Makes the window schedules after a Stop that ended (none for a dry
-/// run, a skipped run, a run a continuation carries on, or without
-/// continuations), deletes those of windows removed or moved, and keeps
-/// the names in the run's record.
+/// Makes the window schedules after a run that ended (none for a dry
+/// run, a run a continuation carries on, a run the calendar or a disabled
+/// workload skipped, or without continuations), deletes those of windows
+/// removed or moved, and keeps the names in the run's record. The window
+/// Stop of an open window ([`open_window_stops`]) is neither replaced nor
+/// deleted.
 pub(super) async fn arrange(
     service: &RunService<'_>,
     request: &RunRequest,
@@ -128,15 +43,25 @@ pub(super) async fn arrange(
     let Some(continuation) = service.continuation else {
         return;
     };
-    if request.action != Action::Stop || report.checkpoint.is_some() || !recheck::ended(&report.summary) {
+    if report.checkpoint.is_some() || !arranges(&report.summary) {
         return;
     }
-    let previous = previous_names(run).await;
+    let earlier = earlier_runs(run).await;
+    let previous = earlier
+        .iter()
+        .find_map(|r| r.window_schedules.clone())
+        .unwrap_or_default();
+    let open = open_window_stops(request, &report.summary, &earlier);
     let (made, mut warnings, complete) = wanted(service, request).await;
     let now = super::now();
-    let mut names = Vec::new();
+    let mut names: Vec<String> = open.iter().filter(|n| previous.contains(n)).cloned().collect();
     for (window, at) in &made {
         let name = window_schedule_name(&request.workload, window);
+        if open.contains(&name) {
+            names.retain(|n| *n != name);
+            names.push(name); // an open window's Stop stays as it is
+            continue;
+        }
         let at = (*at).max(now + 60);
         let done = match continuation.cancel(&name).await {
             Ok(()) => continuation.schedule(&name, &payload(request, window), at).await,
@@ -163,6 +88,50 @@ pub(super) async fn arrange(
     if !(names.is_empty() && stale.is_empty()) {
         run.record.window_schedules = Some(names); // none ever made: nothing to keep
     }
+}
+
+/// Whether a run that went this way arranges the window schedules: every
+/// run that ended, acted or not (a repeat, a window's run that did
+/// nothing), but not a dry run, a run a continuation carries on, nor one
+/// the calendar or a disabled workload skipped.
+fn arranges(summary: &RunSummary) -> bool {
+    use RunStatus::*;
+    !summary.dry_run && !matches!(summary.status, Continuing | SkippedByCalendar | Disabled | DryRun)
+}
+
+/// The names of the window Stops of open windows: of each execution a
+/// window Start opened (this run, if it acted, or a finished record that
+/// did) whose window Stop has not run yet (no record of it, or only
+/// `waiting` ones). Once the execution began, `NextExecutionTime` names
+/// the next one, and the current execution's window Stop would look like
+/// a moved window's: it must still close what its Start opened. This run,
+/// if it is that window Stop, closes it.
+fn open_window_stops(request: &RunRequest, summary: &RunSummary, earlier: &[RunRecord]) -> Vec<String> {
+    let window_of = |r: &RunRecord, edge| r.maintenance_window.clone().filter(|w| w.edge == edge);
+    let ran = |stop: &WindowRun| {
+        request.maintenance_window.as_ref() == Some(stop)
+            || earlier
+                .iter()
+                .any(|r| window_of(r, Action::Stop).as_ref() == Some(stop) && r.outcome.as_deref() != Some("waiting"))
+    };
+    let acted = matches!(
+        summary.status,
+        RunStatus::Completed | RunStatus::CompletedWithFailures | RunStatus::DeadlineReached
+    );
+    let opened_now = request
+        .maintenance_window
+        .clone()
+        .filter(|w| w.edge == Action::Start && acted);
+    let opened_before = earlier
+        .iter()
+        .filter(|r| r.status == LedgerStatus::Finished && opened(r.outcome.as_deref()));
+    opened_now
+        .into_iter()
+        .chain(opened_before.filter_map(|r| window_of(r, Action::Start)))
+        .map(|start| start.with_edge(Action::Stop))
+        .filter(|stop| !ran(stop))
+        .map(|stop| window_schedule_name(&request.workload, &stop))
+        .collect()
 }
 
 /// The window schedules wanted now: each end of each configured window's
@@ -226,15 +195,12 @@ async fn wanted(service: &RunService<'_>, request: &RunRequest) -> (Vec<(WindowR
     (made, warnings, complete)
 }
 
-/// The window schedules the workload's last Stop that arranged them left.
-async fn previous_names(run: &Ledgered<'_>) -> Vec<String> {
+/// The workload's other runs in the ledger, newest first (none when the
+/// ledger cannot be read: then no schedule is deleted).
+async fn earlier_runs(run: &Ledgered<'_>) -> Vec<RunRecord> {
     let since = super::now().saturating_sub(RECORD_TTL.as_secs());
     match run.ledger.runs(Some(&run.record.workload), since, RUNS_READ).await {
-        Ok(runs) => runs
-            .into_iter()
-            .filter(|r| r.key != run.record.key)
-            .find_map(|r| r.window_schedules)
-            .unwrap_or_default(),
+        Ok(runs) => runs.into_iter().filter(|r| r.key != run.record.key).collect(),
         Err(e) => {
             tracing::warn!(error = %e, "earlier window schedules not read: none deleted");
             Vec::new()
@@ -244,7 +210,7 @@ async fn previous_names(run: &Ledgered<'_>) -> Vec<String> {
 
 /// A window schedule's invocation: that end of the window's execution,
 /// keyed by it (`runId`), so a repeated delivery runs once.
-fn payload(request: &RunRequest, window: &WindowRun) -> Value {
+pub(super) fn payload(request: &RunRequest, window: &WindowRun) -> Value {
     json!({
         "workloadIdentifier": request.workload,
         "action": window.edge,

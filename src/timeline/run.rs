@@ -102,9 +102,16 @@ impl Timeline {
     }
 }
 
-/// `Stop W: run 1a2b3c4d`.
+/// `Stop W: run 1a2b3c4d`, and the maintenance window it was for.
 fn run_title(record: &RunRecord) -> String {
-    format!("{} {}: run {}", record.action, record.workload, short_id(&record.key))
+    let window = record.maintenance_window.as_ref();
+    format!(
+        "{} {}: run {}{}",
+        record.action,
+        record.workload,
+        short_id(&record.key),
+        window.map(|w| format!(", for {}", w.describe())).unwrap_or_default()
+    )
 }
 
 /// The status, invocations, duration, start and key of the run.

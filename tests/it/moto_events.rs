@@ -211,6 +211,7 @@ async fn a_tier_of_two_thousand_failed_members_fits_with_truncated_set() {
         action: Action::Start,
         run_key: "run|W|big".into(),
         invocation: 1,
+        maintenance_window: None,
     };
     let entry = run_events::tier_completed(&context, &tier);
     assert!(entry.size() < PUT_BYTES, "{}", entry.size());

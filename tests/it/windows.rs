@@ -252,6 +252,14 @@ async fn a_window_stop_without_its_start_and_a_moved_window_do_nothing() {
     assert_eq!(opened["status"], "skipped", "{opened}");
     assert!(opened["message"].as_str().unwrap().contains("moved"), "{opened}");
     assert!(h.cloud.calls_of("StartInstances").is_empty());
+    // It opened nothing, so its arranging replaces the old execution's
+    // schedules with the new one's, its own window Stop among them.
+    let made = window_schedules(&h, MW);
+    let executions: Vec<u64> = made
+        .iter()
+        .map(|(_, _, p)| p["maintenanceWindow"]["execution"].as_u64().unwrap())
+        .collect();
+    assert_eq!(executions, [execution + 7 * 86_400; 2], "{made:?}");
 }
 
 #[tokio::test(start_paused = true)]
@@ -372,4 +380,254 @@ async fn a_window_stop_waits_no_longer_than_maintenance_overrun_minutes() {
     assert!(run_service::now() >= until && run_service::now() < until + 60);
     tokio::time::sleep(Duration::from_secs(600)).await;
     assert_eq!(h.cloud.state_of("i-d1"), Stopped);
+}
+
+#[tokio::test(start_paused = true)]
+async fn every_run_arranges_the_window_schedules_not_only_a_stop() {
+    let execution = run_service::now() + 86_400;
+    let h = workload(Stopped, MW, None, Some(execution));
+    // A regular Start of the stopped workload makes them ...
+    let start = h.deliver(&asked("Start", "monday"), LONG).await.unwrap();
+    assert_eq!(start["status"], "completed", "{start}");
+    assert_eq!(schedule_of(&h, "Start").0, execution - 900);
+    assert_eq!(schedule_of(&h, "Stop").0, execution + 3 * 3600);
+    // ... and a Start skipped as a repeat replaces them when the window moved.
+    let moved = execution + 7 * 86_400;
+    set_window(&h.cloud, MW, Some(moved));
+    let repeat = h.deliver(&asked("Start", "tuesday"), LONG).await.unwrap();
+    assert_eq!(repeat["status"], "skipped", "{repeat}");
+    let made = window_schedules(&h, MW);
+    assert_eq!(made.len(), 2, "{made:?}");
+    assert_eq!(schedule_of(&h, "Start").0, moved - 900);
+    // A dry run arranges nothing.
+    set_window(&h.cloud, MW, Some(moved + 7 * 86_400));
+    let mut dry = asked("Stop", "dry");
+    dry["dryRun"] = json!(true);
+    h.deliver(&dry, LONG).await.unwrap();
+    assert_eq!(schedule_of(&h, "Start").0, moved - 900, "unchanged by the dry run");
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_open_windows_stop_is_kept_when_the_next_execution_moves_on() {
+    let execution = run_service::now() + 86_400;
+    let h = workload(Running, MW, None, Some(execution));
+    h.deliver(&asked("Stop", "friday"), LONG).await.unwrap();
+    let (start_at, start) = schedule_of(&h, "Start");
+    let (stop_at, stop) = schedule_of(&h, "Stop");
+    let stop_name = window_schedule_name(
+        "W",
+        &WindowRun::from_value(&stop["maintenanceWindow"], ec2_tier_scheduler::action::Action::Stop).unwrap(),
+    );
+    let cancels = |h: &Harness| {
+        h.continuation
+            .cancelled
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|n| **n == stop_name)
+            .count()
+    };
+    let before = cancels(&h);
+    // The window Start arranges too, and leaves its own window Stop as it is.
+    let opened = deliver_at(&h, start_at, &start).await;
+    assert_eq!(opened["status"], "completed", "{opened}");
+    assert_eq!(
+        cancels(&h),
+        before,
+        "the window Start's own Stop neither deleted nor replaced"
+    );
+    // The execution began: NextExecutionTime names next week's. A run now
+    // (someone's Stop) arranges next week's window but keeps this one's Stop.
+    let next = execution + 7 * 86_400;
+    tokio::time::sleep(Duration::from_secs(execution + 60 - run_service::now())).await;
+    set_window(&h.cloud, MW, Some(next));
+    let sunday = h.deliver(&asked("Stop", "sunday"), LONG).await.unwrap();
+    assert_eq!(sunday["status"], "completed", "{sunday}");
+    assert_eq!(
+        cancels(&h),
+        before,
+        "the open window's Stop neither deleted nor replaced"
+    );
+    let made = window_schedules(&h, MW);
+    assert!(made.iter().any(|(e, at, _)| e == "Stop" && *at == stop_at), "{made:?}");
+    assert!(
+        made.iter().any(|(e, at, _)| e == "Start" && *at == next - 900),
+        "{made:?}"
+    );
+    // The window Stop runs, and leaves next week's schedules alone.
+    let closed = deliver_at(&h, stop_at, &stop).await;
+    assert!(
+        closed["status"] == "completed" || closed["status"] == "skipped",
+        "{closed}"
+    );
+    let made = window_schedules(&h, MW);
+    let executions: Vec<u64> = made
+        .iter()
+        .map(|(_, _, p)| p["maintenanceWindow"]["execution"].as_u64().unwrap())
+        .collect();
+    assert_eq!(executions, [next, next], "{made:?}");
+}
+
+/// The ledger's records of W, newest first, as `runs list` reads them.
+async fn listed(h: &Harness) -> Vec<ec2_tier_scheduler::ledger::RunRecord> {
+    use ec2_tier_scheduler::ledger::Ledger;
+    h.ledger.runs(Some("W"), 0, 100).await.unwrap()
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_skipped_window_stop_is_a_run_in_the_ledger() {
+    let execution = run_service::now() + 86_400;
+    let h = workload(Running, MW, None, Some(execution));
+    h.deliver(&asked("Stop", "friday"), LONG).await.unwrap();
+    let (stop_at, stop) = schedule_of(&h, "Stop");
+    let closed = deliver_at(&h, stop_at, &stop).await;
+    assert_eq!(closed["status"], "skipped", "{closed}");
+    let runs = listed(&h).await;
+    let record = runs
+        .iter()
+        .find(|r| {
+            r.maintenance_window
+                .as_ref()
+                .is_some_and(|w| w.edge.to_string() == "Stop")
+        })
+        .expect("the window Stop's record");
+    assert_eq!(ec2_tier_scheduler::history::status(record), "skipped");
+    assert_eq!(closed["runKey"], record.key.as_str());
+    assert!(record.key.contains("window-mw-"), "{}", record.key);
+    let table = ec2_tier_scheduler::history::list_table(&runs);
+    assert!(table.contains("skipped"), "{table}");
+    let row = serde_json::to_value(ec2_tier_scheduler::history::RunRow::of(record)).unwrap();
+    assert_eq!(
+        row["maintenanceWindow"], stop["maintenanceWindow"],
+        "runs list --json: {row}"
+    );
+    let shown = ec2_tier_scheduler::history::show_text(record);
+    assert!(shown.contains("never ran"), "{shown}");
+    assert!(h.ledger.lock().locks.is_empty(), "the workload lock released");
+    // A repeated delivery is a duplicate of that run.
+    let again = h.deliver(&stop, LONG).await.unwrap();
+    assert_eq!(again["status"], "duplicate", "{again}");
+    assert_eq!(listed(&h).await.len(), runs.len());
+}
+
+#[tokio::test(start_paused = true)]
+async fn each_look_of_a_waiting_window_stop_is_recorded_and_the_stop_still_runs() {
+    let (h, stop_at, stop, _) = opened_with_execution("IN_PROGRESS").await;
+    let held = deliver_at(&h, stop_at, &stop).await;
+    assert_eq!(held["status"], "waiting", "{held}");
+    let (again_at, again) = schedule_of(&h, "Stop");
+    let held = deliver_at(&h, again_at, &again).await;
+    assert_eq!(held["status"], "waiting", "{held}");
+    let waiting: Vec<_> = listed(&h)
+        .await
+        .into_iter()
+        .filter(|r| ec2_tier_scheduler::history::status(r) == "waiting")
+        .collect();
+    assert_eq!(waiting.len(), 2, "one record per look: {waiting:?}");
+    assert!(waiting[0].summary.as_ref().unwrap()["message"]
+        .as_str()
+        .unwrap()
+        .contains("still in progress"));
+    // The tasks end: the same window Stop claims its own run's key and runs.
+    h.cloud.lock().window_executions.get_mut(MW).unwrap()[0].status = "SUCCESS".into();
+    let (last_at, last) = schedule_of(&h, "Stop");
+    let closed = deliver_at(&h, last_at, &last).await;
+    assert_eq!(closed["status"], "completed", "{closed}");
+    let ran = listed(&h).await;
+    let stop_run = ran
+        .iter()
+        .find(|r| r.key.ends_with("-Stop"))
+        .expect("the window Stop's run");
+    assert_eq!(ec2_tier_scheduler::history::status(stop_run), "completed");
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_window_is_named_in_the_events_the_notices_and_the_timeline() {
+    let execution = run_service::now() + 86_400;
+    let h = workload(Running, MW, None, Some(execution));
+    let mut w = workload_item("W");
+    w["MaintenanceWindows"] = json!(MW);
+    w["AlarmPrefixes"] = json!("w-");
+    w["EventBusName"] = json!("ops-events");
+    w["ChatTopicName"] = json!("ops-chat");
+    h.cloud.put_config(w, three_tiers("W", 5));
+    h.deliver(&asked("Stop", "friday"), LONG).await.unwrap();
+    let (start_at, start) = schedule_of(&h, "Start");
+    let (published, events) = {
+        let cloud = h.cloud.lock();
+        (cloud.published.len(), cloud.events.len())
+    };
+    let opened = deliver_at(&h, start_at, &start).await;
+    assert_eq!(opened["status"], "completed", "{opened}");
+    assert_eq!(opened["maintenanceWindow"]["id"], MW, "the response names it: {opened}");
+
+    // Every event of the window Start names the window.
+    let (details, sent) = {
+        let cloud = h.cloud.lock();
+        let details: Vec<Value> = cloud.events[events..]
+            .iter()
+            .map(|(_, e)| serde_json::from_str(&e.detail).unwrap())
+            .collect();
+        (details, cloud.published[published..].to_vec())
+    };
+    assert!(!details.is_empty());
+    for d in &details {
+        assert_eq!(d["maintenanceWindow"], start["maintenanceWindow"], "{d}");
+    }
+    // The SNS summary and the chat message say why it ran.
+    let summary = sent
+        .iter()
+        .find(|(topic, _, _)| topic != "ops-chat")
+        .expect("the SNS summary");
+    assert!(summary.1.contains(MW), "subject: {}", summary.1);
+    assert!(summary.2.contains("Why: maintenance window"), "{}", summary.2);
+    let chat = sent
+        .iter()
+        .find(|(topic, _, _)| topic == "ops-chat")
+        .expect("the chat message");
+    let chat: Value = serde_json::from_str(&chat.2).unwrap();
+    assert!(chat["content"]["title"].as_str().unwrap().contains(MW), "{chat}");
+
+    // The ledger: runs show and the timeline name it too.
+    use ec2_tier_scheduler::ledger::Ledger;
+    let runs = h.ledger.runs(Some("W"), 0, 100).await.unwrap();
+    let record = runs
+        .iter()
+        .find(|r| r.maintenance_window.is_some())
+        .expect("the window Start's run");
+    let shown = ec2_tier_scheduler::history::show_text(record);
+    assert!(shown.contains(&format!("for maintenance window {MW}")), "{shown}");
+    let timeline = ec2_tier_scheduler::timeline::Timeline::of_run(record);
+    assert!(timeline.title.contains(MW), "{}", timeline.title);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_waiting_window_stop_waits_even_when_its_record_cannot_be_written() {
+    let (h, stop_at, stop, _) = opened_with_execution("IN_PROGRESS").await;
+    let waiting_records = |h: &Harness| {
+        let ledger = h.ledger.lock();
+        ledger
+            .records
+            .values()
+            .filter(|r| r.outcome.as_deref() == Some("waiting"))
+            .count()
+    };
+    h.ledger.lock().fail_claims = 1;
+    let held = deliver_at(&h, stop_at, &stop).await;
+    assert_eq!(held["status"], "waiting", "{held}");
+    assert!(held["ledgerError"].as_str().unwrap().contains("not updated"), "{held}");
+    assert_eq!(waiting_records(&h), 0);
+    let (again_at, _) = schedule_of(&h, "Stop");
+    assert!(again_at > stop_at, "it comes again all the same");
+    assert_eq!(h.cloud.state_of("i-w1"), Running);
+    // A skipped window Stop whose record cannot be written is refused,
+    // nothing done, so its retry decides again.
+    let h2 = workload(Running, MW, None, Some(run_service::now() + 86_400));
+    h2.deliver(&asked("Stop", "friday"), LONG).await.unwrap();
+    let (_, unopened) = schedule_of(&h2, "Stop");
+    h2.ledger.lock().fail_claims = 1;
+    let refused = h2.deliver(&unopened, LONG).await.unwrap_err().to_string();
+    assert!(refused.contains("run ledger unavailable"), "{refused}");
+    let closed = h2.deliver(&unopened, LONG).await.unwrap();
+    assert_eq!(closed["status"], "skipped", "{closed}");
 }

@@ -47,6 +47,14 @@ moto 5.2.5 lacks, so the adapters' real paths run against the emulator:
   minSize or desiredSize out of order; so does this launcher: the group is
   created (a launch configuration of the node group's first instance type,
   in its subnets) and follows every scaling configuration.
+- SSM maintenance windows have no NextExecutionTime (moto computes none),
+  DescribeMaintenanceWindowExecutions is missing, and so is
+  DescribeInstanceInformation. Here a window scheduled `at(...)` in the
+  future has that time as its NextExecutionTime (in its ScheduleTimezone,
+  answered in UTC as SSM does, `2030-03-24T03:00Z`); a cron or rate window
+  still has none. A window has no executions (moto runs none), and the
+  agent of every running EC2 instance is online (PingStatus Online), as for
+  an instance with the SSM agent and its instance profile.
 
 Usage: python moto_launcher.py [moto_server arguments]
 """
@@ -574,6 +582,63 @@ def update_nodegroup_config(self, cluster_name, nodegroup_name, *args, **kwargs)
 
 
 EKSBackend.update_nodegroup_config = update_nodegroup_config
+
+import datetime  # noqa: E402
+import zoneinfo  # noqa: E402
+
+from moto.ssm.models import FakeMaintenanceWindow  # noqa: E402
+
+_window_json = FakeMaintenanceWindow.to_json
+
+
+def _next_execution(window):
+    found = re.fullmatch(r"at\((\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)\)", window.schedule or "")
+    if not found:
+        return None
+    zone = zoneinfo.ZoneInfo(window.schedule_timezone or "UTC")
+    at = datetime.datetime.fromisoformat(found.group(1)).replace(tzinfo=zone)
+    if at <= datetime.datetime.now(datetime.timezone.utc):
+        return None
+    return at.astimezone(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%MZ")
+
+
+def window_to_json(self):
+    out = _window_json(self)
+    at = _next_execution(self)
+    if at:
+        out["NextExecutionTime"] = at
+    return out
+
+
+FakeMaintenanceWindow.to_json = window_to_json
+
+
+def describe_maintenance_window_executions(self):
+    self.ssm_backend.get_maintenance_window(self._get_param("WindowId"))
+    return ActionResult({"WindowExecutions": []})
+
+
+SimpleSystemManagerResponse.describe_maintenance_window_executions = describe_maintenance_window_executions
+
+
+def describe_instance_information(self):
+    from moto.ec2.models import ec2_backends
+
+    wanted = set()
+    for f in self._get_param("Filters", []) or []:
+        if f.get("Key") == "InstanceIds":
+            wanted.update(f.get("Values", []))
+    backend = ec2_backends[self.current_account][self.region]
+    listed = []
+    for reservation in backend.reservations.values():
+        for instance in reservation.instances:
+            if (wanted and instance.id not in wanted) or instance.state != "running":
+                continue
+            listed.append({"InstanceId": instance.id, "PingStatus": "Online", "ResourceType": "EC2Instance"})
+    return ActionResult({"InstanceInformationList": listed})
+
+
+SimpleSystemManagerResponse.describe_instance_information = describe_instance_information
 
 if __name__ == "__main__":
     from moto.server import main

@@ -4,8 +4,9 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::Args;
-use ec2_tier_scheduler::orchestrator::{self, Prepared};
+use ec2_tier_scheduler::orchestrator::{self, Prepared, RunRequest};
 use ec2_tier_scheduler::plan::Plan;
+use ec2_tier_scheduler::ports::Cloud;
 use ec2_tier_scheduler::timeline::{Estimates, Timeline};
 
 use crate::shared::{self, print_json, refused, write_svg, Target};
@@ -42,10 +43,26 @@ pub async fn command(args: PlanArgs) -> ExitCode {
         print_json(&plan);
     } else {
         print!("{}", plan.to_table());
+        print_windows(&cloud, &request).await;
     }
     match svg.map(|path| draw(&path, &plan)) {
         Some(Err(e)) => refused(&e),
         _ => ExitCode::SUCCESS,
+    }
+}
+
+/// Each maintenance window the workload configures: its next window Start
+/// and Stop, or why it has none (nothing when it configures none).
+async fn print_windows(cloud: &dyn Cloud, request: &RunRequest) {
+    match orchestrator::workload_windows(cloud, &request.workload, &request.dynamodb_region).await {
+        Ok(windows) if windows.is_empty() => {}
+        Ok(windows) => {
+            println!("\nMaintenance windows:");
+            for w in windows {
+                println!("  {}", w.line());
+            }
+        }
+        Err(e) => eprintln!("warning: the maintenance windows were not read: {e}"),
     }
 }
 

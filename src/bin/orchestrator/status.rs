@@ -74,6 +74,7 @@ pub async fn command(args: StatusArgs) -> ExitCode {
         }
     }
     status.add_untrusted(&untrusted);
+    status.windows = orchestrator::windows_ahead(ports.remote.as_ref(), &config).await;
     last_action(&cloud, &args, &mut status).await;
     last_runs(&cloud, &args, now, &mut status).await;
     next_scheduled(&cloud, &args, now, &mut status).await;
