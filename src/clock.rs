@@ -28,6 +28,12 @@ pub fn now_ceil() -> u64 {
     d.as_secs() + u64::from(d.subsec_nanos() > 0)
 }
 
+/// [`now`] plus [`tokio_ahead_secs`]: the time the run service and the
+/// orchestrator read, which follows tokio's paused test clock.
+pub fn now_following_tokio() -> u64 {
+    now() + tokio_ahead_secs()
+}
+
 /// How far tokio's clock runs ahead of the real one, in whole seconds:
 /// nothing in the function and the CLI, where the two are one clock; under
 /// tokio's paused test clock, the time a test let pass. The run service's

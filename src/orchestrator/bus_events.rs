@@ -2,7 +2,9 @@
 //! goes: `Run Started` before a fresh run's first tier, `Tier Completed`
 //! after each tier. Each send runs beside the run, so it never holds a
 //! tier back; the run awaits them before it ends, each PutEvents within
-//! [`EVENT_TIMEOUT`]. A refused entry (or one not sent in time) is logged
+//! [`EVENT_TIMEOUT`] and every send within the run's budget (or
+//! [`LAST_SEND`] once it ran out: the safety margin kept back from the
+//! deadline pays for it). A refused entry (or one not sent in time) is logged
 //! and counted (`EventsFailed`), never a run failure. The details are
 //! [`crate::run_events`]'s; [`put_events`] also sends the run service's
 //! `Run Completed`.
@@ -12,6 +14,7 @@ use std::time::Duration;
 
 use tokio::task::JoinHandle;
 
+use super::Budget;
 use crate::plan::Plan;
 use crate::ports::{BusEvent, Cloud, EventBus};
 use crate::run::RunRequest;
@@ -20,6 +23,16 @@ use crate::summary::TierOutcome;
 
 /// The longest one PutEvents request is waited for.
 pub const EVENT_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// What a send is given when the budget has run out: the safety margin
+/// kept back from the deadline (2 seconds at least) pays for it.
+pub const LAST_SEND: Duration = Duration::from_secs(1);
+
+/// How long the sends begun now may take under `budget`: what is left of
+/// it, or [`LAST_SEND`] once it ran out.
+pub fn sends_within(budget: &Budget) -> Duration {
+    budget.remaining().max(LAST_SEND)
+}
 
 /// Where a workload's events go: the bus's client and its name or ARN.
 #[derive(Clone)]
@@ -51,9 +64,10 @@ impl BusTarget {
 }
 
 /// Puts `entries` on the target's bus, in PutEvents batches, each within
-/// [`EVENT_TIMEOUT`]; returns how many were refused or not sent (each
-/// logged).
-pub async fn put_events(target: &BusTarget, entries: Vec<EventEntry>) -> u32 {
+/// [`EVENT_TIMEOUT`] and all of them `within`; returns how many were
+/// refused or not sent (each logged).
+pub async fn put_events(target: &BusTarget, entries: Vec<EventEntry>, within: Duration) -> u32 {
+    let began = tokio::time::Instant::now();
     let mut failed = 0;
     for batch in run_events::batches(entries) {
         let events: Vec<BusEvent> = batch
@@ -64,9 +78,11 @@ pub async fn put_events(target: &BusTarget, entries: Vec<EventEntry>) -> u32 {
                 detail: e.detail_text(),
             })
             .collect();
-        let results = match tokio::time::timeout(EVENT_TIMEOUT, target.port.put(&target.bus, &events)).await {
+        let left = within.saturating_sub(began.elapsed()).min(EVENT_TIMEOUT);
+        let results = match tokio::time::timeout(left, target.port.put(&target.bus, &events)).await {
             Ok(Ok(results)) => results,
             Ok(Err(e)) => vec![Some(e.to_string()); batch.len()],
+            Err(_) if left < EVENT_TIMEOUT => vec![Some("not sent before the deadline".to_string()); batch.len()],
             Err(_) => vec![Some(format!("not sent within {}s", EVENT_TIMEOUT.as_secs())); batch.len()],
         };
         for (entry, result) in batch.iter().zip(results) {
@@ -85,13 +101,15 @@ pub async fn put_events(target: &BusTarget, entries: Vec<EventEntry>) -> u32 {
 /// One run's sender: its target and context, and the sends under way.
 pub(crate) struct BusEvents {
     target: Option<(BusTarget, RunContext)>,
+    budget: Budget,
     pending: Mutex<Vec<JoinHandle<u32>>>,
 }
 
 impl BusEvents {
     /// The sender of `request`'s run of `plan`: none when the workload
-    /// names no bus. A run without a ledger key gets a fresh one.
-    pub(crate) fn new(cloud: &dyn Cloud, request: &RunRequest, plan: &Plan) -> Self {
+    /// names no bus. A run without a ledger key gets a fresh one. Its sends
+    /// end with `budget` ([`sends_within`]).
+    pub(crate) fn new(cloud: &dyn Cloud, request: &RunRequest, plan: &Plan, budget: Budget) -> Self {
         let target = plan.event_bus.as_deref().and_then(|bus| {
             let target = BusTarget::of(cloud, bus, request.notify_region())?;
             let context = RunContext {
@@ -108,6 +126,7 @@ impl BusEvents {
         });
         Self {
             target,
+            budget,
             pending: Mutex::new(Vec::new()),
         }
     }
@@ -135,12 +154,13 @@ impl BusEvents {
         if entries.is_empty() {
             return;
         }
-        let target = target.clone();
-        let handle = tokio::spawn(async move { put_events(&target, entries).await });
+        let (target, within) = (target.clone(), sends_within(&self.budget));
+        let handle = tokio::spawn(async move { put_events(&target, entries, within).await });
         self.pending.lock().unwrap_or_else(|p| p.into_inner()).push(handle);
     }
 
-    /// Waits for the sends under way (each bounded by [`EVENT_TIMEOUT`]);
+    /// Waits for the sends under way (each bounded by [`EVENT_TIMEOUT`] and
+    /// the budget);
     /// returns how many entries were not put.
     pub(crate) async fn settle(&self) -> u32 {
         let pending = std::mem::take(&mut *self.pending.lock().unwrap_or_else(|p| p.into_inner()));

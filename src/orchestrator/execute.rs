@@ -121,7 +121,7 @@ pub async fn execute_plan(
         status_checks: ports.status_checks,
         remote: ports.remote,
         notifier: cloud.notifier(request.notify_region()),
-        events: super::bus_events::BusEvents::new(cloud, request, &plan),
+        events: super::bus_events::BusEvents::new(cloud, request, &plan, *budget),
         recorder: records::Recorder::new(cloud.records(), config, book, request.run_key.clone()),
         config,
         action: plan.action,

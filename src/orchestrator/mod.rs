@@ -41,7 +41,7 @@ pub use crate::ports::{EC2_BATCH, SSM_BATCH, STATUS_BATCH};
 pub use crate::run::{RunReport, RunRequest};
 pub use auto_scaling::PROCESSES as AUTO_SCALING_PROCESSES;
 pub use budget::Budget;
-pub use bus_events::{put_events, BusTarget};
+pub use bus_events::{put_events, sends_within, BusTarget, EVENT_TIMEOUT, LAST_SEND};
 pub use execute::{execute_plan, run, run_resumed};
 pub use prepare::{discover_members, load_config, prepare, workload_instances, Prepared};
 pub use records::{record_survey, workload_records};

@@ -50,7 +50,7 @@ pub(super) async fn since_stop(cloud: &dyn Cloud, plan: &Plan, summary: &mut Run
     if started.is_empty() {
         return;
     }
-    let now = crate::clock::now() + crate::clock::tokio_ahead_secs();
+    let now = crate::clock::now_following_tokio();
     let products = savings::products_of(started.iter());
     let cached = prices.cache.cached(&products, now).await.unwrap_or_else(|e| {
         tracing::warn!(error = %e, "cached prices not read: the saving counts none");

@@ -268,7 +268,7 @@ impl RunService<'_> {
         let outcome = run.conclude(self.continuation, request, report, random_token).await;
         let outcome = recheck::arrange(self.continuation, request, outcome).await;
         let outcome = downtime::keep(self.cloud, request, &budget, outcome).await;
-        Ok(announce(self.cloud, request, outcome, Some(&run.record)).await)
+        Ok(announce(self.cloud, request, outcome, Some(&run.record), &budget).await)
     }
 
     /// A refused continuation's response, its notification published to
@@ -327,7 +327,7 @@ impl RunService<'_> {
             ledger_error: None,
         };
         let ran = downtime::keep(self.cloud, &request, budget, ran).await;
-        Ok(announce(self.cloud, &request, ran, None).await)
+        Ok(announce(self.cloud, &request, ran, None, budget).await)
     }
 }
 

@@ -5,13 +5,15 @@
 //! traces when there is one, else the report); and the notices the run
 //! service publishes to the workload's SNS topic. Neither ever fails a
 //! run: a refused event is counted (`EventsFailed`), a refused message is
-//! a notification error.
+//! a notification error. Both are sent within the run's budget, or a last
+//! [`LAST_SEND`] once it ran out (the safety margin pays for it).
 
 use std::collections::BTreeMap;
+use std::time::Duration;
 
 use crate::history;
 use crate::ledger::RunRecord;
-use crate::orchestrator::{self, put_events, BusTarget};
+use crate::orchestrator::{self, put_events, sends_within, Budget, BusTarget, EVENT_TIMEOUT, LAST_SEND};
 use crate::ports::Cloud;
 use crate::run::{RunReport, RunRequest};
 use crate::run_events::{self, RunContext, RunEnd, TierTally, FAILURES_LISTED};
@@ -24,12 +26,13 @@ const SUBJECT_CHARS: usize = 100;
 
 /// Tells the end of the run `outcome` reports, when it ended (not when a
 /// continuation carries it on, nor for a dry run): `record` is its ledger
-/// record, finished, when there is one.
+/// record, finished, when there is one; `budget` the invocation's.
 pub(super) async fn announce(
     cloud: &dyn Cloud,
     request: &RunRequest,
     mut outcome: Outcome,
     record: Option<&RunRecord>,
+    budget: &Budget,
 ) -> Outcome {
     let Outcome::Ran { report, .. } = &mut outcome else {
         return outcome;
@@ -54,7 +57,8 @@ pub(super) async fn announce(
         Some(record) => end_of_record(record, &report.summary.message, report.summary.duration_ms),
         None => end_of_report(report),
     };
-    let (failed, chat_error) = tell(cloud, request.notify_region(), &context, &end, bus, chat).await;
+    let within = sends_within(budget);
+    let (failed, chat_error) = tell(cloud, request.notify_region(), &context, &end, (bus, chat), within).await;
     report.summary.events_failed += failed;
     report.summary.notification_errors.extend(chat_error);
     outcome
@@ -63,6 +67,8 @@ pub(super) async fn announce(
 /// Tells the end of a run whose continuation was refused (it ends
 /// interrupted; `record` says so) as [`announce`] does, to where the
 /// workload's configuration says now; adds what was not sent to `response`.
+/// It comes right after the claim, with the invocation's time ahead: each
+/// send is given [`EVENT_TIMEOUT`].
 pub(super) async fn announce_interrupted(cloud: &dyn Cloud, record: &RunRecord, response: &mut serde_json::Value) {
     let config = match orchestrator::load_config(cloud, &record.workload, &record.dynamodb_region).await {
         Ok(config) => config,
@@ -85,7 +91,7 @@ pub(super) async fn announce_interrupted(cloud: &dyn Cloud, record: &RunRecord, 
     let message = record.summary.as_ref().and_then(|s| s["message"].as_str());
     let end = end_of_record(record, message.unwrap_or("interrupted"), 0);
     let home = record.request().notify_region().to_string();
-    let (failed, chat_error) = tell(cloud, &home, &context, &end, bus, chat).await;
+    let (failed, chat_error) = tell(cloud, &home, &context, &end, (bus, chat), 2 * EVENT_TIMEOUT).await;
     if failed > 0 {
         response["eventsFailed"] = failed.into();
     }
@@ -96,19 +102,21 @@ pub(super) async fn announce_interrupted(cloud: &dyn Cloud, record: &RunRecord, 
 }
 
 /// `Run Completed` on `bus` and the chat message to `chat`, each when
-/// set: how many events were not put, and why the message was not
-/// published, if it was not.
+/// set, both `within` (the message at least [`LAST_SEND`]): how many
+/// events were not put, and why the message was not published, if it was
+/// not.
 async fn tell(
     cloud: &dyn Cloud,
     home: &str,
     context: &RunContext,
     end: &RunEnd,
-    bus: Option<String>,
-    chat: Option<String>,
+    (bus, chat): (Option<String>, Option<String>),
+    within: Duration,
 ) -> (u32, Option<String>) {
+    let began = tokio::time::Instant::now();
     let mut failed = 0;
     if let Some(target) = bus.and_then(|bus| BusTarget::of(cloud, &bus, home)) {
-        failed = put_events(&target, vec![run_events::run_completed(context, end)]).await;
+        failed = put_events(&target, vec![run_events::run_completed(context, end)], within).await;
     }
     let Some(topic) = chat else {
         return (failed, None);
@@ -121,7 +129,9 @@ async fn tell(
     .chars()
     .take(SUBJECT_CHARS)
     .collect();
-    match cloud.notifier(home).publish(&topic, &subject, &message).await {
+    let left = within.saturating_sub(began.elapsed()).max(LAST_SEND);
+    let published = tokio::time::timeout(left, cloud.notifier(home).publish(&topic, &subject, &message)).await;
+    match published.unwrap_or_else(|_| Err(not_in_time(left))) {
         Ok(()) => (failed, None),
         Err(e) => {
             tracing::warn!(error = %e, topic = %topic, "the chat message was not published");
@@ -225,4 +235,17 @@ pub(super) async fn notify_workload(
         .notifier(request.notify_region())
         .publish(topic, subject, body)
         .await?)
+}
+
+/// The error of a chat message not published within `left`.
+fn not_in_time(left: Duration) -> crate::error::CloudError {
+    crate::error::CloudError {
+        service: "sns",
+        operation: "Publish",
+        code: None,
+        message: format!(
+            "not published within {:.1}s (the invocation's deadline)",
+            left.as_secs_f64()
+        ),
+    }
 }

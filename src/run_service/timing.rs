@@ -18,7 +18,7 @@ pub fn safety_margin(time_left: Duration) -> Duration {
 /// added; under tokio's paused test clock it adds the time a test let pass,
 /// so due times and delivery windows can be tested without real waiting.
 pub fn now() -> u64 {
-    clock::now() + clock::tokio_ahead_secs()
+    clock::now_following_tokio()
 }
 
 /// [`now`], rounded up like [`clock::now_ceil`]: a due time from it is never early.

@@ -187,11 +187,11 @@ impl Report {
             "{:<20} {:<10} {:>12.1} {:>12.2}\n",
             "total", "", self.hours, self.saved_usd
         ));
-        let unknown: Vec<&String> = self.rows.iter().flat_map(|r| &r.unknown).collect();
+        let unknown = self.unknown_by_reason();
         if !unknown.is_empty() {
-            out.push_str("\nunknown (hours counted, money not):\n");
-            for u in unknown {
-                out.push_str(&format!("  {u}\n"));
+            out.push_str("\nunknown (hours counted, money not), by reason:\n");
+            for (why, members) in unknown {
+                out.push_str(&format!("  {why}\n    {}\n", members.join(", ")));
             }
         }
         out.push('\n');
@@ -199,5 +199,21 @@ impl Report {
             out.push_str(&format!("note: {c}\n"));
         }
         out
+    }
+
+    /// The unknown members of every row grouped by their reason, reasons in
+    /// the order first met: one Price List failure names every member once,
+    /// not once per member. A line is `member: reason`; a member label
+    /// ([`crate::member::member_id`]) never holds ": ".
+    fn unknown_by_reason(&self) -> Vec<(&str, Vec<&str>)> {
+        let mut grouped: Vec<(&str, Vec<&str>)> = Vec::new();
+        for line in self.rows.iter().flat_map(|r| &r.unknown) {
+            let (member, why) = line.split_once(": ").unwrap_or(("", line));
+            match grouped.iter_mut().find(|(w, _)| *w == why) {
+                Some((_, members)) => members.push(member),
+                None => grouped.push((why, vec![member])),
+            }
+        }
+        grouped
     }
 }

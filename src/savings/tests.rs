@@ -437,3 +437,26 @@ fn facts_survive_the_ledger_json_and_old_items_still_price_as_linux() {
         vec![(Product::ec2("eu-west-1", "m5.large"), 1.0)]
     );
 }
+
+#[test]
+fn the_table_names_each_reason_once_with_its_members() {
+    let stopped = Stopped {
+        open: vec![
+            down(MemberKind::Ec2, "i-1", Some("m5.large"), "2026-11-10T00:00:00Z"),
+            down(MemberKind::Ec2, "i-2", Some("m5.large"), "2026-11-10T00:00:00Z"),
+            down(MemberKind::Rds, "db-1", None, "2026-11-10T00:00:00Z"),
+        ],
+        days: vec![],
+    };
+    let r = report(
+        "W",
+        &stopped,
+        at("2026-11-10T05:00:00Z"),
+        november(),
+        &PriceTable::new(),
+    );
+    let table = r.to_table();
+    assert_eq!(table.matches("no price read").count(), 1, "{table}");
+    assert!(table.contains("  no price read\n    i-1, i-2\n"), "{table}");
+    assert!(table.contains("    rds:db-1\n"), "{table}");
+}

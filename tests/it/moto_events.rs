@@ -10,7 +10,7 @@ use std::time::Duration;
 use ec2_tier_scheduler::action::Action;
 use ec2_tier_scheduler::handler::{handle_with, Services};
 use ec2_tier_scheduler::ledger::Ledger;
-use ec2_tier_scheduler::orchestrator::{put_events, BusTarget};
+use ec2_tier_scheduler::orchestrator::{put_events, BusTarget, EVENT_TIMEOUT};
 use ec2_tier_scheduler::run_events::{self, RunContext, PUT_BYTES};
 use ec2_tier_scheduler::summary::{Failure, TierOutcome};
 use serde_json::{json, Value};
@@ -217,7 +217,7 @@ async fn a_tier_of_two_thousand_failed_members_fits_with_truncated_set() {
     assert!(entry.size() < PUT_BYTES, "{}", entry.size());
     let cloud = stack.cloud();
     let target = BusTarget::of(&cloud, "ops-events", "us-west-2").expect("EventBridge");
-    assert_eq!(put_events(&target, vec![entry]).await, 0, "put");
+    assert_eq!(put_events(&target, vec![entry], EVENT_TIMEOUT).await, 0, "put");
     let events = stack.event_queue(&["read", "--queue", "big"]);
     let d = &events[0]["detail"];
     assert_eq!(d["counts"]["failed"], 2000);
@@ -231,5 +231,5 @@ async fn a_tier_of_two_thousand_failed_members_fits_with_truncated_set() {
     // A bus that does not exist: the entry is counted, nothing fails.
     let missing = BusTarget::of(&cloud, "no-such-bus", "us-west-2").unwrap();
     let entry = run_events::tier_completed(&context, &tier);
-    assert_eq!(put_events(&missing, vec![entry]).await, 1);
+    assert_eq!(put_events(&missing, vec![entry], EVENT_TIMEOUT).await, 1);
 }

@@ -315,3 +315,52 @@ async fn a_run_whose_continuation_came_too_late_ends_interrupted_and_says_so() {
         chats[0]
     );
 }
+
+/// A bus that answers only after 30 seconds, in an invocation with 10
+/// seconds left: the tier events are cut at their 5 seconds, and `Run
+/// Completed` at what is left of the budget, so the response still comes
+/// before the safety margin (2 seconds) is spent. Before, each send took
+/// its whole 5 seconds whatever the deadline.
+#[tokio::test(start_paused = true)]
+async fn the_last_event_sends_stop_at_the_budget_not_past_the_deadline() {
+    use crate::support::fake::{Latencies, Latency};
+    let zero = Latency::ms(0, 0);
+    let cloud = fleet(Running, 0, 1);
+    let cloud = cloud.with_latencies(Latencies {
+        describe: zero,
+        mutate: zero,
+        status: zero,
+        refused: zero,
+        dynamodb: zero,
+        publish: zero,
+        events: Latency::ms(30_000, 0),
+        other: zero,
+    });
+    with_events(&cloud, 0);
+    let service = RunService {
+        cloud: &cloud,
+        ledger: None,
+        continuation: None,
+        settings: &Settings::default(),
+    };
+    let began = tokio::time::Instant::now();
+    let outcome = service
+        .run(
+            &request("W", Action::Stop),
+            Delivery::new("test"),
+            Some(std::time::Duration::from_secs(10)),
+        )
+        .await
+        .unwrap();
+    let took = began.elapsed();
+    let Outcome::Ran { report, .. } = &outcome else {
+        panic!("ran")
+    };
+    assert_eq!(report.summary.status, RunStatus::Completed);
+    assert_eq!(report.summary.events_failed, 5, "every event counted as not put");
+    assert!(
+        took <= std::time::Duration::from_secs(8),
+        "the sends ended with the budget (10 s less the 2 s margin): took {took:?}"
+    );
+    assert_eq!(chat_messages(&cloud).len(), 1, "the chat message still went");
+}

@@ -100,6 +100,8 @@ pub struct Latencies {
     pub dynamodb: Latency,
     /// SNS Publish.
     pub publish: Latency,
+    /// EventBridge PutEvents.
+    pub events: Latency,
     /// SSM, S3 and STS requests.
     pub other: Latency,
 }
@@ -116,6 +118,7 @@ impl Latencies {
         refused: Latency::ms(30, 0),
         dynamodb: Latency::ms(10, 0),
         publish: Latency::ms(40, 0),
+        events: Latency::ms(40, 0),
         other: Latency::ms(50, 0),
     };
 
@@ -129,6 +132,7 @@ impl Latencies {
             "DescribeInstanceStatus" => self.status,
             "GetItem" | "PutItem" | "TransactWriteItems" => self.dynamodb,
             "Publish" => self.publish,
+            "PutEvents" => self.events,
             _ => self.other,
         }
     }
