@@ -2,9 +2,10 @@
 //! workload's account and region after the run acted, never from tags:
 //!
 //! - EC2 instances: one DescribeInstances per 200 ids (type, tenancy,
-//!   `UsageOperation`, Spot);
+//!   `UsageOperation`, Spot), then one DescribeVolumes per 200 of their
+//!   EBS volumes (type and size: they still bill);
 //! - RDS DB instances: DescribeDBInstances (class, engine, Multi-AZ,
-//!   licence model); DB clusters: DescribeDBInstances filtered by
+//!   licence model, allocated storage); DB clusters: DescribeDBInstances filtered by
 //!   `db-cluster-id` (each instance's class);
 //! - Auto Scaling groups: DescribeAutoScalingGroups, then the launch
 //!   template version (ec2 DescribeLaunchTemplateVersions) or the launch
@@ -24,7 +25,15 @@ use async_trait::async_trait;
 use super::cloud_error;
 use crate::member::MemberKind;
 use crate::ports::PriceFacts;
-use crate::savings::Facts;
+use crate::savings::{Facts, Storage};
+
+/// The EBS volume ids of instance `i`.
+fn volumes_of(i: &aws_sdk_ec2::types::Instance) -> Vec<String> {
+    i.block_device_mappings()
+        .iter()
+        .filter_map(|m| m.ebs()?.volume_id().map(str::to_string))
+        .collect()
+}
 
 /// [`PriceFacts`] on the workload's EC2, RDS, Auto Scaling, EKS and ECS.
 #[derive(Clone, Debug)]
@@ -95,7 +104,14 @@ impl AwsPriceFacts {
                     continue;
                 }
             };
-            for i in reservations.iter().flat_map(|r| r.instances()) {
+            let instances: Vec<_> = reservations.iter().flat_map(|r| r.instances()).collect();
+            let volume_ids: Vec<String> = instances.iter().flat_map(|i| volumes_of(i)).collect();
+            let volumes = self.volumes(&volume_ids).await;
+            for i in instances {
+                let mut storage = Storage::new();
+                for (kind, gib) in volumes_of(i).iter().filter_map(|v| volumes.get(v)) {
+                    *storage.entry(kind.clone()).or_default() += gib;
+                }
                 let facts = Facts::Instance {
                     instance_type: i.instance_type().map(|t| t.as_str().to_string()).unwrap_or_default(),
                     tenancy: i
@@ -105,8 +121,33 @@ impl AwsPriceFacts {
                         .to_string(),
                     usage_operation: i.usage_operation().unwrap_or("RunInstances").to_string(),
                     spot: i.instance_lifecycle().is_some_and(|l| l.as_str() == "spot"),
+                    storage,
                 };
                 out.insert(i.instance_id().unwrap_or_default().to_string(), facts);
+            }
+        }
+        out
+    }
+
+    /// The type and size (GiB) of each of `ids`, 200 a request; volumes
+    /// not read are left out (the report then names EBS volumes without
+    /// their sizes).
+    async fn volumes(&self, ids: &[String]) -> HashMap<String, (String, u64)> {
+        let mut out = HashMap::new();
+        for chunk in ids.chunks(200) {
+            let answer = self
+                .ec2
+                .describe_volumes()
+                .set_volume_ids(Some(chunk.to_vec()))
+                .send()
+                .await;
+            match answer {
+                Ok(a) => out.extend(a.volumes().iter().map(|v| {
+                    let kind = v.volume_type().map_or("unknown type", |t| t.as_str());
+                    let gib = v.size().and_then(|s| u64::try_from(s).ok()).unwrap_or(0);
+                    (v.volume_id().unwrap_or_default().to_string(), (kind.to_string(), gib))
+                })),
+                Err(e) => tracing::warn!(error = %cloud_error("ec2", "DescribeVolumes", e), "EBS volumes not read: their sizes are not shown"),
             }
         }
         out
@@ -132,6 +173,12 @@ impl AwsPriceFacts {
             engine: db.engine().unwrap_or_default().to_string(),
             multi_az: db.multi_az().unwrap_or(false),
             license_model: db.license_model().unwrap_or_default().to_string(),
+            storage: db
+                .allocated_storage()
+                .and_then(|gib| u64::try_from(gib).ok())
+                .filter(|gib| *gib > 0)
+                .map(|gib| Storage::from([(db.storage_type().unwrap_or("unknown type").to_string(), gib)]))
+                .unwrap_or_default(),
         }
     }
 

@@ -17,6 +17,12 @@
 //! - An ECS service on Fargate: the desired count the Stop recorded times
 //!   the task's vCPU and memory (the `Fargate-vCPU-Hours:perCPU` and
 //!   `Fargate-GB-Hours` usage types, their ARM variants for ARM64).
+//!
+//! An instance's EBS volumes and a DB instance's allocated storage are
+//! kept too ([`Storage`]): they still bill while the member is stopped,
+//! and every report shows them beside the saving, never subtracted.
+
+use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
@@ -38,6 +44,9 @@ pub enum Facts {
         usage_operation: String,
         /// `InstanceLifecycle` is `spot`.
         spot: bool,
+        /// Its EBS volumes, GiB per volume type: they still bill.
+        #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+        storage: Storage,
     },
     /// An RDS DB instance.
     #[serde(rename_all = "camelCase")]
@@ -50,6 +59,9 @@ pub enum Facts {
         multi_az: bool,
         /// RDS's `LicenseModel` (`license-included`).
         license_model: String,
+        /// Its allocated storage, GiB per storage type: it still bills.
+        #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+        storage: Storage,
     },
     /// A DB cluster: its engine and each instance's class.
     #[serde(rename_all = "camelCase")]
@@ -82,10 +94,23 @@ pub enum Facts {
     },
 }
 
+/// What still bills while a member is stopped, as the Stop read it: GiB
+/// per EBS volume type or RDS storage type (`gp3` → 300). Shown beside the
+/// saving, priced nowhere.
+pub type Storage = BTreeMap<String, u64>;
+
 impl Facts {
     /// Facts that say why the member cannot be priced.
     pub fn unknown(reason: impl Into<String>) -> Self {
         Self::Unknown { reason: reason.into() }
+    }
+
+    /// The storage that still bills while it is stopped, when it was read.
+    pub fn storage(&self) -> Option<&Storage> {
+        match self {
+            Self::Instance { storage, .. } | Self::Database { storage, .. } => Some(storage),
+            _ => None,
+        }
     }
 }
 
@@ -100,6 +125,7 @@ pub fn parts(region: &str, facts: &Facts, count: Option<u32>) -> Result<Vec<(Pro
             tenancy,
             usage_operation,
             spot,
+            ..
         } => {
             if *spot {
                 return Err("Spot: not on-demand".into());
@@ -111,6 +137,7 @@ pub fn parts(region: &str, facts: &Facts, count: Option<u32>) -> Result<Vec<(Pro
             engine,
             multi_az,
             license_model,
+            ..
         } => Ok(vec![(database(region, class, engine, *multi_az, license_model)?, 1.0)]),
         Facts::Cluster { engine, classes } => {
             if classes.is_empty() {

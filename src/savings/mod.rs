@@ -19,7 +19,7 @@ use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
 use crate::member::MemberKind;
-pub use facts::{engine, parts, usage, usage_prefix, Facts};
+pub use facts::{engine, parts, usage, usage_prefix, Facts, Storage};
 pub use report::{report, Report, Row, Window, CAVEATS};
 
 /// A member a Stop stopped, down since `since` (seconds since the epoch),

@@ -2,13 +2,13 @@
 //! tier and kind, per day, the unknowns with their reasons, and what the
 //! figures do not see.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use jiff::civil::Date;
 use jiff::ToSpan;
 use serde::Serialize;
 
-use super::{split_days, Down, Price, PriceTable, Stopped};
+use super::{split_days, Down, Price, PriceTable, Stopped, Storage};
 use crate::member::MemberKind;
 
 /// What every output says beside the figures.
@@ -75,8 +75,12 @@ pub struct Row {
     pub saved_usd: f64,
     /// Members whose money is unknown, with the reason (`i-1: ...`).
     pub unknown: Vec<String>,
-    /// What still bills while these members are stopped.
-    pub still_billed: &'static str,
+    /// What still bills while these members are stopped, with the sizes
+    /// the Stops read (`EBS volumes: gp3 300 GiB`).
+    pub still_billed: String,
+    /// The storage behind it, GiB per volume or storage type, each member
+    /// counted once (empty when the Stops read none).
+    pub storage_gib: Storage,
 }
 
 /// The saving of a workload in a window.
@@ -121,6 +125,7 @@ pub fn report(workload: &str, stopped: &Stopped, now: u64, window: Window, price
     }
     let mut rows: BTreeMap<(String, &'static str), Row> = BTreeMap::new();
     let mut per_day = BTreeMap::new();
+    let mut stored = BTreeSet::new();
     for (down, day, secs) in seconds.into_iter().filter(|(_, day, _)| window.holds(*day)) {
         let hours = secs as f64 / 3600.0;
         let row = rows
@@ -131,9 +136,17 @@ pub fn report(workload: &str, stopped: &Stopped, now: u64, window: Window, price
                 hours: 0.0,
                 saved_usd: 0.0,
                 unknown: Vec::new(),
-                still_billed: still_billed(down.kind),
+                still_billed: still_billed(down.kind).to_string(),
+                storage_gib: Storage::new(),
             });
         row.hours += hours;
+        if let Some(storage) = down.facts.as_ref().and_then(|f| f.storage()) {
+            if stored.insert(down.key()) {
+                for (kind, gib) in storage {
+                    *row.storage_gib.entry(kind.clone()).or_default() += gib;
+                }
+            }
+        }
         match down.per_hour(prices) {
             Price::Usd(per_hour) => {
                 row.saved_usd += per_hour * hours;
@@ -148,7 +161,11 @@ pub fn report(workload: &str, stopped: &Stopped, now: u64, window: Window, price
             }
         }
     }
-    let rows: Vec<Row> = rows.into_values().collect();
+    let mut rows: Vec<Row> = rows.into_values().collect();
+    for row in rows.iter_mut().filter(|r| !r.storage_gib.is_empty()) {
+        let sizes: Vec<String> = row.storage_gib.iter().map(|(k, gib)| format!("{k} {gib} GiB")).collect();
+        row.still_billed = format!("{}: {}", row.still_billed, sizes.join(", "));
+    }
     Report {
         workload: workload.to_string(),
         window,

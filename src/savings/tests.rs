@@ -233,6 +233,7 @@ fn ec2_facts(usage_operation: &str, tenancy: &str, spot: bool) -> Facts {
         tenancy: tenancy.into(),
         usage_operation: usage_operation.into(),
         spot,
+        storage: Storage::new(),
     }
 }
 
@@ -305,6 +306,7 @@ fn databases_by_engine_deployment_and_licence_and_clusters_as_their_instances() 
         engine: "postgres".into(),
         multi_az: true,
         license_model: "postgresql-license".into(),
+        storage: Storage::new(),
     };
     let db = with_facts(MemberKind::Rds, "db-1", multi_az, None);
     let p = &db.products().unwrap()[0].0;
@@ -318,6 +320,7 @@ fn databases_by_engine_deployment_and_licence_and_clusters_as_their_instances() 
         engine: "sqlserver-se".into(),
         multi_az: false,
         license_model: "license-included".into(),
+        storage: Storage::new(),
     };
     let p = &with_facts(MemberKind::Rds, "db-2", sql, None).products().unwrap()[0].0;
     assert_eq!(
@@ -459,4 +462,32 @@ fn the_table_names_each_reason_once_with_its_members() {
     assert_eq!(table.matches("no price read").count(), 1, "{table}");
     assert!(table.contains("  no price read\n    i-1, i-2\n"), "{table}");
     assert!(table.contains("    rds:db-1\n"), "{table}");
+}
+
+#[test]
+fn what_still_bills_is_shown_with_its_sizes_each_member_once() {
+    let storage = |gib| Storage::from([("gp3".to_string(), gib)]);
+    let mut a = ec2_facts("RunInstances", "default", false);
+    let mut b = a.clone();
+    if let (Facts::Instance { storage: sa, .. }, Facts::Instance { storage: sb, .. }) = (&mut a, &mut b) {
+        (*sa, *sb) = (storage(100), storage(30));
+    }
+    let stopped = Stopped {
+        open: vec![
+            with_facts(MemberKind::Ec2, "i-1", a, None),
+            with_facts(MemberKind::Ec2, "i-2", b, None),
+        ],
+        days: vec![],
+    };
+    // Three days down: each volume counted once, not once per day.
+    let r = report(
+        "W",
+        &stopped,
+        at("2026-11-13T00:00:00Z"),
+        november(),
+        &PriceTable::new(),
+    );
+    assert_eq!(r.rows[0].storage_gib, storage(130));
+    assert_eq!(r.rows[0].still_billed, "EBS volumes: gp3 130 GiB");
+    assert!(r.to_table().contains("EBS volumes: gp3 130 GiB"));
 }

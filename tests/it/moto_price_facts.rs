@@ -161,7 +161,10 @@ async fn the_adapter_reads_what_prices_every_kind() {
             tenancy,
             usage_operation,
             spot,
+            storage,
         } => {
+            // moto gives each instance its root EBS volume: it still bills.
+            assert!(storage.values().sum::<u64>() > 0, "{storage:?}");
             assert_eq!(instance_type, "t2.micro");
             assert_eq!(tenancy, "default");
             assert!(usage_operation.starts_with("RunInstances"), "{usage_operation}");
@@ -174,11 +177,15 @@ async fn the_adapter_reads_what_prices_every_kind() {
             class,
             engine,
             multi_az,
+            storage,
             ..
-        } => assert_eq!(
-            (class.as_str(), engine.as_str(), *multi_az),
-            ("db.r6g.large", "postgres", true)
-        ),
+        } => {
+            assert_eq!(
+                (class.as_str(), engine.as_str(), *multi_az),
+                ("db.r6g.large", "postgres", true)
+            );
+            assert_eq!(storage.values().sum::<u64>(), 20, "its allocated storage: {storage:?}");
+        }
         other => panic!("{other:?}"),
     }
     match &facts[2] {

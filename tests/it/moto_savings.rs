@@ -6,7 +6,7 @@
 
 use ec2_tier_scheduler::member::MemberKind;
 use ec2_tier_scheduler::ports::{Downtime, PriceCache, PRICE_CACHE_SECS};
-use ec2_tier_scheduler::savings::{Down, Facts, Price, PriceTable, Product};
+use ec2_tier_scheduler::savings::{Down, Facts, Price, PriceTable, Product, Storage};
 
 use crate::support::moto::{Stack, LEDGER_TABLE};
 use crate::support::{tier_item, workload_item};
@@ -87,6 +87,7 @@ async fn a_stop_of_days_closes_into_one_item_a_day_once_and_prices_are_cached() 
             tenancy: "default".into(),
             usage_operation: "RunInstances:0002".into(),
             spot: false,
+            storage: Storage::from([("gp3".to_string(), 30)]),
         }),
         count: None,
         since: now - 3 * 86_400 - 3600,

@@ -12,7 +12,7 @@ use ec2_tier_scheduler::orchestrator::Settings;
 use ec2_tier_scheduler::ports::Downtime;
 use ec2_tier_scheduler::run::RunReport;
 use ec2_tier_scheduler::run_service::{savings_report, Delivery, Outcome, RunService};
-use ec2_tier_scheduler::savings::{Facts, Price, PriceTable, Product, Window};
+use ec2_tier_scheduler::savings::{Facts, Price, PriceTable, Product, Storage, Window};
 use ec2_tier_scheduler::summary::RunStatus;
 use jiff::civil::Date;
 use serde_json::json;
@@ -44,6 +44,7 @@ fn multi_az_postgres() -> Facts {
         engine: "postgres".into(),
         multi_az: true,
         license_model: "postgresql-license".into(),
+        storage: Storage::from([("gp3".to_string(), 100)]),
     }
 }
 
@@ -115,7 +116,8 @@ async fn a_stop_then_a_start_keeps_the_stopped_time_and_it_is_priced_through_the
             instance_type: "t3.small".into(),
             tenancy: "default".into(),
             usage_operation: "RunInstances".into(),
-            spot: false
+            spot: false,
+            storage: Storage::new(),
         })
     );
     let db = kept.open.values().find(|d| d.kind == Rds).unwrap();
@@ -165,6 +167,11 @@ async fn a_stop_then_a_start_keeps_the_stopped_time_and_it_is_priced_through_the
         table.contains("on-demand list prices") && table.contains("EBS volumes"),
         "{table}"
     );
+    // The database's storage still bills, shown beside its saving (once,
+    // however many days it was stopped), never subtracted.
+    assert_eq!(db.storage_gib, Storage::from([("gp3".to_string(), 100)]));
+    assert_eq!(db.still_billed, "storage and backups: gp3 100 GiB");
+    assert!(table.contains("storage and backups: gp3 100 GiB"), "{table}");
 
     // The cache answers the next report: no lookup.
     let (again, _) = savings_report(&cloud, &cloud, &list, "W", all_days(), now)

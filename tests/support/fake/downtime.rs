@@ -81,6 +81,7 @@ impl PriceFacts for FakeCloud {
                         tenancy: "default".into(),
                         usage_operation: "RunInstances".into(),
                         spot: i.spot,
+                        storage: Default::default(),
                     },
                     _ => Facts::unknown("no facts in the fake cloud"),
                 },
