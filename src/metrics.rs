@@ -381,6 +381,7 @@ mod tests {
             summary,
             plan,
             checkpoint: None,
+            config: None,
         }
     }
 

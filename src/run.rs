@@ -2,7 +2,10 @@
 //! ([`RunReport`]): the vocabulary shared by the orchestrator, the run
 //! ledger and the run service, below all three.
 
+use std::sync::Arc;
+
 use crate::action::Action;
+use crate::config::WorkloadConfig;
 use crate::plan::{Checkpoint, Plan};
 use crate::summary::RunSummary;
 
@@ -78,4 +81,9 @@ pub struct RunReport {
     /// Where to resume, when the run stopped early (deadline or an offloaded delay).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub checkpoint: Option<Checkpoint>,
+    /// The configuration the run read, so the steps after it (window
+    /// schedules, what prices a Stop's members) do not read it again;
+    /// `None` for a dry run. Not in the response.
+    #[serde(skip)]
+    pub config: Option<Arc<WorkloadConfig>>,
 }

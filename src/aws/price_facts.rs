@@ -147,7 +147,9 @@ impl AwsPriceFacts {
                     let gib = v.size().and_then(|s| u64::try_from(s).ok()).unwrap_or(0);
                     (v.volume_id().unwrap_or_default().to_string(), (kind.to_string(), gib))
                 })),
-                Err(e) => tracing::warn!(error = %cloud_error("ec2", "DescribeVolumes", e), "EBS volumes not read: their sizes are not shown"),
+                Err(e) => {
+                    tracing::warn!(error = %cloud_error("ec2", "DescribeVolumes", e), "EBS volumes not read: their sizes are not shown")
+                }
             }
         }
         out

@@ -2,6 +2,8 @@
 //! reports a skip or a dry run, or checks the preconditions, executes the
 //! plan, records the WorkloadState and publishes the summary.
 
+use std::sync::Arc;
+
 use tokio::time::Instant;
 
 use crate::error::RunError;
@@ -79,18 +81,19 @@ pub async fn execute_plan(
     started: Instant,
 ) -> Result<RunReport, RunError> {
     let Prepared {
-        config,
+        config: owned,
         plan,
         ports,
         book,
     } = prepared;
-    let config = &config;
+    let config = &owned;
     if let Some(skip) = skip_of(config, &plan) {
         let summary = skipped_summary(cloud, request, config, &plan, skip).await;
         return Ok(RunReport {
             summary,
             plan,
             checkpoint: None,
+            config: Some(Arc::new(owned)),
         });
     }
     if request.dry_run {
@@ -141,10 +144,12 @@ pub async fn execute_plan(
     super::saved::since_stop(cloud, &plan, &mut summary).await;
     summary.duration_ms = started.elapsed().as_millis() as u64;
     execution.notify_summary(&mut summary).await;
+    drop(execution);
     Ok(RunReport {
         summary,
         plan,
         checkpoint,
+        config: Some(Arc::new(owned)),
     })
 }
 

@@ -98,5 +98,6 @@ pub(super) fn dry_run_report(plan: Plan) -> RunReport {
         summary,
         plan,
         checkpoint: None,
+        config: None,
     }
 }

@@ -40,7 +40,7 @@ pub(super) async fn keep(cloud: &dyn Cloud, request: &RunRequest, budget: &Budge
     let mut acted: Vec<Down> = acted(&report.plan, now).into_iter().filter(done).collect();
     let kept = match report.plan.action {
         Action::Stop => {
-            stop_facts::add(cloud, request, budget, &mut acted).await;
+            stop_facts::add(cloud, request, report, budget, &mut acted).await;
             store.open(&acted).await
         }
         Action::Start => match store.of_workload(&report.plan.workload).await {

@@ -17,12 +17,14 @@
 //! The entry points say what is particular to them in a [`Delivery`]: the
 //! idempotency key, the continuation being claimed, who asked.
 //!
-//! `claim.rs`: the claim; `run_end.rs`: the run's end (Run Completed,
+//! `claim.rs`: the claim; `outcome.rs`: what became of a request;
+//! `run_end.rs`: the run's end (Run Completed,
 //! chat, notices); `recheck.rs`, `windows.rs`: the schedules a run leaves;
 //! `window_stop.rs`: a window Stop held.
 
 mod claim;
 mod downtime;
+mod outcome;
 mod recheck;
 mod run_end;
 mod since_stop;
@@ -31,10 +33,12 @@ mod timing;
 mod window_stop;
 mod windows;
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::{json, Value};
 
+use crate::config::WorkloadConfig;
 use crate::error::{CloudError, RunError};
 use crate::ledger::{
     continuation_name, random_token, Continuation, InvocationTrace, Ledger, LedgerStatus, RunRecord,
@@ -43,10 +47,11 @@ use crate::ledger::{
 use crate::orchestrator::{self, Budget, Settings};
 use crate::run::{RunReport, RunRequest};
 use crate::summary::RunStatus;
-use crate::{clock, metrics, plan::Checkpoint, ports::Cloud};
+use crate::{clock, plan::Checkpoint, ports::Cloud};
 use claim::{Claimed, Claiming};
 pub use claim::{Interruption, Refusal};
 pub use downtime::savings_report;
+pub use outcome::Outcome;
 pub use recheck::RECHECK_AFTER_SECS;
 use run_end::{announce, announce_interrupted, notify_workload};
 use timing::now_ceil;
@@ -108,64 +113,6 @@ impl Delivery {
     }
 }
 
-/// What became of a request.
-#[derive(Debug)]
-pub enum Outcome {
-    /// The run ran (or went as far as this invocation could take it).
-    Ran {
-        /// What happened.
-        report: Box<RunReport>,
-        /// The ledger key, when a ledger is used.
-        key: Option<String>,
-        /// Which invocation of the run this was.
-        invocation: u32,
-        /// The ledger could not be updated after the run.
-        ledger_error: Option<String>,
-    },
-    /// Nothing was done; the response's `status` says why: `duplicate`, `rescheduled` (came early),
-    /// `ignored` (a database of no workload), `skipped`/`waiting` (a window Stop not opened/overrun).
-    Duplicate(Value),
-    /// A continuation refused with nothing done, because it came after its
-    /// hand-over window or after a later run of the workload began; the
-    /// response (`status` `interrupted`) says why, and the run's record
-    /// ends interrupted.
-    Interrupted(Value),
-}
-
-impl Outcome {
-    /// The Embedded Metric Format line of a run that ran (none for a dry
-    /// run, which changes nothing; see [`metrics::for_run`]), or of a
-    /// duplicate delivery, counted ([`metrics::for_duplicate`]).
-    pub fn metrics_line(&self, namespace: &str, throttles: u64, timestamp_ms: u64) -> Option<String> {
-        match self {
-            Self::Ran {
-                report,
-                key,
-                invocation,
-                ..
-            } => metrics::for_run(namespace, report, key.as_deref(), *invocation, throttles, timestamp_ms),
-            Self::Duplicate(response) if response["status"] == "duplicate" => {
-                metrics::for_duplicate(namespace, response, timestamp_ms)
-            }
-            Self::Duplicate(_) => None,
-            Self::Interrupted(response) => metrics::for_late_continuation(namespace, response, timestamp_ms),
-        }
-    }
-
-    /// The per-kind member lines of a run that ran ([`metrics::for_members`])
-    /// and a Start's saving ([`metrics::for_savings`]).
-    pub fn member_lines(&self, namespace: &str, timestamp_ms: u64) -> Vec<String> {
-        match self {
-            Self::Ran { report, .. } => {
-                let mut lines = metrics::for_members(namespace, report, timestamp_ms);
-                lines.extend(metrics::for_savings(namespace, report, timestamp_ms));
-                lines
-            }
-            Self::Duplicate(_) | Self::Interrupted(_) => Vec::new(),
-        }
-    }
-}
-
 /// Why a request did not run. No instance was touched in any of these cases.
 #[derive(Debug, thiserror::Error)]
 pub enum ServiceError {
@@ -208,6 +155,21 @@ struct Ledgered<'l> {
     record: RunRecord,
     /// When this invocation's work began, milliseconds since the epoch.
     began_ms: u64,
+}
+
+/// The configuration `report`'s run read, else read now (a report
+/// without it: a dry run, a test's).
+async fn config_of(
+    cloud: &dyn Cloud,
+    request: &RunRequest,
+    report: &RunReport,
+) -> Result<Arc<WorkloadConfig>, RunError> {
+    match &report.config {
+        Some(config) => Ok(Arc::clone(config)),
+        None => Ok(Arc::new(
+            orchestrator::load_config(cloud, &request.workload, &request.dynamodb_region).await?,
+        )),
+    }
 }
 
 impl RunService<'_> {

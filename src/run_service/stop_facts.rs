@@ -13,19 +13,25 @@ use crate::member::MemberKind;
 use crate::orchestrator::Budget;
 use crate::ports::Cloud;
 use crate::records::{Restore, Subject};
-use crate::run::RunRequest;
+use crate::run::{RunReport, RunRequest};
 use crate::savings::{Down, Facts};
 
 /// The longest the facts are read for, whatever the deadline leaves.
 pub const FACTS_LIMIT: Duration = Duration::from_secs(30);
 
 /// Sets each of `down`'s facts and, for a group or service, its count.
-pub(super) async fn add(cloud: &dyn Cloud, request: &RunRequest, budget: &Budget, down: &mut [Down]) {
+pub(super) async fn add(
+    cloud: &dyn Cloud,
+    request: &RunRequest,
+    report: &RunReport,
+    budget: &Budget,
+    down: &mut [Down],
+) {
     if down.is_empty() {
         return;
     }
     let limit = budget.remaining().min(FACTS_LIMIT);
-    let facts = match tokio::time::timeout(limit, read(cloud, request, down)).await {
+    let facts = match tokio::time::timeout(limit, read(cloud, request, report, down)).await {
         Ok(Ok(facts)) => facts,
         Ok(Err(why)) => vec![Facts::unknown(why); down.len()],
         Err(_) => vec![Facts::unknown("not read before the deadline"); down.len()],
@@ -38,11 +44,16 @@ pub(super) async fn add(cloud: &dyn Cloud, request: &RunRequest, budget: &Budget
     }
 }
 
-async fn read(cloud: &dyn Cloud, request: &RunRequest, down: &[Down]) -> Result<Vec<Facts>, String> {
-    let config = crate::orchestrator::load_config(cloud, &request.workload, &request.dynamodb_region)
+async fn read(
+    cloud: &dyn Cloud,
+    request: &RunRequest,
+    report: &RunReport,
+    down: &[Down],
+) -> Result<Vec<Facts>, String> {
+    let config = super::config_of(cloud, request, report)
         .await
         .map_err(|e| format!("configuration not read: {e}"))?;
-    let w = config.workload;
+    let w = &config.workload;
     let ports = cloud
         .workload_ports(&w.region, w.cross_account.as_ref())
         .await

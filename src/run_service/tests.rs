@@ -92,6 +92,7 @@ fn cut_short() -> RunReport {
         summary: RunSummary::for_plan(&plan, false, RunStatus::DeadlineReached, "out of time"),
         plan,
         checkpoint: Some(Checkpoint::default()),
+        config: None,
     }
 }
 

@@ -52,7 +52,7 @@ pub(super) async fn arrange(
         .find_map(|r| r.window_schedules.clone())
         .unwrap_or_default();
     let open = open_window_stops(request, &report.summary, &earlier);
-    let (made, mut warnings, complete) = wanted(service, request).await;
+    let (made, mut warnings, complete) = wanted(service, request, report).await;
     let now = super::now();
     let mut names: Vec<String> = open.iter().filter(|n| previous.contains(n)).cloned().collect();
     for (window, at) in &made {
@@ -136,9 +136,13 @@ fn open_window_stops(request: &RunRequest, summary: &RunSummary, earlier: &[RunR
 
 /// The window schedules wanted now: each end of each configured window's
 /// next execution and when it runs; warnings; whether every window was read.
-async fn wanted(service: &RunService<'_>, request: &RunRequest) -> (Vec<(WindowRun, u64)>, Vec<String>, bool) {
+async fn wanted(
+    service: &RunService<'_>,
+    request: &RunRequest,
+    report: &RunReport,
+) -> (Vec<(WindowRun, u64)>, Vec<String>, bool) {
     let cloud = service.cloud;
-    let config = match crate::orchestrator::load_config(cloud, &request.workload, &request.dynamodb_region).await {
+    let config = match super::config_of(cloud, request, report).await {
         Ok(config) => config,
         Err(e) => {
             return (

@@ -163,7 +163,11 @@ pub fn report(workload: &str, stopped: &Stopped, now: u64, window: Window, price
     }
     let mut rows: Vec<Row> = rows.into_values().collect();
     for row in rows.iter_mut().filter(|r| !r.storage_gib.is_empty()) {
-        let sizes: Vec<String> = row.storage_gib.iter().map(|(k, gib)| format!("{k} {gib} GiB")).collect();
+        let sizes: Vec<String> = row
+            .storage_gib
+            .iter()
+            .map(|(k, gib)| format!("{k} {gib} GiB"))
+            .collect();
         row.still_billed = format!("{}: {}", row.still_billed, sizes.join(", "));
     }
     Report {

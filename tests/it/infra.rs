@@ -193,6 +193,12 @@ const GRANTS: &[(&str, &str, Need)] = &[
         "ec2:DescribeLaunchTemplateVersions",
         Adapter("src/aws/price_facts.rs", "DescribeLaunchTemplateVersions"),
     ),
+    // The stopped instances' EBS volumes, shown as still billed.
+    (
+        "DescribeInstances",
+        "ec2:DescribeVolumes",
+        Adapter("src/aws/price_facts.rs", "DescribeVolumes"),
+    ),
     (
         "ReadDatabases",
         "rds:DescribeDBInstances",
@@ -1718,6 +1724,7 @@ fn member_calls_are_granted_in_both_roles() {
                 "autoscaling:DescribeLaunchConfigurations",
                 "ec2:DescribeInstances",
                 "ec2:DescribeLaunchTemplateVersions",
+                "ec2:DescribeVolumes",
                 "ecs:DescribeServices",
                 "ecs:DescribeTaskDefinition",
                 "eks:DescribeNodegroup",

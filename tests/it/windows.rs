@@ -631,3 +631,17 @@ async fn a_waiting_window_stop_waits_even_when_its_record_cannot_be_written() {
     let closed = h2.deliver(&unopened, LONG).await.unwrap();
     assert_eq!(closed["status"], "skipped", "{closed}");
 }
+
+/// The steps after a run (the window schedules here) take the
+/// configuration the run read: it is read once per run, not once per step.
+#[tokio::test(start_paused = true)]
+async fn the_configuration_is_read_once_per_run_not_again_after_it() {
+    let execution = run_service::now() + 86_400;
+    let h = workload(Running, MW, None, Some(execution));
+    let before = h.cloud.calls_of("GetItem").len();
+    let stop = h.deliver(&asked("Stop", "friday"), LONG).await.unwrap();
+    assert_eq!(stop["status"], "completed", "{stop}");
+    assert_eq!(window_schedules(&h, MW).len(), 2, "the window's schedules were made");
+    let reads = h.cloud.calls_of("GetItem").len() - before;
+    assert_eq!(reads, 1, "the workload item read by the run only");
+}
