@@ -41,8 +41,9 @@
 //!   each with a stable id, bounded to PutEvents' limits) and its AWS
 //!   Chatbot message; [`cron`] tells when EventBridge schedules fire;
 //!   [`savings`] adds up the stopped time a run ledger keeps for good
-//!   (per member and UTC day) and prices it at on-demand list rates
-//!   given as data.
+//!   (per member and UTC day), turns what the scheduler read of each
+//!   member into Price List products (`savings/facts.rs`) and prices it at
+//!   on-demand list rates given as data, with what still bills beside it.
 //! - **ports**: [`error`] and [`ports`], the small traits the orchestrator
 //!   drives (EC2 split by concern: [`ports::Compute`] for instances and
 //!   their states, [`ports::InstanceTypes`], [`ports::InstanceTags`] and
@@ -52,8 +53,8 @@
 //!   target groups, [`ports::Alarms`] for CloudWatch alarms, and
 //!   [`ports::Records`] for the records only the scheduler writes,
 //!   [`ports::EventBus`] for EventBridge; [`ports::Downtime`],
-//!   [`ports::PriceList`] and [`ports::PriceCache`] for what the schedule
-//!   saves).
+//!   [`ports::PriceFacts`], [`ports::PriceList`] and [`ports::PriceCache`]
+//!   for what the schedule saves).
 //! - **runs**: [`run`] (what a run is asked, what became of it); [`ledger`]
 //!   (run records keyed on an idempotency key, workload locks, checkpoints,
 //!   the per-invocation trace, keys whose parts are encoded, never spliced);
@@ -72,12 +73,18 @@
 //!   survey (`targets.rs`), alarm muting (`alarms.rs`), instance types and
 //!   CPU credits (`instance_types.rs`), Auto Scaling processes
 //!   (`auto_scaling.rs`), the KMS readiness survey of a Start plan
-//!   (`key_survey.rs`).
+//!   (`key_survey.rs`), the events sent as the run goes (`bus_events.rs`),
+//!   a maintenance window's run (`window_run.rs`), a database's re-stop
+//!   (`restop.rs`), a Start's saving from cached prices (`saved.rs`).
 //! - **views**: [`history`], [`timeline`], [`status`] and [`metrics`] show
 //!   operators what the scheduler did and will do.
 //! - **[`run_service`]**: the ledger protocol shared by both entry points
 //!   (claim, duplicate, busy, refuse, continue, finish, and the run's end
-//!   told once: `Run Completed` and the chat message).
+//!   told once: `Run Completed` and the chat message), and what follows a
+//!   run: the maintenance window schedules every run arranges
+//!   (`windows.rs`, `window_stop.rs`), the databases' re-checks
+//!   (`recheck.rs`), the stopped time kept and what prices it
+//!   (`downtime.rs`, `stop_facts.rs`, `since_stop.rs`).
 //! - **[`aws`]**: the ports on the AWS SDK clients.
 //! - **entry points, thin**: [`handler`] (the Lambda handler, free of the
 //!   runtime; `src/main.rs` wraps it) and the `orchestrator` CLI
