@@ -55,6 +55,7 @@ const KNOWN: &[&str] = &[
     "MaintenanceWindows",
     "MaintenanceLeadMinutes",
     "MaintenanceOverrunMinutes",
+    "MaintenanceWaitForAgents",
 ];
 
 /// Tier-independent configuration of one workload.

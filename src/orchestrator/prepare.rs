@@ -120,7 +120,7 @@ pub async fn prepare(cloud: &dyn Cloud, request: &RunRequest) -> Result<Prepared
             plan.state_skip = Some(why);
         }
     }
-    super::window_run::await_agents(request, &mut plan);
+    super::window_run::await_agents(request, &config, &mut plan);
     if request.action == Action::Start {
         // KMS readiness: the keys of the volumes of the instances to start.
         key_survey::survey(cloud, ports.keys.as_ref(), &mut plan).await;

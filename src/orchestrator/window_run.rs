@@ -100,9 +100,11 @@ const AGENT_WAIT: Duration = Duration::from_secs(600);
 /// A window Start waits for `SsmOnline` on the EC2 instances of each tier:
 /// a tier with no readiness gate, or only `State`, gets `SsmOnline` (600
 /// seconds, then it goes on); a tier's own `StatusChecks` or
-/// `TargetsHealthy` gate is kept (one gate per tier).
-pub(super) fn await_agents(request: &RunRequest, plan: &mut Plan) {
-    if !matches!(&request.maintenance_window, Some(w) if w.edge == Action::Start) {
+/// `TargetsHealthy` gate is kept (one gate per tier). Not with
+/// `MaintenanceWaitForAgents` false: the tiers keep their own gates.
+pub(super) fn await_agents(request: &RunRequest, config: &WorkloadConfig, plan: &mut Plan) {
+    let opening = matches!(&request.maintenance_window, Some(w) if w.edge == Action::Start);
+    if !opening || !config.workload.windows.wait_for_agents {
         return;
     }
     let agents = Readiness {

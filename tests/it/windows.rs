@@ -645,3 +645,37 @@ async fn the_configuration_is_read_once_per_run_not_again_after_it() {
     let reads = h.cloud.calls_of("GetItem").len() - before;
     assert_eq!(reads, 1, "the workload item read by the run only");
 }
+
+/// `MaintenanceWaitForAgents: "false"`: a window Start keeps the tiers' own
+/// gates and does not wait for the SSM agents; a value that is no boolean
+/// is refused, naming the field, before anything is touched.
+#[tokio::test(start_paused = true)]
+async fn the_wait_for_agents_can_be_turned_off_and_is_validated() {
+    let execution = run_service::now() + 86_400;
+    let h = workload(Running, MW, None, Some(execution));
+    let mut w = workload_item("W");
+    w["MaintenanceWindows"] = json!(MW);
+    w["AlarmPrefixes"] = json!("w-");
+    w["MaintenanceWaitForAgents"] = json!("False");
+    h.cloud.put_config(w.clone(), three_tiers("W", 5));
+    h.deliver(&asked("Stop", "friday"), LONG).await.unwrap();
+    let (start_at, start) = schedule_of(&h, "Start");
+    let opened = deliver_at(&h, start_at, &start).await;
+    assert_eq!(opened["status"], "completed", "{opened}");
+    assert_eq!(h.cloud.state_of("i-w1"), Running);
+    let agents = ids_of(&h, "DescribeInstanceInformation");
+    assert!(agents.is_empty(), "no tier waited for its SSM agents: {agents:?}");
+
+    w["MaintenanceWaitForAgents"] = json!("sometimes");
+    h.cloud.put_config(w, three_tiers("W", 5));
+    let refused = h
+        .deliver(&asked("Stop", "saturday"), LONG)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        refused.contains("MaintenanceWaitForAgents") && refused.contains("W"),
+        "{refused}"
+    );
+    assert_eq!(h.cloud.state_of("i-w1"), Running, "nothing touched");
+}

@@ -1,11 +1,12 @@
 //! `MaintenanceWindows` and `MaintenanceLeadMinutes`: the SSM maintenance
 //! windows the scheduler opens the workload for, in tier order, and how
-//! long before a window's execution it starts.
+//! long before a window's execution it starts; `MaintenanceOverrunMinutes`
+//! and `MaintenanceWaitForAgents`.
 
 use serde::Serialize;
 use serde_json::{Map, Value};
 
-use crate::config::fields::{comma_list, opt_string, opt_u64, Issues};
+use crate::config::fields::{comma_list, opt_bool, opt_string, opt_u64, Issues};
 use crate::window::{is_window_id, DEFAULT_LEAD_MINUTES, DEFAULT_OVERRUN_MINUTES, MAX_LEAD_MINUTES};
 
 /// The workload's maintenance windows.
@@ -20,6 +21,9 @@ pub struct Windows {
     /// `MaintenanceOverrunMinutes` (default 60): how long past the window's
     /// end its Stop waits while the execution is still in progress.
     pub overrun_minutes: u64,
+    /// `MaintenanceWaitForAgents` (default true): a window Start waits for
+    /// the SSM agents of the EC2 instances it starts (patching needs them).
+    pub wait_for_agents: bool,
 }
 
 impl Default for Windows {
@@ -28,6 +32,7 @@ impl Default for Windows {
             ids: Vec::new(),
             lead_minutes: DEFAULT_LEAD_MINUTES,
             overrun_minutes: DEFAULT_OVERRUN_MINUTES,
+            wait_for_agents: true,
         }
     }
 }
@@ -38,7 +43,9 @@ impl Default for Windows {
 struct NotAWindow(String);
 
 /// `MaintenanceWindows` (comma-separated `mw-` ids),
-/// `MaintenanceLeadMinutes` and `MaintenanceOverrunMinutes` (0 to a day).
+/// `MaintenanceLeadMinutes` and `MaintenanceOverrunMinutes` (0 to a day),
+/// `MaintenanceWaitForAgents` (`"true"` or `"false"`, strings as the
+/// original's booleans).
 pub(super) fn parse_windows(map: &Map<String, Value>, issues: &mut Issues) -> Windows {
     let ids = opt_string(map, "MaintenanceWindows", issues)
         .map(|text| {
@@ -61,5 +68,6 @@ pub(super) fn parse_windows(map: &Map<String, Value>, issues: &mut Issues) -> Wi
         ids,
         lead_minutes,
         overrun_minutes,
+        wait_for_agents: opt_bool(map, "MaintenanceWaitForAgents", issues).unwrap_or(true),
     }
 }
