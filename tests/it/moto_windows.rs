@@ -153,6 +153,17 @@ async fn plan_and_status_show_each_windows_start_and_stop_or_that_it_has_none() 
         "{out}"
     );
     assert!(out.contains(&format!("{weekly}: no next execution")), "{out}");
+    let (code, out, _) = stack
+        .cli(&["plan", "-w", "W", "-r", "us-west-2", "-a", "Start", "--json"])
+        .await;
+    assert_eq!(code, 0);
+    let plan: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(plan["workload"], "W", "the plan's own keys: {plan}");
+    assert_eq!(plan["windows"][0]["windowStart"], execution - 900, "{plan}");
+    assert!(plan["windows"][1]["note"]
+        .as_str()
+        .unwrap()
+        .contains("no next execution"));
 
     let (code, out, err) = stack.cli(&["status", "-w", "W", "-r", "us-west-2"]).await;
     assert_eq!(code, 0, "{out}{err}");

@@ -8,6 +8,7 @@ use ec2_tier_scheduler::orchestrator::{self, Prepared, RunRequest};
 use ec2_tier_scheduler::plan::Plan;
 use ec2_tier_scheduler::ports::Cloud;
 use ec2_tier_scheduler::timeline::{Estimates, Timeline};
+use ec2_tier_scheduler::window::WindowOutlook;
 
 use crate::shared::{self, print_json, refused, write_svg, Target};
 
@@ -39,11 +40,17 @@ pub async fn command(args: PlanArgs) -> ExitCode {
         Ok(Prepared { plan, .. }) => plan,
         Err(e) => return refused(&e),
     };
+    let windows = windows(&cloud, &request).await;
     if target.json {
-        print_json(&plan);
+        print_json(&with_windows(&plan, &windows));
     } else {
         print!("{}", plan.to_table());
-        print_windows(&cloud, &request).await;
+        if !windows.is_empty() {
+            println!("\nMaintenance windows:");
+            for w in &windows {
+                println!("  {}", w.line());
+            }
+        }
     }
     match svg.map(|path| draw(&path, &plan)) {
         Some(Err(e)) => refused(&e),
@@ -52,18 +59,25 @@ pub async fn command(args: PlanArgs) -> ExitCode {
 }
 
 /// Each maintenance window the workload configures: its next window Start
-/// and Stop, or why it has none (nothing when it configures none).
-async fn print_windows(cloud: &dyn Cloud, request: &RunRequest) {
-    match orchestrator::workload_windows(cloud, &request.workload, &request.dynamodb_region).await {
-        Ok(windows) if windows.is_empty() => {}
-        Ok(windows) => {
-            println!("\nMaintenance windows:");
-            for w in windows {
-                println!("  {}", w.line());
-            }
-        }
-        Err(e) => eprintln!("warning: the maintenance windows were not read: {e}"),
+/// and Stop, or why it has none (none when it configures none, or when
+/// they could not be read: said on stderr).
+async fn windows(cloud: &dyn Cloud, request: &RunRequest) -> Vec<WindowOutlook> {
+    orchestrator::workload_windows(cloud, &request.workload, &request.dynamodb_region)
+        .await
+        .unwrap_or_else(|e| {
+            eprintln!("warning: the maintenance windows were not read: {e}");
+            Vec::new()
+        })
+}
+
+/// The plan's JSON, with a `windows` key beside its own when the workload
+/// configures windows (the plan's keys are unchanged).
+fn with_windows(plan: &Plan, windows: &[WindowOutlook]) -> serde_json::Value {
+    let mut value = serde_json::to_value(plan).expect("a plan serialises");
+    if !windows.is_empty() {
+        value["windows"] = serde_json::to_value(windows).expect("windows serialise");
     }
+    value
 }
 
 /// The plan as a timeline with typical durations.
