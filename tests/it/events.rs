@@ -14,6 +14,7 @@ use ec2_tier_scheduler::event::SchedulerEvent;
 use ec2_tier_scheduler::handler::{self, HandlerError};
 use ec2_tier_scheduler::instance::InstanceState::*;
 use ec2_tier_scheduler::orchestrator::{self, Budget, Settings};
+use ec2_tier_scheduler::rds_event::RestartEvent;
 use ec2_tier_scheduler::summary::RunStatus;
 use serde_json::{json, Value};
 
@@ -251,4 +252,33 @@ async fn the_document_the_config_corpus_is_derived_from_is_valid() {
         report.summary.to_table()
     );
     assert_eq!(report.summary.totals()[0], 3);
+}
+
+/// Every sample in `events/` (the README's, for `cargo lambda invoke`) is a
+/// payload the handler accepts; the window samples carry the `runId` their
+/// schedules would give them.
+#[test]
+fn every_sample_event_is_accepted() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("events");
+    let mut seen = 0;
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        let text = std::fs::read_to_string(&path).unwrap();
+        let value: Value = serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        seen += 1;
+        if RestartEvent::is_rds(&value) {
+            RestartEvent::from_value(&value).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+            continue;
+        }
+        let event = SchedulerEvent::from_value(&value).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        if let Some(window) = &event.maintenance_window {
+            assert_eq!(
+                event.run_id.as_deref(),
+                Some(window.run_id().as_str()),
+                "{}",
+                path.display()
+            );
+        }
+    }
+    assert!(seen >= 8, "{seen} samples");
 }
