@@ -12,6 +12,7 @@ use crate::member::{Member, MemberKind};
 use crate::plan::{self, Plan};
 use crate::ports::{Cloud, MemberPorts, MemberService, WorkloadPorts};
 
+use super::window_run::window_skip;
 use super::workload_state::state_skip;
 use super::{alarms, key_survey, records, targets, RunRequest};
 
@@ -67,7 +68,11 @@ pub async fn prepare(cloud: &dyn Cloud, request: &RunRequest) -> Result<Prepared
         workload: request.workload.clone(),
         source,
     };
-    if let Some(reason) = state_skip(cloud, request, &config).await.map_err(cloud_error)? {
+    let skip = match &request.maintenance_window {
+        Some(window) => window_skip(cloud, request, &config, window).await,
+        None => state_skip(cloud, request).await,
+    };
+    if let Some(reason) = skip.map_err(cloud_error)? {
         let mut plan = plan::build(&config, &[], request.action, profile, now);
         plan.state_skip = Some(reason);
         return Ok(Prepared {

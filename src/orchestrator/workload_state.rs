@@ -9,16 +9,14 @@ use crate::summary::{RunStatus, RunSummary};
 use super::RunRequest;
 
 /// The original's WorkloadState rule: a Start is skipped when the last
-/// recorded action is already a Start, unless the request overrides it.
-/// A missing table is said once in the log and the run goes on.
+/// recorded action is already a Start, unless the request overrides it;
+/// a re-stop, only while the workload is stopped. A missing table is said
+/// once in the log and the run goes on. (A maintenance window's run has a
+/// rule of its own: [`super::window_run::window_skip`].)
 pub(super) async fn state_skip(
     cloud: &dyn Cloud,
     request: &RunRequest,
-    config: &crate::config::WorkloadConfig,
 ) -> Result<Option<String>, crate::error::CloudError> {
-    if let Some(window) = &request.maintenance_window {
-        return super::window_run::window_skip(cloud, request, config, window).await;
-    }
     if let Some(restop) = &request.restop {
         return restop_skip(cloud, request, restop).await;
     }

@@ -9,6 +9,7 @@
 
 use serde_json::{json, Value};
 
+use super::windows::opened;
 use super::{Delivery, Outcome, RunService, ServiceError};
 use crate::action::Action;
 use crate::ledger::{fresh_key, run_id_key, run_key, window_schedule_name, Claim, Ledger, LedgerStatus, RunRecord};
@@ -174,8 +175,3 @@ async fn overrun(service: &RunService<'_>, request: &RunRequest, window: &Window
 
 /// How often a window Stop looks again at an execution still in progress.
 const OVERRUN_POLL_SECS: u64 = 300;
-
-/// Whether a run that ended so acted.
-pub(super) fn opened(outcome: Option<&str>) -> bool {
-    matches!(outcome, Some("completed" | "completedWithFailures" | "deadlineReached"))
-}

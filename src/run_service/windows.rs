@@ -16,7 +16,6 @@
 
 use serde_json::{json, Value};
 
-use super::window_stop::opened;
 use super::{Ledgered, RunService};
 use crate::action::Action;
 use crate::ledger::{window_schedule_name, LedgerStatus, RunRecord, RECORD_TTL};
@@ -210,6 +209,12 @@ async fn earlier_runs(run: &Ledgered<'_>) -> Vec<RunRecord> {
             Vec::new()
         }
     }
+}
+
+/// Whether a run that ended so acted (a window Start that did opened the
+/// workload).
+pub(super) fn opened(outcome: Option<&str>) -> bool {
+    matches!(outcome, Some("completed" | "completedWithFailures" | "deadlineReached"))
 }
 
 /// A window schedule's invocation: that end of the window's execution,
