@@ -68,11 +68,7 @@ pub async fn prepare(cloud: &dyn Cloud, request: &RunRequest) -> Result<Prepared
         workload: request.workload.clone(),
         source,
     };
-    let skip = match &request.maintenance_window {
-        Some(window) => window_skip(cloud, request, &config, window).await,
-        None => state_skip(cloud, request).await,
-    };
-    if let Some(reason) = skip.map_err(cloud_error)? {
+    if let Some(reason) = skip_reason(cloud, request, &config).await.map_err(cloud_error)? {
         let mut plan = plan::build(&config, &[], request.action, profile, now);
         plan.state_skip = Some(reason);
         return Ok(Prepared {
@@ -136,6 +132,19 @@ pub async fn prepare(cloud: &dyn Cloud, request: &RunRequest) -> Result<Prepared
         ports: Some(ports),
         book,
     })
+}
+
+/// Why `request` does nothing now: a maintenance window's run by its own
+/// rule, any other by the WorkloadState rule; `None`: it runs.
+async fn skip_reason(
+    cloud: &dyn Cloud,
+    request: &RunRequest,
+    config: &WorkloadConfig,
+) -> Result<Option<String>, CloudError> {
+    match &request.maintenance_window {
+        Some(window) => window_skip(cloud, request, config, window).await,
+        None => state_skip(cloud, request).await,
+    }
 }
 
 /// A workload's configuration, its ports (its account and region) and its
