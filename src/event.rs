@@ -180,7 +180,9 @@ impl SchedulerEvent {
                 Some(_) if map.get("restop").is_some_and(|r| !r.is_null()) => {
                     return Err(EventError("maintenanceWindow and restop cannot be combined".into()))
                 }
-                Some(v) => Some(crate::window::WindowRun::from_value(v, action).map_err(EventError)?),
+                Some(v) => {
+                    Some(crate::window::WindowRun::from_value(v, action).map_err(|e| EventError(e.to_string()))?)
+                }
                 None => None,
             },
             envelope: None,

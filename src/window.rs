@@ -88,19 +88,21 @@ impl MaintenanceWindow {
     }
 }
 
+/// An event's `maintenanceWindow` that is not one of the window schedules'.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("maintenanceWindow must be {{\"id\": \"mw-…\", \"edge\": the action (\"Start\" or \"Stop\"), \"execution\": seconds since the epoch}}")]
+pub struct NotAWindowRun;
+
 impl WindowRun {
     /// The event's `maintenanceWindow` (the function's own window schedules
     /// write it), checked field by field: `{"id": "mw-…", "edge": "Start"
     /// or "Stop", "execution": seconds since the epoch}`, its edge the
     /// event's action.
-    pub fn from_value(value: &serde_json::Value, action: Action) -> Result<Self, String> {
-        let refused = || {
-            "maintenanceWindow must be {\"id\": \"mw-…\", \"edge\": the action (\"Start\" or \"Stop\"), \"execution\": seconds since the epoch}".to_string()
-        };
-        let run: Self = serde_json::from_value(value.clone()).map_err(|_| refused())?;
+    pub fn from_value(value: &serde_json::Value, action: Action) -> Result<Self, NotAWindowRun> {
+        let run: Self = serde_json::from_value(value.clone()).map_err(|_| NotAWindowRun)?;
         match is_window_id(&run.id) && run.edge == action && run.execution > 0 {
             true => Ok(run),
-            false => Err(refused()),
+            false => Err(NotAWindowRun),
         }
     }
 

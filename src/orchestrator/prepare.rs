@@ -118,7 +118,7 @@ pub async fn prepare(cloud: &dyn Cloud, request: &RunRequest) -> Result<Prepared
     }
     if let Some(restop) = &request.restop {
         if let Err(why) = plan.keep_only(&restop.member()) {
-            plan.state_skip = Some(why);
+            plan.state_skip = Some(why.to_string());
         }
     }
     super::window_run::await_agents(request, &config, &mut plan);

@@ -41,12 +41,18 @@ pub struct MemberPlan {
     pub step: Step,
 }
 
+/// Why a re-stop's database is in no tier of the plan (its tier does not
+/// list its kind, or it does not carry the workload's tags).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct NotInPlan(String);
+
 impl Plan {
     /// A re-stop's plan: only `member`, in its tier; every instance, other
     /// member, tier and alarm of the workload left out. Why not, when no
     /// tier of the plan holds it (its tier does not list its kind, or it
     /// does not carry the workload's tags).
-    pub fn keep_only(&mut self, member: &MemberId) -> Result<(), String> {
+    pub fn keep_only(&mut self, member: &MemberId) -> Result<(), NotInPlan> {
         for group in &mut self.groups {
             for tier in &mut group.tiers {
                 tier.instances.clear();
@@ -58,11 +64,11 @@ impl Plan {
         self.alarms.clear();
         super::order::set_delays(&mut self.groups);
         match self.groups.is_empty() {
-            true => Err(format!(
+            true => Err(NotInPlan(format!(
                 "{member} is not a member of a tier of workload {} that lists {}: it is left running",
                 self.workload,
                 member.kind()
-            )),
+            ))),
             false => Ok(()),
         }
     }

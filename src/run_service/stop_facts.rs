@@ -31,11 +31,9 @@ pub(super) async fn add(
         return;
     }
     let limit = budget.remaining().min(FACTS_LIMIT);
-    let facts = match tokio::time::timeout(limit, read(cloud, request, report, down)).await {
-        Ok(Ok(facts)) => facts,
-        Ok(Err(why)) => vec![Facts::unknown(why); down.len()],
-        Err(_) => vec![Facts::unknown("not read before the deadline"); down.len()],
-    };
+    let facts = tokio::time::timeout(limit, read(cloud, request, report, down))
+        .await
+        .unwrap_or_else(|_| vec![Facts::unknown("not read before the deadline"); down.len()]);
     for (d, f) in down.iter_mut().zip(facts) {
         d.facts = Some(f);
     }
@@ -44,22 +42,21 @@ pub(super) async fn add(
     }
 }
 
-async fn read(
-    cloud: &dyn Cloud,
-    request: &RunRequest,
-    report: &RunReport,
-    down: &[Down],
-) -> Result<Vec<Facts>, String> {
-    let config = super::config_of(cloud, request, report)
-        .await
-        .map_err(|e| format!("configuration not read: {e}"))?;
+/// Each member's facts, in order; every member `unknown` with the reason
+/// when the workload's account cannot be reached.
+async fn read(cloud: &dyn Cloud, request: &RunRequest, report: &RunReport, down: &[Down]) -> Vec<Facts> {
+    let all_unknown = |why: String| vec![Facts::unknown(why); down.len()];
+    let config = match super::config_of(cloud, request, report).await {
+        Ok(config) => config,
+        Err(e) => return all_unknown(format!("configuration not read: {e}")),
+    };
     let w = &config.workload;
-    let ports = cloud
-        .workload_ports(&w.region, w.cross_account.as_ref())
-        .await
-        .map_err(|e| format!("workload's account not reached: {e}"))?;
+    let ports = match cloud.workload_ports(&w.region, w.cross_account.as_ref()).await {
+        Ok(ports) => ports,
+        Err(e) => return all_unknown(format!("workload's account not reached: {e}")),
+    };
     let members: Vec<(MemberKind, String)> = down.iter().map(|d| (d.kind, d.id.clone())).collect();
-    Ok(ports.price_facts.facts(&members).await)
+    ports.price_facts.facts(&members).await
 }
 
 /// The desired capacity the Stop recorded for each group and service (a

@@ -26,7 +26,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use super::Product;
+use super::{Product, Unpriced};
 
 /// The facts that price one member (one unit of a group or a service: the
 /// count is the [`super::Down`]'s).
@@ -116,10 +116,10 @@ impl Facts {
 
 /// The products of one hour of a member in `region` with `facts`, each with its quantity (`count` instances or tasks of a group
 /// or service), or why it cannot be priced.
-pub fn parts(region: &str, facts: &Facts, count: Option<u32>) -> Result<Vec<(Product, f64)>, String> {
+pub fn parts(region: &str, facts: &Facts, count: Option<u32>) -> Result<Vec<(Product, f64)>, Unpriced> {
     let count = || count.map(f64::from).ok_or_else(|| "no recorded capacity".to_string());
     match facts {
-        Facts::Unknown { reason } => Err(reason.clone()),
+        Facts::Unknown { reason } => Err(Unpriced(reason.clone())),
         Facts::Instance {
             instance_type,
             tenancy,
@@ -190,12 +190,12 @@ pub fn usage(usage_operation: &str) -> Option<(&'static str, &'static str, &'sta
     })
 }
 
-fn instance(region: &str, instance_type: &str, tenancy: &str, usage_operation: &str) -> Result<Product, String> {
+fn instance(region: &str, instance_type: &str, tenancy: &str, usage_operation: &str) -> Result<Product, Unpriced> {
     let tenancy = match tenancy {
         "" | "default" => "Shared",
         "dedicated" => "Dedicated",
         "host" => return Err("a Dedicated Host: the host bills".into()),
-        other => return Err(format!("tenancy {other} not priced")),
+        other => return Err(format!("tenancy {other} not priced").into()),
     };
     let (os, licence, software) =
         usage(usage_operation).ok_or_else(|| format!("UsageOperation {usage_operation} not priced"))?;
@@ -232,7 +232,7 @@ pub fn engine(engine: &str) -> Option<(&'static str, Option<&'static str>)> {
     })
 }
 
-fn database(region: &str, class: &str, name: &str, multi_az: bool, licence: &str) -> Result<Product, String> {
+fn database(region: &str, class: &str, name: &str, multi_az: bool, licence: &str) -> Result<Product, Unpriced> {
     let (engine, edition) = engine(name).ok_or_else(|| format!("engine {name} not priced"))?;
     let licence = match licence {
         "license-included" => "License included",
@@ -250,7 +250,7 @@ fn database(region: &str, class: &str, name: &str, multi_az: bool, licence: &str
     Ok(Product::new("AmazonRDS", region, &filters))
 }
 
-fn cluster_instance(region: &str, engine_name: &str, class: &str) -> Result<Product, String> {
+fn cluster_instance(region: &str, engine_name: &str, class: &str) -> Result<Product, Unpriced> {
     if class == "db.serverless" {
         return Err("Aurora Serverless v2: billed by capacity units, not priced".into());
     }

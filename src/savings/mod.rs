@@ -20,7 +20,25 @@ use serde::{Deserialize, Serialize};
 
 use crate::member::MemberKind;
 pub use facts::{engine, parts, usage, usage_prefix, Facts, Storage};
-pub use report::{report, Report, Row, Window, CAVEATS};
+pub use report::{report, BadDays, Report, Row, Window, CAVEATS};
+
+/// Why a member cannot be priced (`Spot: not on-demand`, `no recorded
+/// capacity`, ...): shown beside its hours, its money `unknown`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct Unpriced(pub String);
+
+impl From<String> for Unpriced {
+    fn from(reason: String) -> Self {
+        Self(reason)
+    }
+}
+
+impl From<&str> for Unpriced {
+    fn from(reason: &str) -> Self {
+        Self(reason.to_string())
+    }
+}
 
 /// A member a Stop stopped, down since `since` (seconds since the epoch),
 /// with the facts that price it.
@@ -95,7 +113,7 @@ impl Down {
 
     /// The products of one hour of it, each with its quantity, or why it
     /// cannot be priced.
-    pub fn products(&self) -> Result<Vec<(Product, f64)>, String> {
+    pub fn products(&self) -> Result<Vec<(Product, f64)>, Unpriced> {
         match (&self.facts, self.kind, &self.instance_type) {
             (Some(facts), _, _) => parts(&self.region, facts, self.count),
             (None, MemberKind::Ec2, Some(t)) => Ok(vec![(Product::ec2(&self.region, t), 1.0)]),
@@ -108,7 +126,7 @@ impl Down {
     pub fn per_hour(&self, prices: &PriceTable) -> Price {
         let parts = match self.products() {
             Ok(parts) => parts,
-            Err(why) => return Price::Unknown(why),
+            Err(why) => return Price::Unknown(why.0),
         };
         let mut usd = 0.0;
         for (product, quantity) in parts {

@@ -32,15 +32,21 @@ pub struct Window {
     pub to: Date,
 }
 
+/// A `--month` or `--since` that names no day, or days past the calendar.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct BadDays(String);
+
 impl Window {
     /// The days of `month` (`2026-11`), or from `since` (`2026-11-15`) up
     /// to `today`, or of this month by default (`orchestrator savings`).
-    pub fn of(month: Option<&str>, since: Option<&str>, today: Date) -> Result<Self, String> {
-        let tomorrow = today.tomorrow().map_err(|e| e.to_string())?;
+    pub fn of(month: Option<&str>, since: Option<&str>, today: Date) -> Result<Self, BadDays> {
+        let beyond = |e: jiff::Error| BadDays(e.to_string());
+        let tomorrow = today.tomorrow().map_err(beyond)?;
         if let Some(since) = since {
             let from: Date = since
                 .parse()
-                .map_err(|e| format!("--since takes a day such as 2026-11-15: {e}"))?;
+                .map_err(|e| BadDays(format!("--since takes a day such as 2026-11-15: {e}")))?;
             return Ok(Self {
                 from,
                 to: tomorrow.max(from),
@@ -49,10 +55,10 @@ impl Window {
         let from = match month {
             Some(m) => format!("{m}-01")
                 .parse::<Date>()
-                .map_err(|e| format!("--month takes a month such as 2026-11: {e}"))?,
+                .map_err(|e| BadDays(format!("--month takes a month such as 2026-11: {e}")))?,
             None => today.first_of_month(),
         };
-        let to = from.checked_add(1.month()).map_err(|e| e.to_string())?;
+        let to = from.checked_add(1.month()).map_err(beyond)?;
         Ok(Self { from, to })
     }
 

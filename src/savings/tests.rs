@@ -238,7 +238,7 @@ fn ec2_facts(usage_operation: &str, tenancy: &str, spot: bool) -> Facts {
 }
 
 fn why(d: &Down) -> String {
-    d.products().expect_err("not priced")
+    d.products().expect_err("not priced").0
 }
 
 #[test]

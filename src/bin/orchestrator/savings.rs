@@ -52,7 +52,7 @@ pub async fn command(args: SavingsArgs) -> ExitCode {
         .unwrap_or_default();
     let window = match Window::of(args.month.as_deref(), args.since.as_deref(), today) {
         Ok(w) => w,
-        Err(e) => return usage_error(&e),
+        Err(e) => return usage_error(&e.to_string()),
     };
     let cloud = shared::cloud_in(args.region.as_deref()).await;
     let ledger = cloud.ledger(table);
