@@ -377,12 +377,7 @@ mod tests {
         }];
         let mut summary = RunSummary::for_plan(&plan, false, RunStatus::CompletedWithFailures, "");
         summary.tiers.push(out);
-        RunReport {
-            summary,
-            plan,
-            checkpoint: None,
-            config: None,
-        }
+        RunReport::ended(summary, plan)
     }
 
     #[test]

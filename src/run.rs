@@ -7,6 +7,7 @@ use std::sync::Arc;
 use crate::action::Action;
 use crate::config::WorkloadConfig;
 use crate::plan::{Checkpoint, Plan};
+use crate::savings::Stopped;
 use crate::summary::RunSummary;
 
 /// What to run.
@@ -86,4 +87,23 @@ pub struct RunReport {
     /// `None` for a dry run. Not in the response.
     #[serde(skip)]
     pub config: Option<Arc<WorkloadConfig>>,
+    /// The workload's stopped time as a Start read it to say what it saved,
+    /// so the run service closes the intervals without reading them again;
+    /// `None` when it was not read. Not in the response.
+    #[serde(skip)]
+    pub stopped: Option<Stopped>,
+}
+
+impl RunReport {
+    /// The report of a run that ended as `summary` says, with nothing to
+    /// resume and nothing read for the steps after it.
+    pub fn ended(summary: RunSummary, plan: Plan) -> Self {
+        Self {
+            summary,
+            plan,
+            checkpoint: None,
+            config: None,
+            stopped: None,
+        }
+    }
 }

@@ -89,11 +89,10 @@ pub async fn execute_plan(
     let config = &owned;
     if let Some(skip) = skip_of(config, &plan) {
         let summary = skipped_summary(cloud, request, config, &plan, skip).await;
+        let config = Some(Arc::new(owned));
         return Ok(RunReport {
-            summary,
-            plan,
-            checkpoint: None,
-            config: Some(Arc::new(owned)),
+            config,
+            ..RunReport::ended(summary, plan)
         });
     }
     if request.dry_run {
@@ -141,7 +140,7 @@ pub async fn execute_plan(
     let (mut summary, checkpoint) = execution.execute(&plan).await;
     summary.events_failed = execution.events.settle().await;
     conclude(cloud, request, &plan, &mut summary).await;
-    super::saved::since_stop(cloud, &plan, &mut summary).await;
+    let stopped = super::saved::since_stop(cloud, &plan, &mut summary).await;
     summary.duration_ms = started.elapsed().as_millis() as u64;
     execution.notify_summary(&mut summary).await;
     drop(execution);
@@ -150,6 +149,7 @@ pub async fn execute_plan(
         plan,
         checkpoint,
         config: Some(Arc::new(owned)),
+        stopped,
     })
 }
 

@@ -12,17 +12,17 @@ use crate::member::member_id;
 use crate::plan::Plan;
 use crate::ports::Cloud;
 use crate::records::OWN_ACCOUNT;
-use crate::savings::{self, Down};
+use crate::savings::{self, Down, Stopped};
 use crate::summary::RunSummary;
 
 /// Sets `summary.saved` for a Start that started members down in the
-/// ledger.
-pub(super) async fn since_stop(cloud: &dyn Cloud, plan: &Plan, summary: &mut RunSummary) {
+/// ledger; the stopped time it read, for the run service to close.
+pub(super) async fn since_stop(cloud: &dyn Cloud, plan: &Plan, summary: &mut RunSummary) -> Option<Stopped> {
     if plan.action != Action::Start || summary.dry_run {
-        return;
+        return None;
     }
     let (Some(store), Some(prices)) = (cloud.downtime(), cloud.prices()) else {
-        return;
+        return None;
     };
     let acted: HashSet<&str> = summary
         .tiers
@@ -31,24 +31,25 @@ pub(super) async fn since_stop(cloud: &dyn Cloud, plan: &Plan, summary: &mut Run
         .map(String::as_str)
         .collect();
     if acted.is_empty() {
-        return;
+        return None;
     }
     let stopped = match store.of_workload(&plan.workload).await {
         Ok(stopped) => stopped,
         Err(e) => {
             tracing::warn!(error = %e, "stopped time not read: the summary says no saving");
-            return;
+            return None;
         }
     };
     let account = plan.account.as_ref().map_or(OWN_ACCOUNT, |a| a.account_id.as_str());
     let started: Vec<Down> = stopped
         .open
-        .into_iter()
+        .iter()
         .filter(|d| d.account == account && d.region == plan.region)
         .filter(|d| acted.contains(member_id(d.kind, &d.id).as_str()))
+        .cloned()
         .collect();
     if started.is_empty() {
-        return;
+        return Some(stopped);
     }
     let now = crate::clock::now_following_tokio();
     let products = savings::products_of(started.iter());
@@ -57,4 +58,5 @@ pub(super) async fn since_stop(cloud: &dyn Cloud, plan: &Plan, summary: &mut Run
         Default::default()
     });
     summary.saved = Some(savings::since_stop(&started, &cached, now));
+    Some(stopped)
 }

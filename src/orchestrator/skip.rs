@@ -94,10 +94,5 @@ pub(super) fn dry_run_report(plan: Plan) -> RunReport {
         ),
     };
     let summary = RunSummary::for_plan(&plan, true, RunStatus::DryRun, message);
-    RunReport {
-        summary,
-        plan,
-        checkpoint: None,
-        config: None,
-    }
+    RunReport::ended(summary, plan)
 }

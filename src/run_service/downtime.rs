@@ -20,7 +20,7 @@ use crate::plan::{Plan, Step};
 use crate::ports::{Cloud, Downtime, PriceCache, PriceList};
 use crate::records::OWN_ACCOUNT;
 use crate::run::RunRequest;
-use crate::savings::{self, Down, Price, PriceTable, Report, Window};
+use crate::savings::{self, Down, Price, PriceTable, Report, Stopped, Window};
 use crate::summary::RunStatus;
 
 /// Opens or closes the run's intervals, after the run ended.
@@ -29,6 +29,7 @@ pub(super) async fn keep(cloud: &dyn Cloud, request: &RunRequest, budget: &Budge
         return outcome;
     };
     use RunStatus::*;
+    let read_by_the_start = report.stopped.take();
     let summary = &report.summary;
     if summary.dry_run || matches!(summary.status, Skipped | SkippedByCalendar | Disabled | DryRun) {
         return outcome;
@@ -43,7 +44,7 @@ pub(super) async fn keep(cloud: &dyn Cloud, request: &RunRequest, budget: &Budge
             stop_facts::add(cloud, request, report, budget, &mut acted).await;
             store.open(&acted).await
         }
-        Action::Start => match store.of_workload(&report.plan.workload).await {
+        Action::Start => match read_stopped(store.as_ref(), read_by_the_start, &report.plan.workload).await {
             Ok(stopped) => {
                 let closing: Vec<Down> = stopped
                     .open
@@ -70,6 +71,15 @@ pub(super) async fn keep(cloud: &dyn Cloud, request: &RunRequest, budget: &Budge
         ));
     }
     outcome
+}
+
+/// The workload's stopped time: as the Start read it to say what it saved
+/// (the workload's lock held since, nothing else wrote it), else read now.
+async fn read_stopped(store: &dyn Downtime, read: Option<Stopped>, workload: &str) -> Result<Stopped, CloudError> {
+    match read {
+        Some(stopped) => Ok(stopped),
+        None => store.of_workload(workload).await,
+    }
 }
 
 fn account(plan: &Plan) -> &str {

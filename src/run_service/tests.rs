@@ -93,6 +93,7 @@ fn cut_short() -> RunReport {
         plan,
         checkpoint: Some(Checkpoint::default()),
         config: None,
+        stopped: None,
     }
 }
 

@@ -125,7 +125,14 @@ async fn a_stop_then_a_start_keeps_the_stopped_time_and_it_is_priced_through_the
     assert!(kept.days.is_empty());
 
     tokio::time::advance(Duration::from_secs(30 * 3600)).await;
+    let reads = |cloud: &FakeCloud| cloud.calls_of("Query").iter().filter(|c| c.ids == ["W"]).count();
+    let before = reads(&cloud);
     run(&cloud, Action::Start).await;
+    assert_eq!(
+        reads(&cloud) - before,
+        1,
+        "the stopped time the Start read to say its saving is the one it closes"
+    );
     let kept = cloud.kept();
     assert!(kept.open.is_empty(), "{:?}", kept.open);
     // 30 hours cross at least one UTC midnight: two or three days each.
